@@ -1,0 +1,27 @@
+"""What the HTTP layer needs from the rest of ccd: small Protocols, built in ``ccd.app``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ccd.domain.auth import Principal
+from ccd.domain.calls import Call
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Principal | None:
+        """The principal of a valid, unrevoked token; None otherwise."""
+        ...
+
+
+class CallDirectory(Protocol):
+    def calls(self) -> Sequence[Call]: ...
+
+    def call(self, linkedid: str) -> Call | None: ...
+
+
+class ReadinessCheck(Protocol):
+    async def not_ready_reasons(self) -> list[str]:
+        """Empty when ccd is ready; otherwise one human-readable reason per problem."""
+        ...

@@ -1,0 +1,1 @@
+"""Frozen domain types shared by every subsystem. No IO, no framework imports."""

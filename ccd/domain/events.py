@@ -1,0 +1,138 @@
+"""Domain events: what the AMI translator emits and the bus carries.
+
+Every event has ``at`` (timezone-aware UTC datetime): Asterisk's own ``Timestamp``
+when the event carries one, otherwise the time ccd read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from ccd.domain.channels import ChannelSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreated:
+    at: datetime
+    channel: ChannelSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelUpdated:
+    """Newstate, NewCallerid, NewConnectedLine, NewExten-less updates: a fresh snapshot."""
+
+    at: datetime
+    channel: ChannelSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnteredBridge:
+    at: datetime
+    channel: ChannelSnapshot
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLeftBridge:
+    at: datetime
+    channel: ChannelSnapshot
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHungUp:
+    at: datetime
+    channel: ChannelSnapshot
+    cause: int
+    cause_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialStarted:
+    at: datetime
+    caller: ChannelSnapshot | None
+    destination: ChannelSnapshot
+    dial_string: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialEnded:
+    at: datetime
+    caller: ChannelSnapshot | None
+    destination: ChannelSnapshot
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResponded:
+    """Final word on an Originate ccd sent (matched by ``action_id``)."""
+
+    at: datetime
+    action_id: str
+    success: bool
+    reason: int
+    channel: str
+    uniqueid: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserEventReceived:
+    """A ``UserEvent`` raised by ccd's dialplan (names live in ``ccd.ami.contract``)."""
+
+    at: datetime
+    name: str
+    uniqueid: str
+    linkedid: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConnected:
+    """Logged in; a resync follows."""
+
+    at: datetime
+    asterisk_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmiDisconnected:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncStarted:
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncChannel:
+    """One ``CoreShowChannel`` row of a resync."""
+
+    at: datetime
+    channel: ChannelSnapshot
+    bridge_id: str
+    duration_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncFinished:
+    at: datetime
+    channel_count: int
+
+
+AmiEvent = (
+    ChannelCreated
+    | ChannelUpdated
+    | ChannelEnteredBridge
+    | ChannelLeftBridge
+    | ChannelHungUp
+    | DialStarted
+    | DialEnded
+    | OriginateResponded
+    | UserEventReceived
+)
+ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
+DomainEvent = AmiEvent | ConnectionEvent
