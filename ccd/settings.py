@@ -1,0 +1,476 @@
+"""ccd's configuration: ``config/ccd.toml`` < environment (``CCD_`` prefix, ``__`` nesting).
+
+Secrets (the AMI secret, a database password) are only read from the environment, so the
+TOML file can be world-readable and kept in version control. Every problem is reported as
+one line naming where the value came from (file or environment variable), the key and the
+reason; ``load_settings`` collects them all into one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ccd.ami.safety import is_ami_safe
+from ccd.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/ccd.toml")
+CONFIG_PATH_ENV = "CCD_CONFIG"
+ENV_PREFIX = "CCD_"
+AMI_SECRET_ENV = "CCD_AMI__SECRET"  # noqa: S105 - a variable name, not a secret
+DATABASE_URL_ENV = "CCD_DATABASE__URL"
+MASK = "***"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["auto", "json", "console"]
+
+# Drivers ccd ships with; a plain "postgresql://" or "sqlite://" URL gets the async driver.
+_DRIVER_FOR_BACKEND = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_ami_safe(value: str) -> str:
+    if not is_ami_safe(value):
+        raise ValueError("must not contain CR, LF or NUL characters")
+    return value
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(default="ccd", min_length=1)
+    # Required, but only from the environment (CCD_AMI__SECRET); load_settings enforces that.
+    secret: SecretStr
+    action_timeout_s: float = Field(default=10.0, gt=0)
+    ping_interval_s: float = Field(default=5.0, gt=0)
+    ping_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    _safe_username = field_validator("username", "host")(_check_ami_safe)
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> AmiSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"reconnect_min_s ({self.reconnect_min_s}) must not exceed "
+                f"reconnect_max_s ({self.reconnect_max_s})"
+            )
+        return self
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    # 0 lets the OS pick a free port (tests, several instances on one box).
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+
+def normalize_database_url(raw: str) -> str:
+    """Parse ``raw``, give a bare ``postgresql://``/``sqlite://`` URL its async driver, and
+    reject backends ccd does not support. Raises ``ValueError`` with a readable reason."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError(
+            "not a valid database URL (expected e.g. postgresql+asyncpg://user@host/db "
+            "or sqlite+aiosqlite:///path/to/file.sqlite3)"
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        backend = "postgresql"
+    expected = _DRIVER_FOR_BACKEND.get(backend)
+    if expected is None:
+        raise ValueError(f"unsupported database {url.drivername!r} (use postgresql or sqlite)")
+    if driver and driver != expected:
+        raise ValueError(
+            f"unsupported driver {url.drivername!r} (use {backend}+{expected}, ccd is async)"
+        )
+    return url.set(drivername=f"{backend}+{expected}").render_as_string(hide_password=False)
+
+
+def mask_database_url(raw: str) -> str:
+    """The URL with its password (if any) replaced by ``***``: safe to print and log."""
+    try:
+        url: URL = make_url(raw)
+    except ArgumentError:
+        return MASK
+    return url.render_as_string(hide_password=True)
+
+
+class DatabaseSettings(_Section):
+    # None: the embedded SQLite database in ``data_dir`` (see Settings.database_url).
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_database_url(value)
+
+
+class LogSettings(_Section):
+    level: LogLevel = "INFO"
+    # auto: pretty console output on a TTY, JSON lines otherwise.
+    format: LogFormat = "auto"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class OriginateSettings(_Section):
+    # Dialplan context the REST originate runs the answered call in (shipped in dialplan/).
+    context: str = Field(default="ccd-originate", min_length=1)
+    default_ring_timeout_s: int = Field(default=30, ge=1, le=600)
+    max_ring_timeout_s: int = Field(default=120, ge=1, le=600)
+
+    _safe_context = field_validator("context")(_check_ami_safe)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> OriginateSettings:
+        if self.default_ring_timeout_s > self.max_ring_timeout_s:
+            raise ValueError(
+                f"default_ring_timeout_s ({self.default_ring_timeout_s}) must not exceed "
+                f"max_ring_timeout_s ({self.max_ring_timeout_s})"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class _LoadInputs:
+    file_data: dict[str, Any]
+    environ: Mapping[str, str]
+
+
+# load_settings hands the parsed file and the environment to the sources through this, so
+# ``Settings()`` itself keeps pydantic-settings' normal constructor.
+_inputs: ContextVar[_LoadInputs | None] = ContextVar("ccd_settings_inputs", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ
+    (tests pass their own environment; no process-global state)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class _FileDataSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    ami: AmiSettings
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    originate: OriginateSettings = Field(default_factory=OriginateSettings)
+    # Relative paths are taken from the working directory at load time, then made absolute
+    # so a later chdir cannot move the database.
+    data_dir: Path = Path("var")
+
+    _sources: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        inputs = _inputs.get()
+        if inputs is None:
+            return (init_settings, env_settings)
+        # Earlier sources win: init kwargs > environment > file.
+        return (
+            init_settings,
+            _MappingEnvSource(settings_cls, inputs.environ),
+            _FileDataSource(settings_cls, inputs.file_data),
+        )
+
+    @property
+    def database_url(self) -> str:
+        """The database to use: ``database.url``, or the embedded SQLite file in data_dir."""
+        if self.database.url is not None:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'ccd.sqlite3'}"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Where the values came from, for humans: the file read and the CCD_ variables."""
+        return self._sources
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as plain data with every secret masked."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        secret = self.ami.secret.get_secret_value()
+        data["ami"]["secret"] = MASK if secret else "(not set)"
+        data["database"]["url"] = mask_database_url(self.database_url)
+        return data
+
+
+# ---------------------------------------------------------------------------------- loading
+
+
+def resolve_config_path(
+    config_path: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> tuple[Path, bool]:
+    """The config file to read and whether the user named it (a named file must exist)."""
+    if config_path is not None:
+        return Path(config_path), True
+    from_env = _lookup(environ, CONFIG_PATH_ENV)
+    if from_env:
+        return Path(from_env), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_ami_secret: bool = True,
+) -> Settings:
+    """Read the config file (``config_path``, else $CCD_CONFIG, else ``config/ccd.toml`` if it
+    exists) and the environment. Raises ``ConfigError`` listing every problem.
+
+    ``require_ami_secret=False`` is for commands that never talk to Asterisk (database and
+    token management, print-config): the secret then defaults to empty."""
+    env = os.environ if environ is None else environ
+    path, explicit = resolve_config_path(config_path, env)
+    text: str | None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError([f"{path}: config file not found"]) from None
+        text = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc}"]) from None
+    return parse_settings(
+        text, source=str(path), environ=env, require_ami_secret=require_ami_secret
+    )
+
+
+def parse_settings(
+    toml_text: str | None,
+    *,
+    source: str,
+    environ: Mapping[str, str],
+    require_ami_secret: bool = True,
+) -> Settings:
+    """Build Settings from TOML text (None: no file) and an environment mapping. Pure: the
+    file name ``source`` is only used in messages."""
+    file_data: dict[str, Any] = {}
+    if toml_text is not None:
+        try:
+            file_data = tomllib.loads(toml_text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
+
+    problems = _secrets_in_file(file_data, source)
+    problems += _misspelled_env_vars(environ)
+
+    secret = _lookup(environ, AMI_SECRET_ENV)
+    if not secret and require_ami_secret:
+        problems.append(
+            f"environment {AMI_SECRET_ENV}: "
+            + ("missing" if secret is None else "empty")
+            + " — set it in the environment (the AMI secret is never read from the file)"
+        )
+    # A placeholder keeps validation going so every other problem is reported in one run.
+    ami_section = file_data.get("ami")
+    if isinstance(ami_section, dict) and "secret" not in ami_section:
+        ami_section["secret"] = ""
+    elif "ami" not in file_data:
+        file_data["ami"] = {"secret": ""}
+
+    token = _inputs.set(_LoadInputs(file_data=file_data, environ=environ))
+    try:
+        settings = Settings()  # type: ignore[call-arg]  # "ami" comes from the sources
+    except ValidationError as exc:
+        problems += [_describe(error, source, environ) for error in exc.errors()]
+        raise ConfigError(problems) from None
+    finally:
+        _inputs.reset(token)
+    if problems:
+        raise ConfigError(problems)
+
+    used_env = sorted(
+        name.upper()
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() != CONFIG_PATH_ENV
+    )
+    sources = [source] if toml_text is not None else [f"defaults (no {source})"]
+    if used_env:
+        sources.append("environment (" + ", ".join(used_env) + ")")
+    settings._sources = tuple(sources)
+    return settings
+
+
+def _lookup(environ: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive, like pydantic-settings' own matching."""
+    if name in environ:
+        return environ[name]
+    for key, value in environ.items():
+        if key.upper() == name:
+            return value
+    return None
+
+
+_SECRET_KEYS = frozenset({"secret", "password", "passwd"})
+
+
+def _secrets_in_file(data: Mapping[str, Any], source: str, prefix: str = "") -> list[str]:
+    problems: list[str] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        env_name = ENV_PREFIX + dotted.upper().replace(".", "__")
+        if isinstance(value, dict):
+            problems += _secrets_in_file(value, source, f"{dotted}.")
+        elif key.lower() in _SECRET_KEYS:
+            problems.append(
+                f"{source}: {dotted}: secrets are not read from the file — "
+                f"set {env_name} in the environment instead"
+            )
+        elif dotted == "database.url" and isinstance(value, str) and _has_password(value):
+            problems.append(
+                f"{source}: database.url: contains a password — set {DATABASE_URL_ENV} "
+                "in the environment instead"
+            )
+    return problems
+
+
+def _has_password(raw: str) -> bool:
+    try:
+        return make_url(raw).password is not None
+    except ArgumentError:
+        return False  # reported by validation
+
+
+def _misspelled_env_vars(environ: Mapping[str, str]) -> list[str]:
+    """``CCD_AMI_HOST`` (one underscore) is silently ignored by pydantic-settings; name it."""
+    sections = [
+        name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    ]
+    problems = []
+    for raw_name in environ:
+        name = raw_name.upper()
+        for section in sections:
+            single = f"{ENV_PREFIX}{section.upper()}_"
+            if name.startswith(single) and not name.startswith(single + "_"):
+                suggestion = single + "_" + name[len(single) :]
+                problems.append(
+                    f"environment {raw_name}: not a ccd setting — nested keys use a double "
+                    f"underscore: {suggestion}"
+                )
+    return sorted(problems)
+
+
+def _env_var_for(loc: tuple[int | str, ...], environ: Mapping[str, str]) -> str | None:
+    """The CCD_ variable that supplied the value at ``loc``, if the environment did."""
+    names = {key.upper(): key for key in environ}
+    parts = [str(part).upper() for part in loc]
+    for end in range(len(parts), 0, -1):
+        candidate = ENV_PREFIX + "__".join(parts[:end])
+        if candidate in names:
+            return names[candidate]
+    return None
+
+
+def _is_secret_loc(loc: tuple[int | str, ...]) -> bool:
+    keys = [str(part).lower() for part in loc]
+    return bool(keys) and (keys[-1] in _SECRET_KEYS or keys[-2:] == ["database", "url"])
+
+
+def _describe(error: Any, source: str, environ: Mapping[str, str]) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    dotted = ".".join(str(part) for part in loc) or "(top level)"
+    env_name = _env_var_for(loc, environ)
+    where = f"environment {env_name}" if env_name else source
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: {dotted}: unknown key{_known_keys(loc)}"
+    if kind == "missing":
+        return f"{where}: {dotted}: missing"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if _is_secret_loc(loc) or kind == "model_type" or isinstance(error.get("input"), dict):
+        return f"{where}: {dotted}: {message}"
+    shown = repr(error.get("input"))
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where}: {dotted}: {message} (got {shown})"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    return " (known keys: " + ", ".join(model.model_fields) + ")"
