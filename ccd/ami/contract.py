@@ -1,0 +1,74 @@
+"""Names shared by ccd's Python code and the dialplan it ships in ``dialplan/``.
+
+A context, channel variable or UserEvent renamed on one side only breaks calls
+silently, so both sides take their names from here and
+``tests/unit/test_dialplan_contract.py`` checks the dialplan files against this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- contexts ---------------------------------------------------------------
+
+ORIGINATE_CONTEXT: Final = "ccd-originate"
+"""Calls placed through ccd's API start here (``Originate Context=ccd-originate Exten=<number>``).
+Shipped in ``dialplan/extensions_ccd.conf``; it continues in ``${CCD_TARGET_CONTEXT}``."""
+
+SIM_CONTEXT: Final = "ccd-sim"
+"""Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
+
+# --- channel variables ------------------------------------------------------
+
+VAR_REQUEST_ID: Final = "CCD_REQUEST_ID"
+"""Set by ccd on every channel it originates; it comes back in every AMI event of that
+channel (``ChanVariable: CCD_REQUEST_ID=...``, via manager.conf ``channelvars``), so ccd can
+match a call to its request even after an AMI reconnect."""
+
+VAR_TARGET_CONTEXT: Final = "CCD_TARGET_CONTEXT"
+"""The admin's outbound context where ``ccd-originate`` continues; normally a global in
+``[globals]`` of extensions.conf, overridable per call."""
+
+# --- user events ------------------------------------------------------------
+
+USER_EVENT_ORIGINATE: Final = "CcdOriginate"
+"""Emitted by ``ccd-originate`` with headers ``RequestId`` and ``Destination``."""
+
+USER_EVENT_ORIGINATE_HEADERS: Final = ("RequestId", "Destination")
+
+
+class SimExten:
+    """Extensions of ``ccd-sim``: ``Local/<exten>@ccd-sim`` is a far end that behaves so."""
+
+    ANSWER: Final = "answer"
+    """Answers and plays music on hold for up to an hour."""
+    RING: Final = "ring"
+    """Rings forever, never answers."""
+    BUSY: Final = "busy"
+    CONGESTION: Final = "congestion"
+    DIAL_ANSWER: Final = "dial-answer"
+    """Dials ``answer``: two parties that bridge (four Local channels, one bridge)."""
+    HANGUP_AFTER_2: Final = "hangup-after-2"
+    """Answers and hangs up after two seconds."""
+
+
+def sim_channel(exten: str) -> str:
+    """The ``Channel`` for an Originate that reaches the simulated far end ``exten``."""
+    return f"Local/{exten}@{SIM_CONTEXT}"
+
+
+# What the dialplan must define (the contract test walks these).
+SHIPPED_CONTEXTS: Final = frozenset({ORIGINATE_CONTEXT})
+SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT})
+CHANNEL_VARIABLES: Final = frozenset({VAR_REQUEST_ID, VAR_TARGET_CONTEXT})
+USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE})
+SIM_EXTENS: Final = frozenset(
+    {
+        SimExten.ANSWER,
+        SimExten.RING,
+        SimExten.BUSY,
+        SimExten.CONGESTION,
+        SimExten.DIAL_ANSWER,
+        SimExten.HANGUP_AFTER_2,
+    }
+)
