@@ -1,0 +1,238 @@
+"""FrameDecoder: complete frames out, malformed frames counted and skipped, memory bounded."""
+
+from __future__ import annotations
+
+from ccd.ami.framing import MIB, FrameDecoder, message_to_frame, to_message
+
+GREETING = b"Asterisk Call Manager/11.0.0\r\n"
+
+
+def event(name: str, **fields: str) -> bytes:
+    lines = [f"Event: {name}"] + [f"{key}: {value}" for key, value in fields.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def decoder_after_greeting(**kwargs: int) -> FrameDecoder:
+    decoder = FrameDecoder(**kwargs)
+    assert decoder.feed(GREETING) == []
+    return decoder
+
+
+def test_greeting_is_recognised_and_not_a_frame() -> None:
+    decoder = FrameDecoder()
+    frames = decoder.feed(GREETING + event("FullyBooted", Status="Fully Booted"))
+    assert decoder.greeting == "Asterisk Call Manager/11.0.0"
+    assert frames == [{"Event": "FullyBooted", "Status": "Fully Booted"}]
+
+
+def test_stream_without_greeting_still_decodes() -> None:
+    decoder = FrameDecoder()
+    assert decoder.feed(event("Hangup", Uniqueid="1.1")) == [{"Event": "Hangup", "Uniqueid": "1.1"}]
+    assert decoder.greeting is None
+
+
+def test_header_case_and_values_are_kept_as_sent() -> None:
+    decoder = decoder_after_greeting()
+    raw = b"Event: Newstate\r\nCallerIDName: A: B\r\nAccountCode: \r\nchannel: x\r\n\r\n"
+    assert decoder.feed(raw) == [
+        {"Event": "Newstate", "CallerIDName": "A: B", "AccountCode": "", "channel": "x"}
+    ]
+
+
+def test_several_frames_in_one_chunk_keep_their_order() -> None:
+    decoder = decoder_after_greeting()
+    data = b"".join(event("UserEvent", Seq=str(n)) for n in range(50))
+    frames = decoder.feed(data)
+    assert [frame["Seq"] for frame in frames] == [str(n) for n in range(50)]
+
+
+def test_bare_lf_and_crlf_frames_both_decode() -> None:
+    decoder = decoder_after_greeting()
+    data = b"Event: A\nX: 1\n\n" + b"Event: B\r\nX: 2\r\n\r\n" + b"Event: C\r\nX: 3\n\n"
+    assert [f["Event"] for f in decoder.feed(data)] == ["A", "B", "C"]
+    assert decoder.malformed == 0
+
+
+def test_byte_by_byte_feed_gives_the_same_frames() -> None:
+    data = (
+        GREETING + event("Newchannel", Channel="Local/s@ctx-0001;1") + event("Hangup", Cause="16")
+    )
+    decoder = FrameDecoder()
+    frames = []
+    for index in range(len(data)):
+        frames.extend(decoder.feed(data[index : index + 1]))
+    assert frames == [
+        {"Event": "Newchannel", "Channel": "Local/s@ctx-0001;1"},
+        {"Event": "Hangup", "Cause": "16"},
+    ]
+    assert decoder.greeting == "Asterisk Call Manager/11.0.0"
+    assert decoder.buffered_bytes == 0
+
+
+def test_terminator_split_between_cr_and_lf() -> None:
+    decoder = decoder_after_greeting()
+    assert decoder.feed(b"Event: A\r\nX: 1\r") == []
+    assert decoder.feed(b"\n\r") == []
+    assert decoder.feed(b"\nEvent: B\r\n\r\n") == [{"Event": "A", "X": "1"}, {"Event": "B"}]
+
+
+def test_duplicate_event_header_is_counted_and_skipped() -> None:
+    decoder = decoder_after_greeting()
+    data = event("A") + b"Event: Hangup\r\nEvent: Newstate\r\n\r\n" + event("B")
+    assert [f["Event"] for f in decoder.feed(data)] == ["A", "B"]
+    assert decoder.malformed == 1
+    assert decoder.malformed_by_reason["duplicate_header"] == 1
+
+
+def test_duplicate_response_or_actionid_is_malformed() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Response: Success\r\nResponse: Error\r\n\r\n"
+        b"Response: Success\r\nActionID: 1\r\nActionID: 2\r\n\r\n"
+    )
+    assert decoder.feed(data) == []
+    assert decoder.malformed_by_reason["duplicate_header"] == 2
+
+
+def test_other_repeated_header_keeps_the_first_and_is_counted() -> None:
+    decoder = decoder_after_greeting()
+    frames = decoder.feed(b"Event: VarSet\r\nValue: first\r\nValue: second\r\n\r\n")
+    assert frames == [{"Event": "VarSet", "Value": "first"}]
+    assert decoder.repeated_headers == 1
+    assert decoder.malformed == 0
+
+
+def test_line_without_colon_is_malformed() -> None:
+    decoder = decoder_after_greeting()
+    data = event("A") + b"Event: Broken\r\nthis line has no colon\r\n\r\n" + event("B")
+    assert [f["Event"] for f in decoder.feed(data)] == ["A", "B"]
+    assert decoder.malformed_by_reason["no_colon"] == 1
+
+
+def test_frame_without_event_or_response_is_malformed() -> None:
+    decoder = decoder_after_greeting()
+    assert decoder.feed(b"Channel: x\r\nState: 6\r\n\r\n" + event("B")) == [{"Event": "B"}]
+    assert decoder.malformed_by_reason["no_type"] == 1
+
+
+def test_follows_body_lines_become_output() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: 7\r\n"
+        b"Channel              Location\n2 active channels\n--END COMMAND--\r\n\r\n"
+    )
+    frames = decoder.feed(data)
+    assert frames == [
+        {
+            "Response": "Follows",
+            "Privilege": "Command",
+            "ActionID": "7",
+            "Output": "Channel              Location\n2 active channels\n--END COMMAND--",
+        }
+    ]
+    assert decoder.malformed == 0
+
+
+def test_repeated_output_headers_are_joined() -> None:
+    decoder = decoder_after_greeting()
+    data = b"Response: Success\r\nActionID: 7\r\nOutput: line one\r\nOutput: line two\r\n\r\n"
+    assert decoder.feed(data)[0]["Output"] == "line one\nline two"
+
+
+def test_bad_utf8_frame_is_skipped_and_neighbours_survive() -> None:
+    decoder = decoder_after_greeting()
+    data = event("A") + b"Event: Bad\r\nCallerIDName: \xff\xfe\r\n\r\n" + event("B")
+    assert [f["Event"] for f in decoder.feed(data)] == ["A", "B"]
+    assert decoder.malformed_by_reason["bad_utf8"] == 1
+
+
+def test_valid_utf8_values_are_decoded() -> None:
+    decoder = decoder_after_greeting()
+    frames = decoder.feed("Event: A\r\nCallerIDName: Zoë Ünal\r\n\r\n".encode())
+    assert frames == [{"Event": "A", "CallerIDName": "Zoë Ünal"}]
+
+
+def test_chanvariable_lines_are_kept_by_name() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: Newstate\r\nChannel: Local/1@a-0001;1\r\n"
+        b"ChanVariable: CCD_CALL=abc\r\nChanVariable: CCD_EMPTY=\r\n"
+        b"DestChanVariable: CCD_CALL=def=ghi\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {
+            "Event": "Newstate",
+            "Channel": "Local/1@a-0001;1",
+            "ChanVariable(CCD_CALL)": "abc",
+            "ChanVariable(CCD_EMPTY)": "",
+            "DestChanVariable(CCD_CALL)": "def=ghi",
+        }
+    ]
+    assert decoder.malformed == 0
+
+
+def test_two_hundred_headers_over_the_limit_are_skipped() -> None:
+    decoder = decoder_after_greeting(max_headers=128)
+    big = b"Event: Big\r\n" + b"".join(b"H%d: v\r\n" % n for n in range(200)) + b"\r\n"
+    assert decoder.feed(big + event("After")) == [{"Event": "After"}]
+    assert decoder.malformed_by_reason["too_many_headers"] == 1
+
+
+def test_two_hundred_headers_fit_the_default_limit() -> None:
+    decoder = decoder_after_greeting()
+    big = b"Event: Big\r\n" + b"".join(b"H%d: v\r\n" % n for n in range(200)) + b"\r\n"
+    frames = decoder.feed(big)
+    assert len(frames) == 1
+    assert len(frames[0]) == 201
+
+
+def test_eight_mib_unterminated_frame_keeps_memory_bounded() -> None:
+    limit = MIB
+    decoder = decoder_after_greeting(max_frame_bytes=limit)
+    chunk = b"X-Filler: " + b"a" * (64 * 1024 - 12) + b"\r\n"
+    assert decoder.feed(b"Event: Huge\r\n") == []
+    largest = 0
+    for _ in range(8 * MIB // len(chunk) + 1):
+        assert decoder.feed(chunk) == []
+        largest = max(largest, decoder.buffered_bytes)
+    assert largest <= limit
+    assert decoder.malformed_by_reason["oversize"] == 1
+    # The next boundary ends the discarded frame; the stream carries on.
+    assert decoder.feed(b"\r\n" + event("After")) == [{"Event": "After"}]
+    assert decoder.malformed == 1
+    assert decoder.buffered_bytes == 0
+
+
+def test_oversize_frame_boundary_split_across_feeds() -> None:
+    decoder = decoder_after_greeting(max_frame_bytes=1024)
+    assert decoder.feed(b"Event: Huge\r\nX: " + b"b" * 2048 + b"\r\n\r") == []
+    assert decoder.malformed_by_reason["oversize"] == 1
+    assert decoder.feed(b"\n" + event("After")) == [{"Event": "After"}]
+
+
+def test_oversize_terminated_frame_in_one_chunk_is_skipped() -> None:
+    decoder = decoder_after_greeting(max_frame_bytes=1024)
+    data = b"Event: Huge\r\nX: " + b"c" * 4096 + b"\r\n\r\n" + event("After")
+    assert decoder.feed(data) == [{"Event": "After"}]
+    assert decoder.malformed_by_reason["oversize"] == 1
+
+
+def test_blank_lines_between_frames_are_not_frames() -> None:
+    decoder = decoder_after_greeting()
+    data = event("A") + b"\r\n\r\n" + b"\r\n" + event("B")
+    assert [f["Event"] for f in decoder.feed(data)] == ["A", "B"]
+    assert decoder.malformed == 0
+
+
+def test_to_message_supports_panoramisk_matching() -> None:
+    frame = {"Response": "Success", "ActionID": "ccd-1", "Message": "Pong"}
+    message = to_message(frame)
+    assert message.action_id == "ccd-1"
+    assert message.success
+    assert message["actionid"] == "ccd-1"
+    assert message_to_frame(message) == frame
+
+
+def test_to_message_carries_follows_body_as_content() -> None:
+    frame = {"Response": "Follows", "ActionID": "2", "Output": "a\nb"}
+    assert list(to_message(frame).iter_lines()) == ["a", "b"]
