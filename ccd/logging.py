@@ -42,6 +42,18 @@ _LIBRARY_LEVELS: dict[str, int] = {
 }
 
 
+class _AlembicChatterFilter(logging.Filter):
+    """Alembic announces its dialect on every connection; keep only the migration steps."""
+
+    _NOISE = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self._NOISE))
+
+
+_ALEMBIC_FILTER = _AlembicChatterFilter()
+
+
 def _is_sensitive(key: str) -> bool:
     lowered = key.lower()
     return lowered in _SENSITIVE_KEYS or lowered.endswith(_SENSITIVE_SUFFIXES)
@@ -144,6 +156,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
         # Debugging ccd should not drown in panoramisk/SQL chatter; raise it explicitly if needed.
         target = library_level if name == "aiohttp.access" else max(library_level, numeric_level)
         logging.getLogger(name).setLevel(target)
+
+    migration_logger = logging.getLogger("alembic.runtime.migration")
+    if _ALEMBIC_FILTER not in migration_logger.filters:
+        migration_logger.addFilter(_ALEMBIC_FILTER)
 
     structlog.configure(
         processors=[
