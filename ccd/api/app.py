@@ -1,0 +1,64 @@
+"""The REST + websocket API as an aiohttp application, built from ports by injection."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ccd.api import handlers
+from ccd.api.context import DEPS, ApiDeps
+from ccd.api.hub import EventHub
+from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
+from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
+from ccd.api.ports import CallControl, CallDirectory, ReadinessCheck, TokenVerifier
+from ccd.clock import Clock, SystemClock
+
+API_PREFIX = "/api/"
+
+
+def build_api(
+    *,
+    tokens: TokenVerifier,
+    calls: CallDirectory,
+    control: CallControl,
+    readiness: ReadinessCheck,
+    hub: EventHub,
+    max_body_bytes: int,
+    clock: Clock | None = None,
+) -> web.Application:
+    if max_body_bytes < 1:
+        raise ValueError("max_body_bytes must be positive")
+    app = web.Application(
+        middlewares=[access_log_middleware, problem_middleware, auth_middleware],
+        client_max_size=max_body_bytes,
+    )
+    app[DEPS] = ApiDeps(
+        tokens=tokens,
+        calls=calls,
+        control=control,
+        readiness=readiness,
+        hub=hub,
+        clock=clock if clock is not None else SystemClock(),
+        max_body_bytes=max_body_bytes,
+    )
+    router = app.router
+    router.add_get("/healthz", handlers.healthz, name="healthz")
+    router.add_get("/readyz", handlers.readyz, name="readyz")
+    router.add_get("/api/v1/calls", handlers.list_calls, name="calls.list")
+    router.add_post("/api/v1/calls", handlers.originate, name="calls.originate")
+    router.add_get("/api/v1/calls/{id}", handlers.get_call, name="calls.get")
+    router.add_delete("/api/v1/calls/{id}", handlers.hangup, name="calls.hangup")
+    router.add_get("/api/v1/events", handlers.events, name="events.stream")
+    router.add_get("/api/v1/me", handlers.me, name="me")
+    _check_every_route_has_a_policy(app)
+    return app
+
+
+def _check_every_route_has_a_policy(app: web.Application) -> None:
+    for route in app.router.routes():
+        name = route.name
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = str(info.get("path") or info.get("formatter") or "")
+        if name in PUBLIC_ROUTES and not path.startswith(API_PREFIX):
+            continue
+        if name is None or name not in ROUTE_ROLES:
+            raise RuntimeError(f"route {route.method} {path} has no entry in ROUTE_ROLES")

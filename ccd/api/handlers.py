@@ -1,0 +1,223 @@
+"""Route handlers. Authentication and the role check already ran (``auth_middleware``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import structlog
+from aiohttp import WSCloseCode, hdrs, web
+
+from ccd.api.context import DEPS, PRINCIPAL
+from ccd.api.hub import SubscriberTooSlow, Subscription
+from ccd.api.ports import OriginateRejected
+from ccd.api.problems import (
+    NOT_READY,
+    ORIGINATE_REJECTED,
+    UPSTREAM_UNAVAILABLE,
+    ApiProblem,
+    not_found,
+)
+from ccd.api.schemas import OriginateRequest
+from ccd.api.serialize import call_view, snapshot_message
+from ccd.api.validation import check_path_param, parse_json_object, validate_body
+
+log = structlog.get_logger("ccd.api")
+
+MAX_CALL_ID_LENGTH = 128
+EVENTS_SUBPROTOCOL = "ccd.v1"
+WS_HEARTBEAT_S = 30.0
+WS_MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say on this stream
+# How long a cut-off slow client gets to take the close frame before the socket is aborted.
+WS_SLOW_CLOSE_GRACE_S = 2.0
+
+
+def _json(data: object, *, status: int = 200) -> web.Response:
+    response = web.json_response(data, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        reasons = await request.app[DEPS].readiness.not_ready_reasons()
+    except Exception:
+        log.exception("readiness check failed")
+        reasons = ["the readiness check itself failed; see the server log"]
+    if reasons:
+        raise ApiProblem(
+            503,
+            "; ".join(reasons),
+            type_=NOT_READY,
+            title="Not ready",
+            extensions={"reasons": list(reasons)},
+        )
+    return _json({"status": "ready"})
+
+
+def _call_id(request: web.Request) -> str:
+    call_id = check_path_param("id", request.match_info["id"])
+    if len(call_id) > MAX_CALL_ID_LENGTH:
+        raise not_found("no live call with this id")
+    return call_id
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    now = deps.clock.now()
+    calls = [call_view(call, now=now) for call in deps.calls.calls()]
+    return _json({"calls": calls, "count": len(calls)})
+
+
+async def get_call(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    call_id = _call_id(request)
+    call = deps.calls.call(call_id)
+    if call is None:
+        raise not_found(f"no live call with id {call_id!r}")
+    return _json(call_view(call, now=deps.clock.now()))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    limit = request.app[DEPS].max_body_bytes
+    # Refuse early on a declared length; request.read() enforces client_max_size for
+    # chunked bodies.
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    return await request.read()
+
+
+async def originate(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    principal = request[PRINCIPAL]
+    raw = await _read_body(request)
+    body = validate_body(OriginateRequest, parse_json_object(raw, request.content_type))
+    try:
+        action_id = await deps.control.originate(
+            endpoint=body.endpoint,
+            destination=body.destination,
+            caller_id=body.caller_id,
+            variables=dict(body.variables),
+            ring_timeout_s=body.ring_timeout_s,
+        )
+    except OriginateRejected as exc:
+        log.info("originate rejected", endpoint=body.endpoint, reason=str(exc))
+        raise ApiProblem(
+            502, str(exc) or "the originate was rejected", type_=ORIGINATE_REJECTED
+        ) from None
+    except (TimeoutError, ConnectionError):
+        log.warning("originate failed: Asterisk unreachable", endpoint=body.endpoint)
+        raise ApiProblem(
+            503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE
+        ) from None
+    log.info(
+        "originate requested",
+        originate_id=action_id,
+        endpoint=body.endpoint,
+        destination=body.destination,
+        variable_names=sorted(body.variables),  # values may hold customer data
+        token_id=principal.token_id,
+    )
+    return _json({"originate_id": action_id}, status=202)
+
+
+async def hangup(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    call_id = _call_id(request)
+    try:
+        found = await deps.control.hangup(call_id)
+    except (TimeoutError, ConnectionError):
+        log.warning("hangup failed: Asterisk unreachable", linkedid=call_id)
+        raise ApiProblem(
+            503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE
+        ) from None
+    if not found:
+        raise not_found(f"no live call with id {call_id!r}")
+    log.info("hangup requested", linkedid=call_id, token_id=request[PRINCIPAL].token_id)
+    return _json({"id": call_id, "status": "hangup requested"}, status=202)
+
+
+async def me(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    return _json(
+        {
+            "token_id": principal.token_id,
+            "role": principal.role.value,
+            "agent_id": principal.agent_id,
+        }
+    )
+
+
+def _subprotocols(request: web.Request) -> tuple[str, ...]:
+    """Answer with ``ccd.v1`` when offered. A browser that offered only ``bearer.<token>``
+    must get one of its offers back or it fails the handshake, so echo that instead."""
+    offered = [p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")]
+    if EVENTS_SUBPROTOCOL in offered:
+        return (EVENTS_SUBPROTOCOL,)
+    return tuple(p for p in offered if p.startswith("bearer."))[:1]
+
+
+async def _pump(ws: web.WebSocketResponse, subscription: Subscription, first: str) -> None:
+    try:
+        await ws.send_str(first)
+        while True:
+            await ws.send_str(await subscription.get())
+    except (SubscriberTooSlow, ConnectionError):
+        return  # the watchdog closes a slow client; a vanished one ends the read loop
+    except Exception:
+        log.exception("event stream failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+
+
+async def _cut_off_when_overflowed(
+    request: web.Request, ws: web.WebSocketResponse, subscription: Subscription
+) -> None:
+    await subscription.wait_overflowed()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(WS_SLOW_CLOSE_GRACE_S):
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+    # A client that does not read keeps our close frame stuck in the send buffer;
+    # abort so its socket and buffers are released now.
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def events(request: web.Request) -> web.WebSocketResponse:
+    deps = request.app[DEPS]
+    principal = request[PRINCIPAL]
+    ws = web.WebSocketResponse(
+        protocols=_subprotocols(request),
+        heartbeat=WS_HEARTBEAT_S,
+        max_msg_size=WS_MAX_CLIENT_MESSAGE,
+    )
+    if not ws.can_prepare(request).ok:
+        raise ApiProblem(
+            426,
+            "this endpoint is a websocket; send an Upgrade: websocket request",
+            headers={hdrs.UPGRADE: "websocket"},
+        )
+    await ws.prepare(request)
+    # Subscribe and snapshot in one synchronous step: no change can slip between them.
+    with deps.hub.subscribe(client=principal.token_id) as subscription:
+        snapshot = snapshot_message(deps.calls.calls(), now=deps.clock.now())
+        pump = asyncio.create_task(_pump(ws, subscription, json.dumps(snapshot)))
+        watchdog = asyncio.create_task(_cut_off_when_overflowed(request, ws, subscription))
+        try:
+            # Reading keeps ping/pong and the close handshake going; client text is ignored.
+            async for _message in ws:
+                pass
+        finally:
+            pump.cancel()
+            watchdog.cancel()
+            await asyncio.gather(pump, watchdog, return_exceptions=True)
+    log.info(
+        "event stream closed",
+        close_code=ws.close_code,
+        cut_off_slow=subscription.overflowed,
+    )
+    return ws

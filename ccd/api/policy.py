@@ -1,0 +1,48 @@
+"""Who may call what: the one role table for every authenticated route.
+
+Pure (no aiohttp) so the policy can be unit-tested without a server. ``build_api``
+refuses to start if an ``/api/`` route has no entry here, so a new route cannot be
+left open by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ccd.api.problems import forbidden
+from ccd.domain.auth import Principal, Role
+
+CALL_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATOR})
+CALL_CONTROLLERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+EVERYONE = frozenset(Role)
+
+# route name -> roles allowed to call it. Agents are kept off the call routes until
+# agent-scoped views exist; routes that take an agent id must also call
+# ``require_agent_self``.
+ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
+    "calls.list": CALL_READERS,
+    "calls.get": CALL_READERS,
+    "events.stream": CALL_READERS,
+    "calls.originate": CALL_CONTROLLERS,
+    "calls.hangup": CALL_CONTROLLERS,
+    "me": EVERYONE,
+}
+
+# Routes reachable without a token (probes for orchestrators and load balancers).
+PUBLIC_ROUTES = frozenset({"healthz", "readyz"})
+
+
+def require_role(principal: Principal, route_name: str) -> None:
+    """Raise 403 unless the principal's role may call ``route_name`` (unknown → 403)."""
+    allowed = ROUTE_ROLES.get(route_name, frozenset())
+    if principal.role not in allowed:
+        raise forbidden(f"role {principal.role.value!r} may not call {route_name}")
+
+
+def require_agent_self(principal: Principal, agent_id: str) -> None:
+    """Agents may act only on their own agent id; other roles pass (the route's role
+    table already decided they may call it)."""
+    if principal.role is not Role.AGENT:
+        return
+    if principal.agent_id is None or principal.agent_id != agent_id:
+        raise forbidden("agents may only act on their own agent id")

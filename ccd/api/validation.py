@@ -1,0 +1,114 @@
+"""Turning untrusted request bytes into validated models, or into a clear 4xx problem.
+
+Pure (no aiohttp). Order of checks: content type (415), JSON syntax (400), JSON object
+(422), CR/LF/NUL anywhere in the body — keys and values, at any depth — (422 naming each
+field), then the pydantic model (422 naming each field).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ccd.ami.safety import is_ami_safe
+from ccd.api.problems import ApiProblem, FieldError, validation_problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+UNSAFE_MESSAGE = "must not contain CR, LF or NUL characters"
+UNSAFE_KEY_MESSAGE = "contains a key with CR, LF or NUL characters"
+BODY_FIELD = "body"
+
+
+def is_json_media_type(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_object(raw: bytes, content_type: str) -> dict[str, object]:
+    if not is_json_media_type(content_type):
+        raise ApiProblem(415, "the request body must be JSON (Content-Type: application/json)")
+    if not raw.strip():
+        raise ApiProblem(400, "the request body is empty; a JSON object is required")
+    try:
+        # NaN/Infinity are Python extensions, not JSON; deep nesting raises RecursionError.
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiProblem(400, f"the request body is not valid JSON: {_json_error(exc)}") from None
+    if not isinstance(data, dict):
+        raise validation_problem([FieldError(BODY_FIELD, "must be a JSON object")])
+    return data
+
+
+def _json_error(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
+
+
+def unsafe_fields(data: object) -> list[FieldError]:
+    """Every string in ``data`` (keys included) containing CR, LF or NUL, by path.
+
+    Iterative: a body nested a thousand levels deep must not hit the recursion limit.
+    """
+    errors: list[FieldError] = []
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not is_ami_safe(value):
+                errors.append(FieldError(path or BODY_FIELD, UNSAFE_MESSAGE))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                key_text = str(key)
+                if not is_ami_safe(key_text):
+                    errors.append(FieldError(path or BODY_FIELD, UNSAFE_KEY_MESSAGE))
+                    continue
+                stack.append((f"{path}.{key_text}" if path else key_text, item))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                stack.append((f"{path}.{index}" if path else str(index), item))
+    errors.sort(key=lambda e: e.field)
+    return errors
+
+
+def _covered(field: str, flagged: set[str]) -> bool:
+    if not is_ami_safe(field):  # an unsafe key, already reported under its parent
+        return True
+    return any(
+        field == f or field.startswith(f + ".") or f.startswith(field + ".") for f in flagged
+    )
+
+
+def validate_body(model: type[ModelT], data: dict[str, object]) -> ModelT:
+    unsafe = unsafe_fields(data)
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        flagged = {e.field for e in unsafe}
+        errors = list(unsafe)
+        for err in exc.errors(include_url=False, include_input=False, include_context=False):
+            field = ".".join(str(part) for part in err["loc"]) or BODY_FIELD
+            if not _covered(field, flagged):
+                errors.append(FieldError(field, err["msg"]))
+        raise validation_problem(errors) from None
+    if unsafe:
+        raise validation_problem(unsafe)
+    return parsed
+
+
+def check_path_param(name: str, value: str) -> str:
+    if not is_ami_safe(value):
+        raise validation_problem([FieldError(name, UNSAFE_MESSAGE)])
+    return value
