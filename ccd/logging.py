@@ -39,6 +39,7 @@ _LIBRARY_LEVELS: dict[str, int] = {
     "sqlalchemy.engine": logging.WARNING,
     "sqlalchemy.pool": logging.WARNING,
     "asyncio": logging.WARNING,
+    "alembic.runtime.plugins": logging.WARNING,
 }
 
 

@@ -1,0 +1,325 @@
+"""The ``ccd`` command.
+
+Every mistake a user can make (bad config, bad argument, unreachable database, unknown
+token) ends as one readable message on stderr and a non-zero exit status (2 for usage and
+configuration errors, 1 when a service such as the database is unavailable) — no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import ccd
+from ccd.errors import CcdError, ConfigError, UsageError
+from ccd.settings import Settings, load_settings
+
+T = TypeVar("T")
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _print_config_problems(exc)
+        return exc.exit_code
+    except CcdError as exc:
+        print(f"ccd: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the subcommand; SUPPRESS keeps a value given
+    # before it from being reset by the subparser's default.
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $CCD_CONFIG, else config/ccd.toml if present)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="ccd",
+        description="Call-center control daemon for Asterisk.",
+        parents=[config_option],
+        epilog="Settings: config file < environment (CCD_ prefix, __ nesting, "
+        "e.g. CCD_AMI__HOST). Secrets only from the environment (CCD_AMI__SECRET).",
+    )
+    parser.add_argument("--version", action="version", version=f"ccd {ccd.__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[config_option], help="run the daemon")
+    run.set_defaults(handler=_cmd_run)
+
+    check = commands.add_parser(
+        "check-config", parents=[config_option], help="validate the configuration and exit"
+    )
+    check.set_defaults(handler=_cmd_check_config)
+
+    show = commands.add_parser(
+        "print-config",
+        parents=[config_option],
+        help="print the effective configuration (secrets masked)",
+    )
+    show.add_argument("--format", choices=("toml", "json"), default="toml")
+    show.set_defaults(handler=_cmd_print_config)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(title="token commands", metavar="ACTION")
+    create = token_commands.add_parser(
+        "create", parents=[config_option], help="create a token (shown once)"
+    )
+    create.add_argument("--role", required=True, help="admin, supervisor, agent or integrator")
+    create.add_argument("--agent", metavar="ID", help="agent id (required for --role agent)")
+    create.add_argument("--label", default="", help="free text: who or what uses the token")
+    create.set_defaults(handler=_cmd_token_create)
+    listing = token_commands.add_parser("list", parents=[config_option], help="list tokens")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_cmd_token_list)
+    revoke = token_commands.add_parser("revoke", parents=[config_option], help="revoke a token")
+    revoke.add_argument("token_id", metavar="ID")
+    revoke.set_defaults(handler=_cmd_token_revoke)
+    token.set_defaults(handler=_help_for(token))
+
+    db = commands.add_parser("db", help="database schema migrations")
+    db_commands = db.add_subparsers(title="db commands", metavar="ACTION")
+    up = db_commands.add_parser(
+        "upgrade", parents=[config_option], help="migrate to the newest schema"
+    )
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(handler=_cmd_db_upgrade)
+    down = db_commands.add_parser(
+        "downgrade", parents=[config_option], help="revert to REV ('base': drop ccd's tables)"
+    )
+    down.add_argument("revision", metavar="REV")
+    down.set_defaults(handler=_cmd_db_downgrade)
+    cur = db_commands.add_parser(
+        "current", parents=[config_option], help="show the database's schema revision"
+    )
+    cur.set_defaults(handler=_cmd_db_current)
+    db.set_defaults(handler=_help_for(db))
+    return parser
+
+
+def _help_for(parser: argparse.ArgumentParser) -> Handler:
+    def show_help(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    return show_help
+
+
+def _print_config_problems(error: ConfigError) -> None:
+    lines = [f"  {problem}" for problem in error.problems]
+    print("ccd: configuration is invalid:\n" + "\n".join(lines), file=sys.stderr)
+
+
+def _settings(args: argparse.Namespace, *, require_ami_secret: bool) -> Settings:
+    return load_settings(getattr(args, "config", None), require_ami_secret=require_ami_secret)
+
+
+def _settings_with_logging(args: argparse.Namespace, *, require_ami_secret: bool) -> Settings:
+    from ccd.logging import configure_logging
+
+    settings = _settings(args, require_ami_secret=require_ami_secret)
+    configure_logging(settings.log.level, settings.log.format)
+    return settings
+
+
+def _run_async(work: Callable[[], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        return await work()
+
+    return asyncio.run(runner())
+
+
+# ---------------------------------------------------------------------------------- commands
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings_with_logging(args, require_ami_secret=True)
+    # Imported here: the daemon pulls in aiohttp, panoramisk, ... which the admin
+    # commands do not need.
+    from ccd import app
+
+    return app.run(settings)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args, require_ami_secret=True)
+    print("config OK: " + ", ".join(settings.sources))
+    return EXIT_OK
+
+
+def _cmd_print_config(args: argparse.Namespace) -> int:
+    settings = _settings(args, require_ami_secret=False)
+    data = settings.redacted()
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"# effective configuration; sources: {', '.join(settings.sources)}")
+        print(render_toml(data), end="")
+    return EXIT_OK
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ccd.db import migrate
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    _run_async(lambda: migrate.upgrade(settings.database_url, args.revision))
+    return EXIT_OK
+
+
+def _cmd_db_downgrade(args: argparse.Namespace) -> int:
+    from ccd.db import migrate
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    _run_async(lambda: migrate.downgrade(settings.database_url, args.revision))
+    return EXIT_OK
+
+
+def _cmd_db_current(args: argparse.Namespace) -> int:
+    from ccd.db import migrate
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    revision = _run_async(lambda: migrate.current(settings.database_url))
+    heads = migrate.head_revisions()
+    if revision is None:
+        print("none (never migrated: run `ccd db upgrade`)")
+    elif (revision,) == heads:
+        print(f"{revision} (head)")
+    else:
+        print(f"{revision} (newest is {', '.join(heads)}: run `ccd db upgrade`)")
+    return EXIT_OK
+
+
+async def _with_token_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from ccd.db import migrate
+    from ccd.db.engine import create_engine
+    from ccd.db.tokens import TokenStore
+
+    engine = create_engine(settings.database_url)
+    try:
+        if not await migrate.is_current(engine):
+            raise UsageError("the database schema is not up to date: run `ccd db upgrade` first")
+        return await work(TokenStore(engine))
+    finally:
+        await engine.dispose()
+
+
+def _cmd_token_create(args: argparse.Namespace) -> int:
+    from ccd.db.tokens import validate_token_request
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    # Check the request before touching the database, so typos fail fast.
+    validate_token_request(args.role, args.agent, args.label)
+    token_id, token = _run_async(
+        lambda: _with_token_store(
+            settings, lambda store: store.create(args.role, args.agent, args.label)
+        )
+    )
+    # stdout carries only the token (TOKEN=$(ccd token create ...)); the rest is for humans.
+    print(token)
+    agent = f", agent {args.agent}" if args.agent else ""
+    print(
+        f"created token {token_id} (role {args.role}{agent}).\n"
+        "warning: this is the only time the token is shown; store it now.",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_token_list(args: argparse.Namespace) -> int:
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    tokens = _run_async(lambda: _with_token_store(settings, lambda store: store.list()))
+    rows = [
+        {
+            "id": info.token_id,
+            "role": info.role.value,
+            "agent": info.agent_id,
+            "label": info.label,
+            "created_at": info.created_at.isoformat(timespec="seconds"),
+            "last_used_at": _iso(info.last_used_at),
+            "revoked_at": _iso(info.revoked_at),
+        }
+        for info in tokens
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no tokens (create one with `ccd token create --role admin`)")
+        return EXIT_OK
+    headers = ["ID", "ROLE", "AGENT", "LABEL", "CREATED", "LAST USED", "STATUS"]
+    table = [
+        [
+            str(row["id"]),
+            str(row["role"]),
+            row["agent"] or "-",
+            row["label"] or "-",
+            str(row["created_at"]),
+            row["last_used_at"] or "never",
+            f"revoked {row['revoked_at']}" if row["revoked_at"] else "active",
+        ]
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [headers, *table]) for i in range(len(headers))]
+    for cells in [headers, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)))
+    return EXIT_OK
+
+
+def _cmd_token_revoke(args: argparse.Namespace) -> int:
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    revoked = _run_async(
+        lambda: _with_token_store(settings, lambda store: store.revoke(args.token_id))
+    )
+    if revoked:
+        print(f"revoked token {args.token_id}")
+    else:
+        print(f"token {args.token_id} was already revoked")
+    return EXIT_OK
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat(timespec="seconds"))
+
+
+def render_toml(data: dict[str, Any]) -> str:
+    """Plain settings data (scalars and one level of tables) as TOML."""
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    lines = [_toml_pair(key, value) for key, value in scalars.items()]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        lines += [_toml_pair(key, value) for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_pair(key: str, value: Any) -> str:
+    if value is None:
+        return f"# {key} = (not set)"
+    if isinstance(value, bool):
+        return f"{key} = {'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"{key} = {value!r}"
+    # JSON string escapes are valid TOML basic-string escapes.
+    return f"{key} = {json.dumps(str(value))}"
