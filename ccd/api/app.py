@@ -49,11 +49,12 @@ def build_api(
     router.add_delete("/api/v1/calls/{id}", handlers.hangup, name="calls.hangup")
     router.add_get("/api/v1/events", handlers.events, name="events.stream")
     router.add_get("/api/v1/me", handlers.me, name="me")
-    _check_every_route_has_a_policy(app)
+    ensure_routes_have_policy(app)
     return app
 
 
-def _check_every_route_has_a_policy(app: web.Application) -> None:
+def ensure_routes_have_policy(app: web.Application) -> None:
+    """Fail fast if an /api/ route is missing from the role table (it would be 403 for all)."""
     for route in app.router.routes():
         name = route.name
         info = route.resource.get_info() if route.resource is not None else {}

@@ -59,6 +59,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 token_id=principal.token_id if principal is not None else None,
+                request_id=request_id,  # also bound, but the access line must carry it
             )
 
 

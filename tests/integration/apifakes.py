@@ -1,0 +1,214 @@
+"""In-memory implementations of the API ports (fakes, not mocks) and a harness that
+runs ``build_api`` on a real 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ccd.api.app import build_api
+from ccd.api.hub import EventHub
+from ccd.api.ports import CallDirectory, OriginateRejected, TokenVerifier
+from ccd.domain.auth import Principal, Role
+from ccd.domain.calls import Call, CallState, LiveChannel
+from ccd.domain.channels import ChannelSnapshot, ChannelState
+
+T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
+
+TOKENS = {
+    "admin": "tok-admin-secret",
+    "supervisor": "tok-supervisor-secret",
+    "agent": "tok-agent-secret",
+    "integrator": "tok-integrator-secret",
+}
+PRINCIPALS = {
+    TOKENS["admin"]: Principal("t-admin", Role.ADMIN, None),
+    TOKENS["supervisor"]: Principal("t-sup", Role.SUPERVISOR, None),
+    TOKENS["agent"]: Principal("t-agent", Role.AGENT, "1001"),
+    TOKENS["integrator"]: Principal("t-int", Role.INTEGRATOR, None),
+}
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class FakeTokens:
+    def __init__(self, principals: dict[str, Principal]) -> None:
+        self.principals = dict(principals)
+        self.verified: list[str] = []
+
+    async def verify(self, token: str) -> Principal | None:
+        self.verified.append(token)
+        return self.principals.get(token)
+
+
+class FakeCalls:
+    def __init__(self, calls: Sequence[Call] = ()) -> None:
+        self.by_id = {call.linkedid: call for call in calls}
+
+    def calls(self) -> Sequence[Call]:
+        return list(self.by_id.values())
+
+    def call(self, linkedid: str) -> Call | None:
+        return self.by_id.get(linkedid)
+
+
+class FakeReadiness:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    async def not_ready_reasons(self) -> list[str]:
+        return list(self.reasons)
+
+
+@dataclass
+class FakeControl:
+    """Records what the API asked for; hangs up calls present in ``directory``."""
+
+    directory: FakeCalls
+    originates: list[dict[str, object]] = field(default_factory=list)
+    hangups: list[str] = field(default_factory=list)
+    reject_with: str | None = None
+
+    async def originate(
+        self,
+        *,
+        endpoint: str,
+        destination: str,
+        caller_id: str | None,
+        variables: dict[str, str],
+        ring_timeout_s: int,
+    ) -> str:
+        if self.reject_with is not None:
+            raise OriginateRejected(self.reject_with)
+        self.originates.append(
+            {
+                "endpoint": endpoint,
+                "destination": destination,
+                "caller_id": caller_id,
+                "variables": variables,
+                "ring_timeout_s": ring_timeout_s,
+            }
+        )
+        return f"ccd-orig-{len(self.originates)}"
+
+    async def hangup(self, linkedid: str) -> bool:
+        if linkedid not in self.directory.by_id:
+            return False
+        self.hangups.append(linkedid)
+        return True
+
+
+def make_call(
+    linkedid: str = "1700000000.1",
+    *,
+    state: CallState = CallState.UP,
+    caller_num: str = "5551234",
+    caller_name: str = "Alice",
+    started_at: datetime = T0,
+    answered_at: datetime | None = T0 + timedelta(seconds=4),
+) -> Call:
+    channel = LiveChannel(
+        snapshot=ChannelSnapshot(
+            uniqueid=linkedid,
+            linkedid=linkedid,
+            name="PJSIP/trunk-00000001",
+            state=ChannelState.UP if answered_at else ChannelState.RING,
+            caller_num=caller_num,
+            caller_name=caller_name,
+            context="ccd-inbound",
+            exten="100",
+        ),
+        created_at=started_at,
+        answered_at=answered_at,
+        bridge_id=None,
+    )
+    return Call(
+        linkedid=linkedid,
+        state=state,
+        started_at=started_at,
+        answered_at=answered_at,
+        caller_num=caller_num,
+        caller_name=caller_name,
+        callee_num="100",
+        channels=(channel,),
+    )
+
+
+def with_state(call: Call, state: CallState) -> Call:
+    return replace(call, state=state)
+
+
+@dataclass
+class Api:
+    client: TestClient[web.Request, web.Application]
+    tokens: FakeTokens
+    calls: FakeCalls
+    control: FakeControl
+    readiness: FakeReadiness
+    hub: EventHub
+    clock: FixedClock
+    max_body_bytes: int
+    statuses: list[int]
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    *,
+    max_body_bytes: int = 4096,
+    queue_size: int = 64,
+    calls: Sequence[Call] = (),
+    allow_server_errors: bool = False,
+    tokens: TokenVerifier | None = None,
+    calls_directory: CallDirectory | None = None,
+) -> AsyncIterator[Api]:
+    """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
+    unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
+    directory = FakeCalls(calls)
+    fake_tokens = FakeTokens(PRINCIPALS)
+    control = FakeControl(directory)
+    readiness = FakeReadiness()
+    hub = EventHub(queue_size=queue_size)
+    clock = FixedClock(T0 + timedelta(seconds=30))
+    app = build_api(
+        tokens=tokens if tokens is not None else fake_tokens,
+        calls=calls_directory if calls_directory is not None else directory,
+        control=control,
+        readiness=readiness,
+        hub=hub,
+        max_body_bytes=max_body_bytes,
+        clock=clock,
+    )
+    statuses: list[int] = []
+
+    async def record(request: web.Request, response: web.StreamResponse) -> None:
+        statuses.append(response.status)
+
+    app.on_response_prepare.append(record)
+    async with TestServer(app, host="127.0.0.1", port=0) as server, TestClient(server) as client:
+        yield Api(
+            client=client,
+            tokens=fake_tokens,
+            calls=directory,
+            control=control,
+            readiness=readiness,
+            hub=hub,
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+            statuses=statuses,
+        )
+    if not allow_server_errors:
+        assert 500 not in statuses, f"the API answered 500: {statuses}"

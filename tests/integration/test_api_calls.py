@@ -1,0 +1,150 @@
+"""Reading and controlling calls, probes, the access log and the 500 path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from structlog.testing import capture_logs
+
+from ccd.domain.calls import Call, CallState
+from tests.integration.apifakes import make_call, running_api
+
+CALL_ID = "1700000000.1"
+
+
+async def test_list_calls_shows_live_calls_with_times_and_durations() -> None:
+    ringing = make_call("1700000000.2", state=CallState.RINGING, answered_at=None)
+    async with running_api(calls=[make_call(CALL_ID), ringing]) as api:
+        response = await api.client.get("/api/v1/calls", headers=api.auth("integrator"))
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        body = await response.json()
+        assert body["count"] == 2
+        up, ring = body["calls"]
+        assert up["id"] == CALL_ID
+        assert up["state"] == "up"
+        assert up["started_at"] == "2026-11-25T09:00:00.000Z"
+        assert up["answered_at"] == "2026-11-25T09:00:04.000Z"
+        assert (up["duration_s"], up["ring_s"], up["talk_s"]) == (30.0, 4.0, 26.0)
+        assert up["caller"] == {"number": "5551234", "name": "Alice"}
+        assert up["channels"][0]["name"] == "PJSIP/trunk-00000001"
+        assert up["channels"][0]["state"] == "up"
+        assert ring["state"] == "ringing"
+        assert ring["answered_at"] is None
+        assert ring["talk_s"] is None
+
+
+async def test_list_is_empty_without_calls() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/api/v1/calls", headers=api.auth("admin"))
+        assert await response.json() == {"calls": [], "count": 0}
+
+
+async def test_get_call_by_id() -> None:
+    async with running_api(calls=[make_call(CALL_ID)]) as api:
+        response = await api.client.get(f"/api/v1/calls/{CALL_ID}", headers=api.auth("admin"))
+        assert response.status == 200
+        assert (await response.json())["id"] == CALL_ID
+
+
+async def test_unknown_call_is_404_problem() -> None:
+    async with running_api(calls=[make_call(CALL_ID)]) as api:
+        for path in ("/api/v1/calls/42.7", "/api/v1/calls/" + "9" * 200):
+            response = await api.client.get(path, headers=api.auth("admin"))
+            assert response.status == 404
+            assert response.content_type == "application/problem+json"
+
+
+async def test_hangup_known_call_is_202_and_reaches_call_control() -> None:
+    async with running_api(calls=[make_call(CALL_ID)]) as api:
+        response = await api.client.delete(
+            f"/api/v1/calls/{CALL_ID}", headers=api.auth("supervisor")
+        )
+        assert response.status == 202
+        assert api.control.hangups == [CALL_ID]
+
+
+async def test_hangup_unknown_call_is_404() -> None:
+    async with running_api(calls=[make_call(CALL_ID)]) as api:
+        response = await api.client.delete("/api/v1/calls/42.7", headers=api.auth("admin"))
+        assert response.status == 404
+        assert api.control.hangups == []
+
+
+async def test_healthz() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/healthz")
+        assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_ready_and_not_ready_with_reasons() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/readyz")
+        assert response.status == 200
+        assert await response.json() == {"status": "ready"}
+
+        api.readiness.reasons = ["AMI not connected", "database unreachable"]
+        response = await api.client.get("/readyz")
+        assert response.status == 503
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert problem["reasons"] == ["AMI not connected", "database unreachable"]
+        assert "AMI not connected" in problem["detail"]
+
+        api.readiness.reasons = []
+        assert (await api.client.get("/readyz")).status == 200
+
+
+async def test_access_log_line_has_no_query_and_names_the_token() -> None:
+    async with running_api(calls=[make_call(CALL_ID)]) as api:
+        with capture_logs() as logs:
+            response = await api.client.get(
+                "/api/v1/calls?secret=hunter2",
+                headers={**api.auth("admin"), "X-Request-ID": "crm-req-7"},
+            )
+        assert response.headers["X-Request-ID"] == "crm-req-7"
+        [line] = [entry for entry in logs if entry["event"] == "http request"]
+        assert line["method"] == "GET"
+        assert line["path"] == "/api/v1/calls"
+        assert line["status"] == 200
+        assert line["token_id"] == "t-admin"
+        assert line["request_id"] == "crm-req-7"
+        assert isinstance(line["duration_ms"], float)
+        assert "hunter2" not in repr(logs)
+        assert "tok-admin-secret" not in repr(logs)
+
+
+async def test_unsafe_request_id_is_replaced() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/healthz", headers={"X-Request-ID": "a b<script>"})
+        assert response.headers["X-Request-ID"] != "a b<script>"
+        assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_problem_carries_the_request_id() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/api/v1/calls", headers={"X-Request-ID": "r-1"})
+        assert (await response.json())["request_id"] == "r-1"
+
+
+class ExplodingDirectory:
+    def calls(self) -> Sequence[Call]:
+        raise RuntimeError("postgres://ccd:s3cret@db/ccd exploded")
+
+    def call(self, linkedid: str) -> Call | None:
+        raise RuntimeError("postgres://ccd:s3cret@db/ccd exploded")
+
+
+async def test_unexpected_error_is_500_problem_without_internals_and_logged() -> None:
+    async with running_api(calls_directory=ExplodingDirectory(), allow_server_errors=True) as api:
+        with capture_logs() as logs:
+            response = await api.client.get("/api/v1/calls", headers=api.auth("admin"))
+        assert response.status == 500
+        assert response.content_type == "application/problem+json"
+        text = await response.text()
+        assert "s3cret" not in text
+        assert "RuntimeError" not in text
+        [error] = [entry for entry in logs if entry["event"] == "unhandled error in API handler"]
+        assert error["exc_info"] is True
+        assert error["log_level"] == "error"
+        assert api.statuses == [500]
