@@ -231,6 +231,10 @@ class LiveModel:
         return len(self._calls)
 
     @property
+    def bridge_count(self) -> int:
+        return len(self._bridges)
+
+    @property
     def stale(self) -> bool:
         """True from an AMI disconnect until the next resync finishes."""
         return self._stale
@@ -263,7 +267,7 @@ class LiveModel:
         channel = self._channels.get(snap.uniqueid)
         if channel is not None:
             return self._refresh(channel, snap, event.at)
-        return self._add(snap, event.at, event.at, event.at, None)
+        return self._add_seen(snap, event.at, None)
 
     def _on_updated(self, event: ChannelUpdated) -> list[CallChange]:
         snap = event.channel
@@ -271,7 +275,7 @@ class LiveModel:
         if channel is None:
             if snap.uniqueid in self._tombstones:
                 return []
-            return self._add(snap, event.at, event.at, event.at, None)
+            return self._add_seen(snap, event.at, None)
         return self._refresh(channel, snap, event.at)
 
     def _on_entered_bridge(self, event: ChannelEnteredBridge) -> list[CallChange]:
@@ -280,7 +284,7 @@ class LiveModel:
         if channel is None:
             if snap.uniqueid in self._tombstones:
                 return []
-            return self._add(snap, event.at, event.at, event.at, event.bridge_id)
+            return self._add_seen(snap, event.at, event.bridge_id)
         return self._refresh(channel, snap, event.at, event.bridge_id)
 
     def _on_left_bridge(self, event: ChannelLeftBridge) -> list[CallChange]:
@@ -289,7 +293,7 @@ class LiveModel:
         if channel is None:
             if snap.uniqueid in self._tombstones:
                 return []
-            return self._add(snap, event.at, event.at, event.at, None)
+            return self._add_seen(snap, event.at, None)
         if channel.bridge_id != event.bridge_id:
             # Left a bridge ccd does not have it in (already moved on): snapshot only.
             return self._refresh(channel, snap, event.at)
@@ -372,6 +376,12 @@ class LiveModel:
             self._tombstones.discard(order.popleft())
         order.append(uniqueid)
         self._tombstones.add(uniqueid)
+
+    def _add_seen(
+        self, snap: ChannelSnapshot, at: datetime, bridge_id: str | None
+    ) -> list[CallChange]:
+        """Add a channel first seen now (created now, answered now if already up)."""
+        return self._add(snap, at, at, at if snap.state is _UP else None, bridge_id)
 
     def _add(
         self,
