@@ -1,0 +1,273 @@
+"""The ``ccd`` command as an admin runs it: a real subprocess, real files, real SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CCD = Path(sys.executable).with_name("ccd")
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_CONFIG = REPO / "config" / "ccd.toml"
+SECRET = "s3cret-ami-value"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CCD_")}
+    return {**env, **extra}
+
+
+def ccd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Result:
+    done = subprocess.run(
+        [str(CCD), *args],
+        cwd=cwd,
+        env=clean_env(CCD_AMI__SECRET=SECRET) if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_user_error(result: Result, *fragments: str, code: int = 2) -> None:
+    assert result.code == code, result
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in result.err, result.err
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "config").mkdir()
+    return tmp_path
+
+
+def write_config(workdir: Path, text: str) -> Path:
+    path = workdir / "config" / "ccd.toml"
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------------- configuration
+
+
+def test_check_config_ok_names_its_sources(workdir: Path) -> None:
+    write_config(workdir, "[ami]\nport = 5039\n")
+    result = ccd("check-config", cwd=workdir)
+    assert result.code == 0, result
+    assert result.out.strip() == ("config OK: config/ccd.toml, environment (CCD_AMI__SECRET)")
+
+
+def test_shipped_sample_config_is_valid_and_documents_every_key(workdir: Path) -> None:
+    result = ccd("--config", str(SAMPLE_CONFIG), "print-config", "--format", "json", cwd=workdir)
+    assert result.code == 0, result
+    effective = json.loads(result.out)
+    sample = tomllib.loads(SAMPLE_CONFIG.read_text())
+    sample_text = SAMPLE_CONFIG.read_text()
+    for section, values in effective.items():
+        if not isinstance(values, dict):
+            assert section in sample
+            continue
+        for key in values:
+            # Secrets are documented as comments: they are not allowed in the file.
+            assert key in sample.get(section, {}) or f"# {key}" in sample_text, (section, key)
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "expected"),
+    [
+        ('[ami]\nport = "abc"\n', {}, "config/ccd.toml: ami.port: Input should be a valid integer"),
+        ("[ami]\nprot = 1\n", {}, "config/ccd.toml: ami.prot: unknown key"),
+        ('[ami]\nsecret = "x"\n', {}, "set CCD_AMI__SECRET in the environment instead"),
+        ("[ami]\nport = = 1\n", {}, "config/ccd.toml: invalid TOML: "),
+        ("", {"CCD_LOG__LEVEL": "loud"}, "environment CCD_LOG__LEVEL: log.level: Input should be"),
+        ("", {"CCD_AMI_HOST": "x"}, "nested keys use a double underscore: CCD_AMI__HOST"),
+    ],
+)
+def test_config_errors_exit_2_with_one_clear_line(
+    workdir: Path, toml: str, env: dict[str, str], expected: str
+) -> None:
+    write_config(workdir, toml)
+    result = ccd("check-config", cwd=workdir, env=clean_env(CCD_AMI__SECRET=SECRET, **env))
+    assert_user_error(result, "ccd: configuration is invalid:", expected)
+    assert result.out == ""
+
+
+def test_bad_toml_error_gives_the_line(workdir: Path) -> None:
+    write_config(workdir, '[ami]\nhost = "h"\n\nport = = 1\n')
+    assert_user_error(ccd("check-config", cwd=workdir), "line 4")
+
+
+def test_missing_secret(workdir: Path) -> None:
+    result = ccd("check-config", cwd=workdir, env=clean_env())
+    assert_user_error(result, "environment CCD_AMI__SECRET: missing — set it in the environment")
+
+
+def test_missing_explicit_config_file_is_an_error(workdir: Path) -> None:
+    result = ccd("--config", "nowhere.toml", "check-config", cwd=workdir)
+    assert_user_error(result, "nowhere.toml: config file not found")
+    env = clean_env(CCD_AMI__SECRET=SECRET, CCD_CONFIG="from-env.toml")
+    assert_user_error(ccd("check-config", cwd=workdir, env=env), "from-env.toml: config file")
+
+
+def test_config_option_after_the_subcommand_and_from_ccd_config(workdir: Path) -> None:
+    other = workdir / "other.toml"
+    other.write_text("[http]\nport = 9000\n")
+    result = ccd("print-config", "--config", str(other), "--format", "json", cwd=workdir)
+    assert json.loads(result.out)["http"]["port"] == 9000
+    env = clean_env(CCD_AMI__SECRET=SECRET, CCD_CONFIG=str(other))
+    result = ccd("print-config", "--format", "json", cwd=workdir, env=env)
+    assert json.loads(result.out)["http"]["port"] == 9000
+
+
+def test_run_refuses_an_invalid_config_before_starting(workdir: Path) -> None:
+    write_config(workdir, "[http]\nport = -1\n")
+    assert_user_error(ccd("run", cwd=workdir), "config/ccd.toml: http.port:")
+
+
+def test_print_config_masks_secrets(workdir: Path) -> None:
+    write_config(workdir, "[log]\nlevel = 'debug'\n")
+    env = clean_env(CCD_AMI__SECRET=SECRET, CCD_DATABASE__URL="postgresql://ccd:db-pass-123@db/ccd")
+    result = ccd("print-config", cwd=workdir, env=env)
+    assert result.code == 0, result
+    assert SECRET not in result.out + result.err
+    assert "db-pass-123" not in result.out + result.err
+    printed = tomllib.loads(result.out)
+    assert printed["ami"]["secret"] == "***"
+    assert printed["database"]["url"] == "postgresql+asyncpg://ccd:***@db/ccd"
+    assert printed["log"]["level"] == "DEBUG"
+
+
+def test_python_dash_m_ccd(workdir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ccd", "--version"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("ccd ")
+
+
+def test_unknown_command_is_a_usage_error(workdir: Path) -> None:
+    assert_user_error(ccd("frobnicate", cwd=workdir), "invalid choice")
+
+
+# ------------------------------------------------------------------------ database, tokens
+
+
+@pytest.fixture
+def db_config(workdir: Path) -> Path:
+    """A config whose SQLite database lives in the test's tmp dir, given by absolute path
+    so commands work from any working directory."""
+    return write_config(workdir, f'data_dir = "{workdir / "state"}"\n')
+
+
+def test_db_upgrade_from_any_directory_then_no_op(
+    db_config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    assert ccd("--config", str(db_config), "db", "current", cwd=elsewhere).out.startswith("none")
+    first = ccd("--config", str(db_config), "db", "upgrade", cwd=elsewhere)
+    assert first.code == 0, first
+    assert "Running upgrade  -> 0001" in first.err
+    assert (db_config.parent.parent / "state" / "ccd.sqlite3").is_file()
+
+    again = ccd("--config", str(db_config), "db", "upgrade", cwd=elsewhere)
+    assert again.code == 0, again
+    assert "Running upgrade" not in again.err
+    assert "db.upgrade.noop" in again.err
+    assert ccd("--config", str(db_config), "db", "current", cwd=elsewhere).out == "0001 (head)\n"
+
+
+def test_db_downgrade_upgrade_round_trip(db_config: Path) -> None:
+    cwd = db_config.parent.parent
+    assert ccd("db", "upgrade", cwd=cwd).code == 0
+    down = ccd("db", "downgrade", "base", cwd=cwd)
+    assert down.code == 0, down
+    assert "Running downgrade 0001 -> " in down.err
+    assert ccd("db", "current", cwd=cwd).out.startswith("none")
+    assert ccd("db", "upgrade", cwd=cwd).code == 0
+    assert ccd("db", "current", cwd=cwd).out == "0001 (head)\n"
+
+
+def test_db_commands_do_not_need_the_ami_secret(db_config: Path) -> None:
+    result = ccd("db", "upgrade", cwd=db_config.parent.parent, env=clean_env())
+    assert result.code == 0, result
+
+
+def test_db_bad_revision_is_a_usage_error(db_config: Path) -> None:
+    result = ccd("db", "downgrade", "0099", cwd=db_config.parent.parent)
+    assert_user_error(result, "ccd: error: migration: Can't locate revision")
+
+
+def test_unreachable_database_is_one_line_without_the_password(workdir: Path) -> None:
+    env = clean_env(CCD_DATABASE__URL="postgresql://ccd:db-pass-123@127.0.0.1:1/ccd")
+    result = ccd("db", "upgrade", cwd=workdir, env=env)
+    assert_user_error(
+        result, "ccd: error: database postgresql+asyncpg://ccd:***@127.0.0.1:1/ccd: ", code=1
+    )
+    assert "db-pass-123" not in result.err
+
+
+def test_token_lifecycle(db_config: Path) -> None:
+    cwd = db_config.parent.parent
+    assert ccd("db", "upgrade", cwd=cwd).code == 0
+
+    created = ccd(
+        "token", "create", "--role", "agent", "--agent", "1001", "--label", "desk 3", cwd=cwd
+    )
+    assert created.code == 0, created
+    token = created.out.strip()
+    assert token.startswith("ccd_")
+    assert "\n" not in token
+    assert "only time the token is shown" in created.err
+    token_id = token.split("_")[1]
+
+    listed = ccd("token", "list", cwd=cwd)
+    assert token not in listed.out  # never shown again
+    [row] = [line for line in listed.out.splitlines() if line.startswith(token_id)]
+    assert row.split()[1:4] == ["agent", "1001", "desk"]
+    assert row.rstrip().endswith("active")
+
+    revoked = ccd("token", "revoke", token_id, cwd=cwd)
+    assert revoked.code == 0, revoked
+    assert revoked.out.strip() == f"revoked token {token_id}"
+    [entry] = json.loads(ccd("token", "list", "--json", cwd=cwd).out)
+    assert entry["id"] == token_id
+    assert entry["revoked_at"] is not None
+
+    assert_user_error(ccd("token", "revoke", "nope", cwd=cwd), "no token with id 'nope'")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--role", "agent"], "an agent token needs --agent"),
+        (["--role", "admin", "--agent", "1001"], "--agent is only for agent tokens"),
+        (["--role", "root"], "unknown role 'root'"),
+    ],
+)
+def test_token_create_validation(db_config: Path, args: list[str], expected: str) -> None:
+    cwd = db_config.parent.parent
+    assert_user_error(ccd("token", "create", *args, cwd=cwd), expected)
+
+
+def test_token_commands_need_a_migrated_database(db_config: Path) -> None:
+    result = ccd("token", "create", "--role", "admin", cwd=db_config.parent.parent)
+    assert_user_error(result, "run `ccd db upgrade` first")
