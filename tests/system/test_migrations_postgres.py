@@ -1,0 +1,102 @@
+"""Migrations and API tokens on a real PostgreSQL cluster (scripts/pg-cluster).
+
+The session's database is shared with other system tests, so the destructive round trip
+runs in a private schema of its own (search_path), dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ccd.db import migrate
+from ccd.db.engine import create_engine, ping
+from ccd.db.tokens import TokenStore
+from ccd.domain.auth import Principal, Role
+
+pytestmark = pytest.mark.postgres
+
+CCD = Path(sys.executable).with_name("ccd")
+
+
+@pytest.fixture
+async def private_schema_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    schema = f"ccd_migtest_{secrets.token_hex(4)}"
+    admin = create_engine(postgres_url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_async_engine(
+        postgres_url, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def test_upgrade_current_round_trip_and_tokens(private_schema_engine: AsyncEngine) -> None:
+    engine = private_schema_engine
+    await ping(engine)
+    assert await migrate.current(engine) is None
+
+    await migrate.upgrade(engine)
+    assert await migrate.current(engine) == "0001"
+    assert await migrate.is_current(engine)
+
+    store = TokenStore(engine)
+    token_id, token = await store.create(Role.AGENT, "2001", "pg desk")
+    assert await store.verify(token) == Principal(token_id, Role.AGENT, "2001")
+
+    await migrate.upgrade(engine)  # a second upgrade changes nothing
+    assert await TokenStore(engine).verify(token) is not None
+    [info] = await store.list()
+    assert info.last_used_at is not None
+    assert info.last_used_at.tzinfo is not None
+
+    assert await store.revoke(token_id)
+    assert await store.verify(token) is None
+
+    await migrate.downgrade(engine, "base")
+    assert await migrate.current(engine) is None
+    await migrate.upgrade(engine)
+    assert await migrate.current(engine) == "0001"
+    assert await store.list() == []
+
+
+def test_cli_upgrades_the_configured_postgres_database(postgres_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CCD_")}
+    env["CCD_DATABASE__URL"] = postgres_url
+
+    def ccd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CCD), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    upgraded = ccd("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = ccd("db", "current")
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.endswith("(head)\n")
+
+    created = ccd("token", "create", "--role", "integrator", "--label", "crm")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    listed = ccd("token", "list")
+    assert token.split("_")[1] in listed.stdout
+    assert token not in listed.stdout
