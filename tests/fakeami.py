@@ -120,8 +120,11 @@ class FakeAmiConnection:
                     }
                 )
             )
-            for channel in server.channels:
+            for index, channel in enumerate(server.channels):
                 self.write(frame({"Event": "CoreShowChannel", **reply, **channel}))
+                if index == 0:
+                    for event in server.events_during_resync:
+                        self.write(frame(event))
             self.write(
                 frame(
                     {
@@ -164,6 +167,8 @@ class FakeAmi:
         self.send_fully_booted = True
         self.asterisk_version: str | None = "22.10.0"
         self.channels: list[dict[str, str]] = []
+        # Live events Asterisk interleaves with the resync list (after its first row).
+        self.events_during_resync: list[dict[str, str]] = []
         # Actions (lower-case names) that are read and counted but never answered.
         self.silent_actions: set[str] = set()
         self.actions: list[dict[str, str]] = []

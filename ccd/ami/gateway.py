@@ -299,10 +299,16 @@ class AmiGateway:
             reason = await lost
             log.warning("ami connection lost", reason=reason)
             self.last_error = f"connection lost: {reason}"
+        except asyncio.CancelledError:
+            proto.drop("stopped")
+            raise
+        except Exception as exc:
+            proto.drop(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            proto.drop("session ended")
+            proto.drop("stopped" if self._stopping else "session ended")
             self._logged_in = False
             self._resynced = False
             self._resynced_event.clear()
@@ -312,8 +318,7 @@ class AmiGateway:
             self._protocol = None
             self.backoff.connection_ended(loop.time() - connected_at)
             if announced:
-                reason = proto.lost_reason or "stopped"
-                self._emit(AmiDisconnected(at=self._clock.now(), reason=reason))
+                self._emit(AmiDisconnected(at=self._clock.now(), reason=proto.end_reason))
 
     async def _login(self, proto: GatewayProtocol) -> None:
         login = Action(
@@ -448,7 +453,8 @@ class AmiGateway:
         if proto is None or proto.closed or not self._logged_in:
             raise AmiNotConnected()
         action = Action(dict(fields), as_list=as_list)
-        return await self._send(proto, action, timeout_s or self.action_timeout_s)
+        timeout = self.action_timeout_s if timeout_s is None else timeout_s
+        return await self._send(proto, action, timeout)
 
     async def originate(self, fields: Mapping[str, str]) -> str:
         """Queue an asynchronous Originate; returns its ActionID.

@@ -51,10 +51,10 @@ class AmiConnectionLost(AmiNotConnected):
 
 
 class AmiActionFailed(AmiError):
-    def __init__(self, response: Frame) -> None:
-        action = response.get("ActionID", "?")
+    def __init__(self, response: Frame, action: str = "action") -> None:
         message = response.get("Message", response.get("Response", "?"))
-        super().__init__(f"AMI action {action} failed: {message}")
+        super().__init__(f"AMI {action} failed: {message}")
+        self.action = action
         self.response = response
 
 
@@ -150,7 +150,7 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
         # panoramisk never resolves a list action whose answer is an error: do it here.
         self.forget(action)
         if not action.future.done():
-            action.future.set_exception(AmiActionFailed(frame))
+            action.future.set_exception(AmiActionFailed(frame, str(action.get("Action", "?"))))
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -174,6 +174,10 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
 
     # -- connection loss --------------------------------------------------------------
 
+    @property
+    def end_reason(self) -> str:
+        return self.lost_reason or self._drop_reason or "closed"
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost_reason is not None:
             return
@@ -189,7 +193,7 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
 
     def close(self) -> None:
         pending = {id(action): action for action in self.responses.values()}
-        reason = self.lost_reason or self._drop_reason or "closed"
+        reason = self.end_reason
         super().close()  # panoramisk: files un-answered actions for re-sending, closes
         # ... and ccd re-sends nothing: every waiting caller learns the action may be lost.
         self.factory.awaiting_actions.clear()

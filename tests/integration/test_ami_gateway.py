@@ -137,6 +137,51 @@ async def test_logs_in_resyncs_and_reports_readiness(
     assert "CoreShowChannel" not in seen.names()
 
 
+async def test_resync_rows_and_live_events_keep_wire_order(fake: FakeAmi) -> None:
+    fake.events_during_resync = [{"Event": "Hangup", "Uniqueid": "1700000000.9"}]
+    timeline: list[str] = []
+    gateway = AmiGateway(
+        host=fake.host,
+        port=fake.port,
+        username="ccd",
+        secret=SECRET,
+        on_event=lambda frame: timeline.append(f"event {frame['Event']}"),
+        on_connection=lambda event: timeline.append(type(event).__name__),
+        on_resync_row=lambda row: timeline.append(f"row {row['Uniqueid']}"),
+        clock=SystemClock(),
+    )
+    await gateway.start()
+    try:
+        await gateway.wait_resynced(5)
+    finally:
+        await gateway.stop()
+    assert timeline[timeline.index("ResyncStarted") :] == [
+        "ResyncStarted",
+        "row 1700000000.1",
+        "event Hangup",
+        "row 1700000000.2",
+        "ResyncFinished",
+        "AmiDisconnected",
+    ]
+
+
+async def test_failed_resync_drops_the_connection_and_retries(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    fake.silent_actions = {"coreshowchannels"}
+    gateway, seen = make_gateway(resync_timeout_s=0.2)
+    await gateway.start()
+    await eventually(lambda: fake.count("CoreShowChannels") >= 2)
+    assert not gateway.resynced
+    disconnected = seen.of_type(AmiDisconnected)
+    assert "CoreShowChannels not answered" in disconnected[0].reason
+    assert seen.of_type(ResyncFinished) == []
+
+    fake.silent_actions = set()
+    await gateway.wait_resynced(5)
+    assert seen.of_type(ResyncFinished)[-1].channel_count == 2
+
+
 async def test_version_unknown_when_coresettings_is_denied(
     fake: FakeAmi, make_gateway: GatewayFactory
 ) -> None:
