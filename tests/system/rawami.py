@@ -19,6 +19,8 @@ class RawAmi:
         self._ids = itertools.count(1)
         self.banner = ""
         self.received: list[Frame] = []
+        # Channels this client originated, so a test can hang up its own calls.
+        self.originated: list[str] = []
 
     @classmethod
     async def connect(cls, host: str, port: int) -> RawAmi:

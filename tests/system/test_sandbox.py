@@ -17,12 +17,13 @@ from tests.system.rawami import Frame, RawAmi
 
 @pytest.fixture
 async def ami(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
-    asterisk_sandbox.hangup_all()
     client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
     async with client:
         await client.login(asterisk_sandbox.username, asterisk_sandbox.secret)
         yield client
-    asterisk_sandbox.hangup_all()
+        # Only our own calls: other tests may share the sandbox.
+        for channel in client.originated:
+            await client.send("Hangup", Channel=channel)
 
 
 def events(ami: RawAmi, name: str, linkedid: str) -> list[Frame]:
@@ -36,9 +37,12 @@ async def originate(ami: RawAmi, channel: str, **extra: str) -> Frame:
     )
     queued = await ami.response(action_id)
     assert queued["Response"] == "Success", queued
-    return await ami.wait_for(
+    response = await ami.wait_for(
         lambda f: f.get("Event") == "OriginateResponse" and f.get("ActionID") == action_id, 40
     )
+    if response["Response"] == "Success":
+        ami.originated.append(response["Channel"])
+    return response
 
 
 async def test_ami_banner_names_asterisk(ami: RawAmi) -> None:

@@ -1,0 +1,53 @@
+# Shared by scripts/test and scripts/demo (sourced, not run): installs what a fresh
+# Debian 12 machine lacks and makes .venv with ccd and its dev tools.
+# Expects to be sourced from the repository root with `set -euo pipefail`.
+
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+
+section() { printf '\n\033[1m==== %s ====\033[0m\n' "$*"; }
+
+have_postgres() {
+    command -v pg_config >/dev/null && [[ -x $(pg_config --bindir)/initdb ]] && return
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+install_system_packages() {
+    local missing=()
+    section "system packages"
+    if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+        missing+=(python3-venv)
+    fi
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    have_postgres || missing+=(postgresql)
+    if ((${#missing[@]} == 0)); then
+        echo "nothing to install"
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing packages: ${missing[*]} — run as root, or install them first" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}"
+    if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+        # Debian's package would otherwise create and start a cluster on 5432.
+        mkdir -p /etc/postgresql-common
+        grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
+            echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
+    fi
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+make_venv() {
+    local stamp=.venv/.ccd-pyproject.sha256 want
+    section "python environment"
+    [[ -x .venv/bin/python ]] || python3 -m venv .venv
+    # Reinstall only when the dependency list changed.
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [[ ! -f $stamp || $(<"$stamp") != "$want" ]] || ! .venv/bin/python -c 'import ccd' 2>/dev/null; then
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e '.[dev]'
+        echo "$want" >"$stamp"
+    fi
+    .venv/bin/python --version
+}
