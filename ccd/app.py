@@ -1,0 +1,176 @@
+"""Composition root: every long-lived object is built here, by hand, and nowhere else.
+
+Lifetimes follow aiohttp's ``cleanup_ctx`` (entered in order, left in reverse): the
+database engine, then the bus dispatcher, then the AMI connection. On shutdown the AMI
+connection closes first, the bus drains what it already holds, and the engine goes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from ccd.ami.backoff import Backoff, BackoffPolicy
+from ccd.ami.gateway import AmiGateway
+from ccd.ami.translate import translate
+from ccd.api.app import build_api
+from ccd.api.hub import EventHub
+from ccd.bus import Bus
+from ccd.clock import SystemClock
+from ccd.db.engine import create_engine, ping
+from ccd.db.tokens import TokenStore
+from ccd.health import Readiness
+from ccd.live.control import AmiCallControl
+from ccd.live.model import LiveModel
+from ccd.live.service import LiveCalls
+from ccd.settings import Settings
+
+log = structlog.get_logger("ccd.app")
+
+
+@dataclass
+class Components:
+    """Everything ``build`` wires together; tests reach in through this."""
+
+    settings: Settings
+    bus: Bus
+    live: LiveCalls
+    hub: EventHub
+    gateway: AmiGateway
+    tokens: TokenStore
+    web_app: web.Application
+
+
+def build(settings: Settings) -> Components:
+    clock = SystemClock()
+    engine = create_engine(settings.database_url)
+    tokens = TokenStore(engine)
+    bus = Bus()
+    live = LiveCalls(LiveModel())
+    hub = EventHub()
+    live.add_listener(hub.publish)
+    bus.subscribe(live.handle)
+
+    def on_frame(frame: dict[str, str]) -> None:
+        event = translate(frame, clock.now())
+        if event is not None:
+            bus.publish(event)
+
+    ami = settings.ami
+    gateway = AmiGateway(
+        host=ami.host,
+        port=ami.port,
+        username=ami.username,
+        secret=ami.secret.get_secret_value(),
+        on_event=on_frame,
+        on_resync_row=on_frame,
+        on_connection=bus.publish,
+        clock=clock,
+        action_timeout_s=ami.action_timeout_s,
+        ping_interval_s=ami.ping_interval_s,
+        ping_timeout_s=ami.ping_timeout_s,
+        backoff=Backoff(
+            BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s), random.Random()
+        ),
+    )
+    control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
+    readiness = Readiness(ami=gateway, database_ping=lambda: ping(engine))
+    web_app = build_api(
+        tokens=tokens,
+        calls=live,
+        control=control,
+        readiness=readiness,
+        hub=hub,
+        max_body_bytes=settings.http.max_body_bytes,
+    )
+
+    async def database(_: web.Application) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    async def dispatcher(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(bus.run(), name="ccd-bus")
+        yield
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.http.shutdown_timeout_s / 2):
+                await bus.drain()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def asterisk(_: web.Application) -> AsyncIterator[None]:
+        await gateway.start()
+        yield
+        await gateway.stop()
+
+    web_app.cleanup_ctx.extend([database, dispatcher, asterisk])
+    return Components(
+        settings=settings,
+        bus=bus,
+        live=live,
+        hub=hub,
+        gateway=gateway,
+        tokens=tokens,
+        web_app=web_app,
+    )
+
+
+class Daemon:
+    """ccd as a running service: HTTP listening, AMI connected, bus delivering."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.components = build(settings)
+        self._settings = settings
+        self._runner = web.AppRunner(
+            self.components.web_app,
+            access_log=None,  # the API writes its own structured access log
+            shutdown_timeout=settings.http.shutdown_timeout_s,
+        )
+        self.http_port: int | None = None
+
+    async def start(self) -> None:
+        http = self._settings.http
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, http.host, http.port)
+        await site.start()
+        self.http_port = int(self._runner.addresses[0][1])
+        log.info("http listening", host=http.host, port=self.http_port)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down within ``http.shutdown_timeout_s``."""
+    daemon = Daemon(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("ccd starting", database=_database_kind(settings), ami_host=settings.ami.host)
+    await daemon.start()
+    await stop.wait()
+    log.info("ccd stopping")
+    try:
+        async with asyncio.timeout(settings.http.shutdown_timeout_s * 2):
+            await daemon.stop()
+    except TimeoutError:
+        log.error("shutdown did not finish in time; exiting anyway")
+        return 1
+    log.info("ccd stopped")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    return asyncio.run(serve(settings))
+
+
+def _database_kind(settings: Settings) -> str:
+    return "embedded sqlite" if settings.database.url is None else "configured"

@@ -1,0 +1,47 @@
+"""Readiness: AMI logged in and resynced, database reachable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class AmiStatus(Protocol):
+    @property
+    def logged_in(self) -> bool: ...
+
+    @property
+    def resynced(self) -> bool: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+
+class Readiness:
+    def __init__(
+        self,
+        *,
+        ami: AmiStatus,
+        database_ping: Callable[[], Awaitable[None]],
+        database_timeout_s: float = 2.0,
+    ) -> None:
+        self._ami = ami
+        self._database_ping = database_ping
+        self._database_timeout_s = database_timeout_s
+
+    async def not_ready_reasons(self) -> list[str]:
+        reasons: list[str] = []
+        if not self._ami.logged_in:
+            detail = f" ({self._ami.last_error})" if self._ami.last_error else ""
+            reasons.append(f"ami: not logged in to Asterisk{detail}")
+        elif not self._ami.resynced:
+            reasons.append("ami: logged in, live model not yet resynced with Asterisk")
+        try:
+            async with asyncio.timeout(self._database_timeout_s):
+                await self._database_ping()
+        except TimeoutError:
+            reasons.append(f"database: no answer within {self._database_timeout_s:g} s")
+        except Exception as exc:  # any driver error means "not reachable" here
+            reasons.append(f"database: unreachable ({type(exc).__name__})")
+        return reasons

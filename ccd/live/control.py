@@ -1,0 +1,89 @@
+"""Acting on calls through AMI: the REST API's originate and hangup.
+
+The API chooses who to ring and which extension of ccd's originate context runs once they
+answer; it never chooses the dialplan application (CVE-2024-42365).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Literal, Protocol
+
+import structlog
+
+from ccd.ami.contract import VAR_REQUEST_ID
+from ccd.api.ports import CallDirectory, OriginateRejected
+
+log = structlog.get_logger("ccd.live")
+
+
+class AmiActions(Protocol):
+    async def originate(self, fields: Mapping[str, str]) -> str: ...
+
+    async def send_action(
+        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
+    ) -> dict[str, str]: ...
+
+
+class AmiCallControl:
+    def __init__(self, *, ami: AmiActions, calls: CallDirectory, context: str) -> None:
+        self._ami = ami
+        self._calls = calls
+        self._context = context
+
+    async def originate(
+        self,
+        *,
+        endpoint: str,
+        destination: str,
+        caller_id: str | None,
+        variables: dict[str, str],
+        ring_timeout_s: int,
+    ) -> str:
+        request_id = uuid.uuid4().hex
+        fields: dict[str, str] = {
+            "Action": "Originate",
+            "Channel": endpoint,
+            "Context": self._context,
+            "Exten": destination,
+            "Priority": "1",
+            "Timeout": str(ring_timeout_s * 1000),
+            "Async": "true",
+        }
+        if caller_id:
+            fields["CallerID"] = caller_id
+        # Asterisk splits the Variable header on commas; the API rejects commas in values.
+        assignments = {**variables, VAR_REQUEST_ID: request_id}
+        fields["Variable"] = ",".join(f"{name}={value}" for name, value in assignments.items())
+        try:
+            action_id = await self._ami.originate(fields)
+        except Exception as exc:
+            raise OriginateRejected(_reason(exc)) from exc
+        log.info(
+            "originate sent",
+            endpoint=endpoint,
+            destination=destination,
+            action_id=action_id,
+            request_id=request_id,
+        )
+        return action_id
+
+    async def hangup(self, linkedid: str) -> bool:
+        call = self._calls.call(linkedid)
+        if call is None:
+            return False
+        names: Sequence[str] = [channel.snapshot.name for channel in call.channels]
+        for name in names:
+            try:
+                await self._ami.send_action(
+                    {"Action": "Hangup", "Channel": name, "Cause": "16"}, as_list=False
+                )
+            except Exception as exc:
+                # The channel may have gone between the lookup and the action: not an error.
+                log.info("hangup not applied", channel=name, linkedid=linkedid, reason=_reason(exc))
+        return True
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
