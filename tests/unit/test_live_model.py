@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -579,3 +581,28 @@ def test_resync_converges_on_what_asterisk_lists(
     assert not model.stale
     ended = {c.call.linkedid for c in changes if isinstance(c, CallEnded)}
     assert not ended & {c.linkedid for c in model.calls()}
+
+
+RECORDED = Path(__file__).resolve().parents[2] / "bench" / "fixtures" / "ami-calls.raw"
+
+
+@pytest.mark.skipif(not RECORDED.exists(), reason="no recorded sandbox traffic")
+def test_recorded_sandbox_traffic_starts_and_ends_every_call() -> None:
+    """40 real Asterisk 22 calls (Local originates, dial-answer, busy, congestion …)."""
+    from ccd.ami.framing import FrameDecoder
+
+    frames = FrameDecoder().feed(RECORDED.read_bytes())
+    model = LiveModel()
+    started: set[str] = set()
+    ended: dict[str, Call] = {}
+    for change in feed(model, frames):
+        if isinstance(change, CallStarted):
+            started.add(change.call.linkedid)
+        elif isinstance(change, CallEnded):
+            ended[change.call.linkedid] = change.call
+    assert started
+    assert set(ended) == started
+    assert (model.channel_count, model.call_count, model.bridge_count) == (0, 0, 0)
+    dial_answer = [c for c in ended.values() if c.callee_num == "answer"]
+    assert dial_answer
+    assert all(c.answered_at is not None and c.answered_at >= c.started_at for c in dial_answer)

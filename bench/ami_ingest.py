@@ -1,0 +1,313 @@
+"""AMI ingest benchmark: recorded AMI traffic over real TCP into panoramisk vs ccd.
+
+Replays ``bench/fixtures/ami-calls.raw`` (raw bytes recorded from the Asterisk sandbox)
+or, when that file does not exist, a synthetic stream built with
+``tests/unit/amitraffic.py`` (Local-channel originates, ~240 frames per call, ~70%
+``VarSet``). A sender *process* serves the bytes on 127.0.0.1; this process reads them
+with asyncio, so the receiving side has one core to itself, and measures, in the same run
+and alternating round by round:
+
+  panoramisk   AMIProtocol.data_received -> Message objects, no-op dispatch (baseline)
+  ccd decode   ccd.ami.framing.FrameDecoder only
+  ccd ingest   FrameDecoder -> translate(frame, now) -> LiveModel.apply (what ccd does
+               per AMI event; ``now`` is read per frame as the gateway does)
+
+and reports events/s (median over rounds) and the ratio to panoramisk. It also times
+translate + apply alone on the decoded frames (µs per event).
+
+Usage: python bench/ami_ingest.py [--repeat N] [--rounds R] [--calls C] [--raw PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import multiprocessing
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ccd.ami.translate import translate  # noqa: E402
+from ccd.live.model import LiveModel  # noqa: E402
+
+DEFAULT_RAW = ROOT / "bench" / "fixtures" / "ami-calls.raw"
+CHUNK = 64 * 1024
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def frame_decoder_class(wait_s: float) -> Any:
+    """ccd's FrameDecoder; the AMI helper may still be writing it, so poll for it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            from ccd.ami.framing import FrameDecoder
+        except ImportError:
+            if time.monotonic() > deadline:
+                raise
+            progress("waiting for ccd.ami.framing.FrameDecoder ...")
+            time.sleep(5)
+            continue
+        return FrameDecoder
+
+
+# ---- traffic -----------------------------------------------------------------------
+
+
+def load_traffic(raw: Path, calls: int) -> tuple[bytes, str]:
+    if raw.exists() and raw.stat().st_size > 0:
+        return (
+            raw.read_bytes(),
+            f"recorded: {raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw}",
+        )
+    from tests.unit.amitraffic import BANNER, encode, synthetic_stream
+
+    payload = BANNER + encode(synthetic_stream(calls, concurrency=50, seed=7))
+    return payload, (
+        f"synthetic: tests/unit/amitraffic.py, {calls} Local-channel calls "
+        f"({raw.relative_to(ROOT)} not found)"
+    )
+
+
+def split_greeting(payload: bytes) -> tuple[bytes, bytes]:
+    """(``Asterisk Call Manager/x.y.z`` line or b"", the frames after it)."""
+    if payload.startswith(b"Asterisk Call Manager/"):
+        end = payload.find(b"\n") + 1
+        return payload[:end], payload[end:]
+    return b"", payload
+
+
+def serve(listener: socket.socket, payload: bytes, repeat: int, connections: int) -> None:
+    """Sender process: each accepted connection gets the greeting once, then the frames
+    ``repeat`` times."""
+    greeting, frames = split_greeting(payload)
+    view = memoryview(frames)
+    for _ in range(connections):
+        conn, _addr = listener.accept()
+        with conn:
+            conn.sendall(greeting)
+            for _ in range(repeat):
+                for start in range(0, len(view), CHUNK):
+                    conn.sendall(view[start : start + CHUNK])
+            conn.shutdown(socket.SHUT_WR)
+    listener.close()
+
+
+# ---- receivers ---------------------------------------------------------------------
+
+
+class _Receiver(asyncio.Protocol):
+    """Counts events; ``done`` resolves at EOF with (events, seconds)."""
+
+    def __init__(self, done: asyncio.Future[tuple[int, float]]) -> None:
+        self.done = done
+        self.events = 0
+        self.started = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.started = time.perf_counter()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result((self.events, time.perf_counter() - self.started))
+
+
+def panoramisk_receiver(done: asyncio.Future[tuple[int, float]]) -> asyncio.Protocol:
+    from panoramisk.ami_protocol import AMIProtocol
+
+    class Factory:
+        """The bits of panoramisk's Manager that AMIProtocol touches."""
+
+        save_stream = None
+        forgetable_actions = ()
+        awaiting_actions: list[Any] = []
+
+        def __init__(self) -> None:
+            self.events = 0
+            self.started = 0.0
+
+        def dispatch(self, message: Any) -> None:
+            self.events += 1
+
+        def connection_lost(self, exc: object) -> None:
+            if not done.done():
+                done.set_result((self.events, time.perf_counter() - self.started))
+
+    class Baseline(AMIProtocol):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self.factory = Factory()
+            self.factory.started = time.perf_counter()
+
+    return Baseline()  # type: ignore[no-any-return]
+
+
+def ccd_receiver(
+    decoder_class: Any, *, ingest: bool
+) -> Callable[[asyncio.Future[tuple[int, float]]], asyncio.Protocol]:
+    def make(done: asyncio.Future[tuple[int, float]]) -> asyncio.Protocol:
+        decoder = decoder_class()
+        model = LiveModel()
+        apply = model.apply
+        now = datetime.now
+
+        class Ccd(_Receiver):
+            def data_received(self, data: bytes) -> None:
+                frames = decoder.feed(data)
+                self.events += len(frames)
+                if ingest:
+                    for frame in frames:
+                        event = translate(frame, now(UTC))
+                        if event is not None:
+                            apply(event)
+
+        return Ccd(done)
+
+    return make
+
+
+async def measure(
+    port: int, make: Callable[[asyncio.Future[tuple[int, float]]], asyncio.Protocol]
+) -> tuple[int, float]:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[int, float]] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
+    try:
+        return await done
+    finally:
+        transport.close()
+
+
+# ---- offline core timing -----------------------------------------------------------
+
+
+def core_timing(decoder_class: Any, payload: bytes) -> tuple[int, int, float]:
+    """(frames, relevant frames, µs per frame) for translate + apply alone, over at least
+    100,000 frames (the traffic replayed into a fresh model each pass)."""
+    frames = decoder_class().feed(payload)
+    now = datetime.now(UTC)
+    passes = max(3, -(-100_000 // max(1, len(frames))))
+    relevant = sum(translate(frame, now) is not None for frame in frames)
+    gc.collect()
+    started = time.perf_counter()
+    for _ in range(passes):
+        apply = LiveModel().apply
+        for frame in frames:
+            event = translate(frame, now)
+            if event is not None:
+                apply(event)
+    elapsed = time.perf_counter() - started
+    return len(frames), relevant, elapsed / (passes * max(1, len(frames))) * 1e6
+
+
+# ---- main --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="replays of the traffic per run (default: enough for ~300,000 frames)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per path")
+    parser.add_argument("--calls", type=int, default=500, help="synthetic calls if no recording")
+    parser.add_argument("--raw", type=Path, default=DEFAULT_RAW, help="recorded AMI bytes")
+    parser.add_argument("--wait-framing", type=float, default=600.0, help="seconds to poll")
+    args = parser.parse_args(argv)
+
+    decoder_class = frame_decoder_class(args.wait_framing)
+    payload, source = load_traffic(args.raw, args.calls)
+    per_replay = len(decoder_class().feed(payload))
+    if args.repeat <= 0:
+        args.repeat = max(1, -(-300_000 // max(1, per_replay)))
+    progress(
+        f"traffic: {source}, {len(payload):,} bytes, {per_replay:,} frames; "
+        f"{args.repeat} replays per run"
+    )
+
+    paths: list[tuple[str, Callable[[asyncio.Future[tuple[int, float]]], asyncio.Protocol]]] = [
+        ("panoramisk AMIProtocol parse (baseline)", panoramisk_receiver),
+        ("ccd FrameDecoder only", ccd_receiver(decoder_class, ingest=False)),
+        ("ccd decode + translate + LiveModel", ccd_receiver(decoder_class, ingest=True)),
+    ]
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    ctx = multiprocessing.get_context("fork")
+    sender = ctx.Process(
+        target=serve, args=(listener, payload, args.repeat, args.rounds * len(paths)), daemon=True
+    )
+    sender.start()
+    listener.close()
+
+    results: dict[str, list[tuple[int, float]]] = {name: [] for name, _ in paths}
+
+    async def run_all() -> None:
+        for round_no in range(1, args.rounds + 1):
+            for name, make in paths:
+                gc.collect()
+                events, seconds = await measure(port, make)
+                results[name].append((events, seconds))
+                progress(
+                    f"round {round_no}/{args.rounds}  {name:<40} "
+                    f"{events:>10,} seen {seconds:7.3f} s"
+                    f" {per_replay * args.repeat / seconds:>12,.0f} frames/s"
+                )
+
+    asyncio.run(run_all())
+    sender.join(timeout=10)
+
+    progress("timing translate + apply alone ...")
+    frames, relevant, us_per_frame = core_timing(decoder_class, payload)
+
+    # One denominator for every path: all frames sent (events and action responses;
+    # panoramisk's dispatch only sees the events, but it parsed the responses too).
+    frames_per_run = per_replay * args.repeat
+
+    def rate(name: str) -> tuple[int, float, float]:
+        seconds = statistics.median(seconds for _, seconds in results[name])
+        return frames_per_run, seconds, frames_per_run / seconds
+
+    baseline = rate(paths[0][0])[2]
+    print()
+    print(f"AMI ingest over TCP 127.0.0.1 — traffic {source}")
+    print(
+        f"{len(payload):,} bytes, replayed {args.repeat} times per run, {args.rounds} rounds "
+        f"(median), Python {sys.version.split()[0]}"
+    )
+    print()
+    header = f"{'path':<42} {'frames':>11} {'seconds':>8} {'events/s':>12} {'vs panoramisk':>14}"
+    print(header)
+    print("-" * len(header))
+    for name, _ in paths:
+        events, seconds, per_s = rate(name)
+        print(
+            f"{name:<42} {events:>11,} {seconds:>8.3f} {per_s:>12,.0f} {per_s / baseline:>13.2f}x"
+        )
+    print()
+    print("events/s: every AMI frame sent (events and action responses) per second.")
+    print(
+        f"translate + LiveModel.apply alone: {us_per_frame:.2f} µs per frame on average "
+        f"({frames:,} frames, {relevant:,} ({relevant / max(1, frames):.0%}) became domain events)"
+    )
+    ingest = rate(paths[2][0])[2]
+    verdict = "meets" if ingest >= 50_000 else "MISSES"
+    print(f"target ≥ 50,000 events/s for decode + translate + apply: {verdict} ({ingest:,.0f}/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
