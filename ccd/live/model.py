@@ -417,10 +417,11 @@ class LiveModel:
         if answered_at is not None and (call.answered_at is None or answered_at < call.answered_at):
             call.answered_at = answered_at
         others = self._move_bridge(channel, bridge_id) if bridge_id is not None else []
-        if is_new:
-            changes: list[CallChange] = [CallStarted(at, self._rebuild(call))]
-            return changes + self._restated(others, call, at)
-        return self._changed([call], at) + self._restated(others, call, at)
+        view = self._rebuild(call)
+        changes: list[CallChange] = [CallStarted(at, view) if is_new else CallUpdated(at, view)]
+        if others:
+            changes += self._restated(others, call, at)
+        return changes
 
     def _set_snapshot(self, channel: _Channel, snap: ChannelSnapshot, at: datetime) -> bool:
         old = channel.snapshot
@@ -458,7 +459,10 @@ class LiveModel:
         if not changed:
             return []
         call = self._calls[channel.snapshot.linkedid]
-        return self._changed([call], at) + self._restated(others, call, at)
+        changes: list[CallChange] = [CallUpdated(at, self._rebuild(call))]
+        if others:
+            changes += self._restated(others, call, at)
+        return changes
 
     def _move_bridge(self, channel: _Channel, bridge_id: str | None) -> list[_Call]:
         """Move ``channel`` to ``bridge_id`` (None: no bridge); return the other calls
@@ -555,7 +559,7 @@ class LiveModel:
             call.caller_num,
             call.caller_name,
             call.callee_num,
-            tuple(channel.live_view() for channel in call.channels.values()),
+            tuple([channel.view or channel.live_view() for channel in call.channels.values()]),
         )
         return view
 
