@@ -267,6 +267,9 @@ class LiveModel:
         channel = self._channels.get(snap.uniqueid)
         if channel is not None:
             return self._refresh(channel, snap, event.at)
+        # Newchannel is authoritative: a reused uniqueid (Asterisk restarted with the same
+        # clock second and counter) must not stay hidden behind its old tombstone.
+        self._tombstones.discard(snap.uniqueid)
         return self._add_seen(snap, event.at, None)
 
     def _on_updated(self, event: ChannelUpdated) -> list[CallChange]:
@@ -345,10 +348,10 @@ class LiveModel:
 
     def _on_resync_finished(self, event: ResyncFinished) -> list[CallChange]:
         from_seq = self._resync_from_seq
+        if from_seq is None:
+            return []  # no resync open (abandoned by a disconnect): still stale if it was
         self._resync_from_seq = None
         self._stale = False
-        if from_seq is None:
-            return []
         confirmed = self._confirmed
         self._confirmed = set()
         ghosts = [

@@ -388,9 +388,10 @@ def test_disconnect_abandons_a_resync_in_progress() -> None:
     model.apply(ResyncStarted(at(10)))
     model.apply(ResyncChannel(at(10), alice(), "", 10))
     model.apply(AmiDisconnected(at(11), "eof"))
-    # A stray completion of the abandoned resync removes nothing.
+    # A stray completion of the abandoned resync removes nothing and proves nothing.
     assert model.apply(ResyncFinished(at(12), 1)) == []
     assert model.uniqueids() == {"L1", "L2"}
+    assert model.stale
 
 
 def test_stale_from_disconnect_until_next_resync_finishes() -> None:
@@ -406,6 +407,17 @@ def test_stale_from_disconnect_until_next_resync_finishes() -> None:
     model.apply(ResyncChannel(at(2), bob(), "", 1))
     model.apply(ResyncFinished(at(2), 2))
     assert not model.stale
+
+
+def test_a_new_channel_reusing_a_hung_up_uniqueid_is_tracked_again() -> None:
+    model = LiveModel()
+    model.apply(ChannelCreated(at(0), snap("X1", "X1")))
+    model.apply(ChannelHungUp(at(1), snap("X1", "X1"), 16, ""))
+    model.apply(ChannelCreated(at(2), snap("X1", "X1")))
+    model.apply(ResyncStarted(at(3)))
+    model.apply(ResyncChannel(at(3), snap("X1", "X1"), "", 1))
+    assert model.apply(ResyncFinished(at(3), 1)) == []
+    assert model.uniqueids() == {"X1"}
 
 
 def test_tombstones_are_bounded() -> None:
