@@ -45,8 +45,14 @@ make_venv() {
     # Reinstall only when the dependency list changed.
     want=$(sha256sum pyproject.toml | cut -d' ' -f1)
     if [[ ! -f $stamp || $(<"$stamp") != "$want" ]] || ! .venv/bin/python -c 'import ccd' 2>/dev/null; then
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e '.[dev]'
+        echo "installing ccd and its dev tools into .venv"
+        # pip's output goes to a log, shown only if it fails: CI logs stay readable.
+        if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+            .venv/bin/python -m pip install -q -e '.[dev]'; } >.venv/pip-install.log 2>&1; then
+            cat .venv/pip-install.log >&2
+            echo "pip install failed (log: .venv/pip-install.log)" >&2
+            return 1
+        fi
         echo "$want" >"$stamp"
     fi
     .venv/bin/python --version
