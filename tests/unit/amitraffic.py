@@ -204,7 +204,7 @@ class Traffic:
         return self.frame("Hangup", chan, Cause=str(cause), **{"Cause-txt": text})
 
     def local_bridge(self, one: Chan, two: Chan) -> dict[str, str]:
-        out = self.frame("LocalBridge")
+        out = self.frame("LocalBridge")  # one ;1/;2 pair joined (no channel snapshot)
         out.update(one.headers("LocalOne"))
         out.update(two.headers("LocalTwo"))
         out.update(
@@ -288,12 +288,19 @@ def local_originate_call(
     *,
     caller_num: str = "5551000",
     agent: str = "agent",
-    varsets_per_step: int = 14,
+    varsets_per_step: int = 17,
     noise: bool = True,
+    action_id: str = "ccd-1",
 ) -> ScriptedCall:
-    """``Originate Channel=Local/dial-answer@ccd-sim Context=ccd-originate Exten=1000``;
-    the ``;2`` half runs ``Dial(Local/<agent>@ccd-sim)``, the agent's ``;2`` answers, the
-    two inner halves are bridged, then the agent side hangs up and everything follows."""
+    """``Originate Channel=Local/dial-answer@ccd-sim Application=Wait`` whose ``;2`` half
+    runs ``Dial(Local/<agent>@ccd-sim)``; the agent's ``;2`` answers and plays music, the
+    two inner halves are bridged, then the call is hung up from the originator's side.
+
+    The order of the channel events follows a real Asterisk 22.10 recording of this
+    dialplan (bench/fixtures/ami-calls.raw): the dialed ``;1`` gets the caller's exten as
+    its CallerIDNum, the agent ``;2`` answers before the dial ends, the originator ``;1``
+    answers last. ``noise`` adds the VarSet/Newexten traffic a production dialplan with
+    ``channelvars`` produces (~240 frames per call, ~70% VarSet)."""
     frames: list[dict[str, str]] = []
     add = frames.append
 
@@ -312,64 +319,65 @@ def local_originate_call(
     vs(a, 3)
     add(t.newchannel(b))
     vs(b, 3)
-    add(t.newcallerid(a, caller_num, "ccd"))
-    b.connected_num, b.connected_name = caller_num, "ccd"
+    if caller_num:
+        add(t.newcallerid(a, caller_num, "ccd"))
+        b.connected_num, b.connected_name = caller_num, "ccd"
+    add(t.local_bridge(a, b))
     add(t.dial_begin(None, a, "dial-answer@ccd-sim"))
     vs(a)
     steps(b)
     add(t.newexten(b, "Dial", f"Local/{agent}@ccd-sim,30"))
     vs(b)
     c, d = t.local_pair(f"{agent}@ccd-sim", linkedid=a.linkedid)
-    c.connected_num, c.connected_name = b.caller_num, b.caller_name
     add(t.newchannel(c))
     vs(c, 4)
     add(t.newchannel(d))
     vs(d, 4)
-    d.caller_num, d.caller_name = c.connected_num, c.connected_name
-    add(t.dial_begin(b, c, f"{agent}@ccd-sim"))
-    add(t.dial_state(b, c))
-    vs(c)
+    add(t.newcallerid(c, b.exten, ""))
+    add(t.newconnectedline(d, b.exten, ""))
+    add(t.local_bridge(c, d))
     steps(d)
     add(t.newexten(d, "Answer"))
-    vs(d)
     answer_frame = t.newstate(d, 6)  # the agent side answers first
     add(answer_frame)
+    add(t.dial_begin(b, c, f"{agent}@ccd-sim"))
+    vs(c)
     add(t.newstate(c, 6))
     add(t.dial_end(b, c, "ANSWER"))
     vs(b)
     add(t.newstate(b, 6))
-    add(t.newstate(a, 6))
-    add(t.dial_end(None, a, "ANSWER"))
-    a.context, a.exten, a.priority = "ccd-originate", "1000", 1
-    steps(a)
-    add(t.newexten(a, "Wait", "60"))
-    vs(a)
-    add(t.local_bridge(c, d))
     bridge = t.bridge_id()
     add(t.bridge_create(bridge))
+    add(t.newstate(a, 6))
+    add(t.dial_end(None, a, "ANSWER"))
+    add(t.originate_response(action_id, a))
+    c.exten = ""
     add(t.bridge_enter(c, bridge, 1))
     add(t.bridge_enter(b, bridge, 2))
+    steps(a)
+    add(t.newexten(a, "Wait", "3600"))
+    vs(a)
     vs(b)
     vs(c)
-    steps(c)
-    add(t.newexten(d, "Wait", "2"))
+    steps(d)
+    add(t.newexten(d, "MusicOnHold"))
+    add(t.frame("MusicOnHoldStart", d, Class="default"))
     vs(d)
-    add(t.newexten(d, "Hangup"))
-    add(t.soft_hangup_request(d))
-    add(t.hangup_request(d))
-    vs(d, 6)
-    add(t.hangup(d))
-    add(t.soft_hangup_request(c))
-    add(t.bridge_leave(c, bridge, 1))
-    vs(c, 6)
-    add(t.hangup(c))
-    add(t.bridge_leave(b, bridge, 0))
-    add(t.bridge_destroy(bridge))
+    # ccd's Hangup action on the originator; Asterisk unwinds the rest.
+    add(t.hangup(a, 0, "Unknown"))
+    add(t.bridge_leave(b, bridge, 1))
+    add(t.soft_hangup_request(b))
     vs(b, 6)
     add(t.hangup(b))
-    add(t.soft_hangup_request(a))
-    vs(a, 6)
-    add(t.hangup(a))
+    add(t.bridge_leave(c, bridge, 0))
+    add(t.bridge_destroy(bridge))
+    add(t.hangup_request(d))
+    vs(c, 6)
+    add(t.hangup(c))
+    add(t.frame("MusicOnHoldStop", d))
+    add(t.soft_hangup_request(d))
+    vs(d, 6)
+    add(t.hangup(d))
     return ScriptedCall(
         frames=frames,
         linkedid=a.linkedid,
@@ -392,7 +400,9 @@ def synthetic_stream(
     started = 0
     while started < calls or active:
         while started < calls and len(active) < concurrency:
-            scripted = local_originate_call(t, caller_num=f"555{started % 10000:04d}")
+            scripted = local_originate_call(
+                t, caller_num=f"555{started % 10000:04d}", action_id=f"ccd-{started}"
+            )
             active.append(iter(scripted.frames))
             started += 1
         index = rng.randrange(len(active))

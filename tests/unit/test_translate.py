@@ -22,7 +22,7 @@ from ccd.domain.events import (
     ResyncChannel,
     UserEventReceived,
 )
-from tests.unit.amitraffic import Chan, Traffic
+from tests.unit.amitraffic import Chan, Traffic, local_originate_call
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -301,7 +301,7 @@ _values = (
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(_header_names, _values, max_size=20))
 def test_random_frames_never_raise(frame: dict[str, str]) -> None:
     event = translate(frame, NOW)
@@ -309,7 +309,7 @@ def test_random_frames_never_raise(frame: dict[str, str]) -> None:
         assert event.at.tzinfo is not None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(sorted(RELEVANT_EVENTS)),
     st.dictionaries(_header_names, _values, max_size=20),
@@ -318,3 +318,34 @@ def test_relevant_events_with_random_headers_never_raise(
     name: str, headers: dict[str, str]
 ) -> None:
     translate({**headers, "Event": name}, NOW)
+
+
+def _real_frames() -> list[dict[str, str]]:
+    t = Traffic()
+    frames = local_originate_call(t, noise=False).frames
+    frames.append(t.user_event(alice(), "CcdIvrChoice", Digit="1"))
+    frames.append(t.core_show_channel(alice(), bridge="b-1"))
+    return frames
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_real_frames()),
+    st.lists(st.tuples(st.integers(0, 40), st.text(max_size=16) | st.none()), max_size=6),
+)
+def test_damaged_real_frames_never_raise(
+    frame: dict[str, str], damage: list[tuple[int, str | None]]
+) -> None:
+    """Real frames with headers deleted or overwritten with junk."""
+    damaged = dict(frame)
+    keys = list(frame)
+    for index, junk in damage:
+        key = keys[index % len(keys)]
+        if junk is None:
+            damaged.pop(key, None)
+        else:
+            damaged[key] = junk
+    event = translate(damaged, NOW)
+    channel = getattr(event, "channel", None)
+    if isinstance(channel, ChannelSnapshot):
+        assert channel.uniqueid == damaged["Uniqueid"]
