@@ -66,18 +66,19 @@ def frame_decoder_class(wait_s: float) -> Any:
 # ---- traffic -----------------------------------------------------------------------
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def load_traffic(raw: Path, calls: int) -> tuple[bytes, str]:
+    raw = raw.resolve()
     if raw.exists() and raw.stat().st_size > 0:
-        return (
-            raw.read_bytes(),
-            f"recorded: {raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw}",
-        )
+        return raw.read_bytes(), f"recorded: {shown(raw)}"
     from tests.unit.amitraffic import BANNER, encode, synthetic_stream
 
     payload = BANNER + encode(synthetic_stream(calls, concurrency=50, seed=7))
     return payload, (
-        f"synthetic: tests/unit/amitraffic.py, {calls} Local-channel calls "
-        f"({raw.relative_to(ROOT)} not found)"
+        f"synthetic: tests/unit/amitraffic.py, {calls} Local-channel calls ({shown(raw)} not found)"
     )
 
 
