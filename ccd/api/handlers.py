@@ -203,21 +203,34 @@ async def events(request: web.Request) -> web.WebSocketResponse:
         )
     await ws.prepare(request)
     # Subscribe and snapshot in one synchronous step: no change can slip between them.
-    with deps.hub.subscribe(client=principal.token_id) as subscription:
-        snapshot = snapshot_message(deps.calls.calls(), now=deps.clock.now())
-        pump = asyncio.create_task(_pump(ws, subscription, json.dumps(snapshot)))
+    subscription = deps.hub.subscribe(client=principal.token_id)
+    pump: asyncio.Task[None] | None = None
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        snapshot = json.dumps(snapshot_message(deps.calls.calls(), now=deps.clock.now()))
+        pump = asyncio.create_task(_pump(ws, subscription, snapshot))
         watchdog = asyncio.create_task(_cut_off_when_overflowed(request, ws, subscription))
-        try:
-            # Reading keeps ping/pong and the close handshake going; client text is ignored.
-            async for _message in ws:
-                pass
-        finally:
+        # Reading keeps ping/pong and the close handshake going; client text is ignored.
+        async for _message in ws:
+            continue
+    except Exception:
+        # The 101 is already sent: a problem body is impossible, so close with 1011.
+        log.exception("event stream failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+    finally:
+        subscription.close()
+        if pump is not None:
             pump.cancel()
+        # Let a cut-off client's close finish; it is bounded by WS_SLOW_CLOSE_GRACE_S.
+        if watchdog is not None and not subscription.overflowed:
             watchdog.cancel()
-            await asyncio.gather(pump, watchdog, return_exceptions=True)
-    log.info(
-        "event stream closed",
-        close_code=ws.close_code,
-        cut_off_slow=subscription.overflowed,
-    )
+        try:
+            await asyncio.gather(*(t for t in (pump, watchdog) if t), return_exceptions=True)
+        finally:
+            # Also reached when aiohttp cancels us after the watchdog aborted the socket.
+            log.info(
+                "event stream closed",
+                close_code=ws.close_code,
+                cut_off_slow=subscription.overflowed,
+            )
     return ws

@@ -3,8 +3,9 @@ runs ``build_api`` on a real 127.0.0.1 port."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -147,6 +148,15 @@ def make_call(
 
 def with_state(call: Call, state: CallState) -> Call:
     return replace(call, state=state)
+
+
+async def wait_until(condition: Callable[[], bool], *, what: str, attempts: int = 500) -> None:
+    """Poll server-side state that has no event to await (bounded, not a timing check)."""
+    for _ in range(attempts):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
 
 
 @dataclass
