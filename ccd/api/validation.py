@@ -18,7 +18,8 @@ from ccd.api.problems import ApiProblem, FieldError, validation_problem
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 UNSAFE_MESSAGE = "must not contain CR, LF or NUL characters"
-UNSAFE_KEY_MESSAGE = "contains a key with CR, LF or NUL characters"
+UNSAFE_KEY_MESSAGE = "contains a key with CR, LF, NUL or invalid Unicode"
+NOT_UNICODE_MESSAGE = "must be valid Unicode text (a lone surrogate escape was sent)"
 BODY_FIELD = "body"
 
 
@@ -57,8 +58,26 @@ def _json_error(exc: BaseException) -> str:
     return str(exc)
 
 
+def _is_encodable(text: str) -> bool:
+    # JSON allows "\ud800"; such a string cannot be encoded for Asterisk or the database.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_problem(text: str) -> str | None:
+    if not is_ami_safe(text):
+        return UNSAFE_MESSAGE
+    if not _is_encodable(text):
+        return NOT_UNICODE_MESSAGE
+    return None
+
+
 def unsafe_fields(data: object) -> list[FieldError]:
-    """Every string in ``data`` (keys included) containing CR, LF or NUL, by path.
+    """Every string in ``data`` (keys included) containing CR, LF or NUL, or that is not
+    encodable Unicode, by path.
 
     Iterative: a body nested a thousand levels deep must not hit the recursion limit.
     """
@@ -67,12 +86,13 @@ def unsafe_fields(data: object) -> list[FieldError]:
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            if not is_ami_safe(value):
-                errors.append(FieldError(path or BODY_FIELD, UNSAFE_MESSAGE))
+            problem = _text_problem(value)
+            if problem is not None:
+                errors.append(FieldError(path or BODY_FIELD, problem))
         elif isinstance(value, dict):
             for key, item in value.items():
                 key_text = str(key)
-                if not is_ami_safe(key_text):
+                if _text_problem(key_text) is not None:
                     errors.append(FieldError(path or BODY_FIELD, UNSAFE_KEY_MESSAGE))
                     continue
                 stack.append((f"{path}.{key_text}" if path else key_text, item))
@@ -84,7 +104,7 @@ def unsafe_fields(data: object) -> list[FieldError]:
 
 
 def _covered(field: str, flagged: set[str]) -> bool:
-    if not is_ami_safe(field):  # an unsafe key, already reported under its parent
+    if _text_problem(field) is not None:  # an unsafe key, already reported under its parent
         return True
     return any(
         field == f or field.startswith(f + ".") or f.startswith(field + ".") for f in flagged
@@ -109,6 +129,7 @@ def validate_body(model: type[ModelT], data: dict[str, object]) -> ModelT:
 
 
 def check_path_param(name: str, value: str) -> str:
-    if not is_ami_safe(value):
-        raise validation_problem([FieldError(name, UNSAFE_MESSAGE)])
+    problem = _text_problem(value)
+    if problem is not None:
+        raise validation_problem([FieldError(name, problem)])
     return value

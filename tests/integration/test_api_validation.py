@@ -102,6 +102,23 @@ async def test_cr_lf_nul_in_variable_names_is_422(api: Api, bad: str) -> None:
     assert api.control.originates == []
 
 
+@pytest.mark.parametrize("field", ["endpoint", "destination", "caller_id", "variables.A"])
+async def test_lone_surrogates_are_422(api: Api, field: str) -> None:
+    # Valid JSON ("\ud800") but not encodable text: it must never reach Asterisk.
+    body: dict[str, object] = {**VALID, "variables": {"A": "x"}}
+    if field == "variables.A":
+        body["variables"] = {"A": "PLACEHOLDER"}
+    else:
+        body[field] = "PLACEHOLDER"
+    raw = json.dumps(body).replace('"PLACEHOLDER"', '"\\ud800"')
+    status, problem = await post(
+        api, data=raw.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert status == 422
+    assert fields(problem) == {field}
+    assert api.control.originates == []
+
+
 async def test_cr_lf_in_unknown_key_is_reported_without_echoing_it(api: Api) -> None:
     status, problem = await post(api, {**VALID, "x\r\nAction: Command": "1"})
     assert status == 422
