@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
@@ -105,42 +106,65 @@ def _int(raw: str | None, default: int = 0) -> int:
         return default
 
 
+_SNAPSHOT_FIELDS = (
+    "Uniqueid",
+    "Linkedid",
+    "Channel",
+    "ChannelState",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Context",
+    "Exten",
+)
+# One C call fetches all ten headers of a complete snapshot (the normal case); a frame
+# missing any of them takes the header-by-header path.
+_SNAPSHOT_GETTERS = {
+    prefix: itemgetter(*(prefix + field for field in _SNAPSHOT_FIELDS)) for prefix in ("", "Dest")
+}
+
+
 def _snapshot(frame: Frame, prefix: str = "") -> ChannelSnapshot | None:
-    get = frame.get
-    if prefix:
-        uniqueid = get(prefix + "Uniqueid")
-        linkedid = get(prefix + "Linkedid")
-        name = get(prefix + "Channel")
-    else:
-        uniqueid = get("Uniqueid")
-        linkedid = get("Linkedid")
-        name = get("Channel")
+    try:
+        fields = _SNAPSHOT_GETTERS[prefix](frame)
+    except KeyError:
+        return _partial_snapshot(frame, prefix)
+    uniqueid, linkedid, name, state, cid_num, cid_name, conn_num, conn_name, context, exten = fields
     if not uniqueid or not linkedid or not name:
         return None
-    if prefix:
-        return ChannelSnapshot(
-            uniqueid,
-            linkedid,
-            name,
-            _state(get(prefix + "ChannelState")),
-            _party(get(prefix + "CallerIDNum")),
-            _party(get(prefix + "CallerIDName")),
-            _party(get(prefix + "ConnectedLineNum")),
-            _party(get(prefix + "ConnectedLineName")),
-            get(prefix + "Context") or "",
-            get(prefix + "Exten") or "",
-        )
     return ChannelSnapshot(
         uniqueid,
         linkedid,
         name,
-        _state(get("ChannelState")),
-        _party(get("CallerIDNum")),
-        _party(get("CallerIDName")),
-        _party(get("ConnectedLineNum")),
-        _party(get("ConnectedLineName")),
-        get("Context") or "",
-        get("Exten") or "",
+        _state(state),
+        "" if cid_num == _UNKNOWN else cid_num,
+        "" if cid_name == _UNKNOWN else cid_name,
+        "" if conn_num == _UNKNOWN else conn_num,
+        "" if conn_name == _UNKNOWN else conn_name,
+        context,
+        exten,
+    )
+
+
+def _partial_snapshot(frame: Frame, prefix: str) -> ChannelSnapshot | None:
+    get = frame.get
+    uniqueid = get(prefix + "Uniqueid")
+    linkedid = get(prefix + "Linkedid")
+    name = get(prefix + "Channel")
+    if not uniqueid or not linkedid or not name:
+        return None
+    return ChannelSnapshot(
+        uniqueid,
+        linkedid,
+        name,
+        _state(get(prefix + "ChannelState")),
+        _party(get(prefix + "CallerIDNum")),
+        _party(get(prefix + "CallerIDName")),
+        _party(get(prefix + "ConnectedLineNum")),
+        _party(get(prefix + "ConnectedLineName")),
+        get(prefix + "Context") or "",
+        get(prefix + "Exten") or "",
     )
 
 

@@ -245,6 +245,18 @@ def test_missing_identity_headers_drop_the_frame(t: Traffic, event_name: str, mi
     assert translate(frame, NOW) is None
 
 
+def test_missing_optional_snapshot_headers_take_defaults(t: Traffic) -> None:
+    frame = t.newchannel(alice())
+    for optional in ("ChannelState", "CallerIDName", "ConnectedLineNum", "Context", "Exten"):
+        del frame[optional]
+    event = translate(frame, NOW)
+    assert isinstance(event, ChannelCreated)
+    snap = event.channel
+    assert snap.state is ChannelState.UNKNOWN
+    assert (snap.caller_num, snap.caller_name, snap.connected_num) == ("100", "", "")
+    assert (snap.context, snap.exten) == ("", "")
+
+
 def test_bridge_event_without_bridge_id_is_dropped(t: Traffic) -> None:
     frame = t.bridge_enter(alice(), "b-1", 1)
     del frame["BridgeUniqueid"]
