@@ -191,6 +191,7 @@ class AmiGateway:
         self._stopping = True
         proto = self._protocol
         if proto is not None and self._logged_in and not proto.closed:
+            proto.expect_close("stopped")
             try:
                 await self._send(proto, Action({"Action": "Logoff"}, as_list=False), 2.0)
             except AmiError as exc:
@@ -297,8 +298,11 @@ class AmiGateway:
             watchdog = self._spawn(self._watchdog(proto), "ami-watchdog")
             await self._resync(proto)
             reason = await lost
-            log.warning("ami connection lost", reason=reason)
-            self.last_error = f"connection lost: {reason}"
+            if self._stopping:
+                log.info("ami connection closed", reason=reason)
+            else:
+                log.warning("ami connection lost", reason=reason)
+                self.last_error = f"connection lost: {reason}"
         except asyncio.CancelledError:
             proto.drop("stopped")
             raise

@@ -161,10 +161,14 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
             self.responses.pop(action.action_id, None)
         self.row_listeners.pop(action.action_id, None)
 
-    def drop(self, reason: str, *, abort: bool = True) -> None:
-        """End the connection; abort by default (a half-open peer never lets close finish)."""
+    def expect_close(self, reason: str) -> None:
+        """We are ending the connection (e.g. Logoff): report it as ``reason``."""
         if self._drop_reason is None:
             self._drop_reason = reason
+
+    def drop(self, reason: str, *, abort: bool = True) -> None:
+        """End the connection; abort by default (a half-open peer never lets close finish)."""
+        self.expect_close(reason)
         if self.closed:
             return
         if abort:

@@ -463,6 +463,7 @@ async def test_stop_logs_off_and_leaves_no_task_behind(
     assert fake.count("Logoff") == 1
     assert not gateway.connected
     assert isinstance(seen.lifecycle[-1], AmiDisconnected)
+    assert seen.lifecycle[-1].reason == "stopped"
     leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("ami-")]
     assert leftover == []
     with pytest.raises(AmiNotConnected):
