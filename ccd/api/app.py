@@ -50,6 +50,12 @@ def build_api(
     router.add_get("/api/v1/events", handlers.events, name="events.stream")
     router.add_get("/api/v1/me", handlers.me, name="me")
     ensure_routes_have_policy(app)
+
+    async def close_event_streams(_: web.Application) -> None:
+        # Otherwise graceful shutdown waits its whole timeout for open websockets.
+        hub.close_all()
+
+    app.on_shutdown.append(close_event_streams)
     return app
 
 

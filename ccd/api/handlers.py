@@ -10,7 +10,7 @@ import structlog
 from aiohttp import WSCloseCode, hdrs, web
 
 from ccd.api.context import DEPS, PRINCIPAL
-from ccd.api.hub import SubscriberTooSlow, Subscription
+from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
 from ccd.api.ports import OriginateRejected
 from ccd.api.problems import (
     NOT_READY,
@@ -29,7 +29,7 @@ MAX_CALL_ID_LENGTH = 128
 EVENTS_SUBPROTOCOL = "ccd.v1"
 WS_HEARTBEAT_S = 30.0
 WS_MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say on this stream
-# How long a cut-off slow client gets to take the close frame before the socket is aborted.
+# How long an ended stream's client gets to take the close frame before the socket is aborted.
 WS_SLOW_CLOSE_GRACE_S = 2.0
 
 
@@ -167,20 +167,26 @@ async def _pump(ws: web.WebSocketResponse, subscription: Subscription, first: st
         await ws.send_str(first)
         while True:
             await ws.send_str(await subscription.get())
-    except (SubscriberTooSlow, ConnectionError):
-        return  # the watchdog closes a slow client; a vanished one ends the read loop
+    except (SubscriptionEnded, ConnectionError):
+        return  # the watchdog closes an ended stream; a vanished client ends the read loop
     except Exception:
         log.exception("event stream failed")
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
 
 
-async def _cut_off_when_overflowed(
+CLOSE_CODES = {
+    EndReason.TOO_SLOW: WSCloseCode.POLICY_VIOLATION,
+    EndReason.SHUTDOWN: WSCloseCode.GOING_AWAY,
+}
+
+
+async def _close_when_ended(
     request: web.Request, ws: web.WebSocketResponse, subscription: Subscription
 ) -> None:
-    await subscription.wait_overflowed()
+    reason = await subscription.wait_ended()
     with contextlib.suppress(Exception):
         async with asyncio.timeout(WS_SLOW_CLOSE_GRACE_S):
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+            await ws.close(code=CLOSE_CODES[reason], message=reason.value.encode())
     # A client that does not read keeps our close frame stuck in the send buffer;
     # abort so its socket and buffers are released now.
     if request.transport is not None:
@@ -209,7 +215,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     try:
         snapshot = json.dumps(snapshot_message(deps.calls.calls(), now=deps.clock.now()))
         pump = asyncio.create_task(_pump(ws, subscription, snapshot))
-        watchdog = asyncio.create_task(_cut_off_when_overflowed(request, ws, subscription))
+        watchdog = asyncio.create_task(_close_when_ended(request, ws, subscription))
         # Reading keeps ping/pong and the close handshake going; client text is ignored.
         async for _message in ws:
             continue
@@ -221,8 +227,8 @@ async def events(request: web.Request) -> web.WebSocketResponse:
         subscription.close()
         if pump is not None:
             pump.cancel()
-        # Let a cut-off client's close finish; it is bounded by WS_SLOW_CLOSE_GRACE_S.
-        if watchdog is not None and not subscription.overflowed:
+        # Let an ended stream's close finish; it is bounded by WS_SLOW_CLOSE_GRACE_S.
+        if watchdog is not None and subscription.end_reason is None:
             watchdog.cancel()
         try:
             await asyncio.gather(*(t for t in (pump, watchdog) if t), return_exceptions=True)
@@ -231,6 +237,6 @@ async def events(request: web.Request) -> web.WebSocketResponse:
             log.info(
                 "event stream closed",
                 close_code=ws.close_code,
-                cut_off_slow=subscription.overflowed,
+                ended_by=subscription.end_reason.value if subscription.end_reason else None,
             )
     return ws

@@ -2,14 +2,15 @@
 
 ``publish`` is synchronous (it is a bus handler): it serializes the change once and
 offers the text to every subscriber's bounded queue without awaiting. A subscriber whose
-queue is full is cut off on the spot — its queue is emptied and it is marked overflowed —
+queue is full is cut off on the spot — its queue is emptied and it is ended as too slow —
 so one slow client can neither block the others nor make memory grow. The websocket
-handler watches ``wait_overflowed`` and closes the connection.
+handler watches ``wait_ended`` and closes the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 from collections import deque
 from types import TracebackType
@@ -24,8 +25,15 @@ log = structlog.get_logger("ccd.api")
 DEFAULT_QUEUE_SIZE = 1024
 
 
-class SubscriberTooSlow(Exception):
-    """The subscriber fell more than its queue size behind and was cut off."""
+class EndReason(enum.Enum):
+    TOO_SLOW = "too slow"  # fell more than its queue size behind
+    SHUTDOWN = "shutting down"  # ccd is stopping
+
+
+class SubscriptionEnded(Exception):
+    def __init__(self, reason: EndReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 class Subscription:
@@ -37,29 +45,33 @@ class Subscription:
         self._queue_size = queue_size
         self._items: deque[str] = deque()
         self._ready = asyncio.Event()
-        self._overflow = asyncio.Event()
+        self._ended = asyncio.Event()
+        self.end_reason: EndReason | None = None
 
     @property
     def overflowed(self) -> bool:
-        return self._overflow.is_set()
+        return self.end_reason is EndReason.TOO_SLOW
 
     @property
     def pending(self) -> int:
         return len(self._items)
 
     async def get(self) -> str:
-        """The next change as JSON text, in publish order. Raises ``SubscriberTooSlow``
-        once the subscriber has overflowed."""
+        """The next change as JSON text, in publish order. Raises ``SubscriptionEnded``
+        once the hub has ended this subscription (too slow, or shutting down)."""
         while True:
-            if self._overflow.is_set():
-                raise SubscriberTooSlow(self.client)
+            if self.end_reason is not None:
+                raise SubscriptionEnded(self.end_reason)
             if self._items:
                 return self._items.popleft()
             self._ready.clear()
             await self._ready.wait()
 
-    async def wait_overflowed(self) -> None:
-        await self._overflow.wait()
+    async def wait_ended(self) -> EndReason:
+        """Wait until the hub ends this subscription; the connection should then close."""
+        await self._ended.wait()
+        assert self.end_reason is not None
+        return self.end_reason
 
     def close(self) -> None:
         self._hub._remove(self)
@@ -76,17 +88,22 @@ class Subscription:
         self.close()
 
     def _offer(self, text: str) -> bool:
-        """Queue ``text``; False (and overflowed) if the queue was already full."""
-        if self._overflow.is_set():
+        """Queue ``text``; False (and ended as too slow) if the queue was already full."""
+        if self.end_reason is not None:
             return False
         if len(self._items) >= self._queue_size:
-            self._items.clear()  # the client is being dropped: free its backlog now
-            self._overflow.set()
-            self._ready.set()
+            self._end(EndReason.TOO_SLOW)
             return False
         self._items.append(text)
         self._ready.set()
         return True
+
+    def _end(self, reason: EndReason) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            self._items.clear()  # the client is being dropped: free its backlog now
+            self._ready.set()
+            self._ended.set()
 
 
 class EventHub:
@@ -124,6 +141,12 @@ class EventHub:
                     client=subscription.client,
                     queue_size=self.queue_size,
                 )
+
+    def close_all(self) -> None:
+        """End every subscription (on shutdown) so websocket handlers close promptly."""
+        for subscription in list(self._subscribers):
+            subscription._end(EndReason.SHUTDOWN)
+        self._subscribers.clear()
 
     def _remove(self, subscription: Subscription) -> None:
         self._subscribers.pop(subscription, None)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from ccd.api.hub import EventHub, SubscriberTooSlow
+from ccd.api.hub import EndReason, EventHub, SubscriptionEnded
 from ccd.bus import Bus
 from ccd.domain.calls import Call, CallEnded, CallStarted, CallState, CallUpdated
 from tests.integration.apifakes import T0, make_call, running_api, wait_until, with_state
@@ -145,7 +145,7 @@ async def test_slow_consumer_that_never_reads_is_aborted() -> None:
                 what="the slow client's handler finished",
             )
         [closed] = [e for e in logs if e["event"] == "event stream closed"]
-        assert closed["cut_off_slow"] is True
+        assert closed["ended_by"] == "too slow"
         last = await slow.receive()
         while last.type is aiohttp.WSMsgType.TEXT:
             last = await slow.receive()
@@ -173,6 +173,19 @@ async def test_failure_after_upgrade_closes_with_1011() -> None:
         await wait_until(lambda: api.hub.subscriber_count == 0, what="unsubscribed")
 
 
+async def test_shutdown_closes_event_streams_with_going_away() -> None:
+    async with running_api() as api:
+        ws = await api.client.ws_connect("/api/v1/events", headers=api.auth("admin"))
+        await ws.receive_json()
+        stopping = asyncio.create_task(api.client.server.close())
+        message = await ws.receive()
+        assert message.type is aiohttp.WSMsgType.CLOSE
+        assert message.data == aiohttp.WSCloseCode.GOING_AWAY
+        await ws.close()
+        await stopping
+        assert api.hub.subscriber_count == 0
+
+
 # Hub behaviour without sockets.
 
 
@@ -190,8 +203,9 @@ async def test_hub_overflow_drops_only_the_lagging_subscriber() -> None:
     assert lagging.overflowed
     assert not keeping_up.overflowed
     assert lagging.pending == 0  # its backlog is released at once
-    with pytest.raises(SubscriberTooSlow):
+    with pytest.raises(SubscriptionEnded) as ended:
         await lagging.get()
+    assert ended.value.reason is EndReason.TOO_SLOW
     assert hub.subscriber_count == 1
     assert hub.disconnected_slow == 1
 
@@ -199,12 +213,12 @@ async def test_hub_overflow_drops_only_the_lagging_subscriber() -> None:
 async def test_hub_wakes_the_overflow_watcher() -> None:
     hub = EventHub(queue_size=1)
     subscription = hub.subscribe()
-    watcher = asyncio.create_task(subscription.wait_overflowed())
+    watcher = asyncio.create_task(subscription.wait_ended())
     hub.publish(CallStarted(at=T0, call=make_call()))
     await asyncio.sleep(0)
     assert not watcher.done()
     hub.publish(CallStarted(at=T0, call=make_call()))
-    await watcher  # completes: the websocket handler would now close the connection
+    assert await watcher is EndReason.TOO_SLOW  # the handler would now close the socket
 
 
 async def test_get_waits_for_the_next_change() -> None:
@@ -222,4 +236,16 @@ def test_publish_without_subscribers_is_a_no_op() -> None:
     hub = EventHub()
     hub.publish(CallStarted(at=T0, call=make_call()))
     assert hub.published == 1
+    assert hub.disconnected_slow == 0
+
+
+async def test_close_all_ends_every_subscription() -> None:
+    hub = EventHub()
+    first, second = hub.subscribe(), hub.subscribe()
+    hub.close_all()
+    for subscription in (first, second):
+        assert await subscription.wait_ended() is EndReason.SHUTDOWN
+        with pytest.raises(SubscriptionEnded):
+            await subscription.get()
+    assert hub.subscriber_count == 0
     assert hub.disconnected_slow == 0
