@@ -213,7 +213,9 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     pump: asyncio.Task[None] | None = None
     watchdog: asyncio.Task[None] | None = None
     try:
-        snapshot = json.dumps(snapshot_message(deps.calls.calls(), now=deps.clock.now()))
+        snapshot = json.dumps(
+            snapshot_message(deps.calls.calls(), now=deps.clock.now()), separators=(",", ":")
+        )
         pump = asyncio.create_task(_pump(ws, subscription, snapshot))
         watchdog = asyncio.create_task(_close_when_ended(request, ws, subscription))
         # Reading keeps ping/pong and the close handshake going; client text is ignored.
