@@ -195,22 +195,38 @@ async def measure(
 
 
 def core_timing(decoder_class: Any, payload: bytes) -> tuple[int, int, float]:
-    """(frames, relevant frames, µs per frame) for translate + apply alone, over at least
-    100,000 frames (the traffic replayed into a fresh model each pass)."""
-    frames = decoder_class().feed(payload)
+    """(frames, relevant frames, µs per frame) for translate + apply alone.
+
+    The traffic is decoded chunk by chunk as it would arrive, and only the translate +
+    apply loop over each fresh chunk is timed: frames are then as cache-warm as in the
+    real path (timing a pre-decoded list of thousands of dicts measures cache misses).
+    Best of at least 3 replays (100,000 frames in all), each into a fresh model."""
+    greeting, body = split_greeting(payload)
+    chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+    replays = max(3, -(-100_000 // max(1, len(decoder_class().feed(payload)))))
     now = datetime.now(UTC)
-    passes = max(3, -(-100_000 // max(1, len(frames))))
-    relevant = sum(translate(frame, now) is not None for frame in frames)
+    clock = time.perf_counter
+    frames = relevant = 0
+    best = float("inf")  # the least disturbed replay: this box is shared
     gc.collect()
-    started = time.perf_counter()
-    for _ in range(passes):
+    for _ in range(replays):
+        decoder = decoder_class()
+        decoder.feed(greeting)
         apply = LiveModel().apply
-        for frame in frames:
-            event = translate(frame, now)
-            if event is not None:
-                apply(event)
-    elapsed = time.perf_counter() - started
-    return len(frames), relevant, elapsed / (passes * max(1, len(frames))) * 1e6
+        frames = relevant = 0
+        elapsed = 0.0
+        for chunk in chunks:
+            batch = decoder.feed(chunk)
+            frames += len(batch)
+            started = clock()
+            for frame in batch:
+                event = translate(frame, now)
+                if event is not None:
+                    relevant += 1
+                    apply(event)
+            elapsed += clock() - started
+        best = min(best, elapsed)
+    return frames, relevant, best / max(1, frames) * 1e6
 
 
 # ---- main --------------------------------------------------------------------------
@@ -282,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds = statistics.median(seconds for _, seconds in results[name])
         return frames_per_run, seconds, frames_per_run / seconds
 
+    def best_rate(name: str) -> float:
+        return frames_per_run / min(seconds for _, seconds in results[name])
+
     baseline = rate(paths[0][0])[2]
     print()
     print(f"AMI ingest over TCP 127.0.0.1 — traffic {source}")
@@ -290,16 +309,23 @@ def main(argv: list[str] | None = None) -> int:
         f"(median), Python {sys.version.split()[0]}"
     )
     print()
-    header = f"{'path':<42} {'frames':>11} {'seconds':>8} {'events/s':>12} {'vs panoramisk':>14}"
+    header = (
+        f"{'path':<42} {'frames':>11} {'seconds':>8} {'events/s':>12} {'vs panoramisk':>14}"
+        f" {'best events/s':>14}"
+    )
     print(header)
     print("-" * len(header))
     for name, _ in paths:
         events, seconds, per_s = rate(name)
         print(
             f"{name:<42} {events:>11,} {seconds:>8.3f} {per_s:>12,.0f} {per_s / baseline:>13.2f}x"
+            f" {best_rate(name):>14,.0f}"
         )
     print()
-    print("events/s: every AMI frame sent (events and action responses) per second.")
+    print(
+        "events/s: every AMI frame sent (events and action responses) per second; "
+        "seconds and events/s are medians over the rounds, best events/s the fastest round."
+    )
     print(
         f"translate + LiveModel.apply alone: {us_per_frame:.2f} µs per frame on average "
         f"({frames:,} frames, {relevant:,} ({relevant / max(1, frames):.0%}) became domain events)"
