@@ -31,11 +31,15 @@ _CHANVAR_SUFFIX = "ChanVariable"
 
 Frame = dict[str, str]
 
+# Asterisk 22's widest events (CoreShowChannel, DialBegin with channelvars) stay well under
+# 100 headers; a frame past this is garbage or an attack, not a call.
+DEFAULT_MAX_HEADERS = 128
+
 
 class FrameDecoder:
     """Incremental AMI decoder. Feed it bytes as they arrive; it returns complete frames."""
 
-    def __init__(self, max_frame_bytes: int = MIB, max_headers: int = 256) -> None:
+    def __init__(self, max_frame_bytes: int = MIB, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
         if max_frame_bytes < 64:
             raise ValueError("max_frame_bytes must be at least 64")
         self.max_frame_bytes = max_frame_bytes

@@ -26,7 +26,7 @@ import structlog
 from panoramisk.actions import Action
 
 from ccd.ami.backoff import Backoff
-from ccd.ami.framing import MIB, Frame, FrameDecoder, message_to_frame
+from ccd.ami.framing import DEFAULT_MAX_HEADERS, MIB, Frame, FrameDecoder, message_to_frame
 from ccd.ami.protocol import (
     AmiActionFailed,
     AmiConnectionLost,
@@ -78,7 +78,7 @@ class AmiGateway:
         backoff: Backoff | None = None,
         events: str = "on",
         max_frame_bytes: int = MIB,
-        max_headers: int = 256,
+        max_headers: int = DEFAULT_MAX_HEADERS,
     ) -> None:
         self._host = host
         self._port = port

@@ -36,7 +36,9 @@ class AmiError(Exception):
     """Base of every error the AMI adapter raises."""
 
 
-class AmiNotConnected(AmiError):
+class AmiNotConnected(AmiError, ConnectionError):
+    """Nothing was written: the action can safely be retried later."""
+
     def __init__(self, detail: str = "not connected to Asterisk AMI") -> None:
         super().__init__(detail)
 

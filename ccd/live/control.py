@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 import structlog
 
 from ccd.ami.contract import VAR_REQUEST_ID
+from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ccd.api.ports import CallDirectory, OriginateRejected
 
 log = structlog.get_logger("ccd.live")
@@ -58,6 +59,11 @@ class AmiCallControl:
         fields["Variable"] = ",".join(f"{name}={value}" for name, value in assignments.items())
         try:
             action_id = await self._ami.originate(fields)
+        except (AmiConnectionLost, AmiTimeout) as exc:
+            # Written but unanswered: Asterisk may have placed it, and ccd never re-sends.
+            raise OriginateRejected(f"{_reason(exc)}; check /api/v1/calls before retrying") from exc
+        except AmiNotConnected:
+            raise  # nothing was written: the API answers 503, safe to retry
         except Exception as exc:
             raise OriginateRejected(_reason(exc)) from exc
         log.info(
