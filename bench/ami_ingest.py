@@ -3,17 +3,18 @@
 Replays ``bench/fixtures/ami-calls.raw`` (raw bytes recorded from the Asterisk sandbox)
 or, when that file does not exist, a synthetic stream built with
 ``tests/unit/amitraffic.py`` (Local-channel originates, ~240 frames per call, ~70%
-``VarSet``). A sender *process* serves the bytes on 127.0.0.1; this process reads them
-with asyncio, so the receiving side has one core to itself, and measures, in the same run
-and alternating round by round:
+``VarSet``). A sender *process* serves the bytes on 127.0.0.1 (so sending does not share
+the receiver's interpreter); this process reads them with asyncio and measures, in the
+same run and alternating round by round:
 
   panoramisk   AMIProtocol.data_received -> Message objects, no-op dispatch (baseline)
   ccd decode   ccd.ami.framing.FrameDecoder only
   ccd ingest   FrameDecoder -> translate(frame, now) -> LiveModel.apply (what ccd does
-               per AMI event; ``now`` is read per frame as the gateway does)
+               per AMI event; ``now`` is read per frame as ``ccd.app`` does)
 
-and reports events/s (median over rounds) and the ratio to panoramisk. It also times
-translate + apply alone on the decoded frames (µs per event).
+and reports events/s (median and best round) and the ratio to panoramisk. It also times
+translate + apply alone on freshly decoded chunks (µs per frame). On a shared machine
+the absolute numbers move a lot from run to run; the ratios are steadier.
 
 Usage: python bench/ami_ingest.py [--repeat N] [--rounds R] [--calls C] [--raw PATH]
 """
