@@ -24,8 +24,10 @@ from ccd.api.app import build_api
 from ccd.api.hub import EventHub
 from ccd.bus import Bus
 from ccd.clock import SystemClock
+from ccd.db import migrate
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
+from ccd.errors import DatabaseError
 from ccd.health import Readiness
 from ccd.live.control import AmiCallControl
 from ccd.live.model import LiveModel
@@ -147,8 +149,18 @@ class Daemon:
         await self._runner.cleanup()
 
 
+async def prepare_database(settings: Settings) -> None:
+    """The embedded SQLite database is migrated on start; a configured database must
+    already be current (``ccd db upgrade``), so schema changes stay an operator's decision."""
+    if settings.database.url is None:
+        await migrate.upgrade(settings.database_url)
+    elif not await migrate.is_current(settings.database_url):
+        raise DatabaseError("database schema is not current: run `ccd db upgrade` before `ccd run`")
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then shut down within ``http.shutdown_timeout_s``."""
+    await prepare_database(settings)
     daemon = Daemon(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
