@@ -12,8 +12,10 @@ from typing import Final
 # --- contexts ---------------------------------------------------------------
 
 ORIGINATE_CONTEXT: Final = "ccd-originate"
-"""Calls placed through ccd's API start here (``Originate Context=ccd-originate Exten=<number>``).
-Shipped in ``dialplan/extensions_ccd.conf``; it continues in ``${CCD_TARGET_CONTEXT}``."""
+"""Calls placed through ccd's API continue here once the originated channel answers
+(``Originate Channel=<phone> Context=ccd-originate Exten=<number>``): shipped in
+``dialplan/extensions_ccd.conf``, it emits ``CcdOriginate`` and dials
+``Local/<number>@${CCD_TARGET_CONTEXT}``, bridging the two. Numbers only (``_[+0-9]!``)."""
 
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
@@ -26,8 +28,10 @@ channel (``ChanVariable: CCD_REQUEST_ID=...``, via manager.conf ``channelvars``)
 match a call to its request even after an AMI reconnect."""
 
 VAR_TARGET_CONTEXT: Final = "CCD_TARGET_CONTEXT"
-"""The admin's outbound context where ``ccd-originate`` continues; normally a global in
-``[globals]`` of extensions.conf, overridable per call."""
+"""The admin's outbound context ``ccd-originate`` dials the number through; normally a
+global in ``[globals]`` of extensions.conf, overridable per call. The sandbox sets it to
+``ccd-sim``, where the first digit picks the far end's behaviour (1 answers, 2 rings,
+3 busy, 4 congestion, 5 hangs up after 2 s)."""
 
 # --- user events ------------------------------------------------------------
 
