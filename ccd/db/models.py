@@ -4,8 +4,9 @@ Alembic's env.py uses; constraint names follow one convention so migrations can 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, Dialect, Float, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -55,3 +56,68 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CallDetailRecord(Base):
+    """One row per finished call, keyed by Asterisk's linkedid (idempotent inserts)."""
+
+    __tablename__ = "cdrs"
+
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), index=True)
+    caller_num: Mapped[str] = mapped_column(String(80), index=True)
+    caller_name: Mapped[str] = mapped_column(String(200))
+    callee_num: Mapped[str] = mapped_column(String(80), index=True)
+    did: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ring_s: Mapped[float] = mapped_column(Float)
+    talk_s: Mapped[float] = mapped_column(Float)
+    hold_s: Mapped[float] = mapped_column(Float)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str] = mapped_column(String(80))
+    hung_up_by: Mapped[str | None] = mapped_column(String(16))
+    disposition: Mapped[str] = mapped_column(String(16), index=True)
+    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    queue: Mapped[str | None] = mapped_column(String(80), index=True)
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    wrapup_s: Mapped[float | None] = mapped_column(Float)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    contact_id: Mapped[str | None] = mapped_column(String(64))
+    recording_ref: Mapped[str | None] = mapped_column(String(500))
+    written_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CallLeg(Base):
+    """One row per channel of a finished call."""
+
+    __tablename__ = "cdr_legs"
+
+    uniqueid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    caller_num: Mapped[str] = mapped_column(String(80))
+    caller_name: Mapped[str] = mapped_column(String(200))
+    connected_num: Mapped[str] = mapped_column(String(80))
+    context: Mapped[str] = mapped_column(String(80))
+    exten: Mapped[str] = mapped_column(String(80))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str] = mapped_column(String(80))
+    dial_status: Mapped[str] = mapped_column(String(32))
+
+
+class AsteriskCdrRow(Base):
+    """Asterisk's own Cdr events, raw, for reconciliation with ccd's records."""
+
+    __tablename__ = "asterisk_cdrs"
+
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[str] = mapped_column(String(32), primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    fields: Mapped[dict[str, str]] = mapped_column(JSON)

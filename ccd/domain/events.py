@@ -89,6 +89,15 @@ class UserEventReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class AsteriskCdrReceived:
+    """Asterisk's own ``Cdr`` event (needs cdr_manager.conf ``[mappings]`` for linkedid and
+    sequence); ccd stores it raw beside its own records."""
+
+    at: datetime
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class AmiConnected:
     """Logged in; a resync follows."""
 
@@ -133,6 +142,7 @@ AmiEvent = (
     | DialEnded
     | OriginateResponded
     | UserEventReceived
+    | AsteriskCdrReceived
 )
 ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
 DomainEvent = AmiEvent | ConnectionEvent
