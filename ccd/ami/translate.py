@@ -25,6 +25,7 @@ from operator import itemgetter
 
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
+    AsteriskCdrReceived,
     ChannelCreated,
     ChannelEnteredBridge,
     ChannelHungUp,
@@ -285,6 +286,12 @@ def _core_show_channel(frame: Frame, now: datetime) -> DomainEvent | None:
     )
 
 
+def _cdr(frame: Frame, now: datetime) -> DomainEvent | None:
+    # Stored raw for reconciliation: every header, as Asterisk wrote it (linkedid and
+    # sequence appear only when cdr_manager.conf [mappings] adds them).
+    return AsteriskCdrReceived(_event_time(frame, now), dict(frame))
+
+
 _Translator = Callable[[Frame, datetime], DomainEvent | None]
 
 _TRANSLATORS: dict[str, _Translator] = {
@@ -300,6 +307,7 @@ _TRANSLATORS: dict[str, _Translator] = {
     "OriginateResponse": _originate_response,
     "UserEvent": _user_event,
     "CoreShowChannel": _core_show_channel,
+    "Cdr": _cdr,
 }
 
 RELEVANT_EVENTS = frozenset(_TRANSLATORS)

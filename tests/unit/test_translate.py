@@ -229,7 +229,7 @@ def test_unusable_timestamp_falls_back_to_now(t: Traffic, raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "event_name", ["VarSet", "Newexten", "RTCPSent", "RTCPReceived", "Cdr", "DialState"]
+    "event_name", ["VarSet", "Newexten", "RTCPSent", "RTCPReceived", "DialState"]
 )
 def test_irrelevant_events_are_none(t: Traffic, event_name: str) -> None:
     assert translate(t.frame(event_name, alice()), NOW) is None
