@@ -25,6 +25,7 @@ from ccd.api.hub import EventHub
 from ccd.bus import Bus
 from ccd.clock import SystemClock
 from ccd.db import migrate
+from ccd.db.cdr_queries import CdrQueries
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
 from ccd.errors import DatabaseError
@@ -90,6 +91,7 @@ def build(settings: Settings) -> Components:
         control=control,
         readiness=readiness,
         hub=hub,
+        cdrs=CdrQueries(engine),
         max_body_bytes=settings.http.max_body_bytes,
     )
 

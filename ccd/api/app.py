@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ccd.api import cdrs as cdr_routes
 from ccd.api import handlers
 from ccd.api.context import DEPS, ApiDeps
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
-from ccd.api.ports import CallControl, CallDirectory, ReadinessCheck, TokenVerifier
+from ccd.api.ports import CallControl, CallDirectory, CdrReader, ReadinessCheck, TokenVerifier
 from ccd.clock import Clock, SystemClock
 
 API_PREFIX = "/api/"
@@ -22,6 +23,7 @@ def build_api(
     control: CallControl,
     readiness: ReadinessCheck,
     hub: EventHub,
+    cdrs: CdrReader,
     max_body_bytes: int,
     clock: Clock | None = None,
 ) -> web.Application:
@@ -49,6 +51,7 @@ def build_api(
     router.add_delete("/api/v1/calls/{id}", handlers.hangup, name="calls.hangup")
     router.add_get("/api/v1/events", handlers.events, name="events.stream")
     router.add_get("/api/v1/me", handlers.me, name="me")
+    cdr_routes.add_routes(app, cdrs)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -15,6 +15,8 @@ from ccd.domain.auth import Principal, Role
 CALL_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATOR})
 CALL_CONTROLLERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 EVERYONE = frozenset(Role)
+# Agents included: the CDR handlers narrow an agent to calls with their own agent_id.
+CDR_READERS = EVERYONE
 
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
@@ -26,6 +28,9 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "calls.originate": CALL_CONTROLLERS,
     "calls.hangup": CALL_CONTROLLERS,
     "me": EVERYONE,
+    "cdrs.list": CDR_READERS,
+    "cdrs.get": CDR_READERS,
+    "cdrs.csv": CDR_READERS,
 }
 
 # Routes reachable without a token (probes for orchestrators and load balancers).

@@ -14,7 +14,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
-from ccd.api.ports import CallDirectory, OriginateRejected, TokenVerifier
+from ccd.api.ports import (
+    CallDirectory,
+    CdrDetail,
+    CdrFilter,
+    CdrPosition,
+    CdrReader,
+    CdrSort,
+    OriginateRejected,
+    StoredCdr,
+    TokenVerifier,
+)
 from ccd.domain.auth import Principal, Role
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -110,6 +120,93 @@ class FakeControl:
         return True
 
 
+class FakeCdrs:
+    """Stored CDRs in memory, filtered and keyset-paged like the database reader (the
+    real reader is tested against SQLite and PostgreSQL in test_api_cdrs and tests/system)."""
+
+    def __init__(self, details: Sequence[CdrDetail] = ()) -> None:
+        self.by_id = {detail.cdr.linkedid: detail for detail in details}
+
+    @staticmethod
+    def _matches(cdr: StoredCdr, f: CdrFilter) -> bool:
+        numbers = (cdr.caller_num, cdr.callee_num, cdr.did)
+        if f.number is not None and not any(
+            n.startswith(f.number) if f.number_is_prefix else n == f.number for n in numbers
+        ):
+            return False
+        exact = (
+            (cdr.direction, f.direction),
+            (cdr.disposition, f.disposition),
+            (cdr.queue, f.queue),
+            (cdr.agent_id, f.agent_id),
+            (cdr.campaign_id, f.campaign_id),
+        )
+        return (
+            all(want is None or have == want for have, want in exact)
+            and (f.started_from is None or cdr.started_at >= f.started_from)
+            and (f.started_before is None or cdr.started_at < f.started_before)
+        )
+
+    async def page(
+        self, filters: CdrFilter, *, sort: CdrSort, after: CdrPosition | None, limit: int
+    ) -> Sequence[StoredCdr]:
+        newest_first = sort is CdrSort.NEWEST_FIRST
+        rows = sorted(
+            (d.cdr for d in self.by_id.values() if self._matches(d.cdr, filters)),
+            key=lambda c: (c.started_at, c.linkedid),
+            reverse=newest_first,
+        )
+        if after is not None:
+            key = (after.started_at, after.linkedid)
+            rows = [
+                c
+                for c in rows
+                if ((c.started_at, c.linkedid) < key) == newest_first
+                and (c.started_at, c.linkedid) != key
+            ]
+        return rows[:limit]
+
+    async def get(self, linkedid: str) -> CdrDetail | None:
+        return self.by_id.get(linkedid)
+
+
+def make_cdr(
+    linkedid: str = "1700000000.1",
+    *,
+    started_at: datetime = T0,
+    agent_id: str | None = None,
+    caller_num: str = "5551234",
+    callee_num: str = "100",
+) -> StoredCdr:
+    return StoredCdr(
+        linkedid=linkedid,
+        direction="inbound",
+        caller_num=caller_num,
+        caller_name="Alice",
+        callee_num=callee_num,
+        did="18005550100",
+        started_at=started_at,
+        answered_at=started_at + timedelta(seconds=4),
+        ended_at=started_at + timedelta(seconds=64),
+        ring_s=4.0,
+        talk_s=60.0,
+        hold_s=0.0,
+        hangup_cause=16,
+        hangup_cause_text="Normal Clearing",
+        hung_up_by="caller",
+        disposition="answered",
+        ivr_path=[],
+        queue=None,
+        wait_s=None,
+        agent_id=agent_id,
+        wrapup_s=None,
+        campaign_id=None,
+        contact_id=None,
+        recording_ref=None,
+        written_at=started_at + timedelta(seconds=65),
+    )
+
+
 def make_call(
     linkedid: str = "1700000000.1",
     *,
@@ -184,6 +281,7 @@ async def running_api(
     allow_server_errors: bool = False,
     tokens: TokenVerifier | None = None,
     calls_directory: CallDirectory | None = None,
+    cdrs: CdrReader | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -199,6 +297,7 @@ async def running_api(
         control=control,
         readiness=readiness,
         hub=hub,
+        cdrs=cdrs if cdrs is not None else FakeCdrs(),
         max_body_bytes=max_body_bytes,
         clock=clock,
     )

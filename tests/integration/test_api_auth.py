@@ -11,16 +11,19 @@ from aiohttp import web
 from ccd.api.app import build_api, ensure_routes_have_policy
 from ccd.api.hub import EventHub
 from ccd.api.policy import ROUTE_ROLES
+from ccd.api.ports import CdrDetail
 from ccd.domain.auth import Principal
 from tests.integration.apifakes import (
     PRINCIPALS,
     TOKENS,
     Api,
     FakeCalls,
+    FakeCdrs,
     FakeControl,
     FakeReadiness,
     FakeTokens,
     make_call,
+    make_cdr,
     running_api,
 )
 
@@ -50,6 +53,11 @@ ENDPOINTS = {
     "calls.hangup": Endpoint("DELETE", f"/api/v1/calls/{CALL_ID}", 202, CONTROLLERS),
     "events.stream": Endpoint("GET", "/api/v1/events", 101, READERS, websocket=True),
     "me": Endpoint("GET", "/api/v1/me", 200, ALL_ROLES),
+    # Agents may read CDRs of their own calls; this one is agent 1001's (test_api_cdrs
+    # covers another agent's).
+    "cdrs.list": Endpoint("GET", "/api/v1/cdrs", 200, ALL_ROLES),
+    "cdrs.get": Endpoint("GET", f"/api/v1/cdrs/{CALL_ID}", 200, ALL_ROLES),
+    "cdrs.csv": Endpoint("GET", "/api/v1/cdrs.csv", 200, ALL_ROLES),
 }
 
 
@@ -90,7 +98,8 @@ def test_matrix_covers_every_authenticated_route() -> None:
 @pytest.mark.parametrize("route", sorted(ENDPOINTS))
 async def test_auth_matrix(route: str, identity: str) -> None:
     endpoint = ENDPOINTS[route]
-    async with running_api(calls=[make_call(CALL_ID)]) as api:
+    cdrs = FakeCdrs([CdrDetail(make_cdr(CALL_ID, agent_id="1001"), legs=())])
+    async with running_api(calls=[make_call(CALL_ID)], cdrs=cdrs) as api:
         status = await call(api, endpoint, headers_for(identity))
         assert status == expected_status(endpoint, identity)
         if not endpoint.websocket and status in (401, 403):
@@ -218,6 +227,7 @@ def test_a_route_without_policy_is_refused_at_build_time() -> None:
         control=FakeControl(directory),
         readiness=FakeReadiness(),
         hub=EventHub(),
+        cdrs=FakeCdrs(),
         max_body_bytes=1024,
     )
     ensure_routes_have_policy(app)  # the shipped routes pass
