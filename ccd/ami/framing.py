@@ -4,9 +4,12 @@ panoramisk splits an ever-growing string on CRLFCRLF and dies on a duplicated ``
 header. This decoder holds at most ``max_frame_bytes`` of an unfinished frame, counts and
 skips every malformed frame, and keeps the stream going with the next one.
 
-Hot path: a chunk is normalised (CRLF -> LF) and decoded once, every frame is parsed with
-one ``split`` per line and a single ``dict`` call; only frames that fail that fast path
-(duplicates, ``ChanVariable``, missing colons, command output) take the careful path.
+Hot path: a chunk is normalised (CRLF -> LF) and decoded once, then every frame is split
+into lines and each line partitioned at its first ``": "`` into a dict. ``ChanVariable``
+lines (``channelvars=`` in manager.conf puts one in nearly every real event) are renamed
+in the frame's text first with a few ``str.find`` calls, so they stay on that path. Only
+frames the fast path cannot vouch for (repeated headers, missing colons, command output,
+odd ``ChanVariable`` spellings) take the careful path, which decides what is malformed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ _MULTILINE_HEADER = "Output"
 # ``channelvars=`` in manager.conf adds ``ChanVariable: NAME=value`` lines (prefixed, e.g.
 # ``DestChanVariable``, when an event carries several channels).
 _CHANVAR_SUFFIX = "ChanVariable"
+_CHANVAR_KEY_END = _CHANVAR_SUFFIX + ":"
 
 Frame = dict[str, str]
 
@@ -147,23 +151,28 @@ class FrameDecoder:
             if check_size and len(text) > max_bytes:
                 self._count("oversize")
                 continue
-            lines = text.split("\n")
+            named = _name_chanvars(text) if _CHANVAR_KEY_END in text else text
+            lines = (text if named is None else named).split("\n")
             if len(lines) > max_headers:
                 self._count("too_many_headers")
                 continue
-            headers: Frame = {}
-            for line in lines:
-                key, sep, value = line.partition(": ")
-                if not sep:
-                    break
-                headers[key] = value
-            else:
-                if len(headers) == len(lines) and _CHANVAR_SUFFIX not in text:
-                    if "Event" in headers or "Response" in headers:
-                        append(headers)
-                    else:
-                        self._count("no_type")
-                    continue
+            if named is not None:
+                headers: Frame = {}
+                for line in lines:
+                    key, sep, value = line.partition(": ")
+                    if not sep:
+                        break
+                    headers[key] = value
+                else:
+                    # Fewer keys than lines: a repeated header, for the careful path.
+                    if len(headers) == len(lines):
+                        if "Event" in headers or "Response" in headers:
+                            append(headers)
+                        else:
+                            self._count("no_type")
+                        continue
+                if named is not text:
+                    lines = text.split("\n")  # the careful path judges the lines as sent
             parsed = self._parse_careful(lines)
             if parsed is not None:
                 append(parsed)
@@ -216,6 +225,34 @@ class FrameDecoder:
     def _count(self, reason: str) -> None:
         self.malformed += 1
         self.malformed_by_reason[reason] += 1
+
+
+def _name_chanvars(text: str) -> str | None:
+    """``<prefix>ChanVariable: NAME=value`` lines rewritten as ``<prefix>ChanVariable(NAME):
+    value``, which the fast path then parses into what the careful path makes of the
+    original line. None when some occurrence is not that plain shape (no space after the
+    colon, a colon earlier on the line, ``": "`` inside NAME): the careful path decides."""
+    pieces: list[str] = []
+    copied = 0
+    found = text.find(_CHANVAR_KEY_END)
+    while found >= 0:
+        line_start = text.rfind("\n", 0, found) + 1
+        colon = found + len(_CHANVAR_SUFFIX)
+        if text.find(":", line_start, found) >= 0 or text[colon + 1 : colon + 2] != " ":
+            return None
+        line_end = text.find("\n", colon)
+        if line_end < 0:
+            line_end = len(text)
+        equals = text.find("=", colon, line_end)
+        name_end = line_end if equals < 0 else equals
+        name = text[colon + 2 : name_end]
+        if ": " in name:
+            return None
+        pieces += (text[copied:colon], "(", name, "): ")
+        copied = line_end if equals < 0 else equals + 1
+        found = text.find(_CHANVAR_KEY_END, colon)
+    pieces.append(text[copied:])
+    return "".join(pieces)
 
 
 def to_message(frame: Frame) -> Any:
