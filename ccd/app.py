@@ -1,8 +1,10 @@
 """Composition root: every long-lived object is built here, by hand, and nowhere else.
 
 Lifetimes follow aiohttp's ``cleanup_ctx`` (entered in order, left in reverse): the
-database engine, then the bus dispatcher, then the AMI connection. On shutdown the AMI
-connection closes first, the bus drains what it already holds, and the engine goes last.
+database engine, the CDR writer (which first replays the spool an earlier run left), the
+bus dispatcher, then the AMI connection. On shutdown the AMI connection closes first, the
+bus drains what it already holds (so every finished call is spooled), the CDR writer
+flushes the spool to the database within its time budget, and the engine goes last.
 """
 
 from __future__ import annotations
@@ -19,16 +21,22 @@ from aiohttp import web
 
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.gateway import AmiGateway
-from ccd.ami.translate import translate
+from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
 from ccd.bus import Bus
+from ccd.cdr.builder import CdrBuilder
+from ccd.cdr.direction import DirectionRules
+from ccd.cdr.service import CdrService
+from ccd.cdr.spool import Spool
+from ccd.cdr.writer import CdrWriter
 from ccd.clock import SystemClock
 from ccd.db import migrate
 from ccd.db.cdr_queries import CdrQueries
+from ccd.db.cdr_store import CdrStore
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
-from ccd.errors import DatabaseError
+from ccd.errors import CcdError, DatabaseError
 from ccd.health import Readiness
 from ccd.live.control import AmiCallControl
 from ccd.live.model import LiveModel
@@ -48,6 +56,8 @@ class Components:
     hub: EventHub
     gateway: AmiGateway
     tokens: TokenStore
+    cdr: CdrService
+    cdr_writer: CdrWriter
     web_app: web.Application
 
 
@@ -60,8 +70,14 @@ def build(settings: Settings) -> Components:
     hub = EventHub()
     live.add_listener(hub.publish)
     bus.subscribe(live.handle)
+    cdr, cdr_writer = _build_cdr(settings, store=CdrStore(engine, clock))
+    bus.subscribe(cdr.handle)  # after the live model: same event order, live first
 
     def on_frame(frame: dict[str, str]) -> None:
+        # Most AMI traffic (VarSet, Newexten, ...) is never translated: drop it before
+        # reading the clock, which costs more than this set lookup.
+        if frame.get("Event") not in RELEVANT_EVENTS:
+            return
         event = translate(frame, clock.now())
         if event is not None:
             bus.publish(event)
@@ -84,7 +100,11 @@ def build(settings: Settings) -> Components:
         ),
     )
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
-    readiness = Readiness(ami=gateway, database_ping=lambda: ping(engine))
+    readiness = Readiness(
+        ami=gateway,
+        database_ping=lambda: ping(engine),
+        checks=(cdr_writer.not_ready_reasons, cdr.not_ready_reasons),
+    )
     web_app = build_api(
         tokens=tokens,
         calls=live,
@@ -98,6 +118,25 @@ def build(settings: Settings) -> Components:
     async def database(_: web.Application) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+
+    async def cdr_records(_: web.Application) -> AsyncIterator[None]:
+        spool = cdr_writer.spool
+        try:
+            report = await asyncio.to_thread(spool.open)
+        except OSError as exc:
+            raise CcdError(f"CDR spool {spool.directory}: {exc.strerror or exc}") from None
+        if report.records or report.torn_lines or report.corrupt_lines:
+            log.info(
+                "cdr spool recovered",
+                records=report.records,
+                segments=report.segments,
+                torn_lines=report.torn_lines,
+                corrupt_lines=report.corrupt_lines,
+            )
+        cdr_writer.start()
+        yield
+        # Half the budget: serve() allows 2x shutdown_timeout_s for HTTP, bus and this.
+        await cdr_writer.drain(settings.http.shutdown_timeout_s / 2)
 
     async def dispatcher(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(bus.run(), name="ccd-bus")
@@ -114,7 +153,7 @@ def build(settings: Settings) -> Components:
         yield
         await gateway.stop()
 
-    web_app.cleanup_ctx.extend([database, dispatcher, asterisk])
+    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, asterisk])
     return Components(
         settings=settings,
         bus=bus,
@@ -122,8 +161,28 @@ def build(settings: Settings) -> Components:
         hub=hub,
         gateway=gateway,
         tokens=tokens,
+        cdr=cdr,
+        cdr_writer=cdr_writer,
         web_app=web_app,
     )
+
+
+def _build_cdr(settings: Settings, *, store: CdrStore) -> tuple[CdrService, CdrWriter]:
+    cdr = settings.cdr
+    spool = Spool(settings.cdr_spool_dir, segment_max_records=cdr.segment_max_records)
+    writer = CdrWriter(
+        spool,
+        store,
+        batch_size=cdr.batch_size,
+        flush_interval_s=cdr.flush_interval_s,
+        retry_max_s=cdr.retry_max_s,
+    )
+    rules = DirectionRules(
+        inbound_contexts=frozenset(cdr.inbound_contexts),
+        outbound_contexts=frozenset(cdr.outbound_contexts),
+        trunk_prefixes=cdr.trunk_prefixes,
+    )
+    return CdrService(CdrBuilder(rules), spool, writer), writer
 
 
 class Daemon:
