@@ -1,0 +1,707 @@
+"""The CDR builder: domain events in, one ``CallRecord`` per finished call out. Pure.
+
+h11 style: ``CdrBuilder.apply(event)`` takes one domain event and returns the records of
+the calls that finished with it (usually none, sometimes one, several after a resync).
+No IO, no clock, no asyncio; it never raises on odd sequences (unknown channels,
+duplicates, events after the end). ``asterisk_cdr(event)`` turns Asterisk's own ``Cdr``
+event into the raw ``AsteriskCdr`` row.
+
+State is kept per call (``linkedid``): its legs by ``uniqueid`` in creation order, bridge
+membership, dial outcomes, hangups in order. A finished call's state is dropped; its
+linkedid goes into a bounded tombstone set so that late events (a resync row, a duplicated
+Hangup) cannot bring it back as a second record.
+
+Rules
+-----
+Legs: one per channel of the call. ``context``/``exten`` are where the channel FIRST
+appeared (where it entered the dialplan); caller/connected are the latest known (an empty
+value never erases a known one); ``answered_at`` is the first time the channel is seen
+``UP``; ``dial_status`` is the last ``DialEnd`` status with the leg as destination.
+
+Call:
+- finished when its last known leg hangs up (``ended_at`` = the last hangup);
+- ``originator``: the leg whose uniqueid is the linkedid (else the first leg seen);
+  ``caller_num``/``caller_name`` are its caller id; ``callee_num`` follows the live model's
+  rule (``ccd.domain.parties.callee_number``) on the legs' final snapshots;
+- ``direction``: ``DirectionRules.classify`` on the originator and the other legs;
+  ``did``: the originator's first exten for inbound calls, else ``""``;
+- ``answered_at``: the first time a leg of the call shared a bridge with another channel
+  (two parties talking). A call never bridged is answered when a ``Dial`` from one of its
+  channels was answered (``DialEnd ANSWER``), or — when it dialed nobody (a single party
+  talking to the dialplan: IVR, announcement, ``Originate`` to a Local dialplan) — when its
+  originator answered;
+- ``talk_s``: total time any leg of the call sat in a bridge with at least one other
+  channel; for a call answered but never bridged, answer to end;
+- ``hold_s``: 0.0 — there are no hold events yet (see ``_hold_seconds``);
+- ``ring_s``: start to answer, or start to end when never answered;
+- ``disposition``: ANSWERED when answered; else from the last failed ``DialEnd`` status
+  (BUSY → BUSY; NOANSWER, CANCEL → NO_ANSWER; CONGESTION, CHANUNAVAIL, … → FAILED); else
+  from the first hangup cause that says something (17 → BUSY; 18, 19 → NO_ANSWER;
+  1, 3, 34, 38, … → FAILED); else NO_ANSWER;
+- ``hangup_cause``/``hangup_cause_text``: the first non-zero cause in hangup order (0
+  "Unknown" is what an AMI ``Hangup`` without a cause leaves: it says nothing), else the
+  first hangup's; None when a leg ended in a resync;
+- ``hung_up_by``: SYSTEM when a leg ended in a resync (its hangup was lost). Otherwise
+  sides: the originator is the caller's side, and so is the other half of its Local
+  channel pair when that half placed a ``Dial`` (it is the caller's dialplan leg); when it
+  dialed nobody it IS the destination (the dialplan that was called). Every other leg is
+  the callee's side. An answered call was hung up by the side of the first ANSWERED leg to
+  hang up (legs that never answered — the losers of a parallel dial — did not end the
+  conversation). An unanswered call: BUSY or FAILED → CALLEE (the called side refused);
+  dial status CANCEL → CALLER (gave up while it rang); a ring timeout (NOANSWER, cause 18
+  or 19) → SYSTEM; else the side of the first leg to hang up. Normal Clearing (16) or an
+  AMI hangup (0) carries no side of its own: the order decides. Known limit: Asterisk
+  reports the two halves of one Local channel pair hanging up in either order, so for a
+  call that is nothing but one Local pair (``Originate Local/x@ctx`` whose dialplan dials
+  nobody) the side is best effort.
+
+Resync: ``ResyncStarted`` opens one; a ``ResyncChannel`` row confirms a known leg (and
+updates its snapshot and bridge) or adds a leg first seen now, with ``started_at = at -
+duration`` (and, when up, answered and — if bridged — bridged since then: the closer bound
+we have). ``ResyncFinished`` ends, at its own time, every open leg known before the resync
+and not confirmed (its Hangup was lost while disconnected): those legs get no hangup cause,
+and the calls they finish are SYSTEM-ended with ``hangup_cause`` None. Rows of finished
+calls or hung-up legs are ignored. From ``AmiDisconnected`` (or ``AmiConnected``) until
+``ResyncFinished`` ccd may have missed events: a call first learnt of through a Hangup is
+then kept until the resync ends (its other legs' hangups may follow) instead of being
+finished on that single leg.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ccd.cdr.direction import DirectionRules
+from ccd.domain.cdr import AsteriskCdr, CallRecord, Direction, Disposition, HungUpBy, LegRecord
+from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.events import (
+    AmiConnected,
+    AmiDisconnected,
+    AsteriskCdrReceived,
+    ChannelCreated,
+    ChannelEnteredBridge,
+    ChannelHungUp,
+    ChannelLeftBridge,
+    ChannelUpdated,
+    DialEnded,
+    DialStarted,
+    DomainEvent,
+    ResyncChannel,
+    ResyncFinished,
+    ResyncStarted,
+)
+from ccd.domain.parties import callee_number, dial_target, local_partner
+
+_UP = ChannelState.UP
+
+# DialEnd DIALSTATUS values (app_dial) → what the call's outcome was.
+_DIAL_STATUS: dict[str, Disposition] = {
+    "BUSY": Disposition.BUSY,
+    "NOANSWER": Disposition.NO_ANSWER,
+    "CANCEL": Disposition.NO_ANSWER,
+    "CONGESTION": Disposition.FAILED,
+    "CHANUNAVAIL": Disposition.FAILED,
+    "DONTCALL": Disposition.FAILED,
+    "TORTURE": Disposition.FAILED,
+    "INVALIDARGS": Disposition.FAILED,
+}
+_TIMEOUT_STATUS = "NOANSWER"
+_CANCEL_STATUS = "CANCEL"
+
+# Q.850 hangup causes that say why a call was not answered.
+_CAUSE_BUSY = 17
+_CAUSES_NO_ANSWER = frozenset({18, 19})  # no user responding, user alerting no answer
+_CAUSES_FAILED = frozenset(
+    {
+        1,  # unallocated number
+        2,  # no route to network
+        3,  # no route to destination
+        20,  # subscriber absent
+        21,  # call rejected
+        22,  # number changed
+        27,  # destination out of order
+        28,  # invalid number format
+        34,  # no circuit/channel available (congestion)
+        38,  # network out of order
+        41,  # temporary failure
+        42,  # switching equipment congestion
+        44,  # requested channel not available
+        47,  # resource unavailable
+        58,  # bearer capability not available
+        66,  # channel type not implemented
+        88,  # incompatible destination
+        102,  # recovery on timer expiry
+        111,  # protocol error
+        127,  # interworking
+    }
+)
+
+
+def _cause_disposition(cause: int) -> Disposition | None:
+    if cause == _CAUSE_BUSY:
+        return Disposition.BUSY
+    if cause in _CAUSES_NO_ANSWER:
+        return Disposition.NO_ANSWER
+    if cause in _CAUSES_FAILED:
+        return Disposition.FAILED
+    return None
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())
+
+
+class _Leg:
+    __slots__ = (
+        "answered_at",
+        "bridge_id",
+        "caller_name",
+        "caller_num",
+        "connected_num",
+        "context",
+        "dial_status",
+        "dialed_out",
+        "ended_at",
+        "exten",
+        "hangup_cause",
+        "hangup_cause_text",
+        "lost",
+        "seq",
+        "snapshot",
+        "started_at",
+    )
+
+    def __init__(self, snap: ChannelSnapshot, started_at: datetime, seq: int) -> None:
+        self.snapshot = snap
+        self.started_at = started_at
+        self.answered_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.caller_num = snap.caller_num
+        self.caller_name = snap.caller_name
+        self.connected_num = snap.connected_num
+        self.context = snap.context
+        self.exten = snap.exten
+        self.hangup_cause: int | None = None
+        self.hangup_cause_text = ""
+        self.dial_status = ""
+        self.dialed_out = False  # placed a Dial (it is a calling channel)
+        self.lost = False  # ended by a resync: its Hangup never arrived
+        self.bridge_id: str | None = None
+        self.seq = seq
+
+    def update(self, snap: ChannelSnapshot, at: datetime) -> None:
+        old = self.snapshot
+        if snap.linkedid != old.linkedid:
+            # Asterisk 12+ never changes a linkedid; keep the call the leg belongs to.
+            snap = ChannelSnapshot(
+                snap.uniqueid,
+                old.linkedid,
+                snap.name,
+                snap.state,
+                snap.caller_num,
+                snap.caller_name,
+                snap.connected_num,
+                snap.connected_name,
+                snap.context,
+                snap.exten,
+            )
+        self.snapshot = snap
+        if snap.caller_num:
+            self.caller_num = snap.caller_num
+        if snap.caller_name:
+            self.caller_name = snap.caller_name
+        if snap.connected_num:
+            self.connected_num = snap.connected_num
+        if not self.context and snap.context:
+            self.context = snap.context
+        if not self.exten and snap.exten:
+            self.exten = snap.exten
+        if self.answered_at is None and snap.state is _UP:
+            self.answered_at = at
+
+    def record(self, ended_at: datetime) -> LegRecord:
+        snap = self.snapshot
+        return LegRecord(
+            uniqueid=snap.uniqueid,
+            linkedid=snap.linkedid,
+            channel=snap.name,
+            started_at=self.started_at,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at or ended_at,
+            caller_num=self.caller_num,
+            caller_name=self.caller_name,
+            connected_num=self.connected_num,
+            context=self.context,
+            exten=self.exten,
+            hangup_cause=self.hangup_cause,
+            hangup_cause_text=self.hangup_cause_text,
+            dial_status=self.dial_status,
+        )
+
+
+class _Call:
+    __slots__ = (
+        "bridged_since",
+        "dial_answered_at",
+        "dial_target",
+        "dialed_out",
+        "failed_dial_status",
+        "first_bridged_at",
+        "hangups",
+        "legs",
+        "linkedid",
+        "open_legs",
+        "orphan",
+        "talk_s",
+    )
+
+    def __init__(self, linkedid: str) -> None:
+        self.linkedid = linkedid
+        self.legs: dict[str, _Leg] = {}  # creation order; the originator is moved first
+        self.open_legs = 0
+        self.hangups: list[_Leg] = []  # in hangup order
+        self.first_bridged_at: datetime | None = None
+        self.bridged_since: datetime | None = None
+        self.talk_s = 0.0
+        self.dialed_out = False  # a channel of the call placed a Dial
+        self.dial_target = ""
+        self.dial_answered_at: datetime | None = None
+        self.failed_dial_status = ""  # last DialEnd status other than ANSWER
+        self.orphan = False  # first learnt of through a Hangup of an unknown channel
+
+    @property
+    def originator(self) -> _Leg:
+        leg = self.legs.get(self.linkedid)
+        return leg if leg is not None else next(iter(self.legs.values()))
+
+
+class CdrBuilder:
+    """Turns the event stream into finished-call records; see the module docstring."""
+
+    def __init__(
+        self, direction_rules: DirectionRules | None = None, *, tombstone_limit: int = 10_000
+    ) -> None:
+        self._rules = direction_rules if direction_rules is not None else DirectionRules()
+        self._calls: dict[str, _Call] = {}
+        self._legs: dict[str, _Leg] = {}  # uniqueid → leg, for every leg of a live call
+        self._bridges: dict[str, set[str]] = {}  # bridge id → uniqueids of our legs in it
+        self._tombstone_limit = tombstone_limit
+        self._tombstone_order: deque[str] = deque()
+        self._tombstones: set[str] = set()  # linkedids of finished calls
+        self._seq = 0
+        self._resync_from_seq: int | None = None  # None: no resync open
+        self._confirmed: set[str] = set()
+        self._in_sync = True
+        self._handlers: dict[type[Any], Callable[[Any], list[CallRecord]]] = {
+            ChannelCreated: self._on_snapshot,
+            ChannelUpdated: self._on_snapshot,
+            ChannelEnteredBridge: self._on_entered_bridge,
+            ChannelLeftBridge: self._on_left_bridge,
+            ChannelHungUp: self._on_hung_up,
+            DialStarted: self._on_dial_started,
+            DialEnded: self._on_dial_ended,
+            ResyncStarted: self._on_resync_started,
+            ResyncChannel: self._on_resync_channel,
+            ResyncFinished: self._on_resync_finished,
+            AmiConnected: self._on_out_of_sync,
+            AmiDisconnected: self._on_out_of_sync,
+        }
+
+    # ---- queries -------------------------------------------------------------------
+
+    @property
+    def call_count(self) -> int:
+        """Calls in progress (state held)."""
+        return len(self._calls)
+
+    @property
+    def leg_count(self) -> int:
+        return len(self._legs)
+
+    @property
+    def bridge_count(self) -> int:
+        return len(self._bridges)
+
+    # ---- events --------------------------------------------------------------------
+
+    def apply(self, event: DomainEvent | object) -> list[CallRecord]:
+        """Apply one domain event; return the records of the calls it finished. Anything
+        the builder does not use (or that is not a domain event) changes nothing."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return []  # OriginateResponse, UserEvent, Cdr: nothing for the call record yet
+        return handler(event)
+
+    def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
+        """Asterisk's ``Cdr`` event as a raw row; None without linkedid and sequence (the
+        ``cdr_manager.conf`` ``[mappings]`` are missing): such a row has no key."""
+        fields = event.fields
+        linkedid = _field(fields, "LinkedID")
+        sequence = _field(fields, "Sequence")
+        if not linkedid or not sequence:
+            return None
+        return AsteriskCdr(
+            linkedid=linkedid,
+            sequence=sequence,
+            uniqueid=_field(fields, "UniqueID"),
+            received_at=event.at,
+            fields=dict(fields),
+        )
+
+    def _on_snapshot(self, event: ChannelCreated | ChannelUpdated) -> list[CallRecord]:
+        self._upsert(event.channel, event.at)
+        return []
+
+    def _on_entered_bridge(self, event: ChannelEnteredBridge) -> list[CallRecord]:
+        leg = self._upsert(event.channel, event.at)
+        if leg is not None:
+            self._move_bridge(leg, event.bridge_id, event.at)
+        return []
+
+    def _on_left_bridge(self, event: ChannelLeftBridge) -> list[CallRecord]:
+        leg = self._upsert(event.channel, event.at)
+        if leg is not None and leg.bridge_id == event.bridge_id:
+            self._move_bridge(leg, None, event.at)
+        return []
+
+    def _on_hung_up(self, event: ChannelHungUp) -> list[CallRecord]:
+        snap = event.channel
+        leg = self._legs.get(snap.uniqueid)
+        if leg is None:
+            if snap.linkedid in self._tombstones:
+                return []  # a duplicate or late Hangup of a finished call
+            is_new_call = snap.linkedid not in self._calls
+            leg = self._upsert(snap, event.at)
+            if leg is None:
+                return []
+            if is_new_call:
+                self._calls[leg.snapshot.linkedid].orphan = True
+        elif leg.ended_at is not None:
+            return []  # duplicated Hangup
+        leg.update(snap, event.at)
+        leg.hangup_cause = event.cause
+        leg.hangup_cause_text = event.cause_text
+        return self._end_leg(leg, event.at)
+
+    def _on_dial_started(self, event: DialStarted) -> list[CallRecord]:
+        self._upsert(event.destination, event.at)
+        caller = event.caller
+        if caller is None:
+            return []  # an Originate dialing the originator itself
+        leg = self._upsert(caller, event.at)
+        if leg is None:
+            return []
+        leg.dialed_out = True
+        call = self._calls[leg.snapshot.linkedid]
+        call.dialed_out = True
+        if not call.dial_target:
+            call.dial_target = dial_target(event.dial_string, event.destination.exten)
+        return []
+
+    def _on_dial_ended(self, event: DialEnded) -> list[CallRecord]:
+        leg = self._upsert(event.destination, event.at)
+        if leg is None:
+            return []
+        leg.dial_status = event.status
+        call = self._calls[leg.snapshot.linkedid]
+        if event.status == "ANSWER":
+            if event.caller is not None and call.dial_answered_at is None:
+                call.dial_answered_at = event.at
+        else:
+            call.failed_dial_status = event.status
+        return []
+
+    def _on_resync_started(self, event: ResyncStarted) -> list[CallRecord]:
+        self._resync_from_seq = self._seq
+        self._confirmed = set()
+        return []
+
+    def _on_resync_channel(self, event: ResyncChannel) -> list[CallRecord]:
+        snap = event.channel
+        if snap.linkedid in self._tombstones:
+            return []
+        leg = self._legs.get(snap.uniqueid)
+        bridge_id = event.bridge_id or None
+        if leg is None:
+            started_at = event.at - timedelta(seconds=event.duration_s)
+            leg = self._upsert(snap, started_at)
+            if leg is None:
+                return []
+            if bridge_id is not None:
+                self._move_bridge(leg, bridge_id, started_at)
+        elif leg.ended_at is not None:
+            return []  # hung up meanwhile: the row is older than the Hangup
+        else:
+            leg.update(snap, event.at)
+            if bridge_id != leg.bridge_id:
+                self._move_bridge(leg, bridge_id, event.at)
+        if self._resync_from_seq is not None:
+            self._confirmed.add(snap.uniqueid)
+        return []
+
+    def _on_resync_finished(self, event: ResyncFinished) -> list[CallRecord]:
+        from_seq = self._resync_from_seq
+        if from_seq is None:
+            return []  # none open (abandoned by a disconnect)
+        self._resync_from_seq = None
+        self._in_sync = True
+        confirmed = self._confirmed
+        self._confirmed = set()
+        lost = [
+            leg
+            for uniqueid, leg in self._legs.items()
+            if leg.ended_at is None and leg.seq < from_seq and uniqueid not in confirmed
+        ]
+        records: list[CallRecord] = []
+        for leg in lost:
+            leg.lost = True
+            records += self._end_leg(leg, event.at)
+        # Calls first learnt of through a Hangup while out of sync: now complete.
+        for call in [c for c in self._calls.values() if c.open_legs == 0]:
+            records.append(self._finish(call))
+        return records
+
+    def _on_out_of_sync(self, event: AmiConnected | AmiDisconnected) -> list[CallRecord]:
+        self._in_sync = False
+        if isinstance(event, AmiDisconnected):
+            self._resync_from_seq = None
+            self._confirmed = set()
+        return []
+
+    # ---- mechanics -----------------------------------------------------------------
+
+    def _upsert(self, snap: ChannelSnapshot, at: datetime) -> _Leg | None:
+        """The live leg for ``snap`` (created if new), or None: ended or of a finished call."""
+        leg = self._legs.get(snap.uniqueid)
+        if leg is not None:
+            if leg.ended_at is not None:
+                return None
+            leg.update(snap, at)
+            return leg
+        linkedid = snap.linkedid
+        if linkedid in self._tombstones:
+            return None
+        leg = _Leg(snap, at, self._seq)
+        self._seq += 1
+        leg.update(snap, at)
+        call = self._calls.get(linkedid)
+        if call is None:
+            call = self._calls[linkedid] = _Call(linkedid)
+        if snap.uniqueid == linkedid and call.legs:
+            # The true originator showed up late (resync rows come in any order).
+            call.legs = {snap.uniqueid: leg, **call.legs}
+        else:
+            call.legs[snap.uniqueid] = leg
+        call.open_legs += 1
+        self._legs[snap.uniqueid] = leg
+        return leg
+
+    def _end_leg(self, leg: _Leg, at: datetime) -> list[CallRecord]:
+        leg.ended_at = at
+        if leg.bridge_id is not None:
+            self._move_bridge(leg, None, at)
+        call = self._calls[leg.snapshot.linkedid]
+        call.hangups.append(leg)
+        call.open_legs -= 1
+        if call.open_legs > 0:
+            return []
+        if call.orphan and not self._in_sync:
+            return []  # more of it may follow; ResyncFinished completes it
+        return [self._finish(call)]
+
+    def _move_bridge(self, leg: _Leg, bridge_id: str | None, at: datetime) -> None:
+        """Move ``leg`` to ``bridge_id`` (None: out of any bridge) and settle talk time
+        of every call with a leg in the old or new bridge."""
+        uniqueid = leg.snapshot.uniqueid
+        touched = {leg.snapshot.linkedid}
+        old = leg.bridge_id
+        if old is not None:
+            members = self._bridges.get(old)
+            if members is not None:
+                members.discard(uniqueid)
+                touched.update(self._linkedids(members))
+                if not members:
+                    del self._bridges[old]
+        if bridge_id is not None:
+            members = self._bridges.setdefault(bridge_id, set())
+            members.add(uniqueid)
+            touched.update(self._linkedids(members))
+        leg.bridge_id = bridge_id
+        for linkedid in touched:
+            call = self._calls.get(linkedid)
+            if call is not None:
+                self._settle_talk(call, at)
+
+    def _linkedids(self, uniqueids: set[str]) -> set[str]:
+        legs = self._legs
+        return {legs[u].snapshot.linkedid for u in uniqueids if u in legs}
+
+    def _settle_talk(self, call: _Call, at: datetime) -> None:
+        bridges = self._bridges
+        bridged = any(
+            leg.bridge_id is not None and len(bridges.get(leg.bridge_id, ())) > 1
+            for leg in call.legs.values()
+        )
+        if bridged and call.bridged_since is None:
+            call.bridged_since = at
+            if call.first_bridged_at is None or at < call.first_bridged_at:
+                call.first_bridged_at = at
+        elif not bridged and call.bridged_since is not None:
+            call.talk_s += _seconds(call.bridged_since, at)
+            call.bridged_since = None
+
+    def _finish(self, call: _Call) -> CallRecord:
+        del self._calls[call.linkedid]
+        for uniqueid, leg in call.legs.items():
+            self._legs.pop(uniqueid, None)
+            if leg.bridge_id is not None:  # only if the leg ended without leaving
+                members = self._bridges.get(leg.bridge_id)
+                if members is not None:
+                    members.discard(uniqueid)
+                    if not members:
+                        del self._bridges[leg.bridge_id]
+        self._bury(call.linkedid)
+        return self._record(call)
+
+    def _bury(self, linkedid: str) -> None:
+        order = self._tombstone_order
+        if len(order) >= self._tombstone_limit:
+            self._tombstones.discard(order.popleft())
+        order.append(linkedid)
+        self._tombstones.add(linkedid)
+
+    # ---- the record ----------------------------------------------------------------
+
+    def _record(self, call: _Call) -> CallRecord:
+        legs = list(call.legs.values())
+        originator = call.originator
+        ended_at = max(leg.ended_at or leg.started_at for leg in legs)
+        started_at = min(leg.started_at for leg in legs)
+        if call.bridged_since is not None:
+            call.talk_s += _seconds(call.bridged_since, ended_at)
+            call.bridged_since = None
+
+        answered_at = self._answered_at(call, originator)
+        if call.first_bridged_at is not None:
+            talk_s = call.talk_s
+        elif answered_at is not None:
+            talk_s = _seconds(answered_at, ended_at)
+        else:
+            talk_s = 0.0
+        ring_s = _seconds(started_at, answered_at or ended_at)
+
+        leg_records = tuple(leg.record(ended_at) for leg in legs)
+        originator_record = leg_records[legs.index(originator)]
+        others = [r for r in leg_records if r.uniqueid != originator_record.uniqueid]
+        direction = self._rules.classify(originator_record, others)
+        disposition = self._disposition(call, answered_at)
+        lost = any(leg.lost for leg in legs)
+        cause, cause_text = (None, "") if lost else self._hangup_cause(call)
+
+        return CallRecord(
+            linkedid=call.linkedid,
+            direction=direction,
+            caller_num=originator.caller_num,
+            caller_name=originator.caller_name,
+            callee_num=callee_number(
+                originator.caller_num,
+                originator.snapshot,
+                call.dial_target,
+                [leg.snapshot for leg in legs],
+            ),
+            did=originator.exten if direction is Direction.INBOUND else "",
+            started_at=started_at,
+            answered_at=answered_at,
+            ended_at=ended_at,
+            ring_s=ring_s,
+            talk_s=talk_s,
+            hold_s=self._hold_seconds(call),
+            hangup_cause=cause,
+            hangup_cause_text=cause_text,
+            hung_up_by=HungUpBy.SYSTEM if lost else self._hung_up_by(call, answered_at),
+            disposition=disposition,
+            legs=leg_records,
+        )
+
+    @staticmethod
+    def _answered_at(call: _Call, originator: _Leg) -> datetime | None:
+        if call.first_bridged_at is not None:
+            return call.first_bridged_at
+        if call.dialed_out:
+            return call.dial_answered_at
+        return originator.answered_at
+
+    @staticmethod
+    def _hold_seconds(call: _Call) -> float:
+        # No hold events are translated yet (MusicOnHoldStart/Stop on a bridged leg, or
+        # ccd's own hold command, will feed this).
+        return 0.0
+
+    @staticmethod
+    def _disposition(call: _Call, answered_at: datetime | None) -> Disposition:
+        if answered_at is not None:
+            return Disposition.ANSWERED
+        from_status = _DIAL_STATUS.get(call.failed_dial_status)
+        if from_status is not None:
+            return from_status
+        for leg in call.hangups:
+            if leg.hangup_cause is not None:
+                from_cause = _cause_disposition(leg.hangup_cause)
+                if from_cause is not None:
+                    return from_cause
+        return Disposition.NO_ANSWER
+
+    @staticmethod
+    def _hangup_cause(call: _Call) -> tuple[int | None, str]:
+        hangups = [leg for leg in call.hangups if leg.hangup_cause is not None]
+        for leg in hangups:
+            if leg.hangup_cause:
+                return leg.hangup_cause, leg.hangup_cause_text
+        if hangups:
+            return hangups[0].hangup_cause, hangups[0].hangup_cause_text
+        return None, ""
+
+    def _hung_up_by(self, call: _Call, answered_at: datetime | None) -> HungUpBy:
+        if answered_at is not None:
+            for leg in call.hangups:
+                if leg.answered_at is not None:
+                    return self._side(call, leg)
+        else:
+            disposition = self._disposition(call, None)
+            if disposition in (Disposition.BUSY, Disposition.FAILED):
+                return HungUpBy.CALLEE
+            status = call.failed_dial_status
+            if status == _CANCEL_STATUS:
+                return HungUpBy.CALLER
+            if status == _TIMEOUT_STATUS or any(
+                leg.hangup_cause in _CAUSES_NO_ANSWER for leg in call.hangups
+            ):
+                return HungUpBy.SYSTEM
+        if call.hangups:
+            return self._side(call, call.hangups[0])
+        return HungUpBy.SYSTEM
+
+    @staticmethod
+    def _side(call: _Call, leg: _Leg) -> HungUpBy:
+        originator = call.originator
+        if leg is originator:
+            return HungUpBy.CALLER
+        partner = local_partner(originator.snapshot.name)
+        if partner and leg.snapshot.name == partner:
+            return HungUpBy.CALLER if leg.dialed_out else HungUpBy.CALLEE
+        return HungUpBy.CALLEE
+
+
+def _field(fields: Mapping[str, str], name: str) -> str:
+    """A Cdr header by name, whatever case the cdr_manager.conf mapping gave it."""
+    value = fields.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, value in fields.items():
+        if key.lower() == lowered:
+            return value
+    return ""
