@@ -1,9 +1,10 @@
-"""Readiness: AMI logged in and resynced, database reachable."""
+"""Readiness: AMI logged in and resynced, database reachable, and every extra check (the
+CDR writer: a spool backlog that is not draining) without complaint."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 
@@ -25,10 +26,12 @@ class Readiness:
         ami: AmiStatus,
         database_ping: Callable[[], Awaitable[None]],
         database_timeout_s: float = 2.0,
+        checks: Sequence[Callable[[], Iterable[str]]] = (),
     ) -> None:
         self._ami = ami
         self._database_ping = database_ping
         self._database_timeout_s = database_timeout_s
+        self._checks = tuple(checks)
 
     async def not_ready_reasons(self) -> list[str]:
         reasons: list[str] = []
@@ -44,4 +47,6 @@ class Readiness:
             reasons.append(f"database: no answer within {self._database_timeout_s:g} s")
         except Exception as exc:  # any driver error means "not reachable" here
             reasons.append(f"database: unreachable ({type(exc).__name__})")
+        for check in self._checks:
+            reasons.extend(check())
         return reasons

@@ -167,6 +167,31 @@ class OriginateSettings(_Section):
         return self
 
 
+class CdrSettings(_Section):
+    # Unset: <data_dir>/spool/cdr (see Settings.cdr_spool_dir).
+    spool_dir: Path | None = None
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    flush_interval_s: float = Field(default=0.05, gt=0, le=5)
+    retry_max_s: float = Field(default=10.0, gt=0, le=300)
+    segment_max_records: int = Field(default=2000, ge=1, le=1_000_000)
+    # Direction rules (ccd.cdr.direction.DirectionRules).
+    inbound_contexts: tuple[str, ...] = ("from-trunk", "from-pstn", "ccd-inbound")
+    outbound_contexts: tuple[str, ...] = ("ccd-originate",)
+    trunk_prefixes: tuple[str, ...] = ()
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _absolute_spool(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().absolute()
+
+    @field_validator("inbound_contexts", "outbound_contexts", "trunk_prefixes")
+    @classmethod
+    def _no_blank_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() for name in value):
+            raise ValueError("names must not be empty")
+        return value
+
+
 @dataclass(frozen=True)
 class _LoadInputs:
     file_data: dict[str, Any]
@@ -218,6 +243,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     originate: OriginateSettings = Field(default_factory=OriginateSettings)
+    cdr: CdrSettings = Field(default_factory=CdrSettings)
     # Relative paths are taken from the working directory at load time, then made absolute
     # so a later chdir cannot move the database.
     data_dir: Path = Path("var")
@@ -254,6 +280,13 @@ class Settings(BaseSettings):
         if self.database.url is not None:
             return self.database.url
         return f"sqlite+aiosqlite:///{self.data_dir / 'ccd.sqlite3'}"
+
+    @property
+    def cdr_spool_dir(self) -> Path:
+        """Where finished CDRs wait for the database: ``cdr.spool_dir`` or data_dir/spool/cdr."""
+        if self.cdr.spool_dir is not None:
+            return self.cdr.spool_dir
+        return self.data_dir / "spool" / "cdr"
 
     @property
     def sources(self) -> tuple[str, ...]:

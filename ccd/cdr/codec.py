@@ -1,0 +1,231 @@
+"""CallRecord / AsteriskCdr <-> JSON for the spool: an exact round trip.
+
+Datetimes keep their offset (ISO 8601), enums are stored by value, tuples come back as
+tuples. Each document carries a kind and a format version so a spool written by this ccd
+is read correctly by the next one, and anything else is refused with ``CodecError``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ccd.domain.cdr import (
+    AsteriskCdr,
+    CallRecord,
+    Direction,
+    Disposition,
+    HungUpBy,
+    IvrStep,
+    LegRecord,
+)
+
+FORMAT_VERSION = 1
+KIND_CALL = "call"
+KIND_ASTERISK_CDR = "asterisk_cdr"
+
+SpoolRecord = CallRecord | AsteriskCdr
+
+
+class CodecError(ValueError):
+    """The bytes are not a spooled record this ccd can read."""
+
+
+def encode(record: SpoolRecord) -> bytes:
+    """Compact UTF-8 JSON, one line (no newline inside: JSON escapes them)."""
+    if isinstance(record, CallRecord):
+        document = {"v": FORMAT_VERSION, "kind": KIND_CALL, "call": call_to_json(record)}
+    else:
+        document = {
+            "v": FORMAT_VERSION,
+            "kind": KIND_ASTERISK_CDR,
+            "cdr": asterisk_cdr_to_json(record),
+        }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(data: bytes | str) -> SpoolRecord:
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise CodecError("not a JSON object")
+        if document.get("v") != FORMAT_VERSION:
+            raise CodecError(f"unsupported spool format version {document.get('v')!r}")
+        kind = document.get("kind")
+        if kind == KIND_CALL:
+            return call_from_json(document["call"])
+        if kind == KIND_ASTERISK_CDR:
+            return asterisk_cdr_from_json(document["cdr"])
+        raise CodecError(f"unknown record kind {kind!r}")
+    except CodecError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CodecError(f"malformed spooled record: {type(exc).__name__}: {exc}") from None
+
+
+def _dt(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise CodecError("naive datetime: CDR times must be timezone-aware")
+    return value.isoformat()
+
+
+def _opt_dt(value: datetime | None) -> str | None:
+    return None if value is None else _dt(value)
+
+
+def _parse_dt(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise CodecError(f"expected an ISO 8601 datetime, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise CodecError(f"naive datetime {value!r} in spooled record")
+    return parsed
+
+
+def _parse_opt_dt(value: Any) -> datetime | None:
+    return None if value is None else _parse_dt(value)
+
+
+def ivr_step_to_json(step: IvrStep) -> dict[str, Any]:
+    return {
+        "node": step.node,
+        "entered_at": _dt(step.entered_at),
+        "digits": step.digits,
+        "variables": dict(step.variables),
+    }
+
+
+def _ivr_step_from_json(data: dict[str, Any]) -> IvrStep:
+    return IvrStep(
+        node=data["node"],
+        entered_at=_parse_dt(data["entered_at"]),
+        digits=data["digits"],
+        variables=dict(data["variables"]),
+    )
+
+
+def leg_to_json(leg: LegRecord) -> dict[str, Any]:
+    return {
+        "uniqueid": leg.uniqueid,
+        "linkedid": leg.linkedid,
+        "channel": leg.channel,
+        "started_at": _dt(leg.started_at),
+        "answered_at": _opt_dt(leg.answered_at),
+        "ended_at": _dt(leg.ended_at),
+        "caller_num": leg.caller_num,
+        "caller_name": leg.caller_name,
+        "connected_num": leg.connected_num,
+        "context": leg.context,
+        "exten": leg.exten,
+        "hangup_cause": leg.hangup_cause,
+        "hangup_cause_text": leg.hangup_cause_text,
+        "dial_status": leg.dial_status,
+    }
+
+
+def _leg_from_json(data: dict[str, Any]) -> LegRecord:
+    return LegRecord(
+        uniqueid=data["uniqueid"],
+        linkedid=data["linkedid"],
+        channel=data["channel"],
+        started_at=_parse_dt(data["started_at"]),
+        answered_at=_parse_opt_dt(data["answered_at"]),
+        ended_at=_parse_dt(data["ended_at"]),
+        caller_num=data["caller_num"],
+        caller_name=data["caller_name"],
+        connected_num=data["connected_num"],
+        context=data["context"],
+        exten=data["exten"],
+        hangup_cause=data["hangup_cause"],
+        hangup_cause_text=data["hangup_cause_text"],
+        dial_status=data["dial_status"],
+    )
+
+
+def call_to_json(call: CallRecord) -> dict[str, Any]:
+    return {
+        "linkedid": call.linkedid,
+        "direction": call.direction.value,
+        "caller_num": call.caller_num,
+        "caller_name": call.caller_name,
+        "callee_num": call.callee_num,
+        "did": call.did,
+        "started_at": _dt(call.started_at),
+        "answered_at": _opt_dt(call.answered_at),
+        "ended_at": _dt(call.ended_at),
+        "ring_s": call.ring_s,
+        "talk_s": call.talk_s,
+        "hold_s": call.hold_s,
+        "hangup_cause": call.hangup_cause,
+        "hangup_cause_text": call.hangup_cause_text,
+        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
+        "disposition": call.disposition.value,
+        "legs": [leg_to_json(leg) for leg in call.legs],
+        "ivr_path": [ivr_step_to_json(step) for step in call.ivr_path],
+        "queue": call.queue,
+        "wait_s": call.wait_s,
+        "agent_id": call.agent_id,
+        "wrapup_s": call.wrapup_s,
+        "campaign_id": call.campaign_id,
+        "contact_id": call.contact_id,
+        "recording_ref": call.recording_ref,
+    }
+
+
+def call_from_json(data: dict[str, Any]) -> CallRecord:
+    hung_up_by = data["hung_up_by"]
+    return CallRecord(
+        linkedid=data["linkedid"],
+        direction=Direction(data["direction"]),
+        caller_num=data["caller_num"],
+        caller_name=data["caller_name"],
+        callee_num=data["callee_num"],
+        did=data["did"],
+        started_at=_parse_dt(data["started_at"]),
+        answered_at=_parse_opt_dt(data["answered_at"]),
+        ended_at=_parse_dt(data["ended_at"]),
+        ring_s=data["ring_s"],
+        talk_s=data["talk_s"],
+        hold_s=data["hold_s"],
+        hangup_cause=data["hangup_cause"],
+        hangup_cause_text=data["hangup_cause_text"],
+        hung_up_by=None if hung_up_by is None else HungUpBy(hung_up_by),
+        disposition=Disposition(data["disposition"]),
+        legs=tuple(_leg_from_json(leg) for leg in data["legs"]),
+        ivr_path=tuple(_ivr_step_from_json(step) for step in data["ivr_path"]),
+        queue=data["queue"],
+        wait_s=data["wait_s"],
+        agent_id=data["agent_id"],
+        wrapup_s=data["wrapup_s"],
+        campaign_id=data["campaign_id"],
+        contact_id=data["contact_id"],
+        recording_ref=data["recording_ref"],
+    )
+
+
+def asterisk_cdr_to_json(cdr: AsteriskCdr) -> dict[str, Any]:
+    return {
+        "linkedid": cdr.linkedid,
+        "sequence": cdr.sequence,
+        "uniqueid": cdr.uniqueid,
+        "received_at": _dt(cdr.received_at),
+        "fields": dict(cdr.fields),
+    }
+
+
+def asterisk_cdr_from_json(data: dict[str, Any]) -> AsteriskCdr:
+    return AsteriskCdr(
+        linkedid=data["linkedid"],
+        sequence=data["sequence"],
+        uniqueid=data["uniqueid"],
+        received_at=_parse_dt(data["received_at"]),
+        fields=dict(data["fields"]),
+    )
+
+
+def record_key(record: SpoolRecord) -> str:
+    """The record's idempotency key, for logs: linkedid, plus the sequence for Asterisk's."""
+    if isinstance(record, CallRecord):
+        return record.linkedid
+    return f"{record.linkedid}/{record.sequence}"

@@ -1,0 +1,249 @@
+"""The CDR writer: spool → database, in batches, until every record is committed.
+
+Two background loops. The *syncer* fsyncs what was appended, at most once per
+``flush_interval_s`` (grouping many records into one fsync). The *inserter* takes up to
+``batch_size`` durable records, inserts them in one transaction and acknowledges them to
+the spool, which deletes segments whose records are all committed. A database error keeps
+the batch in hand and retries it with capped, jittered exponential backoff; nothing is
+dropped. ``drain`` is for shutdown: write what can be written within the time given and
+leave the rest on disk for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+
+from ccd.ami.backoff import Backoff, BackoffPolicy
+from ccd.cdr.codec import SpoolRecord, record_key
+from ccd.cdr.spool import Spool, SpoolEntry
+from ccd.db.cdr_store import BatchResult
+
+log = structlog.get_logger("ccd.cdr.writer")
+
+# A backlog older than this while the database looks fine still means "not draining".
+STALL_AFTER_S = 30.0
+
+
+class CdrSink(Protocol):
+    async def insert_batch(self, records: Sequence[SpoolRecord]) -> BatchResult: ...
+
+
+class CdrWriter:
+    def __init__(
+        self,
+        spool: Spool,
+        sink: CdrSink,
+        *,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.05,
+        retry_min_s: float = 0.1,
+        retry_max_s: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._spool = spool
+        self._sink = sink
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._backoff = Backoff(
+            BackoffPolicy(min_s=min(retry_min_s, retry_max_s), max_s=retry_max_s, jitter="full"),
+            rng or random.Random(),
+        )
+        self._appended = asyncio.Event()
+        self._durable = asyncio.Event()
+        self._committed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_hand: list[SpoolEntry] = []
+        self.db_healthy = True
+        self.last_error: str | None = None
+        self.failing_since: datetime | None = None
+        self.spool_error: str | None = None
+        self.written = 0
+        self.duplicates_skipped = 0
+        self.batches = 0
+        self.failed_attempts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._tasks:
+            raise RuntimeError("CDR writer already started")
+        self._tasks = [
+            asyncio.create_task(self._sync_loop(), name="ccd-cdr-sync"),
+            asyncio.create_task(self._insert_loop(), name="ccd-cdr-insert"),
+        ]
+        # Records recovered from an earlier run are already durable.
+        self._appended.set()
+        self._durable.set()
+
+    def wake(self) -> None:
+        """New records were appended to the spool."""
+        self._appended.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Write what can be written within ``timeout_s``, then stop. True when the spool
+        is empty; otherwise the rest stays on disk and is replayed on the next start."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._sync()
+                while self._spool.pending:
+                    self._committed.clear()
+                    await self._committed.wait()
+        except TimeoutError:
+            pass
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        # Whatever is left must be on disk for real before the process exits.
+        with contextlib.suppress(OSError):
+            await self._spool.sync()
+        left = self._spool.pending
+        self._spool.close()
+        if left:
+            log.warning(
+                "cdr records left in the spool at shutdown; written on next start",
+                pending=left,
+                last_error=self.last_error,
+            )
+        else:
+            log.info("cdr spool drained", written=self.written)
+        return left == 0
+
+    # ---------------------------------------------------------------------- status
+
+    @property
+    def spool(self) -> Spool:
+        return self._spool
+
+    @property
+    def backlog(self) -> int:
+        return self._spool.pending
+
+    @property
+    def oldest_pending_age_s(self) -> float | None:
+        oldest = self._spool.oldest_untaken_at()
+        if self._in_hand:
+            in_hand = self._in_hand[0].appended_at
+            oldest = in_hand if oldest is None else min(oldest, in_hand)
+        return None if oldest is None else max(0.0, time.time() - oldest)
+
+    def not_ready_reasons(self) -> list[str]:
+        reasons: list[str] = []
+        backlog = self.backlog
+        if self.spool_error is not None:
+            reasons.append(f"cdr: spool fsync failing ({self.spool_error})")
+        if not self.db_healthy:
+            since = self.failing_since.isoformat(timespec="seconds") if self.failing_since else "?"
+            reasons.append(
+                f"cdr: {backlog} records waiting in the spool; database writes failing since "
+                f"{since} ({self.last_error})"
+            )
+        elif backlog:
+            age = self.oldest_pending_age_s
+            if age is not None and age > STALL_AFTER_S:
+                reasons.append(
+                    f"cdr: {backlog} records waiting in the spool, the oldest for {age:.0f} s"
+                )
+        return reasons
+
+    # ----------------------------------------------------------------------- loops
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self._appended.wait()
+            # Let appends accumulate: one fsync for everything in this window.
+            await asyncio.sleep(self._flush_interval_s)
+            self._appended.clear()
+            try:
+                await self._sync()
+            except OSError as exc:
+                self.spool_error = f"{type(exc).__name__}: {exc}"
+                log.warning("cdr spool fsync failed; retrying", error=self.spool_error)
+                self._appended.set()
+                await asyncio.sleep(self._backoff.policy.max_s)
+
+    async def _sync(self) -> None:
+        if await self._spool.sync():
+            self._durable.set()
+        self.spool_error = None
+
+    async def _insert_loop(self) -> None:
+        while True:
+            if not self._spool.ready:
+                self._durable.clear()
+                await self._durable.wait()
+                continue
+            batch = await self._spool.take(self._batch_size)
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[SpoolEntry]) -> None:
+        self._in_hand = batch
+        records = [entry.record for entry in batch]
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await self._sink.insert_batch(records)
+            except Exception as exc:  # any driver/database error: keep the batch, retry
+                self._failed(exc, records)
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
+            break
+        self._spool.ack(batch)
+        self._in_hand = []
+        self.batches += 1
+        self.written += result.calls_inserted + result.asterisk_cdrs_inserted
+        self.duplicates_skipped += result.duplicates
+        if not self.db_healthy:
+            log.info(
+                "cdr database writes recovered",
+                failing_since=self.failing_since.isoformat() if self.failing_since else None,
+                backlog=self._spool.pending,
+            )
+        self.db_healthy = True
+        self.failing_since = None
+        self._backoff.reset()
+        self._committed.set()
+        log.debug(
+            "cdr batch written",
+            records=len(records),
+            inserted=result.calls_inserted + result.asterisk_cdrs_inserted,
+            duplicates=result.duplicates,
+            backlog=self._spool.pending,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _failed(self, exc: Exception, records: Sequence[SpoolRecord]) -> None:
+        self.failed_attempts += 1
+        self.last_error = describe_error(exc)
+        if self.db_healthy:
+            self.db_healthy = False
+            self.failing_since = datetime.now(UTC)
+        log.warning(
+            "cdr batch not written; kept in the spool, retrying",
+            error=self.last_error,
+            records=len(records),
+            first_linkedid=record_key(records[0]),
+            last_linkedid=record_key(records[-1]),
+            backlog=self._spool.pending,
+            attempt=self._backoff.attempt + 1,
+        )
+
+
+def describe_error(exc: BaseException) -> str:
+    """The driver's own message, first line, without SQL or parameters."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(inner).strip().splitlines()
+    name = type(inner).__name__
+    return f"{name}: {lines[0][:200]}" if lines else name

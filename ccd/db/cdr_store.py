@@ -1,0 +1,160 @@
+"""Idempotent, batched CDR inserts: one transaction per batch, ``ON CONFLICT DO NOTHING``.
+
+A record may reach the database twice (the spool replays after a crash between commit and
+acknowledgement); its key — ``linkedid`` for calls, ``uniqueid`` for legs, ``(linkedid,
+sequence)`` for Asterisk's own CDRs — makes the second insert a no-op. Rows go in as one
+statement per table with a parameter list, which SQLAlchemy sends as multi-row ``INSERT …
+VALUES (…), (…)`` pages ("insertmanyvalues") on asyncpg and aiosqlite alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ccd.cdr.codec import ivr_step_to_json
+from ccd.clock import Clock, SystemClock
+from ccd.db.models import AsteriskCdrRow, CallDetailRecord, CallLeg
+from ccd.domain.cdr import AsteriskCdr, CallRecord, LegRecord
+
+CDRS: Table = CallDetailRecord.__table__  # type: ignore[assignment]
+LEGS: Table = CallLeg.__table__  # type: ignore[assignment]
+ASTERISK_CDRS: Table = AsteriskCdrRow.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    calls: int
+    calls_inserted: int
+    asterisk_cdrs: int
+    asterisk_cdrs_inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        """Records already in the database (replayed after a crash), skipped."""
+        return (self.calls - self.calls_inserted) + (
+            self.asterisk_cdrs - self.asterisk_cdrs_inserted
+        )
+
+
+class CdrStore:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or SystemClock()
+        backend = engine.dialect.name
+        if backend == "postgresql":
+            self._insert: Any = postgresql.insert
+        elif backend == "sqlite":
+            self._insert = sqlite.insert
+        else:  # settings only allow these two
+            raise ValueError(f"CDR store: unsupported database {backend!r}")
+
+    async def insert_batch(self, records: Sequence[CallRecord | AsteriskCdr]) -> BatchResult:
+        """Insert every record in one transaction; those already present are skipped."""
+        written_at = self._clock.now()
+        calls: dict[str, dict[str, Any]] = {}
+        legs: dict[str, dict[str, Any]] = {}
+        asterisk: dict[tuple[str, str], dict[str, Any]] = {}
+        for record in records:
+            if isinstance(record, CallRecord):
+                calls.setdefault(record.linkedid, call_row(record, written_at))
+                for leg in record.legs:
+                    legs.setdefault(leg.uniqueid, leg_row(leg))
+            else:
+                asterisk.setdefault((record.linkedid, record.sequence), asterisk_cdr_row(record))
+        async with self._engine.begin() as connection:
+            calls_inserted = await self._insert_rows(connection, CDRS, list(calls.values()))
+            await self._insert_rows(connection, LEGS, list(legs.values()), count=False)
+            asterisk_inserted = await self._insert_rows(
+                connection, ASTERISK_CDRS, list(asterisk.values())
+            )
+        return BatchResult(
+            calls=len(calls),
+            calls_inserted=calls_inserted,
+            asterisk_cdrs=len(asterisk),
+            asterisk_cdrs_inserted=asterisk_inserted,
+        )
+
+    async def _insert_rows(
+        self,
+        connection: AsyncConnection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        *,
+        count: bool = True,
+    ) -> int:
+        if not rows:
+            return 0
+        key = [column.name for column in table.primary_key.columns]
+        statement = self._insert(table).on_conflict_do_nothing(index_elements=key)
+        if not count:
+            await connection.execute(statement, rows)
+            return len(rows)
+        # RETURNING the key counts what was really inserted; conflicts return nothing.
+        result = await connection.execute(statement.returning(*table.primary_key.columns), rows)
+        return len(result.all())
+
+
+def call_row(call: CallRecord, written_at: datetime) -> dict[str, Any]:
+    return {
+        "linkedid": call.linkedid,
+        "direction": call.direction.value,
+        "caller_num": call.caller_num,
+        "caller_name": call.caller_name,
+        "callee_num": call.callee_num,
+        "did": call.did,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "ring_s": call.ring_s,
+        "talk_s": call.talk_s,
+        "hold_s": call.hold_s,
+        "hangup_cause": call.hangup_cause,
+        "hangup_cause_text": call.hangup_cause_text,
+        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
+        "disposition": call.disposition.value,
+        "ivr_path": [ivr_step_to_json(step) for step in call.ivr_path],
+        "queue": call.queue,
+        "wait_s": call.wait_s,
+        "agent_id": call.agent_id,
+        "wrapup_s": call.wrapup_s,
+        "campaign_id": call.campaign_id,
+        "contact_id": call.contact_id,
+        "recording_ref": call.recording_ref,
+        "written_at": written_at,
+    }
+
+
+def leg_row(leg: LegRecord) -> dict[str, Any]:
+    return {
+        "uniqueid": leg.uniqueid,
+        "linkedid": leg.linkedid,
+        "channel": leg.channel,
+        "started_at": leg.started_at,
+        "answered_at": leg.answered_at,
+        "ended_at": leg.ended_at,
+        "caller_num": leg.caller_num,
+        "caller_name": leg.caller_name,
+        "connected_num": leg.connected_num,
+        "context": leg.context,
+        "exten": leg.exten,
+        "hangup_cause": leg.hangup_cause,
+        "hangup_cause_text": leg.hangup_cause_text,
+        "dial_status": leg.dial_status,
+    }
+
+
+def asterisk_cdr_row(cdr: AsteriskCdr) -> dict[str, Any]:
+    return {
+        "linkedid": cdr.linkedid,
+        "sequence": cdr.sequence,
+        "uniqueid": cdr.uniqueid,
+        "received_at": cdr.received_at,
+        "fields": dict(cdr.fields),
+    }

@@ -1,0 +1,260 @@
+"""Spool → writer → database (the embedded SQLite): every record lands exactly once, a
+failing database keeps records spooled and the backlog drains by itself afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccd.cdr.codec import SpoolRecord
+from ccd.cdr.service import CdrService
+from ccd.cdr.spool import Spool
+from ccd.cdr.writer import CdrWriter
+from ccd.db import migrate
+from ccd.db.cdr_store import ASTERISK_CDRS, CDRS, LEGS, BatchResult, CdrStore
+from ccd.db.engine import create_engine
+from ccd.domain.cdr import AsteriskCdr, CallRecord
+from ccd.domain.events import AsteriskCdrReceived
+from tests.cdrsamples import sample_asterisk_cdr, sample_call
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ccd.sqlite3'}")
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def count(engine: AsyncEngine, table: object) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+
+
+async def linkedids(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(CDRS.c.linkedid).order_by(CDRS.c.linkedid))
+        return [row[0] for row in rows]
+
+
+@dataclass
+class SwitchableDatabase:
+    """The real store behind a switch: ``down`` makes every insert fail like a lost
+    connection would."""
+
+    store: CdrStore
+    down: bool = False
+    attempts: int = 0
+
+    async def insert_batch(self, records: Sequence[SpoolRecord]) -> BatchResult:
+        self.attempts += 1
+        if self.down:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        return await self.store.insert_batch(records)
+
+
+async def eventually(check: object, within_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not check():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def writer_for(spool: Spool, sink: object, **kwargs: float) -> CdrWriter:
+    return CdrWriter(
+        spool,
+        sink,  # type: ignore[arg-type]
+        batch_size=int(kwargs.pop("batch_size", 50)),
+        flush_interval_s=0.01,
+        retry_min_s=0.01,
+        retry_max_s=0.05,
+        rng=random.Random(7),
+    )
+
+
+async def test_store_inserts_once_and_counts_duplicates(engine: AsyncEngine) -> None:
+    store = CdrStore(engine)
+    first = await store.insert_batch(
+        [sample_call("a", legs=2), sample_call("b", legs=3), sample_asterisk_cdr("a", "1")]
+    )
+    assert (first.calls_inserted, first.asterisk_cdrs_inserted, first.duplicates) == (2, 1, 0)
+    again = await store.insert_batch(
+        [
+            sample_call("a", legs=2),
+            sample_call("c", legs=1),
+            sample_call("c", legs=1),
+            sample_asterisk_cdr("a", "1"),
+            sample_asterisk_cdr("a", "2"),
+        ]
+    )
+    assert (again.calls_inserted, again.asterisk_cdrs_inserted, again.duplicates) == (1, 1, 2)
+    assert await linkedids(engine) == ["a", "b", "c"]
+    assert await count(engine, LEGS) == 6
+    assert await count(engine, ASTERISK_CDRS) == 2
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(CDRS).where(CDRS.c.linkedid == "a"))).one()
+    expected = sample_call("a")
+    assert row.started_at == expected.started_at
+    assert row.started_at.tzinfo is not None
+    assert row.direction == "inbound"
+    assert row.disposition == "answered"
+    assert row.ivr_path[0]["node"] == "main-menu"
+
+
+async def test_spooled_records_are_written_once_and_the_spool_empties(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path / "spool", segment_max_records=10)
+    spool.open()
+    writer = writer_for(spool, CdrStore(engine), batch_size=7)
+    writer.start()
+    for n in range(45):
+        spool.append(sample_call(f"call-{n:03d}"))
+        writer.wake()
+    spool.append(sample_asterisk_cdr("call-000", "1"))
+    writer.wake()
+    await eventually(lambda: spool.pending == 0)
+    assert await writer.drain(1.0)
+    assert await linkedids(engine) == [f"call-{n:03d}" for n in range(45)]
+    assert await count(engine, LEGS) == 90
+    assert await count(engine, ASTERISK_CDRS) == 1
+    assert writer.written == 46
+    assert writer.db_healthy
+    assert writer.not_ready_reasons() == []
+    assert list((tmp_path / "spool").glob("*.seg")) == []
+
+
+async def test_database_down_keeps_records_spooled_then_drains_by_itself(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    database = SwitchableDatabase(CdrStore(engine), down=True)
+    spool = Spool(tmp_path / "spool")
+    spool.open()
+    writer = writer_for(spool, database)
+    writer.start()
+    for n in range(20):
+        spool.append(sample_call(f"call-{n:03d}"))
+        writer.wake()
+    await eventually(lambda: database.attempts >= 3)
+
+    assert not writer.db_healthy
+    assert writer.backlog == 20
+    assert writer.last_error is not None
+    assert "ConnectionRefusedError" in writer.last_error
+    (reason,) = writer.not_ready_reasons()
+    assert reason.startswith("cdr: 20 records waiting in the spool; database writes failing since")
+    assert writer.oldest_pending_age_s is not None
+    assert await count(engine, CDRS) == 0
+
+    database.down = False
+    await eventually(lambda: spool.pending == 0)
+    assert writer.db_healthy
+    assert writer.not_ready_reasons() == []
+    assert await linkedids(engine) == [f"call-{n:03d}" for n in range(20)]
+    assert await writer.drain(1.0)
+
+
+async def test_drain_with_the_database_down_leaves_records_for_the_next_start(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    directory = tmp_path / "spool"
+    database = SwitchableDatabase(CdrStore(engine), down=True)
+    spool = Spool(directory)
+    spool.open()
+    writer = writer_for(spool, database)
+    writer.start()
+    for n in range(5):
+        spool.append(sample_call(f"call-{n}"))
+    writer.wake()
+    assert not await writer.drain(0.3)
+    assert spool.pending == 5
+    assert list(directory.glob("*.seg"))
+
+    # Next start: replayed and written, exactly once.
+    restarted = Spool(directory)
+    assert restarted.open().records == 5
+    second = writer_for(restarted, CdrStore(engine))
+    second.start()
+    assert await second.drain(5.0)
+    assert await linkedids(engine) == [f"call-{n}" for n in range(5)]
+    assert list(directory.glob("*.seg")) == []
+
+
+async def test_records_committed_but_not_acknowledged_are_not_duplicated(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    directory = tmp_path / "spool"
+    spool = Spool(directory)
+    spool.open()
+    records = [sample_call(f"call-{n}") for n in range(4)]
+    for record in records:
+        spool.append(record)
+    await spool.sync()
+    # The batch reached the database, then the process died before acknowledging it.
+    await CdrStore(engine).insert_batch([e.record for e in await spool.take(10)])
+
+    restarted = Spool(directory)
+    restarted.open()
+    writer = writer_for(restarted, CdrStore(engine))
+    writer.start()
+    assert await writer.drain(5.0)
+    assert await count(engine, CDRS) == 4
+    assert await count(engine, LEGS) == 8
+    assert writer.duplicates_skipped == 4
+    assert writer.written == 0
+
+
+@dataclass
+class ScriptedBuilder:
+    """Test double for the pure builder: a call is finished when its marker event comes."""
+
+    finished: dict[str, CallRecord] = field(default_factory=dict)
+    seen: list[object] = field(default_factory=list)
+
+    def apply(self, event: object) -> list[CallRecord]:
+        self.seen.append(event)
+        record = self.finished.pop(str(event), None)
+        return [] if record is None else [record]
+
+    def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
+        fields = event.fields
+        if "LinkedID" not in fields:
+            return None
+        return AsteriskCdr(
+            linkedid=fields["LinkedID"],
+            sequence=fields["Sequence"],
+            uniqueid=fields.get("UniqueID", ""),
+            received_at=event.at,
+            fields=dict(fields),
+        )
+
+
+async def test_service_spools_what_the_builder_finishes(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    builder = ScriptedBuilder(finished={"end-a": sample_call("a"), "end-b": sample_call("b")})
+    spool = Spool(tmp_path / "spool")
+    spool.open()
+    writer = writer_for(spool, CdrStore(engine))
+    service = CdrService(builder, spool, writer)
+    writer.start()
+    now = datetime.now(UTC)
+    for event in ("start-a", "end-a", "noise", "end-b"):
+        service.handle(event)
+    service.handle(AsteriskCdrReceived(at=now, fields={"LinkedID": "a", "Sequence": "3"}))
+    service.handle(AsteriskCdrReceived(at=now, fields={"Disposition": "ANSWERED"}))
+    assert service.spooled == 3
+    assert spool.pending == 3  # on disk before anything reached the database
+    assert await writer.drain(5.0)
+    assert await linkedids(engine) == ["a", "b"]
+    assert await count(engine, ASTERISK_CDRS) == 1
+    assert builder.seen == ["start-a", "end-a", "noise", "end-b"]
