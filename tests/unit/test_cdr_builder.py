@@ -566,6 +566,19 @@ def test_late_resync_row_does_not_resurrect_a_finished_call() -> None:
     run.assert_empty()
 
 
+def test_tombstones_are_bounded() -> None:
+    """Memory stays bounded: only the last ``tombstone_limit`` finished calls are
+    remembered; an event about an older one is treated as news."""
+    run = Run(CdrBuilder(tombstone_limit=1))
+    first, second = snap("4.1", "4.1", "PJSIP/a-1"), snap("4.2", "4.2", "PJSIP/b-2")
+    for channel in (first, second):
+        run.events(ChannelCreated(at(0), channel), ChannelHungUp(at(1), channel, 16, "x"))
+    run.events(ResyncChannel(at(2), second, "", 2))
+    assert run.builder.call_count == 0  # still remembered
+    run.events(ResyncChannel(at(2), first, "", 2))
+    assert run.builder.call_count == 1  # forgotten: the limit holds
+
+
 def test_hangup_of_an_unknown_channel_while_out_of_sync_waits_for_the_resync() -> None:
     """A call that ended during the reconnect: its Hangups arrive before any row."""
     run = Run()
