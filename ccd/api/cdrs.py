@@ -287,16 +287,16 @@ def detail_view(detail: CdrDetail) -> dict[str, object]:
 
 
 def csv_cell(value: object) -> str:
+    if isinstance(value, str):
+        # A leading apostrophe makes a spreadsheet show the cell as text, not run it.
+        return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
     if value is None:
         return ""
     if isinstance(value, datetime):
         return iso(value) or ""
     if isinstance(value, bool | int | float):
         return repr(value)  # our own numbers: never text a spreadsheet could run
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    if text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
+    return csv_cell(json.dumps(value, separators=(",", ":")))
 
 
 def csv_rows(cdrs: Iterable[StoredCdr]) -> str:
