@@ -1,0 +1,429 @@
+"""CDR durability on real PostgreSQL and real Asterisk calls (DESIGN.md §4, §6).
+
+Each test gets its own database in the session's PostgreSQL cluster, so "one row per call"
+is checked against everything in it. "Nothing lost" means: every call ccd saw end (its live
+model's ``call ended``) has its CDR row once the spool has drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from ccd.ami.contract import SimExten, sim_channel
+from ccd.app import Daemon
+from ccd.cdr.spool import parse_line
+from ccd.db import migrate
+from ccd.domain.calls import CallChange, CallEnded
+from ccd.domain.cdr import CallRecord
+from ccd.settings import parse_settings
+from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
+from tests.system.test_daemon import daemon_environment, eventually
+
+CCD = Path(sys.executable).parent / "ccd"
+SHORT_CALL = f"channel originate {sim_channel(SimExten.HANGUP_AFTER_2)} application Wait 5"
+BRIDGED_CALL = f"channel originate {sim_channel(SimExten.DIAL_ANSWER)} application Wait 1"
+OUTAGE_S = 60
+
+
+@pytest.fixture
+async def cdr_database(postgres_cluster: PostgresCluster) -> str:
+    """A fresh, migrated database owned by ccd in the session cluster; returns its URL."""
+    name = f"cdr_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=str(postgres_cluster.directory),  # the cluster's socket; local trust for postgres
+        port=postgres_cluster.port,
+        user="postgres",
+        database="postgres",
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER ccd')
+    finally:
+        await admin.close()
+    url = postgres_cluster.url.rsplit("/", 1)[0] + "/" + name
+    await migrate.upgrade(url)
+    return url
+
+
+async def cdr_rows(url: str) -> dict[str, int]:
+    """linkedid → number of legs, for every CDR in the database."""
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await connection.fetch(
+            "SELECT c.linkedid, count(l.uniqueid) AS legs FROM cdrs c "
+            "LEFT JOIN cdr_legs l ON l.linkedid = c.linkedid GROUP BY c.linkedid"
+        )
+        return {row["linkedid"]: int(row["legs"]) for row in rows}
+    finally:
+        await connection.close()
+
+
+async def asterisk_cdr_linkedids(url: str) -> set[str]:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return {row[0] for row in await connection.fetch("SELECT linkedid FROM asterisk_cdrs")}
+    finally:
+        await connection.close()
+
+
+async def asterisk_cdr_count(url: str) -> int:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM asterisk_cdrs"))
+    finally:
+        await connection.close()
+
+
+async def quiet_sandbox(sandbox: AsteriskSandbox) -> None:
+    sandbox.hangup_all()
+    await eventually(lambda: not sandbox.active_channels(), within_s=10, what="no channels")
+
+
+async def originate(sandbox: AsteriskSandbox, command: str) -> None:
+    await asyncio.to_thread(sandbox.cli, command)
+
+
+@dataclass
+class Load:
+    """Real calls, one started every ``interval_s``, until stopped."""
+
+    sandbox: AsteriskSandbox
+    interval_s: float = 1.0
+    started: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await originate(self.sandbox, SHORT_CALL)
+            self.started += 1
+            await asyncio.sleep(self.interval_s)
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        # Every call started has ended before anyone counts rows.
+        await eventually(
+            lambda: not self.sandbox.active_channels(), within_s=15, what="load calls ended"
+        )
+
+
+# ------------------------------------------------------------------ in-process daemon
+
+
+@dataclass
+class InProcess:
+    daemon: Daemon
+    url: str
+    ended: list[str]
+    http: aiohttp.ClientSession
+
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        async with self.http.get("/readyz") as response:
+            return response.status, await response.json()
+
+    async def drained(self) -> bool:
+        return self.daemon.components.cdr_writer.backlog == 0
+
+
+@pytest.fixture
+async def in_process(
+    asterisk_sandbox: AsteriskSandbox, cdr_database: str, tmp_path: Path
+) -> AsyncIterator[InProcess]:
+    await quiet_sandbox(asterisk_sandbox)
+    environ = daemon_environment(asterisk_sandbox, tmp_path)
+    environ["CCD_DATABASE__URL"] = cdr_database
+    environ["CCD_CDR__RETRY_MAX_S"] = "2"  # recovery noticed within 2 s, not the default 10
+    settings = parse_settings(None, source="test", environ=environ)
+    daemon = Daemon(settings)
+    ended: list[str] = []
+
+    def on_change(change: CallChange) -> None:
+        if isinstance(change, CallEnded):
+            ended.append(change.call.linkedid)
+
+    daemon.components.live.add_listener(on_change)
+    await daemon.start()
+    try:
+        await daemon.components.gateway.wait_resynced(20)
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.http_port}") as http:
+            yield InProcess(daemon=daemon, url=cdr_database, ended=ended, http=http)
+    finally:
+        await daemon.stop()
+        asterisk_sandbox.hangup_all()
+
+
+async def test_real_calls_give_one_cdr_row_each_with_legs(
+    in_process: InProcess, asterisk_sandbox: AsteriskSandbox
+) -> None:
+    for command in (BRIDGED_CALL, BRIDGED_CALL, SHORT_CALL):
+        await originate(asterisk_sandbox, command)
+    await eventually(lambda: len(in_process.ended) == 3, within_s=15, what="3 calls ended")
+    await eventually(in_process.drained, within_s=5, what="CDR spool drained")
+
+    rows = await cdr_rows(in_process.url)
+    assert set(rows) == set(in_process.ended)
+    assert len(in_process.ended) == 3
+    # dial-answer: Local dial-answer ;1/;2 plus the dialed Local answer ;1/;2.
+    assert sorted(rows.values()) == [2, 4, 4]
+    await eventually(
+        lambda: asterisk_cdr_linkedids(in_process.url),
+        within_s=5,
+        what="Asterisk's own Cdr events stored",
+    )
+    assert await asterisk_cdr_linkedids(in_process.url) <= set(rows)
+    writer = in_process.daemon.components.cdr_writer
+    assert writer.db_healthy
+    assert writer.duplicates_skipped == 0
+    assert writer.spool.pending == 0
+
+
+async def test_postgres_down_for_a_minute_loses_and_duplicates_nothing(
+    in_process: InProcess,
+    asterisk_sandbox: AsteriskSandbox,
+    postgres_cluster: PostgresCluster,
+) -> None:
+    writer = in_process.daemon.components.cdr_writer
+    load = Load(asterisk_sandbox)
+    load.start()
+    await eventually(lambda: len(in_process.ended) >= 2, within_s=15, what="calls before outage")
+    await eventually(in_process.drained, within_s=5, what="spool drained before the outage")
+    before_outage = len(in_process.ended)
+
+    await asyncio.to_thread(postgres_cluster.stop)
+    stopped_at = time.monotonic()
+    try:
+        await eventually(
+            lambda: len(in_process.ended) > before_outage + 1 and writer.backlog > 0,
+            within_s=15,
+            what="calls ending during the outage, spooled",
+        )
+        status, problem = await in_process.readiness()
+        assert status == 503
+        reasons = problem["reasons"]
+        assert any(r.startswith("database: ") for r in reasons), reasons
+        assert any(
+            r.startswith("cdr: ") and "records waiting in the spool" in r and "failing since" in r
+            for r in reasons
+        ), reasons
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))
+        spooled_in_outage = writer.backlog
+        assert spooled_in_outage > 0
+        assert not writer.db_healthy
+    finally:
+        await asyncio.to_thread(postgres_cluster.start)
+
+    await load.stop()
+    await eventually(in_process.drained, within_s=20, what="spool drained after the outage")
+
+    async def ready() -> bool:
+        status, _ = await in_process.readiness()
+        return status == 200
+
+    await eventually(ready, within_s=10, what="/readyz 200 after recovery")
+    rows = await cdr_rows(in_process.url)
+    ended = in_process.ended
+    assert len(ended) == len(set(ended)), "a call ended twice in the live model"
+    assert set(rows) == set(ended), {
+        "missing": sorted(set(ended) - set(rows)),
+        "unexpected": sorted(set(rows) - set(ended)),
+    }
+    assert len(ended) >= load.started - 1
+    assert all(legs == 2 for legs in rows.values()), rows
+    assert writer.written >= len(ended)
+    assert writer.spool.pending == 0
+
+
+# ------------------------------------------------------------------ ccd run subprocess
+
+
+@dataclass
+class CcdProcess:
+    process: asyncio.subprocess.Process
+    log_path: Path
+    port: int
+
+    def log_events(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def ended_linkedids(self) -> set[str]:
+        return {e["linkedid"] for e in self.log_events() if e.get("event") == "call ended"}
+
+    async def readiness(self) -> tuple[int, dict[str, Any]] | None:
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/readyz") as response,
+            ):
+                return response.status, await response.json()
+        except aiohttp.ClientConnectionError:
+            return None
+
+    async def wait_ready(self) -> None:
+        async def ready() -> bool:
+            answer = await self.readiness()
+            return answer is not None and answer[0] == 200
+
+        await eventually(ready, within_s=30, what="ccd run /readyz 200", interval_s=0.2)
+
+
+async def start_ccd(env: dict[str, str], log_path: Path) -> CcdProcess:
+    with log_path.open("ab") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            str(CCD), "run", env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+        )
+    return CcdProcess(process=process, log_path=log_path, port=int(env["CCD_HTTP__PORT"]))
+
+
+def spooled_lines(spool_dir: Path) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in spool_dir.glob("*.seg"))
+
+
+def spooled_calls(spool_dir: Path) -> int:
+    """Call records in the spool files (Asterisk's own Cdr events are spooled too)."""
+    lines = [
+        line for path in spool_dir.glob("*.seg") for line in path.read_bytes().split(b"\n") if line
+    ]
+    return sum(isinstance(parse_line(line)[0], CallRecord) for line in lines)
+
+
+@pytest.fixture
+async def ccd_env(
+    asterisk_sandbox: AsteriskSandbox, cdr_database: str, tmp_path: Path
+) -> AsyncIterator[dict[str, str]]:
+    await quiet_sandbox(asterisk_sandbox)
+    env = {**os.environ, **daemon_environment(asterisk_sandbox, tmp_path / "data")}
+    env.update(
+        {
+            "CCD_HTTP__PORT": str(_free_port()),
+            "CCD_LOG__FORMAT": "json",
+            "CCD_DATABASE__URL": cdr_database,
+            "CCD_CDR__RETRY_MAX_S": "1",
+            "PYTHONUNBUFFERED": "1",  # log lines must reach the file before a kill -9
+        }
+    )
+    yield env
+    asterisk_sandbox.hangup_all()
+
+
+async def stop_process(ccd: CcdProcess) -> None:
+    if ccd.process.returncode is None:
+        ccd.process.kill()
+        await ccd.process.wait()
+
+
+async def test_kill_9_between_spool_and_database_then_restart_writes_each_call_once(
+    ccd_env: dict[str, str],
+    asterisk_sandbox: AsteriskSandbox,
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+) -> None:
+    spool_dir = Path(ccd_env["CCD_DATA_DIR"]) / "spool" / "cdr"
+    first = await start_ccd(ccd_env, tmp_path / "first.log")
+    try:
+        await first.wait_ready()
+        await asyncio.to_thread(postgres_cluster.stop)  # records can only reach the spool
+        try:
+            for _ in range(4):
+                await originate(asterisk_sandbox, SHORT_CALL)
+            await originate(asterisk_sandbox, BRIDGED_CALL)
+            await eventually(
+                lambda: len(first.ended_linkedids()) == 5, within_s=15, what="5 calls ended"
+            )
+            await eventually(
+                lambda: spooled_calls(spool_dir) == 5, within_s=5, what="5 records spooled"
+            )
+            answer = await first.readiness()
+            assert answer is not None
+            assert answer[0] == 503
+            first.process.send_signal(signal.SIGKILL)
+            assert await first.process.wait() == -signal.SIGKILL
+        finally:
+            await asyncio.to_thread(postgres_cluster.start)
+    finally:
+        await stop_process(first)
+    assert await cdr_rows(ccd_env["CCD_DATABASE__URL"]) == {}
+    assert spooled_calls(spool_dir) == 5
+    spooled_total = spooled_lines(spool_dir)  # plus Asterisk's own Cdr events
+    ended = first.ended_linkedids()
+
+    second = await start_ccd(ccd_env, tmp_path / "second.log")
+    try:
+        await second.wait_ready()
+        await eventually(lambda: not list(spool_dir.glob("*.seg")), within_s=10, what="replayed")
+        rows = await cdr_rows(ccd_env["CCD_DATABASE__URL"])
+        assert set(rows) == ended
+        assert sorted(rows.values()) == [2, 2, 2, 2, 4]
+        recovered = [e for e in second.log_events() if e.get("event") == "cdr spool recovered"]
+        assert recovered
+        assert recovered[0]["records"] == spooled_total
+        assert await asterisk_cdr_count(ccd_env["CCD_DATABASE__URL"]) == spooled_total - 5
+        second.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await second.process.wait() == 0
+    finally:
+        await stop_process(second)
+
+
+async def test_sigterm_under_load_exits_cleanly_and_every_record_lands_once(
+    ccd_env: dict[str, str], asterisk_sandbox: AsteriskSandbox, tmp_path: Path
+) -> None:
+    url = ccd_env["CCD_DATABASE__URL"]
+    spool_dir = Path(ccd_env["CCD_DATA_DIR"]) / "spool" / "cdr"
+    first = await start_ccd(ccd_env, tmp_path / "first.log")
+    load = Load(asterisk_sandbox, interval_s=0.1)
+    try:
+        await first.wait_ready()
+        load.start()
+        await eventually(
+            lambda: len(first.ended_linkedids()) >= 10, within_s=30, what="10 calls ended"
+        )
+        # Calls keep ending while ccd shuts down.
+        first.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            code = await first.process.wait()
+    finally:
+        await load.stop()
+        await stop_process(first)
+    log = first.log_events()
+    assert code == 0, [e for e in log if e.get("level") in ("error", "critical")]
+    events = [e["event"] for e in log]
+    assert "ccd stopped" in events
+    assert "cdr spool drained" in events or any("left in the spool" in event for event in events), (
+        events[-10:]
+    )
+    ended = first.ended_linkedids()
+    written_before_restart = set(await cdr_rows(url))
+    assert len(written_before_restart) + spooled_calls(spool_dir) >= len(ended)
+
+    second = await start_ccd(ccd_env, tmp_path / "second.log")
+    try:
+        await second.wait_ready()
+        await eventually(lambda: not list(spool_dir.glob("*.seg")), within_s=10, what="drained")
+        rows = await cdr_rows(url)
+        assert ended <= set(rows), sorted(ended - set(rows))
+        assert all(legs == 2 for legs in rows.values()), rows
+        second.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await second.process.wait() == 0
+    finally:
+        await stop_process(second)
