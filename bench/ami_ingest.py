@@ -194,12 +194,18 @@ def ccd_receiver(
 
 async def measure(
     port: int, make: Callable[[asyncio.Future[tuple[int, float]]], asyncio.Protocol]
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
+    """(events, wall seconds from connect to EOF, CPU seconds this process used meanwhile).
+
+    The receiver is this one thread, so its CPU time is what one core spent; other
+    processes on a shared machine stretch the wall time but not that."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[tuple[int, float]] = loop.create_future()
+    cpu_started = time.process_time()
     transport, _ = await loop.create_connection(lambda: make(done), "127.0.0.1", port)
     try:
-        return await done
+        events, seconds = await done
+        return events, seconds, time.process_time() - cpu_started
     finally:
         transport.close()
 
@@ -321,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     sender.start()
     listener.close()
 
-    results: dict[str, list[tuple[int, float]]] = {name: [] for name, _ in paths}
+    results: dict[str, list[tuple[int, float, float]]] = {name: [] for name, _ in paths}
     load_before = load_average()
 
     async def run_all() -> None:
@@ -329,12 +335,12 @@ def main(argv: list[str] | None = None) -> int:
             shift = round_no % len(paths)
             for name, make in paths[shift:] + paths[:shift]:
                 gc.collect()
-                events, seconds = await measure(port, make)
-                results[name].append((events, seconds))
+                events, seconds, cpu = await measure(port, make)
+                results[name].append((events, seconds, cpu))
                 progress(
                     f"round {round_no + 1}/{args.rounds}  {name:<40} "
-                    f"{events:>10,} seen {seconds:7.3f} s"
-                    f" {per_replay * args.repeat / seconds:>12,.0f} frames/s"
+                    f"{events:>10,} seen {seconds:7.3f} s {cpu:7.3f} CPU-s"
+                    f" {per_replay * args.repeat / seconds:>10,.0f} frames/s"
                 )
 
     asyncio.run(run_all())
@@ -348,14 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     # panoramisk's dispatch only sees the events, but it parsed the responses too).
     frames_per_run = per_replay * args.repeat
 
-    def rate(name: str) -> tuple[float, float]:
-        seconds = statistics.median(seconds for _, seconds in results[name])
-        return seconds, frames_per_run / seconds
+    def rate(name: str) -> tuple[float, float, float]:
+        """(median wall s, frames/s by median wall time, frames per median CPU-second)."""
+        seconds = statistics.median(seconds for _, seconds, _ in results[name])
+        cpu = statistics.median(cpu for _, _, cpu in results[name])
+        return seconds, frames_per_run / seconds, frames_per_run / cpu
 
     def best_rate(name: str) -> float:
-        return frames_per_run / min(seconds for _, seconds in results[name])
+        return frames_per_run / min(seconds for _, seconds, _ in results[name])
 
-    baseline = rate(paths[0][0])[1]
+    baseline = rate(paths[0][0])
     print()
     print(f"AMI ingest over TCP 127.0.0.1 — traffic {source}")
     print(
@@ -366,32 +374,39 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before / after: {load_before} / {load_after}")
     print()
     header = (
-        f"| {'path':<40} | {'median s':>8} | {'events/s (median)':>17} | {'vs panoramisk':>13} |"
-        f" {'best round events/s':>19} |"
+        f"| {'path':<40} | {'events/s':>9} | {'vs panoramisk':>13} | {'best round':>10} |"
+        f" {'events/CPU-s':>12} | {'vs panoramisk':>13} |"
     )
     print(header)
-    print(f"|{'-' * 42}|{'-' * 9}:|{'-' * 18}:|{'-' * 14}:|{'-' * 20}:|")
+    print(f"|{'-' * 42}|{'-' * 10}:|{'-' * 14}:|{'-' * 11}:|{'-' * 13}:|{'-' * 14}:|")
     for name, _ in paths:
-        seconds, per_s = rate(name)
+        _seconds, per_s, per_cpu_s = rate(name)
         print(
-            f"| {name:<40} | {seconds:>8.3f} | {per_s:>17,.0f} | {per_s / baseline:>12.2f}x |"
-            f" {best_rate(name):>19,.0f} |"
+            f"| {name:<40} | {per_s:>9,.0f} | {per_s / baseline[1]:>12.2f}x |"
+            f" {best_rate(name):>10,.0f} | {per_cpu_s:>12,.0f} |"
+            f" {per_cpu_s / baseline[2]:>12.2f}x |"
         )
     print()
     print(
-        "events/s: every AMI frame sent (events and action responses) per second, the median "
-        "over the rounds; best round: the fastest one."
+        "events/s: AMI frames sent (events and action responses) per second of wall time, "
+        "median over the rounds; best round: the fastest one; events/CPU-s: per second of "
+        "CPU time the receiving thread used (median), what other load on a shared machine "
+        "does not stretch."
     )
     print(
         f"translate + LiveModel.apply alone: {us_per_frame:.2f} µs per frame on average "
         f"({frames:,} frames, {relevant:,} ({relevant / max(1, frames):.0%}) became domain events)"
     )
-    ingest = rate(paths[2][0])[1]
-    verdict = "meets" if ingest >= 50_000 and ingest > baseline else "MISSES"
-    print(
-        f"target ≥ 50,000 events/s and faster than panoramisk for decode + translate + apply: "
-        f"{verdict} ({ingest:,.0f}/s, {ingest / baseline:.2f}x)"
-    )
+    _, ingest, ingest_cpu = rate(paths[2][0])
+    for label, value, base in (
+        ("wall", ingest, baseline[1]),
+        ("CPU", ingest_cpu, baseline[2]),
+    ):
+        verdict = "meets" if value >= 50_000 and value > base else "MISSES"
+        print(
+            f"target ≥ 50,000 events/s and faster than panoramisk, decode + translate + apply"
+            f" ({label}): {verdict} ({value:,.0f}/s, {value / base:.2f}x)"
+        )
     return 0
 
 

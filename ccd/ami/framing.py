@@ -4,12 +4,14 @@ panoramisk splits an ever-growing string on CRLFCRLF and dies on a duplicated ``
 header. This decoder holds at most ``max_frame_bytes`` of an unfinished frame, counts and
 skips every malformed frame, and keeps the stream going with the next one.
 
-Hot path: a chunk is normalised (CRLF -> LF) and decoded once, then every frame is split
-into lines and each line partitioned at its first ``": "`` into a dict. ``ChanVariable``
-lines (``channelvars=`` in manager.conf puts one in nearly every real event) are renamed
-in the frame's text first with a few ``str.find`` calls, so they stay on that path. Only
-frames the fast path cannot vouch for (repeated headers, missing colons, command output,
-odd ``ChanVariable`` spellings) take the careful path, which decides what is malformed.
+Hot path: bytes stay as sent (CRLF is not rewritten); a block of complete frames is decoded
+once and split into frames and lines on CRLF, and each line is partitioned at its first
+``": "`` into a dict. ``<prefix>ChanVariable: NAME=value`` lines (``channelvars=`` in
+manager.conf puts one in nearly every real event) are renamed in that dict afterwards
+with a few ``str.find`` calls. Frames with bare LFs (mixed line endings, old-style command
+output) are split as LF frames. Only frames the fast path cannot vouch for (repeated
+headers, missing colons, command output, odd ``ChanVariable`` spellings) take the careful
+path, which decides what is malformed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ Frame = dict[str, str]
 # 100 headers; a frame past this is garbage or an attack, not a call.
 DEFAULT_MAX_HEADERS = 128
 
+# Frames are decoded in slices of about this size (kept in a core's cache).
+_SLICE_BYTES = 16 * 1024
+
 
 class FrameDecoder:
     """Incremental AMI decoder. Feed it bytes as they arrive; it returns complete frames."""
@@ -54,7 +59,6 @@ class FrameDecoder:
         self.malformed_by_reason: Counter[str] = Counter()
         self.repeated_headers = 0
         self._buffer = b""
-        self._pending_cr = False
         self._awaiting_greeting = True
         self._discarding = False
 
@@ -64,57 +68,57 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[Frame]:
-        data = self._normalise(data)
         if self._discarding:
             data = self._skip_discarded(data)
             if self._discarding:
                 return []
-        buffer = self._buffer + data if self._buffer else data
+        held = self._buffer
+        # What is held has no frame boundary; only its last two bytes can start one.
+        search_from = len(held) - 2 if len(held) > 2 else 0
+        buffer = held + data if held else data
         if self._awaiting_greeting:
             buffer = self._take_greeting(buffer)
+            search_from = 0
             if self._awaiting_greeting:
                 self._keep(buffer)
                 return []
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
+        # The last empty line: LF LF, or LF CR LF (CRLF CRLF and mixed endings).
+        lf = buffer.rfind(b"\n\n", search_from)
+        crlf = buffer.rfind(b"\n\r\n", search_from)
+        if lf < 0 and crlf < 0:
             self._keep(buffer)
             return []
-        self._keep(buffer[end + 2 :])
-        return self._parse_block(buffer[:end])
+        newline, rest = (lf, lf + 2) if lf > crlf else (crlf, crlf + 3)
+        if newline and buffer[newline - 1] == 13:  # the CR of the last line's CRLF
+            newline -= 1
+        self._keep(buffer[rest:])
+        return self._parse_block(buffer[:newline])
 
     # -- stream handling -------------------------------------------------------------
-
-    def _normalise(self, data: bytes) -> bytes:
-        """CRLF -> LF, carrying a CR that ends one chunk over to the next."""
-        if self._pending_cr:
-            data = b"\r" + data
-            self._pending_cr = False
-        if data.endswith(b"\r"):
-            self._pending_cr = True
-            data = data[:-1]
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        return data
 
     def _keep(self, rest: bytes) -> None:
         if len(rest) > self.max_frame_bytes:
             # Drop what we have and ignore everything up to the next frame boundary.
             self._count("oversize")
             self._discarding = True
-            self._buffer = rest[-1:] if rest.endswith(b"\n") else b""
+            self._buffer = _boundary_start(rest)
             return
         self._buffer = rest
 
     def _skip_discarded(self, data: bytes) -> bytes:
-        # The last kept byte may be the first LF of the boundary.
+        # The kept bytes may be the start of the boundary (LF, or LF CR).
         joined = self._buffer + data
-        end = joined.find(b"\n\n")
-        if end < 0:
-            self._buffer = b"\n" if joined.endswith(b"\n") else b""
+        lf = joined.find(b"\n\n")
+        crlf = joined.find(b"\n\r\n")
+        if lf < 0 and crlf < 0:
+            self._buffer = _boundary_start(joined)
             return b""
         self._discarding = False
         self._buffer = b""
-        return joined[end + 2 :]
+        # The first empty line ends the discarded frame.
+        if crlf < 0 or 0 <= lf < crlf:
+            return joined[lf + 2 :]
+        return joined[crlf + 3 :]
 
     def _take_greeting(self, buffer: bytes) -> bytes:
         newline = buffer.find(b"\n")
@@ -132,52 +136,103 @@ class FrameDecoder:
     # -- frame parsing ---------------------------------------------------------------
 
     def _parse_block(self, block: bytes) -> list[Frame]:
+        if len(block) <= _SLICE_BYTES:
+            return self._parse_slice(block)
+        # asyncio hands over up to 256 KiB at once: decoding that in one go leaves the
+        # text, its pieces and the new dicts out of the CPU cache; slices of complete
+        # frames stay in it (cut at CRLF CRLF; a cut can only move a blank line, which
+        # the careful path skips).
+        frames: list[Frame] = []
+        start = 0
+        while len(block) - start > _SLICE_BYTES:
+            cut = block.find(b"\r\n\r\n", start + _SLICE_BYTES)
+            if cut < 0:
+                break
+            frames += self._parse_slice(block[start:cut])
+            start = cut + 4
+        frames += self._parse_slice(block[start:])
+        return frames
+
+    def _parse_slice(self, block: bytes) -> list[Frame]:
+        crlf = b"\r" in block
         try:
-            pieces = block.decode("utf-8").split("\n\n")
+            pieces = block.decode("utf-8").split("\r\n\r\n" if crlf else "\n\n")
         except UnicodeDecodeError:
+            # Rare: judge each LF-normalised frame on its own.
+            crlf = False
             pieces = []
-            for raw in block.split(b"\n\n"):
+            for raw in block.replace(b"\r\n", b"\n").split(b"\n\n"):
                 try:
                     pieces.append(raw.decode("utf-8"))
                 except UnicodeDecodeError:
                     self._count("bad_utf8")
         frames: list[Frame] = []
         append = frames.append
+        parse = self._parse_frame
+        line_break = "\r\n" if crlf else "\n"
         max_bytes = self.max_frame_bytes
-        max_headers = self.max_headers
         # Only a block longer than the limit can hold an oversize frame.
         check_size = len(block) > max_bytes
         for text in pieces:
+            lines = text.split(line_break)
+            if crlf and text.count("\n") != len(lines) - 1:
+                # Bare LFs in a CRLF stream: LF-normalised, this piece may hold several frames.
+                for part in text.replace("\r\n", "\n").split("\n\n"):
+                    if check_size and len(part) > max_bytes:
+                        self._count("oversize")
+                        continue
+                    frame = parse(part, part.split("\n"))
+                    if frame is not None:
+                        append(frame)
+                continue
             if check_size and len(text) > max_bytes:
                 self._count("oversize")
                 continue
-            named = _name_chanvars(text) if _CHANVAR_KEY_END in text else text
-            lines = (text if named is None else named).split("\n")
-            if len(lines) > max_headers:
-                self._count("too_many_headers")
-                continue
-            if named is not None:
-                headers: Frame = {}
-                for line in lines:
-                    key, sep, value = line.partition(": ")
-                    if not sep:
-                        break
-                    headers[key] = value
-                else:
-                    # Fewer keys than lines: a repeated header, for the careful path.
-                    if len(headers) == len(lines):
-                        if "Event" in headers or "Response" in headers:
-                            append(headers)
-                        else:
-                            self._count("no_type")
-                        continue
-                if named is not text:
-                    lines = text.split("\n")  # the careful path judges the lines as sent
-            parsed = self._parse_careful(lines)
-            if parsed is not None:
-                append(parsed)
+            frame = parse(text, lines)
+            if frame is not None:
+                append(frame)
         self.frames += len(frames)
         return frames
+
+    def _parse_frame(self, text: str, lines: list[str]) -> Frame | None:
+        if len(lines) > self.max_headers:
+            self._count("too_many_headers")
+            return None
+        headers: Frame = {}
+        for line in lines:
+            key, sep, value = line.partition(": ")
+            if not sep:
+                break
+            headers[key] = value
+        else:
+            if len(headers) == len(lines):
+                if _CHANVAR_KEY_END in text and not _name_chanvar_headers(text, headers):
+                    return self._parse_careful(lines)
+                if "Event" in headers or "Response" in headers:
+                    return headers
+                self._count("no_type")
+                return None
+            if _CHANVAR_KEY_END in text:
+                # Several ``channelvars``: one ``ChanVariable`` key per variable.
+                return self._parse_named(text, lines)
+        return self._parse_careful(lines)
+
+    def _parse_named(self, text: str, lines: list[str]) -> Frame | None:
+        named = _name_chanvars(text.replace("\r\n", "\n"))
+        if named is not None:
+            named_lines = named.split("\n")
+            headers: Frame = {}
+            for line in named_lines:
+                key, sep, value = line.partition(": ")
+                if not sep:
+                    break
+                headers[key] = value
+            else:
+                if len(headers) == len(named_lines) and (
+                    "Event" in headers or "Response" in headers
+                ):
+                    return headers
+        return self._parse_careful(lines)
 
     def _parse_careful(self, lines: list[str]) -> Frame | None:
         headers: Frame = {}
@@ -225,6 +280,39 @@ class FrameDecoder:
     def _count(self, reason: str) -> None:
         self.malformed += 1
         self.malformed_by_reason[reason] += 1
+
+
+def _boundary_start(data: bytes) -> bytes:
+    """The bytes at the end of ``data`` that may begin a frame boundary."""
+    if data.endswith(b"\n"):
+        return b"\n"
+    if data.endswith(b"\n\r"):
+        return b"\n\r"
+    return b""
+
+
+def _name_chanvar_headers(text: str, headers: Frame) -> bool:
+    """Rename, in ``headers`` (the fast parse of ``text``, one key per line), every
+    ``<prefix>ChanVariable`` header to ``<prefix>ChanVariable(NAME)`` with the value after
+    ``NAME=``, as the careful path would. False when an occurrence is not a plain
+    ``<prefix>ChanVariable: `` line start (then ``headers`` is half-done: discard it)."""
+    found = text.find(_CHANVAR_KEY_END)
+    while found >= 0:
+        colon = found + len(_CHANVAR_SUFFIX)
+        key = text[text.rfind("\n", 0, found) + 1 : colon]
+        # The careful path splits at the first colon: it must be this one, then a space.
+        if ":" in key or text[colon + 1 : colon + 2] != " ":
+            return False
+        value = headers.pop(key, None)
+        if value is None:
+            return False
+        name, _, var_value = value.partition("=")
+        renamed = f"{key}({name})"
+        if renamed in headers:
+            return False
+        headers[renamed] = var_value
+        found = text.find(_CHANVAR_KEY_END, colon + 1)
+    return True
 
 
 def _name_chanvars(text: str) -> str | None:

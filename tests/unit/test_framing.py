@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 from ccd.ami.framing import MIB, FrameDecoder, message_to_frame, to_message
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
@@ -236,3 +239,239 @@ def test_to_message_supports_panoramisk_matching() -> None:
 def test_to_message_carries_follows_body_as_content() -> None:
     frame = {"Response": "Follows", "ActionID": "2", "Output": "a\nb"}
     assert list(to_message(frame).iter_lines()) == ["a", "b"]
+
+
+# -- ChanVariable (channelvars=) and other real-traffic shapes -------------------------
+
+
+def test_prefixed_chanvariables_of_a_dial_are_kept_by_name() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: DialBegin\r\nChannel: Local/1@a-0001;2\r\nChanVariable: CCD_REQUEST_ID=r-7\r\n"
+        b"DestChannel: PJSIP/200-0001\r\nDestChanVariable: CCD_REQUEST_ID=\r\n"
+        b"LocalOneChanVariable: CCD_REQUEST_ID=one\r\nLocalTwoChanVariable: CCD_REQUEST_ID=two\r\n"
+        b"DialString: 200\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {
+            "Event": "DialBegin",
+            "Channel": "Local/1@a-0001;2",
+            "ChanVariable(CCD_REQUEST_ID)": "r-7",
+            "DestChannel": "PJSIP/200-0001",
+            "DestChanVariable(CCD_REQUEST_ID)": "",
+            "LocalOneChanVariable(CCD_REQUEST_ID)": "one",
+            "LocalTwoChanVariable(CCD_REQUEST_ID)": "two",
+            "DialString": "200",
+        }
+    ]
+    assert decoder.malformed == 0
+    assert decoder.repeated_headers == 0
+
+
+def test_originate_response_channel_named_variable_is_kept_as_sent() -> None:
+    # OriginateResponse names the variable by channel: ``ChanVariable(<channel>): N=v``.
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: OriginateResponse\r\nActionID: ccd-3\r\nResponse: Success\r\n"
+        b"ChanVariable(Local/200@ccd-originate-00000001;1): CCD_REQUEST_ID=r-9\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ccd-3",
+            "Response": "Success",
+            "ChanVariable(Local/200@ccd-originate-00000001;1)": "CCD_REQUEST_ID=r-9",
+        }
+    ]
+
+
+def test_several_channelvars_each_get_their_own_header() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: Newstate\r\nChanVariable: CCD_REQUEST_ID=r-1\r\nChanVariable: CCD_QUEUE=sales\r\n"
+        b"DestChanVariable: CCD_REQUEST_ID=r-2\r\nDestChanVariable: CCD_QUEUE=\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {
+            "Event": "Newstate",
+            "ChanVariable(CCD_REQUEST_ID)": "r-1",
+            "ChanVariable(CCD_QUEUE)": "sales",
+            "DestChanVariable(CCD_REQUEST_ID)": "r-2",
+            "DestChanVariable(CCD_QUEUE)": "",
+        }
+    ]
+    assert decoder.malformed == 0
+    assert decoder.repeated_headers == 0
+
+
+def test_odd_chanvariable_spellings_follow_the_header_rules() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: Newstate\r\nChanVariable: NO_EQUALS\r\nChanVariable:TIGHT=1\r\n"
+        b"ChanVariable: SPACED=a: b\r\nValue: ChanVariable: INSIDE=value\r\n"
+        b"Pre:ChanVariable: PREFIXED=1\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {
+            "Event": "Newstate",
+            "ChanVariable(NO_EQUALS)": "",
+            "ChanVariable(TIGHT)": "1",
+            "ChanVariable(SPACED)": "a: b",
+            "Value": "ChanVariable: INSIDE=value",
+            "Pre": "ChanVariable: PREFIXED=1",
+        }
+    ]
+    assert decoder.malformed == 0
+
+
+def test_repeated_chanvariable_keeps_the_first_and_is_counted() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: Newstate\r\nChanVariable: CCD_REQUEST_ID=first\r\n"
+        b"ChanVariable: CCD_REQUEST_ID=second\r\n\r\n"
+        b"Event: Newstate\r\nChanVariable(CCD_REQUEST_ID): literal\r\n"
+        b"ChanVariable: CCD_REQUEST_ID=renamed\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {"Event": "Newstate", "ChanVariable(CCD_REQUEST_ID)": "first"},
+        {"Event": "Newstate", "ChanVariable(CCD_REQUEST_ID)": "literal"},
+    ]
+    assert decoder.repeated_headers == 2
+    assert decoder.malformed == 0
+
+
+def test_malformed_frames_with_chanvariable_are_still_caught() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: Newstate\r\nChanVariable: CCD_REQUEST_ID=a\r\nEvent: Hangup\r\n\r\n"
+        b"Event: Newstate\r\nChanVariable: CCD_REQUEST_ID=b\r\nno colon here\r\n\r\n"
+        b"Response: Success\r\nActionID: 1\r\nChanVariable: X=1\r\nActionID: 2\r\n\r\n"
+        b"Channel: x\r\nChanVariable: CCD_REQUEST_ID=c\r\n\r\n"
+        b"Event: Newstate\r\nChanVariable: CCD_REQUEST_ID=\xff\r\n\r\n" + event("After")
+    )
+    assert decoder.feed(data) == [{"Event": "After"}]
+    assert decoder.malformed_by_reason == {
+        "duplicate_header": 2,
+        "no_colon": 1,
+        "no_type": 1,
+        "bad_utf8": 1,
+    }
+
+
+def test_lf_frames_inside_a_crlf_stream_are_split() -> None:
+    decoder = decoder_after_greeting()
+    data = (
+        b"Event: A\r\nX: 1\n\nEvent: B\nChanVariable: V=2\r\n\r\n"
+        b"Event: C\r\nNote: carriage\rreturn\r\n\r\n"
+    )
+    assert decoder.feed(data) == [
+        {"Event": "A", "X": "1"},
+        {"Event": "B", "ChanVariable(V)": "2"},
+        {"Event": "C", "Note": "carriage\rreturn"},
+    ]
+    assert decoder.malformed == 0
+
+
+def reference_decode(
+    data: bytes, max_headers: int = 128
+) -> tuple[list[dict[str, str]], Counter[str]]:
+    """The header rules, written plainly: what the decoder must produce for any chunking."""
+    frames: list[dict[str, str]] = []
+    malformed: Counter[str] = Counter()
+    for raw in data.replace(b"\r\n", b"\n").split(b"\n\n")[:-1]:
+        try:
+            lines = raw.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            malformed["bad_utf8"] += 1
+            continue
+        if len(lines) > max_headers:
+            malformed["too_many_headers"] += 1
+            continue
+        headers: dict[str, str] = {}
+        reason = None
+        for line in lines:
+            if not line:
+                continue
+            key, colon, value = line.partition(":")
+            if not colon:
+                reason = "no_colon"
+                break
+            value = value.removeprefix(" ")
+            if key.endswith("ChanVariable"):
+                name, _, value = value.partition("=")
+                key = f"{key}({name})"
+            if key in headers:
+                if key in ("Event", "Response", "ActionID"):
+                    reason = "duplicate_header"
+                    break
+                continue
+            headers[key] = value
+        if reason is None and headers and not ("Event" in headers or "Response" in headers):
+            reason = "no_type"
+        if reason is not None:
+            malformed[reason] += 1
+        elif headers:
+            frames.append(headers)
+    return frames, malformed
+
+
+_LINES = [
+    "Privilege: call,all",
+    "Channel: Local/1@a-0001;1",
+    "CallerIDName: A: B",
+    "AccountCode: ",
+    "ChanVariable: CCD_REQUEST_ID=r-1",
+    "ChanVariable: CCD_QUEUE=x=y",
+    "DestChanVariable: CCD_REQUEST_ID=",
+    "LocalTwoChanVariable: CCD_REQUEST_ID=two",
+    "ChanVariable: NO_EQUALS",
+    "ChanVariable:TIGHT=1",
+    "ChanVariable(Local/x;1): CCD_REQUEST_ID=r-2",
+    "Value: ChanVariable: A=b",
+    "Pre:ChanVariable: A=b",
+    "Note: carriage\rreturn",
+    "Value: 1",
+    "Value: 2",
+    "ActionID: 5",
+    "Uniqueid: 1795597353.1",
+]
+_RARE_LINES = ["no colon here", "Event: Again", "Name: \udcff"]
+
+
+def random_stream(rng: random.Random, frames: int) -> bytes:
+    out = []
+    for _ in range(frames):
+        lines = [rng.choice(["Event: Newstate", "Event: VarSet", "Response: Success"])]
+        lines += rng.choices(_LINES, k=rng.randrange(0, 24))
+        if rng.random() < 0.05:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(_RARE_LINES))
+        if rng.random() < 0.02:
+            lines = lines[1:]  # no Event/Response
+        ends = [("\n" if rng.random() < 0.1 else "\r\n") for _ in range(len(lines) + 1)]
+        text = "".join(line + end for line, end in zip(lines, ends[:-1], strict=True)) + ends[-1]
+        out.append(text.encode("utf-8", "surrogateescape"))
+        if rng.random() < 0.02:
+            out.append(b"\r\n")  # a stray blank line between frames
+    return b"".join(out)
+
+
+def test_any_chunking_of_mixed_traffic_decodes_as_the_header_rules_say() -> None:
+    rng = random.Random(20261125)
+    data = random_stream(rng, 3000)
+    expected_frames, expected_malformed = reference_decode(data)
+    # The stream holds both kinds.
+    assert len(expected_frames) > 2000
+    assert sum(expected_malformed.values()) > 50
+    for sizes in ([len(data)], [65536], [rng.randrange(1, 9000) for _ in range(400)], [7]):
+        decoder = decoder_after_greeting()
+        frames: list[dict[str, str]] = []
+        start = 0
+        index = 0
+        while start < len(data):
+            size = sizes[index % len(sizes)]
+            frames += decoder.feed(data[start : start + size])
+            start += size
+            index += 1
+        assert frames == expected_frames
+        assert decoder.malformed_by_reason == expected_malformed
+        assert decoder.buffered_bytes == 0
