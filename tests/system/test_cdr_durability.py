@@ -28,9 +28,12 @@ from ccd.ami.contract import SimExten, sim_channel
 from ccd.app import Daemon
 from ccd.cdr.spool import parse_line
 from ccd.db import migrate
+from ccd.db.cdr_store import CdrStore
+from ccd.db.engine import create_engine
 from ccd.domain.calls import CallChange, CallEnded
 from ccd.domain.cdr import CallRecord
 from ccd.settings import parse_settings
+from tests.cdrsamples import sample_asterisk_cdr, sample_call
 from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
 from tests.system.test_daemon import daemon_environment, eventually
 
@@ -40,13 +43,12 @@ BRIDGED_CALL = f"channel originate {sim_channel(SimExten.DIAL_ANSWER)} applicati
 OUTAGE_S = 60
 
 
-@pytest.fixture
-async def cdr_database(postgres_cluster: PostgresCluster) -> str:
-    """A fresh, migrated database owned by ccd in the session cluster; returns its URL."""
+async def create_database(cluster: PostgresCluster) -> str:
+    """A new empty database owned by ccd in the session cluster; returns its URL."""
     name = f"cdr_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(
-        host=str(postgres_cluster.directory),  # the cluster's socket; local trust for postgres
-        port=postgres_cluster.port,
+        host=str(cluster.directory),  # the cluster's socket; local trust for postgres
+        port=cluster.port,
         user="postgres",
         database="postgres",
     )
@@ -54,7 +56,13 @@ async def cdr_database(postgres_cluster: PostgresCluster) -> str:
         await admin.execute(f'CREATE DATABASE "{name}" OWNER ccd')
     finally:
         await admin.close()
-    url = postgres_cluster.url.rsplit("/", 1)[0] + "/" + name
+    return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+async def cdr_database(postgres_cluster: PostgresCluster) -> str:
+    """A fresh, migrated database of this test's own."""
+    url = await create_database(postgres_cluster)
     await migrate.upgrade(url)
     return url
 
@@ -427,3 +435,28 @@ async def test_sigterm_under_load_exits_cleanly_and_every_record_lands_once(
             assert await second.process.wait() == 0
     finally:
         await stop_process(second)
+
+
+async def test_cdr_tables_from_an_older_schema_and_after_downgrade_upgrade(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    url = await create_database(postgres_cluster)
+    await migrate.upgrade(url, "0001")  # a database made by the previous ccd release
+    await migrate.upgrade(url)
+    await migrate.upgrade(url)  # twice: nothing happens
+    engine = create_engine(url)
+    try:
+        store = CdrStore(engine)
+        first = await store.insert_batch([sample_call("old-1"), sample_asterisk_cdr("old-1")])
+        assert (first.calls_inserted, first.asterisk_cdrs_inserted) == (1, 1)
+        again = await store.insert_batch([sample_call("old-1"), sample_asterisk_cdr("old-1")])
+        assert again.duplicates == 2
+        assert await cdr_rows(url) == {"old-1": 2}
+
+        await migrate.downgrade(engine, "0001")
+        await migrate.upgrade(engine)
+        assert await cdr_rows(url) == {}
+        await store.insert_batch([sample_call("old-1")])
+        assert await cdr_rows(url) == {"old-1": 2}
+    finally:
+        await engine.dispose()
