@@ -7,9 +7,11 @@ is read correctly by the next one, and anything else is refused with ``CodecErro
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from ccd.domain.cdr import (
     AsteriskCdr,
@@ -33,21 +35,47 @@ class CodecError(ValueError):
 
 
 def encode(record: SpoolRecord) -> bytes:
-    """Compact UTF-8 JSON, one line (no newline inside: JSON escapes them)."""
+    """Compact UTF-8 JSON, one line (no newline inside: JSON escapes them).
+
+    orjson writes the frozen dataclasses directly (field names as keys, enums by value,
+    datetimes as ISO 8601 with their offset): on the hot path of every finished call it
+    is an order of magnitude cheaper than building dicts for ``json``."""
+    _check_aware(record)
+    document: dict[str, Any]
     if isinstance(record, CallRecord):
-        document = {"v": FORMAT_VERSION, "kind": KIND_CALL, "call": call_to_json(record)}
+        document = {"v": FORMAT_VERSION, "kind": KIND_CALL, "call": record}
     else:
-        document = {
-            "v": FORMAT_VERSION,
-            "kind": KIND_ASTERISK_CDR,
-            "cdr": asterisk_cdr_to_json(record),
-        }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        document = {"v": FORMAT_VERSION, "kind": KIND_ASTERISK_CDR, "cdr": record}
+    try:
+        return orjson.dumps(document, default=json_default)
+    except TypeError as exc:
+        raise CodecError(f"cannot encode record: {exc}") from None
+
+
+def json_default(value: object) -> dict[str, Any]:
+    """orjson ``default``: a Mapping field that is not a dict (e.g. MappingProxyType)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"unsupported type {type(value).__name__}")
+
+
+def _check_aware(record: SpoolRecord) -> None:
+    """A naive datetime would be written without an offset and refused on replay."""
+    if isinstance(record, CallRecord):
+        stamps: list[datetime | None] = [record.started_at, record.answered_at, record.ended_at]
+        for leg in record.legs:
+            stamps += (leg.started_at, leg.answered_at, leg.ended_at)
+        stamps += (step.entered_at for step in record.ivr_path)
+    else:
+        stamps = [record.received_at]
+    for stamp in stamps:
+        if stamp is not None and stamp.tzinfo is None:
+            raise CodecError("naive datetime: CDR times must be timezone-aware")
 
 
 def decode(data: bytes | str) -> SpoolRecord:
     try:
-        document = json.loads(data)
+        document = orjson.loads(data)
         if not isinstance(document, dict):
             raise CodecError("not a JSON object")
         if document.get("v") != FORMAT_VERSION:
@@ -60,7 +88,7 @@ def decode(data: bytes | str) -> SpoolRecord:
         raise CodecError(f"unknown record kind {kind!r}")
     except CodecError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CodecError(f"malformed spooled record: {type(exc).__name__}: {exc}") from None
 
 
@@ -68,10 +96,6 @@ def _dt(value: datetime) -> str:
     if value.tzinfo is None:
         raise CodecError("naive datetime: CDR times must be timezone-aware")
     return value.isoformat()
-
-
-def _opt_dt(value: datetime | None) -> str | None:
-    return None if value is None else _dt(value)
 
 
 def _parse_dt(value: Any) -> datetime:
@@ -105,25 +129,6 @@ def _ivr_step_from_json(data: dict[str, Any]) -> IvrStep:
     )
 
 
-def leg_to_json(leg: LegRecord) -> dict[str, Any]:
-    return {
-        "uniqueid": leg.uniqueid,
-        "linkedid": leg.linkedid,
-        "channel": leg.channel,
-        "started_at": _dt(leg.started_at),
-        "answered_at": _opt_dt(leg.answered_at),
-        "ended_at": _dt(leg.ended_at),
-        "caller_num": leg.caller_num,
-        "caller_name": leg.caller_name,
-        "connected_num": leg.connected_num,
-        "context": leg.context,
-        "exten": leg.exten,
-        "hangup_cause": leg.hangup_cause,
-        "hangup_cause_text": leg.hangup_cause_text,
-        "dial_status": leg.dial_status,
-    }
-
-
 def _leg_from_json(data: dict[str, Any]) -> LegRecord:
     return LegRecord(
         uniqueid=data["uniqueid"],
@@ -141,36 +146,6 @@ def _leg_from_json(data: dict[str, Any]) -> LegRecord:
         hangup_cause_text=data["hangup_cause_text"],
         dial_status=data["dial_status"],
     )
-
-
-def call_to_json(call: CallRecord) -> dict[str, Any]:
-    return {
-        "linkedid": call.linkedid,
-        "direction": call.direction.value,
-        "caller_num": call.caller_num,
-        "caller_name": call.caller_name,
-        "callee_num": call.callee_num,
-        "did": call.did,
-        "started_at": _dt(call.started_at),
-        "answered_at": _opt_dt(call.answered_at),
-        "ended_at": _dt(call.ended_at),
-        "ring_s": call.ring_s,
-        "talk_s": call.talk_s,
-        "hold_s": call.hold_s,
-        "hangup_cause": call.hangup_cause,
-        "hangup_cause_text": call.hangup_cause_text,
-        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
-        "disposition": call.disposition.value,
-        "legs": [leg_to_json(leg) for leg in call.legs],
-        "ivr_path": [ivr_step_to_json(step) for step in call.ivr_path],
-        "queue": call.queue,
-        "wait_s": call.wait_s,
-        "agent_id": call.agent_id,
-        "wrapup_s": call.wrapup_s,
-        "campaign_id": call.campaign_id,
-        "contact_id": call.contact_id,
-        "recording_ref": call.recording_ref,
-    }
 
 
 def call_from_json(data: dict[str, Any]) -> CallRecord:
@@ -202,16 +177,6 @@ def call_from_json(data: dict[str, Any]) -> CallRecord:
         contact_id=data["contact_id"],
         recording_ref=data["recording_ref"],
     )
-
-
-def asterisk_cdr_to_json(cdr: AsteriskCdr) -> dict[str, Any]:
-    return {
-        "linkedid": cdr.linkedid,
-        "sequence": cdr.sequence,
-        "uniqueid": cdr.uniqueid,
-        "received_at": _dt(cdr.received_at),
-        "fields": dict(cdr.fields),
-    }
 
 
 def asterisk_cdr_from_json(data: dict[str, Any]) -> AsteriskCdr:

@@ -157,6 +157,8 @@ class Spool:
         self._next_seq = 1
         self._directory_dirty = False
         self._sync_lock = asyncio.Lock()
+        # Several inserters take batches; a segment read back from disk is read once.
+        self._take_lock = asyncio.Lock()
         self._opened = False
         self.appended = 0
         self.acknowledged = 0
@@ -321,6 +323,10 @@ class Spool:
 
     async def take(self, limit: int) -> list[SpoolEntry]:
         """Up to ``limit`` durable records not yet handed out, oldest first."""
+        async with self._take_lock:
+            return await self._take(limit)
+
+    async def _take(self, limit: int) -> list[SpoolEntry]:
         entries: list[SpoolEntry] = []
         for segment in list(self._segments):
             if len(entries) >= limit:

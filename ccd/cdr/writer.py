@@ -1,12 +1,14 @@
 """The CDR writer: spool → database, in batches, until every record is committed.
 
-Two background loops. The *syncer* fsyncs what was appended, at most once per
-``flush_interval_s`` (grouping many records into one fsync). The *inserter* takes up to
-``batch_size`` durable records, inserts them in one transaction and acknowledges them to
-the spool, which deletes segments whose records are all committed. A database error keeps
-the batch in hand and retries it with capped, jittered exponential backoff; nothing is
-dropped. ``drain`` is for shutdown: write what can be written within the time given and
-leave the rest on disk for the next start.
+Background loops. The *syncer* fsyncs what was appended, at most once per
+``flush_interval_s`` (grouping many records into one fsync). Each of ``concurrency``
+*inserters* takes up to ``batch_size`` durable records, inserts them in one transaction
+and acknowledges them to the spool, which deletes segments whose records are all
+committed. Two inserters keep the database busy while the other batch is being encoded
+or committed; record order across batches does not matter (every insert is idempotent).
+A database error keeps the batch in hand and retries it with capped, jittered
+exponential backoff; nothing is dropped. ``drain`` is for shutdown: write what can be
+written within the time given and leave the rest on disk for the next start.
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ class CdrWriter:
         flush_interval_s: float = 0.05,
         retry_min_s: float = 0.1,
         retry_max_s: float = 10.0,
+        concurrency: int = 2,
         rng: random.Random | None = None,
     ) -> None:
+        if concurrency < 1 or batch_size < 1:
+            raise ValueError("concurrency and batch_size must be at least 1")
         self._spool = spool
         self._sink = sink
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
+        self._concurrency = concurrency
         self._backoff = Backoff(
             BackoffPolicy(min_s=min(retry_min_s, retry_max_s), max_s=retry_max_s, jitter="full"),
             rng or random.Random(),
@@ -61,7 +67,8 @@ class CdrWriter:
         self._durable = asyncio.Event()
         self._committed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_hand: list[SpoolEntry] = []
+        # Batches taken and not yet committed, by inserter.
+        self._in_hand: dict[int, list[SpoolEntry]] = {}
         self.db_healthy = True
         self.last_error: str | None = None
         self.failing_since: datetime | None = None
@@ -76,9 +83,10 @@ class CdrWriter:
     def start(self) -> None:
         if self._tasks:
             raise RuntimeError("CDR writer already started")
-        self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="ccd-cdr-sync"),
-            asyncio.create_task(self._insert_loop(), name="ccd-cdr-insert"),
+        self._tasks = [asyncio.create_task(self._sync_loop(), name="ccd-cdr-sync")]
+        self._tasks += [
+            asyncio.create_task(self._insert_loop(n), name=f"ccd-cdr-insert-{n}")
+            for n in range(self._concurrency)
         ]
         # Records recovered from an earlier run are already durable.
         self._appended.set()
@@ -132,10 +140,11 @@ class CdrWriter:
 
     @property
     def oldest_pending_age_s(self) -> float | None:
-        oldest = self._spool.oldest_untaken_at()
-        if self._in_hand:
-            in_hand = self._in_hand[0].appended_at
-            oldest = in_hand if oldest is None else min(oldest, in_hand)
+        candidates = [batch[0].appended_at for batch in self._in_hand.values() if batch]
+        untaken = self._spool.oldest_untaken_at()
+        if untaken is not None:
+            candidates.append(untaken)
+        oldest = min(candidates, default=None)
         return None if oldest is None else max(0.0, time.time() - oldest)
 
     def not_ready_reasons(self) -> list[str]:
@@ -178,7 +187,7 @@ class CdrWriter:
             self._durable.set()
         self.spool_error = None
 
-    async def _insert_loop(self) -> None:
+    async def _insert_loop(self, inserter: int) -> None:
         while True:
             if not self._spool.ready:
                 self._durable.clear()
@@ -186,10 +195,13 @@ class CdrWriter:
                 continue
             batch = await self._spool.take(self._batch_size)
             if batch:
-                await self._write(batch)
+                self._in_hand[inserter] = batch
+                try:
+                    await self._write(batch)
+                finally:
+                    del self._in_hand[inserter]
 
     async def _write(self, batch: list[SpoolEntry]) -> None:
-        self._in_hand = batch
         records = [entry.record for entry in batch]
         while True:
             started = time.perf_counter()
@@ -201,7 +213,6 @@ class CdrWriter:
                 continue
             break
         self._spool.ack(batch)
-        self._in_hand = []
         self.batches += 1
         self.written += result.calls_inserted + result.asterisk_cdrs_inserted
         self.duplicates_skipped += result.duplicates

@@ -452,6 +452,26 @@ async def test_cdr_tables_from_an_older_schema_and_after_downgrade_upgrade(
         again = await store.insert_batch([sample_call("old-1"), sample_asterisk_cdr("old-1")])
         assert again.duplicates == 2
         assert await cdr_rows(url) == {"old-1": 2}
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            row = await connection.fetchrow("SELECT * FROM cdrs")
+        finally:
+            await connection.close()
+        expected = sample_call("old-1")
+        assert row["started_at"] == expected.started_at
+        assert row["answered_at"] == expected.answered_at
+        assert row["caller_name"] == expected.caller_name
+        assert row["hold_s"] == expected.hold_s
+        assert row["disposition"] == "answered"
+        assert row["written_at"] is not None
+        assert json.loads(row["ivr_path"]) == [
+            {
+                "node": "main-menu",
+                "entered_at": expected.ivr_path[0].entered_at.isoformat(),
+                "digits": "1",
+                "variables": {"lang": "en"},
+            }
+        ]
 
         await migrate.downgrade(engine, "0001")
         await migrate.upgrade(engine)
