@@ -86,7 +86,10 @@ def _aware_datetime(value: object) -> object:
         raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-25T09:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("must include a timezone (Z or an offset such as +01:00)")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
+        raise ValueError("is out of range") from None
 
 
 IsoDateTime = Annotated[datetime | None, BeforeValidator(_aware_datetime)]
@@ -249,8 +252,12 @@ def decode_cursor(cursor: str, sort: CdrSort, filters: CdrFilter) -> CdrPosition
         raise bad("is not a cursor returned by this API") from None
     if version != _CURSOR_VERSION or not isinstance(linkedid, str) or at.tzinfo is None:
         raise bad("is from an incompatible version of this API; start from the first page")
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:
+        raise bad("is not a cursor returned by this API") from None
     if cursor_sort != sort.value:
-        raise bad(f"was issued for sort={cursor_sort}; pass the same sort or drop the cursor")
+        raise bad("was issued for the other sort order; pass the same sort or drop the cursor")
     if fingerprint != _filter_fingerprint(filters):
         raise bad("was issued for different filters; pass the same filters or drop the cursor")
     return CdrPosition(started_at=at, linkedid=linkedid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import json
 import random
 import tracemalloc
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccd.api.ports import StoredCdr
+from ccd.api import cdrs as cdrs_api
+from ccd.api.ports import CdrFilter, CdrPosition, CdrSort, StoredCdr
+from ccd.api.problems import ApiProblem
 from ccd.db import migrate
 from ccd.db.cdr_queries import CDRS, LEGS, CdrQueries
 from ccd.db.engine import create_engine
@@ -358,6 +361,38 @@ async def test_bad_cursors_are_422_naming_cursor(api: Api) -> None:
     assert await ids(api, f"cursor={good}&queue=support&limit=1") == ["c3"]
 
 
+def forged(payload: object) -> str:
+    """A cursor with a valid check value around any payload (the key is not secret)."""
+    raw = json.dumps(payload).encode()
+    return f"{cdrs_api._b64(raw)}.{cdrs_api._b64(cdrs_api._check(raw))}"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [1, 2],
+        {"v": 1},
+        {"v": 2, "s": "-started_at", "t": "2026-11-20T08:00:00+00:00", "id": "x", "f": ""},
+        {"v": 1, "s": "-started_at", "t": "2026-11-20T08:00:00", "id": "x", "f": ""},
+        {"v": 1, "s": "-started_at", "t": "9999-12-31T23:59:59-01:00", "id": "x", "f": ""},
+        {"v": 1, "s": "-started_at", "t": 5, "id": "x", "f": ""},
+        {"v": 1, "s": "-started_at", "t": "2026-11-20T08:00:00+00:00", "id": 7, "f": ""},
+    ],
+)
+def test_forged_cursors_are_refused_by_name(payload: object) -> None:
+    with pytest.raises(ApiProblem) as refused:
+        cdrs_api.decode_cursor(forged(payload), CdrSort.NEWEST_FIRST, CdrFilter())
+    assert refused.value.status == 422
+    assert [e.field for e in refused.value.errors] == ["cursor"]
+
+
+def test_a_cursor_round_trips_its_exact_position() -> None:
+    position = CdrPosition(T0 + timedelta(microseconds=123457), "1700000000.42")
+    filters = CdrFilter(queue="sales", number="555", number_is_prefix=True)
+    cursor = cdrs_api.encode_cursor(position, CdrSort.OLDEST_FIRST, filters)
+    assert cdrs_api.decode_cursor(cursor, CdrSort.OLDEST_FIRST, filters) == position
+
+
 # --- validation --------------------------------------------------------------------------
 
 
@@ -372,6 +407,8 @@ async def test_bad_cursors_are_422_naming_cursor(api: Api) -> None:
         ("from=yesterday", "from"),
         ("from=1700000000", "from"),
         ("to=2026-11-20T08:00:00", "to"),  # no timezone
+        ("to=9999-12-31T23:59:59-01:00", "to"),  # past datetime.max in UTC
+        ("from=0001-01-01T00:00:00%2B01:00", "from"),
         ("from=2026-11-21T00:00:00Z&to=2026-11-20T00:00:00Z", "from"),
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
