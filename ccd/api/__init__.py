@@ -10,6 +10,8 @@ Routes (``build_api`` in ``ccd.api.app``; roles in ``ccd.api.policy.ROUTE_ROLES`
   idempotent (upsert by ``call.id``; remove on ``call.ended``). Too slow a reader is closed
   with 1008, shutdown closes with 1001.
 - ``GET /api/v1/me`` — the caller's principal (every role).
+- ``GET /api/v1/cdrs``, ``GET /api/v1/cdrs/{id}``, ``GET /api/v1/cdrs.csv`` — stored call
+  detail records (every role; agents only their own calls), see ``ccd.api.cdrs``.
 
 Authentication: ``Authorization: Bearer <token>``. A browser websocket, which cannot set
 headers, offers the subprotocols ``ccd.v1`` and ``bearer.<token>``; the server answers
