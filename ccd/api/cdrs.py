@@ -29,7 +29,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ccd.api.context import PRINCIPAL
+from ccd.api.context import DEPS, PRINCIPAL
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import (
     CdrDetail,
@@ -386,7 +386,7 @@ async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
         rows = await reader.page(filters, sort=query.sort, after=None, limit=CSV_PAGE_ROWS)
     except CdrStoreUnavailable:
         raise _unavailable() from None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = request.app[DEPS].clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8; header=present",

@@ -22,7 +22,14 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api import cdrs as cdrs_api
-from ccd.api.ports import CdrFilter, CdrPosition, CdrSort, StoredCdr
+from ccd.api.ports import (
+    CdrDetail,
+    CdrFilter,
+    CdrPosition,
+    CdrSort,
+    CdrStoreUnavailable,
+    StoredCdr,
+)
 from ccd.api.problems import ApiProblem
 from ccd.db import migrate
 from ccd.db.cdr_queries import CDRS, LEGS, CdrQueries
@@ -620,6 +627,40 @@ async def test_csv_spans_many_pages_without_gaps(api: Api, engine: AsyncEngine) 
 async def test_csv_of_nothing_is_just_the_header(api: Api) -> None:
     response = await api.client.get("/api/v1/cdrs.csv", headers=api.auth("admin"))
     assert await response.text() == ",".join(CDR_COLUMNS) + "\r\n"
+
+
+class FailsAfterFirstPage:
+    """The real reader, until the database goes away after the first page."""
+
+    def __init__(self, inner: CdrQueries) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def page(
+        self, filters: CdrFilter, *, sort: CdrSort, after: CdrPosition | None, limit: int
+    ) -> Sequence[StoredCdr]:
+        self.calls += 1
+        if self.calls > 1:
+            raise CdrStoreUnavailable("connection refused")
+        return await self.inner.page(filters, sort=sort, after=after, limit=limit)
+
+    async def get(self, linkedid: str) -> CdrDetail | None:
+        return await self.inner.get(linkedid)
+
+
+async def test_csv_cut_short_by_the_database_does_not_look_complete(engine: AsyncEngine) -> None:
+    await insert_rows(engine, [cdr_row(f"x{n:05d}", started_at=T0) for n in range(2500)])
+    async with running_api(cdrs=FailsAfterFirstPage(CdrQueries(engine))) as api:
+        response = await api.client.get("/api/v1/cdrs.csv", headers=api.auth("admin"))
+        assert response.status == 200  # the first page was read before answering
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+
+
+async def test_csv_filename_is_dated_by_the_api_clock(api: Api) -> None:
+    response = await api.client.get("/api/v1/cdrs.csv", headers=api.auth("admin"))
+    expected = api.clock.now().strftime("%Y%m%dT%H%M%SZ")
+    assert response.headers["Content-Disposition"] == f'attachment; filename="cdrs-{expected}.csv"'
 
 
 async def _peak_while_exporting(api: Api, query: str) -> tuple[int, int]:
