@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import MultiMapping
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -123,7 +123,7 @@ def parse_query(query: MultiMapping[str], *, allowed: Iterable[str] | None = Non
     permitted = set(allowed) if allowed is not None else None
     for name in names:
         values = query.getall(name)
-        if permitted is not None and name not in permitted and check_safe(name):
+        if permitted is not None and name not in permitted and _is_plain_text(name):
             errors.append(FieldError(name, "is not a parameter of this endpoint"))
         elif len(values) > 1:
             errors.append(FieldError(name, "must be given at most once"))
@@ -147,7 +147,7 @@ def parse_query(query: MultiMapping[str], *, allowed: Iterable[str] | None = Non
     return parsed
 
 
-def check_safe(name: str) -> bool:
+def _is_plain_text(name: str) -> bool:
     try:
         check_path_param("query", name)
     except ApiProblem:
@@ -394,6 +394,11 @@ async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
         }
     )
+    if request.method == hdrs.METH_HEAD:
+        # aiohttp would send a chunked body even to HEAD, corrupting the connection.
+        await response.prepare(request)
+        await response.write_eof()
+        return response
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(csv_header().encode())

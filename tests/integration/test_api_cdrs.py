@@ -657,6 +657,18 @@ async def test_csv_cut_short_by_the_database_does_not_look_complete(engine: Asyn
             await response.read()
 
 
+@pytest.mark.usefixtures("varied")
+@pytest.mark.parametrize("path", ["/api/v1/cdrs.csv", "/api/v1/cdrs", "/api/v1/cdrs/c1"])
+async def test_head_answers_headers_only_and_keeps_the_connection_usable(
+    api: Api, path: str
+) -> None:
+    head = await api.client.head(path, headers=api.auth("admin"))
+    assert head.status == 200
+    assert await head.read() == b""
+    after = await api.client.get("/api/v1/cdrs/c1", headers=api.auth("admin"))
+    assert after.status == 200
+
+
 async def test_csv_filename_is_dated_by_the_api_clock(api: Api) -> None:
     response = await api.client.get("/api/v1/cdrs.csv", headers=api.auth("admin"))
     expected = api.clock.now().strftime("%Y%m%dT%H%M%SZ")
