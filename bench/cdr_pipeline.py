@@ -47,7 +47,7 @@ from ccd.cdr.writer import CdrWriter  # noqa: E402
 from ccd.db import migrate  # noqa: E402
 from ccd.db.cdr_store import BatchResult, CdrStore  # noqa: E402
 from ccd.db.engine import create_engine  # noqa: E402
-from ccd.domain.cdr import CallRecord  # noqa: E402
+from ccd.domain.cdr import CallRecord, Disposition  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
 from tests.cdrsamples import sample_call  # noqa: E402
 
@@ -57,15 +57,29 @@ TARGET_P99_S = 1.0
 
 
 def records(prefix: str, count: int) -> list[CallRecord]:
-    template = sample_call("template", legs=2)
+    """Calls like a busy call center's: distinct callers and start times (one every
+    0.2 ms), a hundred extensions, fifty agents, five queues, a mix of dispositions."""
+    dispositions = (Disposition.ANSWERED,) * 7 + (Disposition.NO_ANSWER, Disposition.BUSY)
     out = []
     for n in range(count):
+        template = sample_call("template", legs=2, offset_s=n * 0.0002)
         linkedid = f"{prefix}.{n}"
         legs = tuple(
             replace(leg, uniqueid=f"{linkedid}.{i}", linkedid=linkedid)
             for i, leg in enumerate(template.legs)
         )
-        out.append(replace(template, linkedid=linkedid, legs=legs))
+        out.append(
+            replace(
+                template,
+                linkedid=linkedid,
+                legs=legs,
+                caller_num=f"+1555{n:07d}",
+                callee_num=str(1000 + n % 100),
+                queue=f"queue-{n % 5}",
+                agent_id=f"agent-{n % 50}",
+                disposition=dispositions[n % len(dispositions)],
+            )
+        )
     return out
 
 
