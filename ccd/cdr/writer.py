@@ -50,6 +50,7 @@ class CdrWriter:
         retry_min_s: float = 0.1,
         retry_max_s: float = 10.0,
         concurrency: int = 2,
+        stall_after_s: float = STALL_AFTER_S,
         rng: random.Random | None = None,
     ) -> None:
         if concurrency < 1 or batch_size < 1:
@@ -59,6 +60,7 @@ class CdrWriter:
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._concurrency = concurrency
+        self._stall_after_s = stall_after_s
         self._backoff = Backoff(
             BackoffPolicy(min_s=min(retry_min_s, retry_max_s), max_s=retry_max_s, jitter="full"),
             rng or random.Random(),
@@ -160,7 +162,7 @@ class CdrWriter:
             )
         elif backlog:
             age = self.oldest_pending_age_s
-            if age is not None and age > STALL_AFTER_S:
+            if age is not None and age > self._stall_after_s:
                 reasons.append(
                     f"cdr: {backlog} records waiting in the spool, the oldest for {age:.0f} s"
                 )

@@ -77,6 +77,7 @@ def writer_for(spool: Spool, sink: object, **kwargs: float) -> CdrWriter:
         flush_interval_s=0.01,
         retry_min_s=0.01,
         retry_max_s=0.05,
+        stall_after_s=kwargs.pop("stall_after_s", 30.0),
         rng=random.Random(7),
     )
 
@@ -258,3 +259,35 @@ async def test_service_spools_what_the_builder_finishes(
     assert await linkedids(engine) == ["a", "b"]
     assert await count(engine, ASTERISK_CDRS) == 1
     assert builder.seen == ["start-a", "end-a", "noise", "end-b"]
+
+
+@dataclass
+class HangingDatabase:
+    """Accepts the connection, never answers: no error, and no progress either."""
+
+    calls: int = 0
+
+    async def insert_batch(self, records: Sequence[SpoolRecord]) -> BatchResult:
+        self.calls += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_backlog_that_does_not_drain_is_reported_even_without_errors(
+    tmp_path: Path,
+) -> None:
+    database = HangingDatabase()
+    spool = Spool(tmp_path / "spool")
+    spool.open()
+    writer = writer_for(spool, database, stall_after_s=0.2)
+    writer.start()
+    spool.append(sample_call("stuck"))
+    writer.wake()
+    await eventually(lambda: database.calls == 1)
+    assert writer.not_ready_reasons() == []  # young: just in flight
+    await asyncio.sleep(0.3)
+    (reason,) = writer.not_ready_reasons()
+    assert reason.startswith("cdr: 1 records waiting in the spool, the oldest for")
+    assert writer.db_healthy
+    assert not await writer.drain(0.1)
+    assert Spool(tmp_path / "spool").open().records == 1  # still on disk for next start
