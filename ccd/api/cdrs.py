@@ -30,7 +30,7 @@ from aiohttp import hdrs, web
 from multidict import MultiMapping
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ccd.api.context import DEPS, PRINCIPAL
+from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import (
     CdrDetail,
@@ -395,6 +395,8 @@ async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
             "Content-Type": "text/csv; charset=utf-8; header=present",
             "Content-Disposition": f'attachment; filename="cdrs-{stamp}.csv"',
             "Cache-Control": "no-store",
+            # The access-log middleware cannot add it once the response is streaming.
+            "X-Request-ID": request.get(REQUEST_ID, ""),
         }
     )
     if request.method == hdrs.METH_HEAD:

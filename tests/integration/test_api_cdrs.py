@@ -673,6 +673,7 @@ async def test_csv_filename_is_dated_by_the_api_clock(api: Api) -> None:
     response = await api.client.get("/api/v1/cdrs.csv", headers=api.auth("admin"))
     expected = api.clock.now().strftime("%Y%m%dT%H%M%SZ")
     assert response.headers["Content-Disposition"] == f'attachment; filename="cdrs-{expected}.csv"'
+    assert response.headers["X-Request-ID"]
 
 
 async def _peak_while_exporting(api: Api, query: str) -> tuple[int, int]:
