@@ -23,7 +23,7 @@ from ccd.ami.gateway import (
 from ccd.ami.safety import UnsafeAmiValue
 from ccd.clock import SystemClock
 from ccd.domain.events import AmiConnected, AmiDisconnected, ResyncFinished, ResyncStarted
-from tests.fakeami import FakeAmi
+from tests.fakeami import FakeAmi, frame
 
 SECRET = "s3cret"
 
@@ -223,6 +223,34 @@ async def test_failing_event_callback_is_counted_and_delivery_continues(
         await fake.send_event({"Event": "UserEvent", "Seq": str(seq)})
     await eventually(lambda: "2" in delivered)
     assert [seq for seq in delivered if seq] == ["0", "2"]
+    assert gateway.frame_errors == 1
+    assert gateway.reconnects == 0
+
+
+async def test_a_burst_larger_than_a_decoder_slice_is_delivered_whole_and_in_order(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    # One write of ~300 KiB: the decoder hands it over in ~16 KiB batches; a callback
+    # failing in a later batch costs that frame only.
+    delivered: list[str] = []
+
+    def on_event(frame: Frame) -> None:
+        if frame.get("Seq") == "1500":
+            raise RuntimeError("translator bug")
+        delivered.append(frame.get("Seq", ""))
+
+    gateway, _ = make_gateway(on_event=on_event)
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    padding = "x" * 150
+    burst = b"".join(
+        frame({"Event": "UserEvent", "UserEvent": "CcdTest", "Seq": str(seq), "Pad": padding})
+        for seq in range(2000)
+    )
+    assert len(burst) > 256 * 1024
+    await fake.send_raw(burst)
+    await eventually(lambda: "1999" in delivered)
+    assert [seq for seq in delivered if seq] == [str(n) for n in range(2000) if n != 1500]
     assert gateway.frame_errors == 1
     assert gateway.reconnects == 0
 

@@ -475,3 +475,33 @@ def test_any_chunking_of_mixed_traffic_decodes_as_the_header_rules_say() -> None
         assert frames == expected_frames
         assert decoder.malformed_by_reason == expected_malformed
         assert decoder.buffered_bytes == 0
+
+
+def test_a_large_read_comes_out_in_batches_holding_the_same_frames() -> None:
+    # asyncio hands over up to 256 KiB at once: the frames come in ~16 KiB batches, so
+    # the gateway routes each before the next is decoded.
+    rng = random.Random(7)
+    data = random_stream(rng, 1500)
+    expected_frames, expected_malformed = reference_decode(data)
+    assert len(data) > 100_000
+    for size in (len(data), 256 * 1024, 65536, 5000):
+        decoder = decoder_after_greeting()
+        batches: list[list[dict[str, str]]] = []
+        for start in range(0, len(data), size):
+            batches += decoder.feed_batches(data[start : start + size])
+        assert [frame for batch in batches for frame in batch] == expected_frames
+        assert decoder.malformed_by_reason == expected_malformed
+        assert decoder.frames == len(expected_frames)
+        assert decoder.buffered_bytes == 0
+        if size >= 65536:
+            # ~16 KiB slices of whole frames: never one batch per read.
+            assert len(batches) >= len(data) // (20 * 1024)
+
+
+def test_feed_batches_leaves_an_unfinished_frame_for_the_next_read() -> None:
+    decoder = decoder_after_greeting()
+    first = list(decoder.feed_batches(event("A") + b"Event: B\r\nX: 1"))
+    assert first == [[{"Event": "A"}]]
+    assert decoder.buffered_bytes == len(b"Event: B\r\nX: 1")
+    assert list(decoder.feed_batches(b"\r\n\r\n")) == [[{"Event": "B", "X": "1"}]]
+    assert list(decoder.feed_batches(b"Event: C\r\n")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccd.ami.translate import translate
-from ccd.domain.calls import Call, CallChange, CallEnded, CallStarted, CallState, CallUpdated
+from ccd.domain.calls import (
+    Call,
+    CallChange,
+    CallEnded,
+    CallStarted,
+    CallState,
+    CallUpdated,
+    LiveChannel,
+)
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
     AmiConnected,
@@ -124,6 +133,33 @@ def test_answer_sets_state_up_and_first_answer_time_only() -> None:
     later = only(model.apply(ChannelUpdated(at(6), alice(UP))))
     assert later.call.answered_at == at(5)
     assert later.call.channels[0].answered_at == at(6)
+
+
+def test_call_views_are_ordinary_frozen_dataclasses() -> None:
+    # The model builds views without the dataclass __init__ (speed): they must be
+    # indistinguishable from views built the usual way.
+    model = LiveModel()
+    two_party_call(model)
+    call = only(model.apply(ChannelUpdated(at(5), bob(UP)))).call
+    expected = Call(
+        "L1",
+        CallState.UP,
+        at(0),
+        at(5),
+        "100",
+        "Alice",
+        "200",
+        (LiveChannel(alice(), at(0), None, None), LiveChannel(bob(UP), at(1), at(5), None)),
+    )
+    assert type(call) is Call
+    assert type(call.channels[1]) is LiveChannel
+    assert call == expected
+    assert hash(call) == hash(expected)
+    assert repr(call) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        call.callee_num = "300"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        call.channels[0].bridge_id = "B1"  # type: ignore[misc]
 
 
 def test_repeated_identical_update_emits_nothing() -> None:

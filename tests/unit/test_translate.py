@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -78,6 +79,22 @@ def t() -> Traffic:
 def test_newchannel_becomes_channel_created_with_full_snapshot(t: Traffic) -> None:
     event = translate(t.newchannel(alice()), NOW)
     assert event == ChannelCreated(at=NOW, channel=alice_snapshot())
+
+
+def test_translated_snapshot_is_an_ordinary_frozen_snapshot(t: Traffic) -> None:
+    # translate builds snapshots without the dataclass __init__ (speed): the object must
+    # be indistinguishable from one built the usual way.
+    event = translate(t.newchannel(alice()), NOW)
+    assert isinstance(event, ChannelCreated)
+    snap, expected = event.channel, alice_snapshot()
+    assert type(snap) is ChannelSnapshot
+    assert snap == expected
+    assert hash(snap) == hash(expected)
+    assert repr(snap) == repr(expected)
+    assert dataclasses.astuple(snap) == dataclasses.astuple(expected)
+    assert dataclasses.replace(snap, exten="300") == dataclasses.replace(expected, exten="300")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.exten = "300"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("name", ["Newstate", "NewCallerid", "NewConnectedLine"])
