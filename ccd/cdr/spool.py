@@ -159,6 +159,8 @@ class Spool:
         self._sync_lock = asyncio.Lock()
         # Several inserters take batches; a segment read back from disk is read once.
         self._take_lock = asyncio.Lock()
+        # The next on-disk segment, being read in a thread while the current one is written.
+        self._prefetch: tuple[_Segment, asyncio.Task[_Scan]] | None = None
         self._opened = False
         self.appended = 0
         self.acknowledged = 0
@@ -213,6 +215,9 @@ class Spool:
 
     def close(self) -> None:
         """Delete fully acknowledged segments and close files. Call after a last ``sync``."""
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+            self._prefetch = None
         for segment in list(self._segments):
             if segment.acked >= segment.written:
                 segment.closed = True
@@ -324,7 +329,22 @@ class Spool:
     async def take(self, limit: int) -> list[SpoolEntry]:
         """Up to ``limit`` durable records not yet handed out, oldest first."""
         async with self._take_lock:
-            return await self._take(limit)
+            entries = await self._take(limit)
+            self._start_prefetch()
+            return entries
+
+    def _start_prefetch(self) -> None:
+        if self._prefetch is not None:
+            return
+        for segment in self._segments:
+            if segment.taken < segment.written:
+                if segment.records is None:
+                    task = asyncio.create_task(asyncio.to_thread(_scan_file, segment.path))
+                    self._prefetch = (segment, task)
+                    return
+                if segment.closed:
+                    continue  # resident: look further
+                return
 
     async def _take(self, limit: int) -> list[SpoolEntry]:
         entries: list[SpoolEntry] = []
@@ -347,7 +367,18 @@ class Spool:
         return entries
 
     async def _load(self, segment: _Segment) -> None:
-        scan = await asyncio.to_thread(_scan_file, segment.path)
+        try:
+            if self._prefetch is not None and self._prefetch[0] is segment:
+                task = self._prefetch[1]
+                self._prefetch = None
+                scan = await task
+            else:
+                scan = await asyncio.to_thread(_scan_file, segment.path)
+        except OSError as exc:
+            # Gone or unreadable (deleted by hand, disk error): nothing left to replay from
+            # it; say so loudly and keep writing the other segments.
+            log.error("spool segment unreadable", segment=segment.path.name, error=str(exc))
+            scan = _Scan(records=[], torn=0, corrupt=0)
         segment.records = scan.records
         if len(scan.records) != segment.written:
             # Damaged on disk since it was written: keep what is readable, say so.
@@ -360,6 +391,8 @@ class Spool:
             self.corrupt_lines += scan.corrupt
             segment.written = segment.synced = len(scan.records)
             segment.taken = min(segment.taken, segment.written)
+            if segment.closed and segment.acked >= segment.written:
+                self._delete(segment)
 
     def ack(self, entries: Iterable[SpoolEntry]) -> None:
         """These records are committed: forget them; delete segments nobody needs."""

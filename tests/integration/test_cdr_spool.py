@@ -170,3 +170,19 @@ async def test_oldest_pending_age_comes_from_append_time(tmp_path: Path) -> None
     entries = await spool.take(1)
     assert entries[0].appended_at == 1000.0
     assert spool.oldest_untaken_at() == 2000.0
+
+
+async def test_a_segment_deleted_behind_its_back_does_not_stop_the_others(
+    tmp_path: Path,
+) -> None:
+    crashed = opened(tmp_path, segment_max_records=2)
+    for n in range(6):
+        crashed.append(sample_call(f"call-{n}"))
+    restarted = Spool(tmp_path, segment_max_records=2)
+    assert restarted.open().segments == 3
+    segments(tmp_path)[1].unlink()  # an operator's rm, a disk error
+    taken = await restarted.take(10)
+    assert [e.record.linkedid for e in taken] == ["call-0", "call-1", "call-4", "call-5"]
+    restarted.ack(taken)
+    assert restarted.pending == 0
+    assert segments(tmp_path) == []
