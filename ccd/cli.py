@@ -328,5 +328,7 @@ def _toml_pair(key: str, value: Any) -> str:
         return f"{key} = {'true' if value else 'false'}"
     if isinstance(value, int | float):
         return f"{key} = {value!r}"
+    if isinstance(value, list | tuple):  # e.g. cdr.inbound_contexts
+        return f"{key} = [{', '.join(json.dumps(str(item)) for item in value)}]"
     # JSON string escapes are valid TOML basic-string escapes.
     return f"{key} = {json.dumps(str(value))}"
