@@ -20,11 +20,11 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from datetime import UTC, datetime
 from operator import itemgetter
 
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.construct import new_object, slot_setters
 from ccd.domain.events import (
     AsteriskCdrReceived,
     ChannelCreated,
@@ -127,17 +127,6 @@ _SNAPSHOT_GETTERS = {
 }
 
 
-_Setter = Callable[[object, object], None]
-
-
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
-    """Direct setters for the slots of a frozen slots dataclass, in field order. Checked
-    against the class at import, so a field added later cannot be silently left unset."""
-    if tuple(field.name for field in fields(cls)) != names or hasattr(cls, "__post_init__"):
-        raise RuntimeError(f"{cls.__name__} changed: update {__name__}")
-    return tuple(getattr(cls, name).__set__ for name in names)
-
-
 (
     _set_uniqueid,
     _set_linkedid,
@@ -149,7 +138,7 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
     _set_connected_name,
     _set_context,
     _set_exten,
-) = _slot_setters(
+) = slot_setters(
     ChannelSnapshot,
     (
         "uniqueid",
@@ -164,7 +153,6 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
         "exten",
     ),
 )
-_new_object = object.__new__
 
 
 def _new_snapshot(
@@ -182,7 +170,7 @@ def _new_snapshot(
     """``ChannelSnapshot(...)``, the same frozen object, in about a third of the time: a
     frozen dataclass's generated ``__init__`` calls ``object.__setattr__`` per field
     (~2.5 µs for these ten), one per relevant frame and per dial party."""
-    snap: ChannelSnapshot = _new_object(ChannelSnapshot)
+    snap: ChannelSnapshot = new_object(ChannelSnapshot)
     _set_uniqueid(snap, uniqueid)
     _set_linkedid(snap, linkedid)
     _set_name(snap, name)

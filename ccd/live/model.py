@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -76,6 +76,7 @@ from ccd.domain.calls import (
     LiveChannel,
 )
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.construct import new_object, slot_setters
 from ccd.domain.events import (
     AmiConnected,
     AmiDisconnected,
@@ -115,23 +116,11 @@ STATE_TEXT: dict[ChannelState, str] = {
 }
 
 
-# Frozen dataclasses build through a generated ``__init__`` that calls
-# ``object.__setattr__`` per field; the views below are built for every call change, so
-# they set the slots directly: the same frozen objects in about a third of the time.
-_Setter = Callable[[object, object], None]
+# Views are built for every call change: set their slots directly (ccd.domain.construct).
 
 
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
-    """Direct setters for the slots of a frozen slots dataclass, in field order. Checked
-    against the class at import, so a field added later cannot be silently left unset."""
-    if tuple(field.name for field in fields(cls)) != names or hasattr(cls, "__post_init__"):
-        raise RuntimeError(f"{cls.__name__} changed: update {__name__}")
-    return tuple(getattr(cls, name).__set__ for name in names)
-
-
-_new_object = object.__new__
 _snapshot_of = attrgetter("snapshot")
-_set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = _slot_setters(
+_set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = slot_setters(
     LiveChannel, ("snapshot", "created_at", "answered_at", "bridge_id")
 )
 (
@@ -143,7 +132,7 @@ _set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = _
     _set_caller_name,
     _set_callee_num,
     _set_channels,
-) = _slot_setters(
+) = slot_setters(
     Call,
     (
         "linkedid",
@@ -178,7 +167,7 @@ class _Channel:
     def live_view(self) -> LiveChannel:
         view = self.view
         if view is None:
-            view = self.view = _new_object(LiveChannel)
+            view = self.view = new_object(LiveChannel)
             _set_ch_snapshot(view, self.snapshot)
             _set_ch_created_at(view, self.created_at)
             _set_ch_answered_at(view, self.answered_at)
@@ -587,7 +576,7 @@ class LiveModel:
 
     def _rebuild(self, call: _Call) -> Call:
         call.callee_num = callee = self._callee(call)
-        view = call.view = _new_object(Call)
+        view = call.view = new_object(Call)
         _set_linkedid(view, call.linkedid)
         _set_state(view, self._state(call))
         _set_started_at(view, call.started_at)
