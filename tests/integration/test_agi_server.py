@@ -170,7 +170,7 @@ async def test_connect_and_close_storm_never_freezes_the_loop(
 
     ticking = asyncio.create_task(ticker())
     for index in range(200):
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         if index % 2:
             # Half a header block, then gone.
             writer.write(b"agi_network: yes\nagi_chan")
@@ -281,7 +281,7 @@ async def test_stop_cancels_running_sessions_and_closes_their_sockets() -> None:
     await agi.stop()
     assert cancelled.is_set()
     assert await peer.closed_by_server()
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
 
 
