@@ -17,6 +17,16 @@ ORIGINATE_CONTEXT: Final = "ccd-originate"
 ``dialplan/extensions_ccd.conf``, it emits ``CcdOriginate`` and dials
 ``Local/<number>@${CCD_TARGET_CONTEXT}``, bridging the two. Numbers only (``_[+0-9]!``)."""
 
+IVR_CONTEXT: Final = "ccd-ivr"
+"""Inbound calls enter ccd's IVR here (``Goto(ccd-ivr,<DID>,1)`` or ``Goto(ccd-ivr,s,1)``,
+with ``CCD_IVR_FLOW`` naming the flow): it answers, runs ``AGI(agi://host:port/ivr,<flow>,<did>)``
+and then continues where the IVR said (``CCD_IVR_ACTION`` and the ``CCD_IVR_NEXT_*``
+variables), or at the default destination when ccd could not be reached."""
+
+AGI_SCRIPT_IVR: Final = "ivr"
+"""The FastAGI script name (``agi_network_script``) of the IVR. Parameters travel as AGI
+arguments: ``agi_arg_1`` is the flow name, ``agi_arg_2`` the DID (may be empty)."""
+
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
 
@@ -32,6 +42,39 @@ VAR_TARGET_CONTEXT: Final = "CCD_TARGET_CONTEXT"
 global in ``[globals]`` of extensions.conf, overridable per call. The sandbox sets it to
 ``ccd-sim``, where the first digit picks the far end's behaviour (1 answers, 2 rings,
 3 busy, 4 congestion, 5 hangs up after 2 s)."""
+
+VAR_AGI_HOST: Final = "CCD_AGI_HOST"
+VAR_AGI_PORT: Final = "CCD_AGI_PORT"
+"""Where ccd's FastAGI server listens, as seen from Asterisk: globals in ``[globals]``."""
+
+VAR_IVR_FLOW: Final = "CCD_IVR_FLOW"
+"""The flow an inbound call runs; set by the admin's inbound route before ``ccd-ivr``."""
+VAR_IVR_DID: Final = "CCD_IVR_DID"
+"""The number dialled, kept by ``ccd-ivr`` from its extension (empty for ``s``)."""
+
+VAR_IVR_ACTION: Final = "CCD_IVR_ACTION"
+"""Set by ccd's IVR before it ends the AGI: ``transfer``, ``queue``, ``voicemail`` or
+``hangup``. Empty (ccd unreachable, or the IVR ended otherwise) → the default destination."""
+VAR_IVR_NEXT_CONTEXT: Final = "CCD_IVR_NEXT_CONTEXT"
+VAR_IVR_NEXT_EXTEN: Final = "CCD_IVR_NEXT_EXTEN"
+"""Where the dialplan continues after a transfer or queue (``Goto(context,exten,1)``);
+a target that does not exist goes to the default destination instead."""
+VAR_IVR_VOICEMAIL_BOX: Final = "CCD_IVR_VOICEMAIL_BOX"
+"""The mailbox for ``CCD_IVR_ACTION=voicemail`` (``1000`` or ``1000@default``)."""
+VAR_IVR_DEFAULT_CONTEXT: Final = "CCD_IVR_DEFAULT_CONTEXT"
+VAR_IVR_DEFAULT_EXTEN: Final = "CCD_IVR_DEFAULT_EXTEN"
+"""The default destination (``[globals]``, e.g. the operator) for calls the IVR could not
+route; if unset or missing, the caller hears ``ss-noservice`` — never silence."""
+
+
+class IvrAction:
+    """Values of ``CCD_IVR_ACTION``."""
+
+    TRANSFER: Final = "transfer"
+    QUEUE: Final = "queue"
+    VOICEMAIL: Final = "voicemail"
+    HANGUP: Final = "hangup"
+
 
 # --- user events ------------------------------------------------------------
 
@@ -62,9 +105,24 @@ def sim_channel(exten: str) -> str:
 
 
 # What the dialplan must define (the contract test walks these).
-SHIPPED_CONTEXTS: Final = frozenset({ORIGINATE_CONTEXT})
+SHIPPED_CONTEXTS: Final = frozenset({ORIGINATE_CONTEXT, IVR_CONTEXT})
 SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT})
-CHANNEL_VARIABLES: Final = frozenset({VAR_REQUEST_ID, VAR_TARGET_CONTEXT})
+CHANNEL_VARIABLES: Final = frozenset(
+    {
+        VAR_REQUEST_ID,
+        VAR_TARGET_CONTEXT,
+        VAR_AGI_HOST,
+        VAR_AGI_PORT,
+        VAR_IVR_FLOW,
+        VAR_IVR_DID,
+        VAR_IVR_ACTION,
+        VAR_IVR_NEXT_CONTEXT,
+        VAR_IVR_NEXT_EXTEN,
+        VAR_IVR_VOICEMAIL_BOX,
+        VAR_IVR_DEFAULT_CONTEXT,
+        VAR_IVR_DEFAULT_EXTEN,
+    }
+)
 USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE})
 SIM_EXTENS: Final = frozenset(
     {
