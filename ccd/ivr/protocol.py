@@ -8,10 +8,12 @@ must execute them. Contract with the runner (``ccd/agi/``):
   :class:`LookupFailed`) or a terminal command (:class:`Transfer`, :class:`Voicemail`,
   :class:`Hangup`), after which ``session.finished`` is true and nothing more comes.
 - :class:`Play`, :class:`SetLanguage` and :class:`SetVariables` produce no event; the runner
-  just continues with the next command. A prompt that cannot be played (missing file) is
-  reported as :class:`PromptFailed`; the session answers ``[]`` for a :class:`Play` (go on
-  with the rest of the list as if it played) and a fresh :class:`Collect` without that
-  prompt when the failing prompt was part of the awaited :class:`Collect`.
+  just continues with the next command.
+- A prompt that cannot be played (missing file) is reported as :class:`PromptFailed` and the
+  runner carries on AS IF IT PLAYED: the rest of the Play, the rest of the list; inside a
+  :class:`Collect`, the next prompt, and after the last one it still waits ``timeout_s`` for
+  digits (AGI WAIT FOR DIGIT), so the caller is never stuck. The session always answers
+  ``[]`` and leaves that prompt out of the later commands of this call.
 - A :class:`Lookup` that does not answer within ``timeout_s`` is reported as
   :class:`LookupFailed` by the runner (the machine never waits itself).
 - The caller hanging up at any point is :class:`CallerHungUp`; the session answers ``[]``.
@@ -91,7 +93,7 @@ class Collect:
 
     prompts: tuple[str, ...]
     language: str
-    max_digits: int
+    max_digits: int  # stop reading after this many digits
     timeout_s: float
     terminator: str  # "" or one of "#", "*"
 
