@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -171,21 +170,23 @@ class _Runner:
         self.language = channel.language
 
     async def run(self, commands: list[Command]) -> None:
-        pending: deque[Command] = deque(commands)
+        pending = list(commands)
         while pending:
-            command = pending.popleft()
-            event = await self.execute(command)
+            event: Event | None = None
+            for command in pending:
+                event = await self.execute(command)
+                if event is not None:
+                    break  # an awaiting command ends a list (protocol): the answer decides
             if event is None:
-                if isinstance(command, (Transfer, EnterQueue, Voicemail, Hangup)):
-                    return
-                continue
-            follow_up = self.session.handle(event)
-            if isinstance(event, PromptFailed) and isinstance(command, Play):
-                # The rest of the Play list and everything after it still stand.
-                pending.extendleft(reversed(follow_up))
-            else:
-                # The awaited answer (or a broken Collect prompt) replaces what was left.
-                pending = deque(follow_up)
+                return
+            pending = self.session.handle(event)
+
+    def _prompt_failed(self, prompt: str) -> None:
+        """Carry on as if the prompt played (protocol); the session only takes note."""
+        log.warning("ivr prompt failed", prompt=prompt)
+        ignored = self.session.handle(PromptFailed(at=self.clock.now(), prompt=prompt))
+        if ignored:
+            log.warning("ivr session answered a failed prompt, ignored", commands=len(ignored))
 
     async def execute(self, command: Command) -> Event | None:
         match command:
@@ -195,8 +196,7 @@ class _Runner:
                     try:
                         await self.channel.stream_file(prompt)
                     except AgiPromptFailed:
-                        log.warning("ivr prompt failed", prompt=prompt)
-                        return PromptFailed(at=self.clock.now(), prompt=prompt)
+                        self._prompt_failed(prompt)
                 return None
             case Collect():
                 return await self._collect(command)
@@ -263,8 +263,8 @@ class _Runner:
             try:
                 typed = await self.channel.stream_file(prompt, ALL_DIGITS)
             except AgiPromptFailed:
-                log.warning("ivr prompt failed", prompt=prompt)
-                return PromptFailed(at=self.clock.now(), prompt=prompt)
+                self._prompt_failed(prompt)
+                continue
             if typed:
                 break
         digits = typed

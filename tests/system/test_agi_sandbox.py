@@ -1,0 +1,228 @@
+"""FastAGI against the real Asterisk: a call enters the shipped ``ccd-ivr`` context, the
+AGI connects to ccd's server (port 0; the call carries ``CCD_AGI_PORT``), digits sent with
+AMI ``PlayDTMF`` on the Local channel's ``;1`` half reach ``GET DATA`` on ``;2``, and the
+dialplan continues where the IVR told it to — or at the default destination."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from ccd.agi.channel import AgiChannel, AgiPromptFailed
+from ccd.agi.runner import ivr_agi_handler
+from ccd.agi.server import AgiServer
+from ccd.ami import contract
+from ccd.domain.cdr import IvrStep
+from ccd.ivr.flows import Flow
+from tests.system.conftest import AsteriskSandbox
+from tests.system.rawami import Frame, RawAmi
+
+IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
+
+
+class SystemClockForTests:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@pytest.fixture
+async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
+    """AMI with every event (Newexten included), to see where the dialplan went."""
+    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
+    async with client:
+        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+        yield client
+        for channel in client.originated:
+            await client.send("Hangup", Channel=channel)
+
+
+async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
+    """Originate into ccd-ivr (our side waits); returns the OriginateResponse."""
+    action_id = await ami.send(
+        "Originate",
+        Channel=IVR_CHANNEL,
+        Application="Wait",
+        Data="60",
+        Async="true",
+        Variable=f"{contract.VAR_AGI_PORT}={agi_port},{contract.VAR_IVR_FLOW}={flow}",
+    )
+    response = await ami.wait_for(
+        lambda f: f.get("Event") == "OriginateResponse" and f.get("ActionID") == action_id, 30
+    )
+    assert response["Response"] == "Success", response
+    ami.originated.append(response["Channel"])
+    return response
+
+
+async def press(ami: RawAmi, channel: str, digits: str) -> None:
+    for digit in digits:
+        reply = await ami.action("PlayDTMF", Channel=channel, Digit=digit, Duration="200")
+        assert reply["Response"] == "Success", reply
+        await asyncio.sleep(0.3)
+
+
+def reached(context: str, exten: str, app: str | None = None) -> Callable[[Frame], bool]:
+    def match(frame: Frame) -> bool:
+        return (
+            frame.get("Event") == "Newexten"
+            and frame.get("Context") == context
+            and frame.get("Extension") == exten
+            and (app is None or frame.get("Application") == app)
+        )
+
+    return match
+
+
+async def serve(handler: Callable[[AgiChannel], Awaitable[None]]) -> AgiServer:
+    server = AgiServer("127.0.0.1", 0, handler)
+    await server.start()
+    return server
+
+
+async def test_digits_reach_get_data_and_the_dialplan_follows_the_transfer(
+    recorder: RawAmi, asterisk_sandbox: AsteriskSandbox
+) -> None:
+    seen: dict[str, object] = {}
+    waiting = asyncio.Event()
+    done = asyncio.Event()
+
+    async def handler(channel: AgiChannel) -> None:
+        try:
+            seen["env"] = dict(channel.env)
+            seen["linkedid"] = await channel.get_variable("CHANNEL(linkedid)")
+            seen["beep"] = await channel.stream_file("beep")
+            try:
+                await channel.stream_file("ccd-no-such-prompt")
+            except AgiPromptFailed:
+                seen["missing"] = True
+            waiting.set()
+            seen["digits"] = await channel.get_data("", 8000, 3)
+            await channel.set_variable(contract.VAR_IVR_NEXT_CONTEXT, contract.SIM_CONTEXT)
+            await channel.set_variable(
+                contract.VAR_IVR_NEXT_EXTEN, contract.SimExten.HANGUP_AFTER_2
+            )
+            await channel.set_variable(contract.VAR_IVR_ACTION, contract.IvrAction.TRANSFER)
+        finally:
+            done.set()
+
+    server = await serve(handler)
+    try:
+        answered = await enter_ivr(recorder, server.port)
+        async with asyncio.timeout(15):
+            await waiting.wait()
+        env = seen["env"]
+        assert isinstance(env, dict)
+        assert env["agi_network_script"] == contract.AGI_SCRIPT_IVR
+        assert env["agi_arg_1"] == "test"
+        assert env["agi_context"] == contract.IVR_CONTEXT
+        assert env["agi_channel"].endswith(";2")
+        assert seen["linkedid"] == answered["Uniqueid"]  # the ;1 half started the call
+        assert seen["beep"] == ""
+        assert seen["missing"] is True
+        await asyncio.sleep(0.5)  # GET DATA is listening now
+        await press(recorder, env["agi_channel"][:-1] + "1", "427")
+        async with asyncio.timeout(15):
+            await done.wait()
+        assert seen["digits"] == "427"
+        await recorder.wait_for(reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15)
+    finally:
+        await server.stop()
+
+
+async def test_ccd_unreachable_goes_to_an_announcement_not_silence(recorder: RawAmi) -> None:
+    server = await serve(lambda channel: asyncio.sleep(0))
+    port = server.port
+    await server.stop()  # nobody listens on that port any more
+    await enter_ivr(recorder, port)
+    await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
+    played = [f for f in recorder.received if reached(contract.IVR_CONTEXT, "s", "Playback")(f)]
+    assert played[-1]["AppData"] == "ss-noservice"
+
+
+async def test_ivr_ending_without_a_route_goes_to_the_default_destination(
+    recorder: RawAmi,
+) -> None:
+    server = await serve(lambda channel: channel.verbose("nothing to do"))
+    try:
+        await enter_ivr(recorder, server.port)
+        await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
+    finally:
+        await server.stop()
+
+
+def menu_flow() -> Flow:
+    return Flow.model_validate(
+        {
+            "id": "test",
+            "entry": "menu",
+            "default_destination": "bye",
+            "nodes": {
+                "menu": {
+                    "kind": "menu",
+                    "prompts": ["ccd-missing-greeting", "beep"],
+                    "options": {"1": "bye", "2": "far-end"},
+                    "timeout_s": 8,
+                    "retries": 1,
+                    "invalid_prompts": ["beeperr"],
+                },
+                "far-end": {
+                    "kind": "transfer",
+                    "context": contract.SIM_CONTEXT,
+                    "exten": contract.SimExten.HANGUP_AFTER_2,
+                },
+                "bye": {"kind": "hangup", "prompts": ["beep"]},
+            },
+        }
+    )
+
+
+async def test_a_caller_reaches_a_department_through_the_real_runner(
+    recorder: RawAmi,
+) -> None:
+    flow = menu_flow()
+    paths: list[tuple[str, str, tuple[IvrStep, ...]]] = []
+    finished = asyncio.Event()
+
+    def on_finished(uniqueid: str, linkedid: str, path: tuple[IvrStep, ...]) -> None:
+        paths.append((uniqueid, linkedid, path))
+        finished.set()
+
+    channels: list[str] = []
+    listening = asyncio.Event()
+
+    async with aiohttp.ClientSession() as client:
+        runner = ivr_agi_handler(
+            lambda name, did: flow if name == "test" else None,
+            client,
+            SystemClockForTests(),
+            on_finished=on_finished,
+        )
+
+        async def handler(channel: AgiChannel) -> None:
+            channels.append(channel.channel)
+            listening.set()
+            await runner(channel)
+
+        server = await serve(handler)
+        try:
+            answered = await enter_ivr(recorder, server.port)
+            async with asyncio.timeout(15):
+                await listening.wait()
+            # The missing greeting fails, "beep" plays (~1 s), then GET DATA listens.
+            await asyncio.sleep(2.0)
+            await press(recorder, channels[0][:-1] + "1", "2")
+            async with asyncio.timeout(20):
+                await finished.wait()
+            await recorder.wait_for(
+                reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15
+            )
+        finally:
+            await server.stop()
+    [(uniqueid, linkedid, path)] = paths
+    assert linkedid == answered["Uniqueid"]
+    assert uniqueid != linkedid
+    assert [(step.node, step.digits) for step in path] == [("menu", "2"), ("far-end", "")]
