@@ -7,9 +7,9 @@ with, so a reload never changes a call already inside a flow.
 Defined paths for the awkward cases:
 - Several digits on a menu (the caller typed ahead of the prompts): the first digit decides,
   the rest are kept in the path but ignored.
-- A prompt that fails at run time: treated as played. The session remembers it and leaves
-  it out of every later command of this call; if the awaited Collect contains it, the answer
-  is that Collect without it (possibly with no prompts: then just wait for digits).
+- A prompt that fails at run time: the runner goes on as if it played (inside a Collect it
+  still waits ``timeout_s`` for digits); the session answers ``[]``, remembers it and leaves
+  it out of every later command of this call.
 - The caller hangs up: finished at once, no more commands, outcome ``abandoned``.
 - More than ``flow.max_steps`` node entries (a caller looping through menus): the call goes
   to the flow's default destination.
@@ -279,16 +279,9 @@ class IvrSession:
         return commands + self._enter(target, event.at)
 
     def _prompt_failed(self, event: PromptFailed) -> list[Command]:
-        # Never ask for a missing file again in this call: one gap, not one per retry.
+        # The runner already went on as if it played (see protocol); just never ask for it
+        # again in this call, so a missing file costs the caller one gap, not one per retry.
         self._failed_prompts.add(event.prompt)
-        pending = self._awaiting
-        if isinstance(pending, Collect) and event.prompt in pending.prompts:
-            # Ask again without it; the caller still gets to answer.
-            collect = replace(
-                pending, prompts=tuple(p for p in pending.prompts if p != event.prompt)
-            )
-            self._awaiting = collect
-            return [collect]
         return []
 
     # --- helpers -----------------------------------------------------------------------

@@ -9,12 +9,11 @@ must execute them. Contract with the runner (``ccd/agi/``):
   :class:`Hangup`), after which ``session.finished`` is true and nothing more comes.
 - :class:`Play`, :class:`SetLanguage` and :class:`SetVariables` produce no event; the runner
   just continues with the next command.
-- A prompt that cannot be played (missing file) is reported as :class:`PromptFailed`. The
-  answer is ``[]`` when that prompt is not part of the awaited :class:`Collect` (go on with
-  the rest as if it played), else a replacement :class:`Collect` without that prompt, which
-  supersedes the awaited one (run it in its place; ``prompts`` may then be empty: just wait
-  ``timeout_s`` for digits). The session leaves a failed prompt out of every later command
-  of the call, so the same missing file is reported at most twice and nothing is stuck.
+- A prompt that cannot be played (missing file) is reported as :class:`PromptFailed` and the
+  runner carries on AS IF IT PLAYED: the rest of the Play, the rest of the list; inside a
+  :class:`Collect`, the next prompt, and after the last one it still waits ``timeout_s`` for
+  digits, so the caller is never stuck. The session always answers
+  ``[]`` and leaves that prompt out of the later commands of this call.
 - A :class:`Lookup` that does not answer within ``timeout_s`` is reported as
   :class:`LookupFailed` by the runner (the machine never waits itself).
 - The caller hanging up at any point is :class:`CallerHungUp`; the session answers ``[]``.
