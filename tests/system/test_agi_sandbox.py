@@ -154,7 +154,7 @@ async def test_ivr_ending_without_a_route_goes_to_the_default_destination(
         await server.stop()
 
 
-def menu_flow() -> Flow:
+def menu_flow(*prompts: str) -> Flow:
     return Flow.model_validate(
         {
             "id": "test",
@@ -163,7 +163,7 @@ def menu_flow() -> Flow:
             "nodes": {
                 "menu": {
                     "kind": "menu",
-                    "prompts": ["ccd-missing-greeting", "beep"],
+                    "prompts": list(prompts),
                     "options": {"1": "bye", "2": "far-end"},
                     "timeout_s": 8,
                     "retries": 1,
@@ -180,20 +180,25 @@ def menu_flow() -> Flow:
     )
 
 
-async def test_a_caller_reaches_a_department_through_the_real_runner(
-    recorder: RawAmi,
-) -> None:
-    flow = menu_flow()
-    paths: list[tuple[str, str, tuple[IvrStep, ...]]] = []
+Path = tuple[IvrStep, ...]
+CallerAction = Callable[[RawAmi, str], Awaitable[None]]
+
+
+async def call_through_runner(
+    recorder: RawAmi, flow: Flow, caller: CallerAction
+) -> tuple[Frame, str, str, Path, AgiServer]:
+    """One call into ccd-ivr driven by the real runner. ``caller(ami, agi_channel)`` acts
+    once the AGI session has started. Returns (OriginateResponse, uniqueid, linkedid, path,
+    the stopped server)."""
+    paths: list[tuple[str, str, Path]] = []
     finished = asyncio.Event()
 
-    def on_finished(uniqueid: str, linkedid: str, path: tuple[IvrStep, ...]) -> None:
+    def on_finished(uniqueid: str, linkedid: str, path: Path) -> None:
         paths.append((uniqueid, linkedid, path))
         finished.set()
 
     channels: list[str] = []
     listening = asyncio.Event()
-
     async with aiohttp.ClientSession() as client:
         runner = ivr_agi_handler(
             lambda name, did: flow if name == "test" else None,
@@ -212,17 +217,84 @@ async def test_a_caller_reaches_a_department_through_the_real_runner(
             answered = await enter_ivr(recorder, server.port)
             async with asyncio.timeout(15):
                 await listening.wait()
-            # The missing greeting fails, "beep" plays (~1 s), then GET DATA listens.
-            await asyncio.sleep(2.0)
-            await press(recorder, channels[0][:-1] + "1", "2")
+            await caller(recorder, channels[0])
             async with asyncio.timeout(20):
                 await finished.wait()
-            await recorder.wait_for(
-                reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15
-            )
+            async with asyncio.timeout(5):
+                while server.active_sessions:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
         finally:
             await server.stop()
     [(uniqueid, linkedid, path)] = paths
+    return answered, uniqueid, linkedid, path, server
+
+
+def agi_commands(ami: RawAmi, channel: str) -> list[str]:
+    return [
+        f["Command"]
+        for f in ami.received
+        if f.get("Event") == "AGIExecStart" and f.get("Channel") == channel
+    ]
+
+
+def first_half(agi_channel: str) -> str:
+    return agi_channel[:-1] + "1"
+
+
+async def test_a_caller_reaches_a_department_through_the_real_runner(
+    recorder: RawAmi,
+) -> None:
+    async def press_two(ami: RawAmi, agi_channel: str) -> None:
+        # The missing greeting fails, "beep" plays (~1 s), then GET DATA listens.
+        await asyncio.sleep(2.0)
+        await press(ami, first_half(agi_channel), "2")
+
+    flow = menu_flow("ccd-missing-greeting", "beep")
+    answered, uniqueid, linkedid, path, _ = await call_through_runner(recorder, flow, press_two)
+    await recorder.wait_for(reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15)
     assert linkedid == answered["Uniqueid"]
     assert uniqueid != linkedid
     assert [(step.node, step.digits) for step in path] == [("menu", "2"), ("far-end", "")]
+
+
+async def test_a_digit_typed_during_a_long_prompt_interrupts_it(recorder: RawAmi) -> None:
+    agi_channel = ""
+
+    async def press_early(ami: RawAmi, channel: str) -> None:
+        nonlocal agi_channel
+        agi_channel = channel
+        await asyncio.sleep(1.0)  # well inside the ~30 s demo-instruct
+        await press(ami, first_half(channel), "2")
+
+    flow = menu_flow("demo-instruct", "beep")
+    _, _, _, path, _ = await call_through_runner(recorder, flow, press_early)
+    await recorder.wait_for(reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15)
+    assert [(step.node, step.digits) for step in path] == [("menu", "2"), ("far-end", "")]
+    commands = agi_commands(recorder, agi_channel)
+    assert any("demo-instruct" in command for command in commands)
+    # The digit ended the menu: the second prompt and GET DATA never ran.
+    assert not any("beep" in command or "GET DATA" in command for command in commands)
+
+
+async def test_caller_hanging_up_mid_menu_leaves_nothing_behind(
+    recorder: RawAmi, asterisk_sandbox: AsteriskSandbox
+) -> None:
+    async def hang_up(ami: RawAmi, channel: str) -> None:
+        await asyncio.sleep(1.0)
+        reply = await ami.action("Hangup", Channel=first_half(channel))
+        assert reply["Response"] == "Success", reply
+
+    flow = menu_flow("demo-instruct")
+    answered, _, linkedid, path, server = await call_through_runner(recorder, flow, hang_up)
+    assert [step.node for step in path] == ["menu"]
+    assert server.active_sessions == 0
+    await recorder.wait_for(
+        lambda f: (
+            f.get("Event") == "Hangup"
+            and f.get("Linkedid") == linkedid
+            and f.get("Channel", "").endswith(";2")
+        ),
+        10,
+    )
+    left = [name for name in asterisk_sandbox.active_channels() if "ccd-ivr" in name]
+    assert not [name for name in left if name.startswith(answered["Channel"][:-2])]
