@@ -12,6 +12,7 @@ from ccd.errors import ConfigError
 from ccd.ivr.flows import (
     PromptLister,
     ScheduleNode,
+    flow_summary,
     is_open,
     load_flows,
     parse_flows,
@@ -286,3 +287,15 @@ def test_schedule_is_evaluated_in_the_flow_time_zone_and_honours_holidays() -> N
     assert not is_open(node, datetime(2026, 11, 25, 17, 0, tzinfo=UTC))  # 18:00 Paris
     assert not is_open(node, datetime(2026, 11, 28, 10, 0, tzinfo=UTC))  # Saturday
     assert not is_open(node, datetime(2026, 12, 25, 10, 0, tzinfo=UTC))  # holiday, a Friday
+
+
+def test_flow_summary_lists_what_the_api_shows() -> None:
+    flows = parse_flows({"f1.toml": BASE.replace('id = "f1"', 'id = "f1"\ndids = ["5000"]')})
+    assert flow_summary(flows.flows["f1"]) == {
+        "id": "f1",
+        "entry": "menu",
+        "dids": ["5000"],
+        "default": False,
+        "languages": ["en", "fr"],
+        "nodes": {"menu": "menu", "op": "transfer", "bye": "hangup"},
+    }
