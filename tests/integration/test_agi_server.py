@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -194,6 +197,38 @@ async def test_connect_and_close_storm_never_freezes_the_loop(
     async with asyncio.timeout(5):
         await recorder.done.wait()
     assert recorder.results == ["ok"]
+
+
+def test_storm_against_a_server_in_its_own_loop_fails_rather_than_hangs() -> None:
+    """The same storm, but the server runs in another thread's loop: were that loop frozen
+    by a peer that connects and closes, the checks below would time out and fail instead
+    of hanging the test run."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def idle(channel: AgiChannel) -> None:
+        await asyncio.sleep(0)
+
+    server = AgiServer("127.0.0.1", 0, idle, header_timeout_s=2)
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(5)
+        for index in range(200):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as peer:
+                if index % 2:
+                    peer.sendall(b"agi_network: yes\nagi_chan")
+            # The server's loop answers between peers, not only at the end.
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(5)
+        deadline = time.monotonic() + 10
+        while (server.bad_headers < 200 or server.active_sessions) and time.monotonic() < deadline:
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01), loop).result(5)
+        assert server.bad_headers == 200
+        assert server.active_sessions == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 @pytest.mark.parametrize(
