@@ -138,9 +138,8 @@ async def test_ccd_unreachable_goes_to_an_announcement_not_silence(recorder: Raw
     port = server.port
     await server.stop()  # nobody listens on that port any more
     await enter_ivr(recorder, port)
-    await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
-    played = [f for f in recorder.received if reached(contract.IVR_CONTEXT, "s", "Playback")(f)]
-    assert played[-1]["AppData"] == "ss-noservice"
+    played = await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
+    assert played["AppData"] == "ss-noservice"
 
 
 async def test_ivr_ending_without_a_route_goes_to_the_default_destination(
@@ -150,6 +149,24 @@ async def test_ivr_ending_without_a_route_goes_to_the_default_destination(
     try:
         await enter_ivr(recorder, server.port)
         await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
+    finally:
+        await server.stop()
+
+
+async def test_a_transfer_to_a_target_that_does_not_exist_is_not_silence(
+    recorder: RawAmi,
+) -> None:
+    async def nowhere(channel: AgiChannel) -> None:
+        # e.g. a queue node before the ACD's context exists
+        await channel.set_variable(contract.VAR_IVR_NEXT_CONTEXT, "ccd-no-such-context")
+        await channel.set_variable(contract.VAR_IVR_NEXT_EXTEN, "s")
+        await channel.set_variable(contract.VAR_IVR_ACTION, contract.IvrAction.TRANSFER)
+
+    server = await serve(nowhere)
+    try:
+        await enter_ivr(recorder, server.port)
+        played = await recorder.wait_for(reached(contract.IVR_CONTEXT, "s", "Playback"), 15)
+        assert played["AppData"] == "ss-noservice"
     finally:
         await server.stop()
 
