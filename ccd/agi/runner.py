@@ -4,7 +4,8 @@ How the call leaves the IVR (the dialplan side is ``ccd-ivr`` in ``dialplan/exte
 ``Transfer`` and ``EnterQueue`` set ``CCD_IVR_ACTION`` and ``CCD_IVR_NEXT_CONTEXT`` /
 ``CCD_IVR_NEXT_EXTEN`` and end the AGI, so the dialplan does ``Goto(context,exten,1)``;
 ``Voicemail`` sets ``CCD_IVR_ACTION=voicemail`` and ``CCD_IVR_VOICEMAIL_BOX``; ``Hangup``
-sets ``CCD_IVR_ACTION=hangup`` and hangs up over AGI. Anything else — unknown flow, a bug,
+sets ``CCD_IVR_ACTION=hangup`` and hangs up over AGI (``EXEC Hangup <cause>`` for a cause
+other than 16, which AGI HANGUP cannot carry). Anything else — unknown flow, a bug,
 ccd stopping — ends the AGI without an action and the dialplan sends the caller to its
 default destination.
 
@@ -16,6 +17,7 @@ a hangup, while STREAM FILE tells a missing file apart (``AgiPromptFailed``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -58,6 +60,7 @@ OnFinished = Callable[[str, str, tuple[IvrStep, ...]], None]
 """(uniqueid, linkedid, path) once the call leaves the IVR, however it leaves."""
 
 ALL_DIGITS = "0123456789*#"
+NORMAL_CLEARING = 16
 LOOKUP_MAX_BYTES = 64 * 1024
 
 
@@ -241,7 +244,12 @@ class _Runner:
             case Hangup():
                 log.info("ivr hangs up", cause=command.cause)
                 await self._leave(contract.IvrAction.HANGUP, {})
-                await self.channel.hangup()
+                if command.cause == NORMAL_CLEARING:
+                    await self.channel.hangup()
+                else:
+                    # AGI HANGUP carries no cause; the Hangup application does (for the CDR).
+                    with contextlib.suppress(AgiHangup):
+                        await self.channel.exec("Hangup", str(command.cause))
                 return None
         raise AgiError(f"unknown IVR command {command!r}")
 

@@ -37,7 +37,13 @@ def make_flow(lookup_url: str = "http://127.0.0.1:1/none") -> Flow:
                 "menu": {
                     "kind": "menu",
                     "prompts": ["welcome", "choose"],
-                    "options": {"1": "sales", "2": "account", "3": "bye", "4": "french"},
+                    "options": {
+                        "1": "sales",
+                        "2": "account",
+                        "3": "bye",
+                        "4": "french",
+                        "5": "closed",
+                    },
                     "timeout_s": 3,
                     "retries": 1,
                     "invalid_prompts": ["invalid"],
@@ -46,6 +52,7 @@ def make_flow(lookup_url: str = "http://127.0.0.1:1/none") -> Flow:
                 "sales": {"kind": "transfer", "context": "sales-ctx", "exten": "100"},
                 "operator": {"kind": "transfer", "context": "ops", "exten": "0"},
                 "bye": {"kind": "hangup", "prompts": ["goodbye"]},
+                "closed": {"kind": "hangup", "cause": 21},
                 "french": {"kind": "language", "language": "fr", "next": "mail"},
                 "mail": {"kind": "voicemail", "mailbox": "1000@default"},
                 "account": {
@@ -230,6 +237,15 @@ async def test_digit_typed_during_a_prompt_stops_it_and_counts(
     assert not any(line.startswith("GET DATA") for line in script.commands)
     assert 'STREAM FILE "goodbye" ""' in script.commands
     assert script.commands[-2:] == ['SET VARIABLE "CCD_IVR_ACTION" "hangup"', "HANGUP"]
+
+
+async def test_hangup_with_a_cause_runs_the_hangup_application(
+    rig: tuple[AgiServer, Finished],
+) -> None:
+    server, _ = rig
+    script = Script(digits=["5"])
+    await call(server.port, script)
+    assert script.commands[-2:] == ['SET VARIABLE "CCD_IVR_ACTION" "hangup"', 'EXEC "Hangup" "21"']
 
 
 async def test_invalid_then_timeout_goes_to_the_default_destination(

@@ -181,7 +181,7 @@ def menu_flow(*prompts: str) -> Flow:
                 "menu": {
                     "kind": "menu",
                     "prompts": list(prompts),
-                    "options": {"1": "bye", "2": "far-end"},
+                    "options": {"1": "bye", "2": "far-end", "3": "refuse"},
                     "timeout_s": 8,
                     "retries": 1,
                     "invalid_prompts": ["beeperr"],
@@ -192,6 +192,7 @@ def menu_flow(*prompts: str) -> Flow:
                     "exten": contract.SimExten.HANGUP_AFTER_2,
                 },
                 "bye": {"kind": "hangup", "prompts": ["beep"]},
+                "refuse": {"kind": "hangup", "cause": 21},
             },
         }
     )
@@ -315,3 +316,16 @@ async def test_caller_hanging_up_mid_menu_leaves_nothing_behind(
     )
     left = [name for name in asterisk_sandbox.active_channels() if "ccd-ivr" in name]
     assert not [name for name in left if name.startswith(answered["Channel"][:-2])]
+
+
+async def test_a_hangup_node_hangs_up_with_its_cause(recorder: RawAmi) -> None:
+    async def press_three(ami: RawAmi, agi_channel: str) -> None:
+        await asyncio.sleep(1.5)
+        await press(ami, first_half(agi_channel), "3")
+
+    _, uniqueid, _, path, _ = await call_through_runner(recorder, menu_flow("beep"), press_three)
+    assert [step.node for step in path] == ["menu", "refuse"]
+    hangup = await recorder.wait_for(
+        lambda f: f.get("Event") == "Hangup" and f.get("Uniqueid") == uniqueid, 10
+    )
+    assert hangup["Cause"] == "21"
