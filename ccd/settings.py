@@ -192,6 +192,29 @@ class CdrSettings(_Section):
         return value
 
 
+class AgiSettings(_Section):
+    # FastAGI server the dialplan's ccd-ivr context connects to (CCD_AGI_HOST/PORT globals).
+    host: str = "127.0.0.1"
+    # 0 lets the OS pick a free port (tests; the dialplan must then be told the port).
+    port: int = Field(default=4573, ge=0, le=65535)
+    header_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    command_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    max_sessions: int = Field(default=500, ge=1, le=100_000)
+
+
+class IvrSettings(_Section):
+    # Directory of IVR flow files (*.toml). Relative paths are taken from the working
+    # directory at load time, like data_dir.
+    flows_dir: Path = Field(default=Path("config/ivr"), validate_default=True)
+    # Upper bound on any lookup node's HTTP call, whatever the flow asks for.
+    lookup_timeout_cap_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("flows_dir")
+    @classmethod
+    def _absolute_flows(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+
 @dataclass(frozen=True)
 class _LoadInputs:
     file_data: dict[str, Any]
@@ -244,6 +267,8 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     originate: OriginateSettings = Field(default_factory=OriginateSettings)
     cdr: CdrSettings = Field(default_factory=CdrSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    ivr: IvrSettings = Field(default_factory=IvrSettings)
     # Relative paths are taken from the working directory at load time, then made absolute
     # so a later chdir cannot move the database.
     data_dir: Path = Path("var")

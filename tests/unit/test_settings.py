@@ -197,3 +197,27 @@ def test_config_path_explicit_then_env_then_default() -> None:
     assert resolve_config_path("a.toml", {"CCD_CONFIG": "b.toml"}) == (Path("a.toml"), True)
     assert resolve_config_path(None, {"CCD_CONFIG": "b.toml"}) == (Path("b.toml"), True)
     assert resolve_config_path(None, {}) == (DEFAULT_CONFIG_PATH, False)
+
+
+def test_agi_and_ivr_defaults_and_overrides() -> None:
+    settings = load(None)
+    assert (settings.agi.host, settings.agi.port, settings.agi.max_sessions) == (
+        "127.0.0.1",
+        4573,
+        500,
+    )
+    assert settings.ivr.flows_dir == Path("config/ivr").absolute()
+    moved = load(
+        '[ivr]\nflows_dir = "/etc/ccd/ivr"\n[agi]\nport = 0\n',
+        {**SECRET_ENV, "CCD_IVR__LOOKUP_TIMEOUT_CAP_S": "2.5"},
+    )
+    assert moved.ivr.flows_dir == Path("/etc/ccd/ivr")
+    assert moved.agi.port == 0
+    assert moved.ivr.lookup_timeout_cap_s == 2.5
+
+
+def test_bad_agi_and_ivr_values_name_the_key() -> None:
+    found = problems("[agi]\nport = 70000\nmax_sessions = 0\n[ivr]\nlookup_timeout_cap_s = 0\n")
+    assert any(p.startswith(f"{FILE}: agi.port:") for p in found)
+    assert any(p.startswith(f"{FILE}: agi.max_sessions:") for p in found)
+    assert any(p.startswith(f"{FILE}: ivr.lookup_timeout_cap_s:") for p in found)
