@@ -1,0 +1,74 @@
+"""The IVR flows ccd is running, and their reload.
+
+A reload builds a whole new ``FlowSet`` and swaps it in only if every file is valid; a bad
+reload leaves the running flows in place and reports why. Calls already inside a flow are
+unaffected either way: their ``IvrSession`` holds the ``Flow`` object it started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from ccd.errors import ConfigError
+from ccd.ivr.flows import FlowSet, load_flows
+
+log = structlog.get_logger("ccd.ivr")
+
+FlowLoader = Callable[[Path], FlowSet]
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """``ok``: the new flows are running. Otherwise ``problems`` says why they were refused
+    and the previous flows keep running."""
+
+    ok: bool
+    flows: int
+    dids: int
+    problems: tuple[str, ...] = ()
+
+
+class FlowsHolder:
+    def __init__(self, directory: Path, loader: FlowLoader = load_flows) -> None:
+        """Load the flows once; raises ``ConfigError`` (every problem) if they are invalid,
+        since ccd must not start without a valid IVR."""
+        self.directory = directory
+        self._loader = loader
+        self._current = loader(directory)
+        self.reloads = 0
+        self.rejected_reloads = 0
+
+    @property
+    def current(self) -> FlowSet:
+        return self._current
+
+    def reload(self) -> ReloadResult:
+        try:
+            flows = self._loader(self.directory)
+        except ConfigError as exc:
+            self.rejected_reloads += 1
+            log.warning(
+                "ivr reload rejected",
+                directory=str(self.directory),
+                problems=list(exc.problems),
+                running_flows=len(self._current.flows),
+            )
+            return ReloadResult(
+                ok=False,
+                flows=len(self._current.flows),
+                dids=len(self._current.by_did),
+                problems=exc.problems,
+            )
+        self._current = flows
+        self.reloads += 1
+        log.info(
+            "ivr flows reloaded",
+            directory=str(self.directory),
+            flows=len(flows.flows),
+            dids=len(flows.by_did),
+        )
+        return ReloadResult(ok=True, flows=len(flows.flows), dids=len(flows.by_did))
