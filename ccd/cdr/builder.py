@@ -18,6 +18,13 @@ appeared (where it entered the dialplan); caller/connected are the latest known 
 value never erases a known one); ``answered_at`` is the first time the channel is seen
 ``UP``; ``dial_status`` is the last ``DialEnd`` status with the leg as destination.
 
+IVR: ``IvrFinished`` (published by the AGI runner when a channel leaves ccd's IVR) adds
+its path to the call that channel belongs to (found by uniqueid, else by linkedid);
+several IVR visits in one call are appended in the order they ended. The dialplan's AGI
+ends before the channel hangs up, so the path normally arrives while the call is open. A
+path for a call already finished (its record is out) or never seen is counted in
+``late_ivr_paths`` and dropped: a record is written once and never amended.
+
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
 - ``originator``: the leg whose uniqueid is the linkedid (else the first leg seen);
@@ -75,7 +82,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ccd.cdr.direction import DirectionRules
-from ccd.domain.cdr import AsteriskCdr, CallRecord, Direction, Disposition, HungUpBy, LegRecord
+from ccd.domain.cdr import (
+    AsteriskCdr,
+    CallRecord,
+    Direction,
+    Disposition,
+    HungUpBy,
+    IvrStep,
+    LegRecord,
+)
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
     AmiConnected,
@@ -89,6 +104,7 @@ from ccd.domain.events import (
     DialEnded,
     DialStarted,
     DomainEvent,
+    IvrFinished,
     ResyncChannel,
     ResyncFinished,
     ResyncStarted,
@@ -251,6 +267,7 @@ class _Call:
         "failed_dial_status",
         "first_bridged_at",
         "hangups",
+        "ivr_path",
         "legs",
         "linkedid",
         "open_legs",
@@ -271,6 +288,7 @@ class _Call:
         self.dial_answered_at: datetime | None = None
         self.failed_dial_status = ""  # last DialEnd status other than ANSWER
         self.orphan = False  # first learnt of through a Hangup of an unknown channel
+        self.ivr_path: tuple[IvrStep, ...] = ()
 
     @property
     def originator(self) -> _Leg:
@@ -308,7 +326,10 @@ class CdrBuilder:
             ResyncFinished: self._on_resync_finished,
             AmiConnected: self._on_out_of_sync,
             AmiDisconnected: self._on_out_of_sync,
+            IvrFinished: self._on_ivr_finished,
         }
+        self.late_ivr_paths = 0
+        """IVR paths that came after their call's record (or for a call never seen)."""
 
     # ---- queries -------------------------------------------------------------------
 
@@ -350,6 +371,16 @@ class CdrBuilder:
             received_at=event.at,
             fields=dict(fields),
         )
+
+    def _on_ivr_finished(self, event: IvrFinished) -> list[CallRecord]:
+        leg = self._legs.get(event.uniqueid)
+        linkedid = leg.snapshot.linkedid if leg is not None else event.linkedid
+        call = self._calls.get(linkedid)
+        if call is None:
+            self.late_ivr_paths += 1
+            return []
+        call.ivr_path += event.path
+        return []
 
     def _on_snapshot(self, event: ChannelCreated | ChannelUpdated) -> list[CallRecord]:
         self._upsert(event.channel, event.at)
@@ -624,6 +655,7 @@ class CdrBuilder:
             hung_up_by=HungUpBy.SYSTEM if lost else self._hung_up_by(call, answered_at),
             disposition=disposition,
             legs=leg_records,
+            ivr_path=call.ivr_path,
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from ccd.domain.cdr import IvrStep
 from ccd.domain.channels import ChannelSnapshot
 
 
@@ -132,6 +133,17 @@ class ResyncFinished:
     channel_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class IvrFinished:
+    """A call left ccd's IVR (however it left): the path it took, for its CDR. Published by
+    the AGI runner, not the AMI translator."""
+
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    path: tuple[IvrStep, ...]
+
+
 AmiEvent = (
     ChannelCreated
     | ChannelUpdated
@@ -145,4 +157,5 @@ AmiEvent = (
     | AsteriskCdrReceived
 )
 ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
-DomainEvent = AmiEvent | ConnectionEvent
+ServiceEvent = IvrFinished
+DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent
