@@ -6,11 +6,19 @@ from aiohttp import web
 
 from ccd.api import cdrs as cdr_routes
 from ccd.api import handlers
+from ccd.api import ivr as ivr_routes
 from ccd.api.context import DEPS, ApiDeps
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
-from ccd.api.ports import CallControl, CallDirectory, CdrReader, ReadinessCheck, TokenVerifier
+from ccd.api.ports import (
+    CallControl,
+    CallDirectory,
+    CdrReader,
+    IvrFlows,
+    ReadinessCheck,
+    TokenVerifier,
+)
 from ccd.clock import Clock, SystemClock
 
 API_PREFIX = "/api/"
@@ -26,6 +34,7 @@ def build_api(
     cdrs: CdrReader,
     max_body_bytes: int,
     clock: Clock | None = None,
+    ivr: IvrFlows | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -52,6 +61,7 @@ def build_api(
     router.add_get("/api/v1/events", handlers.events, name="events.stream")
     router.add_get("/api/v1/me", handlers.me, name="me")
     cdr_routes.add_routes(app, cdrs)
+    ivr_routes.add_routes(app, ivr)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -31,6 +31,9 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "cdrs.list": CDR_READERS,
     "cdrs.get": CDR_READERS,
     "cdrs.csv": CDR_READERS,
+    "ivr.flows": frozenset({Role.ADMIN, Role.SUPERVISOR}),
+    # Changes what every new caller hears: the PBX admin's decision.
+    "ivr.reload": frozenset({Role.ADMIN}),
 }
 
 # Routes reachable without a token (probes for orchestrators and load balancers).

@@ -143,3 +143,29 @@ class CdrReader(Protocol):
     async def get(self, linkedid: str) -> CdrDetail | None:
         """One CDR with its legs; None if unknown. Raises CdrStoreUnavailable."""
         ...
+
+
+class IvrReloadOutcome(Protocol):
+    """What a reload of the IVR flows did (``ccd.ivr.holder.ReloadResult``)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def flows(self) -> int: ...
+
+    @property
+    def dids(self) -> int: ...
+
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+
+
+class IvrFlows(Protocol):
+    def summaries(self) -> list[dict[str, Any]]:
+        """One plain-data summary per loaded flow (``ccd.ivr.flows.flow_summary``)."""
+        ...
+
+    def reload(self) -> IvrReloadOutcome:
+        """Load the flows again; a refused reload keeps the running flows."""
+        ...

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from ccd.errors import ConfigError
-from ccd.ivr.flows import FlowSet, load_flows
+from ccd.ivr.flows import FlowSet, flow_summary, load_flows
 
 log = structlog.get_logger("ccd.ivr")
 
@@ -45,6 +46,14 @@ class FlowsHolder:
     @property
     def current(self) -> FlowSet:
         return self._current
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """The running flows as ``GET /api/v1/ivr/flows`` shows them, by flow id."""
+        flows = self._current
+        return [
+            {**flow_summary(flows.flows[flow_id]), "file": flows.sources.get(flow_id, "")}
+            for flow_id in sorted(flows.flows)
+        ]
 
     def reload(self) -> ReloadResult:
         try:

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,6 +22,7 @@ from ccd.api.ports import (
     CdrPosition,
     CdrReader,
     CdrSort,
+    IvrFlows,
     OriginateRejected,
     StoredCdr,
     TokenVerifier,
@@ -28,8 +30,10 @@ from ccd.api.ports import (
 from ccd.domain.auth import Principal, Role
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.ivr.holder import FlowsHolder
 
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
+SAMPLE_FLOWS = Path(__file__).resolve().parents[2] / "config" / "ivr"
 
 TOKENS = {
     "admin": "tok-admin-secret",
@@ -282,6 +286,7 @@ async def running_api(
     tokens: TokenVerifier | None = None,
     calls_directory: CallDirectory | None = None,
     cdrs: CdrReader | None = None,
+    ivr: IvrFlows | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -300,6 +305,8 @@ async def running_api(
         cdrs=cdrs if cdrs is not None else FakeCdrs(),
         max_body_bytes=max_body_bytes,
         clock=clock,
+        # The real holder over the shipped sample flows unless a test brings its own.
+        ivr=ivr if ivr is not None else FlowsHolder(SAMPLE_FLOWS),
     )
     statuses: list[int] = []
 

@@ -58,6 +58,8 @@ ENDPOINTS = {
     "cdrs.list": Endpoint("GET", "/api/v1/cdrs", 200, ALL_ROLES),
     "cdrs.get": Endpoint("GET", f"/api/v1/cdrs/{CALL_ID}", 200, ALL_ROLES),
     "cdrs.csv": Endpoint("GET", "/api/v1/cdrs.csv", 200, ALL_ROLES),
+    "ivr.flows": Endpoint("GET", "/api/v1/ivr/flows", 200, CONTROLLERS),
+    "ivr.reload": Endpoint("POST", "/api/v1/ivr/reload", 200, frozenset({"admin"})),
 }
 
 
