@@ -2,7 +2,9 @@
 
 Lifetimes follow aiohttp's ``cleanup_ctx`` (entered in order, left in reverse): the
 database engine, the CDR writer (which first replays the spool an earlier run left), the
-bus dispatcher, then the AMI connection. On shutdown the AMI connection closes first, the
+bus dispatcher, the IVR's FastAGI server (with its HTTP client for lookup nodes), then the
+AMI connection. On shutdown the AMI connection closes first, the AGI server stops (calls in
+the IVR go to the dialplan's default destination and their paths are published), the
 bus drains what it already holds (so every finished call is spooled), the CDR writer
 flushes the spool to the database within its time budget, and the engine goes last.
 """
@@ -11,14 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import aiohttp
 import structlog
 from aiohttp import web
 
+from ccd.agi.channel import AgiChannel
+from ccd.agi.runner import flow_resolver, ivr_agi_handler
+from ccd.agi.server import AgiHandler, AgiServer
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.gateway import AmiGateway
 from ccd.ami.translate import RELEVANT_EVENTS, translate
@@ -30,20 +38,30 @@ from ccd.cdr.direction import DirectionRules
 from ccd.cdr.service import CdrService
 from ccd.cdr.spool import Spool
 from ccd.cdr.writer import CdrWriter
-from ccd.clock import SystemClock
+from ccd.clock import Clock, SystemClock
 from ccd.db import migrate
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
+from ccd.domain.cdr import IvrStep
+from ccd.domain.events import IvrFinished
 from ccd.errors import CcdError, DatabaseError
 from ccd.health import Readiness
+from ccd.ivr.holder import FlowsHolder
 from ccd.live.control import AmiCallControl
 from ccd.live.model import LiveModel
 from ccd.live.service import LiveCalls
 from ccd.settings import Settings
 
 log = structlog.get_logger("ccd.app")
+
+PIDFILE_NAME = "ccd.pid"
+
+
+def pidfile_path(settings: Settings) -> Path:
+    """Where ``ccd run`` records its process id, for ``ccd reload``."""
+    return settings.data_dir / PIDFILE_NAME
 
 
 @dataclass
@@ -58,11 +76,32 @@ class Components:
     tokens: TokenStore
     cdr: CdrService
     cdr_writer: CdrWriter
+    ivr: FlowsHolder
+    agi: AgiServer
     web_app: web.Application
+
+
+class _IvrHandler:
+    """The AGI handler needs the lookup HTTP client, which can only be created inside the
+    running loop; the server starts (and calls arrive) only after ``attach``."""
+
+    def __init__(self) -> None:
+        self._handler: AgiHandler | None = None
+
+    def attach(self, handler: AgiHandler) -> None:
+        self._handler = handler
+
+    async def __call__(self, channel: AgiChannel) -> None:
+        if self._handler is None:
+            log.warning("agi call before the ivr was ready, default destination")
+            return
+        await self._handler(channel)
 
 
 def build(settings: Settings) -> Components:
     clock = SystemClock()
+    # Invalid flows stop ccd here (ConfigError: exit 2 with every problem).
+    flows = FlowsHolder(settings.ivr.flows_dir)
     engine = create_engine(settings.database_url)
     tokens = TokenStore(engine)
     bus = Bus()
@@ -113,6 +152,7 @@ def build(settings: Settings) -> Components:
         hub=hub,
         cdrs=CdrQueries(engine),
         max_body_bytes=settings.http.max_body_bytes,
+        ivr=flows,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -153,7 +193,44 @@ def build(settings: Settings) -> Components:
         yield
         await gateway.stop()
 
-    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, asterisk])
+    ivr_handler = _IvrHandler()
+    agi = AgiServer(
+        settings.agi.host,
+        settings.agi.port,
+        ivr_handler,
+        header_timeout_s=settings.agi.header_timeout_s,
+        max_sessions=settings.agi.max_sessions,
+        command_timeout_s=settings.agi.command_timeout_s,
+    )
+
+    async def ivr(_: web.Application) -> AsyncIterator[None]:
+        # Every lookup is bounded by the session's total timeout, whatever its flow says.
+        lookups = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.ivr.lookup_timeout_cap_s)
+        )
+        try:
+            ivr_handler.attach(
+                ivr_agi_handler(
+                    flow_resolver(lambda: flows.current),
+                    lookups,
+                    clock,
+                    on_finished=_publish_ivr_path(bus, clock),
+                )
+            )
+            try:
+                await agi.start()
+            except OSError as exc:
+                raise CcdError(
+                    f"cannot listen for FastAGI on {settings.agi.host}:{settings.agi.port}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            yield
+            # Before the bus drains: the paths of calls cut off here still reach their CDRs.
+            await agi.stop()
+        finally:
+            await lookups.close()
+
+    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, ivr, asterisk])
     return Components(
         settings=settings,
         bus=bus,
@@ -163,8 +240,17 @@ def build(settings: Settings) -> Components:
         tokens=tokens,
         cdr=cdr,
         cdr_writer=cdr_writer,
+        ivr=flows,
+        agi=agi,
         web_app=web_app,
     )
+
+
+def _publish_ivr_path(bus: Bus, clock: Clock) -> Callable[[str, str, tuple[IvrStep, ...]], None]:
+    def publish(uniqueid: str, linkedid: str, path: tuple[IvrStep, ...]) -> None:
+        bus.publish(IvrFinished(at=clock.now(), uniqueid=uniqueid, linkedid=linkedid, path=path))
+
+    return publish
 
 
 def _build_cdr(settings: Settings, *, store: CdrStore) -> tuple[CdrService, CdrWriter]:
@@ -206,6 +292,11 @@ class Daemon:
         self.http_port = int(self._runner.addresses[0][1])
         log.info("http listening", host=http.host, port=self.http_port)
 
+    @property
+    def agi_port(self) -> int:
+        """The FastAGI port actually listened on (``agi.port = 0`` picks one)."""
+        return self.components.agi.port
+
     async def stop(self) -> None:
         await self._runner.cleanup()
 
@@ -227,9 +318,17 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # SIGHUP (`ccd reload`): new IVR flows for new calls; a bad set is logged and refused.
+    loop.add_signal_handler(signal.SIGHUP, daemon.components.ivr.reload)
     log.info("ccd starting", database=_database_kind(settings), ami_host=settings.ami.host)
+    pidfile = pidfile_path(settings)
     await daemon.start()
-    await stop.wait()
+    _write_pidfile(pidfile)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
     log.info("ccd stopping")
     try:
         async with asyncio.timeout(settings.http.shutdown_timeout_s * 2):
@@ -239,6 +338,18 @@ async def serve(settings: Settings) -> int:
         return 1
     log.info("ccd stopped")
     return 0
+
+
+def _write_pidfile(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed, so `ccd reload` never reads a half-written file.
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(f"{os.getpid()}\n", encoding="ascii")
+        partial.replace(path)
+    except OSError as exc:
+        # Only `ccd reload` needs it (SIGHUP still works); not worth refusing to run.
+        log.warning("pidfile not written", path=str(path), error=str(exc))
 
 
 def run(settings: Settings) -> int:

@@ -13,11 +13,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccd
 from ccd.errors import CcdError, ConfigError, UsageError
 from ccd.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ccd.ivr.flows import FlowSet
 
 T = TypeVar("T")
 Handler = Callable[[argparse.Namespace], int]
@@ -80,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", parents=[config_option], help="validate the configuration and exit"
     )
     check.set_defaults(handler=_cmd_check_config)
+
+    reload = commands.add_parser(
+        "reload",
+        parents=[config_option],
+        help="validate the IVR flows, then make the running ccd load them (SIGHUP)",
+    )
+    reload.set_defaults(handler=_cmd_reload)
 
     show = commands.add_parser(
         "print-config",
@@ -172,7 +182,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args, require_ami_secret=True)
+    flows = _load_ivr_flows(settings)
     print("config OK: " + ", ".join(settings.sources))
+    print(f"IVR OK: {len(flows.flows)} flow(s) from {settings.ivr.flows_dir}")
+    return EXIT_OK
+
+
+def _load_ivr_flows(settings: Settings) -> FlowSet:
+    from ccd.ivr.flows import load_flows
+
+    # A ConfigError here lists every flow problem (file, flow, node, field); exit 2.
+    return load_flows(settings.ivr.flows_dir)
+
+
+def _cmd_reload(args: argparse.Namespace) -> int:
+    import signal
+
+    from ccd.app import pidfile_path
+
+    settings = _settings(args, require_ami_secret=False)
+    # Checked here too, so the admin sees the problems (the daemon only logs them).
+    flows = _load_ivr_flows(settings)
+    pidfile = pidfile_path(settings)
+    try:
+        pid = int(pidfile.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        raise CcdError(f"ccd is not running (no {pidfile}; is data_dir the same?)") from None
+    except (OSError, ValueError) as exc:
+        raise CcdError(f"cannot read {pidfile}: {exc}") from None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise CcdError(f"ccd is not running (stale {pidfile}: no process {pid})") from None
+    except PermissionError:
+        raise CcdError(f"not allowed to signal ccd (pid {pid}): run as its user") from None
+    print(f"asked ccd (pid {pid}) to reload {len(flows.flows)} IVR flow(s)")
     return EXIT_OK
 
 

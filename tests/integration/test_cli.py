@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -57,6 +58,8 @@ def assert_user_error(result: Result, *fragments: str, code: int = 2) -> None:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "config").mkdir()
+    # check-config and run validate the IVR flows too (default flows_dir: config/ivr).
+    shutil.copytree(REPO / "config" / "ivr", tmp_path / "config" / "ivr")
     return tmp_path
 
 
@@ -73,7 +76,9 @@ def test_check_config_ok_names_its_sources(workdir: Path) -> None:
     write_config(workdir, "[ami]\nport = 5039\n")
     result = ccd("check-config", cwd=workdir)
     assert result.code == 0, result
-    assert result.out.strip() == ("config OK: config/ccd.toml, environment (CCD_AMI__SECRET)")
+    first, second = result.out.strip().splitlines()
+    assert first == "config OK: config/ccd.toml, environment (CCD_AMI__SECRET)"
+    assert second == f"IVR OK: 1 flow(s) from {workdir / 'config' / 'ivr'}"
 
 
 def test_shipped_sample_config_is_valid_and_documents_every_key(workdir: Path) -> None:

@@ -36,6 +36,8 @@ def daemon_environment(sandbox: AsteriskSandbox, data_dir: Path) -> dict[str, st
         "CCD_AMI__RECONNECT_MAX_S": "2",
         "CCD_DATA_DIR": str(data_dir),
         "CCD_HTTP__PORT": "0",
+        # The daemon's FastAGI server; 0 keeps daemons in tests off each other's port.
+        "CCD_AGI__PORT": "0",
     }
 
 

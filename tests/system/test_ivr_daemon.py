@@ -1,0 +1,124 @@
+"""The whole IVR in the running daemon on the real Asterisk sandbox: a caller enters the
+shipped ``ccd-ivr`` context, the daemon's own FastAGI server runs a flow from its flows
+directory, digits sent with AMI ``PlayDTMF`` walk a two-level menu to a transfer, and the
+call's CDR (written by the daemon into its database) carries the IVR path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ccd.ami import contract
+from ccd.app import Daemon
+from ccd.db import migrate
+from ccd.domain.auth import Role
+from ccd.settings import parse_settings
+from tests.system.conftest import AsteriskSandbox
+from tests.system.rawami import RawAmi
+from tests.system.test_agi_sandbox import enter_ivr, press, reached
+from tests.system.test_daemon import daemon_environment, eventually
+
+FLOW = f"""
+id = "twolevel"
+default = true
+entry = "main"
+default_destination = "bye"
+
+[nodes.main]
+kind = "menu"
+prompts = ["beep"]
+options = {{ "1" = "support", "9" = "bye" }}
+timeout_s = 8
+retries = 1
+
+[nodes.support]
+kind = "menu"
+prompts = ["beep"]
+options = {{ "2" = "desk", "9" = "bye" }}
+timeout_s = 8
+retries = 1
+
+[nodes.desk]
+kind = "transfer"
+context = "{contract.SIM_CONTEXT}"
+exten = "{contract.SimExten.HANGUP_AFTER_2}"
+
+[nodes.bye]
+kind = "hangup"
+"""
+
+
+@pytest.fixture
+async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
+    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
+    async with client:
+        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+        yield client
+        for channel in client.originated:
+            await client.send("Hangup", Channel=channel)
+
+
+@pytest.fixture
+async def daemon(asterisk_sandbox: AsteriskSandbox, tmp_path: Path) -> AsyncIterator[Daemon]:
+    asterisk_sandbox.hangup_all()
+    flows = tmp_path / "ivr"
+    flows.mkdir()
+    (flows / "twolevel.toml").write_text(FLOW)
+    environ = daemon_environment(asterisk_sandbox, tmp_path / "data")
+    environ |= {"CCD_AGI__PORT": "0", "CCD_IVR__FLOWS_DIR": str(flows)}
+    settings = parse_settings(None, source="test", environ=environ)
+    await migrate.upgrade(settings.database_url)
+    running = Daemon(settings)
+    await running.start()
+    try:
+        await running.components.gateway.wait_resynced(20)
+        yield running
+    finally:
+        await running.stop()
+        asterisk_sandbox.hangup_all()
+
+
+async def test_a_caller_walks_two_menus_to_a_department_and_the_cdr_has_the_path(
+    daemon: Daemon, recorder: RawAmi
+) -> None:
+    answered = await enter_ivr(recorder, daemon.agi_port, flow="twolevel")
+    linkedid = answered["Uniqueid"]
+    agi_start = await recorder.wait_for(
+        lambda f: f.get("Event") == "AGIExecStart" and f.get("Channel", "").endswith(";2"), 15
+    )
+    caller_side = agi_start["Channel"][:-1] + "1"
+    await asyncio.sleep(1.5)  # "beep" plays, then GET DATA listens
+    await press(recorder, caller_side, "1")
+    await asyncio.sleep(1.5)
+    await press(recorder, caller_side, "2")
+    await recorder.wait_for(reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15)
+
+    _id, token = await daemon.components.tokens.create(Role.SUPERVISOR, label="ivr-e2e")
+    async with aiohttp.ClientSession(
+        base_url=f"http://127.0.0.1:{daemon.http_port}",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as http:
+
+        async def stored() -> dict[str, Any] | None:
+            async with http.get(f"/api/v1/cdrs/{linkedid}") as response:
+                if response.status != 200:
+                    return None
+                body: dict[str, Any] = await response.json()
+                return body
+
+        cdr = await eventually(stored, within_s=20, what="the call's CDR in the database")
+        async with http.get("/api/v1/ivr/flows") as response:
+            assert response.status == 200
+            assert [flow["id"] for flow in (await response.json())["flows"]] == ["twolevel"]
+
+    path = cdr["ivr_path"]
+    assert [(step["node"], step["digits"]) for step in path] == [
+        ("main", "1"),
+        ("support", "2"),
+        ("desk", ""),
+    ]
