@@ -128,3 +128,12 @@ def test_reload_reaches_the_running_daemon_and_a_bad_set_is_refused(
     running.send_signal(signal.SIGTERM)
     assert running.wait(timeout=30) == 0
     assert not (workdir / "var" / "ccd.pid").exists()
+
+
+def test_run_refuses_invalid_flows_before_starting(workdir: Path) -> None:
+    (workdir / "config" / "ivr" / "a.toml").write_text(
+        FLOW.format(flow_id="a").replace('"1" = "op"', '"1" = "gone"')
+    )
+    result = ccd("run", cwd=workdir)
+    assert_user_error(result, "configuration is invalid", "unknown target node 'gone'")
+    assert not (workdir / "var" / "ccd.pid").exists()
