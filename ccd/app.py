@@ -102,6 +102,11 @@ def build(settings: Settings) -> Components:
     clock = SystemClock()
     # Invalid flows stop ccd here (ConfigError: exit 2 with every problem).
     flows = FlowsHolder(settings.ivr.flows_dir)
+    if not flows.current.flows:
+        log.warning(
+            "ivr off: no flows directory; calls into ccd-ivr go to the default destination",
+            flows_dir=str(settings.ivr.flows_dir),
+        )
     engine = create_engine(settings.database_url)
     tokens = TokenStore(engine)
     bus = Bus()

@@ -184,7 +184,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args, require_ami_secret=True)
     flows = _load_ivr_flows(settings)
     print("config OK: " + ", ".join(settings.sources))
-    print(f"IVR OK: {len(flows.flows)} flow(s) from {settings.ivr.flows_dir}")
+    if flows.flows:
+        print(f"IVR OK: {len(flows.flows)} flow(s) from {settings.ivr.flows_dir}")
+    else:
+        print(f"IVR off: no flows directory {settings.ivr.flows_dir}")
     return EXIT_OK
 
 

@@ -261,9 +261,13 @@ class FlowSet:
     default_flow: str
     by_did: Mapping[str, str] = field(default_factory=dict)  # DID -> flow id
 
-    def for_did(self, did: str) -> Flow:
-        """The flow a call to ``did`` enters; unlisted DIDs get the default flow."""
-        return self.flows[self.by_did.get(did, self.default_flow)]
+    def for_did(self, did: str) -> Flow | None:
+        """The flow a call to ``did`` enters; unlisted DIDs get the default flow (None when
+        no flows are loaded: the dialplan then sends the call to its default destination)."""
+        return self.flows.get(self.by_did.get(did, self.default_flow))
+
+
+NO_FLOWS = FlowSet(flows={}, sources={}, default_flow="")
 
 
 def list_directory(directory: str) -> Iterable[str]:
@@ -274,7 +278,10 @@ def list_directory(directory: str) -> Iterable[str]:
 
 
 def load_flows(directory: Path, *, list_prompts: PromptLister = list_directory) -> FlowSet:
-    """Read and validate every ``*.toml`` in ``directory``; ConfigError lists all problems."""
+    """Read and validate every ``*.toml`` in ``directory``; ConfigError lists all problems.
+    No such directory means no IVR (an empty FlowSet): ccd runs without one."""
+    if not directory.exists():
+        return NO_FLOWS
     try:
         files = sorted(directory.glob("*.toml"))
     except OSError as error:

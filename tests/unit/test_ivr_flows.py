@@ -299,3 +299,9 @@ def test_flow_summary_lists_what_the_api_shows() -> None:
         "languages": ["en", "fr"],
         "nodes": {"menu": "menu", "op": "transfer", "bye": "hangup"},
     }
+
+
+def test_no_flows_directory_means_no_ivr(tmp_path: Path) -> None:
+    flows = load_flows(tmp_path / "missing")
+    assert flows.flows == {}
+    assert flows.for_did("5000") is None  # the dialplan's default destination takes the call
