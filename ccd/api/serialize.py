@@ -64,6 +64,15 @@ def call_view(call: Call, *, now: datetime) -> JsonObject:
         "caller": {"number": call.caller_num, "name": call.caller_name},
         "callee": {"number": call.callee_num},
         "channels": [channel_view(ch, now=now) for ch in call.channels],
+        "ivr_path": [
+            {
+                "node": step.node,
+                "entered_at": iso(step.entered_at),
+                "digits": step.digits,
+                "variables": dict(step.variables),
+            }
+            for step in call.ivr_path
+        ],
     }
 
 

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from ccd.domain.cdr import IvrStep
 from ccd.domain.channels import ChannelSnapshot
 
 
@@ -33,6 +34,7 @@ class Call:
     caller_name: str
     callee_num: str
     channels: tuple[LiveChannel, ...]  # in creation order; the first is the originator
+    ivr_path: tuple[IvrStep, ...] = ()  # every IVR visit of the call so far, in order
 
 
 @dataclass(frozen=True, slots=True)

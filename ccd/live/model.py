@@ -55,6 +55,9 @@ Rules
   never changes in Asterisk 12+; should a frame say otherwise the first one is kept.
 - Dial events only feed the callee rule; ``OriginateResponse``, ``UserEvent`` and
   ``AmiConnected`` do not change the model.
+- ``IvrFinished`` (from ccd's IVR) appends its path to the call's ``ivr_path`` — the call
+  named by its linkedid, else the call of its uniqueid's channel — and is a
+  ``CallUpdated``; for a call no longer live (or an empty path) it changes nothing.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from ccd.domain.calls import (
     CallUpdated,
     LiveChannel,
 )
+from ccd.domain.cdr import IvrStep
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.construct import new_object, slot_setters
 from ccd.domain.events import (
@@ -88,6 +92,7 @@ from ccd.domain.events import (
     DialEnded,
     DialStarted,
     DomainEvent,
+    IvrFinished,
     OriginateResponded,
     ResyncChannel,
     ResyncFinished,
@@ -132,6 +137,7 @@ _set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = s
     _set_caller_name,
     _set_callee_num,
     _set_channels,
+    _set_ivr_path,
 ) = slot_setters(
     Call,
     (
@@ -143,6 +149,7 @@ _set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = s
         "caller_name",
         "callee_num",
         "channels",
+        "ivr_path",
     ),
 )
 
@@ -183,6 +190,7 @@ class _Call:
         "caller_num",
         "channels",
         "dial_target",
+        "ivr_path",
         "linkedid",
         "originator",
         "started_at",
@@ -199,6 +207,7 @@ class _Call:
         self.caller_name = ""
         self.callee_num = ""
         self.dial_target = ""
+        self.ivr_path: tuple[IvrStep, ...] = ()
         self.view: Call | None = None
 
 
@@ -227,6 +236,7 @@ class LiveModel:
             ResyncChannel: self._on_resync_channel,
             ResyncFinished: self._on_resync_finished,
             AmiDisconnected: self._on_disconnected,
+            IvrFinished: self._on_ivr_finished,
         }
         # Known events that never change the model, listed so nothing is silently unknown.
         for passive in (DialEnded, OriginateResponded, UserEventReceived, AmiConnected):
@@ -283,6 +293,17 @@ class LiveModel:
 
     def _ignore(self, event: object) -> list[CallChange]:
         return []
+
+    def _on_ivr_finished(self, event: IvrFinished) -> list[CallChange]:
+        # The IVR runs on a Local channel's second half: its linkedid names the call.
+        call = self._calls.get(event.linkedid)
+        if call is None:
+            channel = self._channels.get(event.uniqueid)
+            call = None if channel is None else self._calls.get(channel.snapshot.linkedid)
+        if call is None or not event.path:
+            return []  # the call already ended: its CDR gets the path, the live view is gone
+        call.ivr_path += event.path  # a second visit to the IVR extends the path
+        return [CallUpdated(event.at, self._rebuild(call))]
 
     def _on_created(self, event: ChannelCreated) -> list[CallChange]:
         snap = event.channel
@@ -588,6 +609,7 @@ class LiveModel:
             view,
             tuple([channel.view or channel.live_view() for channel in call.channels.values()]),
         )
+        _set_ivr_path(view, call.ivr_path)
         return view
 
     def _callee(self, call: _Call) -> str:

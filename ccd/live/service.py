@@ -27,6 +27,7 @@ from ccd.domain.events import (
     DialEnded,
     DialStarted,
     DomainEvent,
+    IvrFinished,
     OriginateResponded,
     ResyncChannel,
     ResyncFinished,
@@ -54,6 +55,7 @@ _DOMAIN_EVENTS: tuple[type[object], ...] = (
     ResyncStarted,
     ResyncChannel,
     ResyncFinished,
+    IvrFinished,
 )
 
 
