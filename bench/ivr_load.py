@@ -153,6 +153,7 @@ class AmiDriver:
         self._waiting: dict[tuple[str, str], asyncio.Future[Frame]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
+        self.lost = ""
 
     def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="ivr-bench-ami-reader")
@@ -170,6 +171,14 @@ class AmiDriver:
                 frame = await self.ami.read_frame(3600)
             except TimeoutError:
                 continue
+            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+                # Asterisk went away (e.g. restarted): nothing pending will ever answer.
+                self.lost = repr(exc)
+                for waiter in self._waiting.values():
+                    if not waiter.done():
+                        waiter.set_exception(ConnectionError("AMI connection lost"))
+                self._waiting.clear()
+                return
             self.ami.received.clear()  # RawAmi keeps every frame; the bench needs none
             action_id = frame.get("ActionID", "")
             kind = "originate" if frame.get("Event") == "OriginateResponse" else "response"
@@ -249,12 +258,17 @@ def sandbox_up() -> None:
 
 
 def sandbox_channels() -> list[str]:
-    done = subprocess.run(
-        [str(SANDBOX), "cli", "core show channels concise"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [str(SANDBOX), "cli", "core show channels concise"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=15,
+        )
+    except subprocess.TimeoutExpired:
+        print("asterisk CLI did not answer in 15 s", file=sys.stderr)
+        return []
     return [line for line in done.stdout.splitlines() if "!" in line]
 
 
@@ -311,16 +325,29 @@ async def run(args: argparse.Namespace) -> int:
         if all(c.finished_at is not None or c.originate_error for c in callers):
             all_done.set()
 
-    ami = AmiDriver(await RawAmi.connect(AMI_HOST, args.ami_port))
-    ami.start()
-    login = await ami.action("Login", Username=args.ami_user, Secret=args.ami_secret)
-    if login.get("Response") != "Success":
-        sys.exit(f"ivr_load: AMI login failed: {login.get('Message')}")
+    # Asterisk runs one AMI session's actions one after another, and PlayDTMF holds its
+    # session for the digit's duration: callers share a pool of connections.
+    connections = args.ami_connections or min(50, max(1, (args.callers + 3) // 4))
+    pool = [AmiDriver(await RawAmi.connect(AMI_HOST, args.ami_port)) for _ in range(connections)]
+    for number, driver in enumerate(pool):
+        driver.start()
+        # Every session gets every event; only the first (originates) needs them.
+        login = await driver.action(
+            "Login",
+            Username=args.ami_user,
+            Secret=args.ami_secret,
+            Events="on" if number == 0 else "off",
+        )
+        if login.get("Response") != "Success":
+            sys.exit(f"ivr_load: AMI login failed: {login.get('Message')}")
+
+    def ami_of(caller: Caller) -> AmiDriver:
+        return pool[caller.index % len(pool)]
 
     async def press(caller: Caller, level: int) -> None:
         await asyncio.sleep(args.dtmf_delay)
         try:
-            reply = await ami.action(
+            reply = await ami_of(caller).action(
                 "PlayDTMF",
                 Channel=caller.local_channel,
                 Digit=caller.digit_for(level),
@@ -328,6 +355,9 @@ async def run(args: argparse.Namespace) -> int:
             )
         except TimeoutError:
             stats.ami_errors["PlayDTMF: no response"] += 1
+            return
+        except ConnectionError:
+            stats.ami_errors["PlayDTMF: AMI connection lost"] += 1
             return
         if reply.get("Response") == "Success":
             stats.dtmf_sent += 1
@@ -368,9 +398,11 @@ async def run(args: argparse.Namespace) -> int:
         async def originate(caller: Caller) -> None:
             caller.originated_at = loop.time()
             try:
-                outcome = await ami.originate(caller, server.port, wait_s)
+                outcome = await pool[0].originate(caller, server.port, wait_s)
             except TimeoutError:
                 caller.originate_error = "no OriginateResponse"
+            except ConnectionError:
+                caller.originate_error = "AMI connection lost"
             else:
                 if outcome.get("Response") == "Failure" or outcome.get("Response") == "Error":
                     caller.originate_error = outcome.get("Reason") or outcome.get("Message", "?")
@@ -408,6 +440,9 @@ async def run(args: argparse.Namespace) -> int:
                 async with asyncio.timeout(max(1.0, args.timeout - (loop.time() - began))):
                     await all_done.wait()
             load_s = loop.time() - began
+            print(f"load phase over after {load_s:.1f} s", file=sys.stderr)
+            bad = Counter(c.originate_error for c in callers if c.originate_error)
+            print(f"originate errors: {dict(bad)}", file=sys.stderr)
             stop_probe.set()
             await probe
             # Transferred callers should now sit in ccd-sim,answer (music on hold).
@@ -421,14 +456,20 @@ async def run(args: argparse.Namespace) -> int:
             reporter.cancel()
             stop_probe.set()
             for caller in callers:
-                if caller.local_channel:
+                ami = ami_of(caller)
+                if caller.local_channel and not ami.lost:
                     with contextlib.suppress(TimeoutError, ConnectionError):
                         await ami.action("Hangup", Channel=caller.local_channel, timeout_s=5)
             for task in list(tasks):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await server.stop()
-            await ami.stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(15):
+                    await server.stop()
+            for driver in pool:
+                if driver.lost:  # before we closed it ourselves
+                    stats.ami_errors[f"AMI connection lost ({driver.lost})"] += 1
+                await driver.stop()
     await asyncio.sleep(2)  # let Asterisk tear the Local channels down
     leftover = [line for line in sandbox_channels() if "@ccd-ivr" in line]
 
@@ -472,7 +513,11 @@ def report(
     pacing = f"{args.rate:g}/s" if args.rate > 0 else "all at once"
     m = machine()
     rows = [
-        ("callers", f"{n} (pacing {pacing}, originated in {originated_in:.1f} s)"),
+        (
+            "callers",
+            f"{n} (pacing {pacing}, originated in {originated_in:.1f} s,"
+            f" {args.ami_connections or min(50, max(1, (n + 3) // 4))} AMI connections)",
+        ),
         ("completed all 3 levels", f"{len(completed)}/{n} = {len(completed) / n:.1%}"),
         ("finished the IVR (any path)", f"{len(finished)}/{n}"),
         ("peak simultaneous callers in the IVR", str(peak)),
@@ -561,6 +606,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtmf-delay", type=float, default=0.2, help="prompt start → PlayDTMF, s")
     p.add_argument("--dtmf-ms", type=int, default=120, help="PlayDTMF Duration, ms")
     p.add_argument("--ami-port", type=int, default=AMI_PORT)
+    p.add_argument(
+        "--ami-connections", type=int, default=0, help="AMI pool size (default: callers/4, ≤ 50)"
+    )
     p.add_argument("--ami-user", default=AMI_USERNAME)
     p.add_argument("--ami-secret", default=AMI_SECRET, help="default: the sandbox's")
     p.add_argument("--log-level", default="WARNING", help="ccd's log level during the run")
