@@ -261,21 +261,27 @@ async def call_in(daemon: Daemon, recorder: RawAmi, flow: str) -> tuple[str, str
     return answered["Uniqueid"], agi_start["Channel"]
 
 
-async def stored_path(daemon: Daemon, linkedid: str) -> list[dict[str, Any]]:
+async def api_get(daemon: Daemon, path: str) -> tuple[int, dict[str, Any]]:
     _id, token = await daemon.components.tokens.create(Role.SUPERVISOR, label="ivr-scenarios")
-    async with aiohttp.ClientSession(
-        base_url=f"http://127.0.0.1:{daemon.http_port}",
-        headers={"Authorization": f"Bearer {token}"},
-    ) as http:
+    async with (
+        aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{daemon.http_port}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http,
+        http.get(path) as response,
+    ):
+        body: dict[str, Any] = await response.json() if response.status == 200 else {}
+        return response.status, body
 
-        async def stored() -> dict[str, Any] | None:
-            async with http.get(f"/api/v1/cdrs/{linkedid}") as response:
-                if response.status != 200:
-                    return None
-                body: dict[str, Any] = await response.json()
-                return body
 
-        cdr = await eventually(stored, within_s=20, what="the call's CDR in the database")
+async def stored_path(daemon: Daemon, linkedid: str) -> list[dict[str, Any]]:
+    async def stored() -> dict[str, Any] | None:
+        status, body = await api_get(daemon, f"/api/v1/cdrs/{linkedid}")
+        return body if status == 200 else None
+
+    cdr = await eventually(
+        stored, within_s=20, what="the call's CDR in the database", interval_s=0.25
+    )
     path: list[dict[str, Any]] = cdr["ivr_path"]
     return path
 
@@ -297,6 +303,10 @@ async def test_an_invalid_digit_is_refused_and_the_retry_reaches_the_department(
     await asyncio.sleep(2.0)  # "beeperr", then "beep" again; GET DATA waits 4 s
     await press(recorder, first_half(agi_channel), "1")
     await ends_in(recorder, DEPARTMENT)
+    # The department answers and keeps the caller ~2 s: the live call shows the path.
+    status, live = await api_get(daemon, f"/api/v1/calls/{linkedid}")
+    assert status == 200
+    assert steps(live["ivr_path"]) == [("main", "7,1"), ("desk", "")]
     commands = agi_commands(recorder, agi_channel)
     assert any("beeperr" in command for command in commands)
     assert steps(await stored_path(daemon, linkedid)) == [("main", "7,1"), ("desk", "")]
