@@ -450,7 +450,7 @@ async def run(args: argparse.Namespace) -> int:
                 line
                 for line in await asyncio.to_thread(sandbox_channels)
                 if f"!{contract.SIM_CONTEXT}!{contract.SimExten.ANSWER}!" in line
-                and "@ccd-ivr" in line
+                and line.startswith(f"Local/{FIRST_DID // 1000}")
             ]
         finally:
             reporter.cancel()
@@ -471,7 +471,12 @@ async def run(args: argparse.Namespace) -> int:
                     stats.ami_errors[f"AMI connection lost ({driver.lost})"] += 1
                 await driver.stop()
     await asyncio.sleep(2)  # let Asterisk tear the Local channels down
-    leftover = [line for line in sandbox_channels() if "@ccd-ivr" in line]
+    # Only this bench's callers (DIDs 7000…): other sessions may share the sandbox.
+    leftover = [
+        line
+        for line in sandbox_channels()
+        if line.startswith(f"Local/{FIRST_DID // 1000}") and "@ccd-ivr" in line
+    ]
 
     report(
         args,
