@@ -1,0 +1,1 @@
+"""Automatic call distribution: pure decision core (no IO)."""

@@ -1,0 +1,79 @@
+"""Frozen domain types of the ACD. Times are float seconds on one monotonic scale."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class AgentStatus(enum.Enum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    status: AgentStatus
+    since: float
+    reason: str | None = None
+    call_id: str | None = None
+
+
+class Strategy(enum.Enum):
+    LONGEST_IDLE = "longest_idle"
+    ROUND_ROBIN = "round_robin"
+    FEWEST_CALLS = "fewest_calls"
+    LEAST_TALK_TIME = "least_talk_time"
+    RANDOM = "random"
+    LINEAR = "linear"
+    RING_ALL = "ring_all"
+    SKILLS_BASED = "skills_based"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str
+    interface: str
+    # skill name -> level 1..10
+    skills: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, level in self.skills.items():
+            if not 1 <= level <= 10:
+                raise ValueError(f"skill {name!r} level {level} outside 1..10")
+
+    def has_skills(self, required: Mapping[str, int]) -> bool:
+        return all(self.skills.get(name, 0) >= level for name, level in required.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    id: str
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    # skill name -> minimum level
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    ring_timeout_s: float = 15.0
+    wrapup_s: float = 0.0
+    max_wait_s: float | None = None
+    max_len: int | None = None
+    overflow_target: str | None = None
+    service_level_s: float = 20.0
+    max_no_answer: int = 3
+    # After escalate_after_s of waiting, the requirement becomes escalated_skills.
+    escalate_after_s: float | None = None
+    escalated_skills: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCaller:
+    call_id: str
+    channel: str
+    queue_id: str
+    joined_at: float
+    priority: int = 0
+    required_skills: Mapping[str, int] = field(default_factory=dict)
