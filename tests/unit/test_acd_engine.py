@@ -1,0 +1,387 @@
+from collections.abc import Mapping
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccd.acd.engine import (
+    AcdEngine,
+    AgentAnswered,
+    AgentBusy,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentNoAnswer,
+    AgentPaused,
+    AgentUnpaused,
+    AutoPauseAgent,
+    CallEnded,
+    CallerAbandoned,
+    CallerConnected,
+    CallerJoined,
+    CallerLeft,
+    CancelRing,
+    Command,
+    Overflow,
+    RingAgent,
+    Tick,
+)
+from ccd.acd.model import Agent, AgentStatus, Queue, Strategy, WaitingCaller
+
+
+def agent(agent_id: str, **skills: int) -> Agent:
+    return Agent(agent_id, f"PJSIP/{agent_id}", skills)
+
+
+def caller(
+    call_id: str, at: float = 0.0, queue: str = "q", priority: int = 0, **skills: int
+) -> WaitingCaller:
+    return WaitingCaller(call_id, f"PJSIP/c-{call_id}", queue, at, priority, skills)
+
+
+def engine(**queue_kw: object) -> AcdEngine:
+    return AcdEngine({"q": Queue("q", **queue_kw)})  # type: ignore[arg-type]
+
+
+def login(e: AcdEngine, *agents: Agent, at: float = 0.0) -> None:
+    for a in agents:
+        assert e.handle(AgentLoggedIn(a, frozenset({"q"})), at) == []
+
+
+def rings(cmds: list[Command]) -> list[tuple[str, str]]:
+    return [(c.agent_id, c.call_id) for c in cmds if isinstance(c, RingAgent)]
+
+
+def test_caller_rings_longest_idle_agent_with_originate_data() -> None:
+    e = engine(ring_timeout_s=12)
+    login(e, agent("a"), at=5)
+    login(e, agent("b"), at=1)
+    cmds = e.handle(CallerJoined(caller("c1")), 10)
+    assert cmds == [RingAgent("b", "PJSIP/b", "c1", "PJSIP/c-c1", 12)]
+    assert e.agent_state("b").status is AgentStatus.RESERVED
+    assert e.agent_state("b").call_id == "c1"
+
+
+def test_answer_connects_and_puts_agent_on_call_then_wrap_up_then_available() -> None:
+    e = engine(wrapup_s=30)
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1", at=0)), 0)
+    assert e.handle(AgentAnswered("a", "c1"), 4) == [CallerConnected("c1", "a", 4)]
+    assert e.agent_state("a").status is AgentStatus.ON_CALL
+    assert e.waiting() == []
+    # A second caller waits while the agent talks and while it wraps up.
+    assert rings(e.handle(CallerJoined(caller("c2", at=5)), 5)) == []
+    e.handle(CallEnded("a"), 60)
+    assert e.agent_state("a").status is AgentStatus.WRAP_UP
+    assert rings(e.handle(Tick(), 89)) == []
+    assert rings(e.handle(Tick(), 90)) == [("a", "c2")]
+
+
+def test_without_wrap_up_agent_takes_next_caller_at_once() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(CallerJoined(caller("c2")), 0)
+    e.handle(AgentAnswered("a", "c1"), 1)
+    assert rings(e.handle(CallEnded("a"), 10)) == [("a", "c2")]
+
+
+def test_priority_beats_wait_time_and_wait_time_breaks_ties() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(AgentAnswered("a", "c1"), 0)
+    e.handle(CallerJoined(caller("old", at=1)), 1)
+    e.handle(CallerJoined(caller("newer", at=2)), 2)
+    e.handle(CallerJoined(caller("vip", at=3, priority=5)), 3)
+    assert rings(e.handle(CallEnded("a"), 10)) == [("a", "vip")]
+    e.handle(AgentAnswered("a", "vip"), 10)
+    assert rings(e.handle(CallEnded("a"), 20)) == [("a", "old")]
+
+
+def test_caller_only_offered_to_agents_with_required_skills() -> None:
+    e = AcdEngine({"q": Queue("q", required_skills={"fr": 5})})
+    login(e, agent("weak", fr=4), agent("none"))
+    assert rings(e.handle(CallerJoined(caller("c1", sales=2)), 0)) == []
+    login(e, agent("fr_only", fr=9))
+    assert rings(e.handle(Tick(), 1)) == []  # lacks the caller's own "sales" skill
+    cmds = e.handle(AgentLoggedIn(agent("good", fr=5, sales=3), frozenset({"q"})), 2)
+    assert rings(cmds) == [("good", "c1")]
+
+
+def test_escalation_widens_skills_after_configured_wait() -> None:
+    q = Queue("q", required_skills={"de": 1}, escalate_after_s=30, escalated_skills={})
+    e = AcdEngine({"q": q})
+    login(e, agent("generalist"))
+    assert rings(e.handle(CallerJoined(caller("c1", at=0)), 0)) == []
+    assert rings(e.handle(Tick(), 29)) == []
+    assert rings(e.handle(Tick(), 30)) == [("generalist", "c1")]
+
+
+def test_no_answer_moves_to_next_agent_and_agent_is_idle_again() -> None:
+    e = engine(strategy=Strategy.LINEAR)
+    login(e, agent("a"), agent("b"))
+    assert rings(e.handle(CallerJoined(caller("c1")), 0)) == [("a", "c1")]
+    assert rings(e.handle(AgentNoAnswer("a", "c1"), 15)) == [("b", "c1")]
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_ring_timeout_on_tick_cancels_and_tries_next() -> None:
+    e = engine(strategy=Strategy.LINEAR, ring_timeout_s=10)
+    login(e, agent("a"), agent("b"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    assert e.handle(Tick(), 9.9) == []
+    cmds = e.handle(Tick(), 10)
+    assert CancelRing("a", "c1") in cmds
+    assert rings(cmds) == [("b", "c1")]
+
+
+def test_consecutive_no_answers_auto_pause_agent() -> None:
+    e = engine(max_no_answer=2)
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    # Only agent: retried after the first no-answer.
+    assert rings(e.handle(AgentNoAnswer("a", "c1"), 15)) == [("a", "c1")]
+    cmds = e.handle(AgentNoAnswer("a", "c1"), 30)
+    assert AutoPauseAgent("a", "no-answer") in cmds
+    assert rings(cmds) == []
+    state = e.agent_state("a")
+    assert (state.status, state.reason) == (AgentStatus.PAUSED, "no-answer")
+    # Unpausing resets the count and makes the agent available again.
+    assert rings(e.handle(AgentUnpaused("a"), 40)) == [("a", "c1")]
+
+
+def test_answer_resets_no_answer_count() -> None:
+    e = engine(max_no_answer=2)
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(AgentNoAnswer("a", "c1"), 1)
+    e.handle(AgentAnswered("a", "c1"), 2)
+    e.handle(CallEnded("a"), 3)
+    e.handle(CallerJoined(caller("c2")), 4)
+    cmds = e.handle(AgentNoAnswer("a", "c2"), 5)
+    assert not any(isinstance(c, AutoPauseAgent) for c in cmds)
+
+
+def test_busy_skips_agent_without_counting_no_answer() -> None:
+    e = engine(strategy=Strategy.LINEAR, max_no_answer=1)
+    login(e, agent("a"), agent("b"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    cmds = e.handle(AgentBusy("a", "c1"), 1)
+    assert rings(cmds) == [("b", "c1")]
+    assert not any(isinstance(c, AutoPauseAgent) for c in cmds)
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_caller_abandon_cancels_ring_and_frees_agent() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1", at=2)), 2)
+    cmds = e.handle(CallerLeft("c1"), 9)
+    assert cmds == [CancelRing("a", "c1"), CallerAbandoned("c1", 7)]
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+    assert e.waiting() == []
+
+
+def test_stale_answer_after_abandon_is_cancelled() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(CallerLeft("c1"), 1)
+    assert e.handle(AgentAnswered("a", "c1"), 1.5) == [CancelRing("a", "c1")]
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_max_wait_overflows_to_target() -> None:
+    e = engine(max_wait_s=60, overflow_target="voicemail")
+    login(e, agent("a"))
+    e.handle(AgentPaused("a", "lunch"), 0)
+    e.handle(CallerJoined(caller("c1", at=0)), 0)
+    assert e.handle(Tick(), 59) == []
+    assert e.handle(Tick(), 61) == [Overflow("c1", "PJSIP/c-c1", "voicemail", "max_wait", 61)]
+    assert e.waiting() == []
+
+
+def test_max_wait_while_ringing_cancels_ring() -> None:
+    e = engine(max_wait_s=10, ring_timeout_s=30, overflow_target="q2")
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    cmds = e.handle(Tick(), 10)
+    assert cmds == [CancelRing("a", "c1"), Overflow("c1", "PJSIP/c-c1", "q2", "max_wait", 10)]
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_full_queue_and_no_agents_overflow_immediately() -> None:
+    e = engine(max_len=1, overflow_target="vm")
+    assert e.handle(CallerJoined(caller("c0")), 0) == [
+        Overflow("c0", "PJSIP/c-c0", "vm", "no_agents", 0)
+    ]
+    login(e, agent("a"))
+    e.handle(AgentPaused("a", "break"), 0)
+    assert e.handle(CallerJoined(caller("c1")), 0) == []
+    assert e.handle(CallerJoined(caller("c2")), 0) == [
+        Overflow("c2", "PJSIP/c-c2", "vm", "queue_full", 0)
+    ]
+
+
+def test_pause_while_ringing_cancels_and_rerings_elsewhere() -> None:
+    e = engine(strategy=Strategy.LINEAR)
+    login(e, agent("a"), agent("b"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    cmds = e.handle(AgentPaused("a", "coffee"), 1)
+    assert cmds == [CancelRing("a", "c1"), RingAgent("b", "PJSIP/b", "c1", "PJSIP/c-c1", 15.0)]
+    assert e.agent_state("a").reason == "coffee"
+
+
+def test_pause_on_call_is_refused() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(AgentAnswered("a", "c1"), 0)
+    e.handle(AgentPaused("a", "coffee"), 1)
+    assert e.agent_state("a").status is AgentStatus.ON_CALL
+
+
+def test_logout_while_ringing_cancels_and_forgets_agent() -> None:
+    e = engine()
+    login(e, agent("a"))
+    e.handle(CallerJoined(caller("c1")), 0)
+    assert e.handle(AgentLoggedOut("a"), 1) == [CancelRing("a", "c1")]
+    assert e.agent_state("a").status is AgentStatus.LOGGED_OUT
+    assert [c.call_id for c in e.waiting()] == ["c1"]
+
+
+def test_ring_all_rings_every_eligible_agent_and_cancels_losers() -> None:
+    e = engine(strategy=Strategy.RING_ALL)
+    login(e, agent("a"), agent("b"), agent("c"))
+    e.handle(AgentPaused("c", "x"), 0)
+    assert rings(e.handle(CallerJoined(caller("c1")), 0)) == [("a", "c1"), ("b", "c1")]
+    cmds = e.handle(AgentAnswered("b", "c1"), 2)
+    assert cmds == [CancelRing("a", "c1"), CallerConnected("c1", "b", 2)]
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_round_robin_rotates_across_calls() -> None:
+    e = engine(strategy=Strategy.ROUND_ROBIN)
+    login(e, agent("a"), agent("b"), agent("c"))
+    served = []
+    for i in range(4):
+        (ring,) = rings(e.handle(CallerJoined(caller(f"c{i}")), i))
+        e.handle(AgentAnswered(ring[0], ring[1]), i)
+        e.handle(CallEnded(ring[0]), i + 0.5)
+        served.append(ring[0])
+    assert served == ["a", "b", "c", "a"]
+
+
+# ---- property: never two calls per agent, never an idle eligible agent beside a waiter ----
+
+AGENTS = [agent("a", fr=5), agent("b", de=5), agent("c", fr=2, de=8), agent("d")]
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "login",
+                "logout",
+                "pause",
+                "unpause",
+                "join",
+                "leave",
+                "answer",
+                "noanswer",
+                "busy",
+                "end",
+                "tick",
+            ]
+        ),
+        st.integers(0, 20),
+        st.sampled_from([{}, {"fr": 1}, {"de": 3}, {"fr": 3, "de": 3}]),
+        st.integers(0, 2),
+    ),
+    max_size=60,
+)
+
+
+def _eligible(e: AcdEngine, a: Agent, required: Mapping[str, int]) -> bool:
+    return (
+        e.agent_state(a.id).status is AgentStatus.AVAILABLE
+        and "q" in e.agent_queues(a.id)
+        and a.has_skills(required)
+    )
+
+
+def _check_invariants(e: AcdEngine, now: float) -> None:
+    callers_by_agent: dict[str, str] = {}
+    for w in e.waiting():
+        for agent_id in e.ringing_for(w.call_id):
+            assert agent_id not in callers_by_agent, "agent rung for two callers"
+            callers_by_agent[agent_id] = w.call_id
+            state = e.agent_state(agent_id)
+            assert state.status is AgentStatus.RESERVED
+            assert state.call_id == w.call_id
+    engaged = [
+        e.agent_state(a.id).call_id
+        for a in AGENTS
+        if e.agent_state(a.id).status in (AgentStatus.RESERVED, AgentStatus.ON_CALL)
+    ]
+    assert None not in engaged
+    # The property queue rings one agent per caller, so engaged calls are distinct.
+    assert len(engaged) == len(set(engaged))
+    for w in e.waiting():
+        if e.ringing_for(w.call_id):
+            continue
+        required = e.required_skills(w.call_id, now)
+        idle = [a.id for a in AGENTS if _eligible(e, a, required)]
+        assert not idle, f"{w.call_id} waits while {idle} idle"
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops)
+def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
+    steps: list[tuple[str, int, dict[str, int], int]],
+) -> None:
+    q = Queue(
+        "q",
+        strategy=Strategy.SKILLS_BASED,
+        wrapup_s=5,
+        max_wait_s=100,
+        max_no_answer=2,
+        escalate_after_s=30,
+    )
+    e = AcdEngine({"q": q})
+    now = 0.0
+    next_call = 0
+    talking: dict[str, str] = {}
+    for op, n, skills, prio in steps:
+        now += n / 4
+        a = AGENTS[n % len(AGENTS)]
+        state = e.agent_state(a.id)
+        event: object
+        if op == "login":
+            event = AgentLoggedIn(a, frozenset({"q"}))
+        elif op == "logout":
+            event = AgentLoggedOut(a.id)
+        elif op == "pause":
+            event = AgentPaused(a.id, "p")
+        elif op == "unpause":
+            event = AgentUnpaused(a.id)
+        elif op == "join":
+            next_call += 1
+            cid = f"c{next_call}"
+            event = CallerJoined(WaitingCaller(cid, cid, "q", now, prio, skills))
+        elif op == "leave" and e.waiting():
+            event = CallerLeft(e.waiting()[n % len(e.waiting())].call_id)
+        elif op in ("answer", "noanswer", "busy") and state.status is AgentStatus.RESERVED:
+            assert state.call_id is not None
+            kind = {"answer": AgentAnswered, "noanswer": AgentNoAnswer, "busy": AgentBusy}[op]
+            event = kind(a.id, state.call_id)
+        elif op == "end" and state.status is AgentStatus.ON_CALL:
+            event = CallEnded(a.id)
+        else:
+            event = Tick()
+        cmds = e.handle(event, now)  # type: ignore[arg-type]
+        for cmd in cmds:
+            if isinstance(cmd, CallerConnected):
+                assert cmd.agent_id not in talking, "agent connected to two calls"
+                talking[cmd.agent_id] = cmd.call_id
+        for agent_id in list(talking):
+            if e.agent_state(agent_id).status is not AgentStatus.ON_CALL:
+                del talking[agent_id]
+        _check_invariants(e, now)
