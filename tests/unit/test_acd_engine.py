@@ -346,12 +346,20 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
         escalate_after_s=30,
     )
     e = AcdEngine({"q": q})
+    for a in AGENTS[:3]:
+        e.handle(AgentLoggedIn(a, frozenset({"q"})), 0.0)
     now = 0.0
     next_call = 0
     talking: dict[str, str] = {}
+    ringing: dict[str, str] = {}
     for op, n, skills, prio in steps:
         now += n / 4
         a = AGENTS[n % len(AGENTS)]
+        # Answer/no-answer/busy/end target an agent in the matching state when there is one.
+        wanted = AgentStatus.ON_CALL if op == "end" else AgentStatus.RESERVED
+        matching = [x for x in AGENTS if e.agent_state(x.id).status is wanted]
+        if op in ("answer", "noanswer", "busy", "end") and matching:
+            a = matching[n % len(matching)]
         state = e.agent_state(a.id)
         event: object
         if op == "login":
@@ -376,12 +384,22 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
             event = CallEnded(a.id)
         else:
             event = Tick()
+        # Track each agent's engagement from the commands alone, independent of engine state.
+        if isinstance(event, (AgentNoAnswer, AgentBusy)):
+            ringing.pop(event.agent_id, None)
+        if isinstance(event, (CallEnded, AgentLoggedOut)):
+            talking.pop(event.agent_id, None)
         cmds = e.handle(event, now)  # type: ignore[arg-type]
         for cmd in cmds:
-            if isinstance(cmd, CallerConnected):
+            if isinstance(cmd, CancelRing) and ringing.get(cmd.agent_id) == cmd.call_id:
+                del ringing[cmd.agent_id]
+        for cmd in cmds:
+            if isinstance(cmd, RingAgent):
+                assert cmd.agent_id not in talking, "agent rung while on a call"
+                assert cmd.agent_id not in ringing, "agent rung for two callers"
+                ringing[cmd.agent_id] = cmd.call_id
+            elif isinstance(cmd, CallerConnected):
+                assert ringing.pop(cmd.agent_id, None) == cmd.call_id
                 assert cmd.agent_id not in talking, "agent connected to two calls"
                 talking[cmd.agent_id] = cmd.call_id
-        for agent_id in list(talking):
-            if e.agent_state(agent_id).status is not AgentStatus.ON_CALL:
-                del talking[agent_id]
         _check_invariants(e, now)
