@@ -62,41 +62,37 @@ SANDBOX = REPO / "scripts" / "asterisk-sandbox"
 FLOW_ID = "ivrbench"
 FIRST_DID = 7000
 # The prompt of each level names it, so the driver knows which digit the menu wants.
-LEVEL_PROMPTS = {"digits/1": 1, "digits/2": 2, "digits/3": 3}
-LEVEL_NODES = ("level1", "level2", "level3")
+MENUS = {
+    "level1": ("digits/1", {"1": "level2", "9": "bye"}),
+    "level2": ("digits/2", {"2": "level3", "9": "bye"}),
+    "level3": ("digits/3", {"3": "agent", "4": "bye"}),
+}
+LEVEL_NODES = tuple(MENUS)
+LEVEL_PROMPTS = {prompt: level for level, (prompt, _) in enumerate(MENUS.values(), start=1)}
 
-FLOW_TOML = f"""\
+
+def flow_toml(menu_timeout_s: float) -> str:
+    """The bench flow: the three menus above, then a transfer and a hangup node."""
+    menus = []
+    for node, (prompt, options) in MENUS.items():
+        table = ", ".join(f'"{digit}" = "{target}"' for digit, target in options.items())
+        menus.append(
+            f"""
+[nodes.{node}]
+kind = "menu"
+prompts = ["{prompt}"]
+options = {{ {table} }}
+timeout_s = {menu_timeout_s:g}
+retries = 2
+invalid_prompts = ["beeperr"]
+timeout_prompts = ["beep"]
+"""
+        )
+    return f"""\
 id = "{FLOW_ID}"
 entry = "level1"
 default_destination = "bye"
-
-[nodes.level1]
-kind = "menu"
-prompts = ["digits/1"]
-options = {{ "1" = "level2", "9" = "bye" }}
-timeout_s = {{timeout}}
-retries = 2
-invalid_prompts = ["beeperr"]
-timeout_prompts = ["beep"]
-
-[nodes.level2]
-kind = "menu"
-prompts = ["digits/2"]
-options = {{ "2" = "level3", "9" = "bye" }}
-timeout_s = {{timeout}}
-retries = 2
-invalid_prompts = ["beeperr"]
-timeout_prompts = ["beep"]
-
-[nodes.level3]
-kind = "menu"
-prompts = ["digits/3"]
-options = {{ "3" = "agent", "4" = "bye" }}
-timeout_s = {{timeout}}
-retries = 2
-invalid_prompts = ["beeperr"]
-timeout_prompts = ["beep"]
-
+{"".join(menus)}
 [nodes.agent]
 kind = "transfer"
 context = "{contract.SIM_CONTEXT}"
@@ -294,9 +290,7 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     flows_dir = Path(args.flows_dir) if args.flows_dir else Path(tempfile.mkdtemp(prefix="ivrb-"))
     flows_dir.mkdir(parents=True, exist_ok=True)
-    (flows_dir / f"{FLOW_ID}.toml").write_text(
-        FLOW_TOML.replace("{timeout}", f"{args.menu_timeout:g}")
-    )
+    (flows_dir / f"{FLOW_ID}.toml").write_text(flow_toml(args.menu_timeout))
     flows: FlowSet = load_flows(flows_dir)
     if FLOW_ID not in flows.flows:
         sys.exit(f"ivr_load: {flows_dir} has no flow {FLOW_ID!r}")

@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccd
@@ -161,11 +161,8 @@ def _settings_with_logging(args: argparse.Namespace, *, require_ami_secret: bool
     return settings
 
 
-def _run_async(work: Callable[[], Awaitable[T]]) -> T:
-    async def runner() -> T:
-        return await work()
-
-    return asyncio.run(runner())
+def _run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(work())
 
 
 # ---------------------------------------------------------------------------------- commands

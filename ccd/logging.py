@@ -114,9 +114,7 @@ def use_json(fmt: LogFormat, stream: TextIO | None = None) -> bool:
         return True
     if fmt == "console":
         return False
-    target = stream if stream is not None else sys.stderr
-    isatty = getattr(target, "isatty", None)
-    return not (callable(isatty) and isatty())
+    return not _is_tty(stream if stream is not None else sys.stderr)
 
 
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
@@ -139,7 +137,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         final = []
-        renderer = structlog.dev.ConsoleRenderer(colors=_stderr_is_tty())
+        renderer = structlog.dev.ConsoleRenderer(colors=_is_tty(sys.stderr))
 
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -175,6 +173,6 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
     )
 
 
-def _stderr_is_tty() -> bool:
-    isatty = getattr(sys.stderr, "isatty", None)
+def _is_tty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
     return bool(callable(isatty) and isatty())

@@ -58,6 +58,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_not_above(section: BaseModel, low: str, high: str) -> None:
+    """Raise ``ValueError`` if the setting named ``low`` exceeds the one named ``high``."""
+    low_value, high_value = getattr(section, low), getattr(section, high)
+    if low_value > high_value:
+        raise ValueError(f"{low} ({low_value}) must not exceed {high} ({high_value})")
+
+
 def _check_ami_safe(value: str) -> str:
     if not is_ami_safe(value):
         raise ValueError("must not contain CR, LF or NUL characters")
@@ -80,11 +87,7 @@ class AmiSettings(_Section):
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> AmiSettings:
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError(
-                f"reconnect_min_s ({self.reconnect_min_s}) must not exceed "
-                f"reconnect_max_s ({self.reconnect_max_s})"
-            )
+        _check_not_above(self, "reconnect_min_s", "reconnect_max_s")
         return self
 
 
@@ -159,11 +162,7 @@ class OriginateSettings(_Section):
 
     @model_validator(mode="after")
     def _default_within_max(self) -> OriginateSettings:
-        if self.default_ring_timeout_s > self.max_ring_timeout_s:
-            raise ValueError(
-                f"default_ring_timeout_s ({self.default_ring_timeout_s}) must not exceed "
-                f"max_ring_timeout_s ({self.max_ring_timeout_s})"
-            )
+        _check_not_above(self, "default_ring_timeout_s", "max_ring_timeout_s")
         return self
 
 

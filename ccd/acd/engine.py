@@ -213,7 +213,7 @@ class AcdEngine:
         out: list[Command] = []
         match event:
             case AgentLoggedIn(agent=agent, queue_ids=queue_ids):
-                self._login(agent, queue_ids, now, out)
+                self._login(agent, queue_ids, now)
             case AgentLoggedOut(agent_id=agent_id):
                 self._release_agent(agent_id, now, out, AgentStatus.LOGGED_OUT, None)
                 self._agents.pop(agent_id, None)
@@ -260,9 +260,7 @@ class AcdEngine:
             slot.ring_deadline = None
         slot.state = AgentState(status, since=now, reason=reason, call_id=call_id)
 
-    def _login(
-        self, agent: Agent, queue_ids: frozenset[str], now: float, out: list[Command]
-    ) -> None:
+    def _login(self, agent: Agent, queue_ids: frozenset[str], now: float) -> None:
         unknown = queue_ids - self._queues.keys()
         if unknown:
             raise UnknownQueue(sorted(unknown))

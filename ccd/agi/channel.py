@@ -98,6 +98,11 @@ class AgiChannel:
     def _env(self, key: str) -> str:
         return self.env.get(key, "")
 
+    def _env_known(self, key: str) -> str:
+        """Like ``_env``, but Asterisk's placeholder ``unknown`` reads as ""."""
+        value = self._env(key)
+        return "" if value == "unknown" else value
+
     @property
     def channel(self) -> str:
         return self._env("agi_channel")
@@ -108,18 +113,15 @@ class AgiChannel:
 
     @property
     def callerid(self) -> str:
-        value = self._env("agi_callerid")
-        return "" if value == "unknown" else value
+        return self._env_known("agi_callerid")
 
     @property
     def calleridname(self) -> str:
-        value = self._env("agi_calleridname")
-        return "" if value == "unknown" else value
+        return self._env_known("agi_calleridname")
 
     @property
     def dnid(self) -> str:
-        value = self._env("agi_dnid")
-        return "" if value == "unknown" else value
+        return self._env_known("agi_dnid")
 
     @property
     def extension(self) -> str:

@@ -89,7 +89,6 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
         # ActionID -> sync callback for list rows, called in wire order with events.
         self.row_listeners: dict[str, Callable[[Frame], None]] = {}
         self.frame_errors = 0
-        self.unmatched_responses = 0
         self.lost_reason: str | None = None
         self.version: str | None = None
         self._drop_reason: str | None = None
@@ -149,7 +148,6 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
             self._on_event(frame)
         else:
             # Usually the late answer to an action that already timed out.
-            self.unmatched_responses += 1
             log.debug("ami response without a waiting action", action_id=action_id)
 
     def _answer(self, action: Any, frame: Frame) -> None:
@@ -175,15 +173,11 @@ class GatewayProtocol(AMIProtocol):  # type: ignore[misc]
         if self._drop_reason is None:
             self._drop_reason = reason
 
-    def drop(self, reason: str, *, abort: bool = True) -> None:
-        """End the connection; abort by default (a half-open peer never lets close finish)."""
+    def drop(self, reason: str) -> None:
+        """End the connection by aborting it (a half-open peer never lets close finish)."""
         self.expect_close(reason)
-        if self.closed:
-            return
-        if abort:
+        if not self.closed:
             self.transport.abort()
-        else:
-            self.transport.close()
 
     # -- connection loss --------------------------------------------------------------
 

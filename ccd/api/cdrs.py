@@ -31,6 +31,7 @@ from multidict import MultiMapping
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID
+from ccd.api.handlers import no_store_json
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import (
     CdrDetail,
@@ -274,20 +275,20 @@ def iso_full(moment: datetime | None) -> str | None:
 # --- views -------------------------------------------------------------------------------
 
 
-def cdr_view(cdr: StoredCdr) -> dict[str, object]:
-    view: dict[str, object] = {"id": cdr.linkedid}
-    for name in CSV_FIELDS:
-        value = getattr(cdr, name)
+def _fields_view(record: object, names: Iterable[str]) -> dict[str, object]:
+    view: dict[str, object] = {}
+    for name in names:
+        value = getattr(record, name)
         view[name] = iso(value) if isinstance(value, datetime) else value
     return view
+
+
+def cdr_view(cdr: StoredCdr) -> dict[str, object]:
+    return {"id": cdr.linkedid, **_fields_view(cdr, CSV_FIELDS)}
 
 
 def leg_view(leg: LegRecord) -> dict[str, object]:
-    view: dict[str, object] = {}
-    for name in LEG_FIELDS:
-        value = getattr(leg, name)
-        view[name] = iso(value) if isinstance(value, datetime) else value
-    return view
+    return _fields_view(leg, LEG_FIELDS)
 
 
 def detail_view(detail: CdrDetail) -> dict[str, object]:
@@ -335,6 +336,11 @@ def _unavailable() -> ApiProblem:
     )
 
 
+def _position_of(cdr: StoredCdr) -> CdrPosition:
+    """The keyset position just past ``cdr`` (the next page starts after it)."""
+    return CdrPosition(started_at=cdr.started_at, linkedid=cdr.linkedid)
+
+
 async def list_cdrs(request: web.Request) -> web.Response:
     reader = request.app[CDRS]
     query = parse_query(request.query, allowed=LIST_PARAMS)
@@ -347,15 +353,8 @@ async def list_cdrs(request: web.Request) -> web.Response:
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
-        last = page[-1]
-        next_cursor = encode_cursor(
-            CdrPosition(started_at=last.started_at, linkedid=last.linkedid), query.sort, filters
-        )
-    response = web.json_response(
-        {"cdrs": [cdr_view(cdr) for cdr in page], "next_cursor": next_cursor}
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        next_cursor = encode_cursor(_position_of(page[-1]), query.sort, filters)
+    return no_store_json({"cdrs": [cdr_view(cdr) for cdr in page], "next_cursor": next_cursor})
 
 
 async def get_cdr(request: web.Request) -> web.Response:
@@ -374,9 +373,7 @@ async def get_cdr(request: web.Request) -> web.Response:
         principal.agent_id is None or detail.cdr.agent_id != principal.agent_id
     ):
         raise forbidden("agents may only read CDRs of their own calls")
-    response = web.json_response(detail_view(detail))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store_json(detail_view(detail))
 
 
 async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
@@ -414,8 +411,7 @@ async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
             written += len(rows)
             if len(rows) < CSV_PAGE_ROWS:
                 break
-            last = rows[-1]
-            after = CdrPosition(started_at=last.started_at, linkedid=last.linkedid)
+            after = _position_of(rows[-1])
             rows = await reader.page(filters, sort=query.sort, after=after, limit=CSV_PAGE_ROWS)
     except ConnectionResetError:
         raise  # the client went away; nothing to tell it

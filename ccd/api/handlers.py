@@ -33,14 +33,15 @@ WS_MAX_CLIENT_MESSAGE = 4096  # clients have nothing to say on this stream
 WS_SLOW_CLOSE_GRACE_S = 2.0
 
 
-def _json(data: object, *, status: int = 200) -> web.Response:
+def no_store_json(data: object, *, status: int = 200) -> web.Response:
+    """A JSON response that no cache may store (it shows changing or private data)."""
     response = web.json_response(data, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return _json({"status": "ok"})
+    return no_store_json({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -57,7 +58,7 @@ async def readyz(request: web.Request) -> web.Response:
             title="Not ready",
             extensions={"reasons": list(reasons)},
         )
-    return _json({"status": "ready"})
+    return no_store_json({"status": "ready"})
 
 
 def _call_id(request: web.Request) -> str:
@@ -71,7 +72,7 @@ async def list_calls(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     now = deps.clock.now()
     calls = [call_view(call, now=now) for call in deps.calls.calls()]
-    return _json({"calls": calls, "count": len(calls)})
+    return no_store_json({"calls": calls, "count": len(calls)})
 
 
 async def get_call(request: web.Request) -> web.Response:
@@ -80,7 +81,7 @@ async def get_call(request: web.Request) -> web.Response:
     call = deps.calls.call(call_id)
     if call is None:
         raise not_found(f"no live call with id {call_id!r}")
-    return _json(call_view(call, now=deps.clock.now()))
+    return no_store_json(call_view(call, now=deps.clock.now()))
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -90,6 +91,10 @@ async def _read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     return await request.read()
+
+
+def _asterisk_unreachable() -> ApiProblem:
+    return ApiProblem(503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE)
 
 
 async def originate(request: web.Request) -> web.Response:
@@ -112,9 +117,7 @@ async def originate(request: web.Request) -> web.Response:
         ) from None
     except (TimeoutError, ConnectionError):
         log.warning("originate failed: Asterisk unreachable", endpoint=body.endpoint)
-        raise ApiProblem(
-            503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE
-        ) from None
+        raise _asterisk_unreachable() from None
     log.info(
         "originate requested",
         originate_id=action_id,
@@ -123,7 +126,7 @@ async def originate(request: web.Request) -> web.Response:
         variable_names=sorted(body.variables),  # values may hold customer data
         token_id=principal.token_id,
     )
-    return _json({"originate_id": action_id}, status=202)
+    return no_store_json({"originate_id": action_id}, status=202)
 
 
 async def hangup(request: web.Request) -> web.Response:
@@ -133,18 +136,16 @@ async def hangup(request: web.Request) -> web.Response:
         found = await deps.control.hangup(call_id)
     except (TimeoutError, ConnectionError):
         log.warning("hangup failed: Asterisk unreachable", linkedid=call_id)
-        raise ApiProblem(
-            503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE
-        ) from None
+        raise _asterisk_unreachable() from None
     if not found:
         raise not_found(f"no live call with id {call_id!r}")
     log.info("hangup requested", linkedid=call_id, token_id=request[PRINCIPAL].token_id)
-    return _json({"id": call_id, "status": "hangup requested"}, status=202)
+    return no_store_json({"id": call_id, "status": "hangup requested"}, status=202)
 
 
 async def me(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
-    return _json(
+    return no_store_json(
         {
             "token_id": principal.token_id,
             "role": principal.role.value,

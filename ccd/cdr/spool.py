@@ -162,8 +162,6 @@ class Spool:
         # The next on-disk segment, being read in a thread while the current one is written.
         self._prefetch: tuple[_Segment, asyncio.Task[_Scan]] | None = None
         self._opened = False
-        self.appended = 0
-        self.acknowledged = 0
         self.torn_lines = 0
         self.corrupt_lines = 0
 
@@ -254,7 +252,6 @@ class Spool:
             segment.first_at = appended_at
         if segment.records is not None:
             segment.records.append((record, appended_at))
-        self.appended += 1
         if segment.written >= self._segment_max_records or segment.size >= self._segment_max_bytes:
             self._rotate(segment)
 
@@ -402,7 +399,6 @@ class Spool:
             if segment is None:
                 continue
             segment.acked += 1
-            self.acknowledged += 1
             touched.add(segment)
         for segment in touched:
             if segment.closed and segment.acked >= segment.written:

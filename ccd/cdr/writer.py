@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.cdr.codec import SpoolRecord, record_key
 from ccd.cdr.spool import Spool, SpoolEntry
 from ccd.db.cdr_store import BatchResult
+from ccd.db.engine import driver_error
 
 log = structlog.get_logger("ccd.cdr.writer")
 
@@ -71,14 +71,11 @@ class CdrWriter:
         self._tasks: list[asyncio.Task[None]] = []
         # Batches taken and not yet committed, by inserter.
         self._in_hand: dict[int, list[SpoolEntry]] = {}
-        self.db_healthy = True
         self.last_error: str | None = None
         self.failing_since: datetime | None = None
         self.spool_error: str | None = None
         self.written = 0
         self.duplicates_skipped = 0
-        self.batches = 0
-        self.failed_attempts = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,6 +134,11 @@ class CdrWriter:
         return self._spool
 
     @property
+    def db_healthy(self) -> bool:
+        """False from the first failed batch until the next committed one."""
+        return self.failing_since is None
+
+    @property
     def backlog(self) -> int:
         return self._spool.pending
 
@@ -154,8 +156,8 @@ class CdrWriter:
         backlog = self.backlog
         if self.spool_error is not None:
             reasons.append(f"cdr: spool fsync failing ({self.spool_error})")
-        if not self.db_healthy:
-            since = self.failing_since.isoformat(timespec="seconds") if self.failing_since else "?"
+        if self.failing_since is not None:
+            since = self.failing_since.isoformat(timespec="seconds")
             reasons.append(
                 f"cdr: {backlog} records waiting in the spool; database writes failing since "
                 f"{since} ({self.last_error})"
@@ -215,16 +217,14 @@ class CdrWriter:
                 continue
             break
         self._spool.ack(batch)
-        self.batches += 1
         self.written += result.calls_inserted + result.asterisk_cdrs_inserted
         self.duplicates_skipped += result.duplicates
-        if not self.db_healthy:
+        if self.failing_since is not None:
             log.info(
                 "cdr database writes recovered",
-                failing_since=self.failing_since.isoformat() if self.failing_since else None,
+                failing_since=self.failing_since.isoformat(),
                 backlog=self._spool.pending,
             )
-        self.db_healthy = True
         self.failing_since = None
         self._backoff.reset()
         self._committed.set()
@@ -238,10 +238,8 @@ class CdrWriter:
         )
 
     def _failed(self, exc: Exception, records: Sequence[SpoolRecord]) -> None:
-        self.failed_attempts += 1
         self.last_error = describe_error(exc)
-        if self.db_healthy:
-            self.db_healthy = False
+        if self.failing_since is None:
             self.failing_since = datetime.now(UTC)
         log.warning(
             "cdr batch not written; kept in the spool, retrying",
@@ -256,7 +254,5 @@ class CdrWriter:
 
 def describe_error(exc: BaseException) -> str:
     """The driver's own message, first line, without SQL or parameters."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = str(inner).strip().splitlines()
-    name = type(inner).__name__
-    return f"{name}: {lines[0][:200]}" if lines else name
+    name, first_line = driver_error(exc)
+    return f"{name}: {first_line[:200]}" if first_line else name

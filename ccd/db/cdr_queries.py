@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api.ports import CdrDetail, CdrFilter, CdrPosition, CdrSort, CdrStoreUnavailable, StoredCdr
+from ccd.db.engine import driver_error
 from ccd.db.models import metadata
 from ccd.domain.cdr import LegRecord
 
@@ -128,8 +129,7 @@ class CdrQueries:
 
 
 def _unavailable(exc: BaseException) -> CdrStoreUnavailable:
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    first_line = (str(inner).strip().splitlines() or [""])[0]
-    reason = f"{type(inner).__name__}: {first_line}"
+    name, first_line = driver_error(exc)
+    reason = f"{name}: {first_line}"
     log.warning("cdr read failed", reason=reason)
     return CdrStoreUnavailable(reason)

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -68,34 +68,6 @@ class CdrStore:
     async def insert_batch(self, records: Sequence[CallRecord | AsteriskCdr]) -> BatchResult:
         """Insert every record in one transaction; those already present are skipped."""
         written_at = self._clock.now()
-        if self._postgres:
-            return await self._insert_postgres(records, written_at)
-        calls: dict[str, dict[str, Any]] = {}
-        legs: dict[str, dict[str, Any]] = {}
-        asterisk: dict[tuple[str, str], dict[str, Any]] = {}
-        for record in records:
-            if isinstance(record, CallRecord):
-                calls.setdefault(record.linkedid, call_row(record, written_at))
-                for leg in record.legs:
-                    legs.setdefault(leg.uniqueid, leg_row(leg))
-            else:
-                asterisk.setdefault((record.linkedid, record.sequence), asterisk_cdr_row(record))
-        async with self._engine.begin() as connection:
-            calls_inserted = await self._insert_rows(connection, CDRS, list(calls.values()))
-            await self._insert_rows(connection, LEGS, list(legs.values()), count=False)
-            asterisk_inserted = await self._insert_rows(
-                connection, ASTERISK_CDRS, list(asterisk.values())
-            )
-        return BatchResult(
-            calls=len(calls),
-            calls_inserted=calls_inserted,
-            asterisk_cdrs=len(asterisk),
-            asterisk_cdrs_inserted=asterisk_inserted,
-        )
-
-    async def _insert_postgres(
-        self, records: Sequence[CallRecord | AsteriskCdr], written_at: datetime
-    ) -> BatchResult:
         calls: dict[str, CallRecord] = {}
         asterisk: dict[tuple[str, str], AsteriskCdr] = {}
         for record in records:
@@ -104,20 +76,11 @@ class CdrStore:
             else:
                 asterisk.setdefault((record.linkedid, record.sequence), record)
         legs = {leg.uniqueid: leg for call in calls.values() for leg in call.legs}
-        calls_inserted = asterisk_inserted = 0
+        insert = self._insert_postgres if self._postgres else self._insert_sqlite
         async with self._engine.begin() as connection:
-            if calls:
-                # Rows without the legs: PostgreSQL would parse them only to skip them.
-                rows = [call_row(call, written_at, raw_ivr=True) for call in calls.values()]
-                result = await connection.exec_driver_sql(_CDRS_SQL, (_json(rows),))
-                calls_inserted = len(result.all())
-            if legs:
-                await connection.exec_driver_sql(_LEGS_SQL, (_json(list(legs.values())),))
-            if asterisk:
-                result = await connection.exec_driver_sql(
-                    _ASTERISK_SQL, (_json(list(asterisk.values())),)
-                )
-                asterisk_inserted = len(result.all())
+            calls_inserted, asterisk_inserted = await insert(
+                connection, calls, legs, asterisk, written_at
+            )
         return BatchResult(
             calls=len(calls),
             calls_inserted=calls_inserted,
@@ -125,24 +88,59 @@ class CdrStore:
             asterisk_cdrs_inserted=asterisk_inserted,
         )
 
-    async def _insert_rows(
-        self,
+    @staticmethod
+    async def _insert_postgres(
         connection: AsyncConnection,
-        table: Table,
-        rows: list[dict[str, Any]],
-        *,
-        count: bool = True,
-    ) -> int:
-        if not rows:
-            return 0
-        key = [column.name for column in table.primary_key.columns]
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
-        if not count:
-            await connection.execute(statement, rows)
-            return len(rows)
-        # RETURNING the key counts what was really inserted; conflicts return nothing.
-        result = await connection.execute(statement.returning(*table.primary_key.columns), rows)
-        return len(result.all())
+        calls: dict[str, CallRecord],
+        legs: dict[str, LegRecord],
+        asterisk: dict[tuple[str, str], AsteriskCdr],
+        written_at: datetime,
+    ) -> tuple[int, int]:
+        calls_inserted = asterisk_inserted = 0
+        if calls:
+            # Rows without the legs: PostgreSQL would parse them only to skip them.
+            rows = [call_row(call, written_at, raw_ivr=True) for call in calls.values()]
+            result = await connection.exec_driver_sql(_CDRS_SQL, (_json(rows),))
+            calls_inserted = len(result.all())
+        if legs:
+            await connection.exec_driver_sql(_LEGS_SQL, (_json(list(legs.values())),))
+        if asterisk:
+            result = await connection.exec_driver_sql(
+                _ASTERISK_SQL, (_json(list(asterisk.values())),)
+            )
+            asterisk_inserted = len(result.all())
+        return calls_inserted, asterisk_inserted
+
+    @staticmethod
+    async def _insert_sqlite(
+        connection: AsyncConnection,
+        calls: dict[str, CallRecord],
+        legs: dict[str, LegRecord],
+        asterisk: dict[tuple[str, str], AsteriskCdr],
+        written_at: datetime,
+    ) -> tuple[int, int]:
+        calls_inserted = asterisk_inserted = 0
+        if calls:
+            rows = [call_row(call, written_at) for call in calls.values()]
+            calls_inserted = len((await connection.execute(_SQLITE_CDRS, rows)).all())
+        if legs:
+            await connection.execute(_SQLITE_LEGS, [leg_row(leg) for leg in legs.values()])
+        if asterisk:
+            rows = [asterisk_cdr_row(cdr) for cdr in asterisk.values()]
+            asterisk_inserted = len((await connection.execute(_SQLITE_ASTERISK, rows)).all())
+        return calls_inserted, asterisk_inserted
+
+
+def _sqlite_statement(table: Table, *, returning: bool) -> Executable:
+    """``RETURNING`` the key counts what was really inserted; conflicts return nothing."""
+    key = [column.name for column in table.primary_key.columns]
+    statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+    return statement.returning(*table.primary_key.columns) if returning else statement
+
+
+_SQLITE_CDRS = _sqlite_statement(CDRS, returning=True)
+_SQLITE_LEGS = _sqlite_statement(LEGS, returning=False)
+_SQLITE_ASTERISK = _sqlite_statement(ASTERISK_CDRS, returning=True)
 
 
 def _populate_statement(table: Table, *, returning: bool) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ccd.settings import normalize_database_url
@@ -58,3 +59,11 @@ async def ping(engine: AsyncEngine) -> None:
     """Round-trip to the database; raises if it cannot be reached (for readiness)."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def driver_error(exc: BaseException) -> tuple[str, str]:
+    """The driver's own exception name and the first line of its message, without the SQL,
+    parameters and links SQLAlchemy appends ("" when the message is empty)."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(inner).strip().splitlines()
+    return type(inner).__name__, lines[0] if lines else ""

@@ -20,11 +20,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import ccd
-from ccd.db.engine import create_engine
+from ccd.db.engine import create_engine, driver_error
 from ccd.errors import DatabaseError, UsageError
 from ccd.settings import mask_database_url
 
@@ -138,10 +138,7 @@ def _masked(engine: AsyncEngine) -> str:
 
 def _reason(exc: BaseException) -> str:
     """The driver's own message, first line only (SQLAlchemy appends links and SQL)."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = str(inner).strip().splitlines()
-    detail = text[0] if text else ""
-    name = type(inner).__name__
+    name, detail = driver_error(exc)
     if not detail:
         return f"{name} (is the server running and reachable?)"
     return f"{detail} ({name})"

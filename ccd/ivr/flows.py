@@ -303,7 +303,15 @@ def load_flows(directory: Path, *, list_prompts: PromptLister = list_directory) 
 def parse_flows(
     texts: Mapping[str, str], *, list_prompts: PromptLister = list_directory
 ) -> FlowSet:
-    """Validate flow files given as file name → TOML text. Pure apart from ``list_prompts``."""
+    """Validate flow files given as file name → TOML text. Pure apart from ``list_prompts``,
+    which is asked once per prompt directory (the listing is shared by every prompt in it)."""
+    listings: dict[str, tuple[str, ...]] = {}
+
+    def listed(directory: str) -> tuple[str, ...]:
+        if directory not in listings:
+            listings[directory] = tuple(list_prompts(directory))
+        return listings[directory]
+
     problems: list[str] = []
     flows: dict[str, Flow] = {}
     sources: dict[str, str] = {}
@@ -318,7 +326,7 @@ def parse_flows(
             continue
         flows[flow.id] = flow
         sources[flow.id] = file_name
-        problems.extend(validate_flow(flow, file_name, list_prompts=list_prompts))
+        problems.extend(validate_flow(flow, file_name, list_prompts=listed))
     by_did: dict[str, str] = {}
     for flow_id, flow in flows.items():
         for did in flow.dids:

@@ -7,7 +7,7 @@ answer; it never chooses the dialplan application (CVE-2024-42365).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Literal, Protocol
 
 import structlog
@@ -43,14 +43,13 @@ class AmiCallControl:
         ring_timeout_s: int,
     ) -> str:
         request_id = uuid.uuid4().hex
+        # The gateway adds ``Action: Originate`` and ``Async: true``.
         fields: dict[str, str] = {
-            "Action": "Originate",
             "Channel": endpoint,
             "Context": self._context,
             "Exten": destination,
             "Priority": "1",
             "Timeout": str(ring_timeout_s * 1000),
-            "Async": "true",
         }
         if caller_id:
             fields["CallerID"] = caller_id
@@ -79,8 +78,8 @@ class AmiCallControl:
         call = self._calls.call(linkedid)
         if call is None:
             return False
-        names: Sequence[str] = [channel.snapshot.name for channel in call.channels]
-        for name in names:
+        for channel in call.channels:
+            name = channel.snapshot.name
             try:
                 await self._ami.send_action(
                     {"Action": "Hangup", "Channel": name, "Cause": "16"}, as_list=False

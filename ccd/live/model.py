@@ -4,7 +4,7 @@ Pure and synchronous (h11 style): ``LiveModel.apply(event)`` takes one domain ev
 returns the call changes it caused. No IO, no clock, no asyncio. Work per event is O(size
 of the calls it touches); a call's view (``Call``) is rebuilt only when it changed, and the
 view of a channel that did not change is reused. Views are built by setting their slots
-directly (``_slot_setters``): the same frozen objects, minus the per-field
+directly (``ccd.domain.construct.slot_setters``): the same frozen objects, minus the per-field
 ``object.__setattr__`` calls of a frozen dataclass's ``__init__``.
 
 Rules
@@ -319,27 +319,21 @@ class LiveModel:
         snap = event.channel
         channel = self._channels.get(snap.uniqueid)
         if channel is None:
-            if snap.uniqueid in self._tombstones:
-                return []
-            return self._add_seen(snap, event.at, None)
+            return self._add_unburied(snap, event.at, None)
         return self._refresh(channel, snap, event.at)
 
     def _on_entered_bridge(self, event: ChannelEnteredBridge) -> list[CallChange]:
         snap = event.channel
         channel = self._channels.get(snap.uniqueid)
         if channel is None:
-            if snap.uniqueid in self._tombstones:
-                return []
-            return self._add_seen(snap, event.at, event.bridge_id)
+            return self._add_unburied(snap, event.at, event.bridge_id)
         return self._refresh(channel, snap, event.at, event.bridge_id)
 
     def _on_left_bridge(self, event: ChannelLeftBridge) -> list[CallChange]:
         snap = event.channel
         channel = self._channels.get(snap.uniqueid)
         if channel is None:
-            if snap.uniqueid in self._tombstones:
-                return []
-            return self._add_seen(snap, event.at, None)
+            return self._add_unburied(snap, event.at, None)
         if channel.bridge_id != event.bridge_id:
             # Left a bridge ccd does not have it in (already moved on): snapshot only.
             return self._refresh(channel, snap, event.at)
@@ -428,6 +422,14 @@ class LiveModel:
     ) -> list[CallChange]:
         """Add a channel first seen now (created now, answered now if already up)."""
         return self._add(snap, at, at, at if snap.state is _UP else None, bridge_id)
+
+    def _add_unburied(
+        self, snap: ChannelSnapshot, at: datetime, bridge_id: str | None
+    ) -> list[CallChange]:
+        """``_add_seen`` unless the channel already hung up (a late event about it)."""
+        if snap.uniqueid in self._tombstones:
+            return []
+        return self._add_seen(snap, at, bridge_id)
 
     def _add(
         self,

@@ -105,7 +105,9 @@ class LiveCalls:
         domain_event: DomainEvent = event  # type: ignore[assignment]
         changes = self._model.apply(domain_event)
         if isinstance(event, AmiDisconnected):
-            log.warning("live calls marked stale", reason=event.reason, calls=len(self.calls()))
+            log.warning(
+                "live calls marked stale", reason=event.reason, calls=self._model.call_count
+            )
         elif isinstance(event, ResyncFinished):
             log.info(
                 "live calls resynced",

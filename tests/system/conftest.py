@@ -8,15 +8,20 @@ CI must really run them (``scripts/test`` brings the rig up as root).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ccd.db.engine import create_engine
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
@@ -134,10 +139,31 @@ def postgres_url(postgres_cluster: PostgresCluster) -> str:
     return postgres_cluster.url
 
 
+@pytest.fixture
+async def private_schema_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine whose tables live in a fresh schema of the session database (search_path),
+    dropped afterwards, so tests sharing the cluster never see each other's rows."""
+    schema = f"ccd_test_{secrets.token_hex(4)}"
+    admin = create_engine(postgres_url)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_async_engine(
+        postgres_url, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
 _MARKERS = {
     "asterisk_sandbox": "asterisk",
     "postgres_cluster": "postgres",
     "postgres_url": "postgres",
+    "private_schema_engine": "postgres",
 }
 
 

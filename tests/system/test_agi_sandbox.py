@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -16,28 +15,21 @@ from ccd.agi.channel import AgiChannel, AgiPromptFailed
 from ccd.agi.runner import ivr_agi_handler
 from ccd.agi.server import AgiServer
 from ccd.ami import contract
+from ccd.clock import SystemClock
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import Flow
 from tests.system.conftest import AsteriskSandbox
+from tests.system.ivrrig import recording_ami
 from tests.system.rawami import Frame, RawAmi
 
 IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
 
 
-class SystemClockForTests:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 @pytest.fixture
 async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
     """AMI with every event (Newexten included), to see where the dialplan went."""
-    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
-    async with client:
-        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+    async with recording_ami(asterisk_sandbox) as client:
         yield client
-        for channel in client.originated:
-            await client.send("Hangup", Channel=channel)
 
 
 async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
@@ -221,7 +213,7 @@ async def call_through_runner(
         runner = ivr_agi_handler(
             lambda name, did: flow if name == "test" else None,
             client,
-            SystemClockForTests(),
+            SystemClock(),
             on_finished=on_finished,
         )
 

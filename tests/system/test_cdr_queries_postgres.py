@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
 from ccd.db.cdr_queries import CdrQueries
-from ccd.db.engine import create_engine
 from tests.integration.apifakes import Api, running_api
 from tests.integration.test_api_cdrs import T0, cdr_row, insert_rows, leg_row
 
@@ -27,22 +24,9 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    schema = f"ccd_cdrapi_{secrets.token_hex(4)}"
-    admin = create_engine(postgres_url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_async_engine(
-        postgres_url, connect_args={"server_settings": {"search_path": schema}}
-    )
-    try:
-        await migrate.upgrade(engine)
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
+async def engine(private_schema_engine: AsyncEngine) -> AsyncEngine:
+    await migrate.upgrade(private_schema_engine)
+    return private_schema_engine
 
 
 @pytest.fixture

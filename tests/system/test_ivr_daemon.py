@@ -15,13 +15,12 @@ import pytest
 
 from ccd.ami import contract
 from ccd.app import Daemon
-from ccd.db import migrate
 from ccd.domain.auth import Role
-from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox
+from tests.system.ivrrig import ivr_daemon, recording_ami
 from tests.system.rawami import RawAmi
 from tests.system.test_agi_sandbox import enter_ivr, press, reached
-from tests.system.test_daemon import daemon_environment, eventually
+from tests.system.test_daemon import eventually
 
 FLOW = f"""
 id = "twolevel"
@@ -55,32 +54,14 @@ kind = "hangup"
 
 @pytest.fixture
 async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
-    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
-    async with client:
-        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+    async with recording_ami(asterisk_sandbox) as client:
         yield client
-        for channel in client.originated:
-            await client.send("Hangup", Channel=channel)
 
 
 @pytest.fixture
 async def daemon(asterisk_sandbox: AsteriskSandbox, tmp_path: Path) -> AsyncIterator[Daemon]:
-    asterisk_sandbox.hangup_all()
-    flows = tmp_path / "ivr"
-    flows.mkdir()
-    (flows / "twolevel.toml").write_text(FLOW)
-    environ = daemon_environment(asterisk_sandbox, tmp_path / "data")
-    environ |= {"CCD_AGI__PORT": "0", "CCD_IVR__FLOWS_DIR": str(flows)}
-    settings = parse_settings(None, source="test", environ=environ)
-    await migrate.upgrade(settings.database_url)
-    running = Daemon(settings)
-    await running.start()
-    try:
-        await running.components.gateway.wait_resynced(20)
+    async with ivr_daemon(asterisk_sandbox, tmp_path, {"twolevel.toml": FLOW}) as running:
         yield running
-    finally:
-        await running.stop()
-        asterisk_sandbox.hangup_all()
 
 
 async def test_a_caller_walks_two_menus_to_a_department_and_the_cdr_has_the_path(

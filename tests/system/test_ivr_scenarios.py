@@ -19,13 +19,12 @@ from aiohttp import web
 
 from ccd.ami import contract
 from ccd.app import Daemon
-from ccd.db import migrate
 from ccd.domain.auth import Role
-from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox
+from tests.system.ivrrig import ivr_daemon, recording_ami
 from tests.system.rawami import Frame, RawAmi
 from tests.system.test_agi_sandbox import agi_commands, enter_ivr, first_half, press, reached
-from tests.system.test_daemon import daemon_environment, eventually
+from tests.system.test_daemon import eventually
 
 SANDBOX_ROOT = Path("/var/cache/ccd/asterisk-root")
 SOUNDS = SANDBOX_ROOT / "usr/share/asterisk/sounds/en_US_f_Allison"
@@ -174,12 +173,8 @@ class Crm:
 
 @pytest.fixture
 async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
-    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
-    async with client:
-        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+    async with recording_ami(asterisk_sandbox) as client:
         yield client
-        for channel in client.originated:
-            await client.send("Hangup", Channel=channel)
 
 
 @pytest.fixture
@@ -226,25 +221,14 @@ async def daemon(
     crm: tuple[Crm, str],
     prompt_dir: str,
 ) -> AsyncIterator[Daemon]:
-    asterisk_sandbox.hangup_all()
-    flows = tmp_path / "ivr"
-    flows.mkdir()
-    (flows / "retry.toml").write_text(RETRY_FLOW)
-    (flows / "hours.toml").write_text(schedule_flow(datetime.now(UTC)))
-    (flows / "lang.toml").write_text(language_flow(prompt_dir))
-    (flows / "crm.toml").write_text(lookup_flow(crm[1]))
-    environ = daemon_environment(asterisk_sandbox, tmp_path / "data")
-    environ |= {"CCD_AGI__PORT": "0", "CCD_IVR__FLOWS_DIR": str(flows)}
-    settings = parse_settings(None, source="test", environ=environ)
-    await migrate.upgrade(settings.database_url)
-    running = Daemon(settings)
-    await running.start()
-    try:
-        await running.components.gateway.wait_resynced(20)
+    flows = {
+        "retry.toml": RETRY_FLOW,
+        "hours.toml": schedule_flow(datetime.now(UTC)),
+        "lang.toml": language_flow(prompt_dir),
+        "crm.toml": lookup_flow(crm[1]),
+    }
+    async with ivr_daemon(asterisk_sandbox, tmp_path, flows) as running:
         yield running
-    finally:
-        await running.stop()
-        asterisk_sandbox.hangup_all()
 
 
 async def call_in(daemon: Daemon, recorder: RawAmi, flow: str) -> tuple[str, str]:

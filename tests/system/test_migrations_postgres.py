@@ -6,18 +6,15 @@ runs in a private schema of its own (search_path), dropped afterwards."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
-from ccd.db.engine import create_engine, ping
+from ccd.db.engine import ping
 from ccd.db.tokens import TokenStore
 from ccd.domain.auth import Principal, Role
 
@@ -26,24 +23,6 @@ HEAD = migrate.head_revisions()[0]
 pytestmark = pytest.mark.postgres
 
 CCD = Path(sys.executable).with_name("ccd")
-
-
-@pytest.fixture
-async def private_schema_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    schema = f"ccd_migtest_{secrets.token_hex(4)}"
-    admin = create_engine(postgres_url)
-    async with admin.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_async_engine(
-        postgres_url, connect_args={"server_settings": {"search_path": schema}}
-    )
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 async def test_upgrade_current_round_trip_and_tokens(private_schema_engine: AsyncEngine) -> None:
