@@ -1,4 +1,9 @@
-"""Frozen domain types of the ACD. Times are float seconds on one monotonic scale."""
+"""Frozen domain types of the ACD.
+
+Times are float seconds since the Unix epoch (``clock.now().timestamp()``): the engine
+stays free of datetime arithmetic, and the same scale survives a restart (agent states
+and callers' join times are rebuilt from the database and from Asterisk).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ class Agent:
     interface: str
     # skill name -> level 1..10
     skills: Mapping[str, int] = field(default_factory=dict)
+    name: str = ""
+    max_calls: int = 1
 
     def __post_init__(self) -> None:
         for name, level in self.skills.items():
@@ -61,12 +68,35 @@ class Queue:
     wrapup_s: float = 0.0
     max_wait_s: float | None = None
     max_len: int | None = None
+    # Destination strings (validated by ccd.acd.targets): "queue:<id>" (moves inside ccd),
+    # "voicemail:<box>", "transfer:<context>,<exten>", "callback" (offer a call back),
+    # "hangup" (with an announcement). None: hang up with an announcement.
     overflow_target: str | None = None
     service_level_s: float = 20.0
     max_no_answer: int = 3
     # After escalate_after_s of waiting, the requirement becomes escalated_skills.
     escalate_after_s: float | None = None
     escalated_skills: Mapping[str, int] = field(default_factory=dict)
+    # ...or, when set, the caller moves to this queue at escalate_after_s (keeps its place
+    # in time: joined_at is kept, so it is served before later callers of that queue).
+    escalate_to_queue: str | None = None
+    name: str = ""
+    # Where callers go when nobody is logged in (None: overflow_target).
+    no_agents_target: str | None = None
+    announce_position: bool = False
+    announce_hold_time: bool = False
+    announce_every_s: float = 30.0
+    # DTMF key a waiting caller presses to be called back keeping their place; None: off.
+    callback_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseReason:
+    code: str
+    label: str = ""
+    billable: bool = False
+    # Longer pauses are flagged (supervisor view), never ended automatically.
+    time_limit_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
