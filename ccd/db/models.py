@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -121,3 +133,85 @@ class AsteriskCdrRow(Base):
     uniqueid: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     fields: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+# --- ACD configuration and the agent session log ------------------------------------------
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
+AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AcdAgentRow(Base):
+    __tablename__ = "acd_agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    interface: Mapped[str] = mapped_column(String(200))
+    skills: Mapped[dict[str, int]] = mapped_column(JSON)  # skill -> level 1..10
+    max_calls: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcdQueueRow(Base):
+    """The fields of ``ccd.acd.model.Queue``, one column each."""
+
+    __tablename__ = "acd_queues"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    strategy: Mapped[str] = mapped_column(String(32))
+    required_skills: Mapped[dict[str, int]] = mapped_column(JSON)
+    ring_timeout_s: Mapped[float] = mapped_column(Float)
+    wrapup_s: Mapped[float] = mapped_column(Float)
+    max_wait_s: Mapped[float | None] = mapped_column(Float)
+    max_len: Mapped[int | None] = mapped_column(Integer)
+    overflow_target: Mapped[str | None] = mapped_column(String(200))
+    no_agents_target: Mapped[str | None] = mapped_column(String(200))
+    service_level_s: Mapped[float] = mapped_column(Float)
+    max_no_answer: Mapped[int] = mapped_column(Integer)
+    escalate_after_s: Mapped[float | None] = mapped_column(Float)
+    escalated_skills: Mapped[dict[str, int]] = mapped_column(JSON)
+    escalate_to_queue: Mapped[str | None] = mapped_column(String(64))
+    announce_position: Mapped[bool] = mapped_column(Boolean)
+    announce_hold_time: Mapped[bool] = mapped_column(Boolean)
+    announce_every_s: Mapped[float] = mapped_column(Float)
+    callback_key: Mapped[str | None] = mapped_column(String(1))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AcdPauseReasonRow(Base):
+    __tablename__ = "acd_pause_reasons"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    billable: Mapped[bool] = mapped_column(Boolean)
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
+
+
+class AcdMembershipRow(Base):
+    """The queues an agent joins when logging in without naming any."""
+
+    __tablename__ = "acd_memberships"
+
+    agent_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("acd_agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    queue_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("acd_queues.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AcdAgentSessionRow(Base):
+    """The agent session log, append only: one row per agent state change."""
+
+    __tablename__ = "acd_agent_sessions"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    queue_ids: Mapped[list[str]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
