@@ -6,6 +6,7 @@ when the event carries one, otherwise the time ccd read it.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,6 +145,50 @@ class IvrFinished:
     path: tuple[IvrStep, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class QueueEntered:
+    """A caller started waiting in one of ccd's ACD queues (published by the ACD service).
+    Published again when the caller comes back (ccd restart, call back): the CDR keeps
+    the first ``joined_at``."""
+
+    at: datetime
+    linkedid: str
+    queue: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConnected:
+    """An agent answered and the caller is being bridged to them."""
+
+    at: datetime
+    linkedid: str
+    queue: str
+    agent_id: str
+    wait_s: float
+    wrapup_s: float  # the wrap-up the agent gets after this call (queue setting)
+
+
+class QueueExit(enum.StrEnum):
+    """Why a caller left a queue without an agent (the CDR disposition)."""
+
+    OVERFLOWED = "overflowed"  # sent to the queue's overflow / no-agents target
+    TIMED_OUT = "timed-out"  # max wait reached (and sent on, or hung up)
+    CALLBACK = "callback"  # asked to be called back; a new call will follow
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeft:
+    """A caller left a queue without an agent, for a reason other than hanging up
+    (hanging up while waiting is an abandon: the CDR sees it from the Hangup itself)."""
+
+    at: datetime
+    linkedid: str
+    queue: str
+    reason: QueueExit
+    wait_s: float
+
+
 AmiEvent = (
     ChannelCreated
     | ChannelUpdated
@@ -157,5 +202,5 @@ AmiEvent = (
     | AsteriskCdrReceived
 )
 ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
-ServiceEvent = IvrFinished
+ServiceEvent = IvrFinished | QueueEntered | QueueConnected | QueueLeft
 DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent
