@@ -49,70 +49,19 @@ from pydantic import (
 
 from ccd.acd.engine import NO_ANSWER_REASON
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
+from ccd.acd.targets import parse_target, queue_of
 from ccd.errors import ConfigError
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-_ID = re.compile(ID_PATTERN)
 # A channel technology, a slash, then a resource with nothing Asterisk would read as a
 # separator (",", "|", "&"), whitespace or control characters: "PJSIP/1001", "Local/1001@ctx".
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,31}/[^\s,|&\x00-\x1f\x7f]{1,160}$")
-_MAILBOX = re.compile(r"^[A-Za-z0-9_.-]{1,64}(@[A-Za-z0-9_.-]{1,64})?$")
-_CONTEXT = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
-_EXTEN = re.compile(r"^[A-Za-z0-9_+*#.-]{1,80}$")
-TARGET_KINDS = ("queue", "voicemail", "transfer", "callback", "hangup")
 DTMF_KEYS = tuple("0123456789*#")
 
 
-class TargetError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A parsed destination string (see ``Queue.overflow_target``)."""
-
-    kind: Literal["queue", "voicemail", "transfer", "callback", "hangup"]
-    queue: str | None = None
-    mailbox: str | None = None
-    context: str | None = None
-    exten: str | None = None
-
-
-def parse_target(text: str) -> Target:
-    """``queue:<id>``, ``voicemail:<box>[@<context>]``, ``transfer:<context>,<exten>``,
-    ``callback`` or ``hangup``; raises TargetError saying what is wrong."""
-    kind, colon, rest = text.partition(":")
-    if kind == "callback" and not colon:
-        return Target(kind="callback")
-    if kind == "hangup" and not colon:
-        return Target(kind="hangup")
-    if kind == "queue" and colon:
-        if not _ID.match(rest):
-            raise TargetError(f"queue id {rest!r} must match {ID_PATTERN}")
-        return Target(kind="queue", queue=rest)
-    if kind == "voicemail" and colon:
-        if not _MAILBOX.match(rest):
-            raise TargetError(f"mailbox {rest!r} must be <box> or <box>@<context>")
-        return Target(kind="voicemail", mailbox=rest)
-    if kind == "transfer" and colon:
-        context, comma, exten = rest.partition(",")
-        if not comma or not _CONTEXT.match(context) or not _EXTEN.match(exten):
-            raise TargetError(f"{text!r} must be transfer:<context>,<exten>")
-        return Target(kind="transfer", context=context, exten=exten)
-    raise TargetError(
-        f"{text!r} is not a destination: use queue:<id>, voicemail:<box>, "
-        "transfer:<context>,<exten>, callback or hangup"
-    )
-
-
 def target_queue(text: str | None) -> str | None:
-    """The queue a valid target string sends callers to, if it is a queue target."""
-    if text is None:
-        return None
-    try:
-        return parse_target(text).queue
-    except TargetError:
-        return None
+    """The queue a ``queue:<id>`` target sends callers to; None for any other target."""
+    return queue_of(text)
 
 
 def _check_target(text: str) -> str:

@@ -99,9 +99,7 @@ def upgrade() -> None:
         sa.Column("at", ts, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acd_agent_sessions")),
     )
-    op.create_index(
-        op.f("ix_acd_agent_sessions_agent_id"), "acd_agent_sessions", ["agent_id"]
-    )
+    op.create_index(op.f("ix_acd_agent_sessions_agent_id"), "acd_agent_sessions", ["agent_id"])
     op.create_index(op.f("ix_acd_agent_sessions_at"), "acd_agent_sessions", ["at"])
 
 
