@@ -1,24 +1,93 @@
 """ACD decision engine: events in, commands out, no IO (h11 style).
 
-The adapter feeds events with ``now`` (float seconds, monotonic) and executes the
+The adapter feeds events with ``now`` (float seconds since the epoch) and executes the
 returned commands (RingAgent -> Originate Channel=<interface> Application=Bridge
-Data=<caller channel>). Tick(now) drives ring timeouts, wrap-up, max wait and escalation.
+Data=<caller channel>). Tick drives ring timeouts, wrap-up, max wait, escalation and
+callback retries; the adapter sends one every second or so.
+
+Behaviours worth knowing (each has a unit test):
+
+- Every agent transition emits exactly one ``AgentStateChanged`` (the agent session log):
+  a change of status, pause reason, call, or queue membership.
+- Pause while *ringing* (RESERVED) cancels the ring at once and pauses (the caller is
+  offered to the next agent). Pause while *on a call* is remembered: when the call ends
+  the agent does its wrap-up (if the queue has one), then goes to PAUSED with that
+  reason instead of AVAILABLE. Unpause before the call ends forgets it.
+- Logout while on a call is deferred: talk time is kept, and when the call ends the agent
+  goes straight to LOGGED_OUT (no wrap-up). Logout while ringing cancels the ring.
+- Refusals the REST layer must show raise ``AcdError`` subclasses (``UnknownAgent``,
+  ``UnknownQueue``, ``UnknownCall``) before any state changes.
+- Overflow targets ``queue:<id>`` naming a known queue move the caller inside the engine
+  (``CallerMoved``; the caller keeps ``joined_at``, so it is served before that queue's
+  later callers). A move never goes back to a queue the caller already visited (that
+  would loop): it then overflows with target None (hang up politely). Moves ignore the
+  destination's ``max_len`` (turning a moved caller away would drop it); the
+  destination's ``max_wait_s`` and escalation timers start at the move.
+- Virtual hold: ``CallbackRequested`` keeps the caller's place without a channel. When it
+  is first in line for an available eligible agent the engine emits ``PlaceCallback``
+  (one per available agent and dispatch pass; the agent is not reserved and goes on to
+  the next caller, so nobody idles while the customer's phone rings). The customer
+  answering comes back as ``CallerJoined`` with the same call_id: it goes to the front
+  of its queue (keeping ``joined_at``). ``CallbackFailed``: back in line, retried after
+  ``CALLBACK_RETRY_DELAY_S``; after ``CALLBACK_RETRIES`` retries (4 attempts) the
+  engine gives up with ``CallbackDropped(reason="no_answer")``. The original channel's
+  hang-up (``CallerLeft``) after requesting a callback is ignored; a hang-up after the
+  customer came back gives ``CallbackDropped(reason="caller_left")``. Neither is an
+  abandon.
+- Estimated wait: ``position x AHT / max(1, agents of the queue logged in and not
+  paused)``, AHT being the queue's EWMA (alpha 0.2) of talk + configured wrap-up,
+  180 s before the first call ends.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from ccd.acd.model import Agent, AgentState, AgentStatus, Queue, Strategy, WaitingCaller
+from ccd.acd.stats import Ewma, QueueCounters, QueueStats, build_stats
 from ccd.acd.strategies import Candidate, order_candidates
+from ccd.acd.targets import queue_of
+
+# ---- errors -------------------------------------------------------------------------
+
+
+class AcdError(Exception):
+    """A request the ACD refuses; ``str()`` says why and is safe to show to a user."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UnknownQueue(AcdError, KeyError):
+    def __init__(self, queue_ids: str | Iterable[str]) -> None:
+        ids = [queue_ids] if isinstance(queue_ids, str) else sorted(queue_ids)
+        self.queue_ids = tuple(ids)
+        super().__init__(f"unknown queue: {', '.join(ids)}")
+
+
+class UnknownAgent(AcdError, KeyError):
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
+        super().__init__(f"agent {agent_id} is not logged in")
+
+
+class UnknownCall(AcdError, KeyError):
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"call {call_id} is not waiting in a queue")
+
 
 # ---- events -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
+    """Log in, or (already logged in) update the profile and queue membership."""
+
     agent: Agent
     queue_ids: frozenset[str]
 
@@ -40,6 +109,25 @@ class AgentUnpaused:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentJoinedQueue:
+    agent_id: str
+    queue_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLeftQueue:
+    agent_id: str
+    queue_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuesConfigured:
+    """Replace the queue configuration (after an admin change)."""
+
+    queues: Mapping[str, Queue]
+
+
+@dataclass(frozen=True, slots=True)
 class CallerJoined:
     caller: WaitingCaller
 
@@ -47,6 +135,21 @@ class CallerJoined:
 @dataclass(frozen=True, slots=True)
 class CallerLeft:
     """The caller hung up while waiting (abandon)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """The waiting caller asked to be called back on ``number``, keeping their place."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFailed:
+    """The call back (PlaceCallback) was not answered."""
 
     call_id: str
 
@@ -81,18 +184,29 @@ class Tick:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class ResetDailyStats:
+    """Start today's counters from zero (the runtime sends it at local midnight)."""
+
+
 Event = (
     AgentLoggedIn
     | AgentLoggedOut
     | AgentPaused
     | AgentUnpaused
+    | AgentJoinedQueue
+    | AgentLeftQueue
+    | QueuesConfigured
     | CallerJoined
     | CallerLeft
+    | CallbackRequested
+    | CallbackFailed
     | AgentAnswered
     | AgentNoAnswer
     | AgentBusy
     | CallEnded
     | Tick
+    | ResetDailyStats
 )
 
 # ---- commands -----------------------------------------------------------------------
@@ -124,8 +238,19 @@ class Overflow:
     call_id: str
     caller_channel: str
     target: str | None  # None: no destination configured, adapter hangs up politely
-    reason: str  # "max_wait" | "queue_full" | "no_agents"
+    reason: str  # "max_wait" | "queue_full" | "no_agents" | "queue_removed"
     waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallerMoved:
+    """The caller now waits in ``to_queue`` (nothing to do in Asterisk: it keeps hearing
+    music on hold); for the live view and the CDR."""
+
+    call_id: str
+    from_queue: str
+    to_queue: str
+    reason: str  # "escalated" | "max_wait" | "queue_full" | "no_agents" | "queue_removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +266,64 @@ class CallerAbandoned:
     waited_s: float
 
 
-Command = RingAgent | CancelRing | AutoPauseAgent | Overflow | CallerConnected | CallerAbandoned
+@dataclass(frozen=True, slots=True)
+class PlaceCallback:
+    """Call the customer back; when they answer, send CallerJoined with the same call_id
+    (and the new channel); when they don't, CallbackFailed."""
+
+    call_id: str
+    queue_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackDropped:
+    """A virtual-hold caller given up: ``reason`` "no_answer" (retries exhausted) or
+    "caller_left" (hung up while waiting again after the call back)."""
+
+    call_id: str
+    queue_id: str
+    reason: str
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """One per agent transition (status, pause reason, call or queue membership)."""
+
+    agent_id: str
+    status: AgentStatus
+    reason: str | None
+    call_id: str | None
+    at: float
+    queue_ids: frozenset[str]
+
+
+Command = (
+    RingAgent
+    | CancelRing
+    | AutoPauseAgent
+    | Overflow
+    | CallerMoved
+    | CallerConnected
+    | CallerAbandoned
+    | PlaceCallback
+    | CallbackDropped
+    | AgentStateChanged
+)
 
 NO_ANSWER_REASON = "no-answer"
+CALLBACK_RETRIES = 3
+CALLBACK_RETRY_DELAY_S = 60.0
+
+# Sort key of a waiter in its queue's line: (-priority, joined_at, call_id). A customer
+# back from a call back gets -inf as first element: front of the line.
+_Key = tuple[float, float, str]
+
+_CB_NONE = 0  # ordinary caller
+_CB_WAITING = 1  # channel gone, waiting for its turn to be called back
+_CB_CALLING = 2  # PlaceCallback sent, waiting for the answer
+_CB_RETURNED = 3  # customer answered the call back and waits again with a channel
 
 
 @dataclass(slots=True)
@@ -156,30 +336,48 @@ class _AgentSlot:
     calls_taken: int = 0
     talk_time_s: float = 0.0
     no_answers: int = 0
-    ring_deadline: float | None = None
     call_started: float | None = None
-    wrapup_until: float | None = None
+    call_queue: str | None = None
+    pending_pause: str | None = None
+    logout_pending: bool = False
 
 
 @dataclass(slots=True)
 class _Waiter:
     caller: WaitingCaller
+    key: _Key
+    # When the caller entered its current queue (max wait and escalation timers).
+    entered_at: float
     ringing: set[str] = field(default_factory=set)
     tried: set[str] = field(default_factory=set)
+    visited: set[str] = field(default_factory=set)
+    callback: int = _CB_NONE
+    callback_number: str = ""
+    callback_failures: int = 0
+    callback_not_before: float = 0.0
 
 
-class UnknownQueue(KeyError):
-    pass
+def _key(caller: WaitingCaller) -> _Key:
+    return (float(-caller.priority), caller.joined_at, caller.call_id)
 
 
 class AcdEngine:
     def __init__(self, queues: Mapping[str, Queue], rng: random.Random | None = None) -> None:
-        self._queues = dict(queues)
+        self._queues: dict[str, Queue] = {}
         self._rng = rng or random.Random(0)
         self._agents: dict[str, _AgentSlot] = {}
         self._waiting: dict[str, _Waiter] = {}
+        # Per queue: waiters in service order, logged-in member agents, AVAILABLE members.
+        self._lines: dict[str, list[_Key]] = {}
+        self._members: dict[str, set[str]] = {}
+        self._available: dict[str, set[str]] = {}
+        self._counters: dict[str, QueueCounters] = {}
+        self._aht: dict[str, Ewma] = {}
         self._rr_last: dict[str, str] = {}
+        self._ring_deadline: dict[str, float] = {}
+        self._wrapup_until: dict[str, float] = {}
         self._next_position = 0
+        self._configure(queues)
 
     # ---- read side ----
 
@@ -197,15 +395,89 @@ class AcdEngine:
         slot = self._agents.get(agent_id)
         return slot.agent if slot else None
 
+    def logged_in(self) -> list[str]:
+        """Ids of logged-in agents, in login order."""
+        return list(self._agents)
+
+    def pending_pause(self, agent_id: str) -> str | None:
+        """Pause reason to apply when the agent's current call ends."""
+        slot = self._agents.get(agent_id)
+        return slot.pending_pause if slot else None
+
+    def logout_pending(self, agent_id: str) -> bool:
+        slot = self._agents.get(agent_id)
+        return slot.logout_pending if slot else False
+
+    def agent_counters(self, agent_id: str) -> tuple[int, float]:
+        """(calls taken, talk time in seconds) since login."""
+        slot = self._agents.get(agent_id)
+        return (slot.calls_taken, slot.talk_time_s) if slot else (0, 0.0)
+
+    def queues(self) -> Mapping[str, Queue]:
+        return dict(self._queues)
+
     def waiting(self) -> list[WaitingCaller]:
         return [w.caller for w in self._waiting.values()]
+
+    def waiting_in(self, queue_id: str) -> list[WaitingCaller]:
+        """Callers of one queue in service order (virtual-hold callers included)."""
+        return [self._waiting[key[2]].caller for key in self._lines.get(queue_id, ())]
+
+    def callback_pending(self, call_id: str) -> bool:
+        """True while the caller waits without a channel (virtual hold, not yet back)."""
+        waiter = self._waiting.get(call_id)
+        return waiter is not None and waiter.callback in (_CB_WAITING, _CB_CALLING)
 
     def ringing_for(self, call_id: str) -> frozenset[str]:
         waiter = self._waiting.get(call_id)
         return frozenset(waiter.ringing) if waiter else frozenset()
 
     def required_skills(self, call_id: str, now: float) -> Mapping[str, int]:
-        return self._required(self._waiting[call_id].caller, now)
+        return self._required(self._waiting[call_id], now)
+
+    def position(self, call_id: str) -> int | None:
+        """1-based place in its queue (priority, then join order); None if not waiting."""
+        waiter = self._waiting.get(call_id)
+        if waiter is None:
+            return None
+        line = self._lines[waiter.caller.queue_id]
+        return bisect.bisect_left(line, waiter.key) + 1
+
+    def estimated_wait_s(self, call_id: str, now: float) -> float | None:
+        """position x recent AHT / max(1, agents of the queue logged in and not paused).
+
+        ``now`` is accepted for a future refinement (e.g. remaining talk time); the
+        estimate currently depends only on the line and the staffing."""
+        position = self.position(call_id)
+        if position is None:
+            return None
+        queue_id = self._waiting[call_id].caller.queue_id
+        serving = sum(
+            1
+            for agent_id in self._members.get(queue_id, ())
+            if self._agents[agent_id].state.status is not AgentStatus.PAUSED
+        )
+        return position * self._aht[queue_id].value / max(1, serving)
+
+    def queue_stats(self, queue_id: str, now: float) -> QueueStats:
+        queue = self._queues.get(queue_id)
+        if queue is None:
+            raise UnknownQueue(queue_id)
+        line = self._lines[queue_id]
+        longest = max((now - self._waiting[k[2]].caller.joined_at for k in line), default=0.0)
+        agents: dict[str, int] = {}
+        for agent_id in self._members[queue_id]:
+            status = self._agents[agent_id].state.status.value
+            agents[status] = agents.get(status, 0) + 1
+        return build_stats(
+            queue_id,
+            self._counters[queue_id],
+            waiting=len(line),
+            longest_wait_s=max(0.0, longest),
+            agents=agents,
+            service_level_s=queue.service_level_s,
+            aht_s=self._aht[queue_id].value,
+        )
 
     # ---- write side ----
 
@@ -213,24 +485,31 @@ class AcdEngine:
         out: list[Command] = []
         match event:
             case AgentLoggedIn(agent=agent, queue_ids=queue_ids):
-                self._login(agent, queue_ids, now)
+                self._login(agent, frozenset(queue_ids), now, out)
             case AgentLoggedOut(agent_id=agent_id):
-                self._release_agent(agent_id, now, out, AgentStatus.LOGGED_OUT, None)
-                self._agents.pop(agent_id, None)
+                self._logout(self._slot(agent_id), now, out)
             case AgentPaused(agent_id=agent_id, reason=reason):
-                self._pause(agent_id, reason, now, out)
+                self._pause(self._slot(agent_id), reason, now, out)
             case AgentUnpaused(agent_id=agent_id):
-                slot = self._agents.get(agent_id)
-                if slot is not None and slot.state.status is AgentStatus.PAUSED:
-                    slot.no_answers = 0
-                    self._set(slot, AgentStatus.AVAILABLE, now)
+                self._unpause(self._slot(agent_id), now, out)
+            case AgentJoinedQueue(agent_id=agent_id, queue_id=queue_id):
+                slot = self._slot(agent_id)
+                self._check_queues({queue_id})
+                self._set_membership(slot, slot.queue_ids | {queue_id}, now, out)
+            case AgentLeftQueue(agent_id=agent_id, queue_id=queue_id):
+                slot = self._slot(agent_id)
+                self._check_queues({queue_id})
+                self._set_membership(slot, slot.queue_ids - {queue_id}, now, out)
+            case QueuesConfigured(queues=queues):
+                self._reconfigure(queues, now, out)
             case CallerJoined(caller=caller):
                 self._join(caller, now, out)
             case CallerLeft(call_id=call_id):
-                waiter = self._waiting.pop(call_id, None)
-                if waiter is not None:
-                    self._cancel_rings(waiter, now, out, except_agent=None)
-                    out.append(CallerAbandoned(call_id, now - waiter.caller.joined_at))
+                self._caller_left(call_id, now, out)
+            case CallbackRequested(call_id=call_id, number=number):
+                self._callback_requested(call_id, number, now, out)
+            case CallbackFailed(call_id=call_id):
+                self._callback_failed(call_id, now, out)
             case AgentAnswered(agent_id=agent_id, call_id=call_id):
                 self._answered(agent_id, call_id, now, out)
             case AgentNoAnswer(agent_id=agent_id, call_id=call_id):
@@ -238,95 +517,175 @@ class AcdEngine:
             case AgentBusy(agent_id=agent_id, call_id=call_id):
                 self._ring_failed(agent_id, call_id, now, out, count_no_answer=False)
             case CallEnded(agent_id=agent_id):
-                self._call_ended(agent_id, now)
+                self._call_ended(agent_id, now, out)
             case Tick():
                 self._tick(now, out)
+            case ResetDailyStats():
+                for queue_id in self._counters:
+                    self._counters[queue_id] = QueueCounters()
         self._dispatch(now, out)
         return out
 
-    # ---- transitions ----
+    # ---- configuration ----
+
+    def _configure(self, queues: Mapping[str, Queue]) -> None:
+        self._queues = dict(queues)
+        for queue_id in self._queues:
+            self._lines.setdefault(queue_id, [])
+            self._members.setdefault(queue_id, set())
+            self._available.setdefault(queue_id, set())
+            self._counters.setdefault(queue_id, QueueCounters())
+            self._aht.setdefault(queue_id, Ewma())
+
+    def _reconfigure(self, queues: Mapping[str, Queue], now: float, out: list[Command]) -> None:
+        old = self._queues
+        self._configure(queues)
+        removed = old.keys() - self._queues.keys()
+        for queue_id in sorted(removed):
+            for key in list(self._lines[queue_id]):
+                waiter = self._waiting[key[2]]
+                self._send_away(waiter, old[queue_id], "queue_removed", now, out)
+            for agent_id in sorted(self._members[queue_id]):
+                slot = self._agents[agent_id]
+                self._set_membership(slot, slot.queue_ids - {queue_id}, now, out)
+            del self._lines[queue_id], self._members[queue_id], self._available[queue_id]
+            del self._counters[queue_id], self._aht[queue_id]
+            self._rr_last.pop(queue_id, None)
+
+    def _check_queues(self, queue_ids: Iterable[str]) -> None:
+        unknown = set(queue_ids) - self._queues.keys()
+        if unknown:
+            raise UnknownQueue(unknown)
+
+    def _slot(self, agent_id: str) -> _AgentSlot:
+        slot = self._agents.get(agent_id)
+        if slot is None:
+            raise UnknownAgent(agent_id)
+        return slot
+
+    # ---- agent transitions ----
 
     def _set(
         self,
         slot: _AgentSlot,
         status: AgentStatus,
         now: float,
+        out: list[Command],
         reason: str | None = None,
         call_id: str | None = None,
     ) -> None:
-        if status is AgentStatus.AVAILABLE:
+        old = slot.state
+        agent_id = slot.agent.id
+        if status is AgentStatus.AVAILABLE and old.status is not AgentStatus.AVAILABLE:
             slot.idle_since = now
         if status is not AgentStatus.RESERVED:
-            slot.ring_deadline = None
+            self._ring_deadline.pop(agent_id, None)
+        if status is not AgentStatus.WRAP_UP:
+            self._wrapup_until.pop(agent_id, None)
+        if (old.status is AgentStatus.AVAILABLE) != (status is AgentStatus.AVAILABLE):
+            for queue_id in slot.queue_ids:
+                if status is AgentStatus.AVAILABLE:
+                    self._available[queue_id].add(agent_id)
+                else:
+                    self._available[queue_id].discard(agent_id)
+        if (old.status, old.reason, old.call_id) == (status, reason, call_id):
+            return
         slot.state = AgentState(status, since=now, reason=reason, call_id=call_id)
+        out.append(AgentStateChanged(agent_id, status, reason, call_id, now, slot.queue_ids))
 
-    def _login(self, agent: Agent, queue_ids: frozenset[str], now: float) -> None:
-        unknown = queue_ids - self._queues.keys()
-        if unknown:
-            raise UnknownQueue(sorted(unknown))
+    def _set_membership(
+        self, slot: _AgentSlot, queue_ids: frozenset[str], now: float, out: list[Command]
+    ) -> None:
+        agent_id = slot.agent.id
+        if queue_ids == slot.queue_ids:
+            return
+        left = slot.queue_ids - queue_ids
+        # Ringing for a caller of a queue the agent leaves: that offer is withdrawn.
+        call_id = slot.state.call_id
+        if slot.state.status is AgentStatus.RESERVED and call_id is not None:
+            waiter = self._waiting.get(call_id)
+            if waiter is not None and waiter.caller.queue_id in left:
+                self._withdraw_ring(slot, waiter, out)
+                self._set(slot, AgentStatus.AVAILABLE, now, out)
+        available = slot.state.status is AgentStatus.AVAILABLE
+        for queue_id in left:
+            self._members[queue_id].discard(agent_id)
+            self._available[queue_id].discard(agent_id)
+        for queue_id in queue_ids - slot.queue_ids:
+            self._members[queue_id].add(agent_id)
+            if available:
+                self._available[queue_id].add(agent_id)
+        slot.queue_ids = queue_ids
+        state = slot.state
+        out.append(
+            AgentStateChanged(agent_id, state.status, state.reason, state.call_id, now, queue_ids)
+        )
+
+    def _login(
+        self, agent: Agent, queue_ids: frozenset[str], now: float, out: list[Command]
+    ) -> None:
+        self._check_queues(queue_ids)
         slot = self._agents.get(agent.id)
         if slot is not None:
-            # Re-login (e.g. queue membership change) keeps state and counters.
+            # Re-login: profile and membership update; state and counters are kept.
             slot.agent = agent
-            slot.queue_ids = queue_ids
+            self._set_membership(slot, queue_ids, now, out)
             return
-        self._agents[agent.id] = _AgentSlot(
+        slot = _AgentSlot(
             agent=agent,
             queue_ids=queue_ids,
             position=self._next_position,
-            state=AgentState(AgentStatus.AVAILABLE, since=now),
+            state=AgentState(AgentStatus.LOGGED_OUT, since=now),
             idle_since=now,
         )
         self._next_position += 1
+        self._agents[agent.id] = slot
+        for queue_id in queue_ids:
+            self._members[queue_id].add(agent.id)
+        self._set(slot, AgentStatus.AVAILABLE, now, out)
 
-    def _pause(self, agent_id: str, reason: str, now: float, out: list[Command]) -> None:
-        slot = self._agents.get(agent_id)
-        if slot is None:
+    def _logout(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
+        if slot.state.status is AgentStatus.ON_CALL:
+            slot.logout_pending = True
             return
-        status = slot.state.status
-        if status is AgentStatus.RESERVED:
-            self._release_agent(agent_id, now, out, AgentStatus.PAUSED, reason)
-        elif status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP, AgentStatus.PAUSED):
-            slot.wrapup_until = None
-            self._set(slot, AgentStatus.PAUSED, now, reason=reason)
-        # On call: the pause is refused; the agent pauses again after the call.
+        self._release(slot, now, out)
+        self._remove_agent(slot, now, out)
 
-    def _release_agent(
-        self,
-        agent_id: str,
-        now: float,
-        out: list[Command],
-        status: AgentStatus,
-        reason: str | None,
-    ) -> None:
-        """Cancel any ring for the agent and move it to `status`."""
-        slot = self._agents.get(agent_id)
-        if slot is None:
+    def _remove_agent(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
+        agent_id = slot.agent.id
+        self._set(slot, AgentStatus.LOGGED_OUT, now, out)
+        for queue_id in slot.queue_ids:
+            self._members[queue_id].discard(agent_id)
+            self._available[queue_id].discard(agent_id)
+        del self._agents[agent_id]
+
+    def _pause(self, slot: _AgentSlot, reason: str, now: float, out: list[Command]) -> None:
+        if slot.state.status is AgentStatus.ON_CALL:
+            slot.pending_pause = reason
             return
+        slot.pending_pause = None
+        self._release(slot, now, out)
+        self._set(slot, AgentStatus.PAUSED, now, out, reason=reason)
+
+    def _unpause(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
+        slot.pending_pause = None
+        if slot.state.status is AgentStatus.PAUSED:
+            slot.no_answers = 0
+            self._set(slot, AgentStatus.AVAILABLE, now, out)
+
+    def _release(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
+        """Withdraw a ring in progress (the agent is about to change status)."""
         call_id = slot.state.call_id
         if slot.state.status is AgentStatus.RESERVED and call_id is not None:
-            out.append(CancelRing(agent_id, call_id))
             waiter = self._waiting.get(call_id)
             if waiter is not None:
-                waiter.ringing.discard(agent_id)
-        self._set(slot, status, now, reason=reason)
+                self._withdraw_ring(slot, waiter, out)
+            else:
+                out.append(CancelRing(slot.agent.id, call_id))
 
-    def _join(self, caller: WaitingCaller, now: float, out: list[Command]) -> None:
-        queue = self._queues.get(caller.queue_id)
-        if queue is None:
-            raise UnknownQueue(caller.queue_id)
-        in_queue = sum(1 for w in self._waiting.values() if w.caller.queue_id == queue.id)
-        if queue.max_len is not None and in_queue >= queue.max_len:
-            out.append(
-                Overflow(caller.call_id, caller.channel, queue.overflow_target, "queue_full", 0.0)
-            )
-            return
-        if not any(queue.id in s.queue_ids for s in self._agents.values()):
-            out.append(
-                Overflow(caller.call_id, caller.channel, queue.overflow_target, "no_agents", 0.0)
-            )
-            return
-        self._waiting[caller.call_id] = _Waiter(caller)
+    def _withdraw_ring(self, slot: _AgentSlot, waiter: _Waiter, out: list[Command]) -> None:
+        out.append(CancelRing(slot.agent.id, waiter.caller.call_id))
+        waiter.ringing.discard(slot.agent.id)
 
     def _answered(self, agent_id: str, call_id: str, now: float, out: list[Command]) -> None:
         slot = self._agents.get(agent_id)
@@ -334,18 +693,26 @@ class AcdEngine:
         if slot is None or waiter is None or agent_id not in waiter.ringing:
             # Stale answer (caller gone or ring cancelled): adapter must hang the agent leg up.
             if slot is not None and slot.state.call_id == call_id:
-                self._set(slot, AgentStatus.AVAILABLE, now)
+                self._set(slot, AgentStatus.AVAILABLE, now, out)
             out.append(CancelRing(agent_id, call_id))
             return
-        del self._waiting[call_id]
+        queue_id = waiter.caller.queue_id
+        self._remove_waiter(waiter)
         waiter.ringing.discard(agent_id)
         self._cancel_rings(waiter, now, out, except_agent=agent_id)
         slot.no_answers = 0
         slot.calls_taken += 1
         slot.call_started = now
-        self._set(slot, AgentStatus.ON_CALL, now, call_id=call_id)
-        self._rr_last[waiter.caller.queue_id] = agent_id
-        out.append(CallerConnected(call_id, agent_id, now - waiter.caller.joined_at))
+        slot.call_queue = queue_id
+        self._set(slot, AgentStatus.ON_CALL, now, out, call_id=call_id)
+        self._rr_last[queue_id] = agent_id
+        waited = now - waiter.caller.joined_at
+        counters = self._counters[queue_id]
+        counters.answered += 1
+        counters.total_wait_answered_s += waited
+        if waited <= self._queues[queue_id].service_level_s:
+            counters.answered_within_sl += 1
+        out.append(CallerConnected(call_id, agent_id, waited))
 
     def _cancel_rings(
         self, waiter: _Waiter, now: float, out: list[Command], except_agent: str | None
@@ -356,7 +723,7 @@ class AcdEngine:
             out.append(CancelRing(other, waiter.caller.call_id))
             other_slot = self._agents.get(other)
             if other_slot is not None and other_slot.state.status is AgentStatus.RESERVED:
-                self._set(other_slot, AgentStatus.AVAILABLE, now)
+                self._set(other_slot, AgentStatus.AVAILABLE, now, out)
         waiter.ringing.clear()
 
     def _ring_failed(
@@ -372,117 +739,323 @@ class AcdEngine:
             waiter.ringing.discard(agent_id)
             waiter.tried.add(agent_id)
         if not count_no_answer:
-            self._set(slot, AgentStatus.AVAILABLE, now)
+            self._set(slot, AgentStatus.AVAILABLE, now, out)
             return
         slot.no_answers += 1
-        limit = min(
-            (self._queues[q].max_no_answer for q in slot.queue_ids if q in self._queues),
-            default=0,
-        )
+        limit = min((self._queues[q].max_no_answer for q in slot.queue_ids), default=0)
         if limit and slot.no_answers >= limit:
-            self._set(slot, AgentStatus.PAUSED, now, reason=NO_ANSWER_REASON)
+            self._set(slot, AgentStatus.PAUSED, now, out, reason=NO_ANSWER_REASON)
             out.append(AutoPauseAgent(agent_id, NO_ANSWER_REASON))
         else:
-            self._set(slot, AgentStatus.AVAILABLE, now)
+            self._set(slot, AgentStatus.AVAILABLE, now, out)
 
-    def _call_ended(self, agent_id: str, now: float) -> None:
+    def _call_ended(self, agent_id: str, now: float, out: list[Command]) -> None:
         slot = self._agents.get(agent_id)
         if slot is None or slot.state.status is not AgentStatus.ON_CALL:
             return
-        if slot.call_started is not None:
-            slot.talk_time_s += now - slot.call_started
+        talk = now - slot.call_started if slot.call_started is not None else 0.0
+        slot.talk_time_s += talk
         slot.call_started = None
-        wrapup = max(
-            (self._queues[q].wrapup_s for q in slot.queue_ids if q in self._queues), default=0.0
-        )
-        if wrapup > 0:
-            slot.wrapup_until = now + wrapup
-            self._set(slot, AgentStatus.WRAP_UP, now)
+        wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
+        call_queue = slot.call_queue
+        slot.call_queue = None
+        if call_queue in self._aht:
+            self._aht[call_queue].add(talk + wrapup)
+        if slot.logout_pending:
+            self._remove_agent(slot, now, out)
+        elif wrapup > 0:
+            self._set(slot, AgentStatus.WRAP_UP, now, out)
+            self._wrapup_until[agent_id] = now + wrapup
         else:
-            self._set(slot, AgentStatus.AVAILABLE, now)
+            self._after_work(slot, now, out)
+
+    def _after_work(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
+        reason = slot.pending_pause
+        slot.pending_pause = None
+        if reason is not None:
+            self._set(slot, AgentStatus.PAUSED, now, out, reason=reason)
+        else:
+            self._set(slot, AgentStatus.AVAILABLE, now, out)
+
+    # ---- callers ----
+
+    def _join(self, caller: WaitingCaller, now: float, out: list[Command]) -> None:
+        queue = self._queues.get(caller.queue_id)
+        existing = self._waiting.get(caller.call_id)
+        if existing is not None:
+            if existing.callback in (_CB_WAITING, _CB_CALLING):
+                self._callback_returned(existing, caller.channel, now)
+            # Otherwise a repeat (e.g. a resync after reconnect): already waiting.
+            return
+        if queue is None:
+            raise UnknownQueue(caller.queue_id)
+        self._counters[queue.id].offered += 1
+        waiter = _Waiter(caller, _key(caller), entered_at=now, visited={queue.id})
+        if queue.max_len is not None and len(self._lines[queue.id]) >= queue.max_len:
+            self._send_away(waiter, queue, "queue_full", now, out)
+        elif not self._members[queue.id]:
+            self._send_away(waiter, queue, "no_agents", now, out)
+        else:
+            self._add_waiter(waiter)
+
+    def _add_waiter(self, waiter: _Waiter) -> None:
+        self._waiting[waiter.caller.call_id] = waiter
+        bisect.insort(self._lines[waiter.caller.queue_id], waiter.key)
+
+    def _remove_waiter(self, waiter: _Waiter) -> None:
+        del self._waiting[waiter.caller.call_id]
+        line = self._lines[waiter.caller.queue_id]
+        index = bisect.bisect_left(line, waiter.key)
+        del line[index]
+
+    def _caller_left(self, call_id: str, now: float, out: list[Command]) -> None:
+        waiter = self._waiting.get(call_id)
+        if waiter is None or waiter.callback in (_CB_WAITING, _CB_CALLING):
+            # Virtual hold: the original channel hangs up after asking for the call back.
+            return
+        self._remove_waiter(waiter)
+        self._cancel_rings(waiter, now, out, except_agent=None)
+        queue_id = waiter.caller.queue_id
+        waited = now - waiter.caller.joined_at
+        counters = self._counters[queue_id]
+        if waiter.callback == _CB_RETURNED:
+            counters.callbacks_dropped += 1
+            out.append(CallbackDropped(call_id, queue_id, "caller_left", waited))
+            return
+        counters.abandoned += 1
+        counters.total_wait_abandoned_s += waited
+        if waited < self._queues[queue_id].service_level_s:
+            counters.abandoned_within_sl += 1
+        out.append(CallerAbandoned(call_id, waited))
+
+    def _callback_requested(
+        self, call_id: str, number: str, now: float, out: list[Command]
+    ) -> None:
+        waiter = self._waiting.get(call_id)
+        if waiter is None:
+            raise UnknownCall(call_id)
+        if waiter.callback in (_CB_WAITING, _CB_CALLING):
+            waiter.callback_number = number
+            return
+        self._cancel_rings(waiter, now, out, except_agent=None)
+        waiter.callback = _CB_WAITING
+        waiter.callback_number = number
+        waiter.callback_failures = 0
+        waiter.callback_not_before = now
+        self._counters[waiter.caller.queue_id].callbacks += 1
+
+    def _callback_returned(self, waiter: _Waiter, channel: str, now: float) -> None:
+        self._remove_waiter(waiter)
+        caller = replace(waiter.caller, channel=channel)
+        waiter.caller = caller
+        waiter.key = (float("-inf"), caller.joined_at, caller.call_id)
+        waiter.callback = _CB_RETURNED
+        # Timers restart: the customer has just answered, not waited on the line.
+        waiter.entered_at = now
+        waiter.tried.clear()
+        self._add_waiter(waiter)
+
+    def _callback_failed(self, call_id: str, now: float, out: list[Command]) -> None:
+        waiter = self._waiting.get(call_id)
+        if waiter is None or waiter.callback != _CB_CALLING:
+            return
+        waiter.callback_failures += 1
+        if waiter.callback_failures > CALLBACK_RETRIES:
+            self._remove_waiter(waiter)
+            queue_id = waiter.caller.queue_id
+            self._counters[queue_id].callbacks_dropped += 1
+            waited = now - waiter.caller.joined_at
+            out.append(CallbackDropped(call_id, queue_id, "no_answer", waited))
+            return
+        waiter.callback = _CB_WAITING
+        waiter.callback_not_before = now + CALLBACK_RETRY_DELAY_S
+
+    def _send_away(
+        self, waiter: _Waiter, queue: Queue, reason: str, now: float, out: list[Command]
+    ) -> None:
+        """Move the caller to its queue's destination for ``reason``: another queue inside
+        the engine when the target is ``queue:<known id>``, else an Overflow command."""
+        in_line = waiter.caller.call_id in self._waiting
+        counters = self._counters.get(queue.id)
+        if counters is not None:
+            if reason == "max_wait":
+                counters.timed_out += 1
+            elif reason == "escalated":
+                counters.escalated += 1
+            else:
+                counters.overflowed += 1
+        if reason == "escalated":
+            target: str | None = f"queue:{queue.escalate_to_queue}"
+        elif reason == "no_agents" and queue.no_agents_target is not None:
+            target = queue.no_agents_target
+        else:
+            target = queue.overflow_target
+        if in_line:
+            self._cancel_rings(waiter, now, out, except_agent=None)
+            self._remove_waiter(waiter)
+        dest_id = queue_of(target)
+        dest = self._queues.get(dest_id) if dest_id is not None else None
+        caller = waiter.caller
+        if dest is None or dest.id in waiter.visited:
+            if dest is not None:
+                target = None  # back to a queue already tried: stop the loop
+            waited = now - caller.joined_at
+            if waiter.callback in (_CB_WAITING, _CB_CALLING):
+                # No channel to send anywhere: the promised call back is given up.
+                if counters is not None:
+                    counters.callbacks_dropped += 1
+                out.append(CallbackDropped(caller.call_id, queue.id, reason, waited))
+                return
+            out.append(Overflow(caller.call_id, caller.channel, target, reason, waited))
+            return
+        waiter.caller = replace(caller, queue_id=dest.id)
+        waiter.visited.add(dest.id)
+        waiter.entered_at = now
+        waiter.tried.clear()
+        out.append(CallerMoved(caller.call_id, queue.id, dest.id, reason))
+        self._counters[dest.id].offered += 1
+        if not self._members[dest.id] and waiter.callback == _CB_NONE:
+            self._send_away(waiter, dest, "no_agents", now, out)
+        else:
+            self._add_waiter(waiter)
+
+    # ---- time ----
 
     def _tick(self, now: float, out: list[Command]) -> None:
-        for slot in self._agents.values():
-            wrapup_until = slot.wrapup_until
-            if slot.state.status is AgentStatus.WRAP_UP and wrapup_until is not None:
-                if now < wrapup_until:
-                    continue
-                slot.wrapup_until = None
-                self._set(slot, AgentStatus.AVAILABLE, now)
-        for slot in list(self._agents.values()):
+        for agent_id, until in list(self._wrapup_until.items()):
+            if now >= until:
+                self._after_work(self._agents[agent_id], now, out)
+        for agent_id, deadline in list(self._ring_deadline.items()):
+            slot = self._agents[agent_id]
             call_id = slot.state.call_id
-            if (
-                slot.state.status is AgentStatus.RESERVED
-                and slot.ring_deadline is not None
-                and now >= slot.ring_deadline
-                and call_id is not None
-            ):
-                out.append(CancelRing(slot.agent.id, call_id))
-                self._ring_failed(slot.agent.id, call_id, now, out, count_no_answer=True)
-        for call_id, waiter in list(self._waiting.items()):
-            caller = waiter.caller
-            queue = self._queues[caller.queue_id]
-            waited = now - caller.joined_at
-            if queue.max_wait_s is not None and waited >= queue.max_wait_s:
-                del self._waiting[call_id]
-                self._cancel_rings(waiter, now, out, except_agent=None)
-                out.append(
-                    Overflow(call_id, caller.channel, queue.overflow_target, "max_wait", waited)
-                )
+            if now >= deadline and call_id is not None:
+                out.append(CancelRing(agent_id, call_id))
+                self._ring_failed(agent_id, call_id, now, out, count_no_answer=True)
+        for queue_id, queue in self._queues.items():
+            if queue.max_wait_s is None and queue.escalate_to_queue is None:
+                continue
+            for key in list(self._lines[queue_id]):
+                waiter = self._waiting[key[2]]
+                if waiter.callback in (_CB_WAITING, _CB_CALLING):
+                    continue  # no channel to send anywhere; its place is kept
+                in_queue = now - waiter.entered_at
+                if queue.max_wait_s is not None and in_queue >= queue.max_wait_s:
+                    self._send_away(waiter, queue, "max_wait", now, out)
+                elif (
+                    queue.escalate_to_queue is not None
+                    and queue.escalate_after_s is not None
+                    and in_queue >= queue.escalate_after_s
+                    and queue.escalate_to_queue in self._queues
+                    and queue.escalate_to_queue not in waiter.visited
+                    and not waiter.ringing
+                ):
+                    self._send_away(waiter, queue, "escalated", now, out)
 
     # ---- distribution ----
 
-    def _required(self, caller: WaitingCaller, now: float) -> Mapping[str, int]:
+    def _required(self, waiter: _Waiter, now: float) -> Mapping[str, int]:
+        caller = waiter.caller
         queue = self._queues[caller.queue_id]
-        if queue.escalate_after_s is not None and now - caller.joined_at >= queue.escalate_after_s:
+        if (
+            queue.escalate_after_s is not None
+            and queue.escalate_to_queue is None
+            and now - waiter.entered_at >= queue.escalate_after_s
+        ):
             return queue.escalated_skills
+        if not caller.required_skills:
+            return queue.required_skills
         return {**queue.required_skills, **caller.required_skills}
 
     def _dispatch(self, now: float, out: list[Command]) -> None:
-        pending = sorted(
-            (w for w in self._waiting.values() if not w.ringing),
-            key=lambda w: (-w.caller.priority, w.caller.joined_at, w.caller.call_id),
-        )
-        for waiter in pending:
-            caller = waiter.caller
-            queue = self._queues[caller.queue_id]
-            required = self._required(caller, now)
-            eligible = [
-                s
-                for s in self._agents.values()
-                if s.state.status is AgentStatus.AVAILABLE
-                and queue.id in s.queue_ids
-                and s.agent.has_skills(required)
-            ]
-            if not eligible:
+        # Only queues with an available agent and a waiting caller can make progress.
+        active = [q for q, free in self._available.items() if free and self._lines[q]]
+        if not active:
+            return
+        lines = [self._lines[q] for q in active]
+        # Global service order across the queues an agent may serve (lines are not
+        # mutated while iterating: ringing and callbacks keep callers in line).
+        ordered: Iterable[_Key] = lines[0] if len(lines) == 1 else heapq.merge(*lines)
+        hopeless: set[tuple[str, frozenset[tuple[str, int]]]] = set()
+        promised: set[str] = set()  # agents a PlaceCallback counted on in this pass
+        for key in ordered:
+            waiter = self._waiting[key[2]]
+            if waiter.ringing or waiter.callback == _CB_CALLING:
                 continue
-            # Ring no answer -> next agent: untried agents first, retry the tried ones after.
-            untried = [s for s in eligible if s.agent.id not in waiter.tried]
-            if not untried:
-                waiter.tried.clear()
-                untried = eligible
-            ordered = order_candidates(
-                queue.strategy,
-                [_candidate(s) for s in untried],
-                required,
-                self._rr_last.get(queue.id),
-                self._rng,
-            )
-            chosen = ordered if queue.strategy is Strategy.RING_ALL else ordered[:1]
-            for cand in chosen:
-                slot = self._agents[cand.agent_id]
-                self._set(slot, AgentStatus.RESERVED, now, call_id=caller.call_id)
-                slot.ring_deadline = now + queue.ring_timeout_s
-                waiter.ringing.add(cand.agent_id)
-                out.append(
-                    RingAgent(
-                        cand.agent_id,
-                        slot.agent.interface,
-                        caller.call_id,
-                        caller.channel,
-                        queue.ring_timeout_s,
-                    )
+            queue_id = waiter.caller.queue_id
+            free = self._available[queue_id]
+            if not free:
+                if not any(self._available[q] for q in active):
+                    return
+                continue
+            required = self._required(waiter, now)
+            need = (queue_id, frozenset(required.items()))
+            if need in hopeless:
+                continue
+            eligible = [self._agents[a] for a in free if self._agents[a].agent.has_skills(required)]
+            if not eligible:
+                # Availability only shrinks during a pass: same need, same answer.
+                hopeless.add(need)
+                continue
+            if waiter.callback == _CB_WAITING:
+                self._offer_callback(waiter, eligible, promised, now, out)
+                continue
+            self._ring(waiter, eligible, required, now, out)
+
+    def _offer_callback(
+        self,
+        waiter: _Waiter,
+        eligible: list[_AgentSlot],
+        promised: set[str],
+        now: float,
+        out: list[Command],
+    ) -> None:
+        if now < waiter.callback_not_before:
+            return
+        spare = [s.agent.id for s in eligible if s.agent.id not in promised]
+        if not spare:
+            return
+        promised.add(min(spare))
+        waiter.callback = _CB_CALLING
+        caller = waiter.caller
+        out.append(PlaceCallback(caller.call_id, caller.queue_id, waiter.callback_number))
+
+    def _ring(
+        self,
+        waiter: _Waiter,
+        eligible: list[_AgentSlot],
+        required: Mapping[str, int],
+        now: float,
+        out: list[Command],
+    ) -> None:
+        caller = waiter.caller
+        queue = self._queues[caller.queue_id]
+        # Ring no answer -> next agent: untried agents first, retry the tried ones after.
+        untried = [s for s in eligible if s.agent.id not in waiter.tried]
+        if not untried:
+            waiter.tried.clear()
+            untried = eligible
+        ordered = order_candidates(
+            queue.strategy,
+            [_candidate(s) for s in untried],
+            required,
+            self._rr_last.get(queue.id),
+            self._rng,
+        )
+        chosen = ordered if queue.strategy is Strategy.RING_ALL else ordered[:1]
+        for cand in chosen:
+            slot = self._agents[cand.agent_id]
+            self._set(slot, AgentStatus.RESERVED, now, out, call_id=caller.call_id)
+            self._ring_deadline[cand.agent_id] = now + queue.ring_timeout_s
+            waiter.ringing.add(cand.agent_id)
+            out.append(
+                RingAgent(
+                    cand.agent_id,
+                    slot.agent.interface,
+                    caller.call_id,
+                    caller.channel,
+                    queue.ring_timeout_s,
                 )
+            )
 
 
 def _candidate(slot: _AgentSlot) -> Candidate:

@@ -1,18 +1,26 @@
 from collections.abc import Mapping
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccd.acd.engine import (
     AcdEngine,
+    AcdError,
     AgentAnswered,
     AgentBusy,
+    AgentJoinedQueue,
+    AgentLeftQueue,
     AgentLoggedIn,
     AgentLoggedOut,
     AgentNoAnswer,
     AgentPaused,
+    AgentStateChanged,
     AgentUnpaused,
     AutoPauseAgent,
+    CallbackDropped,
+    CallbackFailed,
+    CallbackRequested,
     CallEnded,
     CallerAbandoned,
     CallerConnected,
@@ -20,7 +28,9 @@ from ccd.acd.engine import (
     CallerLeft,
     CancelRing,
     Command,
+    Event,
     Overflow,
+    PlaceCallback,
     RingAgent,
     Tick,
 )
@@ -41,9 +51,14 @@ def engine(**queue_kw: object) -> AcdEngine:
     return AcdEngine({"q": Queue("q", **queue_kw)})  # type: ignore[arg-type]
 
 
+def act(e: AcdEngine, event: Event, now: float) -> list[Command]:
+    """The engine's commands minus the agent session log (tested on its own)."""
+    return [c for c in e.handle(event, now) if not isinstance(c, AgentStateChanged)]
+
+
 def login(e: AcdEngine, *agents: Agent, at: float = 0.0) -> None:
     for a in agents:
-        assert e.handle(AgentLoggedIn(a, frozenset({"q"})), at) == []
+        assert act(e, AgentLoggedIn(a, frozenset({"q"})), at) == []
 
 
 def rings(cmds: list[Command]) -> list[tuple[str, str]]:
@@ -54,7 +69,7 @@ def test_caller_rings_longest_idle_agent_with_originate_data() -> None:
     e = engine(ring_timeout_s=12)
     login(e, agent("a"), at=5)
     login(e, agent("b"), at=1)
-    cmds = e.handle(CallerJoined(caller("c1")), 10)
+    cmds = act(e, CallerJoined(caller("c1")), 10)
     assert cmds == [RingAgent("b", "PJSIP/b", "c1", "PJSIP/c-c1", 12)]
     assert e.agent_state("b").status is AgentStatus.RESERVED
     assert e.agent_state("b").call_id == "c1"
@@ -63,47 +78,47 @@ def test_caller_rings_longest_idle_agent_with_originate_data() -> None:
 def test_answer_connects_and_puts_agent_on_call_then_wrap_up_then_available() -> None:
     e = engine(wrapup_s=30)
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1", at=0)), 0)
-    assert e.handle(AgentAnswered("a", "c1"), 4) == [CallerConnected("c1", "a", 4)]
+    act(e, CallerJoined(caller("c1", at=0)), 0)
+    assert act(e, AgentAnswered("a", "c1"), 4) == [CallerConnected("c1", "a", 4)]
     assert e.agent_state("a").status is AgentStatus.ON_CALL
     assert e.waiting() == []
     # A second caller waits while the agent talks and while it wraps up.
-    assert rings(e.handle(CallerJoined(caller("c2", at=5)), 5)) == []
-    e.handle(CallEnded("a"), 60)
+    assert rings(act(e, CallerJoined(caller("c2", at=5)), 5)) == []
+    act(e, CallEnded("a"), 60)
     assert e.agent_state("a").status is AgentStatus.WRAP_UP
-    assert rings(e.handle(Tick(), 89)) == []
-    assert rings(e.handle(Tick(), 90)) == [("a", "c2")]
+    assert rings(act(e, Tick(), 89)) == []
+    assert rings(act(e, Tick(), 90)) == [("a", "c2")]
 
 
 def test_without_wrap_up_agent_takes_next_caller_at_once() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    e.handle(CallerJoined(caller("c2")), 0)
-    e.handle(AgentAnswered("a", "c1"), 1)
-    assert rings(e.handle(CallEnded("a"), 10)) == [("a", "c2")]
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, CallerJoined(caller("c2")), 0)
+    act(e, AgentAnswered("a", "c1"), 1)
+    assert rings(act(e, CallEnded("a"), 10)) == [("a", "c2")]
 
 
 def test_priority_beats_wait_time_and_wait_time_breaks_ties() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    e.handle(AgentAnswered("a", "c1"), 0)
-    e.handle(CallerJoined(caller("old", at=1)), 1)
-    e.handle(CallerJoined(caller("newer", at=2)), 2)
-    e.handle(CallerJoined(caller("vip", at=3, priority=5)), 3)
-    assert rings(e.handle(CallEnded("a"), 10)) == [("a", "vip")]
-    e.handle(AgentAnswered("a", "vip"), 10)
-    assert rings(e.handle(CallEnded("a"), 20)) == [("a", "old")]
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, AgentAnswered("a", "c1"), 0)
+    act(e, CallerJoined(caller("old", at=1)), 1)
+    act(e, CallerJoined(caller("newer", at=2)), 2)
+    act(e, CallerJoined(caller("vip", at=3, priority=5)), 3)
+    assert rings(act(e, CallEnded("a"), 10)) == [("a", "vip")]
+    act(e, AgentAnswered("a", "vip"), 10)
+    assert rings(act(e, CallEnded("a"), 20)) == [("a", "old")]
 
 
 def test_caller_only_offered_to_agents_with_required_skills() -> None:
     e = AcdEngine({"q": Queue("q", required_skills={"fr": 5})})
     login(e, agent("weak", fr=4), agent("none"))
-    assert rings(e.handle(CallerJoined(caller("c1", sales=2)), 0)) == []
+    assert rings(act(e, CallerJoined(caller("c1", sales=2)), 0)) == []
     login(e, agent("fr_only", fr=9))
-    assert rings(e.handle(Tick(), 1)) == []  # lacks the caller's own "sales" skill
-    cmds = e.handle(AgentLoggedIn(agent("good", fr=5, sales=3), frozenset({"q"})), 2)
+    assert rings(act(e, Tick(), 1)) == []  # lacks the caller's own "sales" skill
+    cmds = act(e, AgentLoggedIn(agent("good", fr=5, sales=3), frozenset({"q"})), 2)
     assert rings(cmds) == [("good", "c1")]
 
 
@@ -111,25 +126,25 @@ def test_escalation_widens_skills_after_configured_wait() -> None:
     q = Queue("q", required_skills={"de": 1}, escalate_after_s=30, escalated_skills={})
     e = AcdEngine({"q": q})
     login(e, agent("generalist"))
-    assert rings(e.handle(CallerJoined(caller("c1", at=0)), 0)) == []
-    assert rings(e.handle(Tick(), 29)) == []
-    assert rings(e.handle(Tick(), 30)) == [("generalist", "c1")]
+    assert rings(act(e, CallerJoined(caller("c1", at=0)), 0)) == []
+    assert rings(act(e, Tick(), 29)) == []
+    assert rings(act(e, Tick(), 30)) == [("generalist", "c1")]
 
 
 def test_no_answer_moves_to_next_agent_and_agent_is_idle_again() -> None:
     e = engine(strategy=Strategy.LINEAR)
     login(e, agent("a"), agent("b"))
-    assert rings(e.handle(CallerJoined(caller("c1")), 0)) == [("a", "c1")]
-    assert rings(e.handle(AgentNoAnswer("a", "c1"), 15)) == [("b", "c1")]
+    assert rings(act(e, CallerJoined(caller("c1")), 0)) == [("a", "c1")]
+    assert rings(act(e, AgentNoAnswer("a", "c1"), 15)) == [("b", "c1")]
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
 
 
 def test_ring_timeout_on_tick_cancels_and_tries_next() -> None:
     e = engine(strategy=Strategy.LINEAR, ring_timeout_s=10)
     login(e, agent("a"), agent("b"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    assert e.handle(Tick(), 9.9) == []
-    cmds = e.handle(Tick(), 10)
+    act(e, CallerJoined(caller("c1")), 0)
+    assert act(e, Tick(), 9.9) == []
+    cmds = act(e, Tick(), 10)
     assert CancelRing("a", "c1") in cmds
     assert rings(cmds) == [("b", "c1")]
 
@@ -137,35 +152,35 @@ def test_ring_timeout_on_tick_cancels_and_tries_next() -> None:
 def test_consecutive_no_answers_auto_pause_agent() -> None:
     e = engine(max_no_answer=2)
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
+    act(e, CallerJoined(caller("c1")), 0)
     # Only agent: retried after the first no-answer.
-    assert rings(e.handle(AgentNoAnswer("a", "c1"), 15)) == [("a", "c1")]
-    cmds = e.handle(AgentNoAnswer("a", "c1"), 30)
+    assert rings(act(e, AgentNoAnswer("a", "c1"), 15)) == [("a", "c1")]
+    cmds = act(e, AgentNoAnswer("a", "c1"), 30)
     assert AutoPauseAgent("a", "no-answer") in cmds
     assert rings(cmds) == []
     state = e.agent_state("a")
     assert (state.status, state.reason) == (AgentStatus.PAUSED, "no-answer")
     # Unpausing resets the count and makes the agent available again.
-    assert rings(e.handle(AgentUnpaused("a"), 40)) == [("a", "c1")]
+    assert rings(act(e, AgentUnpaused("a"), 40)) == [("a", "c1")]
 
 
 def test_answer_resets_no_answer_count() -> None:
     e = engine(max_no_answer=2)
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    e.handle(AgentNoAnswer("a", "c1"), 1)
-    e.handle(AgentAnswered("a", "c1"), 2)
-    e.handle(CallEnded("a"), 3)
-    e.handle(CallerJoined(caller("c2")), 4)
-    cmds = e.handle(AgentNoAnswer("a", "c2"), 5)
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, AgentNoAnswer("a", "c1"), 1)
+    act(e, AgentAnswered("a", "c1"), 2)
+    act(e, CallEnded("a"), 3)
+    act(e, CallerJoined(caller("c2")), 4)
+    cmds = act(e, AgentNoAnswer("a", "c2"), 5)
     assert not any(isinstance(c, AutoPauseAgent) for c in cmds)
 
 
 def test_busy_skips_agent_without_counting_no_answer() -> None:
     e = engine(strategy=Strategy.LINEAR, max_no_answer=1)
     login(e, agent("a"), agent("b"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    cmds = e.handle(AgentBusy("a", "c1"), 1)
+    act(e, CallerJoined(caller("c1")), 0)
+    cmds = act(e, AgentBusy("a", "c1"), 1)
     assert rings(cmds) == [("b", "c1")]
     assert not any(isinstance(c, AutoPauseAgent) for c in cmds)
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
@@ -174,8 +189,8 @@ def test_busy_skips_agent_without_counting_no_answer() -> None:
 def test_caller_abandon_cancels_ring_and_frees_agent() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1", at=2)), 2)
-    cmds = e.handle(CallerLeft("c1"), 9)
+    act(e, CallerJoined(caller("c1", at=2)), 2)
+    cmds = act(e, CallerLeft("c1"), 9)
     assert cmds == [CancelRing("a", "c1"), CallerAbandoned("c1", 7)]
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
     assert e.waiting() == []
@@ -184,40 +199,40 @@ def test_caller_abandon_cancels_ring_and_frees_agent() -> None:
 def test_stale_answer_after_abandon_is_cancelled() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    e.handle(CallerLeft("c1"), 1)
-    assert e.handle(AgentAnswered("a", "c1"), 1.5) == [CancelRing("a", "c1")]
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, CallerLeft("c1"), 1)
+    assert act(e, AgentAnswered("a", "c1"), 1.5) == [CancelRing("a", "c1")]
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
 
 
 def test_max_wait_overflows_to_target() -> None:
     e = engine(max_wait_s=60, overflow_target="voicemail")
     login(e, agent("a"))
-    e.handle(AgentPaused("a", "lunch"), 0)
-    e.handle(CallerJoined(caller("c1", at=0)), 0)
-    assert e.handle(Tick(), 59) == []
-    assert e.handle(Tick(), 61) == [Overflow("c1", "PJSIP/c-c1", "voicemail", "max_wait", 61)]
+    act(e, AgentPaused("a", "lunch"), 0)
+    act(e, CallerJoined(caller("c1", at=0)), 0)
+    assert act(e, Tick(), 59) == []
+    assert act(e, Tick(), 61) == [Overflow("c1", "PJSIP/c-c1", "voicemail", "max_wait", 61)]
     assert e.waiting() == []
 
 
 def test_max_wait_while_ringing_cancels_ring() -> None:
     e = engine(max_wait_s=10, ring_timeout_s=30, overflow_target="q2")
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    cmds = e.handle(Tick(), 10)
+    act(e, CallerJoined(caller("c1")), 0)
+    cmds = act(e, Tick(), 10)
     assert cmds == [CancelRing("a", "c1"), Overflow("c1", "PJSIP/c-c1", "q2", "max_wait", 10)]
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
 
 
 def test_full_queue_and_no_agents_overflow_immediately() -> None:
     e = engine(max_len=1, overflow_target="vm")
-    assert e.handle(CallerJoined(caller("c0")), 0) == [
+    assert act(e, CallerJoined(caller("c0")), 0) == [
         Overflow("c0", "PJSIP/c-c0", "vm", "no_agents", 0)
     ]
     login(e, agent("a"))
-    e.handle(AgentPaused("a", "break"), 0)
-    assert e.handle(CallerJoined(caller("c1")), 0) == []
-    assert e.handle(CallerJoined(caller("c2")), 0) == [
+    act(e, AgentPaused("a", "break"), 0)
+    assert act(e, CallerJoined(caller("c1")), 0) == []
+    assert act(e, CallerJoined(caller("c2")), 0) == [
         Overflow("c2", "PJSIP/c-c2", "vm", "queue_full", 0)
     ]
 
@@ -225,8 +240,8 @@ def test_full_queue_and_no_agents_overflow_immediately() -> None:
 def test_pause_while_ringing_cancels_and_rerings_elsewhere() -> None:
     e = engine(strategy=Strategy.LINEAR)
     login(e, agent("a"), agent("b"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    cmds = e.handle(AgentPaused("a", "coffee"), 1)
+    act(e, CallerJoined(caller("c1")), 0)
+    cmds = act(e, AgentPaused("a", "coffee"), 1)
     assert cmds == [CancelRing("a", "c1"), RingAgent("b", "PJSIP/b", "c1", "PJSIP/c-c1", 15.0)]
     assert e.agent_state("a").reason == "coffee"
 
@@ -234,17 +249,17 @@ def test_pause_while_ringing_cancels_and_rerings_elsewhere() -> None:
 def test_pause_on_call_is_refused() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    e.handle(AgentAnswered("a", "c1"), 0)
-    e.handle(AgentPaused("a", "coffee"), 1)
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, AgentAnswered("a", "c1"), 0)
+    act(e, AgentPaused("a", "coffee"), 1)
     assert e.agent_state("a").status is AgentStatus.ON_CALL
 
 
 def test_logout_while_ringing_cancels_and_forgets_agent() -> None:
     e = engine()
     login(e, agent("a"))
-    e.handle(CallerJoined(caller("c1")), 0)
-    assert e.handle(AgentLoggedOut("a"), 1) == [CancelRing("a", "c1")]
+    act(e, CallerJoined(caller("c1")), 0)
+    assert act(e, AgentLoggedOut("a"), 1) == [CancelRing("a", "c1")]
     assert e.agent_state("a").status is AgentStatus.LOGGED_OUT
     assert [c.call_id for c in e.waiting()] == ["c1"]
 
@@ -252,9 +267,9 @@ def test_logout_while_ringing_cancels_and_forgets_agent() -> None:
 def test_ring_all_rings_every_eligible_agent_and_cancels_losers() -> None:
     e = engine(strategy=Strategy.RING_ALL)
     login(e, agent("a"), agent("b"), agent("c"))
-    e.handle(AgentPaused("c", "x"), 0)
-    assert rings(e.handle(CallerJoined(caller("c1")), 0)) == [("a", "c1"), ("b", "c1")]
-    cmds = e.handle(AgentAnswered("b", "c1"), 2)
+    act(e, AgentPaused("c", "x"), 0)
+    assert rings(act(e, CallerJoined(caller("c1")), 0)) == [("a", "c1"), ("b", "c1")]
+    cmds = act(e, AgentAnswered("b", "c1"), 2)
     assert cmds == [CancelRing("a", "c1"), CallerConnected("c1", "b", 2)]
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
 
@@ -264,9 +279,9 @@ def test_round_robin_rotates_across_calls() -> None:
     login(e, agent("a"), agent("b"), agent("c"))
     served = []
     for i in range(4):
-        (ring,) = rings(e.handle(CallerJoined(caller(f"c{i}")), i))
-        e.handle(AgentAnswered(ring[0], ring[1]), i)
-        e.handle(CallEnded(ring[0]), i + 0.5)
+        (ring,) = rings(act(e, CallerJoined(caller(f"c{i}")), i))
+        act(e, AgentAnswered(ring[0], ring[1]), i)
+        act(e, CallEnded(ring[0]), i + 0.5)
         served.append(ring[0])
     assert served == ["a", "b", "c", "a"]
 
@@ -282,8 +297,13 @@ ops = st.lists(
                 "logout",
                 "pause",
                 "unpause",
+                "joinq",
+                "leaveq",
                 "join",
                 "leave",
+                "callback",
+                "callback_answered",
+                "callback_failed",
                 "answer",
                 "noanswer",
                 "busy",
@@ -325,14 +345,17 @@ def _check_invariants(e: AcdEngine, now: float) -> None:
     # The property queue rings one agent per caller, so engaged calls are distinct.
     assert len(engaged) == len(set(engaged))
     for w in e.waiting():
-        if e.ringing_for(w.call_id):
+        # Virtual-hold callers have no channel to ring: they are called back instead.
+        if e.ringing_for(w.call_id) or e.callback_pending(w.call_id):
             continue
         required = e.required_skills(w.call_id, now)
         idle = [a.id for a in AGENTS if _eligible(e, a, required)]
         assert not idle, f"{w.call_id} waits while {idle} idle"
+    positions = [e.position(w.call_id) for w in e.waiting_in("q")]
+    assert positions == list(range(1, len(positions) + 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(ops)
 def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
     steps: list[tuple[str, int, dict[str, int], int]],
@@ -352,6 +375,7 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
     next_call = 0
     talking: dict[str, str] = {}
     ringing: dict[str, str] = {}
+    calling_back: set[str] = set()
     for op, n, skills, prio in steps:
         now += n / 4
         a = AGENTS[n % len(AGENTS)]
@@ -361,7 +385,8 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
         if op in ("answer", "noanswer", "busy", "end") and matching:
             a = matching[n % len(matching)]
         state = e.agent_state(a.id)
-        event: object
+        waiting = e.waiting()
+        event: Event
         if op == "login":
             event = AgentLoggedIn(a, frozenset({"q"}))
         elif op == "logout":
@@ -370,12 +395,26 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
             event = AgentPaused(a.id, "p")
         elif op == "unpause":
             event = AgentUnpaused(a.id)
+        elif op == "joinq":
+            event = AgentJoinedQueue(a.id, "q")
+        elif op == "leaveq":
+            event = AgentLeftQueue(a.id, "q")
         elif op == "join":
             next_call += 1
             cid = f"c{next_call}"
             event = CallerJoined(WaitingCaller(cid, cid, "q", now, prio, skills))
-        elif op == "leave" and e.waiting():
-            event = CallerLeft(e.waiting()[n % len(e.waiting())].call_id)
+        elif op == "leave" and waiting:
+            event = CallerLeft(waiting[n % len(waiting)].call_id)
+        elif op == "callback" and waiting:
+            event = CallbackRequested(waiting[n % len(waiting)].call_id, "0600")
+        elif op in ("callback_answered", "callback_failed") and calling_back:
+            cid = sorted(calling_back)[n % len(calling_back)]
+            calling_back.discard(cid)
+            joined = next(w for w in waiting if w.call_id == cid)
+            if op == "callback_answered":
+                event = CallerJoined(replace(joined, channel=f"{cid}-back"))
+            else:
+                event = CallbackFailed(cid)
         elif op in ("answer", "noanswer", "busy") and state.status is AgentStatus.RESERVED:
             assert state.call_id is not None
             kind = {"answer": AgentAnswered, "noanswer": AgentNoAnswer, "busy": AgentBusy}[op]
@@ -387,19 +426,34 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
         # Track each agent's engagement from the commands alone, independent of engine state.
         if isinstance(event, (AgentNoAnswer, AgentBusy)):
             ringing.pop(event.agent_id, None)
-        if isinstance(event, (CallEnded, AgentLoggedOut)):
+        if isinstance(event, CallEnded):
             talking.pop(event.agent_id, None)
-        cmds = e.handle(event, now)  # type: ignore[arg-type]
+        try:
+            cmds = e.handle(event, now)
+        except AcdError:
+            # Refused: only requests about an agent who is not logged in.
+            assert op in ("logout", "pause", "unpause", "joinq", "leaveq")
+            assert e.agent_state(a.id).status is AgentStatus.LOGGED_OUT
+            _check_invariants(e, now)
+            continue
         for cmd in cmds:
             if isinstance(cmd, CancelRing) and ringing.get(cmd.agent_id) == cmd.call_id:
                 del ringing[cmd.agent_id]
+            elif isinstance(cmd, PlaceCallback):
+                assert cmd.call_id not in calling_back, "called back twice at once"
+                calling_back.add(cmd.call_id)
+            elif isinstance(cmd, (Overflow, CallerAbandoned, CallbackDropped)):
+                calling_back.discard(cmd.call_id)
         for cmd in cmds:
             if isinstance(cmd, RingAgent):
                 assert cmd.agent_id not in talking, "agent rung while on a call"
                 assert cmd.agent_id not in ringing, "agent rung for two callers"
+                assert not e.callback_pending(cmd.call_id), "rang a caller with no channel"
                 ringing[cmd.agent_id] = cmd.call_id
             elif isinstance(cmd, CallerConnected):
                 assert ringing.pop(cmd.agent_id, None) == cmd.call_id
                 assert cmd.agent_id not in talking, "agent connected to two calls"
                 talking[cmd.agent_id] = cmd.call_id
+            elif isinstance(cmd, AgentStateChanged) and cmd.status is AgentStatus.LOGGED_OUT:
+                assert cmd.agent_id not in talking, "logged out in the middle of a call"
         _check_invariants(e, now)
