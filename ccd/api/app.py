@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ccd.api import acd as acd_routes
 from ccd.api import cdrs as cdr_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
@@ -12,6 +13,7 @@ from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.api.ports import (
+    AcdLive,
     CallControl,
     CallDirectory,
     CdrReader,
@@ -20,6 +22,7 @@ from ccd.api.ports import (
     TokenVerifier,
 )
 from ccd.clock import Clock, SystemClock
+from ccd.db.acd_store import AcdStore
 
 API_PREFIX = "/api/"
 
@@ -35,6 +38,8 @@ def build_api(
     max_body_bytes: int,
     clock: Clock | None = None,
     ivr: IvrFlows | None = None,
+    acd_live: AcdLive | None = None,
+    acd_store: AcdStore | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -62,6 +67,7 @@ def build_api(
     router.add_get("/api/v1/me", handlers.me, name="me")
     cdr_routes.add_routes(app, cdrs)
     ivr_routes.add_routes(app, ivr)
+    acd_routes.add_routes(app, acd_store, acd_live)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

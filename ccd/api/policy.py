@@ -18,6 +18,11 @@ EVERYONE = frozenset(Role)
 # Agents included: the CDR handlers narrow an agent to calls with their own agent_id.
 CDR_READERS = EVERYONE
 
+ACD_ADMIN = frozenset({Role.ADMIN})
+ACD_VIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# Agents included: these handlers call ``require_agent_self``, so an agent reaches only
+# their own id.
+ACD_AGENT_SELF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -34,7 +39,31 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "ivr.flows": frozenset({Role.ADMIN, Role.SUPERVISOR}),
     # Changes what every new caller hears: the PBX admin's decision.
     "ivr.reload": frozenset({Role.ADMIN}),
+    # ACD (ccd.api.acd): configuration is the admin's; supervisors watch and act on agents.
+    "agents.list": ACD_VIEWERS,
+    "agents.create": ACD_ADMIN,
+    "agents.get": ACD_AGENT_SELF,
+    "agents.update": ACD_ADMIN,
+    "agents.delete": ACD_ADMIN,
+    "agents.login": ACD_AGENT_SELF,
+    "agents.logout": ACD_AGENT_SELF,
+    "agents.pause": ACD_AGENT_SELF,
+    "agents.unpause": ACD_AGENT_SELF,
+    "agents.join": ACD_AGENT_SELF,
+    "agents.leave": ACD_AGENT_SELF,
+    "agents.sessions": ACD_AGENT_SELF,
+    "queues.list": ACD_VIEWERS,
+    "queues.create": ACD_ADMIN,
+    "queues.get": ACD_VIEWERS,
+    "queues.update": ACD_ADMIN,
+    "queues.delete": ACD_ADMIN,
+    # Agents choose a reason when they pause, so they may read the list.
+    "pause_reasons.list": ACD_AGENT_SELF,
+    "pause_reasons.create": ACD_ADMIN,
+    "pause_reasons.update": ACD_ADMIN,
+    "pause_reasons.delete": ACD_ADMIN,
 }
+
 
 # Routes reachable without a token (probes for orchestrators and load balancers).
 PUBLIC_ROUTES = frozenset({"healthz", "readyz"})
