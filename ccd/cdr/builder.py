@@ -25,6 +25,16 @@ ends before the channel hangs up, so the path normally arrives while the call is
 path for a call already finished (its record is out) or never seen is counted in
 ``late_ivr_paths`` and dropped: a record is written once and never amended.
 
+Queue (ccd's ACD; the events come from the ACD service, keyed by the caller's linkedid):
+``QueueEntered`` marks the call as a queue call and starts a wait (a repeat — ccd restart,
+re-queue — keeps the first ``joined_at`` and queue); ``QueueConnected`` records the agent,
+wait and wrap-up, and the queue becomes the one it was connected in; ``QueueLeft`` ends
+the wait with its reason (overflow, time-out, callback). Events for a call that finished or
+was never seen are counted in ``late_queue_events`` and dropped. Why the queue rules differ
+from a plain call's: the queue-wait dialplan answers the caller long before any agent, so
+the originator answering says nothing; and the agent channel is originated under its own
+linkedid, so this call sees no Dial, only the bridge.
+
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
 - ``originator``: the leg whose uniqueid is the linkedid (else the first leg seen);
@@ -39,6 +49,14 @@ Call:
   originator answered;
 - ``talk_s``: total time any leg of the call sat in a bridge with at least one other
   channel; for a call answered but never bridged, answer to end;
+- a queue call (one that saw ``QueueEntered``) overrides ``answered_at``, ``talk_s`` and
+  ``disposition``: ``answered_at`` is the first bridge (the agent connect), else an answered
+  ``Dial``, else the ``QueueConnected`` time — never the dialplan's answer; ``talk_s`` is
+  bridged time only. Disposition: ANSWERED once an agent connected (whatever happened
+  later); else the reason of the last ``QueueLeft`` when the caller did not start waiting
+  again after it (OVERFLOWED stays even if the overflow target then answered or bridged:
+  the record is about the queue outcome; ``answered_at``/``talk_s`` still show the bridge);
+  else ABANDONED (hung up while waiting), with ``wait_s`` = end - first ``joined_at``;
 - ``hold_s``: 0.0 — there are no hold events yet (see ``_hold_seconds``);
 - ``ring_s``: start to answer, or start to end when never answered;
 - ``disposition``: ANSWERED when answered; else from the last failed ``DialEnd`` status
@@ -105,6 +123,10 @@ from ccd.domain.events import (
     DialStarted,
     DomainEvent,
     IvrFinished,
+    QueueConnected,
+    QueueEntered,
+    QueueExit,
+    QueueLeft,
     ResyncChannel,
     ResyncFinished,
     ResyncStarted,
@@ -211,7 +233,9 @@ class _Leg:
     def update(self, snap: ChannelSnapshot, at: datetime) -> None:
         old = self.snapshot
         if snap.linkedid != old.linkedid:
-            # Asterisk 12+ never changes a linkedid; keep the call the leg belongs to.
+            # Asterisk changes a channel's linkedid when it is bridged with another call
+            # (ccd's ACD agent, originated under its own linkedid, takes the caller's on
+            # BridgeEnter); the leg stays in the call it started in.
             snap = ChannelSnapshot(
                 snap.uniqueid,
                 old.linkedid,
@@ -272,6 +296,7 @@ class _Call:
         "linkedid",
         "open_legs",
         "orphan",
+        "queue",
         "talk_s",
     )
 
@@ -289,11 +314,44 @@ class _Call:
         self.failed_dial_status = ""  # last DialEnd status other than ANSWER
         self.orphan = False  # first learnt of through a Hangup of an unknown channel
         self.ivr_path: tuple[IvrStep, ...] = ()
+        self.queue: _QueueVisit | None = None  # set by QueueEntered: a queue call
 
     @property
     def originator(self) -> _Leg:
         leg = self.legs.get(self.linkedid)
         return leg if leg is not None else next(iter(self.legs.values()))
+
+
+class _QueueVisit:
+    """What the ACD told about a call's time in its queues."""
+
+    __slots__ = (
+        "agent_id",
+        "connected_at",
+        "exit",
+        "joined_at",
+        "queue",
+        "wait_s",
+        "waiting",
+        "wrapup_s",
+    )
+
+    def __init__(self, queue: str, joined_at: datetime) -> None:
+        self.queue = queue
+        self.joined_at = joined_at  # the first join: a re-entry does not restart the wait
+        self.waiting = True  # in a queue now (entered and not connected or left since)
+        self.connected_at: datetime | None = None
+        self.agent_id: str | None = None
+        self.wrapup_s: float | None = None
+        self.wait_s: float | None = None  # from QueueConnected / QueueLeft
+        self.exit: QueueExit | None = None  # the last QueueLeft's reason
+
+
+_QUEUE_EXIT: dict[QueueExit, Disposition] = {
+    QueueExit.OVERFLOWED: Disposition.OVERFLOWED,
+    QueueExit.TIMED_OUT: Disposition.TIMED_OUT,
+    QueueExit.CALLBACK: Disposition.CALLBACK,
+}
 
 
 class CdrBuilder:
@@ -327,9 +385,14 @@ class CdrBuilder:
             AmiConnected: self._on_out_of_sync,
             AmiDisconnected: self._on_out_of_sync,
             IvrFinished: self._on_ivr_finished,
+            QueueEntered: self._on_queue_entered,
+            QueueConnected: self._on_queue_connected,
+            QueueLeft: self._on_queue_left,
         }
         self.late_ivr_paths = 0
         """IVR paths that came after their call's record (or for a call never seen)."""
+        self.late_queue_events = 0
+        """ACD queue events that came after their call's record (or for a call never seen)."""
 
     # ---- queries -------------------------------------------------------------------
 
@@ -380,6 +443,57 @@ class CdrBuilder:
             self.late_ivr_paths += 1
             return []
         call.ivr_path += event.path
+        return []
+
+    def _queue_call(self, linkedid: str) -> _Call | None:
+        call = self._calls.get(linkedid)
+        if call is None:
+            leg = self._legs.get(linkedid)  # the originator, should its call be keyed apart
+            if leg is not None:
+                call = self._calls.get(leg.snapshot.linkedid)
+        if call is None:
+            self.late_queue_events += 1
+        return call
+
+    def _on_queue_entered(self, event: QueueEntered) -> list[CallRecord]:
+        call = self._queue_call(event.linkedid)
+        if call is None:
+            return []
+        if call.queue is None:
+            call.queue = _QueueVisit(event.queue, event.joined_at)
+        else:
+            call.queue.waiting = True
+        return []
+
+    def _on_queue_connected(self, event: QueueConnected) -> list[CallRecord]:
+        call = self._queue_call(event.linkedid)
+        if call is None:
+            return []
+        visit = call.queue
+        if visit is None:  # QueueEntered lost: the wait still says when it began
+            joined_at = event.at - timedelta(seconds=max(0.0, event.wait_s))
+            visit = call.queue = _QueueVisit(event.queue, joined_at)
+        visit.waiting = False
+        visit.queue = event.queue
+        if visit.connected_at is None:
+            visit.connected_at = event.at
+        visit.agent_id = event.agent_id
+        visit.wait_s = event.wait_s
+        visit.wrapup_s = event.wrapup_s
+        return []
+
+    def _on_queue_left(self, event: QueueLeft) -> list[CallRecord]:
+        call = self._queue_call(event.linkedid)
+        if call is None:
+            return []
+        visit = call.queue
+        if visit is None:
+            joined_at = event.at - timedelta(seconds=max(0.0, event.wait_s))
+            visit = call.queue = _QueueVisit(event.queue, joined_at)
+        visit.waiting = False
+        visit.exit = event.reason
+        if visit.connected_at is None:
+            visit.wait_s = event.wait_s
         return []
 
     def _on_snapshot(self, event: ChannelCreated | ChannelUpdated) -> list[CallRecord]:
@@ -615,8 +729,11 @@ class CdrBuilder:
             call.talk_s += _seconds(call.bridged_since, ended_at)
             call.bridged_since = None
 
+        visit = call.queue
         answered_at = self._answered_at(call, originator)
-        if call.first_bridged_at is not None:
+        if visit is not None:
+            talk_s = call.talk_s  # the dialplan's answer before the agent is not talk
+        elif call.first_bridged_at is not None:
             talk_s = call.talk_s
         elif answered_at is not None:
             talk_s = _seconds(answered_at, ended_at)
@@ -629,6 +746,12 @@ class CdrBuilder:
         others = [r for r in leg_records if r.uniqueid != originator_record.uniqueid]
         direction = self._rules.classify(originator_record, others)
         disposition = self._disposition(call, answered_at)
+        wait_s: float | None = None
+        if visit is not None:
+            disposition = self._queue_disposition(visit)
+            wait_s = visit.wait_s
+            if disposition is Disposition.ABANDONED or wait_s is None:
+                wait_s = _seconds(visit.joined_at, ended_at)
         lost = any(leg.lost for leg in legs)
         cause, cause_text = (None, "") if lost else self._hangup_cause(call)
 
@@ -656,6 +779,10 @@ class CdrBuilder:
             disposition=disposition,
             legs=leg_records,
             ivr_path=call.ivr_path,
+            queue=visit.queue if visit is not None else None,
+            wait_s=wait_s,
+            agent_id=visit.agent_id if visit is not None else None,
+            wrapup_s=visit.wrapup_s if visit is not None else None,
         )
 
     @staticmethod
@@ -664,7 +791,18 @@ class CdrBuilder:
             return call.first_bridged_at
         if call.dialed_out:
             return call.dial_answered_at
+        if call.queue is not None:
+            # The queue-wait dialplan answered the caller; only an agent answers the call.
+            return call.queue.connected_at
         return originator.answered_at
+
+    @staticmethod
+    def _queue_disposition(visit: _QueueVisit) -> Disposition:
+        if visit.connected_at is not None:
+            return Disposition.ANSWERED
+        if visit.exit is not None and not visit.waiting:
+            return _QUEUE_EXIT[visit.exit]
+        return Disposition.ABANDONED
 
     @staticmethod
     def _hold_seconds(call: _Call) -> float:

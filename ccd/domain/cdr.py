@@ -27,6 +27,7 @@ class Disposition(enum.StrEnum):
     ABANDONED = "abandoned"  # caller hung up while waiting in a queue (ACD)
     OVERFLOWED = "overflowed"  # left a queue for its overflow target (ACD)
     TIMED_OUT = "timed-out"  # queue max wait reached (ACD)
+    CALLBACK = "callback"  # left a queue asking to be called back; a new call follows (ACD)
     VOICEMAIL = "voicemail"
     MACHINE = "machine"  # answering machine detected (dialer)
 
