@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,6 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
 from ccd.api.ports import (
+    AcdLive,
+    AcdRefused,
     CallDirectory,
     CdrDetail,
     CdrFilter,
@@ -27,6 +30,7 @@ from ccd.api.ports import (
     StoredCdr,
     TokenVerifier,
 )
+from ccd.db.acd_store import AcdStore
 from ccd.domain.auth import Principal, Role
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -122,6 +126,67 @@ class FakeControl:
             return False
         self.hangups.append(linkedid)
         return True
+
+
+class FakeAcdLive:
+    """The running ACD as the API sees it: records every call in ``calls`` (method, args),
+    keeps a tiny agent state so live views change, refuses with ``refuse_with`` when set."""
+
+    def __init__(self, queues: Sequence[str] = ()) -> None:
+        self.calls: list[tuple[object, ...]] = []
+        self.queues = set(queues)
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.refuse_with: str | None = None
+
+    def _record(self, *call: object) -> None:
+        self.calls.append(call)
+        if self.refuse_with is not None:
+            raise AcdRefused(self.refuse_with)
+
+    def queue_live(self, queue_id: str) -> dict[str, Any] | None:
+        if queue_id not in self.queues:
+            return None
+        agents = [a for a, s in self.agents.items() if queue_id in s["queues"]]
+        return {"waiting": [], "longest_wait_s": 0.0, "agents": sorted(agents)}
+
+    def agent_live(self, agent_id: str) -> dict[str, Any] | None:
+        state = self.agents.get(agent_id)
+        return None if state is None else {**state, "queues": sorted(state["queues"])}
+
+    async def login(self, agent_id: str, queue_ids: Sequence[str] | None) -> None:
+        self._record("login", agent_id, None if queue_ids is None else tuple(queue_ids))
+        self.agents[agent_id] = {
+            "state": "available",
+            "reason": None,
+            "queues": set(queue_ids or ()),
+        }
+
+    async def logout(self, agent_id: str) -> None:
+        self._record("logout", agent_id)
+        self.agents.pop(agent_id, None)
+
+    async def pause(self, agent_id: str, reason: str) -> None:
+        self._record("pause", agent_id, reason)
+        self.agents[agent_id].update(state="paused", reason=reason)
+
+    async def unpause(self, agent_id: str) -> None:
+        self._record("unpause", agent_id)
+        self.agents[agent_id].update(state="available", reason=None)
+
+    async def join(self, agent_id: str, queue_id: str) -> None:
+        self._record("join", agent_id, queue_id)
+        self.agents[agent_id]["queues"].add(queue_id)
+
+    async def leave(self, agent_id: str, queue_id: str) -> None:
+        self._record("leave", agent_id, queue_id)
+        self.agents[agent_id]["queues"].discard(queue_id)
+
+    async def reload_config(self) -> None:
+        self.calls.append(("reload_config",))
+
+    @property
+    def reloads(self) -> int:
+        return self.calls.count(("reload_config",))
 
 
 class FakeCdrs:
@@ -287,6 +352,8 @@ async def running_api(
     calls_directory: CallDirectory | None = None,
     cdrs: CdrReader | None = None,
     ivr: IvrFlows | None = None,
+    acd_live: AcdLive | None = None,
+    acd_store: AcdStore | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -307,6 +374,8 @@ async def running_api(
         clock=clock,
         # The real holder over the shipped sample flows unless a test brings its own.
         ivr=ivr if ivr is not None else FlowsHolder(SAMPLE_FLOWS),
+        acd_live=acd_live,
+        acd_store=acd_store,
     )
     statuses: list[int] = []
 
