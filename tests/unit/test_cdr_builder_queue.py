@@ -1,0 +1,362 @@
+"""Queue calls in the CDR: the ACD's QueueEntered / QueueConnected / QueueLeft (published on
+the bus by the ACD service) decide a queued call's queue fields and disposition, shaped the
+way Asterisk 22 reports ccd's ACD: the caller is answered by the queue-wait dialplan long
+before an agent, and the agent is originated under its own linkedid and bridged to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from multidict import MultiDict
+
+from ccd.ami.translate import translate
+from ccd.api.cdrs import cdr_filter, parse_query
+from ccd.api.problems import ApiProblem
+from ccd.cdr.builder import CdrBuilder
+from ccd.cdr.codec import decode, encode
+from ccd.domain.auth import Principal, Role
+from ccd.domain.cdr import CallRecord, Disposition, HungUpBy
+from ccd.domain.events import DomainEvent, QueueConnected, QueueEntered, QueueExit, QueueLeft
+from tests.unit.amitraffic import Chan, Traffic
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def ts(frame: dict[str, str]) -> datetime:
+    return datetime.fromtimestamp(float(frame["Timestamp"]), UTC)
+
+
+class Queued:
+    """An inbound caller answered by ccd's queue-wait dialplan, then the test drives the ACD
+    events and what the channels do."""
+
+    def __init__(self, builder: CdrBuilder | None = None) -> None:
+        self.t = t = Traffic()
+        self.builder = builder if builder is not None else CdrBuilder()
+        self.records: list[CallRecord] = []
+        uid = t.uniqueid()
+        self.caller = Chan(
+            "PJSIP/trunk-00000001",
+            uid,
+            uid,
+            state=4,
+            caller_num="0612345678",
+            caller_name="Jane Roe",
+            context="ccd-inbound",
+            exten="5551234",
+        )
+        self.start = t.newchannel(self.caller)
+        self.frames(self.start)
+        t.clock += 1.0
+        self.dialplan_answer = t.newstate(self.caller, 6)  # Answer() in the queue-wait context
+        self.frames(self.dialplan_answer)
+
+    @property
+    def linkedid(self) -> str:
+        return self.caller.linkedid
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t.clock, UTC)
+
+    def wait(self, seconds: float) -> None:
+        self.t.clock += seconds
+
+    def frames(self, *frames: dict[str, str]) -> list[CallRecord]:
+        out: list[CallRecord] = []
+        for frame in frames:
+            event = translate(frame, NOW)
+            if event is not None:
+                out += self.builder.apply(event)
+        self.records += out
+        return out
+
+    def events(self, *events: DomainEvent) -> list[CallRecord]:
+        out: list[CallRecord] = []
+        for event in events:
+            out += self.builder.apply(event)
+        self.records += out
+        return out
+
+    def enter(self, queue: str = "support") -> datetime:
+        joined = self.now()
+        self.events(QueueEntered(at=joined, linkedid=self.linkedid, queue=queue, joined_at=joined))
+        return joined
+
+    def leave(self, reason: QueueExit, wait_s: float, queue: str = "support") -> None:
+        self.events(
+            QueueLeft(
+                at=self.now(), linkedid=self.linkedid, queue=queue, reason=reason, wait_s=wait_s
+            )
+        )
+
+    def connect_agent(
+        self, *, agent_id: str = "a7", queue: str = "support", wait_s: float, wrapup_s: float = 15.0
+    ) -> tuple[Chan, str, dict[str, str]]:
+        """ccd's ``Originate Channel=<agent> Application=Bridge Data=<caller>``: the agent
+        channel has its own linkedid until BridgeEnter, where Asterisk gives it the
+        caller's. Returns the agent channel, the bridge and the BridgeEnter that joined
+        the two parties."""
+        t = self.t
+        agent_uid = t.uniqueid()
+        agent = Chan("PJSIP/1007-00000002", agent_uid, agent_uid, state=0, caller_num="1007")
+        self.frames(t.newchannel(agent), t.newstate(agent, 5))
+        t.clock += 3.0
+        self.frames(t.newstate(agent, 6))
+        self.events(
+            QueueConnected(
+                at=self.now(),
+                linkedid=self.linkedid,
+                queue=queue,
+                agent_id=agent_id,
+                wait_s=wait_s,
+                wrapup_s=wrapup_s,
+            )
+        )
+        bridge = t.bridge_id()
+        agent.linkedid = self.linkedid
+        self.frames(t.bridge_enter(agent, bridge, 1))
+        connect = t.bridge_enter(self.caller, bridge, 2)  # now two parties talk
+        self.frames(connect)
+        return agent, bridge, connect
+
+    def caller_hangs_up(self) -> dict[str, str]:
+        end = self.t.hangup(self.caller)
+        self.frames(end)
+        return end
+
+    def record(self) -> CallRecord:
+        mine = [r for r in self.records if r.linkedid == self.linkedid]
+        assert len(mine) == 1, self.records
+        return mine[0]
+
+
+def test_connected_queue_call_is_answered_at_the_agent_connect() -> None:
+    q = Queued()
+    q.wait(2.0)
+    q.enter("support")
+    q.wait(30.0)
+    agent, bridge, connect = q.connect_agent(agent_id="a7", wait_s=33.0, wrapup_s=15.0)
+    q.wait(60.0)
+    talk_end = q.t.bridge_leave(agent, bridge, 1)
+    q.frames(talk_end, q.t.hangup(agent))
+    q.frames(q.t.bridge_leave(q.caller, bridge, 0))
+    end = q.caller_hangs_up()
+
+    record = q.record()
+    assert (record.queue, record.agent_id) == ("support", "a7")
+    assert (record.wait_s, record.wrapup_s) == (33.0, 15.0)
+    assert record.disposition is Disposition.ANSWERED
+    assert record.answered_at == ts(connect)  # not the dialplan's Answer()
+    assert record.answered_at != ts(q.dialplan_answer)
+    assert record.talk_s == pytest.approx((ts(talk_end) - ts(connect)).total_seconds())
+    assert record.ring_s == pytest.approx((ts(connect) - ts(q.start)).total_seconds())
+    assert record.ended_at == ts(end)
+    # The agent leg stays in its own call (its first linkedid), without queue fields.
+    assert [leg.uniqueid for leg in record.legs] == [q.caller.uniqueid]
+    agent_records = [r for r in q.records if r.linkedid == agent.uniqueid]
+    assert len(agent_records) == 1
+    assert agent_records[0].queue is None
+    assert agent_records[0].agent_id is None
+    assert (q.builder.call_count, q.builder.leg_count, q.builder.bridge_count) == (0, 0, 0)
+
+
+def test_caller_hanging_up_while_waiting_is_abandoned_with_the_wait() -> None:
+    q = Queued()
+    q.wait(2.0)
+    joined = q.enter("sales")
+    q.wait(45.0)
+    end = q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.ABANDONED
+    assert record.queue == "sales"
+    assert record.wait_s == pytest.approx((ts(end) - joined).total_seconds())
+    assert record.wait_s == pytest.approx(45.0, abs=0.01)
+    assert record.answered_at is None
+    assert record.talk_s == 0.0
+    assert record.ring_s == pytest.approx((ts(end) - ts(q.start)).total_seconds())
+    assert (record.agent_id, record.wrapup_s) == (None, None)
+    assert record.hung_up_by is HungUpBy.CALLER
+
+
+def test_repeated_queue_entered_keeps_the_first_join_and_queue() -> None:
+    """ccd restarted while the caller waited: the ACD publishes QueueEntered again."""
+    q = Queued()
+    joined = q.enter("support")
+    q.wait(20.0)
+    q.events(QueueEntered(at=q.now(), linkedid=q.linkedid, queue="other", joined_at=q.now()))
+    q.wait(10.0)
+    end = q.caller_hangs_up()
+
+    record = q.record()
+    assert record.queue == "support"
+    assert record.disposition is Disposition.ABANDONED
+    assert record.wait_s == pytest.approx((ts(end) - joined).total_seconds())
+    assert record.wait_s == pytest.approx(30.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("reason", "disposition"),
+    [
+        (QueueExit.OVERFLOWED, Disposition.OVERFLOWED),
+        (QueueExit.TIMED_OUT, Disposition.TIMED_OUT),
+        (QueueExit.CALLBACK, Disposition.CALLBACK),
+    ],
+)
+def test_leaving_the_queue_gives_its_reason(reason: QueueExit, disposition: Disposition) -> None:
+    q = Queued()
+    q.enter("support")
+    q.wait(120.0)
+    q.leave(reason, wait_s=120.0)
+    q.wait(25.0)  # e.g. leaving a voicemail, or hearing the callback confirmation
+    q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is disposition
+    assert record.queue == "support"
+    assert record.wait_s == 120.0  # the queue wait, not the time spent after it
+    assert record.answered_at is None  # the dialplan answering is no answer
+    assert record.talk_s == 0.0
+    assert record.agent_id is None
+
+
+def test_overflow_to_a_person_stays_overflowed_but_shows_the_bridge() -> None:
+    q = Queued()
+    q.enter("support")
+    q.wait(90.0)
+    q.leave(QueueExit.OVERFLOWED, wait_s=90.0)
+    t = q.t
+    person = Chan("PJSIP/2001-00000003", t.uniqueid(), q.linkedid, state=0, caller_num="2001")
+    q.frames(t.newchannel(person), t.dial_begin(q.caller, person, "PJSIP/2001"))
+    t.clock += 5.0
+    bridge = t.bridge_id()
+    q.frames(t.newstate(person, 6), t.dial_end(q.caller, person, "ANSWER"))
+    q.frames(t.bridge_enter(q.caller, bridge, 1))
+    answer = t.bridge_enter(person, bridge, 2)
+    q.frames(answer)
+    t.clock += 40.0
+    talk_end = t.bridge_leave(person, bridge, 1)
+    q.frames(talk_end, t.hangup(person), t.bridge_leave(q.caller, bridge, 0))
+    q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.OVERFLOWED
+    assert record.wait_s == 90.0
+    assert record.answered_at == ts(answer)
+    assert record.talk_s == pytest.approx((ts(talk_end) - ts(answer)).total_seconds())
+    assert record.talk_s == pytest.approx(40.0, abs=0.01)
+
+
+def test_overflow_into_another_queue_then_connected_is_answered_there() -> None:
+    q = Queued()
+    q.enter("support")
+    q.wait(60.0)
+    q.leave(QueueExit.OVERFLOWED, wait_s=60.0)
+    q.enter("backup")
+    q.wait(10.0)
+    agent, _bridge, connect = q.connect_agent(agent_id="b2", queue="backup", wait_s=73.0)
+    q.wait(30.0)
+    q.frames(q.t.hangup(agent))
+    q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.ANSWERED
+    assert (record.queue, record.agent_id, record.wait_s) == ("backup", "b2", 73.0)
+    assert record.answered_at == ts(connect)
+
+
+def test_overflow_into_another_queue_then_hanging_up_is_abandoned_from_the_first_join() -> None:
+    q = Queued()
+    joined = q.enter("support")
+    q.wait(60.0)
+    q.leave(QueueExit.OVERFLOWED, wait_s=60.0)
+    q.enter("backup")
+    q.wait(15.0)
+    end = q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.ABANDONED
+    assert record.queue == "support"
+    assert record.wait_s == pytest.approx((ts(end) - joined).total_seconds())
+
+
+def test_connected_but_hung_up_before_the_bridge_is_answered_at_the_connect() -> None:
+    """The caller hangs up in the instant between the agent answering and the bridge."""
+    q = Queued()
+    q.enter("support")
+    q.wait(12.0)
+    connected_at = q.now()
+    q.events(
+        QueueConnected(
+            at=connected_at,
+            linkedid=q.linkedid,
+            queue="support",
+            agent_id="a7",
+            wait_s=12.0,
+            wrapup_s=5.0,
+        )
+    )
+    q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.ANSWERED
+    assert record.answered_at == connected_at
+    assert record.talk_s == 0.0
+    assert (record.agent_id, record.wait_s, record.wrapup_s) == ("a7", 12.0, 5.0)
+
+
+def test_queue_events_for_unknown_or_finished_calls_are_counted_not_raised() -> None:
+    q = Queued()
+    q.enter("support")
+    q.wait(5.0)
+    q.caller_hangs_up()
+    before = q.record()
+    assert q.builder.late_queue_events == 0
+
+    late: list[DomainEvent] = [
+        QueueEntered(at=q.now(), linkedid="no.such", queue="support", joined_at=q.now()),
+        QueueConnected(
+            at=q.now(), linkedid=q.linkedid, queue="support", agent_id="a7", wait_s=5, wrapup_s=0
+        ),
+        QueueLeft(at=q.now(), linkedid=q.linkedid, queue="s", reason=QueueExit.TIMED_OUT, wait_s=5),
+    ]
+    assert q.events(*late) == []
+    assert q.builder.late_queue_events == 3
+    assert q.record() == before
+    assert q.builder.call_count == 0
+
+
+def test_a_call_that_never_entered_a_queue_keeps_its_plain_rules() -> None:
+    """Answered by the dialplan, nobody dialed, no queue: answered, no queue fields."""
+    q = Queued()
+    q.wait(40.0)
+    q.caller_hangs_up()
+    record = q.record()
+    assert record.disposition is Disposition.ANSWERED
+    assert record.answered_at == ts(q.dialplan_answer)
+    assert (record.queue, record.wait_s, record.agent_id, record.wrapup_s) == (None,) * 4
+
+
+def test_queue_fields_and_callback_survive_the_spool_codec() -> None:
+    q = Queued()
+    q.enter("support")
+    q.wait(50.0)
+    q.leave(QueueExit.CALLBACK, wait_s=50.0)
+    q.caller_hangs_up()
+    record = q.record()
+    back = decode(encode(record))
+    assert back == record
+    assert isinstance(back, CallRecord)
+    assert back.disposition is Disposition.CALLBACK
+    assert (back.queue, back.wait_s) == ("support", 50.0)
+    assert b'"disposition":"callback"' in encode(record)
+
+
+def test_rest_disposition_filter_accepts_callback() -> None:
+    query = parse_query(MultiDict({"disposition": "callback"}))
+    assert query.disposition is Disposition.CALLBACK
+    supervisor = Principal(token_id="t1", role=Role.SUPERVISOR, agent_id=None)
+    assert cdr_filter(query, supervisor).disposition == "callback"
+    with pytest.raises(ApiProblem):
+        parse_query(MultiDict({"disposition": "call-back"}))
