@@ -165,21 +165,27 @@ class FakeAcdLive:
         self._record("logout", agent_id)
         self.agents.pop(agent_id, None)
 
+    def _logged_in(self, agent_id: str) -> dict[str, Any]:
+        state = self.agents.get(agent_id)
+        if state is None:
+            raise AcdRefused(f"agent {agent_id!r} is not logged in")
+        return state
+
     async def pause(self, agent_id: str, reason: str) -> None:
         self._record("pause", agent_id, reason)
-        self.agents[agent_id].update(state="paused", reason=reason)
+        self._logged_in(agent_id).update(state="paused", reason=reason)
 
     async def unpause(self, agent_id: str) -> None:
         self._record("unpause", agent_id)
-        self.agents[agent_id].update(state="available", reason=None)
+        self._logged_in(agent_id).update(state="available", reason=None)
 
     async def join(self, agent_id: str, queue_id: str) -> None:
         self._record("join", agent_id, queue_id)
-        self.agents[agent_id]["queues"].add(queue_id)
+        self._logged_in(agent_id)["queues"].add(queue_id)
 
     async def leave(self, agent_id: str, queue_id: str) -> None:
         self._record("leave", agent_id, queue_id)
-        self.agents[agent_id]["queues"].discard(queue_id)
+        self._logged_in(agent_id)["queues"].discard(queue_id)
 
     async def reload_config(self) -> None:
         self.calls.append(("reload_config",))
