@@ -376,6 +376,8 @@ class AcdEngine:
         self._rr_last: dict[str, str] = {}
         self._ring_deadline: dict[str, float] = {}
         self._wrapup_until: dict[str, float] = {}
+        # Virtual-hold callers whose PlaceCallback is out (few: bounded by free agents).
+        self._calling_back: set[str] = set()
         self._next_position = 0
         self._configure(queues)
 
@@ -804,6 +806,7 @@ class AcdEngine:
 
     def _remove_waiter(self, waiter: _Waiter) -> None:
         del self._waiting[waiter.caller.call_id]
+        self._calling_back.discard(waiter.caller.call_id)
         line = self._lines[waiter.caller.queue_id]
         index = bisect.bisect_left(line, waiter.key)
         del line[index]
@@ -850,6 +853,7 @@ class AcdEngine:
         waiter.caller = caller
         waiter.key = (float("-inf"), caller.joined_at, caller.call_id)
         waiter.callback = _CB_RETURNED
+        self._calling_back.discard(caller.call_id)
         # Timers restart: the customer has just answered, not waited on the line.
         waiter.entered_at = now
         waiter.tried.clear()
@@ -868,6 +872,7 @@ class AcdEngine:
             out.append(CallbackDropped(call_id, queue_id, "no_answer", waited))
             return
         waiter.callback = _CB_WAITING
+        self._calling_back.discard(call_id)
         waiter.callback_not_before = now + CALLBACK_RETRY_DELAY_S
 
     def _send_away(
@@ -916,8 +921,10 @@ class AcdEngine:
         self._counters[dest.id].offered += 1
         if not self._members[dest.id] and waiter.callback == _CB_NONE:
             self._send_away(waiter, dest, "no_agents", now, out)
-        else:
-            self._add_waiter(waiter)
+            return
+        self._add_waiter(waiter)
+        if waiter.callback == _CB_CALLING:
+            self._calling_back.add(caller.call_id)
 
     # ---- time ----
 
@@ -976,7 +983,6 @@ class AcdEngine:
         # mutated while iterating: ringing and callbacks keep callers in line).
         ordered: Iterable[_Key] = lines[0] if len(lines) == 1 else heapq.merge(*lines)
         hopeless: set[tuple[str, frozenset[tuple[str, int]]]] = set()
-        promised: set[str] = set()  # agents a PlaceCallback counted on in this pass
         for key in ordered:
             waiter = self._waiting[key[2]]
             if waiter.ringing or waiter.callback == _CB_CALLING:
@@ -997,27 +1003,28 @@ class AcdEngine:
                 hopeless.add(need)
                 continue
             if waiter.callback == _CB_WAITING:
-                self._offer_callback(waiter, eligible, promised, now, out)
+                self._offer_callback(waiter, len(eligible), now, out)
                 continue
             self._ring(waiter, eligible, required, now, out)
 
     def _offer_callback(
-        self,
-        waiter: _Waiter,
-        eligible: list[_AgentSlot],
-        promised: set[str],
-        now: float,
-        out: list[Command],
+        self, waiter: _Waiter, eligible: int, now: float, out: list[Command]
     ) -> None:
         if now < waiter.callback_not_before:
             return
-        spare = [s.agent.id for s in eligible if s.agent.id not in promised]
-        if not spare:
+        # One customer being called per available eligible agent: more would have them
+        # wait on the line again, fewer would leave the agent idle for no one.
+        queue_id = waiter.caller.queue_id
+        calling = sum(
+            1
+            for call_id in self._calling_back
+            if self._waiting[call_id].caller.queue_id == queue_id
+        )
+        if calling >= eligible:
             return
-        promised.add(min(spare))
         waiter.callback = _CB_CALLING
-        caller = waiter.caller
-        out.append(PlaceCallback(caller.call_id, caller.queue_id, waiter.callback_number))
+        self._calling_back.add(waiter.caller.call_id)
+        out.append(PlaceCallback(waiter.caller.call_id, queue_id, waiter.callback_number))
 
     def _ring(
         self,
