@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(handler=_cmd_token_revoke)
     token.set_defaults(handler=_help_for(token))
 
+    seed = commands.add_parser(
+        "seed",
+        parents=[config_option],
+        help="load ACD pause reasons, queues and agents from a TOML file (upsert)",
+    )
+    seed.add_argument("file", metavar="FILE", help="seed file, e.g. config/acd-seed.toml")
+    seed.set_defaults(handler=_cmd_seed)
+
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION")
     up = db_commands.add_parser(
@@ -228,6 +236,60 @@ def _cmd_print_config(args: argparse.Namespace) -> int:
     else:
         print(f"# effective configuration; sources: {', '.join(settings.sources)}")
         print(render_toml(data), end="")
+    return EXIT_OK
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ccd.acd.seed import load_seed
+    from ccd.db import migrate
+    from ccd.db.acd_store import AcdStore, SeedResult
+    from ccd.db.engine import create_engine
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    path = Path(args.file)
+
+    def progress(table: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"  {table} {done}/{total}", flush=True)
+
+    async def seed() -> SeedResult:
+        engine = create_engine(settings.database_url)
+        try:
+            if not await migrate.is_current(engine):
+                raise UsageError(
+                    "the database schema is not up to date: run `ccd db upgrade` first"
+                )
+            store = AcdStore(engine)
+            _agents, queues, reasons = await store.ids()
+            # Validated against what is stored too: the file may refer to existing queues.
+            config = load_seed(path, known_queues=queues, known_pause_reasons=reasons)
+            total = len(config.pause_reasons) + len(config.queues) + len(config.agents)
+            print(f"seeding {total} rows from {path}", flush=True)
+            return await store.apply_seed(config, progress)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = _run_async(seed)
+    except ConfigError as exc:
+        lines = "\n".join(f"  {problem}" for problem in exc.problems)
+        print(
+            f"ccd: seed file is invalid ({len(exc.problems)} problem(s)); nothing was written:\n"
+            + lines,
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    parts = [
+        f"{label} {counts.total}/{counts.total} ({counts.created} new, {counts.updated} updated)"
+        for label, counts in (
+            ("pause reasons", result.pause_reasons),
+            ("queues", result.queues),
+            ("agents", result.agents),
+        )
+    ]
+    print("seeded: " + ", ".join(parts))
     return EXIT_OK
 
 

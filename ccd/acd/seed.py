@@ -266,12 +266,21 @@ def parse_seed(
             problems.append(f"{file_name}: unknown table {key!r} (expected {', '.join(_TABLES)})")
     reasons = _parse_table(raw, "pause_reasons", "code", PauseReasonSpec, file_name, problems)
     queues = _parse_table(raw, "queues", "id", QueueSpec, file_name, problems)
+    # Ids of invalid queue entries count as defined: their own problems are reported, and
+    # "unknown queue" for each reference to them would only bury those.
+    declared_queues = {
+        entry["id"]
+        for entry in raw.get("queues", [])
+        if isinstance(raw.get("queues"), list)
+        and isinstance(entry, dict)
+        and isinstance(entry.get("id"), str)
+    }
     agents = _parse_table(raw, "agents", "id", AgentSpec, file_name, problems)
 
     config_reasons = {spec.code: spec.to_pause_reason(spec.code) for _, spec in reasons}
     config_queues = {spec.id: spec.to_queue(spec.id) for _, spec in queues}
     config_agents = {spec.id: spec.to_agent(spec.id) for _, spec in agents}
-    all_queues = set(known_queues) | set(config_queues)
+    all_queues = set(known_queues) | set(config_queues) | declared_queues
     for index, queue_spec in queues:
         queue = config_queues[queue_spec.id]
         for field_name, message in queue_problems(queue, all_queues):
@@ -339,7 +348,9 @@ def _parse_table(
         except ValidationError as error:
             for item in error.errors(include_url=False):
                 field_name = ".".join(str(part) for part in item["loc"]) or key
-                problems.append(_where(file_name, table, index, entry_key, field_name, item["msg"]))
+                # "Value error, " is pydantic's prefix for our own validators' messages.
+                message = item["msg"].removeprefix("Value error, ")
+                problems.append(_where(file_name, table, index, entry_key, field_name, message))
             continue
         spec_key = str(getattr(spec, key))
         if spec_key in seen:
