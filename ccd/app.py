@@ -24,9 +24,12 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from ccd.acd.service import AcdService
+from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
 from ccd.agi.server import AgiHandler, AgiServer
+from ccd.ami import contract
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.gateway import AmiGateway
 from ccd.ami.translate import RELEVANT_EVENTS, translate
@@ -40,6 +43,7 @@ from ccd.cdr.spool import Spool
 from ccd.cdr.writer import CdrWriter
 from ccd.clock import Clock, SystemClock
 from ccd.db import migrate
+from ccd.db.acd_store import AcdStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
 from ccd.db.engine import create_engine, ping
@@ -78,24 +82,30 @@ class Components:
     cdr_writer: CdrWriter
     ivr: FlowsHolder
     agi: AgiServer
+    acd: AcdService
     web_app: web.Application
 
 
-class _IvrHandler:
-    """The AGI handler needs the lookup HTTP client, which can only be created inside the
-    running loop; the server starts (and calls arrive) only after ``attach``."""
+class _AgiRouter:
+    """Routes a FastAGI session by script: ``queue`` to the ACD's waiting callers, the
+    rest to the IVR. The IVR handler needs the lookup HTTP client, which can only be
+    created inside the running loop; the server starts only after ``attach``."""
 
-    def __init__(self) -> None:
-        self._handler: AgiHandler | None = None
+    def __init__(self, queue: AgiHandler) -> None:
+        self._queue = queue
+        self._ivr: AgiHandler | None = None
 
     def attach(self, handler: AgiHandler) -> None:
-        self._handler = handler
+        self._ivr = handler
 
     async def __call__(self, channel: AgiChannel) -> None:
-        if self._handler is None:
+        if channel.network_script == contract.AGI_SCRIPT_QUEUE:
+            await self._queue(channel)
+            return
+        if self._ivr is None:
             log.warning("agi call before the ivr was ready, default destination")
             return
-        await self._handler(channel)
+        await self._ivr(channel)
 
 
 def build(settings: Settings) -> Components:
@@ -143,6 +153,15 @@ def build(settings: Settings) -> Components:
             BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s), random.Random()
         ),
     )
+    acd = AcdService(
+        ami=gateway,
+        store=AcdStore(engine, clock=clock),
+        publish=bus.publish,
+        on_message=hub.publish_message,
+        clock=clock,
+        interface_busy=_interface_busy(live),
+    )
+    bus.subscribe(acd.handle)
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
     readiness = Readiness(
         ami=gateway,
@@ -198,11 +217,21 @@ def build(settings: Settings) -> Components:
         yield
         await gateway.stop()
 
-    ivr_handler = _IvrHandler()
+    async def queues(_: web.Application) -> AsyncIterator[None]:
+        # After the database (configuration, session log) and before the AGI server
+        # (waiting callers): stops first, so the last agent transitions are written.
+        await acd.start()
+        yield
+        await acd.stop()
+
+    async def hold_caller(channel: AgiChannel) -> None:
+        await hold(channel, acd, clock)
+
+    agi_router = _AgiRouter(hold_caller)
     agi = AgiServer(
         settings.agi.host,
         settings.agi.port,
-        ivr_handler,
+        agi_router,
         header_timeout_s=settings.agi.header_timeout_s,
         max_sessions=settings.agi.max_sessions,
         command_timeout_s=settings.agi.command_timeout_s,
@@ -214,7 +243,7 @@ def build(settings: Settings) -> Components:
             timeout=aiohttp.ClientTimeout(total=settings.ivr.lookup_timeout_cap_s)
         )
         try:
-            ivr_handler.attach(
+            agi_router.attach(
                 ivr_agi_handler(
                     flow_resolver(lambda: flows.current),
                     lookups,
@@ -235,7 +264,7 @@ def build(settings: Settings) -> Components:
         finally:
             await lookups.close()
 
-    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, ivr, asterisk])
+    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, queues, ivr, asterisk])
     return Components(
         settings=settings,
         bus=bus,
@@ -247,8 +276,24 @@ def build(settings: Settings) -> Components:
         cdr_writer=cdr_writer,
         ivr=flows,
         agi=agi,
+        acd=acd,
         web_app=web_app,
     )
+
+
+def _interface_busy(live: LiveCalls) -> Callable[[str], bool]:
+    """Device state from the live model: ``PJSIP/1001`` is busy while a channel
+    ``PJSIP/1001-…`` exists — on any call, including ones ccd did not place."""
+
+    def busy(interface: str) -> bool:
+        prefix = interface + "-"
+        return any(
+            channel.snapshot.name.startswith(prefix)
+            for call in live.calls()
+            for channel in call.channels
+        )
+
+    return busy
 
 
 def _publish_ivr_path(bus: Bus, clock: Clock) -> Callable[[str, str, tuple[IvrStep, ...]], None]:

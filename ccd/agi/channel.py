@@ -244,6 +244,26 @@ class AgiChannel:
             raise AgiHangup("GET DATA: channel hung up")
         return response.result
 
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        """Wait up to ``timeout_ms`` for one DTMF digit ("" when none came)."""
+        response = await self.command(
+            "WAIT FOR DIGIT", str(int(timeout_ms)), timeout_s=PROMPT_ALLOWANCE_S + timeout_ms / 1000
+        )
+        if response.result == "-1":
+            # Hung up, or taken out of the AGI (Bridge() pulls a waiting caller away).
+            self.hung_up = True
+            raise AgiHangup("WAIT FOR DIGIT: channel gone")
+        code = int(response.result or "0")
+        return chr(code) if code > 0 else ""
+
+    async def music_on_hold(self, music_class: str = "default") -> None:
+        """Start music on hold; it plays while the session waits between commands."""
+        await self.command("SET MUSIC", "on", music_class)
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        response = await self.command("SAY NUMBER", str(int(number)), escape_digits)
+        return _digit_or_failure(response, f"number {number}")
+
     async def set_variable(self, name: str, value: str) -> None:
         await self.command("SET VARIABLE", name, value)
 

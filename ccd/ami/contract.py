@@ -27,8 +27,36 @@ AGI_SCRIPT_IVR: Final = "ivr"
 """The FastAGI script name (``agi_network_script``) of the IVR. Parameters travel as AGI
 arguments: ``agi_arg_1`` is the flow name, ``agi_arg_2`` the DID (may be empty)."""
 
+QUEUE_CONTEXT: Final = "ccd-queue-wait"
+"""Callers wait for an agent here (``Set(CCD_QUEUE=<id>)`` then ``Goto(ccd-queue-wait,s,1)``):
+it answers and holds the caller inside ``AGI(agi://host:port/queue,...)`` (music,
+announcements, the call-back key) until ccd bridges an agent to the channel or sets
+``CCD_QUEUE_ACTION``. Without ccd it keeps the caller on hold and tries again every 5 s."""
+
+QUEUE_AFTER_CONTEXT: Final = "ccd-queue-after"
+"""Where a queue caller goes when the agent hangs up first (``Bridge(...,F(ccd-queue-after^s^1))``):
+the shipped context hangs up; an admin may put a survey there."""
+
+QUEUE_CALLBACK_CONTEXT: Final = "ccd-queue-callback"
+"""A called-back customer who answered continues here, then waits in ``ccd-queue-wait``
+with their original place (``CCD_QUEUE_JOINED``) and ``CCD_ACD_CALLBACK`` set."""
+
+CALLBACK_DIAL_CONTEXT: Final = "ccd-callback-dial"
+"""ccd calls a customer back with ``Originate Channel=Local/<number>@ccd-callback-dial``: it
+dials the number through ``CCD_TARGET_CONTEXT`` (the admin's outbound context)."""
+
+AGI_SCRIPT_QUEUE: Final = "queue"
+"""The FastAGI script of a waiting caller: ``agi_arg_1`` queue id, ``agi_arg_2`` priority,
+``agi_arg_3`` extra skills (``name[:level]`` separated by ``&``), ``agi_arg_4`` the epoch second
+the caller first joined, ``agi_arg_5`` the call's linkedid, ``agi_arg_6`` the call-back id."""
+
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
+
+AGENT_SIM_CONTEXT: Final = "ccd-agents"
+"""Simulated agent phones (``Local/<n>@ccd-agents``): 1xxx answer and talk for
+``CCD_SIM_TALK_S`` seconds, 2xxx and 1002 never answer, 3xxx and 1003 are busy,
+4xxx answer and stay an hour."""
 
 # --- channel variables ------------------------------------------------------
 
@@ -65,6 +93,38 @@ VAR_IVR_DEFAULT_CONTEXT: Final = "CCD_IVR_DEFAULT_CONTEXT"
 VAR_IVR_DEFAULT_EXTEN: Final = "CCD_IVR_DEFAULT_EXTEN"
 """The default destination (``[globals]``, e.g. the operator) for calls the IVR could not
 route; if unset or missing, the caller hears ``ss-noservice`` — never silence."""
+
+
+VAR_QUEUE: Final = "CCD_QUEUE"
+VAR_PRIORITY: Final = "CCD_PRIORITY"
+VAR_SKILLS: Final = "CCD_SKILLS"
+"""Which ccd queue a caller waits in, with what priority (higher first) and extra skills."""
+VAR_QUEUE_JOINED: Final = "CCD_QUEUE_JOINED"
+"""Epoch second the caller first joined: kept across ccd restarts and call backs."""
+VAR_QUEUE_TRIES: Final = "CCD_QUEUE_TRIES"
+VAR_QUEUE_ACTION: Final = "CCD_QUEUE_ACTION"
+"""Set by ccd before a waiting caller's AGI ends: ``transfer``, ``voicemail``, ``callback``,
+``hangup`` or ``fallback``. Empty: ccd went away; the dialplan tries again."""
+VAR_QUEUE_NEXT_CONTEXT: Final = "CCD_QUEUE_NEXT_CONTEXT"
+VAR_QUEUE_NEXT_EXTEN: Final = "CCD_QUEUE_NEXT_EXTEN"
+VAR_QUEUE_VOICEMAIL_BOX: Final = "CCD_QUEUE_VOICEMAIL_BOX"
+VAR_ACD_CALLBACK: Final = "CCD_ACD_CALLBACK"
+"""On a call-back: the ACD call id of the original call, so the caller keeps their place."""
+VAR_ACD_CALL: Final = "CCD_ACD_CALL"
+VAR_ACD_AGENT: Final = "CCD_ACD_AGENT"
+"""Set by ccd on the agent channel it originates (which waiting call, which agent), for
+the admin's logs and the agent's screen pop; the shipped dialplan does not read them."""
+VAR_SIM_TALK_S: Final = "CCD_SIM_TALK_S"
+
+
+class QueueAction:
+    """Values of ``CCD_QUEUE_ACTION``."""
+
+    TRANSFER: Final = "transfer"
+    VOICEMAIL: Final = "voicemail"
+    CALLBACK: Final = "callback"
+    HANGUP: Final = "hangup"
+    FALLBACK: Final = "fallback"
 
 
 class IvrAction:
@@ -105,8 +165,17 @@ def sim_channel(exten: str) -> str:
 
 
 # What the dialplan must define (the contract test walks these).
-SHIPPED_CONTEXTS: Final = frozenset({ORIGINATE_CONTEXT, IVR_CONTEXT})
-SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT})
+SHIPPED_CONTEXTS: Final = frozenset(
+    {
+        ORIGINATE_CONTEXT,
+        IVR_CONTEXT,
+        QUEUE_CONTEXT,
+        QUEUE_AFTER_CONTEXT,
+        QUEUE_CALLBACK_CONTEXT,
+        CALLBACK_DIAL_CONTEXT,
+    }
+)
+SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT, AGENT_SIM_CONTEXT})
 CHANNEL_VARIABLES: Final = frozenset(
     {
         VAR_REQUEST_ID,
@@ -121,6 +190,17 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_IVR_VOICEMAIL_BOX,
         VAR_IVR_DEFAULT_CONTEXT,
         VAR_IVR_DEFAULT_EXTEN,
+        VAR_QUEUE,
+        VAR_PRIORITY,
+        VAR_SKILLS,
+        VAR_QUEUE_JOINED,
+        VAR_QUEUE_TRIES,
+        VAR_QUEUE_ACTION,
+        VAR_QUEUE_NEXT_CONTEXT,
+        VAR_QUEUE_NEXT_EXTEN,
+        VAR_QUEUE_VOICEMAIL_BOX,
+        VAR_ACD_CALLBACK,
+        VAR_SIM_TALK_S,
     }
 )
 USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE})

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import structlog
 
-from ccd.api.serialize import change_message
+from ccd.api.serialize import JsonObject, change_message
 from ccd.domain.calls import CallChange
 
 log = structlog.get_logger("ccd.api")
@@ -128,10 +128,17 @@ class EventHub:
 
     def publish(self, change: CallChange) -> None:
         """Offer ``change`` to every subscriber; never blocks, never awaits."""
+        if not self._subscribers:
+            self.published += 1
+            return
+        self.publish_message(change_message(change))
+
+    def publish_message(self, message: JsonObject) -> None:
+        """Offer a ready JSON message (e.g. the ACD's ``agent.state``) to every subscriber."""
         self.published += 1
         if not self._subscribers:
             return
-        text = json.dumps(change_message(change), separators=(",", ":"))
+        text = json.dumps(message, separators=(",", ":"))
         for subscription in list(self._subscribers):
             if not subscription._offer(text):
                 self._subscribers.pop(subscription, None)

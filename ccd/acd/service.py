@@ -1,0 +1,805 @@
+"""The running ACD: the pure ``AcdEngine`` wired to Asterisk, the waiting callers'
+FastAGI sessions, the database and the bus.
+
+Everything the engine decides comes back as commands, executed here:
+``RingAgent`` → ``Originate Channel=<agent> Application=Bridge Data=<caller>,F(...)`` with a
+``ChannelId`` chosen by ccd (so the agent's channel is known before it exists);
+``CancelRing`` → ``Hangup`` of that channel; ``Overflow`` → the waiting session sets
+``CCD_QUEUE_ACTION`` and ends; ``PlaceCallback`` → an Originate to the customer. What
+Asterisk reports goes back into the engine: ``OriginateResponse`` (answered, no answer,
+busy), the caller's ``Hangup`` while waiting (abandon), the agent channel's ``Hangup``
+(call over). Every agent transition is appended to the session log and pushed on the
+websocket.
+
+Engine time is epoch seconds (``clock.now().timestamp()``), so callers' join times and
+agent states carry over a restart: waiting callers come back by themselves (the dialplan
+runs the AGI again with their original join time) and agents' states are read back from
+the session log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from ccd.acd.engine import (
+    AcdEngine,
+    AcdError,
+    AgentAnswered,
+    AgentBusy,
+    AgentJoinedQueue,
+    AgentLeftQueue,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentNoAnswer,
+    AgentPaused,
+    AgentStateChanged,
+    AgentUnpaused,
+    AutoPauseAgent,
+    CallbackDropped,
+    CallbackFailed,
+    CallbackRequested,
+    CallEnded,
+    CallerAbandoned,
+    CallerConnected,
+    CallerJoined,
+    CallerLeft,
+    CallerMoved,
+    CancelRing,
+    Command,
+    Event,
+    Overflow,
+    PlaceCallback,
+    QueuesConfigured,
+    ResetDailyStats,
+    RingAgent,
+    Tick,
+)
+from ccd.acd.model import AgentStatus, Queue, WaitingCaller
+from ccd.acd.seed import AcdConfig
+from ccd.acd.targets import (
+    CallbackTarget,
+    HangupTarget,
+    QueueTarget,
+    TransferTarget,
+    VoicemailTarget,
+    parse_target,
+)
+from ccd.acd.waiting import Arrival, Leave, QueueRefused, Ticket
+from ccd.ami import contract
+from ccd.api.ports import AcdRefused
+from ccd.clock import Clock
+from ccd.db.acd_store import SessionEntry
+from ccd.domain.events import (
+    ChannelHungUp,
+    OriginateResponded,
+    QueueConnected,
+    QueueEntered,
+    QueueExit,
+    QueueLeft,
+)
+
+log = structlog.get_logger("ccd.acd")
+
+TICK_S = 0.25
+SESSION_FLUSH_S = 0.5
+SESSION_LOG_LIMIT = 50_000
+# Originate failure reasons (Asterisk's AST_CONTROL_*): busy and congestion mean the
+# device cannot take a call now — skip the agent without counting a no-answer.
+_BUSY_REASONS = frozenset({0, 5, 8})
+_CALLBACK_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+_RETRY_BUSY_AFTER_S = 1.0
+
+
+class AcdAmi(Protocol):
+    async def originate(self, fields: Mapping[str, str]) -> str: ...
+
+    async def send_action(
+        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
+    ) -> dict[str, str]: ...
+
+
+class AcdConfigSource(Protocol):
+    async def load(self) -> AcdConfig: ...
+
+    async def append_sessions(self, rows: Sequence[SessionEntry]) -> None: ...
+
+    async def latest_sessions(self) -> dict[str, SessionEntry]: ...
+
+
+@dataclass(slots=True)
+class _Ring:
+    agent_id: str
+    call_id: str
+    action_id: str
+    channel_id: str  # the agent channel's uniqueid (Originate ChannelId)
+    sent: asyncio.Task[None] | None = None
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class _Caller:
+    arrival: Arrival
+    queue_id: str
+    joined_at: float
+    ticket: Ticket | None = None
+    # An instruction for a caller with no session at this moment (between AGI retries).
+    pending: Leave | None = None
+
+
+class AcdService:
+    def __init__(
+        self,
+        *,
+        ami: AcdAmi,
+        store: AcdConfigSource,
+        publish: Callable[[object], None],
+        on_message: Callable[[dict[str, Any]], None],
+        clock: Clock,
+        interface_busy: Callable[[str], bool] = lambda _interface: False,
+    ) -> None:
+        self._ami = ami
+        self._store = store
+        self._publish = publish
+        self._on_message = on_message
+        self._clock = clock
+        self._interface_busy = interface_busy
+        self.engine = AcdEngine({})
+        self._config = AcdConfig()
+        self._callers: dict[str, _Caller] = {}
+        self._by_uniqueid: dict[str, str] = {}  # caller uniqueid -> call id
+        self._rings: dict[str, _Ring] = {}  # action id -> ring
+        self._ring_of: dict[tuple[str, str], _Ring] = {}  # (agent, call) -> ring
+        self._agent_channels: dict[str, str] = {}  # answered agent channel uniqueid -> agent
+        self._callbacks: dict[str, str] = {}  # callback originate action id -> call id
+        self._session_rows: list[SessionEntry] = []
+        self._pending_events: deque[Event] = deque()
+        self._applying = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._today: date | None = None
+        self.started = False
+
+    # ---- lifetime ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the configuration, bring back logged-in agents, start the clock."""
+        await self.reload_config()
+        latest = await self._store.latest_sessions()
+        restored = 0
+        for agent_id, entry in sorted(latest.items()):
+            agent = self._config.agents.get(agent_id)
+            if agent is None or entry.status == AgentStatus.LOGGED_OUT.value:
+                continue
+            queue_ids = frozenset(entry.queue_ids) & self._config.queues.keys()
+            self._apply(AgentLoggedIn(agent, queue_ids))
+            if entry.status == AgentStatus.PAUSED.value:
+                self._apply(AgentPaused(agent_id, entry.reason or "restored"))
+            restored += 1
+        self._today = self._local_today()
+        self._loops = [
+            asyncio.create_task(self._tick_loop(), name="ccd-acd-tick"),
+            asyncio.create_task(self._session_log_loop(), name="ccd-acd-session-log"),
+        ]
+        self.started = True
+        log.info(
+            "acd started",
+            queues=len(self._config.queues),
+            agents=len(self._config.agents),
+            agents_restored=restored,
+        )
+
+    async def stop(self) -> None:
+        self.started = False
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=2)
+        await self._flush_session_log()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            today = self._local_today()
+            if today != self._today:
+                self._today = today
+                self._apply(ResetDailyStats())
+            self._apply(Tick())
+
+    async def _session_log_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_FLUSH_S)
+            await self._flush_session_log()
+
+    async def _flush_session_log(self) -> None:
+        rows, self._session_rows = self._session_rows, []
+        if not rows:
+            return
+        try:
+            await self._store.append_sessions(rows)
+        except Exception as exc:
+            # Kept and retried; bounded so a long outage cannot exhaust memory.
+            self._session_rows = (rows + self._session_rows)[-SESSION_LOG_LIMIT:]
+            log.warning("agent session log not written, will retry", rows=len(rows), error=str(exc))
+
+    def _local_today(self) -> date:
+        return self._clock.now().astimezone().date()
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    # ---- the engine loop ---------------------------------------------------------
+
+    def _apply(self, event: Event) -> None:
+        """Feed the engine and execute what it decides. Commands may feed further
+        events (e.g. a busy device); they are queued, never handled re-entrantly."""
+        self._pending_events.append(event)
+        if self._applying:
+            return
+        self._applying = True
+        try:
+            while self._pending_events:
+                next_event = self._pending_events.popleft()
+                for command in self.engine.handle(next_event, self._now()):
+                    self._execute(command)
+        finally:
+            self._applying = False
+            self._pending_events.clear()
+
+    def _execute(self, command: Command) -> None:
+        match command:
+            case RingAgent():
+                self._ring(command)
+            case CancelRing(agent_id=agent_id, call_id=call_id):
+                self._cancel_ring(agent_id, call_id)
+            case AgentStateChanged():
+                self._agent_changed(command)
+            case CallerConnected(call_id=call_id, agent_id=agent_id, waited_s=waited_s):
+                self._connected(call_id, agent_id, waited_s)
+            case Overflow():
+                self._overflow(command)
+            case CallerMoved(call_id=call_id, from_queue=from_queue, to_queue=to_queue):
+                caller = self._callers.get(call_id)
+                if caller is not None:
+                    caller.queue_id = to_queue
+                log.info("queue caller moved", call_id=call_id, frm=from_queue, to=to_queue)
+                self._message("queue.caller_moved", call_id=call_id, to_queue=to_queue)
+            case CallerAbandoned(call_id=call_id, waited_s=waited_s):
+                log.info("queue caller abandoned", call_id=call_id, waited_s=round(waited_s, 1))
+                self._forget_caller(call_id)
+                self._message("queue.caller_abandoned", call_id=call_id, waited_s=waited_s)
+            case PlaceCallback():
+                self._spawn(self._place_callback(command), "callback")
+            case CallbackDropped(call_id=call_id, reason=reason):
+                log.info("call back given up", call_id=call_id, reason=reason)
+                self._forget_caller(call_id)
+            case AutoPauseAgent(agent_id=agent_id, reason=reason):
+                log.warning("agent auto-paused", agent_id=agent_id, reason=reason)
+
+    def _spawn(self, work: Awaitable[None], name: str) -> asyncio.Task[None]:
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run(), name=f"ccd-acd-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- ringing agents ----------------------------------------------------------
+
+    def _ring(self, command: RingAgent) -> None:
+        caller = self._callers.get(command.call_id)
+        if self._interface_busy(command.interface):
+            # On a call ccd did not place: skip, and look again a little later.
+            log.info("agent device busy, skipped", agent_id=command.agent_id)
+            self._later(AgentBusy(command.agent_id, command.call_id))
+            return
+        ring = _Ring(
+            agent_id=command.agent_id,
+            call_id=command.call_id,
+            action_id=f"ccd-acd-{uuid.uuid4().hex}",
+            channel_id=f"ccd-acd-{uuid.uuid4().hex}",
+        )
+        self._rings[ring.action_id] = ring
+        self._ring_of[(ring.agent_id, ring.call_id)] = ring
+        queue_id = caller.queue_id if caller is not None else ""
+        fields = {
+            "ActionID": ring.action_id,
+            "Channel": command.interface,
+            "Application": "Bridge",
+            # F(...): when the agent hangs up first, the caller leaves the bridge for
+            # ccd-queue-after instead of falling back into the waiting loop.
+            "Data": f"{command.caller_channel},F({contract.QUEUE_AFTER_CONTEXT}^s^1)",
+            "Timeout": str(int(command.timeout_s * 1000)),
+            "ChannelId": ring.channel_id,
+            "OtherChannelId": ring.channel_id + "-2",
+            "Variable": ",".join(
+                f"{name}={value}"
+                for name, value in (
+                    (contract.VAR_ACD_CALL, command.call_id),
+                    (contract.VAR_ACD_AGENT, command.agent_id),
+                    (contract.VAR_QUEUE, queue_id),
+                )
+            ),
+        }
+        if caller is not None and caller.arrival.caller_num:
+            name = caller.arrival.caller_name.replace('"', "")
+            fields["CallerID"] = f'"{name}" <{caller.arrival.caller_num}>'
+        ring.sent = self._spawn(self._send_ring(ring, fields), "ring")
+        log.info("ringing agent", agent_id=ring.agent_id, call_id=ring.call_id, queue=queue_id)
+
+    async def _send_ring(self, ring: _Ring, fields: Mapping[str, str]) -> None:
+        try:
+            await self._ami.originate(fields)
+        except Exception as exc:
+            log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
+            self._rings.pop(ring.action_id, None)
+            if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
+                del self._ring_of[(ring.agent_id, ring.call_id)]
+                # Not the agent's fault (AMI down?): skip them, try again a little later.
+                self._later(AgentBusy(ring.agent_id, ring.call_id))
+
+    def _later(self, event: Event) -> None:
+        async def feed() -> None:
+            await asyncio.sleep(_RETRY_BUSY_AFTER_S)
+            self._apply(event)
+
+        self._spawn(feed(), "retry")
+
+    def _cancel_ring(self, agent_id: str, call_id: str) -> None:
+        ring = self._ring_of.pop((agent_id, call_id), None)
+        if ring is None:
+            return
+        ring.cancelled = True
+        self._spawn(self._hang_up_ring(ring), "cancel")
+
+    async def _hang_up_ring(self, ring: _Ring) -> None:
+        if ring.sent is not None:
+            with contextlib.suppress(Exception):
+                await ring.sent
+        await self._hangup(ring.channel_id)
+
+    async def _hangup(self, channel: str) -> None:
+        try:
+            await self._ami.send_action(
+                {"Action": "Hangup", "Channel": channel, "Cause": "16"}, as_list=False
+            )
+        except Exception as exc:
+            # Gone already (answered elsewhere, hung up): nothing left to do.
+            log.debug("hangup not applied", channel=channel, error=str(exc))
+
+    def _connected(self, call_id: str, agent_id: str, waited_s: float) -> None:
+        ring = self._ring_of.pop((agent_id, call_id), None)
+        if ring is not None:
+            self._agent_channels[ring.channel_id] = agent_id
+        caller = self._callers.get(call_id)
+        if caller is None:
+            return
+        queue = self.engine.queues().get(caller.queue_id)
+        self._publish(
+            QueueConnected(
+                at=self._clock.now(),
+                linkedid=caller.arrival.linkedid,
+                queue=caller.queue_id,
+                agent_id=agent_id,
+                wait_s=waited_s,
+                wrapup_s=queue.wrapup_s if queue is not None else 0.0,
+            )
+        )
+        log.info("queue caller connected", call_id=call_id, agent_id=agent_id, waited_s=waited_s)
+        self._message("queue.caller_connected", call_id=call_id, agent_id=agent_id)
+        self._forget_caller(call_id)
+
+    # ---- what Asterisk reports ---------------------------------------------------
+
+    def handle(self, event: object) -> None:
+        """Bus subscriber."""
+        if not self.started:
+            return
+        if isinstance(event, OriginateResponded):
+            self._originate_responded(event)
+        elif isinstance(event, ChannelHungUp):
+            self._hung_up(event.channel.uniqueid)
+
+    def _originate_responded(self, event: OriginateResponded) -> None:
+        call_id = self._callbacks.pop(event.action_id, None)
+        if call_id is not None:
+            if not event.success:
+                log.info("call back not answered", call_id=call_id, reason=event.reason)
+                self._apply_safely(CallbackFailed(call_id))
+            return
+        ring = self._rings.pop(event.action_id, None)
+        if ring is None:
+            return
+        if ring.cancelled:
+            if event.success:
+                self._spawn(self._hangup(ring.channel_id), "cancel")
+            return
+        if event.success:
+            self._apply(AgentAnswered(ring.agent_id, ring.call_id))
+            return
+        self._ring_of.pop((ring.agent_id, ring.call_id), None)
+        if event.reason in _BUSY_REASONS:
+            log.info("agent busy", agent_id=ring.agent_id, reason=event.reason)
+            self._apply(AgentBusy(ring.agent_id, ring.call_id))
+        else:
+            log.info("agent did not answer", agent_id=ring.agent_id, reason=event.reason)
+            self._apply(AgentNoAnswer(ring.agent_id, ring.call_id))
+
+    def _hung_up(self, uniqueid: str) -> None:
+        agent_id = self._agent_channels.pop(uniqueid, None)
+        if agent_id is not None:
+            self._apply(CallEnded(agent_id))
+        call_id = self._by_uniqueid.get(uniqueid)
+        if call_id is not None:
+            self._by_uniqueid.pop(uniqueid, None)
+            self._apply_safely(CallerLeft(call_id))
+
+    def _apply_safely(self, event: Event) -> None:
+        try:
+            self._apply(event)
+        except AcdError as exc:
+            log.debug("acd event ignored", event_type=type(event).__name__, reason=str(exc))
+
+    # ---- waiting callers (HoldDesk) ------------------------------------------------
+
+    def arrive(self, arrival: Arrival) -> Ticket:
+        if not self.started:
+            raise QueueRefused("the ACD is not running")
+        queue = self.engine.queues().get(arrival.queue_id)
+        call_id = arrival.call_id
+        loop = asyncio.get_running_loop()
+        existing = self._callers.get(call_id)
+        if queue is None and existing is None:
+            raise QueueRefused(f"unknown queue {arrival.queue_id!r}")
+        now = self._now()
+        joined_at = arrival.joined_at if arrival.joined_at is not None else now
+        joined_at = min(joined_at, now)
+        if existing is not None:
+            existing.joined_at = min(existing.joined_at, joined_at)
+            joined_at = existing.joined_at
+        caller = _Caller(arrival=arrival, queue_id=arrival.queue_id, joined_at=joined_at)
+        if existing is not None:
+            caller.queue_id = existing.queue_id
+            caller.pending = existing.pending
+        current_queue = self.engine.queues().get(caller.queue_id) or queue
+        assert current_queue is not None
+        ticket = Ticket(
+            arrival=arrival,
+            leave=loop.create_future(),
+            callback_key=current_queue.callback_key,
+            announce_every_s=(
+                current_queue.announce_every_s
+                if current_queue.announce_position or current_queue.announce_hold_time
+                else None
+            ),
+        )
+        caller.ticket = ticket
+        self._callers[call_id] = caller
+        self._by_uniqueid[arrival.uniqueid] = call_id
+        if caller.pending is not None:
+            ticket.leave.set_result(caller.pending)
+            return ticket
+        self._publish(
+            QueueEntered(
+                at=self._clock.now(),
+                linkedid=arrival.linkedid,
+                queue=caller.queue_id,
+                joined_at=datetime.fromtimestamp(joined_at, UTC),
+            )
+        )
+        waiting = WaitingCaller(
+            call_id=call_id,
+            channel=arrival.channel,
+            queue_id=caller.queue_id,
+            joined_at=joined_at,
+            priority=arrival.priority,
+            required_skills=dict(arrival.skills),
+        )
+        in_line = self.engine.position(call_id) is not None
+        if in_line and not self.engine.callback_pending(call_id):
+            # The same caller's AGI came back (ccd's AGI session dropped): same place.
+            return ticket
+        log.info(
+            "queue caller joined",
+            call_id=call_id,
+            queue=caller.queue_id,
+            priority=arrival.priority,
+            callback=arrival.callback_of is not None,
+        )
+        self._message("queue.caller_joined", call_id=call_id, queue=caller.queue_id)
+        self._apply(CallerJoined(waiting))
+        return ticket
+
+    def callback_requested(self, ticket: Ticket) -> None:
+        arrival = ticket.arrival
+        number = arrival.caller_num
+        if not _CALLBACK_NUMBER.fullmatch(number):
+            log.info("call back refused: no usable caller number", call_id=arrival.call_id)
+            return
+        try:
+            self._apply(CallbackRequested(arrival.call_id, number))
+        except AcdError as exc:
+            log.info("call back refused", call_id=arrival.call_id, reason=str(exc))
+            return
+        caller = self._callers.get(arrival.call_id)
+        if caller is not None:
+            self._by_uniqueid.pop(arrival.uniqueid, None)
+            self._publish(
+                QueueLeft(
+                    at=self._clock.now(),
+                    linkedid=arrival.linkedid,
+                    queue=caller.queue_id,
+                    reason=QueueExit.CALLBACK,
+                    wait_s=self._now() - caller.joined_at,
+                )
+            )
+        log.info("call back requested", call_id=arrival.call_id)
+        self._message("queue.callback_requested", call_id=arrival.call_id)
+        if not ticket.leave.done():
+            ticket.leave.set_result(Leave(contract.QueueAction.CALLBACK))
+
+    def announcement(self, ticket: Ticket) -> list[tuple[str, int | str]]:
+        call_id = ticket.arrival.call_id
+        caller = self._callers.get(call_id)
+        position = self.engine.position(call_id)
+        if caller is None or position is None:
+            return []
+        queue = self.engine.queues().get(caller.queue_id)
+        if queue is None:
+            return []
+        items: list[tuple[str, int | str]] = []
+        if queue.announce_position:
+            if position == 1:
+                items.append(("file", "queue-youarenext"))
+            else:
+                items += [("file", "queue-thereare"), ("number", position - 1)]
+                items.append(("file", "queue-callswaiting"))
+        if queue.announce_hold_time:
+            wait = self.engine.estimated_wait_s(call_id, self._now())
+            if wait is not None:
+                minutes = max(1, round(wait / 60))
+                items += [("file", "queue-holdtime"), ("number", minutes)]
+                items.append(("file", "queue-minute" if minutes == 1 else "queue-minutes"))
+        if items:
+            items.append(("file", "queue-thankyou"))
+        return items
+
+    def departed(self, ticket: Ticket) -> None:
+        caller = self._callers.get(ticket.arrival.call_id)
+        if caller is not None and caller.ticket is ticket:
+            caller.ticket = None
+
+    def _overflow(self, command: Overflow) -> None:
+        caller = self._callers.get(command.call_id)
+        reason = QueueExit.TIMED_OUT if command.reason == "max_wait" else QueueExit.OVERFLOWED
+        leave = self._leave_for(command.target)
+        log.info(
+            "queue caller overflowed",
+            call_id=command.call_id,
+            reason=command.reason,
+            target=command.target,
+        )
+        if caller is None:
+            return
+        self._publish(
+            QueueLeft(
+                at=self._clock.now(),
+                linkedid=caller.arrival.linkedid,
+                queue=caller.queue_id,
+                reason=reason,
+                wait_s=command.waited_s,
+            )
+        )
+        self._message("queue.caller_overflowed", call_id=command.call_id, reason=command.reason)
+        self._by_uniqueid.pop(caller.arrival.uniqueid, None)
+        if caller.ticket is not None and not caller.ticket.leave.done():
+            caller.ticket.leave.set_result(leave)
+            self._callers.pop(command.call_id, None)
+        else:
+            caller.pending = leave  # delivered when the caller's AGI comes back
+
+    def _leave_for(self, target_text: str | None) -> Leave:
+        if target_text is None:
+            return Leave(contract.QueueAction.HANGUP)
+        try:
+            target = parse_target(target_text)
+        except ValueError:
+            return Leave(contract.QueueAction.FALLBACK)
+        match target:
+            case VoicemailTarget(mailbox=mailbox):
+                return Leave(
+                    contract.QueueAction.VOICEMAIL, {contract.VAR_QUEUE_VOICEMAIL_BOX: mailbox}
+                )
+            case TransferTarget(context=context, exten=exten):
+                return Leave(
+                    contract.QueueAction.TRANSFER,
+                    {
+                        contract.VAR_QUEUE_NEXT_CONTEXT: context,
+                        contract.VAR_QUEUE_NEXT_EXTEN: exten,
+                    },
+                )
+            case HangupTarget() | CallbackTarget() | QueueTarget():
+                # A queue target the engine did not resolve (queue removed) ends politely;
+                # "callback" as an overflow target ends the wait with the thank-you message.
+                return Leave(contract.QueueAction.HANGUP)
+
+    def _forget_caller(self, call_id: str) -> None:
+        caller = self._callers.pop(call_id, None)
+        if caller is not None:
+            self._by_uniqueid.pop(caller.arrival.uniqueid, None)
+
+    async def _place_callback(self, command: PlaceCallback) -> None:
+        caller = self._callers.get(command.call_id)
+        joined = caller.joined_at if caller is not None else self._now()
+        action_id = f"ccd-acd-cb-{uuid.uuid4().hex}"
+        self._callbacks[action_id] = command.call_id
+        fields = {
+            "ActionID": action_id,
+            "Channel": f"Local/{command.number}@{contract.CALLBACK_DIAL_CONTEXT}",
+            "Context": contract.QUEUE_CALLBACK_CONTEXT,
+            "Exten": "s",
+            "Priority": "1",
+            "Timeout": "45000",
+            "Variable": ",".join(
+                (
+                    f"{contract.VAR_QUEUE}={command.queue_id}",
+                    f"{contract.VAR_QUEUE_JOINED}={int(joined)}",
+                    f"{contract.VAR_ACD_CALLBACK}={command.call_id}",
+                )
+            ),
+        }
+        try:
+            await self._ami.originate(fields)
+            log.info("calling back", call_id=command.call_id, queue=command.queue_id)
+        except Exception as exc:
+            self._callbacks.pop(action_id, None)
+            log.warning("call back originate failed", call_id=command.call_id, error=str(exc))
+            self._apply_safely(CallbackFailed(command.call_id))
+
+    # ---- agents (AcdLive) --------------------------------------------------------
+
+    def _agent_changed(self, change: AgentStateChanged) -> None:
+        at = datetime.fromtimestamp(change.at, UTC)
+        self._session_rows.append(
+            SessionEntry(
+                agent_id=change.agent_id,
+                status=change.status.value,
+                reason=change.reason,
+                call_id=change.call_id,
+                queue_ids=tuple(sorted(change.queue_ids)),
+                at=at,
+            )
+        )
+        if len(self._session_rows) > SESSION_LOG_LIMIT:
+            del self._session_rows[: len(self._session_rows) - SESSION_LOG_LIMIT]
+        self._message(
+            "agent.state",
+            agent_id=change.agent_id,
+            status=change.status.value,
+            reason=change.reason,
+            call_id=change.call_id,
+            queues=sorted(change.queue_ids),
+        )
+
+    def _message(self, kind: str, **fields: Any) -> None:
+        self._on_message({"type": kind, "at": self._clock.now().isoformat(), **fields})
+
+    def _act(self, event: Event) -> None:
+        if not self.started:
+            raise AcdRefused("the ACD is not running")
+        try:
+            self._apply(event)
+        except AcdError as exc:
+            raise AcdRefused(str(exc)) from None
+
+    def _known_agent(self, agent_id: str) -> None:
+        if agent_id not in self._config.agents:
+            raise AcdRefused(f"agent {agent_id} is not configured")
+
+    async def login(self, agent_id: str, queue_ids: Sequence[str] | None) -> None:
+        self._known_agent(agent_id)
+        chosen = (
+            self._config.memberships.get(agent_id, frozenset())
+            if queue_ids is None
+            else frozenset(queue_ids)
+        )
+        unknown = sorted(chosen - self._config.queues.keys())
+        if unknown:
+            raise AcdRefused(f"unknown queue: {', '.join(unknown)}")
+        self._act(AgentLoggedIn(self._config.agents[agent_id], chosen))
+
+    async def logout(self, agent_id: str) -> None:
+        self._known_agent(agent_id)
+        self._act(AgentLoggedOut(agent_id))
+
+    async def pause(self, agent_id: str, reason: str) -> None:
+        self._known_agent(agent_id)
+        if reason not in self._config.pause_reasons:
+            raise AcdRefused(f"pause reason {reason!r} is not configured")
+        self._act(AgentPaused(agent_id, reason))
+
+    async def unpause(self, agent_id: str) -> None:
+        self._known_agent(agent_id)
+        self._act(AgentUnpaused(agent_id))
+
+    async def join(self, agent_id: str, queue_id: str) -> None:
+        self._known_agent(agent_id)
+        self._act(AgentJoinedQueue(agent_id, queue_id))
+
+    async def leave(self, agent_id: str, queue_id: str) -> None:
+        self._known_agent(agent_id)
+        self._act(AgentLeftQueue(agent_id, queue_id))
+
+    async def reload_config(self) -> None:
+        config = await self._store.load()
+        self._config = config
+        self._apply(QueuesConfigured(dict(config.queues)))
+        # Logged-in agents pick up profile changes (interface, skills); removed agents
+        # are logged out after their current call.
+        for agent_id in self.engine.logged_in():
+            agent = config.agents.get(agent_id)
+            if agent is None:
+                self._apply_safely(AgentLoggedOut(agent_id))
+                continue
+            queue_ids = self.engine.agent_queues(agent_id) & config.queues.keys()
+            self._apply_safely(AgentLoggedIn(agent, queue_ids))
+
+    def queue_live(self, queue_id: str) -> dict[str, Any] | None:
+        if queue_id not in self.engine.queues():
+            return None
+        now = self._now()
+        view = self.engine.queue_stats(queue_id, now).as_dict()
+        view["callers"] = [
+            self._caller_view(waiting, now) for waiting in self.engine.waiting_in(queue_id)
+        ]
+        view["agents_by_id"] = {
+            agent_id: self.engine.agent_state(agent_id).status.value
+            for agent_id in self.engine.logged_in()
+            if queue_id in self.engine.agent_queues(agent_id)
+        }
+        return view
+
+    def _caller_view(self, waiting: WaitingCaller, now: float) -> dict[str, Any]:
+        caller = self._callers.get(waiting.call_id)
+        return {
+            "call_id": waiting.call_id,
+            "position": self.engine.position(waiting.call_id),
+            "waited_s": round(now - waiting.joined_at, 1),
+            "priority": waiting.priority,
+            "caller_num": caller.arrival.caller_num if caller is not None else None,
+            "callback": self.engine.callback_pending(waiting.call_id),
+            "ringing": sorted(self.engine.ringing_for(waiting.call_id)),
+        }
+
+    def agent_live(self, agent_id: str) -> dict[str, Any] | None:
+        if agent_id not in self.engine.logged_in():
+            return None
+        state = self.engine.agent_state(agent_id)
+        calls, talk_s = self.engine.agent_counters(agent_id)
+        return {
+            "status": state.status.value,
+            "since": datetime.fromtimestamp(state.since, UTC).isoformat(),
+            "reason": state.reason,
+            "call_id": state.call_id,
+            "queues": sorted(self.engine.agent_queues(agent_id)),
+            "calls_taken": calls,
+            "talk_s": round(talk_s, 1),
+            "pending_pause": self.engine.pending_pause(agent_id),
+            "logout_pending": self.engine.logout_pending(agent_id),
+        }
+
+    def queues(self) -> Mapping[str, Queue]:
+        return self.engine.queues()
