@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,16 +97,12 @@ async def test_queue_round_trip_keeps_every_field(store: AcdStore, clock: StepCl
     assert stored.created_at == stored.updated_at == T0
 
     clock.current = T0 + timedelta(minutes=5)
-    changed = Queue(**{**_fields(SUPPORT), "ring_timeout_s": 20.0, "max_len": 12})
+    changed = replace(SUPPORT, ring_timeout_s=20.0, max_len=12)
     updated = await store.upsert_queue(changed, mode=WriteMode.UPDATE)
     assert updated.queue == changed
     assert updated.created_at == T0
     assert updated.updated_at == T0 + timedelta(minutes=5)
     assert [q.queue.id for q in await store.list_queues()] == ["sales", "support"]
-
-
-def _fields(queue: Queue) -> dict[str, object]:
-    return {name: getattr(queue, name) for name in queue.__slots__}
 
 
 async def test_write_modes_refuse_duplicates_and_unknown_ids(store: AcdStore) -> None:

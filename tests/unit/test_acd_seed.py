@@ -188,13 +188,13 @@ def test_targets_refused(target: str) -> None:
 
 @pytest.mark.parametrize("key", ["0", "9", "*", "#"])
 def test_callback_keys(key: str) -> None:
-    assert QueueSpec(id="q", callback_key=key).callback_key == key
+    assert QueueSpec.model_validate({"id": "q", "callback_key": key}).callback_key == key
 
 
 @pytest.mark.parametrize("key", ["A", "10", "", " "])
 def test_callback_key_must_be_one_dtmf_key(key: str) -> None:
     with pytest.raises(ValidationError):
-        QueueSpec(id="q", callback_key=key)
+        QueueSpec.model_validate({"id": "q", "callback_key": key})
 
 
 def test_queue_cross_field_problems() -> None:
