@@ -350,6 +350,10 @@ class _Waiter:
     entered_at: float
     ringing: set[str] = field(default_factory=set)
     tried: set[str] = field(default_factory=set)
+    # Skills required before escalation (queue's merged with the caller's), and the same
+    # as a hashable set; kept up to date by _refresh_need (join, move, reconfiguration).
+    required: Mapping[str, int] = field(default_factory=dict)
+    need: frozenset[tuple[str, int]] = frozenset()
     visited: set[str] = field(default_factory=set)
     callback: int = _CB_NONE
     callback_number: str = ""
@@ -542,6 +546,9 @@ class AcdEngine:
     def _reconfigure(self, queues: Mapping[str, Queue], now: float, out: list[Command]) -> None:
         old = self._queues
         self._configure(queues)
+        for waiter in self._waiting.values():
+            if waiter.caller.queue_id in self._queues:
+                self._refresh_need(waiter)
         removed = old.keys() - self._queues.keys()
         for queue_id in sorted(removed):
             for key in list(self._lines[queue_id]):
@@ -801,6 +808,7 @@ class AcdEngine:
             self._add_waiter(waiter)
 
     def _add_waiter(self, waiter: _Waiter) -> None:
+        self._refresh_need(waiter)
         self._waiting[waiter.caller.call_id] = waiter
         bisect.insort(self._lines[waiter.caller.queue_id], waiter.key)
 
@@ -960,18 +968,27 @@ class AcdEngine:
 
     # ---- distribution ----
 
-    def _required(self, waiter: _Waiter, now: float) -> Mapping[str, int]:
+    def _refresh_need(self, waiter: _Waiter) -> None:
         caller = waiter.caller
         queue = self._queues[caller.queue_id]
-        if (
+        if caller.required_skills:
+            waiter.required = {**queue.required_skills, **caller.required_skills}
+        else:
+            waiter.required = queue.required_skills
+        waiter.need = frozenset(waiter.required.items())
+
+    def _escalated(self, waiter: _Waiter, now: float) -> bool:
+        queue = self._queues[waiter.caller.queue_id]
+        return (
             queue.escalate_after_s is not None
             and queue.escalate_to_queue is None
             and now - waiter.entered_at >= queue.escalate_after_s
-        ):
-            return queue.escalated_skills
-        if not caller.required_skills:
-            return queue.required_skills
-        return {**queue.required_skills, **caller.required_skills}
+        )
+
+    def _required(self, waiter: _Waiter, now: float) -> Mapping[str, int]:
+        if self._escalated(waiter, now):
+            return self._queues[waiter.caller.queue_id].escalated_skills
+        return waiter.required
 
     def _dispatch(self, now: float, out: list[Command]) -> None:
         # Only queues with an available agent and a waiting caller can make progress.
@@ -993,8 +1010,12 @@ class AcdEngine:
                 if not any(self._available[q] for q in active):
                     return
                 continue
-            required = self._required(waiter, now)
-            need = (queue_id, frozenset(required.items()))
+            if self._escalated(waiter, now):
+                required = self._queues[queue_id].escalated_skills
+                need = (queue_id, frozenset(required.items()))
+            else:
+                required = waiter.required
+                need = (queue_id, waiter.need)
             if need in hopeless:
                 continue
             eligible = [self._agents[a] for a in free if self._agents[a].agent.has_skills(required)]

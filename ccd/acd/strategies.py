@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ccd.acd.model import Strategy
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    # A tuple, not a frozen dataclass: the engine builds one per free agent on every
+    # decision, and a frozen dataclass costs several times more to construct.
     agent_id: str
     skills: Mapping[str, int]
     idle_since: float
