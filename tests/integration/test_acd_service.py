@@ -1,0 +1,460 @@
+"""The running ACD (AcdService + the real AcdEngine) against a fake AMI, a fake store and a
+clock the test moves: what Asterisk is asked to do, what the CDR and the websocket see,
+and what agents and supervisors get back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import pytest
+
+from ccd.acd.model import Agent, Queue, Strategy
+from ccd.acd.service import AcdService
+from ccd.acd.waiting import Leave, QueueRefused
+from ccd.ami import contract
+from ccd.api.ports import AcdRefused
+from ccd.db.acd_store import SessionEntry
+from ccd.domain.events import QueueConnected, QueueEntered, QueueExit, QueueLeft
+from tests.integration.acdfakes import (
+    REASON_BUSY,
+    REASON_CONGESTION,
+    REASON_NO_ANSWER,
+    T0,
+    FakeAmi,
+    FakeClock,
+    FakeStore,
+    arrival,
+    make_config,
+    running_acd,
+    wait_until,
+)
+
+ADA = Agent("1001", "PJSIP/1001", name="Ada")
+BOB = Agent("1002", "PJSIP/1002", name="Bob")
+CY = Agent("1003", "PJSIP/1003", name="Cy")
+
+
+def sales(**overrides: object) -> Queue:
+    settings: dict[str, object] = {
+        "strategy": Strategy.LINEAR,
+        "ring_timeout_s": 15.0,
+        "max_no_answer": 2,
+    }
+    settings.update(overrides)
+    return Queue("sales", **settings)  # type: ignore[arg-type]
+
+
+async def test_caller_with_an_available_agent_rings_that_agent_with_a_bridge_to_the_caller() -> (
+    None
+):
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        caller = arrival(1, caller_name='Jane "JD" Doe')
+        ticket = rig.service.arrive(caller)
+        [originate] = await rig.ami.wait_originates(1)
+        await asyncio.sleep(0.05)  # nothing else follows
+
+        assert len(rig.ami.originates) == 1
+        assert originate["Channel"] == "PJSIP/1001"
+        assert originate["Application"] == "Bridge"
+        # The only thing the caller controls is their name: it never reaches Data.
+        assert originate["Data"] == f"{caller.channel},F({contract.QUEUE_AFTER_CONTEXT}^s^1)"
+        assert originate["ChannelId"]
+        assert originate["ChannelId"] != originate["ActionID"]
+        assert "Context" not in originate
+        assert "Exten" not in originate
+        assert originate["Timeout"] == "15000"
+        assert originate["CallerID"] == '"Jane JD Doe" <5551234>'
+        assert f"{contract.VAR_ACD_AGENT}=1001" in originate["Variable"]
+        assert f"{contract.VAR_QUEUE}=sales" in originate["Variable"]
+        assert rig.status("1001") == "reserved"
+        assert not ticket.leave.done()
+
+
+async def test_answer_publishes_entered_then_connected_and_the_agent_hangup_ends_the_call() -> None:
+    config = make_config([sales(wrapup_s=10.0)], [ADA])
+    async with running_acd(config, login=["1001"]) as rig:
+        caller = arrival(1)
+        rig.service.arrive(caller)
+        [originate] = await rig.ami.wait_originates(1)
+        rig.clock.advance(7)
+        rig.answered(originate)
+
+        entered, connected = rig.published
+        assert isinstance(entered, QueueEntered)
+        assert (entered.linkedid, entered.queue, entered.joined_at) == (
+            caller.linkedid,
+            "sales",
+            T0,
+        )
+        assert isinstance(connected, QueueConnected)
+        assert (connected.linkedid, connected.queue, connected.agent_id) == (
+            caller.linkedid,
+            "sales",
+            "1001",
+        )
+        assert connected.wait_s == pytest.approx(7.0)
+        assert connected.wrapup_s == 10.0
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert (live["status"], live["call_id"], live["calls_taken"]) == (
+            "on_call",
+            caller.call_id,
+            1,
+        )
+        # The caller's own hangup after the bridge is not an abandon.
+        rig.clock.advance(60)
+        rig.hung_up(caller.uniqueid)
+        assert rig.status("1001") == "on_call"
+
+        rig.hung_up(originate["ChannelId"])
+        assert rig.status("1001") == "wrap_up"
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert live["talk_s"] == pytest.approx(60.0)
+        rig.clock.advance(10)
+        await wait_until(lambda: rig.status("1001") == "available")
+        assert [s for s, _ in rig.agent_states("1001")] == [
+            "available",
+            "reserved",
+            "on_call",
+            "wrap_up",
+            "available",
+        ]
+        assert not rig.of_type(QueueLeft)
+        assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
+
+
+async def test_busy_agent_is_skipped_for_the_next_without_counting_a_no_answer() -> None:
+    config = make_config([sales(max_no_answer=1)], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"]) as rig:
+        rig.service.arrive(arrival(1))
+        [first] = await rig.ami.wait_originates(1)
+        assert first["Channel"] == "PJSIP/1001"
+        rig.failed(first, REASON_BUSY)
+
+        second = (await rig.ami.wait_originates(2))[1]
+        assert second["Channel"] == "PJSIP/1002"
+        # max_no_answer is 1: a single counted no-answer would have paused Ada.
+        assert rig.status("1001") == "available"
+        assert ("paused", "no-answer") not in rig.agent_states("1001")
+
+
+@pytest.mark.parametrize("reason", [REASON_BUSY, REASON_CONGESTION])
+@pytest.mark.xfail(
+    strict=True,
+    reason="a busy/congested Originate re-rings the same agent at once when it is the only "
+    "eligible one: an Originate storm against a busy device",
+)
+async def test_a_busy_only_agent_is_not_originated_again_at_once(reason: int) -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        rig.service.arrive(arrival(1))
+        # Asterisk answers each Originate to the busy device within milliseconds.
+        answered = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                while answered <= 50:
+                    await rig.ami.wait_originates(answered + 1, timeout_s=10)
+                    rig.failed(rig.ami.originates[answered], reason)
+                    answered += 1
+        # Like a device seen busy before ringing: look again about a second later.
+        assert len(rig.ami.originates) == 1
+
+
+async def test_two_no_answers_auto_pause_the_agent_and_every_transition_is_sent() -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        rig.service.arrive(arrival(1))
+        [first] = await rig.ami.wait_originates(1)
+        rig.failed(first, REASON_NO_ANSWER)
+        second = (await rig.ami.wait_originates(2))[1]
+        assert second["Channel"] == "PJSIP/1001"
+        assert second["ActionID"] != first["ActionID"]
+        assert second["ChannelId"] != first["ChannelId"]
+        rig.failed(second, REASON_NO_ANSWER)
+
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert (live["status"], live["reason"]) == ("paused", "no-answer")
+        assert rig.agent_states("1001") == [
+            ("available", None),
+            ("reserved", None),
+            ("available", None),
+            ("reserved", None),
+            ("paused", "no-answer"),
+        ]
+        await asyncio.sleep(0.05)
+        assert len(rig.ami.originates) == 2  # nobody left to ring
+        # The caller keeps waiting; an unpause rings the agent again.
+        await rig.service.unpause("1001")
+        third = (await rig.ami.wait_originates(3))[2]
+        assert third["Channel"] == "PJSIP/1001"
+
+
+async def test_ring_timeout_hangs_up_the_ringing_channel_and_rings_the_next_agent() -> None:
+    config = make_config([sales(ring_timeout_s=15.0, max_no_answer=3)], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"]) as rig:
+        rig.service.arrive(arrival(1))
+        [first] = await rig.ami.wait_originates(1)
+        rig.clock.advance(15)
+        [hung] = await rig.ami.wait_hangups(1)
+        assert hung == first["ChannelId"]
+        second = (await rig.ami.wait_originates(2))[1]
+        assert second["Channel"] == "PJSIP/1002"
+        # Asterisk's own failure report for the cancelled ring changes nothing more.
+        rig.failed(first, REASON_NO_ANSWER)
+        assert rig.status("1001") == "available"
+        assert rig.status("1002") == "reserved"
+        assert rig.agent_states("1001").count(("available", None)) == 2
+
+
+async def test_caller_hanging_up_while_ringing_cancels_the_ring_and_a_late_answer_is_dropped() -> (
+    None
+):
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        caller = arrival(1)
+        rig.service.arrive(caller)
+        [originate] = await rig.ami.wait_originates(1)
+        rig.clock.advance(4)
+        rig.hung_up(caller.uniqueid)
+
+        assert await rig.ami.wait_hangups(1) == [originate["ChannelId"]]
+        assert rig.status("1001") == "available"
+        [abandoned] = [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
+        assert abandoned["waited_s"] == pytest.approx(4.0)
+
+        # The agent picked up just as the caller left: their leg is hung up at once.
+        rig.answered(originate)
+        assert await rig.ami.wait_hangups(2) == [originate["ChannelId"]] * 2
+        assert rig.status("1001") == "available"
+        assert not rig.of_type(QueueConnected)
+        rig.hung_up(originate["ChannelId"])
+        assert rig.status("1001") == "available"
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert live["calls_taken"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an agent leg's Hangup seen before its OriginateResponse success leaves the agent "
+    "on_call forever (the channel id is only mapped to the agent on the success)",
+)
+async def test_agent_hangup_reported_before_the_answer_does_not_leave_the_agent_on_a_call() -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        rig.service.arrive(arrival(1))
+        [originate] = await rig.ami.wait_originates(1)
+        # Answered and hung up at once: both AMI events race; here the Hangup wins.
+        rig.hung_up(originate["ChannelId"])
+        rig.answered(originate)
+        await asyncio.sleep(0.05)
+        assert rig.status("1001") != "on_call"
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            "voicemail:100@default",
+            Leave(
+                contract.QueueAction.VOICEMAIL, {contract.VAR_QUEUE_VOICEMAIL_BOX: "100@default"}
+            ),
+        ),
+        (
+            "transfer:reception,200",
+            Leave(
+                contract.QueueAction.TRANSFER,
+                {
+                    contract.VAR_QUEUE_NEXT_CONTEXT: "reception",
+                    contract.VAR_QUEUE_NEXT_EXTEN: "200",
+                },
+            ),
+        ),
+        ("hangup", Leave(contract.QueueAction.HANGUP)),
+        (None, Leave(contract.QueueAction.HANGUP)),
+    ],
+)
+async def test_max_wait_sends_the_caller_to_the_overflow_target(
+    target: str | None, expected: Leave
+) -> None:
+    config = make_config([sales(max_wait_s=30.0, overflow_target=target)], [ADA])
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")  # logged in, nobody free
+        caller = arrival(1)
+        ticket = rig.service.arrive(caller)
+        rig.clock.advance(29)
+        await asyncio.sleep(0.4)  # more than one tick
+        assert not ticket.leave.done()
+
+        rig.clock.advance(2)
+        async with asyncio.timeout(2):
+            leave = await ticket.leave
+        assert leave == expected
+        [left] = rig.of_type(QueueLeft)
+        assert (left.linkedid, left.queue, left.reason) == (
+            caller.linkedid,
+            "sales",
+            QueueExit.TIMED_OUT,
+        )
+        assert left.wait_s == pytest.approx(31.0, abs=0.5)
+        assert not rig.ami.originates
+        # Its later hangup (in voicemail, say) is not an abandon.
+        rig.hung_up(caller.uniqueid)
+        assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
+
+
+async def test_nobody_logged_in_overflows_at_once() -> None:
+    config = make_config([sales(overflow_target="voicemail:100")], [ADA])
+    async with running_acd(config) as rig:
+        ticket = rig.service.arrive(arrival(1))
+        assert ticket.leave.done()
+        assert ticket.leave.result() == Leave(
+            contract.QueueAction.VOICEMAIL, {contract.VAR_QUEUE_VOICEMAIL_BOX: "100"}
+        )
+        [left] = rig.of_type(QueueLeft)
+        assert left.reason is QueueExit.OVERFLOWED
+
+
+async def test_overflow_to_another_queue_keeps_the_caller_waiting_there() -> None:
+    config = make_config(
+        [sales(max_wait_s=30.0, overflow_target="queue:support"), Queue("support")],
+        [ADA, BOB],
+        memberships={"1001": ["sales"], "1002": ["support"]},
+    )
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        ticket = rig.service.arrive(arrival(1))
+        await rig.service.login("1002", None)
+        await rig.service.pause("1002", "training")
+        rig.clock.advance(31)
+        await wait_until(lambda: rig.service.queue_live("support")["waiting"] == 1)  # type: ignore[index]
+        assert not ticket.leave.done()
+        await rig.service.unpause("1002")
+        [originate] = await rig.ami.wait_originates(1)
+        assert originate["Channel"] == "PJSIP/1002"
+
+
+async def test_ami_down_neither_crashes_nor_pauses_and_the_agent_is_tried_again() -> None:
+    async with running_acd(make_config([sales(max_no_answer=1)], [ADA]), login=["1001"]) as rig:
+        rig.ami.down = True
+        ticket = rig.service.arrive(arrival(1))
+        await asyncio.sleep(0.3)
+        assert not rig.ami.originates
+        assert rig.status("1001") != "paused"
+        rig.ami.down = False
+        [originate] = await rig.ami.wait_originates(1, timeout_s=4)
+        assert originate["Channel"] == "PJSIP/1001"
+        assert ("paused", "no-answer") not in rig.agent_states("1001")
+        assert not ticket.leave.done()
+        rig.answered(originate)
+        assert rig.status("1001") == "on_call"
+
+
+async def test_device_busy_outside_ccd_is_skipped_without_an_originate() -> None:
+    busy = {"PJSIP/1001"}
+    config = make_config([sales(max_no_answer=1)], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"], interface_busy=busy.__contains__) as rig:
+        rig.service.arrive(arrival(1))
+        [originate] = await rig.ami.wait_originates(1, timeout_s=4)
+        assert originate["Channel"] == "PJSIP/1002"
+        assert rig.status("1001") == "available"
+        assert all(o["Channel"] != "PJSIP/1001" for o in rig.ami.originates)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an agent whose device is busy outside ccd stays reserved for a second: the caller "
+    "waits although another agent is free",
+)
+async def test_device_busy_outside_ccd_does_not_delay_the_caller() -> None:
+    busy = {"PJSIP/1001"}
+    config = make_config([sales()], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"], interface_busy=busy.__contains__) as rig:
+        rig.service.arrive(arrival(1))
+        [originate] = await rig.ami.wait_originates(1, timeout_s=0.3)
+        assert originate["Channel"] == "PJSIP/1002"
+
+
+async def test_start_restores_agents_from_the_session_log() -> None:
+    config = make_config([sales(), Queue("support")], [ADA, BOB, CY])
+    before = T0 - timedelta(hours=1)
+    latest = {
+        "1001": SessionEntry("1001", "available", None, None, ("sales",), before),
+        "1002": SessionEntry("1002", "paused", "lunch", None, ("sales", "support"), before),
+        "1003": SessionEntry("1003", "logged_out", None, None, (), before),
+        "9999": SessionEntry("9999", "available", None, None, ("sales",), before),  # removed
+    }
+    async with running_acd(config, latest=latest) as rig:
+        ada, bob = rig.service.agent_live("1001"), rig.service.agent_live("1002")
+        assert ada is not None
+        assert bob is not None
+        assert (ada["status"], ada["queues"]) == ("available", ["sales"])
+        assert (bob["status"], bob["reason"], bob["queues"]) == (
+            "paused",
+            "lunch",
+            ["sales", "support"],
+        )
+        assert rig.service.agent_live("1003") is None
+        assert rig.service.agent_live("9999") is None
+        # The restored available agent takes calls straight away.
+        rig.service.arrive(arrival(1))
+        [originate] = await rig.ami.wait_originates(1)
+        assert originate["Channel"] == "PJSIP/1001"
+
+
+async def test_session_log_rows_reach_the_store_and_a_failed_write_is_retried() -> None:
+    async with running_acd(make_config([sales()], [ADA]), failing_appends=2) as rig:
+        await rig.service.login("1001", None)
+        rig.clock.advance(5)
+        await rig.service.pause("1001", "lunch")
+        await wait_until(lambda: len(rig.store.rows) >= 2, timeout_s=5)
+        assert rig.store.append_attempts >= 3
+        rows = [(r.agent_id, r.status, r.reason, r.queue_ids, r.at) for r in rig.store.rows]
+        assert rows == [
+            ("1001", "available", None, ("sales",), T0),
+            ("1001", "paused", "lunch", ("sales",), T0 + timedelta(seconds=5)),
+        ]
+        rig.clock.advance(5)
+        await rig.service.logout("1001")
+    # stop() flushes what is left, once.
+    assert [r.status for r in rig.store.rows] == ["available", "paused", "logged_out"]
+
+
+@pytest.mark.parametrize(
+    ("action", "named"),
+    [
+        (lambda s: s.login("7777", None), "7777"),
+        (lambda s: s.login("1001", ["sales", "nowhere"]), "nowhere"),
+        (lambda s: s.pause("1001", "nap"), "nap"),
+        (lambda s: s.pause("7777", "lunch"), "7777"),
+        (lambda s: s.join("1001", "nowhere"), "nowhere"),
+        (lambda s: s.unpause("1002"), "1002"),  # configured, not logged in
+    ],
+)
+async def test_refusals_name_what_is_unknown(action: object, named: str) -> None:
+    async with running_acd(make_config([sales()], [ADA, BOB]), login=["1001"]) as rig:
+        with pytest.raises(AcdRefused, match=named):
+            await action(rig.service)  # type: ignore[operator]
+        assert rig.status("1001") == "available"
+
+
+async def test_nothing_is_accepted_before_start() -> None:
+    service = AcdService(
+        ami=FakeAmi(),
+        store=FakeStore(make_config([sales()], [ADA])),
+        publish=lambda _event: None,
+        on_message=lambda _message: None,
+        clock=FakeClock(),
+    )
+    with pytest.raises(QueueRefused):
+        service.arrive(arrival(1))
+    await service.reload_config()
+    with pytest.raises(AcdRefused, match="not running"):
+        await service.login("1001", None)
+
+
+async def test_unknown_queue_is_refused_to_the_hold_session() -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        with pytest.raises(QueueRefused, match="nowhere"):
+            rig.service.arrive(arrival(1, queue_id="nowhere"))
+        assert not rig.published
