@@ -14,7 +14,8 @@ Behaviours worth knowing (each has a unit test):
   the agent does its wrap-up (if the queue has one), then goes to PAUSED with that
   reason instead of AVAILABLE. Unpause before the call ends forgets it.
 - Logout while on a call is deferred: talk time is kept, and when the call ends the agent
-  goes straight to LOGGED_OUT (no wrap-up). Logout while ringing cancels the ring.
+  goes straight to LOGGED_OUT (no wrap-up); logging in again before that cancels it.
+  Logout while ringing cancels the ring.
 - Refusals the REST layer must show raise ``AcdError`` subclasses (``UnknownAgent``,
   ``UnknownQueue``, ``UnknownCall``) before any state changes.
 - Overflow targets ``queue:<id>`` naming a known queue move the caller inside the engine
@@ -25,15 +26,18 @@ Behaviours worth knowing (each has a unit test):
   destination's ``max_wait_s`` and escalation timers start at the move.
 - Virtual hold: ``CallbackRequested`` keeps the caller's place without a channel. When it
   is first in line for an available eligible agent the engine emits ``PlaceCallback``
-  (one per available agent and dispatch pass; the agent is not reserved and goes on to
-  the next caller, so nobody idles while the customer's phone rings). The customer
+  (never more customers being called at once in a queue than it has available eligible
+  agents; the agent is not reserved and goes on to the next caller, so nobody idles
+  while the customer's phone rings). The customer
   answering comes back as ``CallerJoined`` with the same call_id: it goes to the front
   of its queue (keeping ``joined_at``). ``CallbackFailed``: back in line, retried after
   ``CALLBACK_RETRY_DELAY_S``; after ``CALLBACK_RETRIES`` retries (4 attempts) the
   engine gives up with ``CallbackDropped(reason="no_answer")``. The original channel's
   hang-up (``CallerLeft``) after requesting a callback is ignored; a hang-up after the
   customer came back gives ``CallbackDropped(reason="caller_left")``. Neither is an
-  abandon.
+  abandon. Max wait and escalation do not apply while the caller has no channel; if its
+  queue is removed it is dropped (``CallbackDropped(reason="queue_removed")``) unless the
+  queue's overflow target is another queue.
 - Estimated wait: ``position x AHT / max(1, agents of the queue logged in and not
   paused)``, AHT being the queue's EWMA (alpha 0.2) of talk + configured wrap-up,
   180 s before the first call ends.
@@ -278,8 +282,8 @@ class PlaceCallback:
 
 @dataclass(frozen=True, slots=True)
 class CallbackDropped:
-    """A virtual-hold caller given up: ``reason`` "no_answer" (retries exhausted) or
-    "caller_left" (hung up while waiting again after the call back)."""
+    """A virtual-hold caller given up: ``reason`` "no_answer" (retries exhausted),
+    "caller_left" (hung up while waiting again after the call back) or "queue_removed"."""
 
     call_id: str
     queue_id: str
@@ -638,6 +642,7 @@ class AcdEngine:
         if slot is not None:
             # Re-login: profile and membership update; state and counters are kept.
             slot.agent = agent
+            slot.logout_pending = False
             self._set_membership(slot, queue_ids, now, out)
             return
         slot = _AgentSlot(

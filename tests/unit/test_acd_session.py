@@ -139,6 +139,17 @@ def test_logout_during_call_waits_for_the_hang_up_and_keeps_talk_time() -> None:
     assert e.queue_stats("q", 70).aht_s == 60 + 30
 
 
+def test_login_again_during_the_call_cancels_the_deferred_logout() -> None:
+    e = two_queues()
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 0)
+    e.handle(CallerJoined(caller("c1")), 0)
+    e.handle(AgentAnswered("a", "c1"), 1)
+    e.handle(AgentLoggedOut("a"), 2)
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 3)
+    assert not e.logout_pending("a")
+    assert log(e.handle(CallEnded("a"), 9)) == [("a", S.AVAILABLE, None, None, 9)]
+
+
 def test_refusals_raise_acd_errors_with_readable_messages() -> None:
     e = two_queues()
     with pytest.raises(UnknownAgent) as excinfo:
