@@ -458,3 +458,62 @@ async def test_unknown_queue_is_refused_to_the_hold_session() -> None:
         with pytest.raises(QueueRefused, match="nowhere"):
             rig.service.arrive(arrival(1, queue_id="nowhere"))
         assert not rig.published
+
+
+async def test_ring_all_connects_the_first_to_answer_and_hangs_up_the_others() -> None:
+    config = make_config([sales(strategy=Strategy.RING_ALL)], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"]) as rig:
+        rig.service.arrive(arrival(1))
+        ada_ring, bob_ring = await rig.ami.wait_originates(2)
+        assert {ada_ring["Channel"], bob_ring["Channel"]} == {"PJSIP/1001", "PJSIP/1002"}
+        if bob_ring["Channel"] == "PJSIP/1001":
+            ada_ring, bob_ring = bob_ring, ada_ring
+        rig.answered(bob_ring)
+        assert await rig.ami.wait_hangups(1) == [ada_ring["ChannelId"]]
+        assert rig.status("1002") == "on_call"
+        assert rig.status("1001") == "available"
+        # Ada answered too, a moment too late: her leg is hung up, Bob keeps the call.
+        rig.answered(ada_ring)
+        assert await rig.ami.wait_hangups(2) == [ada_ring["ChannelId"]] * 2
+        assert [c.agent_id for c in rig.of_type(QueueConnected)] == ["1002"]
+        assert rig.status("1001") == "available"
+
+
+async def test_pausing_a_ringing_agent_cancels_the_ring_and_rings_the_next() -> None:
+    config = make_config([sales()], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"]) as rig:
+        rig.service.arrive(arrival(1))
+        [first] = await rig.ami.wait_originates(1)
+        await rig.service.pause("1001", "lunch")
+        assert await rig.ami.wait_hangups(1) == [first["ChannelId"]]
+        second = (await rig.ami.wait_originates(2))[1]
+        assert second["Channel"] == "PJSIP/1002"
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert (live["status"], live["reason"]) == ("paused", "lunch")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a caller given its overflow on AGI re-entry (pending) is never forgotten: the same "
+    "call entering a queue again later is sent away at once with the old instruction",
+)
+async def test_an_overflow_delivered_on_re_entry_does_not_follow_the_call_forever() -> None:
+    config = make_config(
+        [sales(max_wait_s=20.0, overflow_target="transfer:ivr-main,s"), Queue("support")],
+        [ADA],
+    )
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        caller = arrival(1)
+        first = rig.service.arrive(caller)
+        rig.service.departed(first)  # ccd's AGI session dropped; the dialplan retries
+        rig.clock.advance(21)
+        await asyncio.sleep(0.4)  # the max wait passes while nobody holds the caller
+        again = rig.service.arrive(caller)
+        assert again.leave.done()  # delivered on re-entry: right
+        assert again.leave.result().action == contract.QueueAction.TRANSFER
+        rig.service.departed(again)
+        # The IVR behind the transfer puts the same call in another queue.
+        later = rig.service.arrive(arrival(1, queue_id="support"))
+        assert not later.leave.done()
