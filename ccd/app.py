@@ -24,7 +24,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ccd.acd.service import AcdService
+from ccd.acd.service import AGENT_CHANNEL_PREFIX, AcdService
 from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
@@ -153,9 +153,10 @@ def build(settings: Settings) -> Components:
             BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s), random.Random()
         ),
     )
+    acd_store = AcdStore(engine, clock=clock)
     acd = AcdService(
         ami=gateway,
-        store=AcdStore(engine, clock=clock),
+        store=acd_store,
         publish=bus.publish,
         on_message=hub.publish_message,
         clock=clock,
@@ -177,6 +178,8 @@ def build(settings: Settings) -> Components:
         cdrs=CdrQueries(engine),
         max_body_bytes=settings.http.max_body_bytes,
         ivr=flows,
+        acd_live=acd,
+        acd_store=acd_store,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -283,12 +286,14 @@ def build(settings: Settings) -> Components:
 
 def _interface_busy(live: LiveCalls) -> Callable[[str], bool]:
     """Device state from the live model: ``PJSIP/1001`` is busy while a channel
-    ``PJSIP/1001-…`` exists — on any call, including ones ccd did not place."""
+    ``PJSIP/1001-…`` exists that ccd's ACD did not place (its own agent channels, e.g. one
+    still hanging up after a missed ring, are the engine's business)."""
 
     def busy(interface: str) -> bool:
         prefix = interface + "-"
         return any(
             channel.snapshot.name.startswith(prefix)
+            and not channel.snapshot.uniqueid.startswith(AGENT_CHANNEL_PREFIX)
             for call in live.calls()
             for channel in call.channels
         )

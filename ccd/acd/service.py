@@ -90,6 +90,8 @@ from ccd.domain.events import (
 
 log = structlog.get_logger("ccd.acd")
 
+AGENT_CHANNEL_PREFIX = "ccd-acd-"
+"""Uniqueids ccd gives the agent channels it originates (Originate ChannelId)."""
 TICK_S = 0.25
 SESSION_FLUSH_S = 0.5
 SESSION_LOG_LIMIT = 50_000
@@ -309,8 +311,8 @@ class AcdService:
         ring = _Ring(
             agent_id=command.agent_id,
             call_id=command.call_id,
-            action_id=f"ccd-acd-{uuid.uuid4().hex}",
-            channel_id=f"ccd-acd-{uuid.uuid4().hex}",
+            action_id=f"ccd-acd-ring-{uuid.uuid4().hex}",
+            channel_id=f"{AGENT_CHANNEL_PREFIX}{uuid.uuid4().hex}",
         )
         self._rings[ring.action_id] = ring
         self._ring_of[(ring.agent_id, ring.call_id)] = ring

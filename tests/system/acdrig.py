@@ -1,0 +1,205 @@
+"""Rig for the ACD system tests: ccd in-process against the real Asterisk sandbox and a
+PostgreSQL database of the test's own, with an ACD configuration written through the
+store, callers placed as Local channels into ``ccd-queue-wait`` and agents simulated by
+the ``ccd-agents`` dialplan context."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from ccd.acd.model import Agent, PauseReason, Queue
+from ccd.acd.seed import AcdConfig
+from ccd.ami import contract
+from ccd.app import Daemon
+from ccd.db import migrate
+from ccd.db.acd_store import AcdStore
+from ccd.db.engine import create_engine
+from ccd.domain.events import QueueConnected, QueueEntered, QueueLeft
+from ccd.settings import parse_settings
+from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.rawami import RawAmi
+from tests.system.test_cdr_durability import create_database, quiet_sandbox
+from tests.system.test_daemon import daemon_environment
+
+NO_ANSWER = PauseReason("no-answer", "Missed calls (automatic)")
+
+
+def sim_agent(number: str, **skills: int) -> Agent:
+    """An agent whose phone is the ``ccd-agents`` simulator: 1xxx answer, 1002/2xxx never
+    answer, 1003/3xxx are busy."""
+    return Agent(
+        id=number,
+        interface=f"Local/{number}@{contract.AGENT_SIM_CONTEXT}",
+        skills=skills,
+        name=f"sim {number}",
+    )
+
+
+@dataclass
+class AcdRun:
+    daemon: Daemon
+    database_url: str
+    agi_port: int
+    ami: RawAmi
+    sandbox: AsteriskSandbox
+    http: aiohttp.ClientSession
+    queue_events: list[object] = field(default_factory=list)
+    _serial: int = 0
+
+    @property
+    def acd(self) -> Any:
+        return self.daemon.components.acd
+
+    async def caller(self, queue: str, *, number: str = "", priority: int = 0) -> str:
+        """A caller entering ``queue``; returns their channel name (the Local ``;1`` half,
+        which runs ``ccd-queue-wait``; the ``;2`` half is the customer on hold music)."""
+        self._serial += 1
+        number = number or f"555{self._serial:04d}"
+        variables = {
+            contract.VAR_QUEUE: queue,
+            contract.VAR_PRIORITY: str(priority),
+            contract.VAR_AGI_PORT: str(self.agi_port),
+        }
+        response = await self.ami.action(
+            "Originate",
+            Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
+            Context=contract.QUEUE_CONTEXT,
+            Exten="s",
+            Priority="1",
+            Async="true",
+            CallerID=f"Customer {self._serial} <{number}>",
+            ChannelId=f"caller-{number}",
+            Variable=",".join(f"{k}={v}" for k, v in variables.items()),
+        )
+        assert response.get("Response") == "Success", response
+        return f"caller-{number}"
+
+    def entered(self) -> list[QueueEntered]:
+        return [e for e in self.queue_events if isinstance(e, QueueEntered)]
+
+    def connected(self) -> list[QueueConnected]:
+        return [e for e in self.queue_events if isinstance(e, QueueConnected)]
+
+    def left(self) -> list[QueueLeft]:
+        return [e for e in self.queue_events if isinstance(e, QueueLeft)]
+
+    async def sessions(self, agent_id: str | None = None) -> list[dict[str, Any]]:
+        """The agent session log, oldest first."""
+        query = "SELECT agent_id, status, reason, call_id, at FROM acd_agent_sessions"
+        args: list[Any] = []
+        if agent_id is not None:
+            query += " WHERE agent_id = $1"
+            args.append(agent_id)
+        return [dict(row) for row in await _fetch(self.database_url, query + " ORDER BY id", args)]
+
+    async def cdr(self, linkedid: str) -> dict[str, Any] | None:
+        rows = await _fetch(self.database_url, "SELECT * FROM cdrs WHERE linkedid = $1", [linkedid])
+        return dict(rows[0]) if rows else None
+
+
+async def _fetch(url: str, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()
+
+
+async def acd_database(cluster: PostgresCluster, config: AcdConfig) -> str:
+    """A fresh migrated database holding ``config``."""
+    url = await create_database(cluster)
+    await migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        await AcdStore(engine).apply_seed(config)
+    finally:
+        await engine.dispose()
+    return url
+
+
+def config(
+    queues: Sequence[Queue],
+    agents: Sequence[Agent],
+    memberships: Mapping[str, Sequence[str]],
+    pause_reasons: Sequence[PauseReason] = (NO_ANSWER,),
+) -> AcdConfig:
+    return AcdConfig(
+        agents={a.id: a for a in agents},
+        queues={q.id: q for q in queues},
+        pause_reasons={p.code: p for p in pause_reasons},
+        memberships={agent: frozenset(qs) for agent, qs in memberships.items()},
+    )
+
+
+@asynccontextmanager
+async def acd_daemon(
+    sandbox: AsteriskSandbox,
+    database_url: str,
+    data_dir: Path,
+    *,
+    agi_port: int = 0,
+    talk_s: float = 1,
+    quiet_before: bool = True,
+    hangup_after: bool = True,
+) -> AsyncIterator[AcdRun]:
+    if quiet_before:
+        await quiet_sandbox(sandbox)
+    environ = daemon_environment(sandbox, data_dir)
+    environ |= {"CCD_DATABASE__URL": database_url, "CCD_AGI__PORT": str(agi_port)}
+    settings = parse_settings(None, source="test", environ=environ)
+    daemon = Daemon(settings)
+    run_events: list[object] = []
+
+    def collect(event: object) -> None:
+        if isinstance(event, QueueEntered | QueueConnected | QueueLeft):
+            run_events.append(event)
+
+    daemon.components.bus.subscribe(collect)
+    await daemon.start()
+    try:
+        await daemon.components.gateway.wait_resynced(20)
+        ami = await RawAmi.connect(sandbox.host, sandbox.port)
+        async with (
+            ami,
+            aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.http_port}") as http,
+        ):
+            # Events off: this connection only sends actions, and an unread event backlog
+            # would make Asterisk drop it (manager write timeout).
+            reply = await ami.action(
+                "Login", Username=sandbox.username, Secret=sandbox.secret, Events="off"
+            )
+            assert reply["Response"] == "Success", reply
+            # The agent simulator's talk time (a global, read by ccd-agents).
+            await ami.action("Setvar", Variable=contract.VAR_SIM_TALK_S, Value=str(talk_s))
+            yield AcdRun(
+                daemon=daemon,
+                database_url=database_url,
+                agi_port=daemon.agi_port,
+                ami=ami,
+                sandbox=sandbox,
+                http=http,
+                queue_events=run_events,
+            )
+    finally:
+        await daemon.stop()
+        if hangup_after:
+            sandbox.hangup_all()
+
+
+def at(row: Mapping[str, Any]) -> datetime:
+    value = row["at"]
+    assert isinstance(value, datetime)
+    return value
+
+
+async def settle(seconds: float) -> None:
+    await asyncio.sleep(seconds)
