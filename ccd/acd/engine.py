@@ -293,7 +293,9 @@ class CallbackDropped:
 
 @dataclass(frozen=True, slots=True)
 class AgentStateChanged:
-    """One per agent transition (status, pause reason, call or queue membership)."""
+    """One per agent transition (status, pause reason, call or queue membership): the
+    agent session log. ``queue_ids`` is the membership after the change (for LOGGED_OUT:
+    the queues the agent was in)."""
 
     agent_id: str
     status: AgentStatus
