@@ -23,6 +23,7 @@ from ccd.app import Daemon
 from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
+from ccd.domain.auth import Role
 from ccd.domain.events import QueueConnected, QueueEntered, QueueLeft
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
@@ -82,6 +83,27 @@ class AcdRun:
         )
         assert response.get("Response") == "Success", response
         return f"caller-{number}"
+
+    async def token(self, role: Role, agent_id: str | None = None) -> str:
+        _id, token = await self.daemon.components.tokens.create(role, agent_id, label="acd test")
+        return token
+
+    async def api(
+        self, method: str, path: str, token: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.request(method, path, json=body, headers=headers) as response:
+            payload = await response.json() if response.content_length != 0 else None
+            return response.status, payload
+
+    def customer_half(self, caller: str) -> str:
+        """The ``;2`` half of a caller's Local channel: the customer's side (DTMF from here
+        reaches the waiting caller's AGI)."""
+        call = self.daemon.components.live.call(caller)
+        assert call is not None, f"no live call {caller}"
+        names = [c.snapshot.name for c in call.channels if c.snapshot.name.endswith(";2")]
+        assert names, f"no ;2 half in {caller}"
+        return names[0]
 
     def entered(self) -> list[QueueEntered]:
         return [e for e in self.queue_events if isinstance(e, QueueEntered)]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from pathlib import Path
+from typing import Any
 
 from ccd.acd.model import Queue, Strategy
+from ccd.domain.auth import Role
 from ccd.domain.events import QueueExit
 from tests.system.acdrig import acd_daemon, acd_database, at, config, sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
@@ -40,10 +43,29 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
         ),
     )
     async with acd_daemon(asterisk_sandbox, url, tmp_path) as run:
-        # Login order makes 1002 the longest idle, then 1003, then 1001.
+        supervisor = await run.token(Role.SUPERVISOR)
+        socket = await run.http.ws_connect(
+            "/api/v1/events", headers={"Authorization": f"Bearer {supervisor}"}
+        )
+        messages: list[dict[str, Any]] = []
+
+        async def read_events() -> None:
+            async for message in socket:
+                messages.append(json.loads(message.data))
+
+        reader = asyncio.create_task(read_events())
+        # Each agent logs in with their own token; login order makes 1002 the longest
+        # idle, then 1003, then 1001.
         for agent in (NEVER_ANSWERS, BUSY, ANSWERS):
-            await run.acd.login(agent.id, None)
+            token = await run.token(Role.AGENT, agent.id)
+            status, body = await run.api("POST", f"/api/v1/agents/{agent.id}/login", token)
+            assert status in (200, 204), body
             await asyncio.sleep(0.05)
+        # ...and only as themselves.
+        status, body = await run.api(
+            "POST", "/api/v1/agents/1001/logout", token=await run.token(Role.AGENT, "1002")
+        )
+        assert status == 403, body
         callers = []
         for _ in range(10):
             callers.append(await run.caller("sales"))
@@ -101,10 +123,23 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
             assert row["wait_s"] >= 0
             assert row["wrapup_s"] == sales.wrapup_s
 
-        stats = run.acd.queue_live("sales")
-        assert stats["offered"] == 10
-        assert stats["answered"] == 10
-        assert stats["waiting"] == 0
+        # The supervisor's view of the queue, and the live agent states on the websocket.
+        status, queue = await run.api("GET", "/api/v1/queues/sales", supervisor)
+        assert status == 200, queue
+        live = queue["live"]
+        assert live["offered"] == 10
+        assert live["answered"] == 10
+        assert live["waiting"] == 0
+        assert live["service_level"] == 1.0
+        assert live["agents"]["paused"] == 1
+        await socket.close()
+        await reader
+        paused = [
+            m for m in messages if m.get("type") == "agent.state" and m.get("agent_id") == "1002"
+        ]
+        assert paused
+        assert paused[-1]["status"] == "paused"
+        assert paused[-1]["reason"] == "no-answer"
 
 
 async def test_abandon_and_overflow_after_max_wait(
@@ -234,3 +269,49 @@ async def test_restart_with_five_waiting_callers_serves_them_all(
         for connection in second.connected():
             assert connection.wait_s >= 1
         asterisk_sandbox.hangup_all()
+
+
+async def test_virtual_hold_caller_called_back_keeps_their_place(
+    asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    desk = Queue(id="desk", callback_key="1", ring_timeout_s=10)
+    url = await acd_database(postgres_cluster, config([desk], [ANSWERS], {"1001": ["desk"]}))
+    # Call backs run through the dialplan's globals: ccd listens where they point (4573).
+    async with acd_daemon(asterisk_sandbox, url, tmp_path, agi_port=4573) as run:
+        await run.acd.login("1001", None)
+        await run.acd.pause("1001", "no-answer")
+        # A number ccd-sim answers (1…) so the call back reaches a "customer".
+        caller = await run.caller("desk", number="15550100")
+        await eventually(lambda: run.entered(), within_s=10, what="caller waiting")
+        await asyncio.sleep(1)
+        await run.ami.action("PlayDTMF", Channel=run.customer_half(caller), Digit="1")
+        await eventually(lambda: run.left(), within_s=10, what="call back requested")
+        assert [(e.linkedid, e.reason) for e in run.left()] == [(caller, QueueExit.CALLBACK)]
+        await eventually(
+            lambda: run.daemon.components.live.call(caller) is None,
+            within_s=15,
+            what="the first call hung up after the thank-you",
+        )
+        live = run.acd.queue_live("desk")
+        assert [c["callback"] for c in live["callers"]] == [True]
+
+        await run.acd.unpause("1001")
+        await eventually(lambda: run.connected(), within_s=30, what="called back and connected")
+        (connection,) = run.connected()
+        assert connection.agent_id == "1001"
+        assert connection.linkedid != caller  # the call back is a new call...
+        rejoined = [e for e in run.entered() if e.linkedid == connection.linkedid]
+        # ...that kept the original place in line (its first join time).
+        assert rejoined[0].joined_at == run.entered()[0].joined_at
+
+        async def both_written() -> bool:
+            return bool(await run.cdr(caller) and await run.cdr(connection.linkedid))
+
+        await eventually(both_written, within_s=30, what="CDRs of both calls")
+        first = await run.cdr(caller)
+        assert first is not None
+        assert first["disposition"] == "callback"
+        second = await run.cdr(connection.linkedid)
+        assert second is not None
+        assert second["disposition"] == "answered"
+        assert second["agent_id"] == "1001"
