@@ -20,7 +20,7 @@ from ccd.acd.model import Agent, PauseReason, Queue
 from ccd.acd.seed import AcdConfig
 from ccd.acd.service import AcdService
 from ccd.acd.waiting import Arrival
-from ccd.ami.protocol import AmiNotConnected
+from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import ChannelHungUp, OriginateResponded
@@ -55,11 +55,19 @@ class FakeAmi:
         self.originates: list[dict[str, str]] = []
         self.actions: list[dict[str, str]] = []
         self.down = False
+        # Originates the connection drops while they are in flight: Asterisk may well
+        # have received them (they ring) but ccd never hears their OriginateResponse.
+        self.lose_in_flight = 0
+        self.lost: list[dict[str, str]] = []
         self._changed = asyncio.Condition()
 
     async def originate(self, fields: Mapping[str, str]) -> str:
         if self.down:
             raise AmiNotConnected()
+        if self.lose_in_flight > 0:
+            self.lose_in_flight -= 1
+            self.lost.append(dict(fields))
+            raise AmiConnectionLost("Originate", "connection reset by peer")
         recorded = dict(fields)
         async with self._changed:
             self.originates.append(recorded)
@@ -100,8 +108,10 @@ class FakeStore:
         config: AcdConfig,
         latest: Mapping[str, SessionEntry] | None = None,
         failing_appends: int = 0,
+        append_delay_s: float = 0.0,
     ) -> None:
         self.config = config
+        self.append_delay_s = append_delay_s
         self.latest = dict(latest or {})
         self.rows: list[SessionEntry] = []
         self.failing_appends = failing_appends
@@ -115,6 +125,8 @@ class FakeStore:
         if self.failing_appends > 0:
             self.failing_appends -= 1
             raise ConnectionRefusedError("database is down")
+        if self.append_delay_s:
+            await asyncio.sleep(self.append_delay_s)  # a slow database round trip
         self.rows.extend(rows)
 
     async def latest_sessions(self) -> dict[str, SessionEntry]:
@@ -236,13 +248,14 @@ async def running_acd(
     *,
     latest: Mapping[str, SessionEntry] | None = None,
     failing_appends: int = 0,
+    append_delay_s: float = 0.0,
     interface_busy: Callable[[str], bool] | None = None,
     login: Sequence[str] = (),
 ) -> AsyncIterator[Rig]:
     """A started AcdService over fakes; ``login`` agents are logged in (their queues from
     the configuration's memberships). Stopped (tasks awaited) on exit."""
     ami = FakeAmi()
-    store = FakeStore(config, latest, failing_appends)
+    store = FakeStore(config, latest, failing_appends, append_delay_s)
     clock = FakeClock()
     published: list[object] = []
     messages: list[dict[str, Any]] = []

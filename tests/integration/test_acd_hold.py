@@ -14,7 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from ccd.acd.model import Agent, Queue, Strategy
-from ccd.acd.waiting import Arrival, Leave, QueueRefused, Ticket, hold
+from ccd.acd.waiting import Arrival, HoldDesk, Leave, QueueRefused, Ticket, hold
+from ccd.agi.channel import AgiChannel
 from ccd.agi.server import AgiServer
 from ccd.ami import contract
 from ccd.domain.events import QueueConnected, QueueExit, QueueLeft
@@ -158,11 +159,11 @@ class FakeAsterisk:
         return [c for c in self.commands if c.startswith("SET VARIABLE")]
 
 
-async def serve(desk: object, clock: FakeClock) -> AgiServer:
-    async def handler(channel: object) -> None:
-        await hold(channel, desk, clock)  # type: ignore[arg-type]
+async def serve(desk: HoldDesk, clock: FakeClock) -> AgiServer:
+    async def handler(channel: AgiChannel) -> None:
+        await hold(channel, desk, clock)
 
-    server = AgiServer("127.0.0.1", 0, handler)  # type: ignore[arg-type]
+    server = AgiServer("127.0.0.1", 0, handler)
     await server.start()
     return server
 
@@ -170,7 +171,7 @@ async def serve(desk: object, clock: FakeClock) -> AgiServer:
 ARGS = ["sales", "5", "french:3&billing", "1764063990.5", "1764064000.10", ""]
 
 
-async def run(desk: object, asterisk: FakeAsterisk) -> AgiServer:
+async def run(desk: HoldDesk, asterisk: FakeAsterisk) -> AgiServer:
     server = await serve(desk, asterisk.clock)
     try:
         await asterisk.call(server.port)
@@ -320,7 +321,7 @@ async def test_bridged_to_an_agent_ends_quietly() -> None:
 
 
 async def test_announcements_play_at_the_configured_interval_then_music_again() -> None:
-    said = [
+    said: list[tuple[str, int | str]] = [
         ("file", "queue-thereare"),
         ("number", 2),
         ("file", "queue-callswaiting"),

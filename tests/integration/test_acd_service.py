@@ -16,7 +16,13 @@ from ccd.acd.waiting import Leave, QueueRefused
 from ccd.ami import contract
 from ccd.api.ports import AcdRefused
 from ccd.db.acd_store import SessionEntry
-from ccd.domain.events import QueueConnected, QueueEntered, QueueExit, QueueLeft
+from ccd.domain.events import (
+    OriginateResponded,
+    QueueConnected,
+    QueueEntered,
+    QueueExit,
+    QueueLeft,
+)
 from tests.integration.acdfakes import (
     REASON_BUSY,
     REASON_CONGESTION,
@@ -517,3 +523,69 @@ async def test_an_overflow_delivered_on_re_entry_does_not_follow_the_call_foreve
         # The IVR behind the transfer puts the same call in another queue.
         later = rig.service.arrive(arrival(1, queue_id="support"))
         assert not later.leave.done()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an Originate lost in flight (AmiConnectionLost) may still ring the agent, but it is "
+    "never hung up before the caller is offered again: two agent legs for one caller",
+)
+async def test_an_originate_lost_in_flight_is_hung_up_before_the_caller_is_offered_again() -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        rig.ami.lose_in_flight = 1
+        rig.service.arrive(arrival(1))
+        [retry] = await rig.ami.wait_originates(1, timeout_s=4)
+        [lost] = rig.ami.lost
+        assert retry["ChannelId"] != lost["ChannelId"]
+        # Asterisk may have the lost one ringing: ccd knows its ChannelId and must end it.
+        assert lost["ChannelId"] in rig.ami.hangups()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a call back answered (OriginateResponse success) but hung up before the customer "
+    "reaches the queue is never retried, and blocks the queue's other call backs",
+)
+async def test_a_call_back_hung_up_before_reaching_the_queue_is_tried_again() -> None:
+    queue = sales(callback_key="5")
+    async with running_acd(make_config([queue], [ADA]), login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        first = rig.service.arrive(arrival(1, caller_num="5551111"))
+        second = rig.service.arrive(arrival(2, caller_num="5552222"))
+        rig.service.callback_requested(first)
+        rig.service.callback_requested(second)
+        assert first.leave.done()
+        assert second.leave.done()
+        rig.hung_up(first.arrival.uniqueid)  # both hear "thank you" and hang up
+        rig.hung_up(second.arrival.uniqueid)
+        await rig.service.unpause("1001")
+        [call_back] = await rig.ami.wait_originates(1)
+        assert call_back["Channel"].startswith("Local/5551111@")
+        # The customer answers, then hangs up before ccd-queue-wait's AGI reaches ccd.
+        rig.service.handle(
+            OriginateResponded(
+                at=rig.clock.now(),
+                action_id=call_back["ActionID"],
+                success=True,
+                reason=4,
+                channel=call_back["Channel"],
+                uniqueid="1764064100.1",
+            )
+        )
+        rig.hung_up("1764064100.1", name="Local/5551111@ccd-callback-dial-00000001;1")
+        for _ in range(6):
+            rig.clock.advance(60)
+            await asyncio.sleep(0.3)
+        assert len(rig.ami.originates) >= 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="stop() cancels a session-log write in progress and the rows it carried are lost",
+)
+async def test_stop_during_a_session_log_write_loses_nothing() -> None:
+    async with running_acd(make_config([sales()], [ADA]), append_delay_s=0.3) as rig:
+        await rig.service.login("1001", None)
+        await wait_until(lambda: rig.store.append_attempts == 1)
+    # The service is stopped (SIGTERM) while that write was in progress.
+    assert [r.status for r in rig.store.rows] == ["available"]
