@@ -589,3 +589,37 @@ async def test_stop_during_a_session_log_write_loses_nothing() -> None:
         await wait_until(lambda: rig.store.append_attempts == 1)
     # The service is stopped (SIGTERM) while that write was in progress.
     assert [r.status for r in rig.store.rows] == ["available"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an agent on a ccd call when ccd restarts is restored as available and rung for the "
+    "next caller in the middle of that call",
+)
+async def test_an_agent_on_a_call_across_a_restart_is_not_rung_mid_call() -> None:
+    before = T0 - timedelta(minutes=2)
+    latest = {"1001": SessionEntry("1001", "on_call", None, "1764063000.1", ("sales",), before)}
+    # The daemon's device-state check ignores ccd's own agent legs (ccd-acd-… uniqueids),
+    # so the ongoing ACD call does not make PJSIP/1001 look busy either.
+    async with running_acd(make_config([sales()], [ADA]), latest=latest) as rig:
+        rig.service.arrive(arrival(1))
+        await asyncio.sleep(0.3)
+        assert [o["Channel"] for o in rig.ami.originates] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="callers already waiting stay on hold for good when the queue's last agent logs out "
+    "(only new arrivals get the no-agents destination)",
+)
+async def test_the_last_agent_logging_out_sends_waiting_callers_to_the_no_agents_target() -> None:
+    config = make_config([sales(no_agents_target="voicemail:100")], [ADA])
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        ticket = rig.service.arrive(arrival(1))
+        assert not ticket.leave.done()
+        await rig.service.logout("1001")
+        rig.clock.advance(5)
+        await asyncio.sleep(0.4)
+        assert ticket.leave.done()
+        assert ticket.leave.result().action == contract.QueueAction.VOICEMAIL
