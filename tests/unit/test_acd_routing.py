@@ -1,21 +1,32 @@
 """Callers moving between queues: escalation, queue: overflow targets, no-agents target,
 loops, and service order across several queues."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ccd.acd.engine import (
     AcdEngine,
+    AcdError,
     AgentAnswered,
+    AgentJoinedQueue,
+    AgentLeftQueue,
     AgentLoggedIn,
+    AgentLoggedOut,
+    AgentNoAnswer,
     AgentPaused,
     AgentUnpaused,
     CallEnded,
     CallerConnected,
     CallerJoined,
+    CallerLeft,
     CallerMoved,
     CancelRing,
+    Event,
     Overflow,
+    QueuesConfigured,
     Tick,
 )
-from ccd.acd.model import Queue
+from ccd.acd.model import AgentStatus, Queue, Strategy
 from tests.unit.test_acd_engine import act, agent, caller, rings
 
 
@@ -164,3 +175,115 @@ def test_max_wait_cancels_ring_of_moved_caller() -> None:
     cmds = act(e, Tick(), 10)
     assert cmds[:2] == [CancelRing("a", "c1"), CallerMoved("c1", "q", "r", "max_wait")]
     assert rings(cmds) == [("b", "c1")]
+
+
+# ---- property: several queues, moves and membership changes keep the index honest ----
+
+ROUTING_AGENTS = [agent("a", fr=5), agent("b"), agent("c", fr=2), agent("d")]
+MEMBERSHIPS = [frozenset({"q"}), frozenset({"r"}), frozenset({"q", "r"})]
+routing_ops = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                *("login", "logout", "pause", "unpause", "joinq", "joinq", "leaveq"),
+                *("join", "join", "leave", "answer", "noanswer", "end", "tick", "reconfigure"),
+            ]
+        ),
+        st.integers(0, 40),
+        st.sampled_from(["q", "r"]),
+        st.sampled_from([{}, {"fr": 1}]),
+    ),
+    max_size=50,
+)
+
+
+def routing_queues(variant: int) -> dict[str, Queue]:
+    return {
+        "q": Queue(
+            "q",
+            escalate_after_s=20,
+            escalate_to_queue="r",
+            max_wait_s=60,
+            overflow_target="queue:r",
+            wrapup_s=3,
+        ),
+        "r": Queue(
+            "r", max_len=2 + variant, overflow_target="queue:q", strategy=Strategy.FEWEST_CALLS
+        ),
+    }
+
+
+@settings(max_examples=500, deadline=None)
+@given(routing_ops)
+def test_property_moves_and_membership_never_strand_a_caller(
+    steps: list[tuple[str, int, str, dict[str, int]]],
+) -> None:
+    e = AcdEngine(routing_queues(0))
+    now = 0.0
+    calls = 0
+    for op, n, queue_id, skills in steps:
+        now += n / 10
+        a = ROUTING_AGENTS[n % len(ROUTING_AGENTS)]
+        status = AgentStatus.ON_CALL if op == "end" else AgentStatus.RESERVED
+        matching = [x for x in ROUTING_AGENTS if e.agent_state(x.id).status is status]
+        if op in ("answer", "noanswer", "end") and matching:
+            a = matching[n % len(matching)]
+        state = e.agent_state(a.id)
+        waiting = e.waiting()
+        event: Event
+        if op == "login":
+            event = AgentLoggedIn(a, MEMBERSHIPS[n % 3])
+        elif op == "logout":
+            event = AgentLoggedOut(a.id)
+        elif op == "pause":
+            event = AgentPaused(a.id, "p")
+        elif op == "unpause":
+            event = AgentUnpaused(a.id)
+        elif op == "joinq":
+            event = AgentJoinedQueue(a.id, queue_id)
+        elif op == "leaveq":
+            event = AgentLeftQueue(a.id, queue_id)
+        elif op == "join":
+            calls += 1
+            event = CallerJoined(caller(f"c{calls}", now, queue_id, n % 2, **skills))
+        elif op == "leave" and waiting:
+            event = CallerLeft(waiting[n % len(waiting)].call_id)
+        elif op in ("answer", "noanswer") and state.status is AgentStatus.RESERVED:
+            assert state.call_id is not None
+            kind = AgentAnswered if op == "answer" else AgentNoAnswer
+            event = kind(a.id, state.call_id)
+        elif op == "end" and state.status is AgentStatus.ON_CALL:
+            event = CallEnded(a.id)
+        elif op == "reconfigure":
+            event = QueuesConfigured(routing_queues(n % 2))
+        else:
+            event = Tick()
+        try:
+            e.handle(event, now)
+        except AcdError:
+            assert e.agent_state(a.id).status is AgentStatus.LOGGED_OUT
+            continue
+        in_lines = [w.call_id for q in ("q", "r") for w in e.waiting_in(q)]
+        assert sorted(in_lines) == sorted(w.call_id for w in e.waiting())
+        for q in ("q", "r"):
+            line = e.waiting_in(q)
+            assert [e.position(w.call_id) for w in line] == list(range(1, len(line) + 1))
+            assert all(w.queue_id == q for w in line)
+        engaged = [
+            e.agent_state(x.id).call_id
+            for x in ROUTING_AGENTS
+            if e.agent_state(x.id).status in (AgentStatus.RESERVED, AgentStatus.ON_CALL)
+        ]
+        assert len(engaged) == len(set(engaged))
+        for w in e.waiting():
+            if e.ringing_for(w.call_id):
+                continue
+            required = e.required_skills(w.call_id, now)
+            idle = [
+                x.id
+                for x in ROUTING_AGENTS
+                if e.agent_state(x.id).status is AgentStatus.AVAILABLE
+                and w.queue_id in e.agent_queues(x.id)
+                and x.has_skills(required)
+            ]
+            assert not idle, f"{w.call_id} waits in {w.queue_id} while {idle} idle"

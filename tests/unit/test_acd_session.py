@@ -228,3 +228,12 @@ def test_reconfigure_moves_waiters_to_a_queue_target() -> None:
     cmds = act(e, QueuesConfigured({"r": Queue("r")}), 5)
     assert cmds == [CallerMoved("c1", "q", "r", "queue_removed")]
     assert [c.queue_id for c in e.waiting()] == ["r"]
+
+
+def test_idle_agent_joining_a_queue_takes_its_waiting_caller_at_once() -> None:
+    e = two_queues()
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 0)
+    e.handle(AgentLoggedIn(agent("b"), frozenset({"r"})), 0)
+    e.handle(AgentPaused("b", "x"), 0)
+    e.handle(CallerJoined(caller("r1", queue="r")), 1)
+    assert rings(e.handle(AgentJoinedQueue("a", "r"), 2)) == [("a", "r1")]
