@@ -53,6 +53,9 @@ the caller first joined, ``agi_arg_5`` the call's linkedid, ``agi_arg_6`` the ca
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
 
+BENCH_QUEUE_CONTEXT: Final = "ccd-bench-queue"
+"""Enters Asterisk's app_queue (``ccd-baseline``): the baseline of ``bench/acd_vs_app_queue.py``."""
+
 AGENT_SIM_CONTEXT: Final = "ccd-agents"
 """Simulated agent phones (``Local/<n>@ccd-agents``): 1xxx answer and talk for
 ``CCD_SIM_TALK_S`` seconds, 2xxx and 1002 never answer, 3xxx and 1003 are busy,
@@ -175,7 +178,7 @@ SHIPPED_CONTEXTS: Final = frozenset(
         CALLBACK_DIAL_CONTEXT,
     }
 )
-SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT, AGENT_SIM_CONTEXT})
+SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT, AGENT_SIM_CONTEXT, BENCH_QUEUE_CONTEXT})
 CHANNEL_VARIABLES: Final = frozenset(
     {
         VAR_REQUEST_ID,
