@@ -282,3 +282,14 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 3.0) -> N
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110 (service state has no event to await)
             await asyncio.sleep(0.02)
+
+
+async def pass_time_until(
+    clock: FakeClock, condition: Callable[[], bool], step_s: float = 0.25, timeout_s: float = 5.0
+) -> None:
+    """Let the fake clock run (``step_s`` per 50 ms of real time) until ``condition``:
+    for waits the service times in real seconds and the engine in clock seconds."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            clock.advance(step_s)
+            await asyncio.sleep(0.05)
