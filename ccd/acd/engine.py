@@ -90,10 +90,17 @@ class UnknownCall(AcdError, KeyError):
 
 @dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
-    """Log in, or (already logged in) update the profile and queue membership."""
+    """Log in, or (already logged in) update the profile and queue membership.
+
+    ``restore``: the agent's state before a ccd restart (from the session log), for an
+    agent not logged in yet: AVAILABLE (idle since ``since``), PAUSED (reason), ON_CALL
+    (``call_id``; send CallEnded when that call ends) or WRAP_UP (the queue's wrap-up
+    restarts now). RESERVED and LOGGED_OUT restore as AVAILABLE (a ring in progress
+    did not survive). Restoring is not a transition: nothing is logged."""
 
     agent: Agent
     queue_ids: frozenset[str]
+    restore: AgentState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +326,9 @@ Command = (
 )
 
 NO_ANSWER_REASON = "no-answer"
+# A device reported busy is not offered another call before this (no Originate storm
+# against a phone that is busy outside ccd; the caller goes to other agents meanwhile).
+BUSY_RETRY_S = 1.0
 CALLBACK_RETRIES = 3
 CALLBACK_RETRY_DELAY_S = 60.0
 
@@ -386,6 +396,8 @@ class AcdEngine:
         self._rr_last: dict[str, str] = {}
         self._ring_deadline: dict[str, float] = {}
         self._wrapup_until: dict[str, float] = {}
+        # Agents whose device was busy: AVAILABLE but kept out of _available until then.
+        self._busy_until: dict[str, float] = {}
         # Virtual-hold callers whose PlaceCallback is out (few: bounded by free agents).
         self._calling_back: set[str] = set()
         self._next_position = 0
@@ -415,6 +427,10 @@ class AcdEngine:
         """Pause reason to apply when the agent's current call ends."""
         slot = self._agents.get(agent_id)
         return slot.pending_pause if slot else None
+
+    def busy_until(self, agent_id: str) -> float | None:
+        """When an agent whose device was reported busy may be offered calls again."""
+        return self._busy_until.get(agent_id)
 
     def logout_pending(self, agent_id: str) -> bool:
         slot = self._agents.get(agent_id)
@@ -496,8 +512,8 @@ class AcdEngine:
     def handle(self, event: Event, now: float) -> list[Command]:
         out: list[Command] = []
         match event:
-            case AgentLoggedIn(agent=agent, queue_ids=queue_ids):
-                self._login(agent, frozenset(queue_ids), now, out)
+            case AgentLoggedIn(agent=agent, queue_ids=queue_ids, restore=restore):
+                self._login(agent, frozenset(queue_ids), now, out, restore)
             case AgentLoggedOut(agent_id=agent_id):
                 self._logout(self._slot(agent_id), now, out)
             case AgentPaused(agent_id=agent_id, reason=reason):
@@ -598,11 +614,12 @@ class AcdEngine:
         if status is not AgentStatus.WRAP_UP:
             self._wrapup_until.pop(agent_id, None)
         if (old.status is AgentStatus.AVAILABLE) != (status is AgentStatus.AVAILABLE):
-            for queue_id in slot.queue_ids:
-                if status is AgentStatus.AVAILABLE:
-                    self._available[queue_id].add(agent_id)
-                else:
+            if status is not AgentStatus.AVAILABLE:
+                for queue_id in slot.queue_ids:
                     self._available[queue_id].discard(agent_id)
+            elif agent_id not in self._busy_until:
+                for queue_id in slot.queue_ids:
+                    self._available[queue_id].add(agent_id)
         if (old.status, old.reason, old.call_id) == (status, reason, call_id):
             return
         slot.state = AgentState(status, since=now, reason=reason, call_id=call_id)
@@ -622,7 +639,7 @@ class AcdEngine:
             if waiter is not None and waiter.caller.queue_id in left:
                 self._withdraw_ring(slot, waiter, out)
                 self._set(slot, AgentStatus.AVAILABLE, now, out)
-        available = slot.state.status is AgentStatus.AVAILABLE
+        available = slot.state.status is AgentStatus.AVAILABLE and agent_id not in self._busy_until
         for queue_id in left:
             self._members[queue_id].discard(agent_id)
             self._available[queue_id].discard(agent_id)
@@ -635,9 +652,30 @@ class AcdEngine:
         out.append(
             AgentStateChanged(agent_id, state.status, state.reason, state.call_id, now, queue_ids)
         )
+        self._release_emptied_queues(left, now, out)
+
+    def _release_emptied_queues(
+        self, queue_ids: Iterable[str], now: float, out: list[Command]
+    ) -> None:
+        """A queue whose last agent left holds nobody: its callers go where callers
+        arriving now would go (the no-agents destination). Virtual-hold callers have no
+        channel to send: they keep their place for when an agent comes back."""
+        for queue_id in sorted(queue_ids):
+            queue = self._queues.get(queue_id)
+            if queue is None or self._members[queue_id] or not self._lines[queue_id]:
+                continue
+            for key in list(self._lines[queue_id]):
+                waiter = self._waiting[key[2]]
+                if waiter.callback not in (_CB_WAITING, _CB_CALLING):
+                    self._send_away(waiter, queue, "no_agents", now, out)
 
     def _login(
-        self, agent: Agent, queue_ids: frozenset[str], now: float, out: list[Command]
+        self,
+        agent: Agent,
+        queue_ids: frozenset[str],
+        now: float,
+        out: list[Command],
+        restore: AgentState | None = None,
     ) -> None:
         self._check_queues(queue_ids)
         slot = self._agents.get(agent.id)
@@ -658,7 +696,29 @@ class AcdEngine:
         self._agents[agent.id] = slot
         for queue_id in queue_ids:
             self._members[queue_id].add(agent.id)
-        self._set(slot, AgentStatus.AVAILABLE, now, out)
+        if restore is None:
+            self._set(slot, AgentStatus.AVAILABLE, now, out)
+        else:
+            self._restore(slot, restore, now)
+
+    def _restore(self, slot: _AgentSlot, restore: AgentState, now: float) -> None:
+        # Built through _set for the indexes; the entries it emits are dropped (restoring
+        # is not a transition, the session log already has it).
+        scratch: list[Command] = []
+        status = restore.status
+        if status is AgentStatus.ON_CALL and restore.call_id is not None:
+            self._set(slot, AgentStatus.ON_CALL, now, scratch, call_id=restore.call_id)
+            slot.call_started = restore.since
+        elif status is AgentStatus.PAUSED:
+            self._set(slot, AgentStatus.PAUSED, now, scratch, reason=restore.reason)
+        elif status is AgentStatus.WRAP_UP:
+            wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
+            self._set(slot, AgentStatus.WRAP_UP, now, scratch)
+            self._wrapup_until[slot.agent.id] = now + wrapup
+        else:
+            self._set(slot, AgentStatus.AVAILABLE, now, scratch)
+            slot.idle_since = restore.since
+        slot.state = replace(slot.state, since=restore.since)
 
     def _logout(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
         if slot.state.status is AgentStatus.ON_CALL:
@@ -670,10 +730,12 @@ class AcdEngine:
     def _remove_agent(self, slot: _AgentSlot, now: float, out: list[Command]) -> None:
         agent_id = slot.agent.id
         self._set(slot, AgentStatus.LOGGED_OUT, now, out)
+        self._busy_until.pop(agent_id, None)
         for queue_id in slot.queue_ids:
             self._members[queue_id].discard(agent_id)
             self._available[queue_id].discard(agent_id)
         del self._agents[agent_id]
+        self._release_emptied_queues(slot.queue_ids, now, out)
 
     def _pause(self, slot: _AgentSlot, reason: str, now: float, out: list[Command]) -> None:
         if slot.state.status is AgentStatus.ON_CALL:
@@ -755,6 +817,7 @@ class AcdEngine:
             waiter.ringing.discard(agent_id)
             waiter.tried.add(agent_id)
         if not count_no_answer:
+            self._busy_until[agent_id] = now + BUSY_RETRY_S
             self._set(slot, AgentStatus.AVAILABLE, now, out)
             return
         slot.no_answers += 1
@@ -944,6 +1007,13 @@ class AcdEngine:
     # ---- time ----
 
     def _tick(self, now: float, out: list[Command]) -> None:
+        for agent_id, until in list(self._busy_until.items()):
+            if now >= until:
+                del self._busy_until[agent_id]
+                slot = self._agents[agent_id]
+                if slot.state.status is AgentStatus.AVAILABLE:
+                    for queue_id in slot.queue_ids:
+                        self._available[queue_id].add(agent_id)
         for agent_id, until in list(self._wrapup_until.items()):
             if now >= until:
                 self._after_work(self._agents[agent_id], now, out)

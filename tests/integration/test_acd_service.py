@@ -149,11 +149,6 @@ async def test_busy_agent_is_skipped_for_the_next_without_counting_a_no_answer()
 
 
 @pytest.mark.parametrize("reason", [REASON_BUSY, REASON_CONGESTION])
-@pytest.mark.xfail(
-    strict=True,
-    reason="a busy/congested Originate re-rings the same agent at once when it is the only "
-    "eligible one: an Originate storm against a busy device",
-)
 async def test_a_busy_only_agent_is_not_originated_again_at_once(reason: int) -> None:
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         rig.service.arrive(arrival(1))
@@ -611,11 +606,6 @@ async def test_an_agent_on_a_call_across_a_restart_is_not_rung_mid_call() -> Non
         assert [o["Channel"] for o in rig.ami.originates] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callers already waiting stay on hold for good when the queue's last agent logs out "
-    "(only new arrivals get the no-agents destination)",
-)
 async def test_the_last_agent_logging_out_sends_waiting_callers_to_the_no_agents_target() -> None:
     config = make_config([sales(no_agents_target="voicemail:100")], [ADA])
     async with running_acd(config, login=["1001"]) as rig:

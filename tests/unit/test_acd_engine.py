@@ -256,12 +256,52 @@ def test_pause_on_call_is_refused() -> None:
 
 
 def test_logout_while_ringing_cancels_and_forgets_agent() -> None:
-    e = engine()
-    login(e, agent("a"))
+    e = engine(strategy=Strategy.LINEAR)
+    login(e, agent("a"), agent("b"))
+    act(e, AgentPaused("b", "x"), 0)
     act(e, CallerJoined(caller("c1")), 0)
     assert act(e, AgentLoggedOut("a"), 1) == [CancelRing("a", "c1")]
     assert e.agent_state("a").status is AgentStatus.LOGGED_OUT
     assert [c.call_id for c in e.waiting()] == ["c1"]
+
+
+def test_last_agent_leaving_sends_waiting_callers_to_the_no_agents_target() -> None:
+    e = engine(no_agents_target="voicemail:100", overflow_target="hangup")
+    login(e, agent("a"))
+    act(e, AgentPaused("a", "lunch"), 0)
+    act(e, CallerJoined(caller("c1", at=0)), 0)
+    act(e, CallerJoined(caller("c2", at=1)), 1)
+    assert act(e, AgentLoggedOut("a"), 5) == [
+        Overflow("c1", "PJSIP/c-c1", "voicemail:100", "no_agents", 5),
+        Overflow("c2", "PJSIP/c-c2", "voicemail:100", "no_agents", 4),
+    ]
+    assert e.waiting() == []
+    assert e.queue_stats("q", 5).overflowed == 2
+
+
+def test_last_agent_leaving_after_a_deferred_logout_releases_the_queue() -> None:
+    e = engine(overflow_target="voicemail:1")
+    login(e, agent("a"))
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, AgentAnswered("a", "c1"), 1)
+    act(e, CallerJoined(caller("c2", at=2)), 2)
+    assert act(e, AgentLoggedOut("a"), 3) == []
+    assert act(e, CallEnded("a"), 10) == [
+        Overflow("c2", "PJSIP/c-c2", "voicemail:1", "no_agents", 8)
+    ]
+
+
+def test_busy_device_is_not_offered_again_for_a_second() -> None:
+    e = engine()
+    login(e, agent("a"))
+    act(e, CallerJoined(caller("c1")), 0)
+    # Only agent, device busy: no Originate storm; the caller waits.
+    assert act(e, AgentBusy("a", "c1"), 0.1) == []
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
+    assert e.busy_until("a") == 1.1
+    assert act(e, Tick(), 1.0) == []
+    assert rings(act(e, Tick(), 1.1)) == [("a", "c1")]
+    assert e.busy_until("a") is None
 
 
 def test_ring_all_rings_every_eligible_agent_and_cancels_losers() -> None:
@@ -322,6 +362,7 @@ ops = st.lists(
 def _eligible(e: AcdEngine, a: Agent, required: Mapping[str, int]) -> bool:
     return (
         e.agent_state(a.id).status is AgentStatus.AVAILABLE
+        and e.busy_until(a.id) is None
         and "q" in e.agent_queues(a.id)
         and a.has_skills(required)
     )
@@ -418,8 +459,12 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
                 event = CallbackFailed(cid)
         elif op in ("answer", "noanswer", "busy") and state.status is AgentStatus.RESERVED:
             assert state.call_id is not None
-            kind = {"answer": AgentAnswered, "noanswer": AgentNoAnswer, "busy": AgentBusy}[op]
-            event = kind(a.id, state.call_id)
+            kinds: dict[str, type[AgentAnswered | AgentNoAnswer | AgentBusy]] = {
+                "answer": AgentAnswered,
+                "noanswer": AgentNoAnswer,
+                "busy": AgentBusy,
+            }
+            event = kinds[op](a.id, state.call_id)
         elif op == "end" and state.status is AgentStatus.ON_CALL:
             event = CallEnded(a.id)
         else:

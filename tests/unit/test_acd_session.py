@@ -27,7 +27,7 @@ from ccd.acd.engine import (
     UnknownAgent,
     UnknownQueue,
 )
-from ccd.acd.model import AgentStatus, Queue
+from ccd.acd.model import AgentState, AgentStatus, Queue
 from tests.unit.test_acd_engine import act, agent, caller, rings
 
 S = AgentStatus
@@ -237,3 +237,36 @@ def test_idle_agent_joining_a_queue_takes_its_waiting_caller_at_once() -> None:
     e.handle(AgentPaused("b", "x"), 0)
     e.handle(CallerJoined(caller("r1", queue="r")), 1)
     assert rings(e.handle(AgentJoinedQueue("a", "r"), 2)) == [("a", "r1")]
+
+
+def restore(state: AgentStatus, since: float, **kw: str) -> AgentLoggedIn:
+    return AgentLoggedIn(agent("a"), frozenset({"q"}), AgentState(state, since, **kw))
+
+
+def test_agent_on_a_call_across_a_restart_is_not_rung_and_keeps_its_talk_time() -> None:
+    e = two_queues(wrapup_s=5)
+    assert e.handle(restore(S.ON_CALL, 100, call_id="old-call"), 200) == []
+    state = e.agent_state("a")
+    assert (state.status, state.call_id, state.since) == (S.ON_CALL, "old-call", 100)
+    assert rings(e.handle(CallerJoined(caller("c1", at=201)), 201)) == []
+    assert log(e.handle(CallEnded("a"), 260)) == [("a", S.WRAP_UP, None, None, 260)]
+    assert e.agent_counters("a") == (0, 160)
+    assert rings(e.handle(Tick(), 265)) == [("a", "c1")]
+
+
+def test_restored_pause_and_idle_time_survive_a_restart() -> None:
+    e = AcdEngine({"q": Queue("q")})
+    assert e.handle(restore(S.PAUSED, 50, reason="lunch"), 200) == []
+    assert (e.agent_state("a").status, e.agent_state("a").reason) == (S.PAUSED, "lunch")
+    e.handle(AgentLoggedIn(agent("b"), frozenset({"q"})), 150)
+    e.handle(AgentUnpaused("a"), 210)
+    e.handle(AgentLoggedIn(agent("c"), frozenset({"q"}), AgentState(S.AVAILABLE, 10)), 220)
+    # c has been idle since 10 (before the restart): the longest idle.
+    assert rings(e.handle(CallerJoined(caller("c1", at=230)), 230)) == [("c", "c1")]
+
+
+def test_a_ring_in_progress_does_not_survive_a_restart() -> None:
+    e = two_queues()
+    e.handle(restore(S.RESERVED, 100, call_id="lost"), 200)
+    assert e.agent_state("a").status is S.AVAILABLE
+    assert rings(e.handle(CallerJoined(caller("c1", at=201)), 201)) == [("a", "c1")]
