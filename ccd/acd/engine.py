@@ -16,6 +16,14 @@ Behaviours worth knowing (each has a unit test):
 - Logout while on a call is deferred: talk time is kept, and when the call ends the agent
   goes straight to LOGGED_OUT (no wrap-up); logging in again before that cancels it.
   Logout while ringing cancels the ring.
+- A device reported busy (``AgentBusy``) leaves the agent AVAILABLE but not offered
+  another call for ``BUSY_RETRY_S`` (``busy_until``): the caller goes to other agents,
+  and a lone busy agent is tried again on the first Tick after that, not at once.
+- When the last agent of a queue logs out or leaves it, its waiting callers go to the
+  no-agents destination, like callers arriving then (virtual-hold callers keep their
+  place: they have no channel to send).
+- ``AgentLoggedIn(restore=AgentState)`` brings an agent back after a restart as it was
+  (on a call, paused, idle since...) without logging a transition.
 - Refusals the REST layer must show raise ``AcdError`` subclasses (``UnknownAgent``,
   ``UnknownQueue``, ``UnknownCall``) before any state changes.
 - Overflow targets ``queue:<id>`` naming a known queue move the caller inside the engine
