@@ -64,7 +64,7 @@ from ccd.acd.engine import (
     RingAgent,
     Tick,
 )
-from ccd.acd.model import AgentStatus, Queue, WaitingCaller
+from ccd.acd.model import AgentState, AgentStatus, Queue, WaitingCaller
 from ccd.acd.seed import AcdConfig
 from ccd.acd.targets import (
     CallbackTarget,
@@ -76,6 +76,8 @@ from ccd.acd.targets import (
 )
 from ccd.acd.waiting import Arrival, Leave, QueueRefused, Ticket
 from ccd.ami import contract
+from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
+from ccd.ami.safety import UnsafeAmiValue
 from ccd.api.ports import AcdRefused
 from ccd.clock import Clock
 from ccd.db.acd_store import SessionEntry
@@ -86,6 +88,7 @@ from ccd.domain.events import (
     QueueEntered,
     QueueExit,
     QueueLeft,
+    ResyncFinished,
 )
 
 log = structlog.get_logger("ccd.acd")
@@ -99,7 +102,7 @@ SESSION_LOG_LIMIT = 50_000
 # device cannot take a call now — skip the agent without counting a no-answer.
 _BUSY_REASONS = frozenset({0, 5, 8})
 _CALLBACK_NUMBER = re.compile(r"\+?[0-9]{2,20}")
-_RETRY_BUSY_AFTER_S = 1.0
+HANGUP_RETRY_S = 2.0
 
 
 class AcdAmi(Protocol):
@@ -126,6 +129,7 @@ class _Ring:
     channel_id: str  # the agent channel's uniqueid (Originate ChannelId)
     sent: asyncio.Task[None] | None = None
     cancelled: bool = False
+    hung_up: bool = False  # its Hangup arrived before the OriginateResponse
 
 
 @dataclass(slots=True)
@@ -148,6 +152,7 @@ class AcdService:
         on_message: Callable[[dict[str, Any]], None],
         clock: Clock,
         interface_busy: Callable[[str], bool] = lambda _interface: False,
+        interface_channels: Callable[[str], list[str]] = lambda _interface: [],
     ) -> None:
         self._ami = ami
         self._store = store
@@ -155,6 +160,7 @@ class AcdService:
         self._on_message = on_message
         self._clock = clock
         self._interface_busy = interface_busy
+        self._interface_channels = interface_channels
         self.engine = AcdEngine({})
         self._config = AcdConfig()
         self._callers: dict[str, _Caller] = {}
@@ -162,7 +168,10 @@ class AcdService:
         self._rings: dict[str, _Ring] = {}  # action id -> ring
         self._ring_of: dict[tuple[str, str], _Ring] = {}  # (agent, call) -> ring
         self._agent_channels: dict[str, str] = {}  # answered agent channel uniqueid -> agent
+        self._ring_channels: dict[str, _Ring] = {}  # ringing agent channel uniqueid -> ring
         self._callbacks: dict[str, str] = {}  # callback originate action id -> call id
+        # Answered call backs whose customer has not reached the queue yet: uniqueid -> call.
+        self._callbacks_answered: dict[str, str] = {}
         self._session_rows: list[SessionEntry] = []
         self._pending_events: deque[Event] = deque()
         self._applying = False
@@ -183,9 +192,15 @@ class AcdService:
             if agent is None or entry.status == AgentStatus.LOGGED_OUT.value:
                 continue
             queue_ids = frozenset(entry.queue_ids) & self._config.queues.keys()
-            self._apply(AgentLoggedIn(agent, queue_ids))
-            if entry.status == AgentStatus.PAUSED.value:
-                self._apply(AgentPaused(agent_id, entry.reason or "restored"))
+            state = AgentState(
+                AgentStatus(entry.status),
+                since=entry.at.timestamp(),
+                reason=entry.reason,
+                call_id=entry.call_id,
+            )
+            # An agent on a call stays on it until the resync shows whether its channel
+            # is still up (see _reconcile_calls).
+            self._apply(AgentLoggedIn(agent, queue_ids, restore=state))
             restored += 1
         self._today = self._local_today()
         self._loops = [
@@ -231,6 +246,10 @@ class AcdService:
             return
         try:
             await self._store.append_sessions(rows)
+        except asyncio.CancelledError:
+            # Stopping mid-write: keep the rows for stop()'s final flush.
+            self._session_rows = rows + self._session_rows
+            raise
         except Exception as exc:
             # Kept and retried; bounded so a long outage cannot exhaust memory.
             self._session_rows = (rows + self._session_rows)[-SESSION_LOG_LIMIT:]
@@ -304,9 +323,9 @@ class AcdService:
     def _ring(self, command: RingAgent) -> None:
         caller = self._callers.get(command.call_id)
         if self._interface_busy(command.interface):
-            # On a call ccd did not place: skip, and look again a little later.
+            # On a call ccd did not place: skipped (the engine offers them again later).
             log.info("agent device busy, skipped", agent_id=command.agent_id)
-            self._later(AgentBusy(command.agent_id, command.call_id))
+            self._apply(AgentBusy(command.agent_id, command.call_id))
             return
         ring = _Ring(
             agent_id=command.agent_id,
@@ -316,6 +335,7 @@ class AcdService:
         )
         self._rings[ring.action_id] = ring
         self._ring_of[(ring.agent_id, ring.call_id)] = ring
+        self._ring_channels[ring.channel_id] = ring
         queue_id = caller.queue_id if caller is not None else ""
         fields = {
             "ActionID": ring.action_id,
@@ -347,18 +367,23 @@ class AcdService:
             await self._ami.originate(fields)
         except Exception as exc:
             log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
-            self._rings.pop(ring.action_id, None)
+            nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
+                exc, AmiConnectionLost
+            )
+            if nothing_written:
+                # Nothing was written: nothing can ring.
+                self._rings.pop(ring.action_id, None)
+                self._ring_channels.pop(ring.channel_id, None)
+            else:
+                # Written but unanswered (connection lost, timeout): Asterisk may ring the
+                # agent anyway. Keep the ring known as cancelled — a late success is hung
+                # up — and try to end it now.
+                ring.cancelled = True
+                self._spawn(self._hangup(ring.channel_id, attempts=3), "cancel")
             if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
                 del self._ring_of[(ring.agent_id, ring.call_id)]
-                # Not the agent's fault (AMI down?): skip them, try again a little later.
-                self._later(AgentBusy(ring.agent_id, ring.call_id))
-
-    def _later(self, event: Event) -> None:
-        async def feed() -> None:
-            await asyncio.sleep(_RETRY_BUSY_AFTER_S)
-            self._apply(event)
-
-        self._spawn(feed(), "retry")
+                # Not the agent's fault: skipped for now, offered again shortly.
+                self._apply(AgentBusy(ring.agent_id, ring.call_id))
 
     def _cancel_ring(self, agent_id: str, call_id: str) -> None:
         ring = self._ring_of.pop((agent_id, call_id), None)
@@ -373,19 +398,29 @@ class AcdService:
                 await ring.sent
         await self._hangup(ring.channel_id)
 
-    async def _hangup(self, channel: str) -> None:
-        try:
-            await self._ami.send_action(
-                {"Action": "Hangup", "Channel": channel, "Cause": "16"}, as_list=False
-            )
-        except Exception as exc:
-            # Gone already (answered elsewhere, hung up): nothing left to do.
-            log.debug("hangup not applied", channel=channel, error=str(exc))
+    async def _hangup(self, channel: str, attempts: int = 1) -> None:
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(HANGUP_RETRY_S)
+            try:
+                await self._ami.send_action(
+                    {"Action": "Hangup", "Channel": channel, "Cause": "16"}, as_list=False
+                )
+                return
+            except AmiActionFailed:
+                return  # no such channel (gone already): nothing left to do
+            except Exception as exc:
+                log.debug("hangup not applied", channel=channel, error=str(exc))
 
     def _connected(self, call_id: str, agent_id: str, waited_s: float) -> None:
         ring = self._ring_of.pop((agent_id, call_id), None)
         if ring is not None:
-            self._agent_channels[ring.channel_id] = agent_id
+            self._ring_channels.pop(ring.channel_id, None)
+            if ring.hung_up:
+                # Answered and gone at once (the Hangup overtook the OriginateResponse).
+                self._pending_events.append(CallEnded(agent_id))
+            else:
+                self._agent_channels[ring.channel_id] = agent_id
         caller = self._callers.get(call_id)
         if caller is None:
             return
@@ -414,11 +449,16 @@ class AcdService:
             self._originate_responded(event)
         elif isinstance(event, ChannelHungUp):
             self._hung_up(event.channel.uniqueid)
+        elif isinstance(event, ResyncFinished):
+            self._reconcile_calls()
 
     def _originate_responded(self, event: OriginateResponded) -> None:
         call_id = self._callbacks.pop(event.action_id, None)
         if call_id is not None:
-            if not event.success:
+            if event.success:
+                # Until the customer's AGI reaches ccd, their hangup means "try again".
+                self._callbacks_answered[event.uniqueid] = call_id
+            else:
                 log.info("call back not answered", call_id=call_id, reason=event.reason)
                 self._apply_safely(CallbackFailed(call_id))
             return
@@ -426,6 +466,7 @@ class AcdService:
         if ring is None:
             return
         if ring.cancelled:
+            self._ring_channels.pop(ring.channel_id, None)
             if event.success:
                 self._spawn(self._hangup(ring.channel_id), "cancel")
             return
@@ -433,6 +474,7 @@ class AcdService:
             self._apply(AgentAnswered(ring.agent_id, ring.call_id))
             return
         self._ring_of.pop((ring.agent_id, ring.call_id), None)
+        self._ring_channels.pop(ring.channel_id, None)
         if event.reason in _BUSY_REASONS:
             log.info("agent busy", agent_id=ring.agent_id, reason=event.reason)
             self._apply(AgentBusy(ring.agent_id, ring.call_id))
@@ -444,6 +486,13 @@ class AcdService:
         agent_id = self._agent_channels.pop(uniqueid, None)
         if agent_id is not None:
             self._apply(CallEnded(agent_id))
+        ring = self._ring_channels.pop(uniqueid, None)
+        if ring is not None:
+            ring.hung_up = True
+        callback_of = self._callbacks_answered.pop(uniqueid, None)
+        if callback_of is not None:
+            log.info("call back hung up before reaching the queue", call_id=callback_of)
+            self._apply_safely(CallbackFailed(callback_of))
         call_id = self._by_uniqueid.get(uniqueid)
         if call_id is not None:
             self._by_uniqueid.pop(uniqueid, None)
@@ -454,6 +503,25 @@ class AcdService:
             self._apply(event)
         except AcdError as exc:
             log.debug("acd event ignored", event_type=type(event).__name__, reason=str(exc))
+
+    def _reconcile_calls(self) -> None:
+        """After a resync: an agent the engine has on a call (restored after a restart, or
+        whose Hangup was missed while AMI was down) is tied to its live channel, or — if
+        its interface has none any more — its call is over."""
+        tracked = set(self._agent_channels.values())
+        for agent_id in self.engine.logged_in():
+            state = self.engine.agent_state(agent_id)
+            agent = self.engine.agent(agent_id)
+            if state.status is not AgentStatus.ON_CALL or agent_id in tracked or agent is None:
+                continue
+            channels = self._interface_channels(agent.interface)
+            if channels:
+                for uniqueid in channels:
+                    self._agent_channels[uniqueid] = agent_id
+                log.info("agent call still up after resync", agent_id=agent_id)
+            else:
+                log.info("agent call ended while ccd was away", agent_id=agent_id)
+                self._apply(CallEnded(agent_id))
 
     # ---- waiting callers (HoldDesk) ------------------------------------------------
 
@@ -488,12 +556,18 @@ class AcdService:
                 else None
             ),
         )
+        if caller.pending is not None:
+            # Decided while no session held the caller: delivered now, once.
+            ticket.leave.set_result(caller.pending)
+            self._forget_caller(call_id)
+            return ticket
         caller.ticket = ticket
         self._callers[call_id] = caller
         self._by_uniqueid[arrival.uniqueid] = call_id
-        if caller.pending is not None:
-            ticket.leave.set_result(caller.pending)
-            return ticket
+        if arrival.callback_of is not None:
+            self._callbacks_answered = {
+                u: c for u, c in self._callbacks_answered.items() if c != arrival.callback_of
+            }
         self._publish(
             QueueEntered(
                 at=self._clock.now(),

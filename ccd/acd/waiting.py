@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from ccd.agi.channel import AgiChannel, AgiError, AgiHangup
+from ccd.agi.channel import AgiChannel, AgiError, AgiHangup, AgiPromptFailed
 from ccd.ami import contract
 from ccd.clock import Clock
 
@@ -188,10 +188,14 @@ async def _wait(channel: AgiChannel, desk: HoldDesk, ticket: Ticket, clock: Cloc
 
 async def _announce(channel: AgiChannel, items: list[tuple[str, int | str]]) -> bool:
     for kind, value in items:
-        if kind == "number":
-            await channel.say_number(int(value))
-        else:
-            await channel.stream_file(str(value))
+        try:
+            if kind == "number":
+                await channel.say_number(int(value))
+            else:
+                await channel.stream_file(str(value))
+        except AgiPromptFailed as exc:
+            # A missing sound file costs the caller a sentence, never their place.
+            log.warning("queue announcement not played", error=str(exc))
     return bool(items)
 
 

@@ -458,11 +458,6 @@ class PromptsMissing(FakeAsterisk):
         return super().reply(line)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a missing announcement prompt (STREAM FILE result=-1, channel up) ends the hold "
-    "session without CCD_QUEUE_ACTION instead of being skipped",
-)
 async def test_a_missing_announcement_prompt_does_not_end_the_wait() -> None:
     desk = FakeDesk(announce_every_s=10.0, announcement=[("file", "queue-youarenext")])
     asterisk = PromptsMissing(
@@ -486,6 +481,6 @@ async def test_bridged_during_an_announcement_ends_without_setting_anything() ->
     desk = FakeDesk(announce_every_s=10.0, announcement=[("file", "queue-youarenext")])
     asterisk = BridgedDuringAnnouncement(ARGS, FakeClock(), slice_s=1.0)
     await run(desk, asterisk)
-    assert asterisk.commands[-1] == 'STREAM FILE "queue-youarenext" ""'
+    assert 'STREAM FILE "queue-youarenext" ""' in asterisk.commands
     assert asterisk.variables_set() == []
     assert desk.departures == desk.tickets
