@@ -981,12 +981,19 @@ class AcdEngine:
             target = queue.no_agents_target
         else:
             target = queue.overflow_target
+        caller = waiter.caller
+        if target == "callback" and in_line and caller.number and waiter.callback == _CB_NONE:
+            # The call-back offer: the caller hangs up (thanked) and keeps their place.
+            self._callback_requested(caller.call_id, caller.number, now, out)
+            out.append(
+                Overflow(caller.call_id, caller.channel, target, reason, now - caller.joined_at)
+            )
+            return
         if in_line:
             self._cancel_rings(waiter, now, out, except_agent=None)
             self._remove_waiter(waiter)
         dest_id = queue_of(target)
         dest = self._queues.get(dest_id) if dest_id is not None else None
-        caller = waiter.caller
         if dest is None or dest.id in waiter.visited:
             if dest is not None:
                 target = None  # back to a queue already tried: stop the loop

@@ -107,3 +107,6 @@ class WaitingCaller:
     joined_at: float
     priority: int = 0
     required_skills: Mapping[str, int] = field(default_factory=dict)
+    # A number ccd may call back ("" when unknown or unusable): lets a "callback"
+    # overflow destination keep the caller's place.
+    number: str = ""

@@ -583,6 +583,7 @@ class AcdService:
             joined_at=joined_at,
             priority=arrival.priority,
             required_skills=dict(arrival.skills),
+            number=arrival.caller_num if _CALLBACK_NUMBER.fullmatch(arrival.caller_num) else "",
         )
         in_line = self.engine.position(call_id) is not None
         if in_line and not self.engine.callback_pending(call_id):
@@ -660,8 +661,17 @@ class AcdService:
 
     def _overflow(self, command: Overflow) -> None:
         caller = self._callers.get(command.call_id)
-        reason = QueueExit.TIMED_OUT if command.reason == "max_wait" else QueueExit.OVERFLOWED
-        leave = self._leave_for(command.target)
+        # "callback": the engine kept the caller's place for a call back (they had a
+        # usable number); the call itself ends with the thank-you.
+        offered_callback = command.target == "callback" and self.engine.callback_pending(
+            command.call_id
+        )
+        if offered_callback:
+            reason = QueueExit.CALLBACK
+            leave = Leave(contract.QueueAction.CALLBACK)
+        else:
+            reason = QueueExit.TIMED_OUT if command.reason == "max_wait" else QueueExit.OVERFLOWED
+            leave = self._leave_for(command.target)
         log.info(
             "queue caller overflowed",
             call_id=command.call_id,
@@ -683,7 +693,8 @@ class AcdService:
         self._by_uniqueid.pop(caller.arrival.uniqueid, None)
         if caller.ticket is not None and not caller.ticket.leave.done():
             caller.ticket.leave.set_result(leave)
-            self._callers.pop(command.call_id, None)
+            if not offered_callback:  # a call back still needs the caller's join time
+                self._callers.pop(command.call_id, None)
         else:
             caller.pending = leave  # delivered when the caller's AGI comes back
 
@@ -708,8 +719,8 @@ class AcdService:
                     },
                 )
             case HangupTarget() | CallbackTarget() | QueueTarget():
-                # A queue target the engine did not resolve (queue removed) ends politely;
-                # "callback" as an overflow target ends the wait with the thank-you message.
+                # A queue the engine could not move the caller to, or a call back that
+                # cannot be offered (no usable number): an announcement, then hang up.
                 return Leave(contract.QueueAction.HANGUP)
 
     def _forget_caller(self, call_id: str) -> None:

@@ -302,6 +302,26 @@ async def test_max_wait_sends_the_caller_to_the_overflow_target(
         assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
 
 
+async def test_callback_destination_thanks_the_caller_and_calls_back_later() -> None:
+    config = make_config([sales(max_wait_s=30.0, overflow_target="callback")], [ADA])
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        caller = arrival(1, caller_num="5557777")
+        ticket = rig.service.arrive(caller)
+        rig.clock.advance(31)
+        async with asyncio.timeout(2):
+            leave = await ticket.leave
+        assert leave == Leave(contract.QueueAction.CALLBACK)
+        [left] = rig.of_type(QueueLeft)
+        assert left.reason == QueueExit.CALLBACK
+        rig.hung_up(caller.uniqueid)  # hears the thank-you and hangs up: not an abandon
+        assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
+        await rig.service.unpause("1001")
+        [call_back] = await rig.ami.wait_originates(1)
+        assert call_back["Channel"] == f"Local/5557777@{contract.CALLBACK_DIAL_CONTEXT}"
+        assert call_back["Context"] == contract.QUEUE_CALLBACK_CONTEXT
+
+
 async def test_nobody_logged_in_overflows_at_once() -> None:
     config = make_config([sales(overflow_target="voicemail:100")], [ADA])
     async with running_acd(config) as rig:

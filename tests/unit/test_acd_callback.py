@@ -17,6 +17,7 @@ from ccd.acd.engine import (
     CallerJoined,
     CallerLeft,
     CancelRing,
+    Overflow,
     PlaceCallback,
     RingAgent,
     Tick,
@@ -148,3 +149,27 @@ def test_callback_for_a_caller_not_waiting_is_refused() -> None:
     e = paused_queue("a")
     with pytest.raises(UnknownCall):
         e.handle(CallbackRequested("ghost", "0600"), 0)
+
+
+def test_callback_destination_offers_a_call_back_instead_of_ending_the_wait() -> None:
+    e = AcdEngine({"q": Queue("q", max_wait_s=60, overflow_target="callback")})
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 0)
+    e.handle(AgentPaused("a", "x"), 0)
+    e.handle(CallerJoined(WaitingCaller("cb", "PJSIP/c-cb", "q", 0, number="+33600000001")), 0)
+    # Max wait: the caller is thanked and hangs up, but keeps the place in line...
+    cmds = act(e, Tick(), 61)
+    assert cmds == [Overflow("cb", "PJSIP/c-cb", "callback", "max_wait", 61)]
+    assert e.callback_pending("cb")
+    assert e.position("cb") == 1
+    # ...and is called back when an agent is free.
+    assert act(e, AgentUnpaused("a"), 100) == [PlaceCallback("cb", "q", "+33600000001")]
+
+
+def test_callback_destination_without_a_number_ends_the_wait() -> None:
+    e = AcdEngine({"q": Queue("q", max_wait_s=60, overflow_target="callback")})
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 0)
+    e.handle(AgentPaused("a", "x"), 0)
+    e.handle(CallerJoined(WaitingCaller("anon", "PJSIP/c-anon", "q", 0)), 0)
+    assert act(e, Tick(), 61) == [Overflow("anon", "PJSIP/c-anon", "callback", "max_wait", 61)]
+    assert not e.callback_pending("anon")
+    assert e.position("anon") is None
