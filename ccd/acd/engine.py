@@ -843,9 +843,14 @@ class AcdEngine:
         talk = now - slot.call_started if slot.call_started is not None else 0.0
         slot.talk_time_s += talk
         slot.call_started = None
-        wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
         call_queue = slot.call_queue
         slot.call_queue = None
+        # The wrap-up of the queue the call came from (its CDR says the same); the
+        # longest of the agent's queues when that is unknown (a call across a restart).
+        if call_queue in self._queues:
+            wrapup = self._queues[call_queue].wrapup_s
+        else:
+            wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
         if call_queue in self._aht:
             self._aht[call_queue].add(talk + wrapup)
         if slot.logout_pending:

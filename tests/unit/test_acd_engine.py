@@ -505,3 +505,16 @@ def test_property_no_double_booking_and_no_idle_agent_beside_waiter(
             elif isinstance(cmd, AgentStateChanged) and cmd.status is AgentStatus.LOGGED_OUT:
                 assert cmd.agent_id not in talking, "logged out in the middle of a call"
         _check_invariants(e, now)
+
+
+def test_wrap_up_is_the_one_of_the_queue_the_call_came_from() -> None:
+    e = AcdEngine({"short": Queue("short", wrapup_s=5), "long": Queue("long", wrapup_s=60)})
+    e.handle(AgentLoggedIn(agent("a"), frozenset({"short", "long"})), 0)
+    e.handle(CallerJoined(caller("c1", queue="short")), 1)
+    e.handle(AgentAnswered("a", "c1"), 2)
+    e.handle(CallEnded("a"), 10)
+    assert e.agent_state("a").status is AgentStatus.WRAP_UP
+    e.handle(Tick(), 14.9)
+    assert e.agent_state("a").status is AgentStatus.WRAP_UP
+    e.handle(Tick(), 15)
+    assert e.agent_state("a").status is AgentStatus.AVAILABLE
