@@ -6,6 +6,7 @@ the ``ccd-agents`` dialplan context."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -215,6 +216,28 @@ async def acd_daemon(
         await daemon.stop()
         if hangup_after:
             sandbox.hangup_all()
+
+
+@asynccontextmanager
+async def every_event(sandbox: AsteriskSandbox) -> AsyncIterator[list[dict[str, str]]]:
+    """Every AMI event (the recorder login: AGI commands included), read as it comes."""
+    recorder = await RawAmi.connect(sandbox.host, sandbox.port)
+    frames: list[dict[str, str]] = []
+
+    async def read() -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                frames.append(await recorder.read_frame(3600))
+
+    async with recorder:
+        await recorder.login(sandbox.recorder_username, sandbox.recorder_secret)
+        reader = asyncio.create_task(read())
+        try:
+            yield frames
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 def at(row: Mapping[str, Any]) -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 from ccd.acd.model import Queue, Strategy
 from ccd.domain.auth import Role
 from ccd.domain.events import QueueExit
-from tests.system.acdrig import acd_daemon, acd_database, at, config, sim_agent
+from tests.system.acdrig import acd_daemon, acd_database, at, config, every_event, sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
 from tests.system.test_daemon import eventually
 
@@ -146,7 +146,13 @@ async def test_abandon_and_overflow_after_max_wait(
     asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
     # Only an agent who never answers: callers wait until they give up or time out.
-    patient = Queue(id="patient", ring_timeout_s=30, max_no_answer=100)
+    patient = Queue(
+        id="patient",
+        ring_timeout_s=30,
+        max_no_answer=100,
+        announce_position=True,
+        announce_every_s=1,
+    )
     brief = Queue(
         id="brief", ring_timeout_s=30, max_no_answer=100, max_wait_s=2, overflow_target="hangup"
     )
@@ -154,11 +160,25 @@ async def test_abandon_and_overflow_after_max_wait(
         postgres_cluster,
         config([patient, brief], [NEVER_ANSWERS], {"1002": ["patient", "brief"]}),
     )
-    async with acd_daemon(asterisk_sandbox, url, tmp_path) as run:
+    async with (
+        acd_daemon(asterisk_sandbox, url, tmp_path) as run,
+        every_event(asterisk_sandbox) as events,
+    ):
         await run.acd.login("1002", None)
         gives_up = await run.caller("patient")
         await eventually(lambda: len(run.entered()) == 1, within_s=10, what="caller waiting")
-        await asyncio.sleep(2)
+
+        def announced() -> bool:
+            # First in line: "you are next", played by the hold session over AGI.
+            return any(
+                e.get("Event") == "AGIExecStart"
+                and e.get("Uniqueid") == gives_up
+                and "queue-youarenext" in e.get("Command", "")
+                for e in events
+            )
+
+        await eventually(announced, within_s=10, what="the position announcement")
+        await asyncio.sleep(1)
         await run.ami.action("Hangup", Channel=gives_up)
 
         times_out = await run.caller("brief")
