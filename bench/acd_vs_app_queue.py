@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import socket
@@ -69,29 +70,50 @@ def agents(count: int) -> list[str]:
     return [f"Local/{1101 + i}@{contract.AGENT_SIM_CONTEXT}" for i in range(count)]
 
 
-class Recorder:
-    """Every AMI event with Asterisk's timestamp, on its own connection."""
+RECORDED_EVENTS = frozenset({"Newexten", "QueueCallerJoin", "AgentCalled", "Newchannel", "VarSet"})
 
-    def __init__(self, ami: RawAmi) -> None:
-        self.ami = ami
-        self.events: list[Frame] = []
-        self._task: asyncio.Task[None] | None = None
+
+class Recorder:
+    """The AMI events the bench needs, with Asterisk's timestamps, recorded by a separate
+    process (``--record-to``): parsing every event of the recorder login here would
+    compete with ccd for this process's event loop and slow ccd down unfairly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._read())
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--record-to", str(self.path), stdout=subprocess.PIPE
+        )
+        assert self._process.stdout is not None
+        ready = await asyncio.wait_for(self._process.stdout.readline(), 20)
+        assert ready.strip() == b"ready", ready
 
-    async def _read(self) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frame = await self.ami.read_frame(3600)
-                if "Event" in frame:
-                    self.events.append(frame)
+    def events(self) -> list[Frame]:
+        with self.path.open(encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.endswith("\n")]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()
+
+
+async def record(path: Path) -> None:
+    watcher = await RawAmi.connect(AMI_HOST, AMI_PORT)
+    await watcher.login(RECORDER_USERNAME, RECORDER_SECRET)
+    with path.open("w", encoding="utf-8") as out:
+        print("ready", flush=True)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                frame = await watcher.read_frame(3600)
+                event = frame.get("Event")
+                if event == "VarSet" and frame.get("Variable") != contract.VAR_ACD_CALL:
+                    continue
+                if event in RECORDED_EVENTS:
+                    out.write(json.dumps(frame) + "\n")
+                    out.flush()
 
 
 def stamp(frame: Frame) -> float:
@@ -133,7 +155,7 @@ async def app_queue_round(
     """(QueueCallerJoin → AgentCalled, Queue() reached → agent channel created)."""
     for interface in agents(args.agents):
         await control.action("QueueAdd", Queue=APP_QUEUE, Interface=interface)
-    first = len(recorder.events)
+    first = len(recorder.events())
     try:
         ids = await place_callers(
             control, args.callers, args.gap, "aq", Context=contract.BENCH_QUEUE_CONTEXT
@@ -146,7 +168,7 @@ async def app_queue_round(
     joins: dict[str, float] = {}
     called: dict[str, Frame] = {}
     created: dict[str, float] = {}
-    for frame in recorder.events[first:]:
+    for frame in recorder.events()[first:]:
         event, uniqueid = frame["Event"], frame.get("Uniqueid", "")
         if event == "Newexten" and frame.get("Application") == "Queue":
             entered.setdefault(uniqueid, stamp(frame))
@@ -232,7 +254,7 @@ async def ccd_round(
         await daemon.components.gateway.wait_resynced(20)
         for agent in sim_agents:
             await acd.login(agent.id, None)
-        first = len(recorder.events)
+        first = len(recorder.events())
         ids = await place_callers(
             control,
             args.callers,
@@ -247,7 +269,7 @@ async def ccd_round(
     joins: dict[str, float] = {}
     agent_channel_of: dict[str, str] = {}  # caller id -> agent channel uniqueid
     created: dict[str, float] = {}
-    for frame in recorder.events[first:]:
+    for frame in recorder.events()[first:]:
         event, uniqueid = frame["Event"], frame.get("Uniqueid", "")
         if event == "Newexten" and frame.get("Application") == "AGI":
             if frame.get("Context") == contract.QUEUE_CONTEXT:
@@ -297,9 +319,7 @@ async def run(args: argparse.Namespace) -> int:
     reply = await control.action("Login", Username=AMI_USERNAME, Secret=AMI_SECRET, Events="off")
     assert reply.get("Response") == "Success", reply
     await control.action("Setvar", Variable=contract.VAR_SIM_TALK_S, Value=str(args.talk))
-    watcher = await RawAmi.connect(AMI_HOST, AMI_PORT)
-    await watcher.login(RECORDER_USERNAME, RECORDER_SECRET)
-    recorder = Recorder(watcher)
+    recorder = Recorder(Path(tempfile.mkdtemp(prefix="ccd-acd-bench-")) / "events.jsonl")
     await recorder.start()
     internal: list[float] = []
     baseline: list[float] = []
@@ -315,7 +335,6 @@ async def run(args: argparse.Namespace) -> int:
                 ours[part] += samples
     finally:
         await recorder.stop()
-        await watcher.close()
         await control.close()
     expected = args.callers * args.rounds
     rows = [
@@ -348,12 +367,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--agents", type=int, default=5, help="agents (default 5)")
     p.add_argument("--gap", type=float, default=0.5, help="seconds between callers (0.5)")
     p.add_argument("--talk", type=float, default=1.0, help="agent talk time, s (1)")
+    p.add_argument("--record-to", type=Path, help=argparse.SUPPRESS)  # the recorder process
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.record_to is not None:
+        asyncio.run(record(args.record_to))
+        return 0
     configure_logging(level="WARNING", fmt="console")
-    return asyncio.run(run(parse_args(argv)))
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":
