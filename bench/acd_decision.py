@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import platform
 import random
 import subprocess
 import sys
@@ -57,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.machine import describe  # noqa: E402
 from ccd.acd import engine as current_engine  # noqa: E402
 from ccd.acd.model import Agent, Queue, Strategy, WaitingCaller  # noqa: E402
 
@@ -242,20 +241,6 @@ def load_baseline() -> ModuleType | None:
     return module
 
 
-def machine() -> str:
-    model = "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{model}, nproc {os.cpu_count()}, Python {platform.python_version()}, load average {load}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--steps", type=int, default=5000, help="steps per scenario")
@@ -264,7 +249,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
-    print(f"machine: {machine()}", file=sys.stderr)
+    print(f"machine: {describe()}", file=sys.stderr)
     results = {"ccd": run(current_engine, "ccd", args.steps, args.seed)}
     if not args.no_baseline:
         baseline = load_baseline()
@@ -274,7 +259,7 @@ def main() -> None:
             results[f"before ({BASELINE_REV})"] = run(
                 baseline, "baseline", args.baseline_steps, args.seed
             )
-    print(f"\nmachine: {machine()}")
+    print(f"\nmachine: {describe()}")
     print("\n| measured (ms per handle) | engine | n | p50 | p99 | max |")
     print("|---|---|---:|---:|---:|---:|")
     for label in results["ccd"]:

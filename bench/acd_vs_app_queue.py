@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -43,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.machine import describe  # noqa: E402
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy  # noqa: E402
 from ccd.acd.seed import AcdConfig  # noqa: E402
 from ccd.ami import contract  # noqa: E402
@@ -302,17 +301,6 @@ def summary(name: str, samples: list[float], expected: int) -> list[str]:
     ]
 
 
-def machine() -> str:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, load {load}"
-
-
 async def run(args: argparse.Namespace) -> int:
     await asyncio.to_thread(subprocess.run, [str(SANDBOX), "up"], check=True, capture_output=True)
     control = await RawAmi.connect(AMI_HOST, AMI_PORT)
@@ -351,7 +339,7 @@ async def run(args: argparse.Namespace) -> int:
         f"\n{args.callers} callers x {args.rounds} rounds, one every {args.gap} s, "
         f"{args.agents} agents talking {args.talk} s"
     )
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     if baseline and ours["end_to_end"]:

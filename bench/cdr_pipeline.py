@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import shutil
 import socket
 import statistics
@@ -41,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from ccd.cdr.codec import SpoolRecord  # noqa: E402
 from ccd.cdr.spool import Spool  # noqa: E402
 from ccd.cdr.writer import CdrWriter  # noqa: E402
@@ -202,19 +201,6 @@ async def run(url: str, args: argparse.Namespace) -> list[Outcome]:
     return outcomes
 
 
-def machine() -> str:
-    model = ""
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{model or platform.processor()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}"
-    )
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -253,7 +239,7 @@ def main() -> int:
 
     baseline = outcomes[0].rate
     print()
-    print(f"machine: {machine()}; load average before: {load_before}")
+    print(f"machine: {describe()}; load average before: {load_before}")
     print(
         f"{'run':<24}{'records':>9}{'CDR/s':>10}{'x naive':>9}{'mean batch':>12}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'py CPU %':>10}"

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 import structlog  # noqa: E402
 
+from bench.machine import describe  # noqa: E402
 from ccd.agi.channel import AgiChannel  # noqa: E402
 from ccd.agi.runner import flow_resolver, ivr_agi_handler  # noqa: E402
 from ccd.agi.server import AgiServer  # noqa: E402
@@ -266,22 +266,6 @@ def sandbox_channels() -> list[str]:
         print("asterisk CLI did not answer in 15 s", file=sys.stderr)
         return []
     return [line for line in done.stdout.splitlines() if "!" in line]
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "load": load,
-        "python": platform.python_version(),
-    }
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -510,7 +494,6 @@ def report(
     peak = peak_concurrency(callers)
     lag_ms = [s * 1000 for s in stats.lag_s]
     pacing = f"{args.rate:g}/s" if args.rate > 0 else "all at once"
-    m = machine()
     rows = [
         (
             "callers",
@@ -549,7 +532,7 @@ def report(
         ),
         ("our channels left after cleanup", str(leftover)),
         ("load phase wall time", f"{load_s:.1f} s"),
-        ("machine", f"{m['cpu']}, {m['cores']} cores, load {m['load']}, Python {m['python']}"),
+        ("machine", describe()),
     ]
     width = max(len(k) for k, _ in rows)
     print(f"\nIVR load: {n} callers through a 3-level menu on the Asterisk sandbox\n")
