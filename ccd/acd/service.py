@@ -613,16 +613,7 @@ class AcdService:
             return
         caller = self._callers.get(arrival.call_id)
         if caller is not None:
-            self._by_uniqueid.pop(arrival.uniqueid, None)
-            self._publish(
-                QueueLeft(
-                    at=self._clock.now(),
-                    linkedid=arrival.linkedid,
-                    queue=caller.queue_id,
-                    reason=QueueExit.CALLBACK,
-                    wait_s=self._now() - caller.joined_at,
-                )
-            )
+            self._left(caller, QueueExit.CALLBACK, self._now() - caller.joined_at)
         log.info("call back requested", call_id=arrival.call_id)
         self._message("queue.callback_requested", call_id=arrival.call_id)
         if not ticket.leave.done():
@@ -680,23 +671,28 @@ class AcdService:
         )
         if caller is None:
             return
-        self._publish(
-            QueueLeft(
-                at=self._clock.now(),
-                linkedid=caller.arrival.linkedid,
-                queue=caller.queue_id,
-                reason=reason,
-                wait_s=command.waited_s,
-            )
-        )
+        self._left(caller, reason, command.waited_s)
         self._message("queue.caller_overflowed", call_id=command.call_id, reason=command.reason)
-        self._by_uniqueid.pop(caller.arrival.uniqueid, None)
         if caller.ticket is not None and not caller.ticket.leave.done():
             caller.ticket.leave.set_result(leave)
             if not offered_callback:  # a call back still needs the caller's join time
                 self._callers.pop(command.call_id, None)
         else:
             caller.pending = leave  # delivered when the caller's AGI comes back
+
+    def _left(self, caller: _Caller, reason: QueueExit, wait_s: float) -> None:
+        """The caller leaves the line without an agent (for the CDR); their channel's
+        hangup from now on is not an abandon."""
+        self._by_uniqueid.pop(caller.arrival.uniqueid, None)
+        self._publish(
+            QueueLeft(
+                at=self._clock.now(),
+                linkedid=caller.arrival.linkedid,
+                queue=caller.queue_id,
+                reason=reason,
+                wait_s=wait_s,
+            )
+        )
 
     def _leave_for(self, target_text: str | None) -> Leave:
         if target_text is None:
