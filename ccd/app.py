@@ -160,8 +160,8 @@ def build(settings: Settings) -> Components:
         publish=bus.publish,
         on_message=hub.publish_message,
         clock=clock,
-        interface_busy=_interface_busy(_interface_channels(live)),
-        interface_channels=_interface_channels(live),
+        interface_busy=_interface_busy(live),
+        live_channels=_live_channels(live),
     )
     bus.subscribe(acd.handle)
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
@@ -285,29 +285,32 @@ def build(settings: Settings) -> Components:
     )
 
 
-def _interface_channels(live: LiveCalls) -> Callable[[str], list[str]]:
-    """Uniqueids of the live channels of an agent interface: ``PJSIP/1001`` owns every
-    channel named ``PJSIP/1001-…``."""
+def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
+    """uniqueid -> channel name of every live channel."""
 
-    def channels(interface: str) -> list[str]:
-        prefix = interface + "-"
-        return [
-            channel.snapshot.uniqueid
+    def channels() -> dict[str, str]:
+        return {
+            channel.snapshot.uniqueid: channel.snapshot.name
             for call in live.calls()
             for channel in call.channels
-            if channel.snapshot.name.startswith(prefix)
-        ]
+        }
 
     return channels
 
 
-def _interface_busy(channels: Callable[[str], list[str]]) -> Callable[[str], bool]:
-    """Device state: busy while the interface has a channel ccd's ACD did not place (its
-    own agent legs, e.g. one still hanging up after a missed ring, are the engine's
-    business)."""
+def _interface_busy(live: LiveCalls) -> Callable[[str], bool]:
+    """Device state from the live model: ``PJSIP/1001`` is busy while a channel
+    ``PJSIP/1001-…`` exists that ccd's ACD did not place (its own agent legs, e.g. one
+    still hanging up after a missed ring, are the engine's business)."""
 
     def busy(interface: str) -> bool:
-        return any(not u.startswith(AGENT_CHANNEL_PREFIX) for u in channels(interface))
+        prefix = interface + "-"
+        return any(
+            channel.snapshot.name.startswith(prefix)
+            and not channel.snapshot.uniqueid.startswith(AGENT_CHANNEL_PREFIX)
+            for call in live.calls()
+            for channel in call.channels
+        )
 
     return busy
 

@@ -152,7 +152,7 @@ class AcdService:
         on_message: Callable[[dict[str, Any]], None],
         clock: Clock,
         interface_busy: Callable[[str], bool] = lambda _interface: False,
-        interface_channels: Callable[[str], list[str]] = lambda _interface: [],
+        live_channels: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._ami = ami
         self._store = store
@@ -160,7 +160,9 @@ class AcdService:
         self._on_message = on_message
         self._clock = clock
         self._interface_busy = interface_busy
-        self._interface_channels = interface_channels
+        # uniqueid -> channel name of every channel Asterisk has (the live model, right
+        # after a resync): settles what a dropped AMI connection hid.
+        self._live_channels = live_channels
         self.engine = AcdEngine({})
         self._config = AcdConfig()
         self._callers: dict[str, _Caller] = {}
@@ -505,21 +507,33 @@ class AcdService:
             log.debug("acd event ignored", event_type=type(event).__name__, reason=str(exc))
 
     def _reconcile_calls(self) -> None:
-        """After a resync: an agent the engine has on a call (restored after a restart, or
-        whose Hangup was missed while AMI was down) is tied to its live channel, or — if
-        its interface has none any more — its call is over."""
+        """After a resync, settle what ccd could not see: callers and agent legs whose
+        Hangup was missed (AMI down), and agents on a call ccd has no channel for (restored
+        after a restart) — tied to their interface's live channel, or, without one, their
+        call is over."""
+        if self._live_channels is None:
+            return
+        live = self._live_channels()
+        for uniqueid, call_id in list(self._by_uniqueid.items()):
+            if uniqueid not in live:
+                del self._by_uniqueid[uniqueid]
+                self._apply_safely(CallerLeft(call_id))
+        for uniqueid, agent_id in list(self._agent_channels.items()):
+            if uniqueid not in live:
+                del self._agent_channels[uniqueid]
+                log.info("agent call ended while ccd was not looking", agent_id=agent_id)
+                self._apply(CallEnded(agent_id))
         tracked = set(self._agent_channels.values())
         for agent_id in self.engine.logged_in():
-            state = self.engine.agent_state(agent_id)
             agent = self.engine.agent(agent_id)
-            if state.status is not AgentStatus.ON_CALL or agent_id in tracked or agent is None:
+            on_call = self.engine.agent_state(agent_id).status is AgentStatus.ON_CALL
+            if agent is None or not on_call or agent_id in tracked:
                 continue
-            channels = self._interface_channels(agent.interface)
-            if channels:
-                for uniqueid in channels:
-                    self._agent_channels[uniqueid] = agent_id
-                log.info("agent call still up after resync", agent_id=agent_id)
-            else:
+            prefix = agent.interface + "-"
+            channels = [u for u, name in live.items() if name.startswith(prefix)]
+            for uniqueid in channels:
+                self._agent_channels[uniqueid] = agent_id
+            if not channels:
                 log.info("agent call ended while ccd was away", agent_id=agent_id)
                 self._apply(CallEnded(agent_id))
 

@@ -335,3 +335,36 @@ async def test_virtual_hold_caller_called_back_keeps_their_place(
         assert second is not None
         assert second["disposition"] == "answered"
         assert second["agent_id"] == "1001"
+
+
+async def test_ami_drop_keeps_waiting_callers_and_settles_a_call_that_ended_meanwhile(
+    asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    stays = sim_agent("4001")  # answers and stays on the call until it is hung up
+    url = await acd_database(
+        postgres_cluster,
+        config([Queue(id="sales", ring_timeout_s=10)], [stays], {"4001": ["sales"]}),
+    )
+    async with acd_daemon(asterisk_sandbox, url, tmp_path) as run:
+        await run.acd.login("4001", None)
+        first = await run.caller("sales")
+        await eventually(lambda: run.connected(), within_s=15, what="first caller connected")
+        second = await run.caller("sales")  # waits: the only agent is on the first call
+        await eventually(lambda: len(run.entered()) == 2, within_s=10, what="second waiting")
+
+        gateway = run.daemon.components.gateway
+        assert gateway._protocol is not None
+        gateway._protocol.drop("test: AMI connection cut")
+        # While ccd is blind the first call ends: its Hangup events are never seen.
+        await run.ami.action("Hangup", Channel=first)
+        await asyncio.sleep(0.5)
+        await gateway.wait_resynced(30)
+
+        # The resync shows the agent's channel gone: call over, the agent takes the
+        # caller who waited through the outage.
+        await eventually(
+            lambda: [c.linkedid for c in run.connected()] == [first, second],
+            within_s=20,
+            what="the waiting caller served after the reconnect",
+        )
+        assert gateway.reconnects >= 1
