@@ -215,8 +215,7 @@ def run(module: ModuleType, name: str, steps: int, seed: int) -> dict[str, list[
                     f"[{name}] {scenario}: step {step}/{steps}, {len(d.engine.waiting())} waiting",
                     file=sys.stderr,
                 )
-        for label, values in d.samples.items():
-            samples[label] = values
+        samples.update(d.samples)
     return samples
 
 

@@ -58,6 +58,7 @@ import heapq
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from ccd.acd.model import Agent, AgentState, AgentStatus, Queue, Strategy, WaitingCaller
 from ccd.acd.stats import Ewma, QueueCounters, QueueStats, build_stats
@@ -389,6 +390,11 @@ def _key(caller: WaitingCaller) -> _Key:
     return (float(-caller.priority), caller.joined_at, caller.call_id)
 
 
+def _on_hold(waiter: _Waiter) -> bool:
+    """Virtual hold, not back yet: the caller keeps a place in line but has no channel."""
+    return waiter.callback in (_CB_WAITING, _CB_CALLING)
+
+
 class AcdEngine:
     def __init__(self, queues: Mapping[str, Queue], rng: random.Random | None = None) -> None:
         self._queues: dict[str, Queue] = {}
@@ -450,7 +456,8 @@ class AcdEngine:
         return (slot.calls_taken, slot.talk_time_s) if slot else (0, 0.0)
 
     def queues(self) -> Mapping[str, Queue]:
-        return dict(self._queues)
+        # A read-only view, no copy: _configure replaces the dict, never changes it.
+        return MappingProxyType(self._queues)
 
     def waiting(self) -> list[WaitingCaller]:
         return [w.caller for w in self._waiting.values()]
@@ -462,7 +469,7 @@ class AcdEngine:
     def callback_pending(self, call_id: str) -> bool:
         """True while the caller waits without a channel (virtual hold, not yet back)."""
         waiter = self._waiting.get(call_id)
-        return waiter is not None and waiter.callback in (_CB_WAITING, _CB_CALLING)
+        return waiter is not None and _on_hold(waiter)
 
     def ringing_for(self, call_id: str) -> frozenset[str]:
         waiter = self._waiting.get(call_id)
@@ -596,6 +603,9 @@ class AcdEngine:
         if unknown:
             raise UnknownQueue(unknown)
 
+    def _longest_wrapup(self, slot: _AgentSlot) -> float:
+        return max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
+
     def _slot(self, agent_id: str) -> _AgentSlot:
         slot = self._agents.get(agent_id)
         if slot is None:
@@ -674,7 +684,7 @@ class AcdEngine:
                 continue
             for key in list(self._lines[queue_id]):
                 waiter = self._waiting[key[2]]
-                if waiter.callback not in (_CB_WAITING, _CB_CALLING):
+                if not _on_hold(waiter):
                     self._send_away(waiter, queue, "no_agents", now, out)
 
     def _login(
@@ -720,7 +730,7 @@ class AcdEngine:
         elif status is AgentStatus.PAUSED:
             self._set(slot, AgentStatus.PAUSED, now, scratch, reason=restore.reason)
         elif status is AgentStatus.WRAP_UP:
-            wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
+            wrapup = self._longest_wrapup(slot)
             self._set(slot, AgentStatus.WRAP_UP, now, scratch)
             self._wrapup_until[slot.agent.id] = now + wrapup
         else:
@@ -785,7 +795,7 @@ class AcdEngine:
         queue_id = waiter.caller.queue_id
         self._remove_waiter(waiter)
         waiter.ringing.discard(agent_id)
-        self._cancel_rings(waiter, now, out, except_agent=agent_id)
+        self._cancel_rings(waiter, now, out)
         slot.no_answers = 0
         slot.calls_taken += 1
         slot.call_started = now
@@ -800,12 +810,8 @@ class AcdEngine:
             counters.answered_within_sl += 1
         out.append(CallerConnected(call_id, agent_id, waited))
 
-    def _cancel_rings(
-        self, waiter: _Waiter, now: float, out: list[Command], except_agent: str | None
-    ) -> None:
+    def _cancel_rings(self, waiter: _Waiter, now: float, out: list[Command]) -> None:
         for other in sorted(waiter.ringing):
-            if other == except_agent:
-                continue
             out.append(CancelRing(other, waiter.caller.call_id))
             other_slot = self._agents.get(other)
             if other_slot is not None and other_slot.state.status is AgentStatus.RESERVED:
@@ -850,7 +856,7 @@ class AcdEngine:
         if call_queue in self._queues:
             wrapup = self._queues[call_queue].wrapup_s
         else:
-            wrapup = max((self._queues[q].wrapup_s for q in slot.queue_ids), default=0.0)
+            wrapup = self._longest_wrapup(slot)
         if call_queue in self._aht:
             self._aht[call_queue].add(talk + wrapup)
         if slot.logout_pending:
@@ -875,7 +881,7 @@ class AcdEngine:
         queue = self._queues.get(caller.queue_id)
         existing = self._waiting.get(caller.call_id)
         if existing is not None:
-            if existing.callback in (_CB_WAITING, _CB_CALLING):
+            if _on_hold(existing):
                 self._callback_returned(existing, caller.channel, now)
             # Otherwise a repeat (e.g. a resync after reconnect): already waiting.
             return
@@ -904,11 +910,11 @@ class AcdEngine:
 
     def _caller_left(self, call_id: str, now: float, out: list[Command]) -> None:
         waiter = self._waiting.get(call_id)
-        if waiter is None or waiter.callback in (_CB_WAITING, _CB_CALLING):
+        if waiter is None or _on_hold(waiter):
             # Virtual hold: the original channel hangs up after asking for the call back.
             return
         self._remove_waiter(waiter)
-        self._cancel_rings(waiter, now, out, except_agent=None)
+        self._cancel_rings(waiter, now, out)
         queue_id = waiter.caller.queue_id
         waited = now - waiter.caller.joined_at
         counters = self._counters[queue_id]
@@ -917,7 +923,6 @@ class AcdEngine:
             out.append(CallbackDropped(call_id, queue_id, "caller_left", waited))
             return
         counters.abandoned += 1
-        counters.total_wait_abandoned_s += waited
         if waited < self._queues[queue_id].service_level_s:
             counters.abandoned_within_sl += 1
         out.append(CallerAbandoned(call_id, waited))
@@ -928,10 +933,10 @@ class AcdEngine:
         waiter = self._waiting.get(call_id)
         if waiter is None:
             raise UnknownCall(call_id)
-        if waiter.callback in (_CB_WAITING, _CB_CALLING):
+        if _on_hold(waiter):
             waiter.callback_number = number
             return
-        self._cancel_rings(waiter, now, out, except_agent=None)
+        self._cancel_rings(waiter, now, out)
         waiter.callback = _CB_WAITING
         waiter.callback_number = number
         waiter.callback_failures = 0
@@ -995,7 +1000,7 @@ class AcdEngine:
             )
             return
         if in_line:
-            self._cancel_rings(waiter, now, out, except_agent=None)
+            self._cancel_rings(waiter, now, out)
             self._remove_waiter(waiter)
         dest_id = queue_of(target)
         dest = self._queues.get(dest_id) if dest_id is not None else None
@@ -1003,7 +1008,7 @@ class AcdEngine:
             if dest is not None:
                 target = None  # back to a queue already tried: stop the loop
             waited = now - caller.joined_at
-            if waiter.callback in (_CB_WAITING, _CB_CALLING):
+            if _on_hold(waiter):
                 # No channel to send anywhere: the promised call back is given up.
                 if counters is not None:
                     counters.callbacks_dropped += 1
@@ -1048,7 +1053,7 @@ class AcdEngine:
                 continue
             for key in list(self._lines[queue_id]):
                 waiter = self._waiting[key[2]]
-                if waiter.callback in (_CB_WAITING, _CB_CALLING):
+                if _on_hold(waiter):
                     continue  # no channel to send anywhere; its place is kept
                 in_queue = now - waiter.entered_at
                 if queue.max_wait_s is not None and in_queue >= queue.max_wait_s:

@@ -56,12 +56,6 @@ ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 # A channel technology, a slash, then a resource with nothing Asterisk would read as a
 # separator (",", "|", "&"), whitespace or control characters: "PJSIP/1001", "Local/1001@ctx".
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,31}/[^\s,|&\x00-\x1f\x7f]{1,160}$")
-DTMF_KEYS = tuple("0123456789*#")
-
-
-def target_queue(text: str | None) -> str | None:
-    """The queue a ``queue:<id>`` target sends callers to; None for any other target."""
-    return queue_of(text)
 
 
 def _check_target(text: str) -> str:
@@ -187,6 +181,15 @@ class PauseReasonSpec(PauseReasonFields):
     code: Id
 
 
+def queue_references(queue: Queue) -> dict[str, str | None]:
+    """The queue each of ``queue``'s destination fields sends callers to (None: none)."""
+    return {
+        "overflow_target": queue_of(queue.overflow_target),
+        "no_agents_target": queue_of(queue.no_agents_target),
+        "escalate_to_queue": queue.escalate_to_queue,
+    }
+
+
 def queue_problems(queue: Queue, known_queues: Collection[str]) -> list[tuple[str, str]]:
     """(field, message) for what pydantic cannot check field by field: escalation settings
     that only make sense together, and references to queues that do not exist.
@@ -200,12 +203,7 @@ def queue_problems(queue: Queue, known_queues: Collection[str]) -> list[tuple[st
     if escalates and queue.escalate_after_s is None:
         field_name = "escalate_to_queue" if queue.escalate_to_queue else "escalated_skills"
         problems.append((field_name, "needs escalate_after_s (when the escalation happens)"))
-    references = {
-        "overflow_target": target_queue(queue.overflow_target),
-        "no_agents_target": target_queue(queue.no_agents_target),
-        "escalate_to_queue": queue.escalate_to_queue,
-    }
-    for field_name, target in references.items():
+    for field_name, target in queue_references(queue).items():
         if target is None:
             continue
         if target == queue.id:
@@ -268,12 +266,11 @@ def parse_seed(
     queues = _parse_table(raw, "queues", "id", QueueSpec, file_name, problems)
     # Ids of invalid queue entries count as defined: their own problems are reported, and
     # "unknown queue" for each reference to them would only bury those.
+    queue_entries = raw.get("queues", [])
     declared_queues = {
         entry["id"]
-        for entry in raw.get("queues", [])
-        if isinstance(raw.get("queues"), list)
-        and isinstance(entry, dict)
-        and isinstance(entry.get("id"), str)
+        for entry in (queue_entries if isinstance(queue_entries, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str)
     }
     agents = _parse_table(raw, "agents", "id", AgentSpec, file_name, problems)
 

@@ -24,7 +24,7 @@ import contextlib
 import re
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
@@ -231,11 +231,15 @@ class AcdService:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            today = self._local_today()
-            if today != self._today:
-                self._today = today
-                self._apply(ResetDailyStats())
-            self._apply(Tick())
+            try:
+                today = self._local_today()
+                if today != self._today:
+                    self._today = today
+                    self._apply(ResetDailyStats())
+                self._apply(Tick())
+            except Exception:
+                # One bad tick must not stop the clock (ring timeouts, wrap-up, max wait).
+                log.exception("acd tick failed")
 
     async def _session_log_loop(self) -> None:
         while True:
@@ -311,11 +315,8 @@ class AcdService:
             case AutoPauseAgent(agent_id=agent_id, reason=reason):
                 log.warning("agent auto-paused", agent_id=agent_id, reason=reason)
 
-    def _spawn(self, work: Awaitable[None], name: str) -> asyncio.Task[None]:
-        async def run() -> None:
-            await work
-
-        task = asyncio.create_task(run(), name=f"ccd-acd-{name}")
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=f"ccd-acd-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -514,15 +515,11 @@ class AcdService:
         if self._live_channels is None:
             return
         live = self._live_channels()
-        for uniqueid, call_id in list(self._by_uniqueid.items()):
-            if uniqueid not in live:
-                del self._by_uniqueid[uniqueid]
-                self._apply_safely(CallerLeft(call_id))
-        for uniqueid, agent_id in list(self._agent_channels.items()):
-            if uniqueid not in live:
-                del self._agent_channels[uniqueid]
-                log.info("agent call ended while ccd was not looking", agent_id=agent_id)
-                self._apply(CallEnded(agent_id))
+        # Callers first: an agent freed below must not be offered a caller already gone.
+        for tracked_by in (self._by_uniqueid, self._agent_channels, self._callbacks_answered):
+            for uniqueid in [u for u in tracked_by if u not in live]:
+                log.info("channel hung up while ccd was not looking", uniqueid=uniqueid)
+                self._hung_up(uniqueid)
         tracked = set(self._agent_channels.values())
         for agent_id in self.engine.logged_in():
             agent = self.engine.agent(agent_id)
@@ -557,7 +554,9 @@ class AcdService:
         caller = _Caller(arrival=arrival, queue_id=arrival.queue_id, joined_at=joined_at)
         if existing is not None:
             caller.queue_id = existing.queue_id
-            caller.pending = existing.pending
+            if existing.arrival.uniqueid == arrival.uniqueid:
+                # Only the channel it was decided for (a call back is a new channel).
+                caller.pending = existing.pending
         current_queue = self.engine.queues().get(caller.queue_id) or queue
         assert current_queue is not None
         ticket = Ticket(

@@ -48,7 +48,6 @@ class QueueCounters:
     callbacks: int = 0
     callbacks_dropped: int = 0
     total_wait_answered_s: float = 0.0
-    total_wait_abandoned_s: float = 0.0
 
 
 @dataclass(slots=True)

@@ -14,9 +14,9 @@ a destination, action the ACD refuses) 409; the database or the ACD unavailable 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -34,8 +34,8 @@ from ccd.acd.seed import (
     QueueSpec,
 )
 from ccd.api.cdrs import IsoDateTime
-from ccd.api.context import DEPS, PRINCIPAL
-from ccd.api.handlers import no_store_json
+from ccd.api.context import PRINCIPAL
+from ccd.api.handlers import _read_body, no_store_json
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import AcdLive, AcdRefused
 from ccd.api.problems import (
@@ -68,6 +68,9 @@ ACD_REFUSED = "urn:ccd:problem:acd-refused"
 DEFAULT_SESSIONS_LIMIT = 1000
 MAX_SESSIONS_LIMIT = 10_000
 _ID = re.compile(ID_PATTERN)
+BodyT = TypeVar("BodyT", bound=BaseModel)
+# The log field that names a written row, by kind.
+_LOG_KEY = {"agent": "agent", "queue": "queue", "pause reason": "code"}
 
 
 class _Body(BaseModel):
@@ -142,30 +145,62 @@ def _key(request: web.Request, name: str, kind: str) -> str:
     return value
 
 
-async def _body(request: web.Request, *, optional: bool = False) -> dict[str, object] | None:
-    limit = request.app[DEPS].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    raw = await request.read()
+async def _body(request: web.Request, model: type[BodyT], *, optional: bool = False) -> BodyT:
+    """The JSON body as ``model``; when ``optional``, no body at all is ``model()``."""
+    raw = await _read_body(request)
     if optional and not raw.strip():
-        return None
-    return parse_json_object(raw, request.content_type)
+        return model()
+    return validate_body(model, parse_json_object(raw, request.content_type))
 
 
-async def _reload(request: web.Request, what: str) -> None:
-    """Tell the running ACD; the write is already stored, so a failure here is logged
-    (the next reload or restart picks the change up), not turned into an error."""
+def _by(request: web.Request) -> str:
+    return request[PRINCIPAL].token_id
+
+
+async def _written(request: web.Request, kind: str, key: str, change: str) -> None:
+    """Log a configuration write and tell the running ACD; the write is already stored, so
+    a failed reload is logged (the next reload or restart picks the change up), not turned
+    into an error."""
+    log.info(f"acd {kind} {change}", **{_LOG_KEY[kind]: key}, token_id=_by(request))
     live = request.app[ACD_LIVE]
     if live is None:
         return
     try:
         await live.reload_config()
     except Exception:
-        log.exception("acd reload after api write failed", change=what)
+        log.exception("acd reload after api write failed", change=f"{kind} {key} {change}")
 
 
-def _by(request: web.Request) -> str:
-    return request[PRINCIPAL].token_id
+async def _delete(
+    request: web.Request,
+    kind: str,
+    param: str,
+    remove: Callable[[AcdStore, str], Awaitable[bool]],
+) -> web.Response:
+    key = _key(request, param, kind)
+    with _store_errors():
+        deleted = await remove(_store(request), key)
+    if not deleted:
+        raise not_found(f"no {kind} {key!r}")
+    await _written(request, kind, key, "deleted")
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+def _agent_key(request: web.Request) -> str:
+    """The path's agent id, once the caller may see or act on that agent (403)."""
+    agent_id = check_path_param("id", request.match_info["id"])
+    require_agent_self(request[PRINCIPAL], agent_id)
+    return _key(request, "id", "agent")
+
+
+async def _stored_agent(request: web.Request) -> StoredAgent:
+    """The path's agent, once the caller may see or act on it (403) and it exists (404)."""
+    agent_id = _agent_key(request)
+    with _store_errors():
+        stored = await _store(request).get_agent(agent_id)
+    if stored is None:
+        raise not_found(f"no agent {agent_id!r}")
+    return stored
 
 
 # --- views -------------------------------------------------------------------------------
@@ -234,13 +269,12 @@ async def list_agents(request: web.Request) -> web.Response:
 
 
 async def create_agent(request: web.Request) -> web.Response:
-    spec = validate_body(AgentSpec, await _body(request) or {})
+    spec = await _body(request, AgentSpec)
     with _store_errors():
         stored = await _store(request).upsert_agent(
             spec.to_agent(spec.id), queues=spec.queues or (), mode=WriteMode.CREATE
         )
-    log.info("acd agent created", agent=spec.id, token_id=_by(request))
-    await _reload(request, f"agent {spec.id} created")
+    await _written(request, "agent", spec.id, "created")
     view = agent_view(stored, request.app[ACD_LIVE])
     response = no_store_json(view, status=201)
     response.headers["Location"] = f"/api/v1/agents/{spec.id}"
@@ -248,37 +282,22 @@ async def create_agent(request: web.Request) -> web.Response:
 
 
 async def get_agent(request: web.Request) -> web.Response:
-    agent_id = check_path_param("id", request.match_info["id"])
-    require_agent_self(request[PRINCIPAL], agent_id)
-    agent_id = _key(request, "id", "agent")
-    with _store_errors():
-        stored = await _store(request).get_agent(agent_id)
-    if stored is None:
-        raise not_found(f"no agent {agent_id!r}")
-    return no_store_json(agent_view(stored, request.app[ACD_LIVE]))
+    return no_store_json(agent_view(await _stored_agent(request), request.app[ACD_LIVE]))
 
 
 async def update_agent(request: web.Request) -> web.Response:
     agent_id = _key(request, "id", "agent")
-    fields = validate_body(AgentFields, await _body(request) or {})
+    fields = await _body(request, AgentFields)
     with _store_errors():
         stored = await _store(request).upsert_agent(
             fields.to_agent(agent_id), queues=fields.queues, mode=WriteMode.UPDATE
         )
-    log.info("acd agent updated", agent=agent_id, token_id=_by(request))
-    await _reload(request, f"agent {agent_id} updated")
+    await _written(request, "agent", agent_id, "updated")
     return no_store_json(agent_view(stored, request.app[ACD_LIVE]))
 
 
 async def delete_agent(request: web.Request) -> web.Response:
-    agent_id = _key(request, "id", "agent")
-    with _store_errors():
-        deleted = await _store(request).delete_agent(agent_id)
-    if not deleted:
-        raise not_found(f"no agent {agent_id!r}")
-    log.info("acd agent deleted", agent=agent_id, token_id=_by(request))
-    await _reload(request, f"agent {agent_id} deleted")
-    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    return await _delete(request, "agent", "id", lambda store, key: store.delete_agent(key))
 
 
 # --- agent actions -----------------------------------------------------------------------
@@ -286,14 +305,7 @@ async def delete_agent(request: web.Request) -> web.Response:
 
 async def _acting_on(request: web.Request) -> str:
     """The path's agent id, once the caller may act on it (403) and it exists (404)."""
-    agent_id = check_path_param("id", request.match_info["id"])
-    require_agent_self(request[PRINCIPAL], agent_id)
-    agent_id = _key(request, "id", "agent")
-    with _store_errors():
-        stored = await _store(request).get_agent(agent_id)
-    if stored is None:
-        raise not_found(f"no agent {agent_id!r}")
-    return agent_id
+    return (await _stored_agent(request)).agent.id
 
 
 def _action_done(live: AcdLive, agent_id: str, action: str) -> web.Response:
@@ -304,8 +316,7 @@ def _action_done(live: AcdLive, agent_id: str, action: str) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
-    data = await _body(request, optional=True)
-    body = validate_body(LoginBody, data) if data is not None else LoginBody()
+    body = await _body(request, LoginBody, optional=True)
     live = _live(request)
     with _acd_errors():
         await live.login(agent_id, body.queues)
@@ -324,7 +335,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def pause(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
-    body = validate_body(PauseBody, await _body(request) or {})
+    body = await _body(request, PauseBody)
     with _store_errors():
         reason = await _store(request).get_pause_reason(body.reason)
     if reason is None:
@@ -390,9 +401,7 @@ def _sessions_query(request: web.Request) -> SessionsQuery:
 
 
 async def agent_sessions(request: web.Request) -> web.Response:
-    agent_id = check_path_param("id", request.match_info["id"])
-    require_agent_self(request[PRINCIPAL], agent_id)
-    agent_id = _key(request, "id", "agent")
+    agent_id = _agent_key(request)
     query = _sessions_query(request)
     store = _store(request)
     with _store_errors():
@@ -422,11 +431,10 @@ async def list_queues(request: web.Request) -> web.Response:
 
 
 async def create_queue(request: web.Request) -> web.Response:
-    spec = validate_body(QueueSpec, await _body(request) or {})
+    spec = await _body(request, QueueSpec)
     with _store_errors():
         stored = await _store(request).upsert_queue(spec.to_queue(spec.id), mode=WriteMode.CREATE)
-    log.info("acd queue created", queue=spec.id, token_id=_by(request))
-    await _reload(request, f"queue {spec.id} created")
+    await _written(request, "queue", spec.id, "created")
     response = no_store_json(queue_view(stored, request.app[ACD_LIVE]), status=201)
     response.headers["Location"] = f"/api/v1/queues/{spec.id}"
     return response
@@ -443,25 +451,17 @@ async def get_queue(request: web.Request) -> web.Response:
 
 async def update_queue(request: web.Request) -> web.Response:
     queue_id = _key(request, "id", "queue")
-    fields = validate_body(QueueFields, await _body(request) or {})
+    fields = await _body(request, QueueFields)
     with _store_errors():
         stored = await _store(request).upsert_queue(
             fields.to_queue(queue_id), mode=WriteMode.UPDATE
         )
-    log.info("acd queue updated", queue=queue_id, token_id=_by(request))
-    await _reload(request, f"queue {queue_id} updated")
+    await _written(request, "queue", queue_id, "updated")
     return no_store_json(queue_view(stored, request.app[ACD_LIVE]))
 
 
 async def delete_queue(request: web.Request) -> web.Response:
-    queue_id = _key(request, "id", "queue")
-    with _store_errors():
-        deleted = await _store(request).delete_queue(queue_id)
-    if not deleted:
-        raise not_found(f"no queue {queue_id!r}")
-    log.info("acd queue deleted", queue=queue_id, token_id=_by(request))
-    await _reload(request, f"queue {queue_id} deleted")
-    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    return await _delete(request, "queue", "id", lambda store, key: store.delete_queue(key))
 
 
 # --- pause reasons -----------------------------------------------------------------------
@@ -474,37 +474,30 @@ async def list_pause_reasons(request: web.Request) -> web.Response:
 
 
 async def create_pause_reason(request: web.Request) -> web.Response:
-    spec = validate_body(PauseReasonSpec, await _body(request) or {})
+    spec = await _body(request, PauseReasonSpec)
     with _store_errors():
         reason = await _store(request).upsert_pause_reason(
             spec.to_pause_reason(spec.code), mode=WriteMode.CREATE
         )
-    log.info("acd pause reason created", code=spec.code, token_id=_by(request))
-    await _reload(request, f"pause reason {spec.code} created")
+    await _written(request, "pause reason", spec.code, "created")
     return no_store_json(pause_reason_view(reason), status=201)
 
 
 async def update_pause_reason(request: web.Request) -> web.Response:
     code = _key(request, "code", "pause reason")
-    fields = validate_body(PauseReasonFields, await _body(request) or {})
+    fields = await _body(request, PauseReasonFields)
     with _store_errors():
         reason = await _store(request).upsert_pause_reason(
             fields.to_pause_reason(code), mode=WriteMode.UPDATE
         )
-    log.info("acd pause reason updated", code=code, token_id=_by(request))
-    await _reload(request, f"pause reason {code} updated")
+    await _written(request, "pause reason", code, "updated")
     return no_store_json(pause_reason_view(reason))
 
 
 async def delete_pause_reason(request: web.Request) -> web.Response:
-    code = _key(request, "code", "pause reason")
-    with _store_errors():
-        deleted = await _store(request).delete_pause_reason(code)
-    if not deleted:
-        raise not_found(f"no pause reason {code!r}")
-    log.info("acd pause reason deleted", code=code, token_id=_by(request))
-    await _reload(request, f"pause reason {code} deleted")
-    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    return await _delete(
+        request, "pause reason", "code", lambda store, key: store.delete_pause_reason(key)
+    )
 
 
 def add_routes(app: web.Application, store: AcdStore | None, live: AcdLive | None) -> None:

@@ -347,6 +347,15 @@ class _QueueVisit:
         self.exit: QueueExit | None = None  # the last QueueLeft's reason
 
 
+def _visit_of(call: _Call, event: QueueConnected | QueueLeft) -> _QueueVisit:
+    """The call's queue visit; when its QueueEntered was lost, one begun ``wait_s`` before
+    the event (the wait still says when it began)."""
+    if call.queue is None:
+        joined_at = event.at - timedelta(seconds=max(0.0, event.wait_s))
+        call.queue = _QueueVisit(event.queue, joined_at)
+    return call.queue
+
+
 _QUEUE_EXIT: dict[QueueExit, Disposition] = {
     QueueExit.OVERFLOWED: Disposition.OVERFLOWED,
     QueueExit.TIMED_OUT: Disposition.TIMED_OUT,
@@ -469,10 +478,7 @@ class CdrBuilder:
         call = self._queue_call(event.linkedid)
         if call is None:
             return []
-        visit = call.queue
-        if visit is None:  # QueueEntered lost: the wait still says when it began
-            joined_at = event.at - timedelta(seconds=max(0.0, event.wait_s))
-            visit = call.queue = _QueueVisit(event.queue, joined_at)
+        visit = _visit_of(call, event)
         visit.waiting = False
         visit.queue = event.queue
         if visit.connected_at is None:
@@ -486,10 +492,7 @@ class CdrBuilder:
         call = self._queue_call(event.linkedid)
         if call is None:
             return []
-        visit = call.queue
-        if visit is None:
-            joined_at = event.at - timedelta(seconds=max(0.0, event.wait_s))
-            visit = call.queue = _QueueVisit(event.queue, joined_at)
+        visit = _visit_of(call, event)
         visit.waiting = False
         visit.exit = event.reason
         if visit.connected_at is None:
@@ -731,9 +734,9 @@ class CdrBuilder:
 
         visit = call.queue
         answered_at = self._answered_at(call, originator)
-        if visit is not None:
-            talk_s = call.talk_s  # the dialplan's answer before the agent is not talk
-        elif call.first_bridged_at is not None:
+        if visit is not None or call.first_bridged_at is not None:
+            # Bridged time only; for a queue call even when never bridged (the dialplan's
+            # answer before the agent is not talk).
             talk_s = call.talk_s
         elif answered_at is not None:
             talk_s = _seconds(answered_at, ended_at)

@@ -20,13 +20,13 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy import Insert, Row, Table, Update, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccd.acd.engine import NO_ANSWER_REASON
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
-from ccd.acd.seed import AcdConfig, queue_problems, target_queue
+from ccd.acd.seed import AcdConfig, queue_problems, queue_references
 from ccd.clock import Clock, SystemClock
 from ccd.db.engine import driver_error
 from ccd.db.models import metadata
@@ -41,8 +41,6 @@ MEMBERSHIPS: Table = metadata.tables["acd_memberships"]
 SESSIONS: Table = metadata.tables["acd_agent_sessions"]
 
 QUEUE_FIELDS = tuple(f.name for f in dataclasses.fields(Queue))
-# Queue fields that may name another queue (directly or as a "queue:<id>" target).
-QUEUE_REFERENCE_FIELDS = ("overflow_target", "no_agents_target", "escalate_to_queue")
 DEFAULT_SESSION_LIMIT = 1000
 
 
@@ -130,14 +128,20 @@ Progress = Callable[[str, int, int], None]
 # --- row <-> domain ----------------------------------------------------------------------
 
 
-def _agent_values(agent: Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "interface": agent.interface,
-        "skills": dict(agent.skills),
-        "max_calls": agent.max_calls,
-    }
+def _values(item: Agent | Queue | PauseReason | SessionEntry) -> dict[str, Any]:
+    """A domain record as column values, one per field: enums by value, mappings and
+    tuples as the JSON columns take them."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(item):
+        value = getattr(item, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[f.name] = value
+    return values
 
 
 def _agent_from(row: Row[Any]) -> Agent:
@@ -150,48 +154,16 @@ def _agent_from(row: Row[Any]) -> Agent:
     )
 
 
-def _queue_values(queue: Queue) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in QUEUE_FIELDS:
-        value = getattr(queue, name)
-        if isinstance(value, Strategy):
-            value = value.value
-        elif isinstance(value, Mapping):
-            value = dict(value)
-        values[name] = value
-    return values
-
-
 def _queue_from(row: Row[Any]) -> Queue:
     values = {name: getattr(row, name) for name in QUEUE_FIELDS}
     values["strategy"] = Strategy(values["strategy"])
     return Queue(**values)
 
 
-def _reason_values(reason: PauseReason) -> dict[str, Any]:
-    return {
-        "code": reason.code,
-        "label": reason.label,
-        "billable": reason.billable,
-        "time_limit_s": reason.time_limit_s,
-    }
-
-
 def _reason_from(row: Row[Any]) -> PauseReason:
     return PauseReason(
         code=row.code, label=row.label, billable=row.billable, time_limit_s=row.time_limit_s
     )
-
-
-def _session_values(entry: SessionEntry) -> dict[str, Any]:
-    return {
-        "agent_id": entry.agent_id,
-        "status": entry.status,
-        "reason": entry.reason,
-        "call_id": entry.call_id,
-        "queue_ids": list(entry.queue_ids),
-        "at": entry.at,
-    }
 
 
 def _session_from(row: Row[Any]) -> SessionEntry:
@@ -207,16 +179,13 @@ def _session_from(row: Row[Any]) -> SessionEntry:
 
 def queue_referrers(queue_id: str, queues: Mapping[str, Queue]) -> list[str]:
     """``"queue 'x' (field)"`` for each other queue whose targets name ``queue_id``."""
-    found = []
-    for other in queues.values():
-        if other.id == queue_id:
-            continue
-        for name in QUEUE_REFERENCE_FIELDS:
-            value = getattr(other, name)
-            referenced = value if name == "escalate_to_queue" else target_queue(value)
-            if referenced == queue_id:
-                found.append(f"queue {other.id!r} ({name})")
-    return found
+    return [
+        f"queue {other.id!r} ({name})"
+        for other in queues.values()
+        if other.id != queue_id
+        for name, referenced in queue_references(other).items()
+        if referenced == queue_id
+    ]
 
 
 class AcdStore:
@@ -301,15 +270,7 @@ class AcdStore:
         async with self._transaction() as connection:
             rows = await _all(connection, AGENTS)
             memberships = await _memberships(connection)
-        return [
-            StoredAgent(
-                _agent_from(row),
-                memberships.get(row.id, frozenset()),
-                row.created_at,
-                row.updated_at,
-            )
-            for row in rows
-        ]
+        return [_stored_agent(row, memberships.get(row.id, frozenset())) for row in rows]
 
     async def get_agent(self, agent_id: str) -> StoredAgent | None:
         async with self._transaction() as connection:
@@ -342,10 +303,7 @@ class AcdStore:
 
     async def memberships(self, agent_id: str) -> frozenset[str]:
         async with self._transaction() as connection:
-            rows = await connection.execute(
-                select(MEMBERSHIPS.c.queue_id).where(MEMBERSHIPS.c.agent_id == agent_id)
-            )
-            return frozenset(row.queue_id for row in rows)
+            return await _agent_memberships(connection, agent_id)
 
     async def set_memberships(self, agent_id: str, queue_ids: Collection[str]) -> None:
         """Replace the queues ``agent_id`` joins at login."""
@@ -403,9 +361,7 @@ class AcdStore:
 
     async def get_pause_reason(self, code: str) -> PauseReason | None:
         async with self._transaction() as connection:
-            row = (
-                await connection.execute(select(PAUSE_REASONS).where(PAUSE_REASONS.c.code == code))
-            ).first()
+            row = await _row(connection, PAUSE_REASONS.c.code, code)
         return None if row is None else _reason_from(row)
 
     async def upsert_pause_reason(
@@ -439,7 +395,7 @@ class AcdStore:
         if not rows:
             return
         async with self._transaction() as connection:
-            await connection.execute(insert(SESSIONS), [_session_values(row) for row in rows])
+            await connection.execute(insert(SESSIONS), [_values(row) for row in rows])
 
     async def latest_sessions(self) -> dict[str, SessionEntry]:
         """Each agent's newest session row (by ``at``, then insertion order)."""
@@ -505,6 +461,11 @@ async def _exists(connection: AsyncConnection, column: Any, key: str) -> bool:
     return (await connection.execute(select(column).where(column == key))).first() is not None
 
 
+async def _row(connection: AsyncConnection, key_column: Any, key: str) -> Row[Any] | None:
+    statement = select(key_column.table).where(key_column == key)
+    return (await connection.execute(statement)).first()
+
+
 async def _memberships(connection: AsyncConnection) -> dict[str, frozenset[str]]:
     grouped: dict[str, set[str]] = {}
     for row in await connection.execute(select(MEMBERSHIPS)):
@@ -512,11 +473,44 @@ async def _memberships(connection: AsyncConnection) -> dict[str, frozenset[str]]
     return {agent_id: frozenset(queues) for agent_id, queues in grouped.items()}
 
 
-def _check_mode(exists: bool, mode: WriteMode, kind: str, key: str) -> None:
+async def _agent_memberships(connection: AsyncConnection, agent_id: str) -> frozenset[str]:
+    rows = await connection.execute(
+        select(MEMBERSHIPS.c.queue_id).where(MEMBERSHIPS.c.agent_id == agent_id)
+    )
+    return frozenset(row.queue_id for row in rows)
+
+
+async def _check_mode(
+    connection: AsyncConnection, key_column: Any, key: str, mode: WriteMode, kind: str
+) -> bool:
+    """Whether the row ``key`` exists, once ``mode`` allows writing it."""
+    exists = await _exists(connection, key_column, key)
     if exists and mode is WriteMode.CREATE:
         raise AcdConflict(f"{kind} {key!r} already exists")
     if not exists and mode is WriteMode.UPDATE:
         raise AcdNotFound(kind, key)
+    return exists
+
+
+async def _put(
+    connection: AsyncConnection,
+    key_column: Any,
+    values: Mapping[str, Any],
+    exists: bool,
+    now: datetime | None = None,
+) -> None:
+    """Update the row ``exists`` says is there, else insert it; ``now`` (tables that keep
+    them) stamps updated_at, and created_at on insert."""
+    table = key_column.table
+    stamps = {} if now is None else {"updated_at": now}
+    statement: Update | Insert
+    if exists:
+        statement = update(table).where(key_column == values[key_column.name])
+    else:
+        statement = insert(table)
+        if now is not None:
+            stamps["created_at"] = now
+    await connection.execute(statement.values(**values, **stamps))
 
 
 async def _write_agent(
@@ -526,15 +520,8 @@ async def _write_agent(
     mode: WriteMode,
     now: datetime,
 ) -> bool:
-    exists = await _exists(connection, AGENTS.c.id, agent.id)
-    _check_mode(exists, mode, "agent", agent.id)
-    values = _agent_values(agent)
-    if exists:
-        await connection.execute(
-            update(AGENTS).where(AGENTS.c.id == agent.id).values(**values, updated_at=now)
-        )
-    else:
-        await connection.execute(insert(AGENTS).values(**values, created_at=now, updated_at=now))
+    exists = await _check_mode(connection, AGENTS.c.id, agent.id, mode, "agent")
+    await _put(connection, AGENTS.c.id, _values(agent), exists, now)
     if queues is not None:
         await _write_memberships(connection, agent.id, queues)
     return not exists
@@ -560,15 +547,14 @@ async def _write_memberships(
 
 
 async def _read_agent(connection: AsyncConnection, agent_id: str) -> StoredAgent | None:
-    row = (await connection.execute(select(AGENTS).where(AGENTS.c.id == agent_id))).first()
+    row = await _row(connection, AGENTS.c.id, agent_id)
     if row is None:
         return None
-    queues = await connection.execute(
-        select(MEMBERSHIPS.c.queue_id).where(MEMBERSHIPS.c.agent_id == agent_id)
-    )
-    return StoredAgent(
-        _agent_from(row), frozenset(q.queue_id for q in queues), row.created_at, row.updated_at
-    )
+    return _stored_agent(row, await _agent_memberships(connection, agent_id))
+
+
+def _stored_agent(row: Row[Any], queues: frozenset[str]) -> StoredAgent:
+    return StoredAgent(_agent_from(row), queues, row.created_at, row.updated_at)
 
 
 async def _write_queue(
@@ -578,36 +564,22 @@ async def _write_queue(
     now: datetime,
     known_queues: Collection[str],
 ) -> bool:
-    exists = await _exists(connection, QUEUES.c.id, queue.id)
-    _check_mode(exists, mode, "queue", queue.id)
+    exists = await _check_mode(connection, QUEUES.c.id, queue.id, mode, "queue")
     problems = queue_problems(queue, known_queues)
     if problems:
         raise AcdInvalidReference(problems)
-    values = _queue_values(queue)
-    if exists:
-        await connection.execute(
-            update(QUEUES).where(QUEUES.c.id == queue.id).values(**values, updated_at=now)
-        )
-    else:
-        await connection.execute(insert(QUEUES).values(**values, created_at=now, updated_at=now))
+    await _put(connection, QUEUES.c.id, _values(queue), exists, now)
     return not exists
 
 
 async def _read_queue(connection: AsyncConnection, queue_id: str) -> StoredQueue | None:
-    row = (await connection.execute(select(QUEUES).where(QUEUES.c.id == queue_id))).first()
+    row = await _row(connection, QUEUES.c.id, queue_id)
     if row is None:
         return None
     return StoredQueue(_queue_from(row), row.created_at, row.updated_at)
 
 
 async def _write_reason(connection: AsyncConnection, reason: PauseReason, mode: WriteMode) -> bool:
-    exists = await _exists(connection, PAUSE_REASONS.c.code, reason.code)
-    _check_mode(exists, mode, "pause reason", reason.code)
-    values = _reason_values(reason)
-    if exists:
-        await connection.execute(
-            update(PAUSE_REASONS).where(PAUSE_REASONS.c.code == reason.code).values(**values)
-        )
-    else:
-        await connection.execute(insert(PAUSE_REASONS).values(**values))
+    exists = await _check_mode(connection, PAUSE_REASONS.c.code, reason.code, mode, "pause reason")
+    await _put(connection, PAUSE_REASONS.c.code, _values(reason), exists)
     return not exists

@@ -184,8 +184,9 @@ class Rig:
     published: list[object] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
-    def answered(self, originate: Mapping[str, str]) -> None:
-        """Asterisk: the agent rung by this Originate answered."""
+    def answered(self, originate: Mapping[str, str], uniqueid: str | None = None) -> None:
+        """Asterisk: the channel of this Originate answered (an agent's is its ChannelId;
+        a call back, which ccd gives none, says ``uniqueid``)."""
         self.service.handle(
             OriginateResponded(
                 at=self.clock.now(),
@@ -193,7 +194,7 @@ class Rig:
                 success=True,
                 reason=4,
                 channel=originate["Channel"],
-                uniqueid=originate["ChannelId"],
+                uniqueid=uniqueid if uniqueid is not None else originate["ChannelId"],
             )
         )
 
@@ -250,10 +251,12 @@ async def running_acd(
     failing_appends: int = 0,
     append_delay_s: float = 0.0,
     interface_busy: Callable[[str], bool] | None = None,
+    live_channels: Callable[[], Mapping[str, str]] | None = None,
     login: Sequence[str] = (),
 ) -> AsyncIterator[Rig]:
     """A started AcdService over fakes; ``login`` agents are logged in (their queues from
-    the configuration's memberships). Stopped (tasks awaited) on exit."""
+    the configuration's memberships); ``live_channels`` is what a resync finds. Stopped
+    (tasks awaited) on exit."""
     ami = FakeAmi()
     store = FakeStore(config, latest, failing_appends, append_delay_s)
     clock = FakeClock()
@@ -265,6 +268,7 @@ async def running_acd(
         publish=published.append,
         on_message=messages.append,
         clock=clock,
+        live_channels=live_channels,
         **({"interface_busy": interface_busy} if interface_busy is not None else {}),
     )
     rig = Rig(service, ami, store, clock, published, messages)

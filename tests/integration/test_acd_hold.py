@@ -88,6 +88,11 @@ class FakeDesk:
 OnWait = Callable[[int], list[str] | None]
 
 
+def hang_up_at(desk: FakeDesk, n: int) -> OnWait:
+    """The ACD decides "hang up" during the n-th WAIT FOR DIGIT."""
+    return lambda i: desk.leave(Leave(contract.QueueAction.HANGUP)) if i == n else None
+
+
 @dataclass
 class FakeAsterisk:
     """One caller's AGI connection. ``on_wait(n)`` runs when the n-th WAIT FOR DIGIT
@@ -186,7 +191,7 @@ async def test_arguments_reach_the_desk_and_music_starts_first() -> None:
     asterisk = FakeAsterisk(
         ARGS,
         FakeClock(),
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 2 else None,
+        on_wait=hang_up_at(desk, 2),
     )
     await run(desk, asterisk)
     assert desk.arrivals == [
@@ -213,7 +218,7 @@ async def test_a_call_back_passes_its_original_call_and_an_ivr_skill_list() -> N
     asterisk = FakeAsterisk(
         args,
         FakeClock(),
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 1 else None,
+        on_wait=hang_up_at(desk, 1),
     )
     await run(desk, asterisk)
     [arrived] = desk.arrivals
@@ -332,7 +337,7 @@ async def test_announcements_play_at_the_configured_interval_then_music_again() 
         ARGS,
         FakeClock(),
         slice_s=1.0,
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 95 else None,
+        on_wait=hang_up_at(desk, 95),
     )
     await run(desk, asterisk)
     announcement = [
@@ -356,7 +361,7 @@ async def test_nothing_to_announce_keeps_the_music_as_it_is() -> None:
         ARGS,
         FakeClock(),
         slice_s=1.0,
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 25 else None,
+        on_wait=hang_up_at(desk, 25),
     )
     await run(desk, asterisk)
     assert desk.announcements_asked == 2
@@ -369,7 +374,7 @@ async def test_no_announcements_when_the_queue_has_none() -> None:
         ARGS,
         FakeClock(),
         slice_s=5.0,
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 30 else None,
+        on_wait=hang_up_at(desk, 30),
     )
     await run(desk, asterisk)
     assert desk.announcements_asked == 0
@@ -464,7 +469,7 @@ async def test_a_missing_announcement_prompt_does_not_end_the_wait() -> None:
         ARGS,
         FakeClock(),
         slice_s=1.0,
-        on_wait=lambda n: desk.leave(Leave(contract.QueueAction.HANGUP)) if n == 15 else None,
+        on_wait=hang_up_at(desk, 15),
     )
     await run(desk, asterisk)
     assert asterisk.commands[-1] == action_set(contract.QueueAction.HANGUP)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -17,11 +18,11 @@ from ccd.ami import contract
 from ccd.api.ports import AcdRefused
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.events import (
-    OriginateResponded,
     QueueConnected,
     QueueEntered,
     QueueExit,
     QueueLeft,
+    ResyncFinished,
 )
 from tests.integration.acdfakes import (
     REASON_BUSY,
@@ -558,21 +559,97 @@ async def test_a_call_back_hung_up_before_reaching_the_queue_is_tried_again() ->
         [call_back] = await rig.ami.wait_originates(1)
         assert call_back["Channel"].startswith("Local/5551111@")
         # The customer answers, then hangs up before ccd-queue-wait's AGI reaches ccd.
-        rig.service.handle(
-            OriginateResponded(
-                at=rig.clock.now(),
-                action_id=call_back["ActionID"],
-                success=True,
-                reason=4,
-                channel=call_back["Channel"],
-                uniqueid="1764064100.1",
-            )
-        )
+        rig.answered(call_back, uniqueid="1764064100.1")
         rig.hung_up("1764064100.1", name="Local/5551111@ccd-callback-dial-00000001;1")
         for _ in range(6):
             rig.clock.advance(60)
             await asyncio.sleep(0.3)
         assert len(rig.ami.originates) >= 2
+
+
+async def test_a_resync_settles_the_hangups_a_dropped_ami_connection_hid() -> None:
+    live: dict[str, str] = {}
+    config = make_config([sales()], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"], live_channels=lambda: live) as rig:
+        await rig.service.pause("1002", "lunch")
+        rig.service.arrive(arrival(1))
+        [originate] = await rig.ami.wait_originates(1)
+        rig.answered(originate)
+        waiting = arrival(2)
+        rig.service.arrive(waiting)
+        assert rig.status("1001") == "on_call"
+        # AMI drops; Ada's call and the waiting caller both end unseen; the resync after
+        # the reconnect finds neither channel.
+        rig.clock.advance(30)
+        rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
+
+        [abandoned] = [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
+        assert abandoned["call_id"] == waiting.call_id
+        assert rig.status("1001") == "available"
+        await asyncio.sleep(0.3)
+        assert len(rig.ami.originates) == 1  # Ada is not offered the caller who left
+
+
+async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_resync() -> None:
+    live: dict[str, str] = {}
+    config = make_config([sales(callback_key="5")], [ADA])
+    async with running_acd(config, login=["1001"], live_channels=lambda: live) as rig:
+        await rig.service.pause("1001", "lunch")
+        ticket = rig.service.arrive(arrival(1, caller_num="5551111"))
+        rig.service.callback_requested(ticket)
+        rig.hung_up(ticket.arrival.uniqueid)
+        await rig.service.unpause("1001")
+        [call_back] = await rig.ami.wait_originates(1)
+        rig.answered(call_back, uniqueid="1764064100.1")
+        # AMI drops; the customer hangs up before the queue's AGI reaches ccd, unseen.
+        rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
+        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) >= 2, step_s=5.0)
+        assert rig.ami.originates[1]["Channel"] == call_back["Channel"]
+
+
+async def test_a_failing_tick_does_not_stop_the_acd_clock() -> None:
+    checks = 0
+
+    def busy(_interface: str) -> bool:
+        nonlocal checks
+        checks += 1
+        if checks == 1:
+            return True  # skipped; a tick offers the caller again
+        if checks == 2:
+            raise RuntimeError("device state unavailable")  # during that tick
+        return False
+
+    config = make_config([sales()], [ADA])
+    async with running_acd(config, login=["1001"], interface_busy=busy) as rig:
+        rig.service.arrive(arrival(1))
+        # Ring timeouts still run: the ring that never went out ends and Ada is rung.
+        await pass_time_until(rig.clock, lambda: bool(rig.ami.originates), step_s=1.0)
+        assert rig.ami.originates[0]["Channel"] == "PJSIP/1001"
+
+
+async def test_a_call_back_offer_made_between_agi_retries_is_not_told_to_the_customer() -> None:
+    config = make_config([sales(max_wait_s=30.0, overflow_target="callback")], [ADA])
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        caller = arrival(1, caller_num="5557777")
+        rig.service.departed(rig.service.arrive(caller))  # ccd's AGI session dropped
+        rig.clock.advance(31)
+        await asyncio.sleep(0.4)  # offered a call back while nobody holds the caller
+        rig.hung_up(caller.uniqueid)  # ... and the caller hangs up before the AGI retry
+        await rig.service.unpause("1001")
+        [call_back] = await rig.ami.wait_originates(1)
+        rig.answered(call_back, uniqueid="1764064100.1")
+        customer = replace(
+            caller,
+            callback_of=caller.call_id,
+            linkedid="1764064100.1",
+            uniqueid="1764064100.1",
+            channel="Local/5557777@ccd-callback-dial-00000001;1",
+        )
+        ticket = rig.service.arrive(customer)
+        assert not ticket.leave.done()  # the offer was for the first call, not this one
+        ring = (await rig.ami.wait_originates(2))[1]
+        assert ring["Channel"] == "PJSIP/1001"
 
 
 async def test_stop_during_a_session_log_write_loses_nothing() -> None:

@@ -26,6 +26,7 @@ from ccd.db.acd_store import (
     WriteMode,
 )
 from ccd.db.engine import create_engine
+from tests.integration.apifakes import FixedClock
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_SEED = REPO / "config" / "acd-seed.toml"
@@ -58,21 +59,13 @@ async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
-
-
-@pytest.fixture
-def store(engine: AsyncEngine, clock: StepClock) -> AcdStore:
+def store(engine: AsyncEngine, clock: FixedClock) -> AcdStore:
     return AcdStore(engine, clock=clock)
 
 
@@ -90,7 +83,7 @@ SUPPORT = Queue(
 ALICE = Agent(id="1001", interface="Local/1001@ccd-agents", skills={"support": 5}, name="Alice")
 
 
-async def test_queue_round_trip_keeps_every_field(store: AcdStore, clock: StepClock) -> None:
+async def test_queue_round_trip_keeps_every_field(store: AcdStore, clock: FixedClock) -> None:
     await store.upsert_queue(SALES, mode=WriteMode.CREATE)
     stored = await store.upsert_queue(SUPPORT, mode=WriteMode.CREATE)
     assert stored.queue == SUPPORT

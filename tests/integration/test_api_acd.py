@@ -4,7 +4,6 @@ file) and a FakeAcdLive standing in for the running ACD, served on a real 127.0.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from ccd.acd.seed import load_seed
 from ccd.db.acd_store import AcdStore, SessionEntry
 from ccd.db.engine import create_engine
 from tests.integration.apifakes import Api, FakeAcdLive, running_api
-from tests.integration.test_acd_store import SAMPLE_SEED, build_template
+from tests.integration.test_acd_store import SAMPLE_SEED, build_template, copy_database
 from tests.integration.test_api_auth import (
     IDENTITIES,
     Endpoint,
@@ -101,9 +100,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def engine(seeded_template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    target = tmp_path / "ccd.sqlite3"
-    shutil.copy(seeded_template, target)
-    engine = create_engine(f"sqlite+aiosqlite:///{target}")
+    engine = create_engine(copy_database(seeded_template, tmp_path))
     yield engine
     await engine.dispose()
 

@@ -244,7 +244,3 @@ def at(row: Mapping[str, Any]) -> datetime:
     value = row["at"]
     assert isinstance(value, datetime)
     return value
-
-
-async def settle(seconds: float) -> None:
-    await asyncio.sleep(seconds)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 from multidict import MultiDict
 
-from ccd.ami.translate import translate
 from ccd.api.cdrs import cdr_filter, parse_query
 from ccd.api.problems import ApiProblem
 from ccd.cdr.builder import CdrBuilder
@@ -19,22 +18,16 @@ from ccd.domain.auth import Principal, Role
 from ccd.domain.cdr import CallRecord, Disposition, HungUpBy
 from ccd.domain.events import DomainEvent, QueueConnected, QueueEntered, QueueExit, QueueLeft
 from tests.unit.amitraffic import Chan, Traffic
-
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-def ts(frame: dict[str, str]) -> datetime:
-    return datetime.fromtimestamp(float(frame["Timestamp"]), UTC)
+from tests.unit.test_cdr_builder import Run, ts
 
 
-class Queued:
+class Queued(Run):
     """An inbound caller answered by ccd's queue-wait dialplan, then the test drives the ACD
     events and what the channels do."""
 
     def __init__(self, builder: CdrBuilder | None = None) -> None:
+        super().__init__(builder)
         self.t = t = Traffic()
-        self.builder = builder if builder is not None else CdrBuilder()
-        self.records: list[CallRecord] = []
         uid = t.uniqueid()
         self.caller = Chan(
             "PJSIP/trunk-00000001",
@@ -61,22 +54,6 @@ class Queued:
 
     def wait(self, seconds: float) -> None:
         self.t.clock += seconds
-
-    def frames(self, *frames: dict[str, str]) -> list[CallRecord]:
-        out: list[CallRecord] = []
-        for frame in frames:
-            event = translate(frame, NOW)
-            if event is not None:
-                out += self.builder.apply(event)
-        self.records += out
-        return out
-
-    def events(self, *events: DomainEvent) -> list[CallRecord]:
-        out: list[CallRecord] = []
-        for event in events:
-            out += self.builder.apply(event)
-        self.records += out
-        return out
 
     def enter(self, queue: str = "support") -> datetime:
         joined = self.now()
