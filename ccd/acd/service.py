@@ -103,6 +103,8 @@ SESSION_LOG_LIMIT = 50_000
 _BUSY_REASONS = frozenset({0, 5, 8})
 _CALLBACK_NUMBER = re.compile(r"\+?[0-9]{2,20}")
 HANGUP_RETRY_S = 2.0
+# An Originate this old whose channel is not live after a resync is not coming.
+ORIGINATE_SETTLE_S = 2.0
 
 
 class AcdAmi(Protocol):
@@ -127,9 +129,17 @@ class _Ring:
     call_id: str
     action_id: str
     channel_id: str  # the agent channel's uniqueid (Originate ChannelId)
+    created: float = 0.0
     sent: asyncio.Task[None] | None = None
     cancelled: bool = False
     hung_up: bool = False  # its Hangup arrived before the OriginateResponse
+
+
+@dataclass(frozen=True, slots=True)
+class _CallBack:
+    call_id: str  # the waiting call it is for
+    channel_id: str  # the customer leg's uniqueid (Originate ChannelId)
+    created: float
 
 
 @dataclass(slots=True)
@@ -171,7 +181,7 @@ class AcdService:
         self._ring_of: dict[tuple[str, str], _Ring] = {}  # (agent, call) -> ring
         self._agent_channels: dict[str, str] = {}  # answered agent channel uniqueid -> agent
         self._ring_channels: dict[str, _Ring] = {}  # ringing agent channel uniqueid -> ring
-        self._callbacks: dict[str, str] = {}  # callback originate action id -> call id
+        self._callbacks: dict[str, _CallBack] = {}  # by the call back's Originate ActionID
         # Answered call backs whose customer has not reached the queue yet: uniqueid -> call.
         self._callbacks_answered: dict[str, str] = {}
         self._session_rows: list[SessionEntry] = []
@@ -280,7 +290,12 @@ class AcdService:
             while self._pending_events:
                 next_event = self._pending_events.popleft()
                 for command in self.engine.handle(next_event, self._now()):
-                    self._execute(command)
+                    try:
+                        self._execute(command)
+                    except Exception:
+                        # One command failing (a bug, a full disk) must not drop the others
+                        # the engine decided in the same step.
+                        log.exception("acd command failed", command=type(command).__name__)
         finally:
             self._applying = False
             self._pending_events.clear()
@@ -335,6 +350,7 @@ class AcdService:
             call_id=command.call_id,
             action_id=f"ccd-acd-ring-{uuid.uuid4().hex}",
             channel_id=f"{AGENT_CHANNEL_PREFIX}{uuid.uuid4().hex}",
+            created=self._now(),
         )
         self._rings[ring.action_id] = ring
         self._ring_of[(ring.agent_id, ring.call_id)] = ring
@@ -456,8 +472,9 @@ class AcdService:
             self._reconcile_calls()
 
     def _originate_responded(self, event: OriginateResponded) -> None:
-        call_id = self._callbacks.pop(event.action_id, None)
-        if call_id is not None:
+        call_back = self._callbacks.pop(event.action_id, None)
+        if call_back is not None:
+            call_id = call_back.call_id
             if event.success:
                 # Until the customer's AGI reaches ccd, their hangup means "try again".
                 self._callbacks_answered[event.uniqueid] = call_id
@@ -520,6 +537,22 @@ class AcdService:
             for uniqueid in [u for u in tracked_by if u not in live]:
                 log.info("channel hung up while ccd was not looking", uniqueid=uniqueid)
                 self._hung_up(uniqueid)
+        # Originates whose result was lost with the connection (nothing of them is live).
+        settled_before = self._now() - ORIGINATE_SETTLE_S
+        for action_id, call_back in list(self._callbacks.items()):
+            if call_back.channel_id not in live and call_back.created < settled_before:
+                del self._callbacks[action_id]
+                log.info("call back lost with the AMI connection", call_id=call_back.call_id)
+                self._apply_safely(CallbackFailed(call_back.call_id))
+        for action_id, ring in list(self._rings.items()):
+            if ring.cancelled and ring.channel_id not in live and ring.created < settled_before:
+                del self._rings[action_id]
+                self._ring_channels.pop(ring.channel_id, None)
+        # Callers holding an instruction for a session that never came back.
+        for call_id, caller in list(self._callers.items()):
+            gone = caller.arrival.uniqueid not in live and caller.ticket is None
+            if gone and self.engine.position(call_id) is None:
+                del self._callers[call_id]
         tracked = set(self._agent_channels.values())
         for agent_id in self.engine.logged_in():
             agent = self.engine.agent(agent_id)
@@ -741,9 +774,11 @@ class AcdService:
         caller = self._callers.get(command.call_id)
         joined = caller.joined_at if caller is not None else self._now()
         action_id = f"ccd-acd-cb-{uuid.uuid4().hex}"
-        self._callbacks[action_id] = command.call_id
+        channel_id = f"{AGENT_CHANNEL_PREFIX}cb-{uuid.uuid4().hex}"
+        self._callbacks[action_id] = _CallBack(command.call_id, channel_id, self._now())
         fields = {
             "ActionID": action_id,
+            "ChannelId": channel_id,
             "Channel": f"Local/{command.number}@{contract.CALLBACK_DIAL_CONTEXT}",
             "Context": contract.QUEUE_CALLBACK_CONTEXT,
             "Exten": "s",

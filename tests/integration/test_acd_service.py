@@ -607,6 +607,44 @@ async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_r
         assert rig.ami.originates[1]["Channel"] == call_back["Channel"]
 
 
+async def test_a_call_back_whose_result_was_lost_with_ami_is_tried_again_after_the_resync() -> None:
+    live: dict[str, str] = {}
+    config = make_config([sales(callback_key="5")], [ADA])
+    async with running_acd(config, login=["1001"], live_channels=lambda: live) as rig:
+        await rig.service.pause("1001", "lunch")
+        ticket = rig.service.arrive(arrival(1, caller_num="5551111"))
+        rig.service.callback_requested(ticket)
+        rig.hung_up(ticket.arrival.uniqueid)
+        await rig.service.unpause("1001")
+        [call_back] = await rig.ami.wait_originates(1)
+        assert call_back["ChannelId"]  # known before Asterisk creates the channel
+        # AMI drops before the OriginateResponse; after the reconnect nothing of that
+        # call back is live: it failed, and is placed again later.
+        rig.clock.advance(5)
+        rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
+        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) >= 2, step_s=5.0)
+        assert rig.ami.originates[1]["Channel"] == call_back["Channel"]
+        assert rig.ami.originates[1]["ChannelId"] != call_back["ChannelId"]
+
+
+async def test_a_failing_command_does_not_drop_the_others_of_the_same_step() -> None:
+    messages: list[str] = []
+
+    def busy(interface: str) -> bool:
+        if interface == "PJSIP/1001":
+            raise RuntimeError("device state unavailable")
+        return False
+
+    config = make_config([sales(strategy=Strategy.RING_ALL)], [ADA, BOB])
+    async with running_acd(config, login=["1001", "1002"], interface_busy=busy) as rig:
+        rig.service.arrive(arrival(1))
+        # Ada's ring failed inside ccd; Bob's ring, decided in the same step, went out.
+        [ring] = await rig.ami.wait_originates(1)
+        assert ring["Channel"] == "PJSIP/1002"
+        messages.extend(m["type"] for m in rig.messages)
+        assert "queue.caller_joined" in messages
+
+
 async def test_a_failing_tick_does_not_stop_the_acd_clock() -> None:
     checks = 0
 
