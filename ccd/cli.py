@@ -243,9 +243,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ccd.acd.seed import load_seed
-    from ccd.db import migrate
     from ccd.db.acd_store import AcdStore, SeedResult
-    from ccd.db.engine import create_engine
 
     settings = _settings_with_logging(args, require_ami_secret=False)
     path = Path(args.file)
@@ -254,25 +252,17 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         if done == total:
             print(f"  {table} {done}/{total}", flush=True)
 
-    async def seed() -> SeedResult:
-        engine = create_engine(settings.database_url)
-        try:
-            if not await migrate.is_current(engine):
-                raise UsageError(
-                    "the database schema is not up to date: run `ccd db upgrade` first"
-                )
-            store = AcdStore(engine)
-            _agents, queues, reasons = await store.ids()
-            # Validated against what is stored too: the file may refer to existing queues.
-            config = load_seed(path, known_queues=queues, known_pause_reasons=reasons)
-            total = len(config.pause_reasons) + len(config.queues) + len(config.agents)
-            print(f"seeding {total} rows from {path}", flush=True)
-            return await store.apply_seed(config, progress)
-        finally:
-            await engine.dispose()
+    async def seed(engine: Any) -> SeedResult:
+        store = AcdStore(engine)
+        _agents, queues, reasons = await store.ids()
+        # Validated against what is stored too: the file may refer to existing queues.
+        config = load_seed(path, known_queues=queues, known_pause_reasons=reasons)
+        total = len(config.pause_reasons) + len(config.queues) + len(config.agents)
+        print(f"seeding {total} rows from {path}", flush=True)
+        return await store.apply_seed(config, progress)
 
     try:
-        result = _run_async(seed)
+        result = _run_async(lambda: _with_current_database(settings, seed))
     except ConfigError as exc:
         lines = "\n".join(f"  {problem}" for problem in exc.problems)
         print(
@@ -324,18 +314,24 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _with_token_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+async def _with_current_database(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(engine)`` on the configured database, refusing an outdated schema."""
     from ccd.db import migrate
     from ccd.db.engine import create_engine
-    from ccd.db.tokens import TokenStore
 
     engine = create_engine(settings.database_url)
     try:
         if not await migrate.is_current(engine):
             raise UsageError("the database schema is not up to date: run `ccd db upgrade` first")
-        return await work(TokenStore(engine))
+        return await work(engine)
     finally:
         await engine.dispose()
+
+
+async def _with_token_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from ccd.db.tokens import TokenStore
+
+    return await _with_current_database(settings, lambda engine: work(TokenStore(engine)))
 
 
 def _cmd_token_create(args: argparse.Namespace) -> int:

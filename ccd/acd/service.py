@@ -64,7 +64,7 @@ from ccd.acd.engine import (
     RingAgent,
     Tick,
 )
-from ccd.acd.model import AgentState, AgentStatus, Queue, WaitingCaller
+from ccd.acd.model import AgentState, AgentStatus, WaitingCaller
 from ccd.acd.seed import AcdConfig
 from ccd.acd.targets import (
     CallbackTarget,
@@ -931,6 +931,3 @@ class AcdService:
             "pending_pause": self.engine.pending_pause(agent_id),
             "logout_pending": self.engine.logout_pending(agent_id),
         }
-
-    def queues(self) -> Mapping[str, Queue]:
-        return self.engine.queues()

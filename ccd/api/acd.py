@@ -35,7 +35,7 @@ from ccd.acd.seed import (
 )
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import _read_body, no_store_json
+from ccd.api.handlers import no_store_json, read_body
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import AcdLive, AcdRefused
 from ccd.api.problems import (
@@ -147,7 +147,7 @@ def _key(request: web.Request, name: str, kind: str) -> str:
 
 async def _body(request: web.Request, model: type[BodyT], *, optional: bool = False) -> BodyT:
     """The JSON body as ``model``; when ``optional``, no body at all is ``model()``."""
-    raw = await _read_body(request)
+    raw = await read_body(request)
     if optional and not raw.strip():
         return model()
     return validate_body(model, parse_json_object(raw, request.content_type))

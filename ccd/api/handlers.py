@@ -84,7 +84,7 @@ async def get_call(request: web.Request) -> web.Response:
     return no_store_json(call_view(call, now=deps.clock.now()))
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request) -> bytes:
     limit = request.app[DEPS].max_body_bytes
     # Refuse early on a declared length; request.read() enforces client_max_size for
     # chunked bodies.
@@ -100,7 +100,7 @@ def _asterisk_unreachable() -> ApiProblem:
 async def originate(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     principal = request[PRINCIPAL]
-    raw = await _read_body(request)
+    raw = await read_body(request)
     body = validate_body(OriginateRequest, parse_json_object(raw, request.content_type))
     try:
         action_id = await deps.control.originate(
