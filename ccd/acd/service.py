@@ -915,6 +915,12 @@ class AcdService:
             "ringing": sorted(self.engine.ringing_for(waiting.call_id)),
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "queues": {queue_id: self.queue_live(queue_id) for queue_id in self.engine.queues()},
+            "agents": {agent_id: self.agent_live(agent_id) for agent_id in self.engine.logged_in()},
+        }
+
     def agent_live(self, agent_id: str) -> dict[str, Any] | None:
         if agent_id not in self.engine.logged_in():
             return None

@@ -34,7 +34,7 @@ from ccd.acd.seed import (
     QueueSpec,
 )
 from ccd.api.cdrs import IsoDateTime
-from ccd.api.context import PRINCIPAL
+from ccd.api.context import ACD_LIVE, PRINCIPAL
 from ccd.api.handlers import no_store_json, read_body
 from ccd.api.policy import require_agent_self
 from ccd.api.ports import AcdLive, AcdRefused
@@ -62,7 +62,6 @@ from ccd.db.acd_store import (
 log = structlog.get_logger("ccd.api")
 
 ACD_STORE: web.AppKey[AcdStore | None] = web.AppKey("acd_store")
-ACD_LIVE: web.AppKey[AcdLive | None] = web.AppKey("acd_live")
 
 ACD_REFUSED = "urn:ccd:problem:acd-refused"
 DEFAULT_SESSIONS_LIMIT = 1000

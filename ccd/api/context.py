@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ccd.api.hub import EventHub
-from ccd.api.ports import CallControl, CallDirectory, ReadinessCheck, TokenVerifier
+from ccd.api.ports import AcdLive, CallControl, CallDirectory, ReadinessCheck, TokenVerifier
 from ccd.clock import Clock
 from ccd.domain.auth import Principal
 
@@ -24,5 +24,7 @@ class ApiDeps:
 
 
 DEPS = web.AppKey("deps", ApiDeps)
+# The running ACD, when this process runs one (None: ACD routes answer 503).
+ACD_LIVE: web.AppKey[AcdLive | None] = web.AppKey("acd_live")
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

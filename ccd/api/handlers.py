@@ -9,7 +9,7 @@ import json
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
 
-from ccd.api.context import DEPS, PRINCIPAL
+from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
 from ccd.api.ports import OriginateRejected
 from ccd.api.problems import (
@@ -214,9 +214,11 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     pump: asyncio.Task[None] | None = None
     watchdog: asyncio.Task[None] | None = None
     try:
-        snapshot = json.dumps(
-            snapshot_message(deps.calls.calls(), now=deps.clock.now()), separators=(",", ":")
-        )
+        message = snapshot_message(deps.calls.calls(), now=deps.clock.now())
+        acd = request.app.get(ACD_LIVE)
+        if acd is not None:
+            message["acd"] = acd.snapshot()
+        snapshot = json.dumps(message, separators=(",", ":"))
         pump = asyncio.create_task(_pump(ws, subscription, snapshot))
         watchdog = asyncio.create_task(_close_when_ended(request, ws, subscription))
         # Reading keeps ping/pong and the close handshake going; client text is ignored.

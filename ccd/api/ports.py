@@ -189,6 +189,12 @@ class AcdLive(Protocol):
         """State, since, reason, call, queues joined; None when logged out / unknown."""
         ...
 
+    def snapshot(self) -> dict[str, Any]:
+        """``{"queues": {id: queue_live}, "agents": {id: agent_live}}`` of every loaded queue
+        and logged-in agent: the websocket's starting point before ``agent.state`` and
+        ``queue.*`` messages."""
+        ...
+
     async def login(self, agent_id: str, queue_ids: Sequence[str] | None) -> None:
         """Log the agent in to ``queue_ids`` (None: its configured memberships)."""
         ...

@@ -153,6 +153,12 @@ class FakeAcdLive:
         state = self.agents.get(agent_id)
         return None if state is None else {**state, "queues": sorted(state["queues"])}
 
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "queues": {q: self.queue_live(q) for q in sorted(self.queues)},
+            "agents": {a: self.agent_live(a) for a in sorted(self.agents)},
+        }
+
     async def login(self, agent_id: str, queue_ids: Sequence[str] | None) -> None:
         self._record("login", agent_id, None if queue_ids is None else tuple(queue_ids))
         self.agents[agent_id] = {

@@ -13,7 +13,14 @@ from structlog.testing import capture_logs
 from ccd.api.hub import EndReason, EventHub, SubscriptionEnded
 from ccd.bus import Bus
 from ccd.domain.calls import Call, CallEnded, CallStarted, CallState, CallUpdated
-from tests.integration.apifakes import T0, make_call, running_api, wait_until, with_state
+from tests.integration.apifakes import (
+    T0,
+    FakeAcdLive,
+    make_call,
+    running_api,
+    wait_until,
+    with_state,
+)
 
 
 async def test_snapshot_first_then_changes_in_order() -> None:
@@ -40,6 +47,28 @@ async def test_snapshot_first_then_changes_in_order() -> None:
         assert started["call"]["id"] == "1700000100.5"
         assert updated["call"]["state"] == "bridged"
         assert ended["call"]["duration_s"] == 65.0  # measured at the event, not at send time
+        await ws.close()
+
+
+async def test_snapshot_carries_the_acd_and_acd_messages_follow() -> None:
+    acd = FakeAcdLive(queues=["sales"])
+    await acd.login("1001", ["sales"])
+    async with running_api(acd_live=acd) as api:
+        ws = await api.client.ws_connect("/api/v1/events", headers=api.auth("supervisor"))
+        snapshot = await ws.receive_json()
+        assert snapshot["acd"]["queues"]["sales"]["agents"] == ["1001"]
+        assert snapshot["acd"]["agents"]["1001"]["state"] == "available"
+        api.hub.publish_message({"type": "agent.state", "agent_id": "1001", "status": "paused"})
+        message = await ws.receive_json()
+        assert (message["type"], message["status"]) == ("agent.state", "paused")
+        await ws.close()
+
+
+async def test_snapshot_without_an_acd_has_no_acd_part() -> None:
+    async with running_api() as api:
+        ws = await api.client.ws_connect("/api/v1/events", headers=api.auth("supervisor"))
+        snapshot = await ws.receive_json()
+        assert "acd" not in snapshot
         await ws.close()
 
 

@@ -134,6 +134,9 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
         assert live["agents"]["paused"] == 1
         await socket.close()
         await reader
+        # The stream starts from a snapshot that carries the ACD's queues.
+        assert messages[0]["type"] == "snapshot"
+        assert "sales" in messages[0]["acd"]["queues"]
         paused = [
             m for m in messages if m.get("type") == "agent.state" and m.get("agent_id") == "1002"
         ]
