@@ -127,10 +127,9 @@ def parse_arrival(channel: AgiChannel) -> Arrival:
 
 
 def parse_skills(text: str) -> dict[str, int]:
-    """``french:3&billing`` → {"french": 3, "billing": 1}; commas are accepted too (the
-    IVR's queue node joins skill names with commas)."""
+    """``french:3&billing`` → {"french": 3, "billing": 1}."""
     skills: dict[str, int] = {}
-    for item in text.replace(",", "&").split("&"):
+    for item in text.split(contract.SKILLS_SEPARATOR):
         item = item.strip()
         if not item:
             continue

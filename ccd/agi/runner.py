@@ -229,7 +229,7 @@ class _Runner:
                     {
                         "CCD_QUEUE": command.queue,
                         "CCD_PRIORITY": str(command.priority),
-                        "CCD_SKILLS": ",".join(command.skills),
+                        "CCD_SKILLS": contract.SKILLS_SEPARATOR.join(command.skills),
                         contract.VAR_IVR_NEXT_CONTEXT: self.flow.queue_context,
                         contract.VAR_IVR_NEXT_EXTEN: self.flow.queue_exten,
                     },

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from ccd.ami import contract
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import (
     CollectNode,
@@ -186,7 +187,7 @@ class IvrSession:
                 self._awaiting = lookup
                 commands.append(lookup)
             case QueueNode():
-                skills = ",".join(node.skills)
+                skills = contract.SKILLS_SEPARATOR.join(node.skills)
                 commands.append(
                     SetVariables(
                         {

@@ -214,7 +214,7 @@ async def test_arguments_reach_the_desk_and_music_starts_first() -> None:
 
 async def test_a_call_back_passes_its_original_call_and_an_ivr_skill_list() -> None:
     desk = FakeDesk()
-    args = ["vip", "", "gold,french:2", "", "", "1764000000.7"]
+    args = ["vip", "", "gold&french:2", "", "", "1764000000.7"]
     asterisk = FakeAsterisk(
         args,
         FakeClock(),

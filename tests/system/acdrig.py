@@ -61,9 +61,12 @@ class AcdRun:
     def acd(self) -> Any:
         return self.daemon.components.acd
 
-    async def caller(self, queue: str, *, number: str = "", priority: int = 0) -> str:
-        """A caller entering ``queue``; returns their channel name (the Local ``;1`` half,
-        which runs ``ccd-queue-wait``; the ``;2`` half is the customer on hold music)."""
+    async def caller(
+        self, queue: str, *, number: str = "", priority: int = 0, ivr_flow: str | None = None
+    ) -> str:
+        """A caller entering ``queue`` (or, with ``ivr_flow``, that IVR flow, which should
+        queue them); returns their channel name (the Local ``;1`` half, which runs
+        ``ccd-queue-wait``; the ``;2`` half is the customer on hold music)."""
         self._serial += 1
         number = number or f"555{self._serial:04d}"
         variables = {
@@ -71,10 +74,12 @@ class AcdRun:
             contract.VAR_PRIORITY: str(priority),
             contract.VAR_AGI_PORT: str(self.agi_port),
         }
+        if ivr_flow is not None:
+            variables = {contract.VAR_IVR_FLOW: ivr_flow, contract.VAR_AGI_PORT: str(self.agi_port)}
         response = await self.ami.action(
             "Originate",
             Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
-            Context=contract.QUEUE_CONTEXT,
+            Context=contract.IVR_CONTEXT if ivr_flow is not None else contract.QUEUE_CONTEXT,
             Exten="s",
             Priority="1",
             Async="true",
@@ -173,11 +178,19 @@ async def acd_daemon(
     talk_s: float = 1,
     quiet_before: bool = True,
     hangup_after: bool = True,
+    flows: Mapping[str, str] | None = None,
 ) -> AsyncIterator[AcdRun]:
+    """``flows``: IVR flow files (name → TOML) for a flows directory of this run."""
     if quiet_before:
         await quiet_sandbox(sandbox)
     environ = daemon_environment(sandbox, data_dir)
     environ |= {"CCD_DATABASE__URL": database_url, "CCD_AGI__PORT": str(agi_port)}
+    if flows is not None:
+        flows_dir = data_dir / "ivr"
+        flows_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in flows.items():
+            (flows_dir / name).write_text(text)
+        environ["CCD_IVR__FLOWS_DIR"] = str(flows_dir)
     settings = parse_settings(None, source="test", environ=environ)
     daemon = Daemon(settings)
     run_events: list[object] = []

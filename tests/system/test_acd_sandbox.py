@@ -371,3 +371,55 @@ async def test_ami_drop_keeps_waiting_callers_and_settles_a_call_that_ended_mean
             what="the waiting caller served after the reconnect",
         )
         assert gateway.reconnects >= 1
+
+
+IVR_TO_QUEUE = """
+id = "acdtest"
+default = true
+entry = "to_sales"
+default_destination = "bye"
+queue_context = "ccd-queue-wait"
+queue_exten = "s"
+
+[nodes.to_sales]
+kind = "queue"
+queue = "sales"
+priority = 5
+skills = ["sales", "english"]
+
+[nodes.bye]
+kind = "hangup"
+"""
+
+
+async def test_the_ivr_queue_node_feeds_the_acd(
+    asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    # Only the agent with both skills the IVR asks for may take the call.
+    able, unable = sim_agent("1007", sales=3, english=2), sim_agent("1008", sales=9)
+    url = await acd_database(
+        postgres_cluster,
+        config(
+            [Queue(id="sales", ring_timeout_s=10)],
+            [able, unable],
+            {"1007": ["sales"], "1008": ["sales"]},
+        ),
+    )
+    async with acd_daemon(
+        asterisk_sandbox, url, tmp_path, flows={"acdtest.toml": IVR_TO_QUEUE}
+    ) as run:
+        await run.acd.login("1008", None)
+        await run.acd.login("1007", None)
+        caller = await run.caller("", ivr_flow="acdtest")
+        await eventually(lambda: run.connected(), within_s=20, what="IVR caller connected")
+        (connection,) = run.connected()
+        assert (connection.linkedid, connection.agent_id) == (caller, "1007")
+
+        async def written() -> dict[str, object] | None:
+            return await run.cdr(caller)
+
+        row = await eventually(written, within_s=30, what="the caller's CDR")
+        assert row["queue"] == "sales"
+        assert row["agent_id"] == "1007"
+        assert row["disposition"] == "answered"
+        assert "to_sales" in str(row["ivr_path"])

@@ -82,7 +82,7 @@ def test_menu_valid_digit_reaches_the_queue_with_its_variables() -> None:
     assert first == [Collect(("basic-pbx-ivr-main",), "en", 1, 5.0, "")]
     commands = session.handle(digits("1"))
     assert commands == [
-        SetVariables({"CCD_QUEUE": "sales", "CCD_PRIORITY": "3", "CCD_SKILLS": "sales,en"}),
+        SetVariables({"CCD_QUEUE": "sales", "CCD_PRIORITY": "3", "CCD_SKILLS": "sales&en"}),
         Transfer("ccd-queue-wait", "s"),
     ]
     assert session.finished
@@ -297,7 +297,7 @@ def test_lookup_answer_sets_variables_and_branches_vip_to_priority_queue() -> No
     commands = session.handle(LookupAnswered(OPEN_AT, 200, {"tier": "vip", "name": "Bob"}))
     assert commands[0] == SetVariables({"customer_tier": "vip"})
     assert commands[1] == SetVariables(
-        {"CCD_QUEUE": "sales", "CCD_PRIORITY": "10", "CCD_SKILLS": "sales,en"}
+        {"CCD_QUEUE": "sales", "CCD_PRIORITY": "10", "CCD_SKILLS": "sales&en"}
     )
     assert session.variables["customer_tier"] == "vip"
     assert [step.node for step in session.path] == ["ask", "crm", "vip"]
@@ -432,7 +432,7 @@ def test_sample_flow_vip_customer_path() -> None:
     commands = session.handle(LookupAnswered(OPEN_AT, 200, {"tier": "vip", "name": "Bob"}))
     assert commands[0] == SetVariables({"customer_tier": "vip", "customer_name": "Bob"})
     assert commands[1] == SetVariables(
-        {"CCD_QUEUE": "support", "CCD_PRIORITY": "10", "CCD_SKILLS": "support,vip"}
+        {"CCD_QUEUE": "support", "CCD_PRIORITY": "10", "CCD_SKILLS": "support&vip"}
     )
 
 
