@@ -926,9 +926,11 @@ class AcdService:
             return None
         state = self.engine.agent_state(agent_id)
         calls, talk_s = self.engine.agent_counters(agent_id)
-        return {
+        in_state_s = max(0.0, self._now() - state.since)
+        view: dict[str, Any] = {
             "status": state.status.value,
             "since": datetime.fromtimestamp(state.since, UTC).isoformat(),
+            "in_state_s": round(in_state_s, 1),
             "reason": state.reason,
             "call_id": state.call_id,
             "queues": sorted(self.engine.agent_queues(agent_id)),
@@ -937,3 +939,10 @@ class AcdService:
             "pending_pause": self.engine.pending_pause(agent_id),
             "logout_pending": self.engine.logout_pending(agent_id),
         }
+        if state.status is AgentStatus.PAUSED:
+            reason = self._config.pause_reasons.get(state.reason or "")
+            limit = reason.time_limit_s if reason is not None else None
+            # Flagged for the supervisor, never ended automatically.
+            view["billable"] = reason.billable if reason is not None else False
+            view["pause_over_limit"] = limit is not None and in_state_s > limit
+        return view

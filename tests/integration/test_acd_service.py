@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from ccd.acd.model import Agent, Queue, Strategy
+from ccd.acd.model import Agent, PauseReason, Queue, Strategy
 from ccd.acd.service import AcdService
 from ccd.acd.waiting import Leave, QueueRefused
 from ccd.ami import contract
@@ -720,3 +720,24 @@ async def test_the_last_agent_logging_out_sends_waiting_callers_to_the_no_agents
         await asyncio.sleep(0.4)
         assert ticket.leave.done()
         assert ticket.leave.result().action == contract.QueueAction.VOICEMAIL
+
+
+async def test_a_pause_over_its_time_limit_is_flagged_not_ended() -> None:
+    config = make_config([sales()], [ADA])
+    config = replace(
+        config, pause_reasons={"lunch": PauseReason("lunch", billable=False, time_limit_s=3600)}
+    )
+    async with running_acd(config, login=["1001"]) as rig:
+        await rig.service.pause("1001", "lunch")
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert (live["status"], live["billable"], live["pause_over_limit"]) == (
+            "paused",
+            False,
+            False,
+        )
+        rig.clock.advance(3601)
+        live = rig.service.agent_live("1001")
+        assert live is not None
+        assert (live["status"], live["pause_over_limit"]) == ("paused", True)
+        assert live["in_state_s"] == pytest.approx(3601, abs=1)
