@@ -198,7 +198,7 @@ class AgiSettings(_Section):
     port: int = Field(default=4573, ge=0, le=65535)
     header_timeout_s: float = Field(default=5.0, gt=0, le=60)
     command_timeout_s: float = Field(default=30.0, gt=0, le=3600)
-    max_sessions: int = Field(default=500, ge=1, le=100_000)
+    max_sessions: int = Field(default=5000, ge=1, le=100_000)
 
 
 class IvrSettings(_Section):

@@ -204,7 +204,7 @@ def test_agi_and_ivr_defaults_and_overrides() -> None:
     assert (settings.agi.host, settings.agi.port, settings.agi.max_sessions) == (
         "127.0.0.1",
         4573,
-        500,
+        5000,  # IVR callers plus every caller waiting in a queue
     )
     assert settings.ivr.flows_dir == Path("config/ivr").absolute()
     moved = load(
