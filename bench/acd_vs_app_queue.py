@@ -233,21 +233,21 @@ async def ccd_round(
     arrived: dict[str, float] = {}
     sent: dict[str, float] = {}
     original_arrive = acd.arrive
-    original_originate = acd._ami.originate
+    original_originate_now = acd._ami.originate_now
 
     def timed_arrive(arrival: Any) -> Any:
         arrived[arrival.call_id] = time.time()
         return original_arrive(arrival)
 
-    async def timed_originate(fields: Any) -> str:
+    def timed_originate_now(fields: Any) -> Any:
         variables = dict(v.split("=", 1) for v in fields.get("Variable", "").split(",") if v)
         call_id = variables.get(contract.VAR_ACD_CALL)
         if call_id is not None:
             sent.setdefault(call_id, time.time())
-        return await original_originate(fields)
+        return original_originate_now(fields)
 
     acd.arrive = timed_arrive  # type: ignore[method-assign]
-    acd._ami.originate = timed_originate  # type: ignore[method-assign]
+    acd._ami.originate_now = timed_originate_now  # type: ignore[method-assign]
     await daemon.start()
     try:
         await daemon.components.gateway.wait_resynced(20)

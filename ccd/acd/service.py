@@ -110,6 +110,10 @@ ORIGINATE_SETTLE_S = 2.0
 class AcdAmi(Protocol):
     async def originate(self, fields: Mapping[str, str]) -> str: ...
 
+    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
+        """Write the Originate before returning; the task resolves once it is queued."""
+        ...
+
     async def send_action(
         self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
     ) -> dict[str, str]: ...
@@ -378,31 +382,41 @@ class AcdService:
         if caller is not None and caller.arrival.caller_num:
             name = caller.arrival.caller_name.replace('"', "")
             fields["CallerID"] = f'"{name}" <{caller.arrival.caller_num}>'
-        ring.sent = self._spawn(self._send_ring(ring, fields), "ring")
         log.info("ringing agent", agent_id=ring.agent_id, call_id=ring.call_id, queue=queue_id)
-
-    async def _send_ring(self, ring: _Ring, fields: Mapping[str, str]) -> None:
         try:
-            await self._ami.originate(fields)
+            # Written now, in this loop iteration: join → ring is not delayed behind
+            # whatever else the loop has queued (the AMI burst of the caller's arrival).
+            queued = self._ami.originate_now(fields)
         except Exception as exc:
-            log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
-            nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
-                exc, AmiConnectionLost
-            )
-            if nothing_written:
-                # Nothing was written: nothing can ring.
-                self._rings.pop(ring.action_id, None)
-                self._ring_channels.pop(ring.channel_id, None)
-            else:
-                # Written but unanswered (connection lost, timeout): Asterisk may ring the
-                # agent anyway. Keep the ring known as cancelled — a late success is hung
-                # up — and try to end it now.
-                ring.cancelled = True
-                self._spawn(self._hangup(ring.channel_id, attempts=3), "cancel")
-            if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
-                del self._ring_of[(ring.agent_id, ring.call_id)]
-                # Not the agent's fault: skipped for now, offered again shortly.
-                self._apply(AgentBusy(ring.agent_id, ring.call_id))
+            self._ring_not_sent(ring, exc)
+            return
+        ring.sent = self._spawn(self._ring_queued(ring, queued), "ring")
+
+    async def _ring_queued(self, ring: _Ring, queued: asyncio.Task[str]) -> None:
+        try:
+            await queued
+        except Exception as exc:
+            self._ring_not_sent(ring, exc)
+
+    def _ring_not_sent(self, ring: _Ring, exc: Exception) -> None:
+        log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
+        nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
+            exc, AmiConnectionLost
+        )
+        if nothing_written:
+            # Nothing was written: nothing can ring.
+            self._rings.pop(ring.action_id, None)
+            self._ring_channels.pop(ring.channel_id, None)
+        else:
+            # Written but unanswered (connection lost, timeout): Asterisk may ring the
+            # agent anyway. Keep the ring known as cancelled — a late success is hung
+            # up — and try to end it now.
+            ring.cancelled = True
+            self._spawn(self._hangup(ring.channel_id, attempts=3), "cancel")
+        if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
+            del self._ring_of[(ring.agent_id, ring.call_id)]
+            # Not the agent's fault: skipped for now, offered again shortly.
+            self._apply(AgentBusy(ring.agent_id, ring.call_id))
 
     def _cancel_ring(self, agent_id: str, call_id: str) -> None:
         ring = self._ring_of.pop((agent_id, call_id), None)

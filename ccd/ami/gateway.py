@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal, overload
 
 import structlog
@@ -450,6 +450,13 @@ class AmiGateway:
         Raises ``UnsafeAmiValue`` (nothing written), ``AmiNotConnected``,
         ``AmiConnectionLost``, ``AmiActionFailed`` or ``AmiTimeout``.
         """
+        return await self._write(fields, as_list=as_list, timeout_s=timeout_s)
+
+    def _write(
+        self, fields: Mapping[str, str], *, as_list: bool, timeout_s: float | None
+    ) -> Coroutine[Any, Any, list[Frame] | Frame]:
+        """Check and write the action now (before returning); the coroutine returned
+        waits for its answer. Raises at once what means nothing was written."""
         check_ami_fields(fields)
         if not fields.get("Action"):
             raise ValueError("an AMI action needs an 'Action' field")
@@ -458,7 +465,7 @@ class AmiGateway:
             raise AmiNotConnected()
         action = Action(dict(fields), as_list=as_list)
         timeout = self.action_timeout_s if timeout_s is None else timeout_s
-        return await self._send(proto, action, timeout)
+        return self._answer(proto, action, proto.send(action, as_list=as_list), timeout)
 
     async def originate(self, fields: Mapping[str, str]) -> str:
         """Queue an asynchronous Originate; returns its ActionID.
@@ -467,6 +474,13 @@ class AmiGateway:
         ``on_event``. Never re-sent: if the connection drops first this raises
         ``AmiConnectionLost`` and the caller decides (reconcile by ActionID/variables).
         """
+        return await self.originate_now(fields)
+
+    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
+        """``originate``, with the action written before this returns — in the caller's
+        own loop iteration, not after whatever else the loop has queued (the ACD rings an
+        agent this way). Raises at once when nothing was written; the task gives the
+        ActionID once Asterisk queued the Originate, or ``originate``'s errors."""
         payload = {
             key: value for key, value in fields.items() if key.lower() not in ("action", "async")
         }
@@ -478,18 +492,30 @@ class AmiGateway:
             payload["ActionID"] = action_id
         payload["Action"] = "Originate"
         payload["Async"] = "true"
-        await self.send_action(payload, as_list=False)
-        return action_id
+        answer = self._write(payload, as_list=False, timeout_s=None)
+
+        async def queued() -> str:
+            await answer
+            return action_id
+
+        return asyncio.ensure_future(queued())
 
     async def _send(
         self, proto: GatewayProtocol, action: Any, timeout_s: float
     ) -> list[Frame] | Frame:
-        name = str(action.get("Action", "?"))
         if proto.closed:
             raise AmiNotConnected()
+        return await self._answer(
+            proto, action, proto.send(action, as_list=action.as_list), timeout_s
+        )
+
+    async def _answer(
+        self, proto: GatewayProtocol, action: Any, answer: Awaitable[Any], timeout_s: float
+    ) -> list[Frame] | Frame:
+        name = str(action.get("Action", "?"))
         try:
             async with asyncio.timeout(timeout_s):
-                result = await proto.send(action, as_list=action.as_list)
+                result = await answer
         except TimeoutError:
             raise AmiTimeout(name, timeout_s) from None
         finally:

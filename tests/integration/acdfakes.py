@@ -74,6 +74,12 @@ class FakeAmi:
             self._changed.notify_all()
         return recorded["ActionID"]
 
+    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
+        # Like the gateway: "not connected" is raised at once, nothing written.
+        if self.down:
+            raise AmiNotConnected()
+        return asyncio.ensure_future(self.originate(fields))
+
     async def send_action(
         self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
     ) -> dict[str, str]:
