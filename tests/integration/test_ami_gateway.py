@@ -361,6 +361,24 @@ async def test_originate_is_async_and_its_outcome_arrives_as_an_event(
     assert response["ActionID"] == action_id
 
 
+async def test_originate_now_writes_before_returning_and_refuses_at_once(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    with pytest.raises(AmiNotConnected):  # nothing written, raised at the call itself
+        gateway.originate_now({"Channel": "Local/100@agents"})
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    with pytest.raises(UnsafeAmiValue):
+        gateway.originate_now({"Channel": "Local/100@agents", "CallerID": "a\r\nb"})
+    before = len(fake.actions)
+    queued = gateway.originate_now({"Channel": "Local/100@agents", "ActionID": "ring-1"})
+    # Already on the wire: the other end reads it without this task ever being awaited.
+    await eventually(lambda: len(fake.actions) > before)
+    assert fake.actions[before]["Action"] == "Originate"
+    assert await queued == "ring-1"
+
+
 async def test_originate_in_flight_at_disconnect_is_never_sent_again(
     fake: FakeAmi, make_gateway: GatewayFactory
 ) -> None:
