@@ -154,14 +154,15 @@ def build(settings: Settings) -> Components:
         ),
     )
     acd_store = AcdStore(engine, clock=clock)
+    live_channels = _live_channels(live)
     acd = AcdService(
         ami=gateway,
         store=acd_store,
         publish=bus.publish,
         on_message=hub.publish_message,
         clock=clock,
-        interface_busy=_interface_busy(live),
-        live_channels=_live_channels(live),
+        interface_busy=_interface_busy(live_channels),
+        live_channels=live_channels,
     )
     bus.subscribe(acd.handle)
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
@@ -298,18 +299,16 @@ def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
     return channels
 
 
-def _interface_busy(live: LiveCalls) -> Callable[[str], bool]:
-    """Device state from the live model: ``PJSIP/1001`` is busy while a channel
+def _interface_busy(channels: Callable[[], dict[str, str]]) -> Callable[[str], bool]:
+    """Device state from the live channels: ``PJSIP/1001`` is busy while a channel
     ``PJSIP/1001-…`` exists that ccd's ACD did not place (its own agent legs, e.g. one
     still hanging up after a missed ring, are the engine's business)."""
 
     def busy(interface: str) -> bool:
         prefix = interface + "-"
         return any(
-            channel.snapshot.name.startswith(prefix)
-            and not channel.snapshot.uniqueid.startswith(AGENT_CHANNEL_PREFIX)
-            for call in live.calls()
-            for channel in call.channels
+            name.startswith(prefix) and not uniqueid.startswith(AGENT_CHANNEL_PREFIX)
+            for uniqueid, name in channels().items()
         )
 
     return busy

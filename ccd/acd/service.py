@@ -586,42 +586,36 @@ class AcdService:
     def arrive(self, arrival: Arrival) -> Ticket:
         if not self.started:
             raise QueueRefused("the ACD is not running")
-        queue = self.engine.queues().get(arrival.queue_id)
         call_id = arrival.call_id
-        loop = asyncio.get_running_loop()
-        existing = self._callers.get(call_id)
-        if queue is None and existing is None:
+        earlier = self._callers.get(call_id)
+        # A caller ccd already knows (its AGI came back, or a call back) stays in the queue
+        # it was moved to and keeps its first join time.
+        queues = self.engine.queues()
+        queue_id = earlier.queue_id if earlier is not None else arrival.queue_id
+        queue = queues.get(queue_id) or queues.get(arrival.queue_id)
+        if queue is None:
             raise QueueRefused(f"unknown queue {arrival.queue_id!r}")
         now = self._now()
-        joined_at = arrival.joined_at if arrival.joined_at is not None else now
-        joined_at = min(joined_at, now)
-        if existing is not None:
-            existing.joined_at = min(existing.joined_at, joined_at)
-            joined_at = existing.joined_at
-        caller = _Caller(arrival=arrival, queue_id=arrival.queue_id, joined_at=joined_at)
-        if existing is not None:
-            caller.queue_id = existing.queue_id
-            if existing.arrival.uniqueid == arrival.uniqueid:
+        joined_at = min(arrival.joined_at if arrival.joined_at is not None else now, now)
+        pending = None
+        if earlier is not None:
+            joined_at = min(earlier.joined_at, joined_at)
+            if earlier.arrival.uniqueid == arrival.uniqueid:
                 # Only the channel it was decided for (a call back is a new channel).
-                caller.pending = existing.pending
-        current_queue = self.engine.queues().get(caller.queue_id) or queue
-        assert current_queue is not None
+                pending = earlier.pending
+        announcing = queue.announce_position or queue.announce_hold_time
         ticket = Ticket(
             arrival=arrival,
-            leave=loop.create_future(),
-            callback_key=current_queue.callback_key,
-            announce_every_s=(
-                current_queue.announce_every_s
-                if current_queue.announce_position or current_queue.announce_hold_time
-                else None
-            ),
+            leave=asyncio.get_running_loop().create_future(),
+            callback_key=queue.callback_key,
+            announce_every_s=queue.announce_every_s if announcing else None,
         )
-        if caller.pending is not None:
+        if pending is not None:
             # Decided while no session held the caller: delivered now, once.
-            ticket.leave.set_result(caller.pending)
+            ticket.leave.set_result(pending)
             self._forget_caller(call_id)
             return ticket
-        caller.ticket = ticket
+        caller = _Caller(arrival=arrival, queue_id=queue.id, joined_at=joined_at, ticket=ticket)
         self._callers[call_id] = caller
         self._by_uniqueid[arrival.uniqueid] = call_id
         if arrival.callback_of is not None:

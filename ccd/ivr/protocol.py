@@ -127,9 +127,10 @@ class Transfer:
 
 @dataclass(frozen=True, slots=True)
 class EnterQueue:
-    """Reserved for the ACD. Until it exists the machine expresses a queue node as
+    """Not emitted by the machine, which expresses a queue node as
     ``SetVariables(CCD_QUEUE, CCD_PRIORITY, CCD_SKILLS)`` + ``Transfer(queue_context, ...)``
-    and never emits this command."""
+    (``ccd-queue-wait``, where the ACD's hold session takes the caller); the runner still
+    executes it the same way."""
 
     queue: str
     priority: int

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 
@@ -32,6 +34,7 @@ from tests.integration.acdfakes import (
     FakeAmi,
     FakeClock,
     FakeStore,
+    Rig,
     arrival,
     make_config,
     pass_time_until,
@@ -590,16 +593,23 @@ async def test_a_resync_settles_the_hangups_a_dropped_ami_connection_hid() -> No
         assert len(rig.ami.originates) == 1  # Ada is not offered the caller who left
 
 
-async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_resync() -> None:
-    live: dict[str, str] = {}
+@asynccontextmanager
+async def calling_back(live_channels: dict[str, str]) -> AsyncIterator[tuple[Rig, dict[str, str]]]:
+    """A caller who asked for a call back, hung up, and is being called back (the call
+    back's Originate is yielded); ``live_channels`` is what a resync would see."""
     config = make_config([sales(callback_key="5")], [ADA])
-    async with running_acd(config, login=["1001"], live_channels=lambda: live) as rig:
+    async with running_acd(config, login=["1001"], live_channels=lambda: live_channels) as rig:
         await rig.service.pause("1001", "lunch")
         ticket = rig.service.arrive(arrival(1, caller_num="5551111"))
         rig.service.callback_requested(ticket)
         rig.hung_up(ticket.arrival.uniqueid)
         await rig.service.unpause("1001")
         [call_back] = await rig.ami.wait_originates(1)
+        yield rig, call_back
+
+
+async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_resync() -> None:
+    async with calling_back(live_channels={}) as (rig, call_back):
         rig.answered(call_back, uniqueid="1764064100.1")
         # AMI drops; the customer hangs up before the queue's AGI reaches ccd, unseen.
         rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
@@ -608,15 +618,7 @@ async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_r
 
 
 async def test_a_call_back_whose_result_was_lost_with_ami_is_tried_again_after_the_resync() -> None:
-    live: dict[str, str] = {}
-    config = make_config([sales(callback_key="5")], [ADA])
-    async with running_acd(config, login=["1001"], live_channels=lambda: live) as rig:
-        await rig.service.pause("1001", "lunch")
-        ticket = rig.service.arrive(arrival(1, caller_num="5551111"))
-        rig.service.callback_requested(ticket)
-        rig.hung_up(ticket.arrival.uniqueid)
-        await rig.service.unpause("1001")
-        [call_back] = await rig.ami.wait_originates(1)
+    async with calling_back(live_channels={}) as (rig, call_back):
         assert call_back["ChannelId"]  # known before Asterisk creates the channel
         # AMI drops before the OriginateResponse; after the reconnect nothing of that
         # call back is live: it failed, and is placed again later.
