@@ -19,6 +19,8 @@ install_system_packages() {
     fi
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     have_postgres || missing+=(postgresql)
+    # SIPp: SIP phones (customers calling in, agents answering) for the SIP system tests.
+    command -v sipp >/dev/null || missing+=(sip-tester)
     if ((${#missing[@]} == 0)); then
         echo "nothing to install"
         return
