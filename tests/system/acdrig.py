@@ -30,7 +30,7 @@ from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.rawami import RawAmi
 from tests.system.test_cdr_durability import create_database, quiet_sandbox
-from tests.system.test_daemon import daemon_environment
+from tests.system.test_daemon import daemon_environment, eventually
 
 NO_ANSWER = PauseReason("no-answer", "Missed calls (automatic)")
 
@@ -56,6 +56,7 @@ class AcdRun:
     http: aiohttp.ClientSession
     queue_events: list[object] = field(default_factory=list)
     _serial: int = 0
+    _reader_token: str = ""
 
     @property
     def acd(self) -> Any:
@@ -89,6 +90,11 @@ class AcdRun:
         )
         assert response.get("Response") == "Success", response
         return f"caller-{number}"
+
+    @staticmethod
+    def caller_number(caller: str) -> str:
+        """The caller id number ``caller()`` gave the caller whose channel is ``caller``."""
+        return caller.removeprefix("caller-")
 
     async def token(self, role: Role, agent_id: str | None = None) -> str:
         _id, token = await self.daemon.components.tokens.create(role, agent_id, label="acd test")
@@ -132,6 +138,26 @@ class AcdRun:
     async def cdr(self, linkedid: str) -> dict[str, Any] | None:
         rows = await _fetch(self.database_url, "SELECT * FROM cdrs WHERE linkedid = $1", [linkedid])
         return dict(rows[0]) if rows else None
+
+    async def settled(self, within_s: float = 20) -> None:
+        """Every call over and every record stored: what a user reads now is final."""
+        live = self.daemon.components.live
+        await eventually(lambda: not live.calls(), within_s=within_s, what="every call over")
+        assert await self.daemon.components.cdr_writer.drain(within_s), "CDR spool not drained"
+
+    async def cdrs_naming_caller(self, number: str) -> list[dict[str, Any]]:
+        """The stored CDRs whose caller is ``number``, as a user finds them
+        (``GET /api/v1/cdrs?number=`` also matches the callee and the DID)."""
+        token = self._reader_token or await self.token(Role.SUPERVISOR)
+        self._reader_token = token
+        status, body = await self.api("GET", f"/api/v1/cdrs?number={number}&limit=1000", token)
+        assert status == 200, body
+        assert body["next_cursor"] is None, f"more than 1000 CDRs name {number}"
+        return [row for row in body["cdrs"] if row["caller_num"] == number]
+
+    async def cdr_counts(self, numbers: Sequence[str]) -> dict[str, int]:
+        """Number → how many CDRs name it as the caller (one per customer call is right)."""
+        return {number: len(await self.cdrs_naming_caller(number)) for number in numbers}
 
 
 async def _fetch(url: str, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
