@@ -30,6 +30,7 @@ HOST = "127.0.0.1"
 ASTERISK_SIP_PORT = 5060  # pjsip.conf transport-udp-loopback
 
 # The agents' phones: endpoint → scenario. Their ports are the contacts in pjsip.conf.
+CALLER = "sipp-caller"  # every customer's channel: PJSIP/sipp-caller-…
 ANSWERS = "sipp-answers"
 RINGS = "sipp-rings"
 BUSY = "sipp-busy"

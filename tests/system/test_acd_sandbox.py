@@ -144,6 +144,16 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
         assert paused[-1]["status"] == "paused"
         assert paused[-1]["reason"] == "no-answer"
 
+        # One record per customer call, as a user counts them: the rings of 1002 (no
+        # answer) and 1003 (busy) and 1001's legs are part of the customers' calls.
+        await run.settled()
+        numbers = [run.caller_number(c) for c in callers]
+        counts = await run.cdr_counts(numbers)
+        assert counts == dict.fromkeys(numbers, 1), (
+            f"{len(numbers)} customer calls → {sum(counts.values())} CDRs naming a customer "
+            f"as the caller: {counts}"
+        )
+
 
 async def test_abandon_and_overflow_after_max_wait(
     asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
@@ -207,6 +217,11 @@ async def test_abandon_and_overflow_after_max_wait(
         assert timed_out["hangup_cause"] == 34
         stats = run.acd.queue_live("patient")
         assert stats["abandoned"] == 1
+        # The agent rang for the caller who gave up: still one record per customer call.
+        await run.settled()
+        numbers = [run.caller_number(c) for c in (gives_up, times_out)]
+        counts = await run.cdr_counts(numbers)
+        assert counts == dict.fromkeys(numbers, 1), f"2 customer calls → {counts}"
 
 
 async def test_skills_only_until_escalation_then_widened(
@@ -423,3 +438,6 @@ async def test_the_ivr_queue_node_feeds_the_acd(
         assert row["agent_id"] == "1007"
         assert row["disposition"] == "answered"
         assert "to_sales" in str(row["ivr_path"])
+        await run.settled()
+        number = run.caller_number(caller)
+        assert await run.cdr_counts([number]) == {number: 1}
