@@ -82,6 +82,7 @@ from ccd.api.ports import AcdRefused
 from ccd.clock import Clock
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.events import (
+    AgentRingStarted,
     ChannelHungUp,
     OriginateResponded,
     QueueConnected,
@@ -383,6 +384,18 @@ class AcdService:
             name = caller.arrival.caller_name.replace('"', "")
             fields["CallerID"] = f'"{name}" <{caller.arrival.caller_num}>'
         log.info("ringing agent", agent_id=ring.agent_id, call_id=ring.call_id, queue=queue_id)
+        if caller is not None:
+            # Before the Originate is written, so before any event of the agent's channels:
+            # they are legs of the caller's call, not a call of their own.
+            self._publish(
+                AgentRingStarted(
+                    at=self._clock.now(),
+                    linkedid=caller.arrival.linkedid,
+                    leg_linkedid=ring.channel_id,
+                    agent_id=ring.agent_id,
+                    queue=queue_id,
+                )
+            )
         try:
             # Written now, in this loop iteration: join → ring is not delayed behind
             # whatever else the loop has queued (the AMI burst of the caller's arrival).

@@ -111,6 +111,7 @@ from ccd.domain.cdr import (
 )
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
+    AgentRingStarted,
     AmiConnected,
     AmiDisconnected,
     AsteriskCdrReceived,
@@ -131,6 +132,7 @@ from ccd.domain.events import (
     ResyncFinished,
     ResyncStarted,
 )
+from ccd.domain.grouping import CallGrouping, channel_snapshots
 from ccd.domain.parties import callee_number, dial_target, local_partner
 
 _UP = ChannelState.UP
@@ -194,6 +196,7 @@ def _seconds(start: datetime, end: datetime) -> float:
 
 class _Leg:
     __slots__ = (
+        "agent_id",
         "answered_at",
         "bridge_id",
         "caller_name",
@@ -229,6 +232,12 @@ class _Leg:
         self.lost = False  # ended by a resync: its Hangup never arrived
         self.bridge_id: str | None = None
         self.seq = seq
+        self.agent_id: str | None = None  # an ACD agent leg: the agent it rang
+
+    @property
+    def attempt(self) -> bool:
+        """An agent ring never answered: kept as a leg, never a party of the call."""
+        return self.agent_id is not None and self.answered_at is None
 
     def update(self, snap: ChannelSnapshot, at: datetime) -> None:
         old = self.snapshot
@@ -279,6 +288,7 @@ class _Leg:
             hangup_cause=self.hangup_cause,
             hangup_cause_text=self.hangup_cause_text,
             dial_status=self.dial_status,
+            agent_id=self.agent_id,
         )
 
 
@@ -380,6 +390,7 @@ class CdrBuilder:
         self._resync_from_seq: int | None = None  # None: no resync open
         self._confirmed: set[str] = set()
         self._in_sync = True
+        self._grouping = CallGrouping(limit=tombstone_limit)
         self._handlers: dict[type[Any], Callable[[Any], list[CallRecord]]] = {
             ChannelCreated: self._on_snapshot,
             ChannelUpdated: self._on_snapshot,
@@ -397,6 +408,7 @@ class CdrBuilder:
             QueueEntered: self._on_queue_entered,
             QueueConnected: self._on_queue_connected,
             QueueLeft: self._on_queue_left,
+            AgentRingStarted: self._on_agent_ring_started,
         }
         self.late_ivr_paths = 0
         """IVR paths that came after their call's record (or for a call never seen)."""
@@ -426,7 +438,18 @@ class CdrBuilder:
         handler = self._handlers.get(type(event))
         if handler is None:
             return []  # OriginateResponse, UserEvent, Cdr: nothing for the call record yet
-        return handler(event)
+        regrouped, ring = self._grouping.regroup(event)
+        records = handler(regrouped)
+        if ring is not None:
+            for snap in channel_snapshots(regrouped):
+                leg = self._legs.get(snap.uniqueid)
+                if leg is not None and leg.agent_id is None:
+                    leg.agent_id = ring.agent_id
+        return records
+
+    def _on_agent_ring_started(self, event: AgentRingStarted) -> list[CallRecord]:
+        self._grouping.link(event)
+        return []
 
     def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
         """Asterisk's ``Cdr`` event as a raw row; None without linkedid and sequence (the
@@ -726,8 +749,12 @@ class CdrBuilder:
     def _record(self, call: _Call) -> CallRecord:
         legs = list(call.legs.values())
         originator = call.originator
-        ended_at = max(leg.ended_at or leg.started_at for leg in legs)
-        started_at = min(leg.started_at for leg in legs)
+        # Agent rings nobody answered are kept as legs (ring-no-answer reports) but take no
+        # part in the call's outcome: their busy/no-answer causes are not the customer's.
+        parties = [leg for leg in legs if not leg.attempt] or legs
+        call.hangups = [leg for leg in call.hangups if not leg.attempt]
+        ended_at = max(leg.ended_at or leg.started_at for leg in parties)
+        started_at = min(leg.started_at for leg in parties)
         if call.bridged_since is not None:
             call.talk_s += _seconds(call.bridged_since, ended_at)
             call.bridged_since = None
@@ -746,7 +773,11 @@ class CdrBuilder:
 
         leg_records = tuple(leg.record(ended_at) for leg in legs)
         originator_record = leg_records[legs.index(originator)]
-        others = [r for r in leg_records if r.uniqueid != originator_record.uniqueid]
+        others = [
+            leg.record(ended_at)
+            for leg in parties
+            if leg.snapshot.uniqueid != originator_record.uniqueid
+        ]
         direction = self._rules.classify(originator_record, others)
         disposition = self._disposition(call, answered_at)
         wait_s: float | None = None
@@ -755,7 +786,7 @@ class CdrBuilder:
             wait_s = visit.wait_s
             if disposition is Disposition.ABANDONED or wait_s is None:
                 wait_s = _seconds(visit.joined_at, ended_at)
-        lost = any(leg.lost for leg in legs)
+        lost = any(leg.lost for leg in parties)
         cause, cause_text = (None, "") if lost else self._hangup_cause(call)
 
         return CallRecord(
@@ -767,7 +798,7 @@ class CdrBuilder:
                 originator.caller_num,
                 originator.snapshot,
                 call.dial_target,
-                [leg.snapshot for leg in legs],
+                [leg.snapshot for leg in parties],
             ),
             did=originator.exten if direction is Direction.INBOUND else "",
             started_at=started_at,

@@ -145,6 +145,7 @@ def _leg_from_json(data: dict[str, Any]) -> LegRecord:
         hangup_cause=data["hangup_cause"],
         hangup_cause_text=data["hangup_cause_text"],
         dial_status=data["dial_status"],
+        agent_id=data.get("agent_id"),  # absent in records spooled before it existed
     )
 
 

@@ -213,6 +213,7 @@ def leg_row(leg: LegRecord) -> dict[str, Any]:
         "hangup_cause": leg.hangup_cause,
         "hangup_cause_text": leg.hangup_cause_text,
         "dial_status": leg.dial_status,
+        "agent_id": leg.agent_id,
     }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -74,13 +75,20 @@ class CallDetailRecord(Base):
     """One row per finished call, keyed by Asterisk's linkedid (idempotent inserts)."""
 
     __tablename__ = "cdrs"
+    # Prefix searches (LIKE 'x%') use these on PostgreSQL whatever the collation.
+    __table_args__ = tuple(
+        Index(
+            f"ix_cdrs_{column}_prefix", column, postgresql_ops={column: "varchar_pattern_ops"}
+        ).ddl_if(dialect="postgresql")
+        for column in ("caller_num", "callee_num", "did")
+    )
 
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
     direction: Mapped[str] = mapped_column(String(16), index=True)
     caller_num: Mapped[str] = mapped_column(String(80), index=True)
     caller_name: Mapped[str] = mapped_column(String(200))
     callee_num: Mapped[str] = mapped_column(String(80), index=True)
-    did: Mapped[str] = mapped_column(String(80))
+    did: Mapped[str] = mapped_column(String(80), index=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -121,6 +129,7 @@ class CallLeg(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str] = mapped_column(String(80))
     dial_status: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AsteriskCdrRow(Base):

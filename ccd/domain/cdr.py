@@ -64,6 +64,9 @@ class LegRecord:
     hangup_cause: int | None
     hangup_cause_text: str
     dial_status: str  # DialEnd status when this leg was dialed (ANSWER, BUSY, ...), else ""
+    # The ACD agent this leg rang (ccd's agent legs); with no answer it is a ring attempt of
+    # the call, kept for ring-no-answer reports, never a party of the conversation.
+    agent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,22 @@ class QueueLeft:
     wait_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AgentRingStarted:
+    """ccd's ACD rings an agent for a waiting caller (published before the Originate is
+    written, so it precedes every event of the agent's channels). Asterisk creates those
+    channels under their own linkedid, ``leg_linkedid`` (the Originate's ChannelId), and
+    moves them onto the caller's only once bridged: they belong to the caller's call
+    ``linkedid`` from the start — a ring never answered is an attempt of that call, not a
+    call of its own."""
+
+    at: datetime
+    linkedid: str
+    leg_linkedid: str
+    agent_id: str
+    queue: str
+
+
 AmiEvent = (
     ChannelCreated
     | ChannelUpdated
@@ -202,5 +218,5 @@ AmiEvent = (
     | AsteriskCdrReceived
 )
 ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
-ServiceEvent = IvrFinished | QueueEntered | QueueConnected | QueueLeft
+ServiceEvent = IvrFinished | QueueEntered | QueueConnected | QueueLeft | AgentRingStarted
 DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent

@@ -51,8 +51,11 @@ Rules
 - ``AmiDisconnected`` marks the model ``stale`` (calls kept, shown as possibly outdated)
   until the next ``ResyncFinished``; it also abandons a resync in progress.
 - A snapshot event (state, caller id, bridge) for an unknown, not hung-up uniqueid adds the
-  channel: ccd may have missed its ``Newchannel`` while disconnected. A channel's linkedid
-  never changes in Asterisk 12+; should a frame say otherwise the first one is kept.
+  channel: ccd may have missed its ``Newchannel`` while disconnected. A channel keeps the
+  call it joined: when Asterisk moves it onto another linkedid (a bridge), the first is kept.
+- ``AgentRingStarted`` (ccd's ACD rings an agent): the agent's channels, originated under
+  a linkedid of their own, are channels of the caller's call from their first event
+  (``ccd.domain.grouping``) — one customer call is one live call, ringing agents included.
 - Dial events only feed the callee rule; ``OriginateResponse``, ``UserEvent`` and
   ``AmiConnected`` do not change the model.
 - ``IvrFinished`` (from ccd's IVR) appends its path to the call's ``ivr_path`` — the call
@@ -82,6 +85,7 @@ from ccd.domain.cdr import IvrStep
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.construct import new_object, slot_setters
 from ccd.domain.events import (
+    AgentRingStarted,
     AmiConnected,
     AmiDisconnected,
     ChannelCreated,
@@ -99,6 +103,7 @@ from ccd.domain.events import (
     ResyncStarted,
     UserEventReceived,
 )
+from ccd.domain.grouping import CallGrouping
 from ccd.domain.parties import callee_number, dial_target
 
 _UP = ChannelState.UP
@@ -225,6 +230,7 @@ class LiveModel:
         self._stale = False
         self._resync_from_seq: int | None = None  # None: no resync open
         self._confirmed: set[str] = set()
+        self._grouping = CallGrouping(limit=tombstone_limit)
         self._handlers: dict[type[Any], Callable[[Any], list[CallChange]]] = {
             ChannelCreated: self._on_created,
             ChannelUpdated: self._on_updated,
@@ -237,6 +243,7 @@ class LiveModel:
             ResyncFinished: self._on_resync_finished,
             AmiDisconnected: self._on_disconnected,
             IvrFinished: self._on_ivr_finished,
+            AgentRingStarted: self._on_agent_ring_started,
         }
         # Known events that never change the model, listed so nothing is silently unknown.
         for passive in (DialEnded, OriginateResponded, UserEventReceived, AmiConnected):
@@ -289,7 +296,11 @@ class LiveModel:
         handler = self._handlers.get(type(event))
         if handler is None:
             return []
-        return handler(event)
+        return handler(self._grouping.regroup(event)[0])
+
+    def _on_agent_ring_started(self, event: AgentRingStarted) -> list[CallChange]:
+        self._grouping.link(event)
+        return []
 
     def _ignore(self, event: object) -> list[CallChange]:
         return []

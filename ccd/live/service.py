@@ -17,6 +17,7 @@ from structlog.contextvars import bound_contextvars
 
 from ccd.domain.calls import Call, CallChange, CallEnded, CallStarted
 from ccd.domain.events import (
+    AgentRingStarted,
     AmiConnected,
     AmiDisconnected,
     ChannelCreated,
@@ -56,6 +57,7 @@ _DOMAIN_EVENTS: tuple[type[object], ...] = (
     ResyncChannel,
     ResyncFinished,
     IvrFinished,
+    AgentRingStarted,
 )
 
 

@@ -20,6 +20,7 @@ from ccd.ami import contract
 from ccd.api.ports import AcdRefused
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.events import (
+    AgentRingStarted,
     QueueConnected,
     QueueEntered,
     QueueExit,
@@ -92,7 +93,15 @@ async def test_answer_publishes_entered_then_connected_and_the_agent_hangup_ends
         rig.clock.advance(7)
         rig.answered(originate)
 
-        entered, connected = rig.published
+        entered, ring, connected = rig.published
+        assert isinstance(ring, AgentRingStarted)
+        # The agent's channels (linkedid = the Originate's ChannelId) belong to the caller's call.
+        assert (ring.linkedid, ring.leg_linkedid, ring.agent_id, ring.queue) == (
+            caller.linkedid,
+            originate["ChannelId"],
+            "1001",
+            "sales",
+        )
         assert isinstance(entered, QueueEntered)
         assert (entered.linkedid, entered.queue, entered.joined_at) == (
             caller.linkedid,

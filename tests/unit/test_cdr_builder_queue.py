@@ -1,7 +1,9 @@
 """Queue calls in the CDR: the ACD's QueueEntered / QueueConnected / QueueLeft (published on
 the bus by the ACD service) decide a queued call's queue fields and disposition, shaped the
 way Asterisk 22 reports ccd's ACD: the caller is answered by the queue-wait dialplan long
-before an agent, and the agent is originated under its own linkedid and bridged to it."""
+before an agent, and the agent is originated under its own linkedid and bridged to it.
+The ACD says so first (``AgentRingStarted``): every agent leg, answered or not, is a leg of
+the customer's one record."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from ccd.cdr.builder import CdrBuilder
 from ccd.cdr.codec import decode, encode
 from ccd.domain.auth import Principal, Role
 from ccd.domain.cdr import CallRecord, Disposition, HungUpBy
-from ccd.domain.events import DomainEvent, QueueConnected, QueueEntered, QueueExit, QueueLeft
+from ccd.domain.events import (
+    AgentRingStarted,
+    DomainEvent,
+    QueueConnected,
+    QueueEntered,
+    QueueExit,
+    QueueLeft,
+)
 from tests.unit.amitraffic import Chan, Traffic
 from tests.unit.test_cdr_builder import Run, ts
 
@@ -67,17 +76,36 @@ class Queued(Run):
             )
         )
 
+    def ring_agent(
+        self, *, agent_id: str = "a7", queue: str = "support", device: str = "PJSIP/1007"
+    ) -> Chan:
+        """ccd's ``Originate Channel=<agent> Application=Bridge Data=<caller>``, announced
+        by the ACD first; the agent channel has its own linkedid (the ChannelId ccd chose)
+        and rings."""
+        t = self.t
+        agent_uid = f"ccd-acd-{t.uniqueid()}"
+        self.events(
+            AgentRingStarted(
+                at=self.now(),
+                linkedid=self.linkedid,
+                leg_linkedid=agent_uid,
+                agent_id=agent_id,
+                queue=queue,
+            )
+        )
+        agent = Chan(f"{device}-0000000{len(self.records) + 2}", agent_uid, agent_uid)
+        agent.caller_num = self.caller.caller_num  # ccd presents the customer to the agent
+        self.frames(t.newchannel(agent), t.newstate(agent, 5))
+        return agent
+
     def connect_agent(
         self, *, agent_id: str = "a7", queue: str = "support", wait_s: float, wrapup_s: float = 15.0
     ) -> tuple[Chan, str, dict[str, str]]:
-        """ccd's ``Originate Channel=<agent> Application=Bridge Data=<caller>``: the agent
-        channel has its own linkedid until BridgeEnter, where Asterisk gives it the
-        caller's. Returns the agent channel, the bridge and the BridgeEnter that joined
-        the two parties."""
+        """The agent rings, answers and BridgeEnter gives its channel the caller's
+        linkedid. Returns the agent channel, the bridge and the BridgeEnter that joined the
+        two parties."""
         t = self.t
-        agent_uid = t.uniqueid()
-        agent = Chan("PJSIP/1007-00000002", agent_uid, agent_uid, state=0, caller_num="1007")
-        self.frames(t.newchannel(agent), t.newstate(agent, 5))
+        agent = self.ring_agent(agent_id=agent_id, queue=queue)
         t.clock += 3.0
         self.frames(t.newstate(agent, 6))
         self.events(
@@ -103,9 +131,9 @@ class Queued(Run):
         return end
 
     def record(self) -> CallRecord:
-        mine = [r for r in self.records if r.linkedid == self.linkedid]
-        assert len(mine) == 1, self.records
-        return mine[0]
+        """The customer's record: the only one (agent legs are legs of it, never calls)."""
+        assert [r.linkedid for r in self.records] == [self.linkedid], self.records
+        return self.records[0]
 
 
 def test_connected_queue_call_is_answered_at_the_agent_connect() -> None:
@@ -129,12 +157,14 @@ def test_connected_queue_call_is_answered_at_the_agent_connect() -> None:
     assert record.talk_s == pytest.approx((ts(talk_end) - ts(connect)).total_seconds())
     assert record.ring_s == pytest.approx((ts(connect) - ts(q.start)).total_seconds())
     assert record.ended_at == ts(end)
-    # The agent leg stays in its own call (its first linkedid), without queue fields.
-    assert [leg.uniqueid for leg in record.legs] == [q.caller.uniqueid]
-    agent_records = [r for r in q.records if r.linkedid == agent.uniqueid]
-    assert len(agent_records) == 1
-    assert agent_records[0].queue is None
-    assert agent_records[0].agent_id is None
+    # The agent leg is a leg of the customer's call, under its linkedid, naming the agent.
+    assert [(leg.uniqueid, leg.agent_id) for leg in record.legs] == [
+        (q.caller.uniqueid, None),
+        (agent.uniqueid, "a7"),
+    ]
+    assert {leg.linkedid for leg in record.legs} == {q.linkedid}
+    assert record.caller_num == "0612345678"
+    assert record.hung_up_by is HungUpBy.CALLEE  # the agent left first
     assert (q.builder.call_count, q.builder.leg_count, q.builder.bridge_count) == (0, 0, 0)
 
 
@@ -337,3 +367,55 @@ def test_rest_disposition_filter_accepts_callback() -> None:
     assert cdr_filter(query, supervisor).disposition == "callback"
     with pytest.raises(ApiProblem):
         parse_query(MultiDict({"disposition": "call-back"}))
+
+
+def test_rings_nobody_answered_are_attempts_of_the_one_customer_record() -> None:
+    """One agent busy, one never answering, then one answers (the real-phone run that wrote
+    a record per ring): one record, answered by the third, the rings kept as its legs."""
+    q = Queued()
+    q.enter("support")
+    q.wait(1.0)
+    busy = q.ring_agent(agent_id="busy", device="PJSIP/1003")
+    q.frames(q.t.hangup(busy, 17, "User busy"))
+    q.wait(1.0)
+    silent = q.ring_agent(agent_id="silent", device="PJSIP/1002")
+    q.wait(15.0)  # the ring timeout: ccd hangs the agent channel up
+    q.frames(q.t.hangup(silent, 19, "No answer"))
+    agent, bridge, connect = q.connect_agent(agent_id="a7", wait_s=20.0)
+    q.wait(30.0)
+    q.frames(q.t.bridge_leave(agent, bridge, 1), q.t.hangup(agent))
+    q.frames(q.t.bridge_leave(q.caller, bridge, 0))
+    end = q.caller_hangs_up()
+
+    record = q.record()
+    assert record.disposition is Disposition.ANSWERED
+    assert (record.agent_id, record.wait_s) == ("a7", 20.0)
+    assert record.answered_at == ts(connect)
+    # The agents' busy / no-answer causes are not the customer's; the agent hung up first.
+    assert (record.hangup_cause, record.hung_up_by) == (16, HungUpBy.CALLEE)
+    assert record.ended_at == ts(end)
+    legs = {leg.agent_id: leg for leg in record.legs}
+    assert set(legs) == {None, "busy", "silent", "a7"}
+    assert (legs["busy"].answered_at, legs["busy"].hangup_cause) == (None, 17)
+    assert (legs["silent"].answered_at, legs["silent"].hangup_cause) == (None, 19)
+    assert legs["a7"].answered_at is not None
+    assert (q.builder.call_count, q.builder.leg_count) == (0, 0)
+
+
+def test_caller_hanging_up_while_an_agent_rings_is_one_abandoned_record() -> None:
+    q = Queued()
+    joined = q.enter("support")
+    q.wait(4.0)
+    ringing = q.ring_agent(agent_id="a7")
+    q.wait(2.0)
+    end = q.caller_hangs_up()
+    assert q.records == []  # the ring still has a channel: the record waits for it
+    q.wait(0.05)
+    q.frames(q.t.hangup(ringing, 16))  # ccd cancels the ring
+
+    record = q.record()
+    assert record.disposition is Disposition.ABANDONED
+    assert record.wait_s == pytest.approx((ts(end) - joined).total_seconds())
+    assert record.ended_at == ts(end)  # the cancelled ring does not lengthen the call
+    assert record.hung_up_by is HungUpBy.CALLER
+    assert [leg.agent_id for leg in record.legs] == [None, "a7"]

@@ -22,6 +22,7 @@ from ccd.domain.calls import (
 )
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
+    AgentRingStarted,
     AmiConnected,
     AmiDisconnected,
     ChannelCreated,
@@ -654,3 +655,34 @@ def test_recorded_sandbox_traffic_starts_and_ends_every_call() -> None:
     dial_answer = [c for c in ended.values() if c.callee_num == "answer"]
     assert dial_answer
     assert all(c.answered_at is not None and c.answered_at >= c.started_at for c in dial_answer)
+
+
+def test_agent_channels_of_an_acd_ring_are_channels_of_the_callers_call() -> None:
+    """ccd's ACD originates agents under their own linkedid; announced by AgentRingStarted,
+    they show in the customer's one live call, ringing, answered and bridged."""
+    model = LiveModel()
+    caller = snap("C1", "C1", state=UP, caller_num="0612345678")
+    model.apply(ChannelCreated(at(0), caller))
+    for agent_id, leg in (("busy", "ccd-acd-b"), ("a7", "ccd-acd-a")):
+        model.apply(AgentRingStarted(at(1), "C1", leg, agent_id, "support"))
+    busy = snap("ccd-acd-b", "ccd-acd-b", name="PJSIP/1003-00000002")
+    changes = model.apply(ChannelCreated(at(1), busy))
+    assert [type(c) for c in changes] == [CallUpdated]
+    assert model.apply(ChannelHungUp(at(2), busy, 17, "User busy"))[0].call.linkedid == "C1"
+    agent = snap("ccd-acd-a", "ccd-acd-a", name="PJSIP/1001-00000003")
+    model.apply(ChannelCreated(at(3), agent))
+    call = model.call("C1")
+    assert call is not None
+    assert [c.snapshot.uniqueid for c in call.channels] == ["C1", "ccd-acd-a"]
+    assert call.state is CallState.UP
+    # Answered: Asterisk gives the agent channel the caller's linkedid on BridgeEnter.
+    joined = dataclasses.replace(agent, linkedid="C1", state=UP)
+    model.apply(ChannelEnteredBridge(at(5), joined, "B1"))
+    model.apply(ChannelEnteredBridge(at(5), caller, "B1"))
+    assert [c.linkedid for c in model.calls()] == ["C1"]
+    call = model.call("C1")
+    assert call is not None
+    assert call.state is CallState.BRIDGED
+    assert call.caller_num == "0612345678"
+    assert len(call.channels) == 2
+    assert model.call("ccd-acd-a") is None
