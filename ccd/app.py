@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -50,8 +51,9 @@ from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
 from ccd.domain.cdr import IvrStep
 from ccd.domain.events import IvrFinished
-from ccd.errors import CcdError, DatabaseError
+from ccd.errors import CcdError
 from ccd.health import Readiness
+from ccd.ivr.flows import load_flows
 from ccd.ivr.holder import FlowsHolder
 from ccd.live.control import AmiCallControl
 from ccd.live.model import LiveModel
@@ -111,7 +113,10 @@ class _AgiRouter:
 def build(settings: Settings) -> Components:
     clock = SystemClock()
     # Invalid flows stop ccd here (ConfigError: exit 2 with every problem).
-    flows = FlowsHolder(settings.ivr.flows_dir)
+    flows = FlowsHolder(
+        settings.ivr.flows_dir,
+        functools.partial(load_flows, configured_in=settings.origin("ivr.flows_dir")),
+    )
     if not flows.current.flows:
         log.warning(
             "ivr off: no flows directory; calls into ccd-ivr go to the default destination",
@@ -372,10 +377,7 @@ class Daemon:
 async def prepare_database(settings: Settings) -> None:
     """The embedded SQLite database is migrated on start; a configured database must
     already be current (``ccd db upgrade``), so schema changes stay an operator's decision."""
-    if settings.database.url is None:
-        await migrate.upgrade(settings.database_url)
-    elif not await migrate.is_current(settings.database_url):
-        raise DatabaseError("database schema is not current: run `ccd db upgrade` before `ccd run`")
+    await migrate.prepare(settings.database_url, embedded=settings.database.url is None)
 
 
 async def serve(settings: Settings) -> int:

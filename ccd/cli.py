@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccd
-from ccd.errors import CcdError, ConfigError, UsageError
+from ccd.errors import CcdError, ConfigError
 from ccd.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def _load_ivr_flows(settings: Settings) -> FlowSet:
     from ccd.ivr.flows import load_flows
 
     # A ConfigError here lists every flow problem (file, flow, node, field); exit 2.
-    return load_flows(settings.ivr.flows_dir)
+    return load_flows(settings.ivr.flows_dir, configured_in=settings.origin("ivr.flows_dir"))
 
 
 def _cmd_reload(args: argparse.Namespace) -> int:
@@ -315,14 +315,14 @@ def _cmd_db_current(args: argparse.Namespace) -> int:
 
 
 async def _with_current_database(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(engine)`` on the configured database, refusing an outdated schema."""
+    """Run ``work(engine)`` on the database: the embedded one is migrated first if needed,
+    a configured one with an outdated schema is refused (``migrate.prepare``)."""
     from ccd.db import migrate
     from ccd.db.engine import create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        if not await migrate.is_current(engine):
-            raise UsageError("the database schema is not up to date: run `ccd db upgrade` first")
+        await migrate.prepare(engine, embedded=settings.database.url is None)
         return await work(engine)
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -202,8 +202,7 @@ class AgiSettings(_Section):
 
 
 class IvrSettings(_Section):
-    # Directory of IVR flow files (*.toml). Relative paths are taken from the working
-    # directory at load time, like data_dir.
+    # Directory of IVR flow files (*.toml). Relative paths: see Settings.data_dir.
     flows_dir: Path = Field(default=Path("config/ivr"), validate_default=True)
     # Upper bound on any lookup node's HTTP call, whatever the flow asks for.
     lookup_timeout_cap_s: float = Field(default=10.0, gt=0, le=120)
@@ -268,11 +267,13 @@ class Settings(BaseSettings):
     cdr: CdrSettings = Field(default_factory=CdrSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
-    # Relative paths are taken from the working directory at load time, then made absolute
-    # so a later chdir cannot move the database.
+    # Relative paths (this and every other path key) are taken from the directory of the
+    # config file that names them; from the environment or as defaults, from the working
+    # directory at load time. Then made absolute so a later chdir cannot move the database.
     data_dir: Path = Path("var")
 
     _sources: tuple[str, ...] = PrivateAttr(default=())
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("data_dir")
     @classmethod
@@ -316,6 +317,11 @@ class Settings(BaseSettings):
     def sources(self) -> tuple[str, ...]:
         """Where the values came from, for humans: the file read and the CCD_ variables."""
         return self._sources
+
+    def origin(self, key: str) -> str | None:
+        """Where the dotted ``key`` (e.g. ``ivr.flows_dir``) was set, in the words of
+        problem messages (the file name, or ``environment CCD_...``); None for a default."""
+        return self._origins.get(key)
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as plain data with every secret masked."""
@@ -376,7 +382,8 @@ def parse_settings(
     require_ami_secret: bool = True,
 ) -> Settings:
     """Build Settings from TOML text (None: no file) and an environment mapping. Pure: the
-    file name ``source`` is only used in messages."""
+    file name ``source`` is used in messages, and its directory is where relative paths in
+    the file are taken from."""
     file_data: dict[str, Any] = {}
     if toml_text is not None:
         try:
@@ -385,6 +392,8 @@ def parse_settings(
             raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
 
     problems = _secrets_in_file(file_data, source)
+    _resolve_paths_in_file(file_data, Path(source).parent)
+    origins = _origins(file_data, source, environ)  # before the placeholder secret below
     problems += _misspelled_env_vars(environ)
 
     secret = _lookup(environ, AMI_SECRET_ENV)
@@ -421,7 +430,58 @@ def parse_settings(
     if used_env:
         sources.append("environment (" + ", ".join(used_env) + ")")
     settings._sources = tuple(sources)
+    settings._origins = origins
     return settings
+
+
+def _leaf_fields(model: type[BaseModel] = Settings) -> list[tuple[tuple[str, ...], Any]]:
+    """Every leaf key of the settings as a path of names, ("ivr", "flows_dir"), with its
+    type annotation."""
+    leaves: list[tuple[tuple[str, ...], Any]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            leaves += [((name, *key), inner) for key, inner in _leaf_fields(annotation)]
+        else:
+            leaves.append(((name,), annotation))
+    return leaves
+
+
+_SETTING_KEYS = tuple(key for key, _ in _leaf_fields())
+_PATH_KEYS = tuple(
+    key for key, annotation in _leaf_fields() if annotation is Path or Path in get_args(annotation)
+)
+
+
+def _resolve_paths_in_file(file_data: dict[str, Any], base_dir: Path) -> None:
+    """Make every relative path key of the file relative to ``base_dir`` (the file's own
+    directory), so ``--config /etc/ccd/ccd.toml`` means the same from any directory.
+    Values of the wrong type are left for validation to report."""
+    for key in _PATH_KEYS:
+        table: Any = file_data
+        for name in key[:-1]:
+            table = table.get(name) if isinstance(table, dict) else None
+        value = table.get(key[-1]) if isinstance(table, dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            # normpath: "../var" next to config/ shows as <repo>/var in messages and logs.
+            table[key[-1]] = os.path.normpath(base_dir / value)
+
+
+def _origins(
+    file_data: Mapping[str, Any], source: str, environ: Mapping[str, str]
+) -> dict[str, str]:
+    origins: dict[str, str] = {}
+    for key in _SETTING_KEYS:
+        env_name = _env_var_for(key, environ)
+        if env_name is not None:
+            origins[".".join(key)] = f"environment {env_name}"
+            continue
+        table: Any = file_data
+        for name in key:
+            table = table.get(name) if isinstance(table, dict) else None
+        if table is not None:
+            origins[".".join(key)] = source
+    return origins
 
 
 def _lookup(environ: Mapping[str, str], name: str) -> str | None:

@@ -89,8 +89,37 @@ async def current(target: str | AsyncEngine) -> str | None:
 async def is_current(target: str | AsyncEngine) -> bool:
     """True when the database is at the newest revision shipped with this ccd."""
     async with _engine(target) as engine:
+        return _is_head(await _current_on(engine))
+
+
+class SchemaNotCurrent(UsageError):
+    """A configured database is behind this ccd: the operator runs ``ccd db upgrade``."""
+
+
+async def prepare(target: str | AsyncEngine, *, embedded: bool) -> None:
+    """Make the database ready for any command that uses it (``ccd run``, tokens, seed).
+
+    The embedded SQLite database belongs to this ccd alone, so it is migrated on first use
+    by whichever command opens it. A configured database (PostgreSQL) may be shared and
+    backed up by others: changing its schema stays the operator's explicit step, and an
+    outdated one is refused with the revision it is at and the command that fixes it."""
+    async with _engine(target) as engine:
         revision = await _current_on(engine)
-        return revision is not None and (revision,) == head_revisions()
+        if _is_head(revision):
+            return
+        if embedded:
+            await upgrade(engine)
+            return
+        heads = ", ".join(head_revisions())
+        found = "never migrated" if revision is None else f"at revision {revision}"
+        raise SchemaNotCurrent(
+            f"database {_masked(engine)} is {found}, this ccd needs revision {heads}: "
+            "run `ccd db upgrade` first"
+        )
+
+
+def _is_head(revision: str | None) -> bool:
+    return revision is not None and (revision,) == head_revisions()
 
 
 @asynccontextmanager

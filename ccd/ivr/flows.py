@@ -277,11 +277,21 @@ def list_directory(directory: str) -> Iterable[str]:
         return ()
 
 
-def load_flows(directory: Path, *, list_prompts: PromptLister = list_directory) -> FlowSet:
+def load_flows(
+    directory: Path,
+    *,
+    list_prompts: PromptLister = list_directory,
+    configured_in: str | None = None,
+) -> FlowSet:
     """Read and validate every ``*.toml`` in ``directory``; ConfigError lists all problems.
-    No such directory means no IVR (an empty FlowSet): ccd runs without one."""
+
+    No such directory means no IVR (an empty FlowSet) only for the default directory: one
+    the admin named (``configured_in``: the config file or ``environment CCD_…`` that set
+    ``ivr.flows_dir``) must exist, since a typo there would silently turn the IVR off."""
     if not directory.exists():
-        return NO_FLOWS
+        if configured_in is None:
+            return NO_FLOWS
+        raise ConfigError([f"{configured_in}: ivr.flows_dir: no such directory {directory}"])
     try:
         files = sorted(directory.glob("*.toml"))
     except OSError as error:

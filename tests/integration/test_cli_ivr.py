@@ -45,7 +45,7 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "config" / "ivr").mkdir(parents=True)
     (tmp_path / "config" / "ivr" / "a.toml").write_text(FLOW.format(flow_id="a"))
     (tmp_path / "config" / "ccd.toml").write_text(
-        f'data_dir = "var"\n[ami]\nport = {unused_port()}\n[http]\nport = 0\n[agi]\nport = 0\n'
+        f'data_dir = "../var"\n[ami]\nport = {unused_port()}\n[http]\nport = 0\n[agi]\nport = 0\n'
         '[log]\nformat = "json"\n'
     )
     return tmp_path

@@ -139,9 +139,10 @@ async def test_seed_may_refer_to_stored_queues_and_reasons(migrated: Path) -> No
     assert len(config.queues) == 2
 
 
-def test_seed_needs_a_migrated_database(workdir: Path) -> None:
+async def test_seed_migrates_a_fresh_embedded_database(workdir: Path) -> None:
     result = ccd("seed", str(SAMPLE_SEED), cwd=workdir)
-    assert_user_error(result, "run `ccd db upgrade` first")
+    assert result.code == 0, result
+    assert await stored(workdir) == load_seed(SAMPLE_SEED)
 
 
 def test_unreadable_or_broken_files_are_one_line(migrated: Path) -> None:

@@ -305,3 +305,11 @@ def test_no_flows_directory_means_no_ivr(tmp_path: Path) -> None:
     flows = load_flows(tmp_path / "missing")
     assert flows.flows == {}
     assert flows.for_did("5000") is None  # the dialplan's default destination takes the call
+
+
+def test_a_configured_flows_directory_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_flows(tmp_path / "missing", configured_in="/etc/ccd/ccd.toml")
+    assert caught.value.problems == (
+        f"/etc/ccd/ccd.toml: ivr.flows_dir: no such directory {tmp_path / 'missing'}",
+    )

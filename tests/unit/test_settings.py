@@ -199,6 +199,45 @@ def test_config_path_explicit_then_env_then_default() -> None:
     assert resolve_config_path(None, {}) == (DEFAULT_CONFIG_PATH, False)
 
 
+def test_relative_paths_in_the_file_are_taken_from_the_file_directory() -> None:
+    toml = 'data_dir = "state"\n[cdr]\nspool_dir = "../spool"\n[ivr]\nflows_dir = "ivr"\n'
+    settings = parse_settings(toml, source="/etc/ccd/ccd.toml", environ=SECRET_ENV)
+    assert settings.data_dir == Path("/etc/ccd/state")
+    assert settings.cdr_spool_dir == Path("/etc/spool")
+    assert settings.ivr.flows_dir == Path("/etc/ccd/ivr")
+    # A relative file name is read from the working directory, and so is its directory.
+    relative = parse_settings(toml, source="config/ccd.toml", environ=SECRET_ENV)
+    assert relative.ivr.flows_dir == Path("config/ivr").absolute()
+
+
+def test_absolute_and_home_paths_in_the_file_are_kept() -> None:
+    toml = 'data_dir = "/srv/ccd"\n[ivr]\nflows_dir = "~/ivr"\n'
+    settings = parse_settings(toml, source="/etc/ccd/ccd.toml", environ=SECRET_ENV)
+    assert settings.data_dir == Path("/srv/ccd")
+    assert settings.ivr.flows_dir == Path("~/ivr").expanduser()
+
+
+def test_relative_paths_from_the_environment_are_taken_from_the_working_directory() -> None:
+    env = {**SECRET_ENV, "CCD_DATA_DIR": "state", "CCD_IVR__FLOWS_DIR": "flows"}
+    toml = 'data_dir = "ignored"\n[ivr]\nflows_dir = "ignored"\n'
+    settings = parse_settings(toml, source="/etc/ccd/ccd.toml", environ=env)
+    assert settings.data_dir == Path("state").absolute()
+    assert settings.ivr.flows_dir == Path("flows").absolute()
+
+
+def test_a_path_of_the_wrong_type_is_reported_not_resolved() -> None:
+    [line] = problems("[ivr]\nflows_dir = 3\n")
+    assert line.startswith(f"{FILE}: ivr.flows_dir: ")
+
+
+def test_origin_names_the_file_or_variable_that_set_a_key() -> None:
+    env = {**SECRET_ENV, "CCD_HTTP__PORT": "0"}
+    settings = load('[ivr]\nflows_dir = "ivr"\n[http]\nport = 1\n', env)
+    assert settings.origin("ivr.flows_dir") == FILE
+    assert settings.origin("http.port") == "environment CCD_HTTP__PORT"
+    assert settings.origin("data_dir") is None  # a default
+
+
 def test_agi_and_ivr_defaults_and_overrides() -> None:
     settings = load(None)
     assert (settings.agi.host, settings.agi.port, settings.agi.max_sessions) == (
