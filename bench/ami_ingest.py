@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -139,7 +139,7 @@ def panoramisk_receiver(done: asyncio.Future[tuple[int, float]]) -> asyncio.Prot
 
         save_stream = None
         forgetable_actions = ()
-        awaiting_actions: list[Any] = []
+        awaiting_actions: ClassVar[list[Any]] = []
 
         def __init__(self) -> None:
             self.events = 0
@@ -158,7 +158,7 @@ def panoramisk_receiver(done: asyncio.Future[tuple[int, float]]) -> asyncio.Prot
             self.factory = Factory()
             self.factory.started = time.perf_counter()
 
-    return Baseline()  # type: ignore[no-any-return]
+    return Baseline()
 
 
 def ccd_receiver(
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # One denominator for every path: all frames sent (events and action responses;
     # panoramisk's dispatch only sees the events, but it parsed the responses too).
-    frames_per_run = per_replay * args.repeat
+    frames_per_run: int = per_replay * args.repeat
 
     def rate(name: str) -> tuple[float, float, float]:
         """(median wall s, frames/s by median wall time, frames per median CPU-second)."""

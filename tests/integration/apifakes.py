@@ -395,7 +395,10 @@ async def running_api(
         statuses.append(response.status)
 
     app.on_response_prepare.append(record)
-    async with TestServer(app, host="127.0.0.1", port=0) as server, TestClient(server) as client:
+    # Named first: TestServer's __aenter__ is typed as returning the base class, which would
+    # make the client a TestClient[Request, None].
+    server = TestServer(app, host="127.0.0.1", port=0)
+    async with server, TestClient(server) as client:
         yield Api(
             client=client,
             tokens=fake_tokens,

@@ -203,8 +203,9 @@ async def test_session_log_latest_per_agent_and_time_window(store: AcdStore) -> 
 
 
 def test_session_entry_needs_an_aware_time() -> None:
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 -- naive on purpose: the entry must refuse it
     with pytest.raises(ValueError, match="timezone-aware"):
-        SessionEntry("1001", "available", None, None, (), datetime(2026, 1, 1))
+        SessionEntry("1001", "available", None, None, (), naive)
 
 
 async def test_seed_is_one_transaction_and_idempotent(store: AcdStore) -> None:

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import ClassVar
 
 import pytest
 
@@ -48,7 +49,7 @@ Handler = Callable[[AgiChannel], Awaitable[None]]
 class FakeAsterisk:
     """One AGI connection as Asterisk makes it."""
 
-    opened: list[FakeAsterisk] = []
+    opened: ClassVar[list[FakeAsterisk]] = []
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader

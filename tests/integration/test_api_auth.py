@@ -28,7 +28,7 @@ from tests.integration.apifakes import (
 )
 
 CALL_ID = "1700000000.1"
-ORIGINATE = {"endpoint": "PJSIP/1001", "destination": "2000"}
+ORIGINATE: dict[str, object] = {"endpoint": "PJSIP/1001", "destination": "2000"}
 IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
 
 

@@ -35,7 +35,7 @@ def test_full_jitter_ceiling_grows_exponentially() -> None:
 
 def test_delays_grow_then_saturate_at_max() -> None:
     for jitter in ("full", "decorrelated"):
-        policy = BackoffPolicy(min_s=0.5, max_s=10, jitter=jitter)  # type: ignore[arg-type]
+        policy = BackoffPolicy(min_s=0.5, max_s=10, jitter=jitter)
         backoff = Backoff(policy, random.Random(3))
         early = [backoff.next_delay() for _ in range(3)]
         for _ in range(30):

@@ -10,6 +10,7 @@ import pytest
 from ccd.errors import ConfigError
 from ccd.ivr.flows import FlowSet, parse_flows
 from ccd.ivr.holder import FlowsHolder
+from tests.ivrflows import flow_for
 
 FLOW = """
 id = "{flow_id}"
@@ -45,7 +46,7 @@ class FakeDirectory:
 def test_starts_with_the_flows_of_the_directory() -> None:
     files = FakeDirectory({"a.toml": FLOW.format(flow_id="a", did="5000")})
     holder = FlowsHolder(Path("/etc/ccd/ivr"), loader=files.load)
-    assert holder.current.for_did("5000").id == "a"
+    assert flow_for(holder.current, "5000").id == "a"
     assert files.loaded_from == [Path("/etc/ccd/ivr")]
 
 
@@ -59,7 +60,7 @@ def test_invalid_flows_at_start_raise_every_problem() -> None:
 def test_a_good_reload_swaps_the_flows_but_a_running_call_keeps_its_flow() -> None:
     files = FakeDirectory({"a.toml": FLOW.format(flow_id="a", did="5000")})
     holder = FlowsHolder(Path("ivr"), loader=files.load)
-    in_call = holder.current.for_did("5000")
+    in_call = flow_for(holder.current, "5000")
     files.texts = {
         "b.toml": FLOW.format(flow_id="b", did="6000"),
         "c.toml": FLOW.format(flow_id="c", did="7000").replace("default = true", ""),
@@ -67,7 +68,7 @@ def test_a_good_reload_swaps_the_flows_but_a_running_call_keeps_its_flow() -> No
     result = holder.reload()
     assert result.ok
     assert (result.flows, result.dids, result.problems) == (2, 2, ())
-    assert holder.current.for_did("7000").id == "c"
+    assert flow_for(holder.current, "7000").id == "c"
     assert "a" not in holder.current.flows
     assert in_call.id == "a"
     assert in_call.nodes["menu"].kind == "menu"
@@ -97,4 +98,4 @@ def test_reload_from_a_real_directory(tmp_path: Path) -> None:
     assert any("no IVR flow files" in problem for problem in refused.problems)
     (tmp_path / "b.toml").write_text(FLOW.format(flow_id="b", did="6000"))
     assert holder.reload().ok
-    assert holder.current.for_did("6000").id == "b"
+    assert flow_for(holder.current, "6000").id == "b"

@@ -31,6 +31,7 @@ from ccd.ivr.protocol import (
     Transfer,
     Voicemail,
 )
+from tests.ivrflows import flow_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "ivr"
 # Wednesday 2026-11-25 11:00 in Paris (open); Sunday is closed.
@@ -190,7 +191,7 @@ def test_collect_timeout_counts_as_an_invalid_entry() -> None:
     assert session.handle(digits("")).pop() == Voicemail("100")
 
 
-SCHEDULED = {
+SCHEDULED: Mapping[str, Mapping[str, Any]] = {
     "hours": {
         "kind": "schedule",
         "timezone": "Europe/Paris",
@@ -272,7 +273,7 @@ LOOKUP = {
     "next": "standard",
     "fallback": "fallback",
 }
-LOOKUP_NODES = {
+LOOKUP_NODES: Mapping[str, Mapping[str, Any]] = {
     "ask": {**COLLECT, "next": "crm", "on_invalid": "standard"},
     "crm": LOOKUP,
     "vip": {**SALES, "priority": 10},
@@ -415,13 +416,13 @@ def test_a_session_keeps_its_flow_across_a_reload() -> None:
         {"t.toml": 'id = "t"\nentry = "x"\ndefault_destination = "x"\n[nodes.x]\nkind = "hangup"'},
         list_prompts=lambda directory: (),
     )
-    assert new_flows.for_did("5000").entry == "x"
+    assert flow_for(new_flows, "5000").entry == "x"
     assert session.handle(digits("2")) == [Voicemail("2000@default")]
     assert session.flow is old
 
 
 def test_sample_flow_vip_customer_path() -> None:
-    flow = load_flows(SAMPLES, list_prompts=lambda directory: ()).for_did("5000")
+    flow = flow_for(load_flows(SAMPLES, list_prompts=lambda directory: ()), "5000")
     session, commands = started(flow)
     assert commands == [Collect(("hello",), "en", 1, 4.0, "")]
     session.handle(digits("1"))  # English
@@ -437,14 +438,14 @@ def test_sample_flow_vip_customer_path() -> None:
 
 
 def test_sample_flow_after_hours_goes_to_voicemail() -> None:
-    flow = load_flows(SAMPLES, list_prompts=lambda directory: ()).for_did("5000")
+    flow = flow_for(load_flows(SAMPLES, list_prompts=lambda directory: ()), "5000")
     _, commands = started(flow, at=CLOSED_AT)
     assert commands[-1] == Voicemail("1000@default")
 
 
 # --- property: whatever the caller and the network do, the machine ends cleanly ---------
 
-SAMPLE_FLOW = load_flows(SAMPLES, list_prompts=lambda directory: ()).for_did("5000")
+SAMPLE_FLOW = flow_for(load_flows(SAMPLES, list_prompts=lambda directory: ()), "5000")
 LOOP_FLOW = make_flow(
     {
         "lang": LANGUAGE,
