@@ -3,7 +3,7 @@
 The adapter feeds events with ``now`` (float seconds since the epoch) and executes the
 returned commands (RingAgent -> Originate Channel=<interface> Application=Bridge
 Data=<caller channel>). Tick drives ring timeouts, wrap-up, max wait, escalation and
-callback retries; the adapter sends one every second or so.
+callback retries; the adapter sends one every ``TICK_S`` (a quarter of a second).
 
 Behaviours worth knowing (each has a unit test):
 
@@ -16,9 +16,16 @@ Behaviours worth knowing (each has a unit test):
 - Logout while on a call is deferred: talk time is kept, and when the call ends the agent
   goes straight to LOGGED_OUT (no wrap-up); logging in again before that cancels it.
   Logout while ringing cancels the ring.
+- Agent statuses change only along ``TRANSITIONS`` (the table of legal moves); any other
+  move is a bug and raises ``IllegalTransition`` before anything changes.
 - A device reported busy (``AgentBusy``) leaves the agent AVAILABLE but not offered
-  another call for ``BUSY_RETRY_S`` (``busy_until``): the caller goes to other agents,
-  and a lone busy agent is tried again on the first Tick after that, not at once.
+  another call for ``BUSY_RETRY_S`` (``busy_until``; app_queue's ``retry`` is 5 s too): the
+  caller goes to other agents, and a lone busy agent is tried again on the first Tick
+  after that, not at once.
+- Ring no answer → the next agent: a caller is offered agents it has not tried first; an
+  agent who did not answer it is offered that caller again only ``RING_RETRY_S`` later.
+  Meanwhile the caller keeps its place: the first agent to become free takes it, not a
+  caller behind it.
 - When the last agent of a queue logs out or leaves it, its waiting callers go to the
   no-agents destination, like callers arriving then (virtual-hold callers keep their
   place: they have no channel to send).
@@ -54,11 +61,13 @@ Behaviours worth knowing (each has a unit test):
 from __future__ import annotations
 
 import bisect
+import enum
 import heapq
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ccd.acd.model import Agent, AgentState, AgentStatus, Queue, Strategy, WaitingCaller
 from ccd.acd.stats import Ewma, QueueCounters, QueueStats, build_stats
@@ -337,18 +346,46 @@ Command = (
 NO_ANSWER_REASON = "no-answer"
 # A device reported busy is not offered another call before this (no Originate storm
 # against a phone that is busy outside ccd; the caller goes to other agents meanwhile).
-BUSY_RETRY_S = 1.0
+BUSY_RETRY_S = 5.0
+# An agent who let a caller's ring time out is not rung for that caller again before this.
+RING_RETRY_S = 5.0
 CALLBACK_RETRIES = 3
 CALLBACK_RETRY_DELAY_S = 60.0
 
-# Sort key of a waiter in its queue's line: (-priority, joined_at, call_id). A customer
-# back from a call back gets -inf as first element: front of the line.
-_Key = tuple[float, float, str]
+_S = AgentStatus
+TRANSITIONS: Mapping[AgentStatus, frozenset[AgentStatus]] = MappingProxyType(
+    {
+        # Login, or a restore after a restart (as the agent was).
+        _S.LOGGED_OUT: frozenset({_S.AVAILABLE, _S.PAUSED, _S.ON_CALL, _S.WRAP_UP}),
+        _S.AVAILABLE: frozenset({_S.RESERVED, _S.PAUSED, _S.LOGGED_OUT}),
+        # Answered; no answer, busy or withdrawn; paused (also auto) or logged out meanwhile.
+        _S.RESERVED: frozenset({_S.ON_CALL, _S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+        # Wrap-up; no wrap-up: free, or the pause asked for during the call; deferred logout.
+        _S.ON_CALL: frozenset({_S.WRAP_UP, _S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+        _S.WRAP_UP: frozenset({_S.AVAILABLE, _S.PAUSED, _S.LOGGED_OUT}),
+        _S.PAUSED: frozenset({_S.AVAILABLE, _S.LOGGED_OUT}),
+    }
+)
+"""Legal agent status moves (staying in a status, e.g. a new pause reason, is always legal)."""
 
-_CB_NONE = 0  # ordinary caller
-_CB_WAITING = 1  # channel gone, waiting for its turn to be called back
-_CB_CALLING = 2  # PlaceCallback sent, waiting for the answer
-_CB_RETURNED = 3  # customer answered the call back and waits again with a channel
+
+class IllegalTransition(RuntimeError):
+    """The engine tried a move ``TRANSITIONS`` does not allow: a bug, never user input."""
+
+
+class _LineKey(NamedTuple):
+    """A waiter's place in its queue's line, in service order."""
+
+    priority: float  # -priority; -inf for a customer back from a call back: the front
+    joined_at: float
+    call_id: str
+
+
+class _Callback(enum.Enum):
+    NONE = enum.auto()  # an ordinary caller
+    WAITING = enum.auto()  # channel gone, waiting for its turn to be called back
+    CALLING = enum.auto()  # PlaceCallback sent, waiting for the answer
+    RETURNED = enum.auto()  # answered the call back and waits again with a channel
 
 
 @dataclass(slots=True)
@@ -370,29 +407,30 @@ class _AgentSlot:
 @dataclass(slots=True)
 class _Waiter:
     caller: WaitingCaller
-    key: _Key
+    key: _LineKey
     # When the caller entered its current queue (max wait and escalation timers).
     entered_at: float
     ringing: set[str] = field(default_factory=set)
-    tried: set[str] = field(default_factory=set)
+    # Agents offered this caller without success -> when they may be offered it again.
+    tried: dict[str, float] = field(default_factory=dict)
     # Skills required before escalation (queue's merged with the caller's), and the same
     # as a hashable set; kept up to date by _refresh_need (join, move, reconfiguration).
     required: Mapping[str, int] = field(default_factory=dict)
     need: frozenset[tuple[str, int]] = frozenset()
     visited: set[str] = field(default_factory=set)
-    callback: int = _CB_NONE
+    callback: _Callback = _Callback.NONE
     callback_number: str = ""
     callback_failures: int = 0
     callback_not_before: float = 0.0
 
 
-def _key(caller: WaitingCaller) -> _Key:
-    return (float(-caller.priority), caller.joined_at, caller.call_id)
+def _key(caller: WaitingCaller) -> _LineKey:
+    return _LineKey(float(-caller.priority), caller.joined_at, caller.call_id)
 
 
 def _on_hold(waiter: _Waiter) -> bool:
     """Virtual hold, not back yet: the caller keeps a place in line but has no channel."""
-    return waiter.callback in (_CB_WAITING, _CB_CALLING)
+    return waiter.callback in (_Callback.WAITING, _Callback.CALLING)
 
 
 class AcdEngine:
@@ -402,7 +440,7 @@ class AcdEngine:
         self._agents: dict[str, _AgentSlot] = {}
         self._waiting: dict[str, _Waiter] = {}
         # Per queue: waiters in service order, logged-in member agents, AVAILABLE members.
-        self._lines: dict[str, list[_Key]] = {}
+        self._lines: dict[str, list[_LineKey]] = {}
         self._members: dict[str, set[str]] = {}
         self._available: dict[str, set[str]] = {}
         self._counters: dict[str, QueueCounters] = {}
@@ -446,6 +484,12 @@ class AcdEngine:
         """When an agent whose device was reported busy may be offered calls again."""
         return self._busy_until.get(agent_id)
 
+    def offerable(self, call_id: str, agent_id: str, now: float) -> bool:
+        """False while ``agent_id`` let this caller's ring time out less than
+        ``RING_RETRY_S`` ago (it is offered the caller again after that)."""
+        waiter = self._waiting.get(call_id)
+        return waiter is None or waiter.tried.get(agent_id, now) <= now
+
     def logout_pending(self, agent_id: str) -> bool:
         slot = self._agents.get(agent_id)
         return slot.logout_pending if slot else False
@@ -464,7 +508,7 @@ class AcdEngine:
 
     def waiting_in(self, queue_id: str) -> list[WaitingCaller]:
         """Callers of one queue in service order (virtual-hold callers included)."""
-        return [self._waiting[key[2]].caller for key in self._lines.get(queue_id, ())]
+        return [self._waiting[key.call_id].caller for key in self._lines.get(queue_id, ())]
 
     def callback_pending(self, call_id: str) -> bool:
         """True while the caller waits without a channel (virtual hold, not yet back)."""
@@ -589,7 +633,7 @@ class AcdEngine:
         removed = old.keys() - self._queues.keys()
         for queue_id in sorted(removed):
             for key in list(self._lines[queue_id]):
-                waiter = self._waiting[key[2]]
+                waiter = self._waiting[key.call_id]
                 self._send_away(waiter, old[queue_id], "queue_removed", now, out)
             for agent_id in sorted(self._members[queue_id]):
                 slot = self._agents[agent_id]
@@ -625,6 +669,8 @@ class AcdEngine:
     ) -> None:
         old = slot.state
         agent_id = slot.agent.id
+        if status is not old.status and status not in TRANSITIONS[old.status]:
+            raise IllegalTransition(f"agent {agent_id}: {old.status.value} -> {status.value}")
         if status is AgentStatus.AVAILABLE and old.status is not AgentStatus.AVAILABLE:
             slot.idle_since = now
         if status is not AgentStatus.RESERVED:
@@ -683,7 +729,7 @@ class AcdEngine:
             if queue is None or self._members[queue_id] or not self._lines[queue_id]:
                 continue
             for key in list(self._lines[queue_id]):
-                waiter = self._waiting[key[2]]
+                waiter = self._waiting[key.call_id]
                 if not _on_hold(waiter):
                     self._send_away(waiter, queue, "no_agents", now, out)
 
@@ -829,7 +875,8 @@ class AcdEngine:
         waiter = self._waiting.get(call_id)
         if waiter is not None:
             waiter.ringing.discard(agent_id)
-            waiter.tried.add(agent_id)
+            # Busy: the agent's busy_until already keeps it away from every caller.
+            waiter.tried[agent_id] = now + RING_RETRY_S if count_no_answer else now
         if not count_no_answer:
             self._busy_until[agent_id] = now + BUSY_RETRY_S
             self._set(slot, AgentStatus.AVAILABLE, now, out)
@@ -918,7 +965,7 @@ class AcdEngine:
         queue_id = waiter.caller.queue_id
         waited = now - waiter.caller.joined_at
         counters = self._counters[queue_id]
-        if waiter.callback == _CB_RETURNED:
+        if waiter.callback == _Callback.RETURNED:
             counters.callbacks_dropped += 1
             out.append(CallbackDropped(call_id, queue_id, "caller_left", waited))
             return
@@ -937,7 +984,7 @@ class AcdEngine:
             waiter.callback_number = number
             return
         self._cancel_rings(waiter, now, out)
-        waiter.callback = _CB_WAITING
+        waiter.callback = _Callback.WAITING
         waiter.callback_number = number
         waiter.callback_failures = 0
         waiter.callback_not_before = now
@@ -947,8 +994,8 @@ class AcdEngine:
         self._remove_waiter(waiter)
         caller = replace(waiter.caller, channel=channel)
         waiter.caller = caller
-        waiter.key = (float("-inf"), caller.joined_at, caller.call_id)
-        waiter.callback = _CB_RETURNED
+        waiter.key = _LineKey(float("-inf"), caller.joined_at, caller.call_id)
+        waiter.callback = _Callback.RETURNED
         self._calling_back.discard(caller.call_id)
         # Timers restart: the customer has just answered, not waited on the line.
         waiter.entered_at = now
@@ -957,7 +1004,7 @@ class AcdEngine:
 
     def _callback_failed(self, call_id: str, now: float, out: list[Command]) -> None:
         waiter = self._waiting.get(call_id)
-        if waiter is None or waiter.callback != _CB_CALLING:
+        if waiter is None or waiter.callback != _Callback.CALLING:
             return
         waiter.callback_failures += 1
         if waiter.callback_failures > CALLBACK_RETRIES:
@@ -967,7 +1014,7 @@ class AcdEngine:
             waited = now - waiter.caller.joined_at
             out.append(CallbackDropped(call_id, queue_id, "no_answer", waited))
             return
-        waiter.callback = _CB_WAITING
+        waiter.callback = _Callback.WAITING
         self._calling_back.discard(call_id)
         waiter.callback_not_before = now + CALLBACK_RETRY_DELAY_S
 
@@ -992,7 +1039,7 @@ class AcdEngine:
         else:
             target = queue.overflow_target
         caller = waiter.caller
-        if target == "callback" and in_line and caller.number and waiter.callback == _CB_NONE:
+        if target == "callback" and in_line and caller.number and waiter.callback == _Callback.NONE:
             # The call-back offer: the caller hangs up (thanked) and keeps their place.
             self._callback_requested(caller.call_id, caller.number, now, out)
             out.append(
@@ -1022,11 +1069,11 @@ class AcdEngine:
         waiter.tried.clear()
         out.append(CallerMoved(caller.call_id, queue.id, dest.id, reason))
         self._counters[dest.id].offered += 1
-        if not self._members[dest.id] and waiter.callback == _CB_NONE:
+        if not self._members[dest.id] and waiter.callback == _Callback.NONE:
             self._send_away(waiter, dest, "no_agents", now, out)
             return
         self._add_waiter(waiter)
-        if waiter.callback == _CB_CALLING:
+        if waiter.callback == _Callback.CALLING:
             self._calling_back.add(caller.call_id)
 
     # ---- time ----
@@ -1052,7 +1099,7 @@ class AcdEngine:
             if queue.max_wait_s is None and queue.escalate_to_queue is None:
                 continue
             for key in list(self._lines[queue_id]):
-                waiter = self._waiting[key[2]]
+                waiter = self._waiting[key.call_id]
                 if _on_hold(waiter):
                     continue  # no channel to send anywhere; its place is kept
                 in_queue = now - waiter.entered_at
@@ -1100,11 +1147,11 @@ class AcdEngine:
         lines = [self._lines[q] for q in active]
         # Global service order across the queues an agent may serve (lines are not
         # mutated while iterating: ringing and callbacks keep callers in line).
-        ordered: Iterable[_Key] = lines[0] if len(lines) == 1 else heapq.merge(*lines)
+        ordered: Iterable[_LineKey] = lines[0] if len(lines) == 1 else heapq.merge(*lines)
         hopeless: set[tuple[str, frozenset[tuple[str, int]]]] = set()
         for key in ordered:
-            waiter = self._waiting[key[2]]
-            if waiter.ringing or waiter.callback == _CB_CALLING:
+            waiter = self._waiting[key.call_id]
+            if waiter.ringing or waiter.callback == _Callback.CALLING:
                 continue
             queue_id = waiter.caller.queue_id
             free = self._available[queue_id]
@@ -1125,7 +1172,7 @@ class AcdEngine:
                 # Availability only shrinks during a pass: same need, same answer.
                 hopeless.add(need)
                 continue
-            if waiter.callback == _CB_WAITING:
+            if waiter.callback == _Callback.WAITING:
                 self._offer_callback(waiter, len(eligible), now, out)
                 continue
             self._ring(waiter, eligible, required, now, out)
@@ -1145,7 +1192,7 @@ class AcdEngine:
         )
         if calling >= eligible:
             return
-        waiter.callback = _CB_CALLING
+        waiter.callback = _Callback.CALLING
         self._calling_back.add(waiter.caller.call_id)
         out.append(PlaceCallback(waiter.caller.call_id, queue_id, waiter.callback_number))
 
@@ -1159,14 +1206,17 @@ class AcdEngine:
     ) -> None:
         caller = waiter.caller
         queue = self._queues[caller.queue_id]
-        # Ring no answer -> next agent: untried agents first, retry the tried ones after.
-        untried = [s for s in eligible if s.agent.id not in waiter.tried]
-        if not untried:
-            waiter.tried.clear()
-            untried = eligible
+        # Ring no answer -> next agent: untried agents first; one who let this caller's ring
+        # time out only after RING_RETRY_S (the caller stays first for whoever frees up).
+        tried = waiter.tried
+        offered = [s for s in eligible if s.agent.id not in tried]
+        if not offered:
+            offered = [s for s in eligible if tried[s.agent.id] <= now]
+            if not offered:
+                return
         ordered = order_candidates(
             queue.strategy,
-            [_candidate(s) for s in untried],
+            [_candidate(s) for s in offered],
             required,
             self._rr_last.get(queue.id),
             self._rng,

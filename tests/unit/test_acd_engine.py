@@ -1,10 +1,14 @@
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccd.acd.engine import (
+    BUSY_RETRY_S,
+    RING_RETRY_S,
+    TRANSITIONS,
     AcdEngine,
     AcdError,
     AgentAnswered,
@@ -29,6 +33,7 @@ from ccd.acd.engine import (
     CancelRing,
     Command,
     Event,
+    IllegalTransition,
     Overflow,
     PlaceCallback,
     RingAgent,
@@ -153,9 +158,11 @@ def test_consecutive_no_answers_auto_pause_agent() -> None:
     e = engine(max_no_answer=2)
     login(e, agent("a"))
     act(e, CallerJoined(caller("c1")), 0)
-    # Only agent: retried after the first no-answer.
-    assert rings(act(e, AgentNoAnswer("a", "c1"), 15)) == [("a", "c1")]
-    cmds = act(e, AgentNoAnswer("a", "c1"), 30)
+    # Only agent: rung for this caller again RING_RETRY_S after the first no-answer.
+    assert rings(act(e, AgentNoAnswer("a", "c1"), 15)) == []
+    assert rings(act(e, Tick(), 15 + RING_RETRY_S - 0.1)) == []
+    assert rings(act(e, Tick(), 15 + RING_RETRY_S)) == [("a", "c1")]
+    cmds = act(e, AgentNoAnswer("a", "c1"), 35)
     assert AutoPauseAgent("a", "no-answer") in cmds
     assert rings(cmds) == []
     state = e.agent_state("a")
@@ -169,10 +176,11 @@ def test_answer_resets_no_answer_count() -> None:
     login(e, agent("a"))
     act(e, CallerJoined(caller("c1")), 0)
     act(e, AgentNoAnswer("a", "c1"), 1)
-    act(e, AgentAnswered("a", "c1"), 2)
-    act(e, CallEnded("a"), 3)
-    act(e, CallerJoined(caller("c2")), 4)
-    cmds = act(e, AgentNoAnswer("a", "c2"), 5)
+    assert rings(act(e, Tick(), 1 + RING_RETRY_S)) == [("a", "c1")]
+    act(e, AgentAnswered("a", "c1"), 7)
+    act(e, CallEnded("a"), 8)
+    act(e, CallerJoined(caller("c2")), 9)
+    cmds = act(e, AgentNoAnswer("a", "c2"), 10)
     assert not any(isinstance(c, AutoPauseAgent) for c in cmds)
 
 
@@ -291,16 +299,17 @@ def test_last_agent_leaving_after_a_deferred_logout_releases_the_queue() -> None
     ]
 
 
-def test_busy_device_is_not_offered_again_for_a_second() -> None:
+def test_busy_device_is_not_offered_again_for_five_seconds() -> None:
     e = engine()
     login(e, agent("a"))
     act(e, CallerJoined(caller("c1")), 0)
-    # Only agent, device busy: no Originate storm; the caller waits.
+    # Only agent, device busy: no Originate storm (app_queue's retry is 5 s too).
+    assert BUSY_RETRY_S == 5.0
     assert act(e, AgentBusy("a", "c1"), 0.1) == []
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
-    assert e.busy_until("a") == 1.1
-    assert act(e, Tick(), 1.0) == []
-    assert rings(act(e, Tick(), 1.1)) == [("a", "c1")]
+    assert e.busy_until("a") == 5.1
+    assert act(e, Tick(), 5.0) == []
+    assert rings(act(e, Tick(), 5.1)) == [("a", "c1")]
     assert e.busy_until("a") is None
 
 
@@ -390,7 +399,9 @@ def _check_invariants(e: AcdEngine, now: float) -> None:
         if e.ringing_for(w.call_id) or e.callback_pending(w.call_id):
             continue
         required = e.required_skills(w.call_id, now)
-        idle = [a.id for a in AGENTS if _eligible(e, a, required)]
+        idle = [
+            a.id for a in AGENTS if _eligible(e, a, required) and e.offerable(w.call_id, a.id, now)
+        ]
         assert not idle, f"{w.call_id} waits while {idle} idle"
     positions = [e.position(w.call_id) for w in e.waiting_in("q")]
     assert positions == list(range(1, len(positions) + 1))
@@ -518,3 +529,44 @@ def test_wrap_up_is_the_one_of_the_queue_the_call_came_from() -> None:
     assert e.agent_state("a").status is AgentStatus.WRAP_UP
     e.handle(Tick(), 15)
     assert e.agent_state("a").status is AgentStatus.AVAILABLE
+
+
+def test_first_caller_is_not_rung_again_at_a_silent_agent_while_a_free_one_comes() -> None:
+    """Seen with real phones: the first caller rang the never-answering agent twice while
+    the callers behind it were served by the agent who answers."""
+    e = engine(strategy=Strategy.LINEAR)
+    login(e, agent("silent"), agent("answers"))
+    act(e, CallerJoined(caller("c1")), 0)
+    act(e, CallerJoined(caller("c2", at=1)), 1)
+    assert e.ringing_for("c1") == {"silent"}
+    assert e.ringing_for("c2") == {"answers"}
+    act(e, AgentAnswered("answers", "c2"), 2)
+    # c1's ring times out; the silent agent is the only free one: not rung for c1 again yet.
+    assert rings(act(e, AgentNoAnswer("silent", "c1"), 15)) == []
+    assert not e.offerable("c1", "silent", 16)
+    # The answering agent frees up before the retry: c1, first in line, gets it.
+    assert rings(act(e, CallEnded("answers"), 17)) == [("answers", "c1")]
+
+
+def test_no_answer_offers_the_caller_behind_to_the_agent_meanwhile() -> None:
+    e = engine(strategy=Strategy.LINEAR)
+    login(e, agent("a"))
+    act(e, CallerJoined(caller("c1")), 0)
+    # Free but in c1's retry window: c2 behind it is offered the agent (nobody idles).
+    act(e, CallerJoined(caller("c2", at=1)), 1)
+    assert rings(act(e, AgentNoAnswer("a", "c1"), 15)) == [("a", "c2")]
+
+
+def test_agent_moves_outside_the_table_are_refused_as_bugs() -> None:
+    """The property tests above drive random event sequences through the engine: any move
+    outside TRANSITIONS would raise there. Here: the check itself, forced."""
+    assert set(TRANSITIONS) == set(AgentStatus)
+    assert AgentStatus.ON_CALL not in TRANSITIONS[AgentStatus.AVAILABLE]
+    assert AgentStatus.RESERVED not in TRANSITIONS[AgentStatus.PAUSED]
+    e = engine()
+    login(e, agent("a"))
+    act(e, AgentPaused("a", "lunch"), 0)
+    slot = e._agents["a"]
+    with pytest.raises(IllegalTransition, match="paused -> reserved"):
+        e._set(slot, AgentStatus.RESERVED, 1, [], call_id="c1")
+    assert e.agent_state("a").status is AgentStatus.PAUSED

@@ -284,6 +284,7 @@ def test_property_moves_and_membership_never_strand_a_caller(
                 for x in ROUTING_AGENTS
                 if e.agent_state(x.id).status is AgentStatus.AVAILABLE
                 and e.busy_until(x.id) is None
+                and e.offerable(w.call_id, x.id, now)
                 and w.queue_id in e.agent_queues(x.id)
                 and x.has_skills(required)
             ]

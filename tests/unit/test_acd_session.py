@@ -78,10 +78,12 @@ def test_no_answer_back_to_available_and_auto_pause_are_logged() -> None:
     e.handle(AgentLoggedIn(agent("a"), frozenset({"q"})), 0)
     e.handle(CallerJoined(caller("c1")), 0)
     first = e.handle(AgentNoAnswer("a", "c1"), 15)
-    # Back to available, and straight away rung again (only agent).
-    assert log(first) == [("a", S.AVAILABLE, None, None, 15), ("a", S.RESERVED, None, "c1", 15)]
-    second = e.handle(AgentNoAnswer("a", "c1"), 30)
-    assert log(second) == [("a", S.PAUSED, "no-answer", None, 30)]
+    # Back to available; rung for the same caller again after the retry delay (only agent).
+    assert log(first) == [("a", S.AVAILABLE, None, None, 15)]
+    again = e.handle(Tick(), 20)
+    assert log(again) == [("a", S.RESERVED, None, "c1", 20)]
+    second = e.handle(AgentNoAnswer("a", "c1"), 35)
+    assert log(second) == [("a", S.PAUSED, "no-answer", None, 35)]
 
 
 def test_pause_during_call_applies_after_wrap_up() -> None:
