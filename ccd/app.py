@@ -129,7 +129,7 @@ def build(settings: Settings) -> Components:
     hub = EventHub()
     live.add_listener(hub.publish)
     bus.subscribe(live.handle)
-    cdr, cdr_writer = _build_cdr(settings, store=CdrStore(engine, clock))
+    cdr, cdr_writer = _build_cdr(settings, store=CdrStore(engine, clock), clock=clock)
     bus.subscribe(cdr.handle)  # after the live model: same event order, live first
 
     def on_frame(frame: dict[str, str]) -> None:
@@ -326,15 +326,18 @@ def _publish_ivr_path(bus: Bus, clock: Clock) -> Callable[[str, str, tuple[IvrSt
     return publish
 
 
-def _build_cdr(settings: Settings, *, store: CdrStore) -> tuple[CdrService, CdrWriter]:
+def _build_cdr(
+    settings: Settings, *, store: CdrStore, clock: Clock
+) -> tuple[CdrService, CdrWriter]:
     cdr = settings.cdr
-    spool = Spool(settings.cdr_spool_dir, segment_max_records=cdr.segment_max_records)
+    spool = Spool(settings.cdr_spool_dir, segment_max_records=cdr.segment_max_records, clock=clock)
     writer = CdrWriter(
         spool,
         store,
         batch_size=cdr.batch_size,
         flush_interval_s=cdr.flush_interval_s,
         retry_max_s=cdr.retry_max_s,
+        clock=clock,
     )
     rules = DirectionRules(
         inbound_contexts=frozenset(cdr.inbound_contexts),

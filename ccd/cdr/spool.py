@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 import structlog
 
 from ccd.cdr.codec import CodecError, SpoolRecord, decode, encode, record_key
+from ccd.clock import Clock, SystemClock
 
 log = structlog.get_logger("ccd.cdr.spool")
 
@@ -144,10 +144,12 @@ class Spool:
         segment_max_records: int = DEFAULT_SEGMENT_MAX_RECORDS,
         segment_max_bytes: int = DEFAULT_SEGMENT_MAX_BYTES,
         resident_segments: int = DEFAULT_RESIDENT_SEGMENTS,
+        clock: Clock | None = None,
     ) -> None:
         if segment_max_records < 1 or segment_max_bytes < 1:
             raise ValueError("segment limits must be positive")
         self.directory = directory
+        self._clock = clock or SystemClock()
         self._segment_max_records = segment_max_records
         self._segment_max_bytes = segment_max_bytes
         self._resident_segments = resident_segments
@@ -227,11 +229,12 @@ class Spool:
 
     # -------------------------------------------------------------------- append
 
-    def append(self, record: SpoolRecord, *, now: float | None = None) -> None:
-        """Write one record to the active segment (one ``write(2)``, not yet fsynced)."""
+    def append(self, record: SpoolRecord) -> None:
+        """Write one record to the active segment (one ``write(2)``, not yet fsynced),
+        stamped with the clock's time."""
         if not self._opened:
             raise RuntimeError("spool not opened")
-        appended_at = time.time() if now is None else now
+        appended_at = self._clock.now().timestamp()
         line = format_line(record, appended_at)
         segment = self._active or self._new_segment()
         assert segment.fd is not None

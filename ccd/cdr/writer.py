@@ -9,6 +9,9 @@ or committed; record order across batches does not matter (every insert is idemp
 A database error keeps the batch in hand and retries it with capped, jittered
 exponential backoff; nothing is dropped. ``drain`` is for shutdown: write what can be
 written within the time given and leave the rest on disk for the next start.
+
+Every wait (the flush window, the retry backoff, the drain deadline) and every reading of
+the time goes through the injected ``Clock``, so a test steps time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Coroutine, Sequence
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -26,6 +28,7 @@ import structlog
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.cdr.codec import SpoolRecord, record_key
 from ccd.cdr.spool import Spool, SpoolEntry
+from ccd.clock import Clock, SystemClock
 from ccd.db.cdr_store import BatchResult
 from ccd.db.engine import driver_error
 
@@ -52,11 +55,13 @@ class CdrWriter:
         concurrency: int = 2,
         stall_after_s: float = STALL_AFTER_S,
         rng: random.Random | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if concurrency < 1 or batch_size < 1:
             raise ValueError("concurrency and batch_size must be at least 1")
         self._spool = spool
         self._sink = sink
+        self._clock = clock or SystemClock()
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._concurrency = concurrency
@@ -98,14 +103,7 @@ class CdrWriter:
     async def drain(self, timeout_s: float) -> bool:
         """Write what can be written within ``timeout_s``, then stop. True when the spool
         is empty; otherwise the rest stays on disk and is replayed on the next start."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._sync()
-                while self._spool.pending:
-                    self._committed.clear()
-                    await self._committed.wait()
-        except TimeoutError:
-            pass
+        await self._within(timeout_s, self._written_out())
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -126,6 +124,26 @@ class CdrWriter:
         else:
             log.info("cdr spool drained", written=self.written)
         return left == 0
+
+    async def _written_out(self) -> None:
+        await self._sync()
+        while self._spool.pending:
+            self._committed.clear()
+            await self._committed.wait()
+
+    async def _within(self, seconds: float, work: Coroutine[object, object, None]) -> None:
+        """Run ``work`` until it ends or ``seconds`` pass on the clock (``asyncio.timeout``
+        in the clock's time: an error from ``work`` propagates, the deadline does not)."""
+        worker = asyncio.create_task(work)
+        deadline = asyncio.create_task(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait((worker, deadline), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            worker.cancel()
+            deadline.cancel()
+            await asyncio.gather(worker, deadline, return_exceptions=True)
+        if not worker.cancelled() and (error := worker.exception()) is not None:
+            raise error
 
     # ---------------------------------------------------------------------- status
 
@@ -149,7 +167,7 @@ class CdrWriter:
         if untaken is not None:
             candidates.append(untaken)
         oldest = min(candidates, default=None)
-        return None if oldest is None else max(0.0, time.time() - oldest)
+        return None if oldest is None else max(0.0, self._clock.now().timestamp() - oldest)
 
     def not_ready_reasons(self) -> list[str]:
         reasons: list[str] = []
@@ -176,7 +194,7 @@ class CdrWriter:
         while True:
             await self._appended.wait()
             # Let appends accumulate: one fsync for everything in this window.
-            await asyncio.sleep(self._flush_interval_s)
+            await self._clock.sleep(self._flush_interval_s)
             self._appended.clear()
             try:
                 await self._sync()
@@ -184,7 +202,7 @@ class CdrWriter:
                 self.spool_error = f"{type(exc).__name__}: {exc}"
                 log.warning("cdr spool fsync failed; retrying", error=self.spool_error)
                 self._appended.set()
-                await asyncio.sleep(self._backoff.policy.max_s)
+                await self._clock.sleep(self._backoff.policy.max_s)
 
     async def _sync(self) -> None:
         if await self._spool.sync():
@@ -208,12 +226,12 @@ class CdrWriter:
     async def _write(self, batch: list[SpoolEntry]) -> None:
         records = [entry.record for entry in batch]
         while True:
-            started = time.perf_counter()
+            started = self._clock.monotonic()
             try:
                 result = await self._sink.insert_batch(records)
             except Exception as exc:  # any driver/database error: keep the batch, retry
                 self._failed(exc, records)
-                await asyncio.sleep(self._backoff.next_delay())
+                await self._clock.sleep(self._backoff.next_delay())
                 continue
             break
         self._spool.ack(batch)
@@ -234,13 +252,13 @@ class CdrWriter:
             inserted=result.calls_inserted + result.asterisk_cdrs_inserted,
             duplicates=result.duplicates,
             backlog=self._spool.pending,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            elapsed_ms=round((self._clock.monotonic() - started) * 1000, 1),
         )
 
     def _failed(self, exc: Exception, records: Sequence[SpoolRecord]) -> None:
         self.last_error = describe_error(exc)
         if self.failing_since is None:
-            self.failing_since = datetime.now(UTC)
+            self.failing_since = self._clock.now()
         log.warning(
             "cdr batch not written; kept in the spool, retrying",
             error=self.last_error,

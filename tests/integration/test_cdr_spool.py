@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ccd.cdr.spool import Spool
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
+from tests.clock import T0, FakeClock
 
 
 def segments(directory: Path) -> list[Path]:
@@ -161,15 +162,24 @@ async def test_acknowledged_segments_are_not_replayed(tmp_path: Path) -> None:
 
 
 async def test_oldest_pending_age_comes_from_append_time(tmp_path: Path) -> None:
-    spool = opened(tmp_path)
+    clock = FakeClock()
+    spool = Spool(tmp_path, clock=clock)
+    spool.open()
     assert spool.oldest_untaken_at() is None
-    spool.append(sample_call("old"), now=1000.0)
-    spool.append(sample_call("new"), now=2000.0)
-    assert spool.oldest_untaken_at() == 1000.0
+    spool.append(sample_call("old"))
+    clock.advance(1000.0)
+    spool.append(sample_call("new"))
+    assert spool.oldest_untaken_at() == T0.timestamp()
     await spool.sync()
     entries = await spool.take(1)
-    assert entries[0].appended_at == 1000.0
-    assert spool.oldest_untaken_at() == 2000.0
+    assert entries[0].appended_at == T0.timestamp()
+    assert spool.oldest_untaken_at() == T0.timestamp() + 1000.0
+
+    # The append time is on disk: a restart keeps it.
+    spool.close()
+    restarted = Spool(tmp_path, clock=clock)
+    restarted.open()
+    assert restarted.oldest_untaken_at() == T0.timestamp()
 
 
 async def test_a_segment_deleted_behind_its_back_does_not_stop_the_others(

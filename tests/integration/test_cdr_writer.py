@@ -1,13 +1,16 @@
 """Spool → writer → database (the embedded SQLite): every record lands exactly once, a
-failing database keeps records spooled and the backlog drains by itself afterwards."""
+failing database keeps records spooled and the backlog drains by itself afterwards.
+
+The writer's waits (flush window, retry backoff, drain deadline) run on a FakeClock the
+tests step; what happens in threads (fsync, SQLite) is awaited as a condition."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,10 @@ from ccd.db.engine import create_engine
 from ccd.domain.cdr import AsteriskCdr, CallRecord
 from ccd.domain.events import AsteriskCdrReceived
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
+from tests.clock import T0, FakeClock
+
+FLUSH_S = 0.01
+RETRY_MAX_S = 0.05
 
 
 @pytest.fixture
@@ -61,25 +68,53 @@ class SwitchableDatabase:
         return await self.store.insert_batch(records)
 
 
-async def eventually(check: object, within_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail("condition not met in time")
-        await asyncio.sleep(0.01)
+async def until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Wait for work that runs outside the event loop (fsync, SQLite in their threads):
+    no event says it is done, so look again every few milliseconds, for at most
+    ``within_s``. Never moves the fake clock."""
+    async with asyncio.timeout(within_s):
+        while not condition():  # noqa: ASYNC110 (thread work: nothing to await)
+            await asyncio.sleep(0.002)
 
 
-def writer_for(spool: Spool, sink: object, **kwargs: float) -> CdrWriter:
+async def step_when_waiting(clock: FakeClock, seconds: float) -> None:
+    """Once some loop waits on the clock, move time on by ``seconds``."""
+    await until(lambda: clock.sleepers > 0)
+    await clock.step(seconds)
+
+
+def opened_spool(directory: Path, clock: FakeClock, **kwargs: int) -> Spool:
+    spool = Spool(directory, clock=clock, **kwargs)
+    spool.open()
+    return spool
+
+
+def writer_for(
+    spool: Spool,
+    sink: object,
+    clock: FakeClock,
+    *,
+    batch_size: int = 50,
+    stall_after_s: float = 30.0,
+) -> CdrWriter:
     return CdrWriter(
         spool,
         sink,  # type: ignore[arg-type]
-        batch_size=int(kwargs.pop("batch_size", 50)),
-        flush_interval_s=0.01,
+        batch_size=batch_size,
+        flush_interval_s=FLUSH_S,
         retry_min_s=0.01,
-        retry_max_s=0.05,
-        stall_after_s=kwargs.pop("stall_after_s", 30.0),
+        retry_max_s=RETRY_MAX_S,
+        stall_after_s=stall_after_s,
         rng=random.Random(7),
+        clock=clock,
     )
+
+
+async def drained(writer: CdrWriter, within_s: float = 5.0) -> bool:
+    """``drain`` when nothing needs the clock (no retry, no deadline): bounded in real
+    time in case something does after all."""
+    async with asyncio.timeout(within_s):
+        return await writer.drain(within_s)
 
 
 async def test_store_inserts_once_and_counts_duplicates(engine: AsyncEngine) -> None:
@@ -114,17 +149,21 @@ async def test_store_inserts_once_and_counts_duplicates(engine: AsyncEngine) -> 
 async def test_spooled_records_are_written_once_and_the_spool_empties(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    spool = Spool(tmp_path / "spool", segment_max_records=10)
-    spool.open()
-    writer = writer_for(spool, CdrStore(engine), batch_size=7)
+    clock = FakeClock()
+    spool = opened_spool(tmp_path / "spool", clock, segment_max_records=10)
+    writer = writer_for(spool, CdrStore(engine), clock, batch_size=7)
     writer.start()
     for n in range(45):
         spool.append(sample_call(f"call-{n:03d}"))
         writer.wake()
     spool.append(sample_asterisk_cdr("call-000", "1"))
     writer.wake()
-    await eventually(lambda: spool.pending == 0)
-    assert await writer.drain(1.0)
+    # Nothing is fsynced, so nothing is written, before the flush window ends.
+    await step_when_waiting(clock, FLUSH_S / 2)
+    assert spool.unsynced == 46
+    await clock.step(FLUSH_S / 2)
+    await until(lambda: spool.pending == 0)
+    assert await drained(writer)
     assert await linkedids(engine) == [f"call-{n:03d}" for n in range(45)]
     assert await count(engine, LEGS) == 90
     assert await count(engine, ASTERISK_CDRS) == 1
@@ -137,55 +176,73 @@ async def test_spooled_records_are_written_once_and_the_spool_empties(
 async def test_database_down_keeps_records_spooled_then_drains_by_itself(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
+    clock = FakeClock()
     database = SwitchableDatabase(CdrStore(engine), down=True)
-    spool = Spool(tmp_path / "spool")
-    spool.open()
-    writer = writer_for(spool, database)
+    spool = opened_spool(tmp_path / "spool", clock)
+    writer = writer_for(spool, database, clock)
     writer.start()
     for n in range(20):
         spool.append(sample_call(f"call-{n:03d}"))
         writer.wake()
-    await eventually(lambda: database.attempts >= 3)
+    await step_when_waiting(clock, FLUSH_S)
+    await until(lambda: database.attempts == 1)
+    # Each retry waits at most the backoff cap, on the clock.
+    await step_when_waiting(clock, RETRY_MAX_S)
+    await until(lambda: database.attempts == 2)
+    await step_when_waiting(clock, RETRY_MAX_S)
+    await until(lambda: database.attempts == 3)
 
     assert not writer.db_healthy
+    assert writer.failing_since == T0 + timedelta(seconds=FLUSH_S)
     assert writer.backlog == 20
     assert writer.last_error is not None
     assert "ConnectionRefusedError" in writer.last_error
     (reason,) = writer.not_ready_reasons()
-    assert reason.startswith("cdr: 20 records waiting in the spool; database writes failing since")
-    assert writer.oldest_pending_age_s is not None
+    assert reason == (
+        "cdr: 20 records waiting in the spool; database writes failing since "
+        f"2026-11-25T09:00:00+00:00 ({writer.last_error})"
+    )
+    assert writer.oldest_pending_age_s == pytest.approx(FLUSH_S + 2 * RETRY_MAX_S)
     assert await count(engine, CDRS) == 0
 
     database.down = False
-    await eventually(lambda: spool.pending == 0)
+    await step_when_waiting(clock, RETRY_MAX_S)
+    await until(lambda: spool.pending == 0)
+    assert database.attempts == 4
     assert writer.db_healthy
     assert writer.not_ready_reasons() == []
     assert await linkedids(engine) == [f"call-{n:03d}" for n in range(20)]
-    assert await writer.drain(1.0)
+    assert await drained(writer)
 
 
 async def test_drain_with_the_database_down_leaves_records_for_the_next_start(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
+    clock = FakeClock()
     directory = tmp_path / "spool"
     database = SwitchableDatabase(CdrStore(engine), down=True)
-    spool = Spool(directory)
-    spool.open()
-    writer = writer_for(spool, database)
+    spool = opened_spool(directory, clock)
+    writer = writer_for(spool, database, clock)
     writer.start()
     for n in range(5):
         spool.append(sample_call(f"call-{n}"))
     writer.wake()
-    assert not await writer.drain(0.3)
+    draining = asyncio.create_task(writer.drain(0.3))
+    await until(lambda: database.attempts == 1)  # drain fsyncs at once, the insert fails
+    await clock.step(0.29)
+    assert not draining.done()  # still retrying within its time
+    await clock.step(0.01)
+    async with asyncio.timeout(5):
+        assert not await draining
     assert spool.pending == 5
     assert list(directory.glob("*.seg"))
 
     # Next start: replayed and written, exactly once.
-    restarted = Spool(directory)
+    restarted = Spool(directory, clock=clock)
     assert restarted.open().records == 5
-    second = writer_for(restarted, CdrStore(engine))
+    second = writer_for(restarted, CdrStore(engine), clock)
     second.start()
-    assert await second.drain(5.0)
+    assert await drained(second)
     assert await linkedids(engine) == [f"call-{n}" for n in range(5)]
     assert list(directory.glob("*.seg")) == []
 
@@ -193,9 +250,9 @@ async def test_drain_with_the_database_down_leaves_records_for_the_next_start(
 async def test_records_committed_but_not_acknowledged_are_not_duplicated(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
+    clock = FakeClock()
     directory = tmp_path / "spool"
-    spool = Spool(directory)
-    spool.open()
+    spool = opened_spool(directory, clock)
     records = [sample_call(f"call-{n}") for n in range(4)]
     for record in records:
         spool.append(record)
@@ -203,11 +260,10 @@ async def test_records_committed_but_not_acknowledged_are_not_duplicated(
     # The batch reached the database, then the process died before acknowledging it.
     await CdrStore(engine).insert_batch([e.record for e in await spool.take(10)])
 
-    restarted = Spool(directory)
-    restarted.open()
-    writer = writer_for(restarted, CdrStore(engine))
+    restarted = opened_spool(directory, clock)
+    writer = writer_for(restarted, CdrStore(engine), clock)
     writer.start()
-    assert await writer.drain(5.0)
+    assert await drained(writer)
     assert await count(engine, CDRS) == 4
     assert await count(engine, LEGS) == 8
     assert writer.duplicates_skipped == 4
@@ -243,19 +299,19 @@ async def test_service_spools_what_the_builder_finishes(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     builder = ScriptedBuilder(finished={"end-a": sample_call("a"), "end-b": sample_call("b")})
-    spool = Spool(tmp_path / "spool")
-    spool.open()
-    writer = writer_for(spool, CdrStore(engine))
+    clock = FakeClock()
+    spool = opened_spool(tmp_path / "spool", clock)
+    writer = writer_for(spool, CdrStore(engine), clock)
     service = CdrService(builder, spool, writer)
     writer.start()
-    now = datetime.now(UTC)
+    now = clock.now()
     for event in ("start-a", "end-a", "noise", "end-b"):
         service.handle(event)
     service.handle(AsteriskCdrReceived(at=now, fields={"LinkedID": "a", "Sequence": "3"}))
     service.handle(AsteriskCdrReceived(at=now, fields={"Disposition": "ANSWERED"}))
     assert service.spooled == 3
     assert spool.pending == 3  # on disk before anything reached the database
-    assert await writer.drain(5.0)
+    assert await drained(writer)
     assert await linkedids(engine) == ["a", "b"]
     assert await count(engine, ASTERISK_CDRS) == 1
     assert builder.seen == ["start-a", "end-a", "noise", "end-b"]
@@ -276,18 +332,24 @@ class HangingDatabase:
 async def test_a_backlog_that_does_not_drain_is_reported_even_without_errors(
     tmp_path: Path,
 ) -> None:
+    clock = FakeClock()
     database = HangingDatabase()
-    spool = Spool(tmp_path / "spool")
-    spool.open()
-    writer = writer_for(spool, database, stall_after_s=0.2)
+    spool = opened_spool(tmp_path / "spool", clock)
+    writer = writer_for(spool, database, clock, stall_after_s=30.0)
     writer.start()
     spool.append(sample_call("stuck"))
     writer.wake()
-    await eventually(lambda: database.calls == 1)
-    assert writer.not_ready_reasons() == []  # young: just in flight
-    await asyncio.sleep(0.3)
-    (reason,) = writer.not_ready_reasons()
-    assert reason.startswith("cdr: 1 records waiting in the spool, the oldest for")
+    await step_when_waiting(clock, FLUSH_S)
+    await until(lambda: database.calls == 1)
+    await clock.step(29.0)
+    assert writer.not_ready_reasons() == []  # 29 s: in flight, not yet stalled
+    await clock.step(2.0)
+    assert writer.not_ready_reasons() == [
+        "cdr: 1 records waiting in the spool, the oldest for 31 s"
+    ]
     assert writer.db_healthy
-    assert not await writer.drain(0.1)
+    draining = asyncio.create_task(writer.drain(0.1))
+    await step_when_waiting(clock, 0.1)
+    async with asyncio.timeout(5):
+        assert not await draining
     assert Spool(tmp_path / "spool").open().records == 1  # still on disk for next start
