@@ -41,16 +41,21 @@ install_system_packages() {
 }
 
 make_venv() {
-    local stamp=.venv/.ccd-pyproject.sha256 want
+    local stamp=.venv/.ccd-lock.sha256 want
     section "python environment"
     [[ -x .venv/bin/python ]] || python3 -m venv .venv
-    # Reinstall only when the dependency list changed.
-    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    # requirements.lock pins ccd's dependencies and dev tools with their hashes, so CI
+    # installs exactly what was tested (README, Development, says how to update it).
+    # Reinstall only when the lock or pyproject.toml changed.
+    want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
     if [[ ! -f $stamp || $(<"$stamp") != "$want" ]] || ! .venv/bin/python -c 'import ccd' 2>/dev/null; then
-        echo "installing ccd and its dev tools into .venv"
+        echo "installing ccd and its dev tools into .venv from requirements.lock"
         # pip's output goes to a log, shown only if it fails: CI logs stay readable.
+        # pip check: a dependency in pyproject.toml but missing from the lock fails here.
         if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-            .venv/bin/python -m pip install -q -e '.[dev]'; } >.venv/pip-install.log 2>&1; then
+            .venv/bin/python -m pip install -q -r requirements.lock &&
+            .venv/bin/python -m pip install -q --no-deps -e . &&
+            .venv/bin/python -m pip check; } >.venv/pip-install.log 2>&1; then
             cat .venv/pip-install.log >&2
             echo "pip install failed (log: .venv/pip-install.log)" >&2
             return 1
