@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccd.cdr.spool import Spool
+from ccd.cdr.spool import DEFAULT_RESIDENT_SEGMENTS, DEFAULT_SEGMENT_MAX_RECORDS, Spool
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
 from tests.clock import T0, FakeClock
 
@@ -14,8 +14,15 @@ def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.seg"))
 
 
-def opened(directory: Path, **kwargs: int) -> Spool:
-    spool = Spool(directory, **kwargs)
+def opened(
+    directory: Path,
+    *,
+    segment_max_records: int = DEFAULT_SEGMENT_MAX_RECORDS,
+    resident_segments: int = DEFAULT_RESIDENT_SEGMENTS,
+) -> Spool:
+    spool = Spool(
+        directory, segment_max_records=segment_max_records, resident_segments=resident_segments
+    )
     spool.open()
     return spool
 
