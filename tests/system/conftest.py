@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ccd.db.engine import create_engine
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
@@ -111,11 +111,9 @@ class PostgresCluster:
         _run([PG_SCRIPT, "start", self.directory], "scripts/pg-cluster start", 120)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# TEMPORARY: tests/system/test_acd_sandbox.py still imports this name from here; use
+# tests.ports.free_port, and remove this alias once that file imports it.
+_free_port = free_port
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +121,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     """A fresh PostgreSQL cluster for the session, deleted afterwards."""
     # Not pytest's tmp_path: its 0700 parent would keep the postgres user out.
     directory = Path(tempfile.mkdtemp(prefix="ccd-pg-"))
-    port = _free_port()
+    port = free_port()
     try:
         out = _run([PG_SCRIPT, "up", directory, str(port)], "scripts/pg-cluster up", 600)
         url = out.strip().splitlines()[-1]

@@ -12,7 +12,7 @@ from ccd.db import migrate
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox
 from tests.system.rawami import RawAmi
-from tests.system.test_daemon import daemon_environment
+from tests.system.rig import daemon_environment
 
 
 @asynccontextmanager

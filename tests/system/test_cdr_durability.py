@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,29 +33,17 @@ from ccd.domain.calls import CallChange, CallEnded
 from ccd.domain.cdr import CallRecord
 from ccd.settings import parse_settings
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
-from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
-from tests.system.test_daemon import daemon_environment, eventually
+from tests.ports import free_port
+from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.rig import create_database as create_database  # TEMPORARY re-export: acdrig
+from tests.system.rig import daemon_environment
+from tests.system.rig import quiet_sandbox as quiet_sandbox  # TEMPORARY re-export: acdrig
+from tests.system.waiting import eventually
 
 CCD = Path(sys.executable).parent / "ccd"
 SHORT_CALL = f"channel originate {sim_channel(SimExten.HANGUP_AFTER_2)} application Wait 5"
 BRIDGED_CALL = f"channel originate {sim_channel(SimExten.DIAL_ANSWER)} application Wait 1"
 OUTAGE_S = 60
-
-
-async def create_database(cluster: PostgresCluster) -> str:
-    """A new empty database owned by ccd in the session cluster; returns its URL."""
-    name = f"cdr_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(
-        host=str(cluster.directory),  # the cluster's socket; local trust for postgres
-        port=cluster.port,
-        user="postgres",
-        database="postgres",
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER ccd')
-    finally:
-        await admin.close()
-    return cluster.url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture
@@ -94,11 +81,6 @@ async def asterisk_cdr_count(url: str) -> int:
         return int(await connection.fetchval("SELECT count(*) FROM asterisk_cdrs"))
     finally:
         await connection.close()
-
-
-async def quiet_sandbox(sandbox: AsteriskSandbox) -> None:
-    sandbox.hangup_all()
-    await eventually(lambda: not sandbox.active_channels(), within_s=10, what="no channels")
 
 
 async def originate(sandbox: AsteriskSandbox, command: str) -> None:
@@ -333,7 +315,7 @@ async def ccd_env(
     env = {**os.environ, **daemon_environment(asterisk_sandbox, tmp_path / "data")}
     env.update(
         {
-            "CCD_HTTP__PORT": str(_free_port()),
+            "CCD_HTTP__PORT": str(free_port()),
             "CCD_LOG__FORMAT": "json",
             "CCD_DATABASE__URL": cdr_database,
             "CCD_CDR__RETRY_MAX_S": "1",

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,22 +23,12 @@ from ccd.domain.auth import Role
 from ccd.settings import Settings, parse_settings
 from tests.system.conftest import AsteriskSandbox
 
+# TEMPORARY re-exports (`X as X`): acdrig, test_acd_sandbox, test_acd_sip, test_ivr_daemon
+# and test_ivr_scenarios still import these from here; they live in rig and waiting now.
+from tests.system.rig import daemon_environment as daemon_environment
+from tests.system.waiting import eventually as eventually
+
 CCD = Path(sys.executable).parent / "ccd"
-
-
-def daemon_environment(sandbox: AsteriskSandbox, data_dir: Path) -> dict[str, str]:
-    return {
-        "CCD_AMI__HOST": sandbox.host,
-        "CCD_AMI__PORT": str(sandbox.port),
-        "CCD_AMI__USERNAME": sandbox.username,
-        "CCD_AMI__SECRET": sandbox.secret,
-        "CCD_AMI__RECONNECT_MIN_S": "0.2",
-        "CCD_AMI__RECONNECT_MAX_S": "2",
-        "CCD_DATA_DIR": str(data_dir),
-        "CCD_HTTP__PORT": "0",
-        # The daemon's FastAGI server; 0 keeps daemons in tests off each other's port.
-        "CCD_AGI__PORT": "0",
-    }
 
 
 @dataclass
@@ -57,21 +47,6 @@ class Running:
 
     def model_channels(self) -> set[str]:
         return {name for name, _state in self.daemon.components.live.model.snapshot()}
-
-
-async def eventually(
-    check: Callable[[], Any], *, within_s: float, what: str, interval_s: float = 0.05
-) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within_s} s: {what}", pytrace=False)
-        await asyncio.sleep(interval_s)
 
 
 @pytest.fixture
