@@ -29,8 +29,10 @@ from ccd.domain.events import (
     AsteriskCdrReceived,
     ChannelCreated,
     ChannelEnteredBridge,
+    ChannelHeld,
     ChannelHungUp,
     ChannelLeftBridge,
+    ChannelUnheld,
     ChannelUpdated,
     DialEnded,
     DialStarted,
@@ -281,6 +283,20 @@ def _hangup(frame: Frame, now: datetime) -> DomainEvent | None:
     )
 
 
+def _hold(frame: Frame, now: datetime) -> DomainEvent | None:
+    snap = _snapshot(frame)
+    if snap is None:
+        return None
+    return ChannelHeld(_event_time(frame, now), snap)
+
+
+def _unhold(frame: Frame, now: datetime) -> DomainEvent | None:
+    snap = _snapshot(frame)
+    if snap is None:
+        return None
+    return ChannelUnheld(_event_time(frame, now), snap)
+
+
 def _dial_begin(frame: Frame, now: datetime) -> DomainEvent | None:
     destination = _snapshot(frame, "Dest")
     if destination is None:
@@ -360,6 +376,8 @@ _TRANSLATORS: dict[str, _Translator] = {
     "BridgeEnter": _bridge_enter,
     "BridgeLeave": _bridge_leave,
     "Hangup": _hangup,
+    "Hold": _hold,
+    "Unhold": _unhold,
     "DialBegin": _dial_begin,
     "DialEnd": _dial_end,
     "OriginateResponse": _originate_response,

@@ -57,7 +57,9 @@ Call:
   again after it (OVERFLOWED stays even if the overflow target then answered or bridged:
   the record is about the queue outcome; ``answered_at``/``talk_s`` still show the bridge);
   else ABANDONED (hung up while waiting), with ``wait_s`` = end - first ``joined_at``;
-- ``hold_s``: 0.0 — there are no hold events yet (see ``_hold_seconds``);
+- ``hold_s``: total time at least one leg of the call was on hold (Asterisk's
+  ``Hold``/``Unhold``: a phone's hold key); a hold still open when its leg hangs up ends
+  there;
 - ``ring_s``: start to answer, or start to end when never answered;
 - ``disposition``: ANSWERED when answered; else from the last failed ``DialEnd`` status
   (BUSY → BUSY; NOANSWER, CANCEL → NO_ANSWER; CONGESTION, CHANUNAVAIL, … → FAILED); else
@@ -117,8 +119,10 @@ from ccd.domain.events import (
     AsteriskCdrReceived,
     ChannelCreated,
     ChannelEnteredBridge,
+    ChannelHeld,
     ChannelHungUp,
     ChannelLeftBridge,
+    ChannelUnheld,
     ChannelUpdated,
     DialEnded,
     DialStarted,
@@ -301,6 +305,9 @@ class _Call:
         "failed_dial_status",
         "first_bridged_at",
         "hangups",
+        "held_since",
+        "hold_s",
+        "holding",
         "ivr_path",
         "legs",
         "linkedid",
@@ -318,6 +325,9 @@ class _Call:
         self.first_bridged_at: datetime | None = None
         self.bridged_since: datetime | None = None
         self.talk_s = 0.0
+        self.holding: set[str] = set()  # uniqueids of legs on hold now
+        self.held_since: datetime | None = None  # since when any leg is on hold
+        self.hold_s = 0.0
         self.dialed_out = False  # a channel of the call placed a Dial
         self.dial_target = ""
         self.dial_answered_at: datetime | None = None
@@ -397,6 +407,8 @@ class CdrBuilder:
             ChannelEnteredBridge: self._on_entered_bridge,
             ChannelLeftBridge: self._on_left_bridge,
             ChannelHungUp: self._on_hung_up,
+            ChannelHeld: self._on_held,
+            ChannelUnheld: self._on_unheld,
             DialStarted: self._on_dial_started,
             DialEnded: self._on_dial_ended,
             ResyncStarted: self._on_resync_started,
@@ -557,6 +569,30 @@ class CdrBuilder:
         leg.hangup_cause_text = event.cause_text
         return self._end_leg(leg, event.at)
 
+    def _on_held(self, event: ChannelHeld) -> list[CallRecord]:
+        leg = self._upsert(event.channel, event.at)
+        if leg is not None:
+            call = self._calls[leg.snapshot.linkedid]
+            if not call.holding:
+                call.held_since = event.at
+            call.holding.add(leg.snapshot.uniqueid)
+        return []
+
+    def _on_unheld(self, event: ChannelUnheld) -> list[CallRecord]:
+        leg = self._upsert(event.channel, event.at)
+        if leg is not None:
+            self._end_hold(self._calls[leg.snapshot.linkedid], leg, event.at)
+        return []
+
+    @staticmethod
+    def _end_hold(call: _Call, leg: _Leg, at: datetime) -> None:
+        if leg.snapshot.uniqueid not in call.holding:
+            return
+        call.holding.discard(leg.snapshot.uniqueid)
+        if not call.holding and call.held_since is not None:
+            call.hold_s += _seconds(call.held_since, at)
+            call.held_since = None
+
     def _on_dial_started(self, event: DialStarted) -> list[CallRecord]:
         self._upsert(event.destination, event.at)
         caller = event.caller
@@ -675,6 +711,7 @@ class CdrBuilder:
         if leg.bridge_id is not None:
             self._move_bridge(leg, None, at)
         call = self._calls[leg.snapshot.linkedid]
+        self._end_hold(call, leg, at)
         call.hangups.append(leg)
         call.open_legs -= 1
         if call.open_legs > 0:
@@ -806,7 +843,7 @@ class CdrBuilder:
             ended_at=ended_at,
             ring_s=ring_s,
             talk_s=talk_s,
-            hold_s=self._hold_seconds(call),
+            hold_s=call.hold_s,
             hangup_cause=cause,
             hangup_cause_text=cause_text,
             hung_up_by=HungUpBy.SYSTEM if lost else self._hung_up_by(call, answered_at),
@@ -837,12 +874,6 @@ class CdrBuilder:
         if visit.exit is not None and not visit.waiting:
             return _QUEUE_EXIT[visit.exit]
         return Disposition.ABANDONED
-
-    @staticmethod
-    def _hold_seconds(call: _Call) -> float:
-        # No hold events are translated yet (MusicOnHoldStart/Stop on a bridged leg, or
-        # ccd's own hold command, will feed this).
-        return 0.0
 
     @staticmethod
     def _disposition(call: _Call, answered_at: datetime | None) -> Disposition:

@@ -52,6 +52,21 @@ class ChannelHungUp:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelHeld:
+    """Asterisk's ``Hold``: the party on ``channel`` put the call on hold (a SIP phone's
+    hold key: re-INVITE sendonly); its peer hears music on hold until ``ChannelUnheld``."""
+
+    at: datetime
+    channel: ChannelSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelUnheld:
+    at: datetime
+    channel: ChannelSnapshot
+
+
+@dataclass(frozen=True, slots=True)
 class DialStarted:
     at: datetime
     caller: ChannelSnapshot | None
@@ -211,6 +226,8 @@ AmiEvent = (
     | ChannelEnteredBridge
     | ChannelLeftBridge
     | ChannelHungUp
+    | ChannelHeld
+    | ChannelUnheld
     | DialStarted
     | DialEnded
     | OriginateResponded

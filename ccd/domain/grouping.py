@@ -21,8 +21,10 @@ from ccd.domain.events import (
     AgentRingStarted,
     ChannelCreated,
     ChannelEnteredBridge,
+    ChannelHeld,
     ChannelHungUp,
     ChannelLeftBridge,
+    ChannelUnheld,
     ChannelUpdated,
     DialEnded,
     DialStarted,
@@ -35,6 +37,8 @@ _OneChannel = (
     ChannelEnteredBridge,
     ChannelLeftBridge,
     ChannelHungUp,
+    ChannelHeld,
+    ChannelUnheld,
     ResyncChannel,
 )
 

@@ -419,3 +419,27 @@ def test_caller_hanging_up_while_an_agent_rings_is_one_abandoned_record() -> Non
     assert record.ended_at == ts(end)  # the cancelled ring does not lengthen the call
     assert record.hung_up_by is HungUpBy.CALLER
     assert [leg.agent_id for leg in record.legs] == [None, "a7"]
+
+
+def test_hold_time_is_the_time_a_party_held_the_call() -> None:
+    """The agent presses hold twice (Asterisk's Hold/Unhold on the agent's channel); the
+    second hold is still on when the agent hangs up."""
+    q = Queued()
+    q.enter("support")
+    agent, bridge, _connect = q.connect_agent(agent_id="a7", wait_s=3.0)
+    q.wait(10.0)
+    q.frames(q.t.frame("Hold", agent))
+    q.wait(20.0)
+    q.frames(q.t.frame("Unhold", agent))
+    q.wait(5.0)
+    q.frames(q.t.frame("Hold", agent))
+    q.wait(7.5)
+    q.frames(q.t.bridge_leave(agent, bridge, 1), q.t.hangup(agent))
+    q.frames(q.t.bridge_leave(q.caller, bridge, 0))
+    q.caller_hangs_up()
+
+    record = q.record()
+    assert record.hold_s == pytest.approx(27.5, abs=0.01)
+    assert record.talk_s == pytest.approx(
+        42.5, abs=0.01
+    )  # hold is part of the talk time, as in AHT

@@ -14,8 +14,10 @@ from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
     ChannelCreated,
     ChannelEnteredBridge,
+    ChannelHeld,
     ChannelHungUp,
     ChannelLeftBridge,
+    ChannelUnheld,
     ChannelUpdated,
     DialEnded,
     DialStarted,
@@ -130,6 +132,15 @@ def test_bridge_enter_and_leave_carry_the_bridge_id(t: Traffic) -> None:
 def test_hangup_carries_cause_number_and_text(t: Traffic) -> None:
     event = translate(t.hangup(alice(), 17, "User busy"), NOW)
     assert event == ChannelHungUp(NOW, alice_snapshot(), 17, "User busy")
+
+
+def test_hold_and_unhold_name_the_holding_channel(t: Traffic) -> None:
+    chan = alice()
+    chan.state = 6
+    held = translate(t.frame("Hold", chan, MusicClass="default"), NOW)
+    unheld = translate(t.frame("Unhold", chan), NOW)
+    assert held == ChannelHeld(NOW, alice_snapshot(ChannelState.UP))
+    assert unheld == ChannelUnheld(NOW, alice_snapshot(ChannelState.UP))
 
 
 def test_hangup_with_garbage_cause_keeps_the_hangup(t: Traffic) -> None:
