@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
 from ccd.acd.seed import load_seed
-from ccd.db import migrate
 from ccd.db.acd_store import (
     AcdConflict,
     AcdInvalidReference,
@@ -27,24 +24,9 @@ from ccd.db.acd_store import (
 )
 from ccd.db.engine import create_engine
 from tests.integration.apifakes import FixedClock
+from tests.integration.sqlitedb import SAMPLE_SEED, build_template, copy_database
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_SEED = REPO / "config" / "acd-seed.toml"
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-def build_template(directory: Path) -> Path:
-    """A database migrated to head once per session; tests copy it (a migration per test
-    would dominate the run time)."""
-    path = directory / "template.sqlite3"
-    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
-    return path
-
-
-def copy_database(template: Path, tmp_path: Path) -> str:
-    target = tmp_path / "ccd.sqlite3"
-    shutil.copy(template, target)
-    return f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture(scope="session")

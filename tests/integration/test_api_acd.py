@@ -16,58 +16,16 @@ from ccd.acd.seed import load_seed
 from ccd.db.acd_store import AcdStore, SessionEntry
 from ccd.db.engine import create_engine
 from tests.integration.apifakes import Api, FakeAcdLive, running_api
-from tests.integration.test_acd_store import SAMPLE_SEED, build_template, copy_database
-from tests.integration.test_api_auth import (
+from tests.integration.authmatrix import (
+    ACD_ENDPOINTS,
     IDENTITIES,
-    Endpoint,
     call,
     expected_status,
     headers_for,
 )
+from tests.integration.sqlitedb import SAMPLE_SEED, build_template, copy_database
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-ADMIN_ONLY = frozenset({"admin"})
-VIEWERS = frozenset({"admin", "supervisor"})
-AGENT_SELF = frozenset({"admin", "supervisor", "agent"})
-
-# Every ACD route, for the auth matrix (test_api_auth checks together they cover every
-# route). The agent token is agent 1001's; the sample seed defines 1001-1003, queues sales
-# and support (support overflows to sales) and pause reasons lunch, training, no-answer.
-ACD_ENDPOINTS = {
-    "agents.list": Endpoint("GET", "/api/v1/agents", 200, VIEWERS),
-    "agents.create": Endpoint(
-        "POST", "/api/v1/agents", 201, ADMIN_ONLY, body={"id": "2001", "interface": "PJSIP/2001"}
-    ),
-    "agents.get": Endpoint("GET", "/api/v1/agents/1001", 200, AGENT_SELF),
-    "agents.update": Endpoint(
-        "PUT", "/api/v1/agents/1001", 200, ADMIN_ONLY, body={"interface": "PJSIP/1001"}
-    ),
-    "agents.delete": Endpoint("DELETE", "/api/v1/agents/1002", 204, ADMIN_ONLY),
-    "agents.login": Endpoint("POST", "/api/v1/agents/1001/login", 200, AGENT_SELF),
-    "agents.logout": Endpoint("POST", "/api/v1/agents/1001/logout", 200, AGENT_SELF),
-    "agents.pause": Endpoint(
-        "POST", "/api/v1/agents/1001/pause", 200, AGENT_SELF, body={"reason": "lunch"}
-    ),
-    "agents.unpause": Endpoint("POST", "/api/v1/agents/1001/unpause", 200, AGENT_SELF),
-    "agents.join": Endpoint("PUT", "/api/v1/agents/1001/queues/sales", 200, AGENT_SELF),
-    "agents.leave": Endpoint("DELETE", "/api/v1/agents/1001/queues/sales", 200, AGENT_SELF),
-    "agents.sessions": Endpoint("GET", "/api/v1/agents/1001/sessions", 200, AGENT_SELF),
-    "queues.list": Endpoint("GET", "/api/v1/queues", 200, VIEWERS),
-    "queues.create": Endpoint("POST", "/api/v1/queues", 201, ADMIN_ONLY, body={"id": "billing"}),
-    "queues.get": Endpoint("GET", "/api/v1/queues/sales", 200, VIEWERS),
-    "queues.update": Endpoint(
-        "PUT", "/api/v1/queues/sales", 200, ADMIN_ONLY, body={"max_wait_s": 60}
-    ),
-    "queues.delete": Endpoint("DELETE", "/api/v1/queues/support", 204, ADMIN_ONLY),
-    "pause_reasons.list": Endpoint("GET", "/api/v1/pause-reasons", 200, AGENT_SELF),
-    "pause_reasons.create": Endpoint(
-        "POST", "/api/v1/pause-reasons", 201, ADMIN_ONLY, body={"code": "meeting"}
-    ),
-    "pause_reasons.update": Endpoint(
-        "PUT", "/api/v1/pause-reasons/lunch", 200, ADMIN_ONLY, body={"label": "Lunch"}
-    ),
-    "pause_reasons.delete": Endpoint("DELETE", "/api/v1/pause-reasons/training", 204, ADMIN_ONLY),
-}
 WRITES = {"POST", "PUT", "DELETE"}
 AGENT_ACTIONS = {
     "agents.login",

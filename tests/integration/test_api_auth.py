@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -16,7 +14,6 @@ from ccd.domain.auth import Principal
 from tests.integration.apifakes import (
     PRINCIPALS,
     TOKENS,
-    Api,
     FakeCalls,
     FakeCdrs,
     FakeControl,
@@ -26,25 +23,21 @@ from tests.integration.apifakes import (
     make_cdr,
     running_api,
 )
+from tests.integration.authmatrix import (
+    ACD_ENDPOINTS,
+    ALL_ROLES,
+    CONTROLLERS,
+    IDENTITIES,
+    READERS,
+    Endpoint,
+    call,
+    expected_status,
+    headers_for,
+)
 
 CALL_ID = "1700000000.1"
 ORIGINATE: dict[str, object] = {"endpoint": "PJSIP/1001", "destination": "2000"}
-IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    success: int
-    allowed: frozenset[str]
-    body: dict[str, object] | None = None
-    websocket: bool = False
-
-
-READERS = frozenset({"admin", "supervisor", "integrator"})
-CONTROLLERS = frozenset({"admin", "supervisor"})
-ALL_ROLES = frozenset({"admin", "supervisor", "agent", "integrator"})
 
 ENDPOINTS = {
     "calls.list": Endpoint("GET", "/api/v1/calls", 200, READERS),
@@ -63,40 +56,8 @@ ENDPOINTS = {
 }
 
 
-def expected_status(endpoint: Endpoint, identity: str) -> int:
-    if identity in ("anonymous", "bad-token"):
-        return 401
-    return endpoint.success if identity in endpoint.allowed else 403
-
-
-def headers_for(identity: str) -> dict[str, str]:
-    if identity == "anonymous":
-        return {}
-    if identity == "bad-token":
-        return {"Authorization": "Bearer not-a-real-token"}
-    return {"Authorization": f"Bearer {TOKENS[identity]}"}
-
-
-async def call(api: Api, endpoint: Endpoint, headers: dict[str, str]) -> int:
-    if endpoint.websocket:
-        try:
-            ws = await api.client.ws_connect(endpoint.path, headers=headers)
-        except aiohttp.WSServerHandshakeError as exc:
-            return exc.status
-        await ws.close()
-        return 101
-    response = await api.client.request(
-        endpoint.method, endpoint.path, headers=headers, json=endpoint.body
-    )
-    await response.read()
-    return response.status
-
-
 def test_matrix_covers_every_authenticated_route() -> None:
-    # The ACD routes have their own matrix (it needs a seeded database); imported here
-    # because that module imports this one.
-    from tests.integration.test_api_acd import ACD_ENDPOINTS
-
+    # The ACD routes are checked in test_api_acd (they need a seeded database).
     assert set(ENDPOINTS) | set(ACD_ENDPOINTS) == set(ROUTE_ROLES)
 
 

@@ -1,0 +1,100 @@
+"""The auth matrix shared by test_api_auth and test_api_acd: who may call which route, and
+how a test calls it as each kind of caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from tests.integration.apifakes import TOKENS, Api
+
+IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    success: int
+    allowed: frozenset[str]
+    body: dict[str, object] | None = None
+    websocket: bool = False
+
+
+READERS = frozenset({"admin", "supervisor", "integrator"})
+CONTROLLERS = frozenset({"admin", "supervisor"})
+ALL_ROLES = frozenset({"admin", "supervisor", "agent", "integrator"})
+
+ADMIN_ONLY = frozenset({"admin"})
+VIEWERS = frozenset({"admin", "supervisor"})
+AGENT_SELF = frozenset({"admin", "supervisor", "agent"})
+
+# Every ACD route, for the auth matrix of test_api_acd (test_api_auth checks that together
+# with its own they cover every route). The agent token is agent 1001's; the sample seed
+# defines 1001-1003, queues sales and support (support overflows to sales) and pause reasons
+# lunch, training, no-answer.
+ACD_ENDPOINTS = {
+    "agents.list": Endpoint("GET", "/api/v1/agents", 200, VIEWERS),
+    "agents.create": Endpoint(
+        "POST", "/api/v1/agents", 201, ADMIN_ONLY, body={"id": "2001", "interface": "PJSIP/2001"}
+    ),
+    "agents.get": Endpoint("GET", "/api/v1/agents/1001", 200, AGENT_SELF),
+    "agents.update": Endpoint(
+        "PUT", "/api/v1/agents/1001", 200, ADMIN_ONLY, body={"interface": "PJSIP/1001"}
+    ),
+    "agents.delete": Endpoint("DELETE", "/api/v1/agents/1002", 204, ADMIN_ONLY),
+    "agents.login": Endpoint("POST", "/api/v1/agents/1001/login", 200, AGENT_SELF),
+    "agents.logout": Endpoint("POST", "/api/v1/agents/1001/logout", 200, AGENT_SELF),
+    "agents.pause": Endpoint(
+        "POST", "/api/v1/agents/1001/pause", 200, AGENT_SELF, body={"reason": "lunch"}
+    ),
+    "agents.unpause": Endpoint("POST", "/api/v1/agents/1001/unpause", 200, AGENT_SELF),
+    "agents.join": Endpoint("PUT", "/api/v1/agents/1001/queues/sales", 200, AGENT_SELF),
+    "agents.leave": Endpoint("DELETE", "/api/v1/agents/1001/queues/sales", 200, AGENT_SELF),
+    "agents.sessions": Endpoint("GET", "/api/v1/agents/1001/sessions", 200, AGENT_SELF),
+    "queues.list": Endpoint("GET", "/api/v1/queues", 200, VIEWERS),
+    "queues.create": Endpoint("POST", "/api/v1/queues", 201, ADMIN_ONLY, body={"id": "billing"}),
+    "queues.get": Endpoint("GET", "/api/v1/queues/sales", 200, VIEWERS),
+    "queues.update": Endpoint(
+        "PUT", "/api/v1/queues/sales", 200, ADMIN_ONLY, body={"max_wait_s": 60}
+    ),
+    "queues.delete": Endpoint("DELETE", "/api/v1/queues/support", 204, ADMIN_ONLY),
+    "pause_reasons.list": Endpoint("GET", "/api/v1/pause-reasons", 200, AGENT_SELF),
+    "pause_reasons.create": Endpoint(
+        "POST", "/api/v1/pause-reasons", 201, ADMIN_ONLY, body={"code": "meeting"}
+    ),
+    "pause_reasons.update": Endpoint(
+        "PUT", "/api/v1/pause-reasons/lunch", 200, ADMIN_ONLY, body={"label": "Lunch"}
+    ),
+    "pause_reasons.delete": Endpoint("DELETE", "/api/v1/pause-reasons/training", 204, ADMIN_ONLY),
+}
+
+
+def expected_status(endpoint: Endpoint, identity: str) -> int:
+    if identity in ("anonymous", "bad-token"):
+        return 401
+    return endpoint.success if identity in endpoint.allowed else 403
+
+
+def headers_for(identity: str) -> dict[str, str]:
+    if identity == "anonymous":
+        return {}
+    if identity == "bad-token":
+        return {"Authorization": "Bearer not-a-real-token"}
+    return {"Authorization": f"Bearer {TOKENS[identity]}"}
+
+
+async def call(api: Api, endpoint: Endpoint, headers: dict[str, str]) -> int:
+    if endpoint.websocket:
+        try:
+            ws = await api.client.ws_connect(endpoint.path, headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        await ws.close()
+        return 101
+    response = await api.client.request(
+        endpoint.method, endpoint.path, headers=headers, json=endpoint.body
+    )
+    await response.read()
+    return response.status

@@ -1,0 +1,27 @@
+"""Migrated SQLite databases for integration tests: a template migrated once per session,
+copied for each test (a migration per test would dominate the run time)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from ccd.db import migrate
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_SEED = REPO / "config" / "acd-seed.toml"
+
+
+def build_template(directory: Path) -> Path:
+    """A database in ``directory`` migrated to head; tests copy it."""
+    path = directory / "template.sqlite3"
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+def copy_database(template: Path, tmp_path: Path) -> str:
+    """A copy of ``template`` in ``tmp_path``; returns its SQLAlchemy URL."""
+    target = tmp_path / "ccd.sqlite3"
+    shutil.copy(template, target)
+    return f"sqlite+aiosqlite:///{target}"
