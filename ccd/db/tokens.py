@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -100,13 +98,11 @@ class TokenStore:
         clock: Clock | None = None,
         cache_ttl_s: float = 5.0,
         cache_max_entries: int = 10_000,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._clock = clock or SystemClock()
         self._cache_ttl_s = cache_ttl_s
         self._cache_max_entries = cache_max_entries
-        self._monotonic = monotonic
         # sha256(token) -> (expires at, principal or None for a rejected token)
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
 
@@ -140,7 +136,7 @@ class TokenStore:
     async def verify(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked token; None otherwise."""
         key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        now = self._monotonic()
+        now = self._clock.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]

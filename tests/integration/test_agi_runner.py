@@ -17,13 +17,9 @@ from ccd.agi.runner import FlowResolver, ivr_agi_handler
 from ccd.agi.server import AgiServer
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import Flow
+from tests.clock import FakeClock
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 def make_flow(lookup_url: str = "http://127.0.0.1:1/none") -> Flow:
@@ -199,7 +195,7 @@ async def rig(
         server = AgiServer(
             "127.0.0.1",
             0,
-            ivr_agi_handler(resolver, client, FixedClock(), on_finished=finished),
+            ivr_agi_handler(resolver, client, FakeClock(NOW), on_finished=finished),
         )
         await server.start()
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,24 +15,9 @@ from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import InvalidTokenRequest, TokenStore, UnknownToken
 from ccd.domain.auth import Principal, Role
 from ccd.errors import DatabaseError, UsageError
+from tests.clock import FakeClock
 
 HEAD = migrate.head_revisions()[0]
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @pytest.fixture
@@ -100,15 +85,15 @@ async def test_revoked_token_is_rejected_at_once_by_the_revoking_store(
 async def test_other_processes_see_a_revocation_within_the_cache_ttl(
     engine: AsyncEngine,
 ) -> None:
-    monotonic = FakeMonotonic()
-    api_side = TokenStore(engine, cache_ttl_s=5, monotonic=monotonic)
+    clock = FakeClock()
+    api_side = TokenStore(engine, clock=clock, cache_ttl_s=5)
     cli_side = TokenStore(engine)
     token_id, token = await cli_side.create(Role.ADMIN)
     assert await api_side.verify(token) is not None
     await cli_side.revoke(token_id)
-    monotonic.now += 4
+    clock.advance(4)
     assert await api_side.verify(token) is not None  # still cached: the documented window
-    monotonic.now += 2
+    clock.advance(2)
     assert await api_side.verify(token) is None
 
 
@@ -122,12 +107,12 @@ async def test_revoke_twice_and_unknown_id(engine: AsyncEngine) -> None:
 
 
 async def test_list_shows_every_token_with_status_and_last_use(engine: AsyncEngine) -> None:
-    clock = FakeClock()
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     store = TokenStore(engine, clock=clock)
     first_id, first = await store.create(Role.AGENT, "1001", "desk 3")
-    clock.current += timedelta(minutes=1)
+    clock.advance(60)
     second_id, _ = await store.create(Role.INTEGRATOR, label="crm")
-    clock.current += timedelta(minutes=1)
+    clock.advance(60)
     await store.verify(first)
     await store.revoke(second_id)
 
@@ -137,9 +122,9 @@ async def test_list_shows_every_token_with_status_and_last_use(engine: AsyncEngi
     assert listed[0].agent_id == "1001"
     assert listed[0].label == "desk 3"
     assert listed[0].created_at == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    assert listed[0].last_used_at == clock.current
+    assert listed[0].last_used_at == clock.now()
     assert listed[0].active
-    assert listed[1].revoked_at == clock.current
+    assert listed[1].revoked_at == clock.now()
     assert not listed[1].active
     assert listed[1].last_used_at is None
 
