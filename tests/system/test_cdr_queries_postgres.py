@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
 from ccd.db.cdr_queries import CdrQueries
+from tests.cdrrows import T0, cdr_row, insert_rows, leg_row
 from tests.integration.apifakes import Api, running_api
-from tests.integration.test_api_cdrs import T0, cdr_row, insert_rows, leg_row
 
 pytestmark = pytest.mark.postgres
 
