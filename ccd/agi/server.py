@@ -30,6 +30,10 @@ class HeaderError(Exception):
 
 
 class AgiServer:
+    """Serves one FastAGI session per connection with ``handler``; at most
+    ``max_sessions`` at once (default 5,000, as ``[agi] max_sessions``: every IVR caller
+    and every caller waiting in an ACD queue holds one), further connections are refused."""
+
     def __init__(
         self,
         host: str,
@@ -38,7 +42,7 @@ class AgiServer:
         *,
         header_timeout_s: float = 5.0,
         max_header_bytes: int = 16 * 1024,
-        max_sessions: int = 500,
+        max_sessions: int = 5000,
         command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
     ) -> None:
         self.host = host

@@ -88,7 +88,8 @@ class CallRecord:
     hung_up_by: HungUpBy | None
     disposition: Disposition
     legs: tuple[LegRecord, ...]
-    # Filled by later capabilities.
+    # Set by the builder (ccd/cdr/builder.py) when the call went through the IVR or an ACD
+    # queue; the dialer's (campaign, contact) and the recording's are not built yet.
     ivr_path: tuple[IvrStep, ...] = ()
     queue: str | None = None
     wait_s: float | None = None

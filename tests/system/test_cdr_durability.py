@@ -1,4 +1,5 @@
-"""CDR durability on real PostgreSQL and real Asterisk calls (DESIGN.md §4, §6).
+"""CDR durability on real PostgreSQL and real Asterisk calls (the guarantees are in README.md,
+"Operations", "Call detail records — durability").
 
 Each test gets its own database in the session's PostgreSQL cluster, so "one row per call"
 is checked against everything in it. "Nothing lost" means: every call ccd saw end (its live
