@@ -1,17 +1,23 @@
-"""Rig shared by the IVR system tests: a recording AMI client and the daemon started with
-a flows directory of its own."""
+"""Rig shared by the IVR system tests: a recording AMI client, the daemon started with a
+flows directory of its own, and a caller entering the IVR and pressing digits.
+
+The caller helpers (enter_ivr, press, reached, agi_commands, first_half) moved here from
+test_agi_sandbox.py, which keeps its own copy (and test_ivr_daemon and test_ivr_scenarios
+import them from it) until their concurrent rewrite lands and they import them from here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from ccd.ami import contract
 from ccd.app import Daemon
 from ccd.db import migrate
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox
-from tests.system.rawami import RawAmi
+from tests.system.rawami import Frame, RawAmi
 from tests.system.rig import daemon_environment
 
 
@@ -49,3 +55,60 @@ async def ivr_daemon(
     finally:
         await running.stop()
         asterisk_sandbox.hangup_all()
+
+
+IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
+
+
+async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
+    """Originate into ccd-ivr (our side waits); returns the OriginateResponse."""
+    action_id = await ami.send(
+        "Originate",
+        Channel=IVR_CHANNEL,
+        Application="Wait",
+        Data="60",
+        Async="true",
+        Variable=f"{contract.VAR_AGI_PORT}={agi_port},{contract.VAR_IVR_FLOW}={flow}",
+    )
+    response = await ami.wait_for(
+        lambda f: f.get("Event") == "OriginateResponse" and f.get("ActionID") == action_id, 30
+    )
+    assert response["Response"] == "Success", response
+    ami.originated.append(response["Channel"])
+    return response
+
+
+async def press(ami: RawAmi, channel: str, digits: str) -> None:
+    """DTMF ``digits`` on ``channel``, one at a time."""
+    for digit in digits:
+        reply = await ami.action("PlayDTMF", Channel=channel, Digit=digit, Duration="200")
+        assert reply["Response"] == "Success", reply
+        await asyncio.sleep(0.3)
+
+
+def reached(context: str, exten: str, app: str | None = None) -> Callable[[Frame], bool]:
+    """Matches the Newexten of the dialplan entering ``context``/``exten`` (and ``app``)."""
+
+    def match(frame: Frame) -> bool:
+        return (
+            frame.get("Event") == "Newexten"
+            and frame.get("Context") == context
+            and frame.get("Extension") == exten
+            and (app is None or frame.get("Application") == app)
+        )
+
+    return match
+
+
+def agi_commands(ami: RawAmi, channel: str) -> list[str]:
+    """Every AGI command ``channel`` executed so far."""
+    return [
+        f["Command"]
+        for f in ami.received
+        if f.get("Event") == "AGIExecStart" and f.get("Channel") == channel
+    ]
+
+
+def first_half(agi_channel: str) -> str:
+    """The ``;1`` half of a Local channel, given its ``;2`` half."""
+    return agi_channel[:-1] + "1"
