@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from ccd.db.acd_store import AcdStore  # noqa: E402
 from ccd.db.engine import create_engine  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
 from ccd.settings import parse_settings  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.system.conftest import (  # noqa: E402
     AMI_HOST,
     AMI_PORT,
@@ -184,13 +184,6 @@ async def app_queue_round(
         if i in entered and i in called and called[i].get("DestChannel") in created
     ]
     return internal, end_to_end
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def ccd_round(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from ccd.db.engine import create_engine  # noqa: E402
 from ccd.domain.cdr import CallRecord, Disposition  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
 from tests.cdrsamples import sample_call  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 PG_SCRIPT = ROOT / "scripts" / "pg-cluster"
 TARGET_RATE = 5000
@@ -199,13 +199,6 @@ async def run(url: str, args: argparse.Namespace) -> list[Outcome]:
     print(f"flood: {args.flood} records as fast as they can be appended", flush=True)
     outcomes.append(await pipeline(url, "pipeline flood", records("flood", args.flood), None))
     return outcomes
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def main() -> int:
