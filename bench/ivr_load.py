@@ -59,6 +59,7 @@ from tests.system.conftest import AMI_HOST, AMI_PORT, AMI_SECRET, AMI_USERNAME  
 from tests.system.rawami import Frame, RawAmi  # noqa: E402
 
 SANDBOX = REPO / "scripts" / "asterisk-sandbox"
+CLEANUP_STEP_S = 20.0  # bound on each shutdown step (hang-ups, tasks, AGI server)
 FLOW_ID = "ivrbench"
 FIRST_DID = 7000
 # The prompt of each level names it, so the driver knows which digit the menu wants.
@@ -144,22 +145,34 @@ class AmiDriver:
     """One AMI connection; a reader task routes responses and OriginateResponses to
     waiters by ActionID and drops everything else."""
 
+    STOP_TIMEOUT_S = 5.0
+
     def __init__(self, ami: RawAmi) -> None:
         self.ami = ami
         self._waiting: dict[tuple[str, str], asyncio.Future[Frame]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self.lost = ""
+        self.stuck = False  # the reader did not end within STOP_TIMEOUT_S of stop()
 
     def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="ivr-bench-ami-reader")
 
-    async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-        await self.ami.close()
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop the reader and close the connection, always within about ``timeout_s``.
+
+        Closing the socket first ends a pending read by itself; the reader is cancelled
+        too and waited for with a bound (asyncio.wait neither raises the reader's outcome
+        nor swallows a cancellation of the caller, e.g. Ctrl-C)."""
+        closing = asyncio.ensure_future(self.ami.close())
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.cancel()
+            _done, pending = await asyncio.wait({reader}, timeout=timeout_s)
+            self.stuck = bool(pending)
+        _done, pending = await asyncio.wait({closing}, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
 
     async def _read(self) -> None:
         while True:
@@ -168,7 +181,8 @@ class AmiDriver:
             except TimeoutError:
                 continue
             except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-                # Asterisk went away (e.g. restarted): nothing pending will ever answer.
+                # Asterisk went away (e.g. restarted) or stop() closed the socket: nothing
+                # pending will ever answer.
                 self.lost = repr(exc)
                 for waiter in self._waiting.values():
                     if not waiter.done():
@@ -322,6 +336,12 @@ async def run(args: argparse.Namespace) -> int:
     def ami_of(caller: Caller) -> AmiDriver:
         return pool[caller.index % len(pool)]
 
+    async def hang_up(caller: Caller) -> None:
+        ami = ami_of(caller)
+        if caller.local_channel and not ami.lost:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await ami.action("Hangup", Channel=caller.local_channel, timeout_s=5)
+
     async def press(caller: Caller, level: int) -> None:
         await asyncio.sleep(args.dtmf_delay)
         try:
@@ -431,23 +451,28 @@ async def run(args: argparse.Namespace) -> int:
                 and line.startswith(f"Local/{FIRST_DID // 1000}")
             ]
         finally:
+            # Every step below is bounded, so the bench always ends (and Ctrl-C, which
+            # cancels this task, still gets through: nothing here swallows it).
             reporter.cancel()
             stop_probe.set()
-            for caller in callers:
-                ami = ami_of(caller)
-                if caller.local_channel and not ami.lost:
-                    with contextlib.suppress(TimeoutError, ConnectionError):
-                        await ami.action("Hangup", Channel=caller.local_channel, timeout_s=5)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLEANUP_STEP_S):
+                    await asyncio.gather(*(hang_up(c) for c in callers))
             for task in list(tasks):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(15):
+                async with asyncio.timeout(CLEANUP_STEP_S):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLEANUP_STEP_S):
                     await server.stop()
             for driver in pool:
                 if driver.lost:  # before we closed it ourselves
                     stats.ami_errors[f"AMI connection lost ({driver.lost})"] += 1
-                await driver.stop()
+            await asyncio.gather(*(driver.stop() for driver in pool))
+            stuck = sum(driver.stuck for driver in pool)
+            if stuck:
+                print(f"{stuck} AMI reader task(s) did not stop in time", file=sys.stderr)
     await asyncio.sleep(2)  # let Asterisk tear the Local channels down
     # Only this bench's callers (DIDs 7000…): other sessions may share the sandbox.
     leftover = [
@@ -601,7 +626,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sandbox_up()
     configure_logging(args.log_level)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the run on Ctrl-C; its cleanup (bounded) has run.
+        print("ivr_load: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

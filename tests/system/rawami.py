@@ -55,7 +55,11 @@ class RawAmi:
         return action_id
 
     async def read_frame(self, seconds: float = 10) -> Frame:
-        raw = await asyncio.wait_for(self._reader.readuntil(b"\r\n\r\n"), seconds)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that arrives just as the read completes, so a reader task told to stop went on
+        # reading (bench/ivr_load.py hung at shutdown that way).
+        async with asyncio.timeout(seconds):
+            raw = await self._reader.readuntil(b"\r\n\r\n")
         frame: Frame = {}
         for line in raw.decode().split("\r\n"):
             key, sep, value = line.partition(": ")
