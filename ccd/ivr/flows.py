@@ -326,7 +326,7 @@ def parse_flows(
     flows: dict[str, Flow] = {}
     sources: dict[str, str] = {}
     for file_name, text in texts.items():
-        flow = _parse_one(file_name, text, problems)
+        flow = _parse_one(file_name, text, problems, listed)
         if flow is None:
             continue
         if flow.id in flows:
@@ -360,7 +360,9 @@ def parse_flows(
     return FlowSet(flows=flows, sources=sources, default_flow=defaults[0], by_did=by_did)
 
 
-def _parse_one(file_name: str, text: str, problems: list[str]) -> Flow | None:
+def _parse_one(
+    file_name: str, text: str, problems: list[str], list_prompts: PromptLister
+) -> Flow | None:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -374,7 +376,74 @@ def _parse_one(file_name: str, text: str, problems: list[str]) -> Flow | None:
             problems.append(
                 f"{file_name}: {flow_label}: {_describe_loc(item['loc'])}: {item['msg']}"
             )
+        # One bad node must not hide the rest of the file's problems until it is fixed.
+        partial = _without_broken_nodes(raw, error)
+        if partial is not None:
+            flow, broken = partial
+            problems.extend(
+                validate_flow(flow, file_name, list_prompts=list_prompts, broken=broken)
+            )
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenNode:
+    """A node pydantic rejected (already reported). What can be read from its raw table
+    still takes part in the whole-flow checks: its edges (so its targets are checked and
+    the nodes it leads to are not called unreachable) and its digits."""
+
+    kind: str | None  # None: no known kind, so its edges are only used for reachability
+    edges: dict[str, str]  # field label -> target node id, as node_targets
+    digits: tuple[str, ...] = ()  # keys of a menu's or language choice's options
+
+
+_SCALAR_EDGES = ("next", "after_retries", "on_invalid", "open", "closed", "fallback")
+_MAPPED_EDGES = {"menu": "options", "lookup": "branches"}  # digit/value -> target node
+
+
+def _without_broken_nodes(
+    raw: dict[str, Any], error: ValidationError
+) -> tuple[Flow, dict[str, BrokenNode]] | None:
+    """The flow without the nodes that failed validation, and those nodes as BrokenNodes;
+    None when a flow-level field is wrong (entry, languages, ...: the graph checks would
+    rest on guesses)."""
+    bad: set[str] = set()
+    for item in error.errors():
+        loc = item["loc"]
+        if len(loc) < 2 or loc[0] != "nodes":
+            return None
+        bad.add(str(loc[1]))
+    nodes: dict[str, Any] = raw["nodes"]
+    try:
+        flow = Flow.model_validate(
+            {**raw, "nodes": {k: v for k, v in nodes.items() if k not in bad}}
+        )
+    except ValidationError:
+        return None  # e.g. every node is broken
+    return flow, {node_id: _broken_node(nodes[node_id]) for node_id in bad}
+
+
+def _broken_node(raw: object) -> BrokenNode:
+    if not isinstance(raw, dict):
+        return BrokenNode(kind=None, edges={})
+    kind = raw.get("kind") if raw.get("kind") in _NODE_KINDS else None
+    # A known kind has only its own edge fields; for an unknown one every field that could
+    # be an edge counts, so nothing behind it is reported unreachable.
+    fields = _NODE_CLASSES[kind].model_fields if kind is not None else None
+    edges = {
+        name: raw[name]
+        for name in _SCALAR_EDGES
+        if isinstance(raw.get(name), str) and (fields is None or name in fields)
+    }
+    for mapped_kind, name in _MAPPED_EDGES.items():
+        table = raw.get(name)
+        if kind in (mapped_kind, None) and isinstance(table, dict):
+            edges |= {
+                f"{name}.{key}": target for key, target in table.items() if isinstance(target, str)
+            }
+    options = raw.get("options")
+    digits = tuple(options) if kind in ("menu", "language") and isinstance(options, dict) else ()
+    return BrokenNode(kind=kind, edges=edges, digits=digits)
 
 
 def _describe_loc(loc: tuple[int | str, ...]) -> str:
@@ -388,14 +457,35 @@ def _describe_loc(loc: tuple[int | str, ...]) -> str:
     return f"field {'.'.join(str(part) for part in loc) or '?'!r}"
 
 
-_NODE_KINDS = frozenset(
-    {"menu", "play", "collect", "schedule", "language", "lookup"} | TERMINAL_KINDS
-)
+_NODE_CLASSES: dict[str, type[BaseModel]] = {
+    "menu": MenuNode,
+    "play": PlayNode,
+    "collect": CollectNode,
+    "schedule": ScheduleNode,
+    "language": LanguageNode,
+    "lookup": LookupNode,
+    "queue": QueueNode,
+    "transfer": TransferNode,
+    "voicemail": VoicemailNode,
+    "hangup": HangupNode,
+}
+_NODE_KINDS = frozenset(_NODE_CLASSES)
 
 
-def validate_flow(flow: Flow, file_name: str, *, list_prompts: PromptLister) -> list[str]:
-    """Graph and content checks pydantic cannot do field by field."""
+def validate_flow(
+    flow: Flow,
+    file_name: str,
+    *,
+    list_prompts: PromptLister,
+    broken: Mapping[str, BrokenNode] | None = None,
+) -> list[str]:
+    """Graph and content checks pydantic cannot do field by field. ``broken``: nodes of the
+    file that failed validation (left out of ``flow``), checked as far as they can be."""
     problems: list[str] = []
+    broken = broken or {}
+    # Every node of the file with its edges: targets and reachability span broken nodes too.
+    edges = {node_id: node_targets(node) for node_id, node in flow.nodes.items()}
+    edges |= {node_id: node.edges for node_id, node in broken.items()}
 
     def flow_problem(field_name: str, message: str) -> None:
         problems.append(f"{file_name}: flow {flow.id!r}: field {field_name!r}: {message}")
@@ -405,12 +495,12 @@ def validate_flow(flow: Flow, file_name: str, *, list_prompts: PromptLister) -> 
             f"{file_name}: flow {flow.id!r}: node {node_id!r}: field {field_name!r}: {message}"
         )
 
-    if flow.entry not in flow.nodes:
+    if flow.entry not in edges:
         flow_problem("entry", f"unknown node {flow.entry!r}")
     default = flow.nodes.get(flow.default_destination)
-    if default is None:
+    if flow.default_destination not in edges:
         flow_problem("default_destination", f"unknown node {flow.default_destination!r}")
-    elif default.kind not in TERMINAL_KINDS:
+    elif default is not None and default.kind not in TERMINAL_KINDS:
         flow_problem(
             "default_destination",
             f"node {flow.default_destination!r} is a {default.kind} node; it must be one of "
@@ -425,7 +515,7 @@ def validate_flow(flow: Flow, file_name: str, *, list_prompts: PromptLister) -> 
 
     for node_id, node in flow.nodes.items():
         for label, target in node_targets(node).items():
-            if target not in flow.nodes:
+            if target not in edges:
                 node_problem(node_id, label, f"unknown target node {target!r}")
         _check_node(flow, node_id, node, node_problem)
         for label, prompts in _node_prompts(node).items():
@@ -441,11 +531,22 @@ def validate_flow(flow: Flow, file_name: str, *, list_prompts: PromptLister) -> 
                                 f"missing prompt file {flow.prompt_dir}/{language}/{prompt}.*",
                             )
 
-    reachable = _reachable(flow)
-    for node_id in flow.nodes:
+    for node_id, broken_node in broken.items():
+        if broken_node.kind is not None:
+            for label, target in broken_node.edges.items():
+                if target not in edges:
+                    node_problem(node_id, label, f"unknown target node {target!r}")
+        for digit in broken_node.digits:
+            _check_digit(node_id, digit, node_problem)
+
+    reachable = _reachable((flow.entry, flow.default_destination), edges)
+    for node_id in edges:
         if node_id not in reachable:
-            node_problem(node_id, "kind", "unreachable node (no path from the entry)")
-    for cycle in _loops_without_exit(flow):
+            problems.append(
+                f"{file_name}: flow {flow.id!r}: node {node_id!r}: "
+                f"unreachable from the entry node {flow.entry!r}"
+            )
+    for cycle in _loops_without_exit(flow, edges):
         node_problem(
             cycle[0],
             "next",
@@ -460,8 +561,7 @@ def _check_node(
     match node:
         case MenuNode():
             for digit in node.options:
-                if len(digit) != 1 or digit not in DTMF_KEYS:
-                    problem(node_id, f"options.{digit}", f"bad digit {digit!r} (one of 0-9 * #)")
+                _check_digit(node_id, digit, problem)
         case CollectNode():
             if not _SAFE_NAME.match(node.variable):
                 problem(node_id, "variable", f"bad variable name {node.variable!r}")
@@ -488,8 +588,7 @@ def _check_node(
             if node.options and not node.prompts:
                 problem(node_id, "prompts", "a language choice needs prompts")
             for digit, language in node.options.items():
-                if len(digit) != 1 or digit not in DTMF_KEYS:
-                    problem(node_id, f"options.{digit}", f"bad digit {digit!r} (one of 0-9 * #)")
+                _check_digit(node_id, digit, problem)
                 if language not in flow.languages:
                     problem(node_id, f"options.{digit}", f"language {language!r} not in languages")
             if node.language is not None and node.language not in flow.languages:
@@ -525,6 +624,11 @@ def _check_node(
             pass  # hangup: pydantic bounds are enough
 
 
+def _check_digit(node_id: str, digit: str, problem: Callable[[str, str, str], None]) -> None:
+    if len(digit) != 1 or digit not in DTMF_KEYS:
+        problem(node_id, f"options.{digit}", f"bad digit {digit!r} (one of 0-9 * #)")
+
+
 def _node_prompts(node: Node) -> dict[str, tuple[str, ...]]:
     match node:
         case MenuNode():
@@ -550,23 +654,25 @@ def _prompt_exists(prompt_dir: str, language: str, prompt: str, list_prompts: Pr
     return False
 
 
-def _reachable(flow: Flow) -> set[str]:
+def _reachable(roots: Iterable[str], edges: Mapping[str, Mapping[str, str]]) -> set[str]:
     seen: set[str] = set()
-    pending = [flow.entry, flow.default_destination]
+    pending = list(roots)
     while pending:
         node_id = pending.pop()
-        if node_id in seen or node_id not in flow.nodes:
+        if node_id in seen or node_id not in edges:
             continue
         seen.add(node_id)
-        pending.extend(node_targets(flow.nodes[node_id]).values())
+        pending.extend(edges[node_id].values())
     return seen
 
 
-def _loops_without_exit(flow: Flow) -> list[list[str]]:
+def _loops_without_exit(flow: Flow, edges: Mapping[str, Mapping[str, str]]) -> list[list[str]]:
     """Strongly connected groups of nodes that run without waiting for the caller and have no
-    edge out of the group: a call entering one would spin until the step guard."""
+    edge out of the group: a call entering one would spin until the step guard. An edge to
+    a broken node (in ``edges``, not in ``flow.nodes``) counts as a way out, since what that
+    node does is unknown."""
     automatic = {
-        node_id: [t for t in node_targets(node).values() if t in flow.nodes]
+        node_id: [t for t in node_targets(node).values() if t in edges]
         for node_id, node in flow.nodes.items()
         if not waits_for_caller(node) and node.kind not in TERMINAL_KINDS
     }

@@ -105,10 +105,60 @@ def test_unknown_target_node() -> None:
     assert "unknown target node 'nowhere'" in problem
 
 
-def test_unreachable_node() -> None:
+def test_unreachable_node_is_reported_on_the_node() -> None:
     problem = only_problem(BASE + '\n[nodes.orphan]\nkind = "hangup"\n')
-    assert problem.startswith("flows/f1.toml: flow 'f1': node 'orphan': field 'kind':")
-    assert "unreachable" in problem
+    assert problem == (
+        "flows/f1.toml: flow 'f1': node 'orphan': unreachable from the entry node 'menu'"
+    )
+
+
+def test_a_node_that_fails_validation_does_not_hide_the_other_problems() -> None:
+    text = (
+        BASE.replace('kind = "hangup"', 'kind = "hangup"\ncause = "normal"')
+        .replace('"2" = "bye"', '"2" = "bye", "x" = "op", "3" = "gone"')
+        .replace("[nodes.op]", '[nodes.orphan]\nkind = "hangup"\n\n[nodes.op]')
+    )
+    problems = problems_of({"f.toml": text})
+    assert problems == [
+        "f.toml: flow 'f1': node 'bye': field 'cause': Input should be a valid integer, "
+        "unable to parse string as an integer",
+        "f.toml: flow 'f1': node 'menu': field 'options.3': unknown target node 'gone'",
+        "f.toml: flow 'f1': node 'menu': field 'options.x': bad digit 'x' (one of 0-9 * #)",
+        "f.toml: flow 'f1': node 'orphan': unreachable from the entry node 'menu'",
+    ]
+
+
+def test_a_broken_node_still_has_its_targets_and_digits_checked() -> None:
+    text = BASE.replace(
+        'options = { "1" = "op", "2" = "bye" }',
+        'options = { "1" = "op", "2" = "bye", "0" = "nowhere", "11" = "op" }\ntimeout_s = "x"',
+    )
+    problems = problems_of({"f.toml": text})
+    assert problems[0].startswith("f.toml: flow 'f1': node 'menu': field 'timeout_s': ")
+    assert problems[1:] == [
+        "f.toml: flow 'f1': node 'menu': field 'options.0': unknown target node 'nowhere'",
+        "f.toml: flow 'f1': node 'menu': field 'options.11': bad digit '11' (one of 0-9 * #)",
+    ]
+
+
+def test_nodes_behind_a_broken_node_are_not_called_unreachable() -> None:
+    # 'bye' is only reachable through the broken menu, and 'op' through its unknown kind.
+    text = BASE.replace('"1" = "op", ', "").replace('kind = "menu"', 'kind = "menu"\nretries = -1')
+    text = text.replace('default_destination = "op"', 'default_destination = "end"')
+    text = text.replace('kind = "hangup"', 'kind = "teleport"\nnext = "op"')
+    text += '\n[nodes.end]\nkind = "hangup"\n'
+    problems = problems_of({"f.toml": text})
+    assert [p.split(": field ")[0] for p in problems] == [
+        "f.toml: flow 'f1': node 'menu'",
+        "f.toml: flow 'f1': node 'bye'",
+    ]
+
+
+def test_a_flow_level_error_skips_the_graph_checks() -> None:
+    # Without a valid entry, reachability would be guesswork: only the field is reported.
+    text = BASE.replace('entry = "menu"', "entry = 7") + '\n[nodes.orphan]\nkind = "hangup"\n'
+    (problem,) = problems_of({"f.toml": text})
+    assert problem.startswith("f.toml: flow 'f1': field 'entry': ")
 
 
 def test_loop_without_exit() -> None:
