@@ -146,6 +146,13 @@ async def start_sipp(
 ) -> Sipp:
     """Start SIPp with ``scenario`` on ``127.0.0.1:port``; returns once it has bound that
     port (or fails with its output if it exited first)."""
+    if _udp_port_bound(port):
+        # Else the readiness check below would take the other process for this SIPp.
+        pytest.fail(
+            f"SIPp {name}: UDP {HOST}:{port} is taken (a SIPp left from an earlier run? "
+            f"`ss -lunp | grep :{port}`)",
+            pytrace=False,
+        )
     command = _sipp_command(name, scenario, args, log_dir, port=port)
     with (log_dir / f"{name}.out").open("wb") as out:
         process = await asyncio.create_subprocess_exec(
