@@ -226,21 +226,20 @@ async def ccd_round(
     arrived: dict[str, float] = {}
     sent: dict[str, float] = {}
     original_arrive = acd.arrive
-    original_originate_now = acd._ami.originate_now
+    original_ring_agent = acd._ami.ring_agent
 
     def timed_arrive(arrival: Any) -> Any:
         arrived[arrival.call_id] = time.time()
         return original_arrive(arrival)
 
-    def timed_originate_now(fields: Any) -> Any:
-        variables = dict(v.split("=", 1) for v in fields.get("Variable", "").split(",") if v)
-        call_id = variables.get(contract.VAR_ACD_CALL)
+    def timed_ring_agent(action: Any) -> Any:
+        call_id = action.variables.get(contract.VAR_ACD_CALL)
         if call_id is not None:
             sent.setdefault(call_id, time.time())
-        return original_originate_now(fields)
+        return original_ring_agent(action)
 
     acd.arrive = timed_arrive  # type: ignore[method-assign]
-    acd._ami.originate_now = timed_originate_now  # type: ignore[method-assign]
+    acd._ami.ring_agent = timed_ring_agent  # type: ignore[method-assign]
     await daemon.start()
     try:
         await daemon.components.gateway.wait_resynced(20)

@@ -1,15 +1,17 @@
 """The running ACD: the pure ``AcdEngine`` wired to Asterisk, the waiting callers'
 FastAGI sessions, the database and the bus.
 
-Everything the engine decides comes back as commands, executed here:
-``RingAgent`` → ``Originate Channel=<agent> Application=Bridge Data=<caller>,F(...)`` with a
-``ChannelId`` chosen by ccd (so the agent's channel is known before it exists);
-``CancelRing`` → ``Hangup`` of that channel; ``Overflow`` → the waiting session sets
-``CCD_QUEUE_ACTION`` and ends; ``PlaceCallback`` → an Originate to the customer. What
-Asterisk reports goes back into the engine: ``OriginateResponse`` (answered, no answer,
-busy), the caller's ``Hangup`` while waiting (abandon), the agent channel's ``Hangup``
-(call over). Every agent transition is appended to the session log and pushed on the
-websocket.
+Everything the engine decides comes back as commands, executed here. Rings, call backs
+and what Asterisk reports about their channels go through the pure ``RingTracker``
+(``ccd.acd.rings``), whose commands this shell executes: ``RingAgent`` → the gateway's
+``ring_agent`` (an agent rung into a bridge with the caller, with a ChannelId chosen by
+ccd so the agent's channel is known before it exists); ``CancelRing`` → ``hangup`` of
+that channel; ``PlaceCallback`` → an ``originate`` of the customer into the call-back
+context; ``OriginateResponse`` (answered, no answer, busy), the caller's hangup while
+waiting (abandon) and the agent channel's hangup (call over) → engine events.
+``Overflow`` → the waiting session sets ``CCD_QUEUE_ACTION`` and ends. Every agent
+transition is appended to the session log and pushed on the websocket. The tick, the
+session-log flush and hangup retries sleep on the injected clock.
 
 Engine time is epoch seconds (``clock.now().timestamp()``), so callers' join times and
 agent states carry over a restart: waiting callers come back by themselves (the dialplan
@@ -22,37 +24,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from ccd.acd.engine import (
     AcdEngine,
     AcdError,
-    AgentAnswered,
-    AgentBusy,
     AgentJoinedQueue,
     AgentLeftQueue,
     AgentLoggedIn,
     AgentLoggedOut,
-    AgentNoAnswer,
     AgentPaused,
     AgentStateChanged,
     AgentUnpaused,
     AutoPauseAgent,
     CallbackDropped,
-    CallbackFailed,
     CallbackRequested,
-    CallEnded,
     CallerAbandoned,
     CallerConnected,
     CallerJoined,
-    CallerLeft,
     CallerMoved,
     CancelRing,
     Command,
@@ -65,6 +60,31 @@ from ccd.acd.engine import (
     Tick,
 )
 from ccd.acd.model import AgentState, AgentStatus, WaitingCaller
+from ccd.acd.rings import (
+    AGENT_CHANNEL_PREFIX as AGENT_CHANNEL_PREFIX,  # the daemon's device-busy check
+)
+from ccd.acd.rings import (
+    CallbackDue,
+    CallerConnectedToAgent,
+    CallerOffLine,
+    CallerWaiting,
+    ChannelGone,
+    FeedEngine,
+    HangUp,
+    Note,
+    OriginateAnswered,
+    OriginateCallback,
+    OriginateFailed,
+    OriginateNotQueued,
+    OriginateQueued,
+    OriginateRing,
+    Resynced,
+    RingCancelled,
+    RingCommand,
+    RingEvent,
+    RingRequested,
+    RingTracker,
+)
 from ccd.acd.seed import AcdConfig
 from ccd.acd.targets import (
     CallbackTarget,
@@ -76,6 +96,13 @@ from ccd.acd.targets import (
 )
 from ccd.acd.waiting import Arrival, Leave, QueueRefused, Ticket
 from ccd.ami import contract
+from ccd.ami.actions import (
+    CallerId,
+    HangupAction,
+    OriginateAction,
+    RingAgentAction,
+    local_channel,
+)
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
 from ccd.ami.safety import UnsafeAmiValue
 from ccd.api.ports import AcdRefused
@@ -94,30 +121,22 @@ from ccd.domain.events import (
 
 log = structlog.get_logger("ccd.acd")
 
-AGENT_CHANNEL_PREFIX = "ccd-acd-"
-"""Uniqueids ccd gives the agent channels it originates (Originate ChannelId)."""
 TICK_S = 0.25
 SESSION_FLUSH_S = 0.5
 SESSION_LOG_LIMIT = 50_000
-# Originate failure reasons (Asterisk's AST_CONTROL_*): busy and congestion mean the
-# device cannot take a call now — skip the agent without counting a no-answer.
-_BUSY_REASONS = frozenset({0, 5, 8})
 _CALLBACK_NUMBER = re.compile(r"\+?[0-9]{2,20}")
-HANGUP_RETRY_S = 2.0
-# An Originate this old whose channel is not live after a resync is not coming.
-ORIGINATE_SETTLE_S = 2.0
+CALLBACK_RING_S = 45.0
 
 
 class AcdAmi(Protocol):
-    async def originate(self, fields: Mapping[str, str]) -> str: ...
-
-    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
-        """Write the Originate before returning; the task resolves once it is queued."""
+    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]:
+        """Write the Originate before returning (raise at once when nothing was
+        written); the task resolves once Asterisk queued it."""
         ...
 
-    async def send_action(
-        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
-    ) -> dict[str, str]: ...
+    async def originate(self, action: OriginateAction) -> str: ...
+
+    async def hangup(self, action: HangupAction) -> None: ...
 
 
 class AcdConfigSource(Protocol):
@@ -126,25 +145,6 @@ class AcdConfigSource(Protocol):
     async def append_sessions(self, rows: Sequence[SessionEntry]) -> None: ...
 
     async def latest_sessions(self) -> dict[str, SessionEntry]: ...
-
-
-@dataclass(slots=True)
-class _Ring:
-    agent_id: str
-    call_id: str
-    action_id: str
-    channel_id: str  # the agent channel's uniqueid (Originate ChannelId)
-    created: float = 0.0
-    sent: asyncio.Task[None] | None = None
-    cancelled: bool = False
-    hung_up: bool = False  # its Hangup arrived before the OriginateResponse
-
-
-@dataclass(frozen=True, slots=True)
-class _CallBack:
-    call_id: str  # the waiting call it is for
-    channel_id: str  # the customer leg's uniqueid (Originate ChannelId)
-    created: float
 
 
 @dataclass(slots=True)
@@ -181,14 +181,8 @@ class AcdService:
         self.engine = AcdEngine({})
         self._config = AcdConfig()
         self._callers: dict[str, _Caller] = {}
-        self._by_uniqueid: dict[str, str] = {}  # caller uniqueid -> call id
-        self._rings: dict[str, _Ring] = {}  # action id -> ring
-        self._ring_of: dict[tuple[str, str], _Ring] = {}  # (agent, call) -> ring
-        self._agent_channels: dict[str, str] = {}  # answered agent channel uniqueid -> agent
-        self._ring_channels: dict[str, _Ring] = {}  # ringing agent channel uniqueid -> ring
-        self._callbacks: dict[str, _CallBack] = {}  # by the call back's Originate ActionID
-        # Answered call backs whose customer has not reached the queue yet: uniqueid -> call.
-        self._callbacks_answered: dict[str, str] = {}
+        # Rings, call backs and the channels whose hangup means something (pure).
+        self.rings = RingTracker()
         self._session_rows: list[SessionEntry] = []
         self._pending_events: deque[Event] = deque()
         self._applying = False
@@ -245,7 +239,7 @@ class AcdService:
 
     async def _tick_loop(self) -> None:
         while True:
-            await asyncio.sleep(TICK_S)
+            await self._clock.sleep(TICK_S)
             try:
                 today = self._local_today()
                 if today != self._today:
@@ -258,7 +252,7 @@ class AcdService:
 
     async def _session_log_loop(self) -> None:
         while True:
-            await asyncio.sleep(SESSION_FLUSH_S)
+            await self._clock.sleep(SESSION_FLUSH_S)
             await self._flush_session_log()
 
     async def _flush_session_log(self) -> None:
@@ -308,9 +302,19 @@ class AcdService:
     def _execute(self, command: Command) -> None:
         match command:
             case RingAgent():
-                self._ring(command)
+                busy = self._interface_busy(command.interface)
+                self._track(
+                    RingRequested(
+                        agent_id=command.agent_id,
+                        call_id=command.call_id,
+                        interface=command.interface,
+                        caller_channel=command.caller_channel,
+                        timeout_s=command.timeout_s,
+                        device_busy=busy,
+                    )
+                )
             case CancelRing(agent_id=agent_id, call_id=call_id):
-                self._cancel_ring(agent_id, call_id)
+                self._track(RingCancelled(agent_id, call_id))
             case AgentStateChanged():
                 self._agent_changed(command)
             case CallerConnected(call_id=call_id, agent_id=agent_id, waited_s=waited_s):
@@ -327,8 +331,10 @@ class AcdService:
                 log.info("queue caller abandoned", call_id=call_id, waited_s=round(waited_s, 1))
                 self._forget_caller(call_id)
                 self._message("queue.caller_abandoned", call_id=call_id, waited_s=waited_s)
-            case PlaceCallback():
-                self._spawn(self._place_callback(command), "callback")
+            case PlaceCallback(call_id=call_id, queue_id=queue_id, number=number):
+                caller = self._callers.get(call_id)
+                joined = caller.joined_at if caller is not None else self._now()
+                self._track(CallbackDue(call_id, queue_id, number, joined))
             case CallbackDropped(call_id=call_id, reason=reason):
                 log.info("call back given up", call_id=call_id, reason=reason)
                 self._forget_caller(call_id)
@@ -341,48 +347,49 @@ class AcdService:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # ---- ringing agents ----------------------------------------------------------
+    # ---- rings, call backs and their channels (RingTracker) -------------------------
 
-    def _ring(self, command: RingAgent) -> None:
-        caller = self._callers.get(command.call_id)
-        if self._interface_busy(command.interface):
-            # On a call ccd did not place: skipped (the engine offers them again later).
-            log.info("agent device busy, skipped", agent_id=command.agent_id)
-            self._apply(AgentBusy(command.agent_id, command.call_id))
-            return
-        ring = _Ring(
-            agent_id=command.agent_id,
-            call_id=command.call_id,
-            action_id=f"ccd-acd-ring-{uuid.uuid4().hex}",
-            channel_id=f"{AGENT_CHANNEL_PREFIX}{uuid.uuid4().hex}",
-            created=self._now(),
-        )
-        self._rings[ring.action_id] = ring
-        self._ring_of[(ring.agent_id, ring.call_id)] = ring
-        self._ring_channels[ring.channel_id] = ring
+    def _track(self, event: RingEvent) -> None:
+        """Feed the ring tracker and execute what it decides."""
+        self._carry_out(self.rings.handle(event, self._now()))
+
+    def _carry_out(self, commands: Iterable[RingCommand]) -> None:
+        for command in commands:
+            match command:
+                case OriginateRing():
+                    self._originate_ring(command)
+                case OriginateCallback():
+                    self._spawn(self._originate_callback(command), "callback")
+                case HangUp():
+                    self._spawn(self._hangup(command), "hangup")
+                case FeedEngine(event=event, note=note, details=details):
+                    if note is not None:
+                        log.info(note, **details)
+                    self._apply_safely(event)
+                case Note(message=message, details=details):
+                    log.info(message, **details)
+
+    def _originate_ring(self, ring: OriginateRing) -> None:
+        caller = self._callers.get(ring.call_id)
         queue_id = caller.queue_id if caller is not None else ""
-        fields = {
-            "ActionID": ring.action_id,
-            "Channel": command.interface,
-            "Application": "Bridge",
-            # F(...): when the agent hangs up first, the caller leaves the bridge for
-            # ccd-queue-after instead of falling back into the waiting loop.
-            "Data": f"{command.caller_channel},F({contract.QUEUE_AFTER_CONTEXT}^s^1)",
-            "Timeout": str(int(command.timeout_s * 1000)),
-            "ChannelId": ring.channel_id,
-            "OtherChannelId": ring.channel_id + "-2",
-            "Variable": ",".join(
-                f"{name}={value}"
-                for name, value in (
-                    (contract.VAR_ACD_CALL, command.call_id),
-                    (contract.VAR_ACD_AGENT, command.agent_id),
-                    (contract.VAR_QUEUE, queue_id),
-                )
+        action = RingAgentAction(
+            action_id=ring.action_id,
+            interface=ring.interface,
+            caller_channel=ring.caller_channel,
+            caller_after_context=contract.QUEUE_AFTER_CONTEXT,
+            timeout_s=ring.timeout_s,
+            channel_id=ring.channel_id,
+            variables={
+                contract.VAR_ACD_CALL: ring.call_id,
+                contract.VAR_ACD_AGENT: ring.agent_id,
+                contract.VAR_QUEUE: queue_id,
+            },
+            caller_id=(
+                CallerId(caller.arrival.caller_num, caller.arrival.caller_name)
+                if caller is not None and caller.arrival.caller_num
+                else None
             ),
-        }
-        if caller is not None and caller.arrival.caller_num:
-            name = caller.arrival.caller_name.replace('"', "")
-            fields["CallerID"] = f'"{name}" <{caller.arrival.caller_num}>'
+        )
         log.info("ringing agent", agent_id=ring.agent_id, call_id=ring.call_id, queue=queue_id)
         if caller is not None:
             # Before the Originate is written, so before any event of the agent's channels:
@@ -399,74 +406,59 @@ class AcdService:
         try:
             # Written now, in this loop iteration: join → ring is not delayed behind
             # whatever else the loop has queued (the AMI burst of the caller's arrival).
-            queued = self._ami.originate_now(fields)
+            queued = self._ami.ring_agent(action)
         except Exception as exc:
-            self._ring_not_sent(ring, exc)
+            self._ring_not_queued(ring, exc)
             return
-        ring.sent = self._spawn(self._ring_queued(ring, queued), "ring")
+        self._spawn(self._ring_queued(ring, queued), "ring")
 
-    async def _ring_queued(self, ring: _Ring, queued: asyncio.Task[str]) -> None:
+    async def _ring_queued(self, ring: OriginateRing, queued: asyncio.Task[str]) -> None:
         try:
             await queued
         except Exception as exc:
-            self._ring_not_sent(ring, exc)
-
-    def _ring_not_sent(self, ring: _Ring, exc: Exception) -> None:
-        log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
-        nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
-            exc, AmiConnectionLost
-        )
-        if nothing_written:
-            # Nothing was written: nothing can ring.
-            self._rings.pop(ring.action_id, None)
-            self._ring_channels.pop(ring.channel_id, None)
+            self._ring_not_queued(ring, exc)
         else:
-            # Written but unanswered (connection lost, timeout): Asterisk may ring the
-            # agent anyway. Keep the ring known as cancelled — a late success is hung
-            # up — and try to end it now.
-            ring.cancelled = True
-            self._spawn(self._hangup(ring.channel_id, attempts=3), "cancel")
-        if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
-            del self._ring_of[(ring.agent_id, ring.call_id)]
-            # Not the agent's fault: skipped for now, offered again shortly.
-            self._apply(AgentBusy(ring.agent_id, ring.call_id))
+            self._track(OriginateQueued(ring.action_id))
 
-    def _cancel_ring(self, agent_id: str, call_id: str) -> None:
-        ring = self._ring_of.pop((agent_id, call_id), None)
-        if ring is None:
-            return
-        ring.cancelled = True
-        self._spawn(self._hang_up_ring(ring), "cancel")
+    def _ring_not_queued(self, ring: OriginateRing, exc: Exception) -> None:
+        log.warning("agent originate failed", agent_id=ring.agent_id, error=str(exc) or "")
+        self._track(OriginateNotQueued(ring.action_id, written=_maybe_written(exc)))
 
-    async def _hang_up_ring(self, ring: _Ring) -> None:
-        if ring.sent is not None:
-            with contextlib.suppress(Exception):
-                await ring.sent
-        await self._hangup(ring.channel_id)
+    async def _originate_callback(self, call_back: OriginateCallback) -> None:
+        action = OriginateAction(
+            channel=local_channel(call_back.number, contract.CALLBACK_DIAL_CONTEXT),
+            context=contract.QUEUE_CALLBACK_CONTEXT,
+            exten="s",
+            timeout_s=CALLBACK_RING_S,
+            variables={
+                contract.VAR_QUEUE: call_back.queue_id,
+                contract.VAR_QUEUE_JOINED: str(int(call_back.joined_at)),
+                contract.VAR_ACD_CALLBACK: call_back.call_id,
+            },
+            channel_id=call_back.channel_id,
+            action_id=call_back.action_id,
+        )
+        try:
+            await self._ami.originate(action)
+            log.info("calling back", call_id=call_back.call_id, queue=call_back.queue_id)
+        except Exception as exc:
+            log.warning("call back originate failed", call_id=call_back.call_id, error=str(exc))
+            self._track(OriginateNotQueued(call_back.action_id, written=_maybe_written(exc)))
 
-    async def _hangup(self, channel: str, attempts: int = 1) -> None:
-        for attempt in range(attempts):
+    async def _hangup(self, hang_up: HangUp) -> None:
+        for attempt in range(hang_up.attempts):
             if attempt:
-                await asyncio.sleep(HANGUP_RETRY_S)
+                await self._clock.sleep(hang_up.retry_after_s)
             try:
-                await self._ami.send_action(
-                    {"Action": "Hangup", "Channel": channel, "Cause": "16"}, as_list=False
-                )
+                await self._ami.hangup(HangupAction(hang_up.channel_id))
                 return
             except AmiActionFailed:
                 return  # no such channel (gone already): nothing left to do
             except Exception as exc:
-                log.debug("hangup not applied", channel=channel, error=str(exc))
+                log.debug("hangup not applied", channel=hang_up.channel_id, error=str(exc))
 
     def _connected(self, call_id: str, agent_id: str, waited_s: float) -> None:
-        ring = self._ring_of.pop((agent_id, call_id), None)
-        if ring is not None:
-            self._ring_channels.pop(ring.channel_id, None)
-            if ring.hung_up:
-                # Answered and gone at once (the Hangup overtook the OriginateResponse).
-                self._pending_events.append(CallEnded(agent_id))
-            else:
-                self._agent_channels[ring.channel_id] = agent_id
+        self._track(CallerConnectedToAgent(agent_id, call_id))
         caller = self._callers.get(call_id)
         if caller is None:
             return
@@ -492,58 +484,14 @@ class AcdService:
         if not self.started:
             return
         if isinstance(event, OriginateResponded):
-            self._originate_responded(event)
+            if event.success:
+                self._track(OriginateAnswered(event.action_id, event.uniqueid))
+            else:
+                self._track(OriginateFailed(event.action_id, event.reason))
         elif isinstance(event, ChannelHungUp):
-            self._hung_up(event.channel.uniqueid)
+            self._track(ChannelGone(event.channel.uniqueid))
         elif isinstance(event, ResyncFinished):
             self._reconcile_calls()
-
-    def _originate_responded(self, event: OriginateResponded) -> None:
-        call_back = self._callbacks.pop(event.action_id, None)
-        if call_back is not None:
-            call_id = call_back.call_id
-            if event.success:
-                # Until the customer's AGI reaches ccd, their hangup means "try again".
-                self._callbacks_answered[event.uniqueid] = call_id
-            else:
-                log.info("call back not answered", call_id=call_id, reason=event.reason)
-                self._apply_safely(CallbackFailed(call_id))
-            return
-        ring = self._rings.pop(event.action_id, None)
-        if ring is None:
-            return
-        if ring.cancelled:
-            self._ring_channels.pop(ring.channel_id, None)
-            if event.success:
-                self._spawn(self._hangup(ring.channel_id), "cancel")
-            return
-        if event.success:
-            self._apply(AgentAnswered(ring.agent_id, ring.call_id))
-            return
-        self._ring_of.pop((ring.agent_id, ring.call_id), None)
-        self._ring_channels.pop(ring.channel_id, None)
-        if event.reason in _BUSY_REASONS:
-            log.info("agent busy", agent_id=ring.agent_id, reason=event.reason)
-            self._apply(AgentBusy(ring.agent_id, ring.call_id))
-        else:
-            log.info("agent did not answer", agent_id=ring.agent_id, reason=event.reason)
-            self._apply(AgentNoAnswer(ring.agent_id, ring.call_id))
-
-    def _hung_up(self, uniqueid: str) -> None:
-        agent_id = self._agent_channels.pop(uniqueid, None)
-        if agent_id is not None:
-            self._apply(CallEnded(agent_id))
-        ring = self._ring_channels.pop(uniqueid, None)
-        if ring is not None:
-            ring.hung_up = True
-        callback_of = self._callbacks_answered.pop(uniqueid, None)
-        if callback_of is not None:
-            log.info("call back hung up before reaching the queue", call_id=callback_of)
-            self._apply_safely(CallbackFailed(callback_of))
-        call_id = self._by_uniqueid.get(uniqueid)
-        if call_id is not None:
-            self._by_uniqueid.pop(uniqueid, None)
-            self._apply_safely(CallerLeft(call_id))
 
     def _apply_safely(self, event: Event) -> None:
         try:
@@ -552,47 +500,24 @@ class AcdService:
             log.debug("acd event ignored", event_type=type(event).__name__, reason=str(exc))
 
     def _reconcile_calls(self) -> None:
-        """After a resync, settle what ccd could not see: callers and agent legs whose
-        Hangup was missed (AMI down), and agents on a call ccd has no channel for (restored
-        after a restart) — tied to their interface's live channel, or, without one, their
-        call is over."""
+        """After a resync, settle what ccd could not see (``Resynced``: missed hangups,
+        lost Originates, agents restored on a call), then forget callers holding an
+        instruction for a session that never came back."""
         if self._live_channels is None:
             return
         live = self._live_channels()
-        # Callers first: an agent freed below must not be offered a caller already gone.
-        for tracked_by in (self._by_uniqueid, self._agent_channels, self._callbacks_answered):
-            for uniqueid in [u for u in tracked_by if u not in live]:
-                log.info("channel hung up while ccd was not looking", uniqueid=uniqueid)
-                self._hung_up(uniqueid)
-        # Originates whose result was lost with the connection (nothing of them is live).
-        settled_before = self._now() - ORIGINATE_SETTLE_S
-        for action_id, call_back in list(self._callbacks.items()):
-            if call_back.channel_id not in live and call_back.created < settled_before:
-                del self._callbacks[action_id]
-                log.info("call back lost with the AMI connection", call_id=call_back.call_id)
-                self._apply_safely(CallbackFailed(call_back.call_id))
-        for action_id, ring in list(self._rings.items()):
-            if ring.cancelled and ring.channel_id not in live and ring.created < settled_before:
-                del self._rings[action_id]
-                self._ring_channels.pop(ring.channel_id, None)
-        # Callers holding an instruction for a session that never came back.
+        on_call: dict[str, str] = {}  # agent -> interface
+        for agent_id in self.engine.logged_in():
+            agent = self.engine.agent(agent_id)
+            if agent is not None and (
+                self.engine.agent_state(agent_id).status is AgentStatus.ON_CALL
+            ):
+                on_call[agent_id] = agent.interface
+        self._track(Resynced(live, on_call))
         for call_id, caller in list(self._callers.items()):
             gone = caller.arrival.uniqueid not in live and caller.ticket is None
             if gone and self.engine.position(call_id) is None:
                 del self._callers[call_id]
-        tracked = set(self._agent_channels.values())
-        for agent_id in self.engine.logged_in():
-            agent = self.engine.agent(agent_id)
-            on_call = self.engine.agent_state(agent_id).status is AgentStatus.ON_CALL
-            if agent is None or not on_call or agent_id in tracked:
-                continue
-            prefix = agent.interface + "-"
-            channels = [u for u, name in live.items() if name.startswith(prefix)]
-            for uniqueid in channels:
-                self._agent_channels[uniqueid] = agent_id
-            if not channels:
-                log.info("agent call ended while ccd was away", agent_id=agent_id)
-                self._apply(CallEnded(agent_id))
 
     # ---- waiting callers (HoldDesk) ------------------------------------------------
 
@@ -630,11 +555,7 @@ class AcdService:
             return ticket
         caller = _Caller(arrival=arrival, queue_id=queue.id, joined_at=joined_at, ticket=ticket)
         self._callers[call_id] = caller
-        self._by_uniqueid[arrival.uniqueid] = call_id
-        if arrival.callback_of is not None:
-            self._callbacks_answered = {
-                u: c for u, c in self._callbacks_answered.items() if c != arrival.callback_of
-            }
+        self._track(CallerWaiting(arrival.uniqueid, call_id, arrival.callback_of))
         self._publish(
             QueueEntered(
                 at=self._clock.now(),
@@ -750,7 +671,7 @@ class AcdService:
     def _left(self, caller: _Caller, reason: QueueExit, wait_s: float) -> None:
         """The caller leaves the line without an agent (for the CDR); their channel's
         hangup from now on is not an abandon."""
-        self._by_uniqueid.pop(caller.arrival.uniqueid, None)
+        self._track(CallerOffLine(caller.arrival.uniqueid))
         self._publish(
             QueueLeft(
                 at=self._clock.now(),
@@ -789,37 +710,7 @@ class AcdService:
     def _forget_caller(self, call_id: str) -> None:
         caller = self._callers.pop(call_id, None)
         if caller is not None:
-            self._by_uniqueid.pop(caller.arrival.uniqueid, None)
-
-    async def _place_callback(self, command: PlaceCallback) -> None:
-        caller = self._callers.get(command.call_id)
-        joined = caller.joined_at if caller is not None else self._now()
-        action_id = f"ccd-acd-cb-{uuid.uuid4().hex}"
-        channel_id = f"{AGENT_CHANNEL_PREFIX}cb-{uuid.uuid4().hex}"
-        self._callbacks[action_id] = _CallBack(command.call_id, channel_id, self._now())
-        fields = {
-            "ActionID": action_id,
-            "ChannelId": channel_id,
-            "Channel": f"Local/{command.number}@{contract.CALLBACK_DIAL_CONTEXT}",
-            "Context": contract.QUEUE_CALLBACK_CONTEXT,
-            "Exten": "s",
-            "Priority": "1",
-            "Timeout": "45000",
-            "Variable": ",".join(
-                (
-                    f"{contract.VAR_QUEUE}={command.queue_id}",
-                    f"{contract.VAR_QUEUE_JOINED}={int(joined)}",
-                    f"{contract.VAR_ACD_CALLBACK}={command.call_id}",
-                )
-            ),
-        }
-        try:
-            await self._ami.originate(fields)
-            log.info("calling back", call_id=command.call_id, queue=command.queue_id)
-        except Exception as exc:
-            self._callbacks.pop(action_id, None)
-            log.warning("call back originate failed", call_id=command.call_id, error=str(exc))
-            self._apply_safely(CallbackFailed(command.call_id))
+            self._track(CallerOffLine(caller.arrival.uniqueid))
 
     # ---- agents (AcdLive) --------------------------------------------------------
 
@@ -967,3 +858,12 @@ class AcdService:
             view["billable"] = reason.billable if reason is not None else False
             view["pause_over_limit"] = limit is not None and in_state_s > limit
         return view
+
+
+def _maybe_written(exc: Exception) -> bool:
+    """Could the action have reached Asterisk? Not when the gateway refused it at once
+    (not connected, unsafe value); a lost connection or a timeout: it may have."""
+    nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
+        exc, AmiConnectionLost
+    )
+    return not nothing_written

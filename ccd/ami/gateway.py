@@ -10,6 +10,10 @@ publishes them onto the bus). Connection lifecycle goes to ``on_connection`` as 
 events; each ``CoreShowChannel`` row of a resync goes to ``on_resync_row`` in wire order
 between ``ResyncStarted`` and ``ResyncFinished``.
 
+ccd acts on calls through typed operations (``ccd.ami.actions``: ``ring_agent``,
+``originate``, ``hangup``); their AMI fields are built and checked (CR/LF/NUL) here.
+``send_action`` stays for generic requests (Ping, CoreShowChannels).
+
 Nothing is ever re-sent after a reconnect: an action in flight when the connection drops
 fails with ``AmiConnectionLost``. ccd owns retries (an Originate must never dial twice).
 """
@@ -25,6 +29,7 @@ from typing import Any, Literal, overload
 import structlog
 from panoramisk.actions import Action
 
+from ccd.ami.actions import HangupAction, OriginateAction, RingAgentAction
 from ccd.ami.backoff import Backoff
 from ccd.ami.framing import DEFAULT_MAX_HEADERS, MIB, Frame, FrameDecoder, message_to_frame
 from ccd.ami.protocol import (
@@ -467,20 +472,28 @@ class AmiGateway:
         timeout = self.action_timeout_s if timeout_s is None else timeout_s
         return self._answer(proto, action, proto.send(action, as_list=as_list), timeout)
 
-    async def originate(self, fields: Mapping[str, str]) -> str:
-        """Queue an asynchronous Originate; returns its ActionID.
+    async def originate(self, action: OriginateAction) -> str:
+        """Queue an asynchronous Originate to a context; returns its ActionID.
 
         The outcome arrives later as an ``OriginateResponse`` event (same ActionID) through
         ``on_event``. Never re-sent: if the connection drops first this raises
         ``AmiConnectionLost`` and the caller decides (reconcile by ActionID/variables).
         """
-        return await self.originate_now(fields)
+        return await self._originate_now(action.headers())
 
-    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
-        """``originate``, with the action written before this returns — in the caller's
-        own loop iteration, not after whatever else the loop has queued (the ACD rings an
-        agent this way). Raises at once when nothing was written; the task gives the
-        ActionID once Asterisk queued the Originate, or ``originate``'s errors."""
+    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]:
+        """Ring an agent into a bridge with a waiting caller, the Originate written
+        before this returns — in the caller's own loop iteration, not after whatever else
+        the loop has queued. Raises at once when nothing was written (``AmiNotConnected``,
+        ``UnsafeAmiValue``); the task gives the ActionID once Asterisk queued the
+        Originate, or ``originate``'s errors."""
+        return self._originate_now(action.headers())
+
+    async def hangup(self, action: HangupAction) -> None:
+        """Hang up one channel; ``AmiActionFailed`` when Asterisk has no such channel."""
+        await self.send_action(action.headers(), as_list=False)
+
+    def _originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
         payload = {
             key: value for key, value in fields.items() if key.lower() not in ("action", "async")
         }

@@ -7,11 +7,11 @@ answer; it never chooses the dialplan application (CVE-2024-42365).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Literal, Protocol
+from typing import Protocol
 
 import structlog
 
+from ccd.ami.actions import HangupAction, OriginateAction
 from ccd.ami.contract import VAR_REQUEST_ID
 from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ccd.api.ports import CallDirectory, OriginateRejected
@@ -20,11 +20,9 @@ log = structlog.get_logger("ccd.live")
 
 
 class AmiActions(Protocol):
-    async def originate(self, fields: Mapping[str, str]) -> str: ...
+    async def originate(self, action: OriginateAction) -> str: ...
 
-    async def send_action(
-        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
-    ) -> dict[str, str]: ...
+    async def hangup(self, action: HangupAction) -> None: ...
 
 
 class AmiCallControl:
@@ -43,21 +41,17 @@ class AmiCallControl:
         ring_timeout_s: int,
     ) -> str:
         request_id = uuid.uuid4().hex
-        # The gateway adds ``Action: Originate`` and ``Async: true``.
-        fields: dict[str, str] = {
-            "Channel": endpoint,
-            "Context": self._context,
-            "Exten": destination,
-            "Priority": "1",
-            "Timeout": str(ring_timeout_s * 1000),
-        }
-        if caller_id:
-            fields["CallerID"] = caller_id
-        # Asterisk splits the Variable header on commas; the API rejects commas in values.
-        assignments = {**variables, VAR_REQUEST_ID: request_id}
-        fields["Variable"] = ",".join(f"{name}={value}" for name, value in assignments.items())
+        action = OriginateAction(
+            channel=endpoint,
+            context=self._context,
+            exten=destination,
+            timeout_s=ring_timeout_s,
+            caller_id=caller_id or None,
+            # The API rejects commas in values (Asterisk would split them).
+            variables={**variables, VAR_REQUEST_ID: request_id},
+        )
         try:
-            action_id = await self._ami.originate(fields)
+            action_id = await self._ami.originate(action)
         except (AmiConnectionLost, AmiTimeout) as exc:
             # Written but unanswered: Asterisk may have placed it, and ccd never re-sends.
             raise OriginateRejected(f"{_reason(exc)}; check /api/v1/calls before retrying") from exc
@@ -81,9 +75,7 @@ class AmiCallControl:
         for channel in call.channels:
             name = channel.snapshot.name
             try:
-                await self._ami.send_action(
-                    {"Action": "Hangup", "Channel": name, "Cause": "16"}, as_list=False
-                )
+                await self._ami.hangup(HangupAction(name))
             except Exception as exc:
                 # The channel may have gone between the lookup and the action: not an error.
                 log.info("hangup not applied", channel=name, linkedid=linkedid, reason=_reason(exc))

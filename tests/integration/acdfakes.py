@@ -1,10 +1,12 @@
 """Fakes for the ACD runtime (no Asterisk, no database) and a harness that runs a real
-``AcdService`` with the real ``AcdEngine`` over them.
+``AcdService`` with the real ``AcdEngine`` over them, on a ``FakeClock`` the test moves
+(the service's tick and session-log loops and its hangup retries sleep on it).
 
-``FakeAmi`` behaves like ccd's AMI gateway does against Asterisk: ``originate`` returns
-the ActionID once the action is queued (the outcome arrives later as an
-``OriginateResponded`` the test injects through ``service.handle``); it can be told to
-raise ``AmiNotConnected`` as the gateway does while AMI is down.
+``FakeAmi`` records the typed operations the ACD asks of the gateway, as the gateway does
+against Asterisk: ``ring_agent`` writes before it returns and its task gives the ActionID
+once the Originate is queued; ``originate`` returns the ActionID (outcomes arrive later
+as an ``OriginateResponded`` the test injects through ``service.handle``); it can be
+told to raise ``AmiNotConnected`` as the gateway does while AMI is down.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from ccd.acd.model import Agent, PauseReason, Queue
 from ccd.acd.seed import AcdConfig
 from ccd.acd.service import AcdService
 from ccd.acd.waiting import Arrival
+from ccd.ami.actions import HangupAction, OriginateAction, RingAgentAction
 from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import ChannelHungUp, OriginateResponded
+from tests.clock import FakeClock, settle
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 
@@ -34,75 +38,101 @@ REASON_BUSY = 5
 REASON_CONGESTION = 8
 
 
-class FakeClock:
-    """A clock that only moves when the test says so."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
+Sent = RingAgentAction | OriginateAction
 
 
 class FakeAmi:
-    """Records every Originate and every other action; ``down`` makes them fail the way
-    the gateway does when AMI is not connected (nothing written)."""
+    """Records every ring, originate and hangup; ``down`` makes them fail the way the
+    gateway does when AMI is not connected (nothing written)."""
 
     def __init__(self) -> None:
-        self.originates: list[dict[str, str]] = []
-        self.actions: list[dict[str, str]] = []
+        self.sent: list[Sent] = []  # rings and call backs, in order
+        self.hangup_actions: list[HangupAction] = []
         self.down = False
         # Originates the connection drops while they are in flight: Asterisk may well
         # have received them (they ring) but ccd never hears their OriginateResponse.
         self.lose_in_flight = 0
-        self.lost: list[dict[str, str]] = []
-        self._changed = asyncio.Condition()
+        self.lost: list[Sent] = []
+        self._waiters: list[asyncio.Future[None]] = []
 
-    async def originate(self, fields: Mapping[str, str]) -> str:
-        if self.down:
-            raise AmiNotConnected()
+    @property
+    def rings(self) -> list[RingAgentAction]:
+        return [a for a in self.sent if isinstance(a, RingAgentAction)]
+
+    @property
+    def callbacks(self) -> list[OriginateAction]:
+        return [a for a in self.sent if isinstance(a, OriginateAction)]
+
+    def _record(self, action: Sent) -> str:
+        """Written: recorded, or lost with the connection (raises, as the gateway does)."""
         if self.lose_in_flight > 0:
             self.lose_in_flight -= 1
-            self.lost.append(dict(fields))
+            self.lost.append(action)
             raise AmiConnectionLost("Originate", "connection reset by peer")
-        recorded = dict(fields)
-        async with self._changed:
-            self.originates.append(recorded)
-            self._changed.notify_all()
-        return recorded["ActionID"]
+        self.sent.append(action)
+        self._changed()
+        return action.action_id or f"ccd-originate-{len(self.sent)}"
 
-    def originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:
-        # Like the gateway: "not connected" is raised at once, nothing written.
+    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]:
+        # Like the gateway: "not connected" is raised at once, nothing written; otherwise
+        # written before this returns, the task resolving once Asterisk queued it.
         if self.down:
             raise AmiNotConnected()
-        return asyncio.ensure_future(self.originate(fields))
+        try:
+            action_id = self._record(action)
+        except AmiConnectionLost as exc:
+            lost = exc
 
-    async def send_action(
-        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
-    ) -> dict[str, str]:
+            async def in_flight() -> str:
+                raise lost
+
+            return asyncio.ensure_future(in_flight())
+
+        async def queued() -> str:
+            return action_id
+
+        return asyncio.ensure_future(queued())
+
+    async def originate(self, action: OriginateAction) -> str:
         if self.down:
             raise AmiNotConnected()
-        async with self._changed:
-            self.actions.append(dict(fields))
-            self._changed.notify_all()
-        return {"Response": "Success", "ActionID": fields.get("ActionID", "")}
+        return self._record(action)
+
+    async def hangup(self, action: HangupAction) -> None:
+        if self.down:
+            raise AmiNotConnected()
+        self.hangup_actions.append(action)
+        self._changed()
 
     def hangups(self) -> list[str]:
         """Channels ccd asked Asterisk to hang up, in order."""
-        return [a["Channel"] for a in self.actions if a.get("Action") == "Hangup"]
+        return [a.channel for a in self.hangup_actions]
 
-    async def wait_originates(self, count: int, timeout_s: float = 3.0) -> list[dict[str, str]]:
-        """Wait until ``count`` Originates were sent; return them all."""
-        async with asyncio.timeout(timeout_s), self._changed:
-            await self._changed.wait_for(lambda: len(self.originates) >= count)
-        return list(self.originates)
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait_for(self, condition: Callable[[], bool], timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                changed = asyncio.get_running_loop().create_future()
+                self._waiters.append(changed)
+                await changed
+
+    async def wait_rings(self, count: int, timeout_s: float = 3.0) -> list[RingAgentAction]:
+        """Wait until ``count`` agent rings were sent; return them all."""
+        await self._wait_for(lambda: len(self.rings) >= count, timeout_s)
+        return self.rings
+
+    async def wait_callbacks(self, count: int, timeout_s: float = 3.0) -> list[OriginateAction]:
+        """Wait until ``count`` call backs were originated; return them all."""
+        await self._wait_for(lambda: len(self.callbacks) >= count, timeout_s)
+        return self.callbacks
 
     async def wait_hangups(self, count: int, timeout_s: float = 3.0) -> list[str]:
-        async with asyncio.timeout(timeout_s), self._changed:
-            await self._changed.wait_for(lambda: len(self.hangups()) >= count)
+        await self._wait_for(lambda: len(self.hangup_actions) >= count, timeout_s)
         return self.hangups()
 
 
@@ -114,25 +144,28 @@ class FakeStore:
         config: AcdConfig,
         latest: Mapping[str, SessionEntry] | None = None,
         failing_appends: int = 0,
-        append_delay_s: float = 0.0,
+        first_append_hangs: bool = False,
     ) -> None:
         self.config = config
-        self.append_delay_s = append_delay_s
         self.latest = dict(latest or {})
         self.rows: list[SessionEntry] = []
         self.failing_appends = failing_appends
         self.append_attempts = 0
+        # A database round trip that has not come back (until the writer is cancelled).
+        self.first_append_hangs = first_append_hangs
+        self.append_started = asyncio.Event()
 
     async def load(self) -> AcdConfig:
         return self.config
 
     async def append_sessions(self, rows: Sequence[SessionEntry]) -> None:
         self.append_attempts += 1
+        self.append_started.set()
         if self.failing_appends > 0:
             self.failing_appends -= 1
             raise ConnectionRefusedError("database is down")
-        if self.append_delay_s:
-            await asyncio.sleep(self.append_delay_s)  # a slow database round trip
+        if self.first_append_hangs and self.append_attempts == 1:
+            await asyncio.Event().wait()  # never answers; cancelled by stop()
         self.rows.extend(rows)
 
     async def latest_sessions(self) -> dict[str, SessionEntry]:
@@ -190,29 +223,29 @@ class Rig:
     published: list[object] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
 
-    def answered(self, originate: Mapping[str, str], uniqueid: str | None = None) -> None:
-        """Asterisk: the channel of this Originate answered (an agent's is its ChannelId;
-        a call back, which ccd gives none, says ``uniqueid``)."""
+    def answered(self, originate: Sent, uniqueid: str | None = None) -> None:
+        """Asterisk: the channel of this ring or call back answered (its uniqueid is
+        the ChannelId ccd chose, unless ``uniqueid`` says otherwise)."""
         self.service.handle(
             OriginateResponded(
                 at=self.clock.now(),
-                action_id=originate["ActionID"],
+                action_id=_action_id(originate),
                 success=True,
                 reason=4,
-                channel=originate["Channel"],
-                uniqueid=uniqueid if uniqueid is not None else originate["ChannelId"],
+                channel=_channel(originate),
+                uniqueid=uniqueid if uniqueid is not None else originate.channel_id or "",
             )
         )
 
-    def failed(self, originate: Mapping[str, str], reason: int) -> None:
+    def failed(self, originate: Sent, reason: int) -> None:
         """Asterisk: the Originate failed (3 no answer, 5 busy, 8 congestion, 0 failed)."""
         self.service.handle(
             OriginateResponded(
                 at=self.clock.now(),
-                action_id=originate["ActionID"],
+                action_id=_action_id(originate),
                 success=False,
                 reason=reason,
-                channel=originate["Channel"],
+                channel=_channel(originate),
                 uniqueid="",
             )
         )
@@ -249,13 +282,22 @@ class Rig:
         return [event for event in self.published if isinstance(event, kind)]
 
 
+def _action_id(originate: Sent) -> str:
+    assert originate.action_id is not None  # the ACD names every Originate
+    return originate.action_id
+
+
+def _channel(originate: Sent) -> str:
+    return originate.interface if isinstance(originate, RingAgentAction) else originate.channel
+
+
 @contextlib.asynccontextmanager
 async def running_acd(
     config: AcdConfig,
     *,
     latest: Mapping[str, SessionEntry] | None = None,
     failing_appends: int = 0,
-    append_delay_s: float = 0.0,
+    first_append_hangs: bool = False,
     interface_busy: Callable[[str], bool] | None = None,
     live_channels: Callable[[], Mapping[str, str]] | None = None,
     login: Sequence[str] = (),
@@ -264,8 +306,8 @@ async def running_acd(
     the configuration's memberships); ``live_channels`` is what a resync finds. Stopped
     (tasks awaited) on exit."""
     ami = FakeAmi()
-    store = FakeStore(config, latest, failing_appends, append_delay_s)
-    clock = FakeClock()
+    store = FakeStore(config, latest, failing_appends, first_append_hangs)
+    clock = FakeClock(T0)
     published: list[object] = []
     messages: list[dict[str, Any]] = []
     service = AcdService(
@@ -279,6 +321,7 @@ async def running_acd(
     )
     rig = Rig(service, ami, store, clock, published, messages)
     await service.start()
+    await settle()  # its loops are sleeping on the clock: every step from now wakes them
     try:
         for agent_id in login:
             await service.login(agent_id, None)
@@ -287,19 +330,15 @@ async def running_acd(
         await service.stop()
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    """Poll ``condition`` (the service's own loops run meanwhile)."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 (service state has no event to await)
-            await asyncio.sleep(0.02)
-
-
 async def pass_time_until(
-    clock: FakeClock, condition: Callable[[], bool], step_s: float = 0.25, timeout_s: float = 5.0
+    clock: FakeClock, condition: Callable[[], bool], step_s: float = 0.25, limit_s: float = 600.0
 ) -> None:
-    """Let the fake clock run (``step_s`` per 50 ms of real time) until ``condition``:
-    for waits the service times in real seconds and the engine in clock seconds."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            clock.advance(step_s)
-            await asyncio.sleep(0.05)
+    """Move the fake clock ``step_s`` at a time (every loop sleeping on it runs) until
+    ``condition``; fails after ``limit_s`` of clock time."""
+    waited = 0.0
+    await settle()
+    while not condition():
+        if waited >= limit_s:
+            raise AssertionError(f"not true after {limit_s:g} s of clock time")
+        await clock.step(step_s)
+        waited += step_s

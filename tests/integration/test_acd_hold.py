@@ -18,13 +18,10 @@ from ccd.acd.waiting import Arrival, HoldDesk, Leave, QueueRefused, Ticket, hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.server import AgiServer
 from ccd.ami import contract
+from ccd.ami.actions import RingAgentAction
 from ccd.domain.events import QueueConnected, QueueExit, QueueLeft
-from tests.integration.acdfakes import (
-    FakeClock,
-    make_config,
-    running_acd,
-    wait_until,
-)
+from tests.clock import FakeClock
+from tests.integration.acdfakes import make_config, running_acd
 
 MUSIC_ON = 'SET MUSIC "on" "default"'
 WAIT = 'WAIT FOR DIGIT "1000"'
@@ -154,8 +151,6 @@ class FakeAsterisk:
                     writer.write("".join(f"{part}\n" for part in answer).encode())
                     await writer.drain()
                     hung_up = "HANGUP" in answer
-                    if command.startswith("WAIT FOR DIGIT"):
-                        await asyncio.sleep(0.002)  # a slice of music, fast-forwarded
         finally:
             writer.close()
             await writer.wait_closed()
@@ -164,9 +159,12 @@ class FakeAsterisk:
         return [c for c in self.commands if c.startswith("SET VARIABLE")]
 
 
-async def serve(desk: HoldDesk, clock: FakeClock) -> AgiServer:
+async def serve(desk: HoldDesk, clock: FakeClock, ended: asyncio.Event) -> AgiServer:
     async def handler(channel: AgiChannel) -> None:
-        await hold(channel, desk, clock)
+        try:
+            await hold(channel, desk, clock)
+        finally:
+            ended.set()
 
     server = AgiServer("127.0.0.1", 0, handler)
     await server.start()
@@ -177,10 +175,13 @@ ARGS = ["sales", "5", "french:3&billing", "1764063990.5", "1764064000.10", ""]
 
 
 async def run(desk: HoldDesk, asterisk: FakeAsterisk) -> AgiServer:
-    server = await serve(desk, asterisk.clock)
+    ended = asyncio.Event()
+    server = await serve(desk, asterisk.clock, ended)
     try:
         await asterisk.call(server.port)
-        await wait_until(lambda: server.active_sessions == 0)
+        async with asyncio.timeout(3):
+            await ended.wait()
+        assert server.active_sessions == 0
     finally:
         await server.stop()
     return server
@@ -390,19 +391,19 @@ PLAIN = ["sales", "", "", "", "1764064000.10", ""]
 async def test_a_waiting_caller_is_bridged_to_the_agent_that_answers() -> None:
     config = make_config([Queue("sales", strategy=Strategy.LINEAR)], [ADA])
     async with running_acd(config, login=["1001"]) as rig:
-        answered: list[dict[str, str]] = []
+        answered: list[RingAgentAction] = []
 
         def on_wait(n: int) -> list[str] | None:
-            if rig.ami.originates and not answered:
-                answered.append(rig.ami.originates[0])
-                rig.answered(rig.ami.originates[0])
+            if rig.ami.rings and not answered:
+                answered.append(rig.ami.rings[0])
+                rig.answered(rig.ami.rings[0])
                 return BRIDGED  # Bridge() takes the caller out of the AGI
             return None
 
         asterisk = FakeAsterisk(PLAIN, rig.clock, on_wait=on_wait)
         await run(rig.service, asterisk)
         [originate] = answered
-        assert originate["Data"].startswith(asterisk.channel + ",")
+        assert originate.caller_channel == asterisk.channel
         [connected] = rig.of_type(QueueConnected)
         assert (connected.linkedid, connected.queue, connected.agent_id) == (
             "1764064000.10",
@@ -432,10 +433,10 @@ async def test_the_call_back_key_with_the_real_acd_calls_the_customer_back() -> 
         assert left.reason is QueueExit.CALLBACK
         rig.hung_up(asterisk.uniqueid)  # the dialplan hangs up after the goodbye
         await rig.service.unpause("1001")
-        [callback] = await rig.ami.wait_originates(1)
-        assert callback["Channel"] == f"Local/5551234@{contract.CALLBACK_DIAL_CONTEXT}"
-        assert callback["Context"] == contract.QUEUE_CALLBACK_CONTEXT
-        assert f"{contract.VAR_ACD_CALLBACK}=1764064000.10" in callback["Variable"]
+        [callback] = await rig.ami.wait_callbacks(1)
+        assert callback.channel == f"Local/5551234@{contract.CALLBACK_DIAL_CONTEXT}"
+        assert callback.context == contract.QUEUE_CALLBACK_CONTEXT
+        assert callback.variables[contract.VAR_ACD_CALLBACK] == "1764064000.10"
         assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
 
 

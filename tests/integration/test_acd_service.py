@@ -4,8 +4,6 @@ and what agents and supervisors get back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -14,9 +12,10 @@ from datetime import timedelta
 import pytest
 
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
-from ccd.acd.service import AcdService
+from ccd.acd.service import SESSION_FLUSH_S, TICK_S, AcdService
 from ccd.acd.waiting import Leave, QueueRefused
 from ccd.ami import contract
+from ccd.ami.actions import CallerId, OriginateAction, RingAgentAction
 from ccd.api.ports import AcdRefused
 from ccd.db.acd_store import SessionEntry
 from ccd.domain.events import (
@@ -27,20 +26,19 @@ from ccd.domain.events import (
     QueueLeft,
     ResyncFinished,
 )
+from tests.clock import FakeClock, settle
 from tests.integration.acdfakes import (
     REASON_BUSY,
     REASON_CONGESTION,
     REASON_NO_ANSWER,
     T0,
     FakeAmi,
-    FakeClock,
     FakeStore,
     Rig,
     arrival,
     make_config,
     pass_time_until,
     running_acd,
-    wait_until,
 )
 
 ADA = Agent("1001", "PJSIP/1001", name="Ada")
@@ -64,22 +62,25 @@ async def test_caller_with_an_available_agent_rings_that_agent_with_a_bridge_to_
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         caller = arrival(1, caller_name='Jane "JD" Doe')
         ticket = rig.service.arrive(caller)
-        [originate] = await rig.ami.wait_originates(1)
-        await asyncio.sleep(0.05)  # nothing else follows
+        [ring] = await rig.ami.wait_rings(1)
+        await rig.clock.step(TICK_S)  # nothing else follows
 
-        assert len(rig.ami.originates) == 1
-        assert originate["Channel"] == "PJSIP/1001"
-        assert originate["Application"] == "Bridge"
+        assert len(rig.ami.sent) == 1
+        # A ring into a bridge (Originate Application=Bridge, never a dialplan context:
+        # the header dict it becomes is checked in test_ami_gateway).
+        assert isinstance(ring, RingAgentAction)
+        assert ring.interface == "PJSIP/1001"
         # The only thing the caller controls is their name: it never reaches Data.
-        assert originate["Data"] == f"{caller.channel},F({contract.QUEUE_AFTER_CONTEXT}^s^1)"
-        assert originate["ChannelId"]
-        assert originate["ChannelId"] != originate["ActionID"]
-        assert "Context" not in originate
-        assert "Exten" not in originate
-        assert originate["Timeout"] == "15000"
-        assert originate["CallerID"] == '"Jane JD Doe" <5551234>'
-        assert f"{contract.VAR_ACD_AGENT}=1001" in originate["Variable"]
-        assert f"{contract.VAR_QUEUE}=sales" in originate["Variable"]
+        assert ring.caller_channel == caller.channel
+        assert ring.caller_after_context == contract.QUEUE_AFTER_CONTEXT
+        assert ring.channel_id
+        assert ring.channel_id != ring.action_id
+        assert ring.timeout_s == 15.0
+        assert ring.caller_id == CallerId("5551234", 'Jane "JD" Doe')
+        assert ring.caller_id.header() == '"Jane JD Doe" <5551234>'
+        assert ring.variables[contract.VAR_ACD_AGENT] == "1001"
+        assert ring.variables[contract.VAR_ACD_CALL] == caller.call_id
+        assert ring.variables[contract.VAR_QUEUE] == "sales"
         assert rig.status("1001") == "reserved"
         assert not ticket.leave.done()
 
@@ -89,7 +90,7 @@ async def test_answer_publishes_entered_then_connected_and_the_agent_hangup_ends
     async with running_acd(config, login=["1001"]) as rig:
         caller = arrival(1)
         rig.service.arrive(caller)
-        [originate] = await rig.ami.wait_originates(1)
+        [originate] = await rig.ami.wait_rings(1)
         rig.clock.advance(7)
         rig.answered(originate)
 
@@ -98,7 +99,7 @@ async def test_answer_publishes_entered_then_connected_and_the_agent_hangup_ends
         # The agent's channels (linkedid = the Originate's ChannelId) belong to the caller's call.
         assert (ring.linkedid, ring.leg_linkedid, ring.agent_id, ring.queue) == (
             caller.linkedid,
-            originate["ChannelId"],
+            originate.channel_id,
             "1001",
             "sales",
         )
@@ -128,13 +129,13 @@ async def test_answer_publishes_entered_then_connected_and_the_agent_hangup_ends
         rig.hung_up(caller.uniqueid)
         assert rig.status("1001") == "on_call"
 
-        rig.hung_up(originate["ChannelId"])
+        rig.hung_up(originate.channel_id)
         assert rig.status("1001") == "wrap_up"
         live = rig.service.agent_live("1001")
         assert live is not None
         assert live["talk_s"] == pytest.approx(60.0)
-        rig.clock.advance(10)
-        await wait_until(lambda: rig.status("1001") == "available")
+        await rig.clock.step(10)
+        assert rig.status("1001") == "available"
         assert [s for s, _ in rig.agent_states("1001")] == [
             "available",
             "reserved",
@@ -150,12 +151,12 @@ async def test_busy_agent_is_skipped_for_the_next_without_counting_a_no_answer()
     config = make_config([sales(max_no_answer=1)], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"]) as rig:
         rig.service.arrive(arrival(1))
-        [first] = await rig.ami.wait_originates(1)
-        assert first["Channel"] == "PJSIP/1001"
+        [first] = await rig.ami.wait_rings(1)
+        assert first.interface == "PJSIP/1001"
         rig.failed(first, REASON_BUSY)
 
-        second = (await rig.ami.wait_originates(2))[1]
-        assert second["Channel"] == "PJSIP/1002"
+        second = (await rig.ami.wait_rings(2))[1]
+        assert second.interface == "PJSIP/1002"
         # max_no_answer is 1: a single counted no-answer would have paused Ada.
         assert rig.status("1001") == "available"
         assert ("paused", "no-answer") not in rig.agent_states("1001")
@@ -165,29 +166,31 @@ async def test_busy_agent_is_skipped_for_the_next_without_counting_a_no_answer()
 async def test_a_busy_only_agent_is_not_originated_again_at_once(reason: int) -> None:
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         rig.service.arrive(arrival(1))
-        # Asterisk answers each Originate to the busy device within milliseconds.
+        # Asterisk answers each Originate to the busy device within milliseconds: every
+        # ring sent while a few ticks pass is answered "busy" at once.
         answered = 0
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.5):
-                while answered <= 50:
-                    await rig.ami.wait_originates(answered + 1, timeout_s=10)
-                    rig.failed(rig.ami.originates[answered], reason)
-                    answered += 1
-        # Like a device seen busy before ringing: look again about a second later.
-        assert len(rig.ami.originates) == 1
-        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) == 2)
-        assert rig.ami.originates[1]["Channel"] == "PJSIP/1001"
+        for _ in range(4):
+            while answered < len(rig.ami.rings):
+                rig.failed(rig.ami.rings[answered], reason)
+                answered += 1
+            await rig.clock.step(TICK_S)
+        # Like a device seen busy before ringing: look again a few seconds later.
+        assert len(rig.ami.rings) == 1
+        await pass_time_until(rig.clock, lambda: len(rig.ami.rings) == 2)
+        assert rig.ami.rings[1].interface == "PJSIP/1001"
 
 
 async def test_two_no_answers_auto_pause_the_agent_and_every_transition_is_sent() -> None:
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         rig.service.arrive(arrival(1))
-        [first] = await rig.ami.wait_originates(1)
+        [first] = await rig.ami.wait_rings(1)
         rig.failed(first, REASON_NO_ANSWER)
-        second = (await rig.ami.wait_originates(2))[1]
-        assert second["Channel"] == "PJSIP/1001"
-        assert second["ActionID"] != first["ActionID"]
-        assert second["ChannelId"] != first["ChannelId"]
+        # The only agent is offered the same caller again once RING_RETRY_S has passed.
+        await pass_time_until(rig.clock, lambda: len(rig.ami.rings) >= 2)
+        second = rig.ami.rings[1]
+        assert second.interface == "PJSIP/1001"
+        assert second.action_id != first.action_id
+        assert second.channel_id != first.channel_id
         rig.failed(second, REASON_NO_ANSWER)
 
         live = rig.service.agent_live("1001")
@@ -200,24 +203,24 @@ async def test_two_no_answers_auto_pause_the_agent_and_every_transition_is_sent(
             ("reserved", None),
             ("paused", "no-answer"),
         ]
-        await asyncio.sleep(0.05)
-        assert len(rig.ami.originates) == 2  # nobody left to ring
+        await rig.clock.step(10)
+        assert len(rig.ami.rings) == 2  # nobody left to ring
         # The caller keeps waiting; an unpause rings the agent again.
         await rig.service.unpause("1001")
-        third = (await rig.ami.wait_originates(3))[2]
-        assert third["Channel"] == "PJSIP/1001"
+        third = (await rig.ami.wait_rings(3))[2]
+        assert third.interface == "PJSIP/1001"
 
 
 async def test_ring_timeout_hangs_up_the_ringing_channel_and_rings_the_next_agent() -> None:
     config = make_config([sales(ring_timeout_s=15.0, max_no_answer=3)], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"]) as rig:
         rig.service.arrive(arrival(1))
-        [first] = await rig.ami.wait_originates(1)
-        rig.clock.advance(15)
+        [first] = await rig.ami.wait_rings(1)
+        await rig.clock.step(15)
         [hung] = await rig.ami.wait_hangups(1)
-        assert hung == first["ChannelId"]
-        second = (await rig.ami.wait_originates(2))[1]
-        assert second["Channel"] == "PJSIP/1002"
+        assert hung == first.channel_id
+        second = (await rig.ami.wait_rings(2))[1]
+        assert second.interface == "PJSIP/1002"
         # Asterisk's own failure report for the cancelled ring changes nothing more.
         rig.failed(first, REASON_NO_ANSWER)
         assert rig.status("1001") == "available"
@@ -231,21 +234,21 @@ async def test_caller_hanging_up_while_ringing_cancels_the_ring_and_a_late_answe
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         caller = arrival(1)
         rig.service.arrive(caller)
-        [originate] = await rig.ami.wait_originates(1)
+        [originate] = await rig.ami.wait_rings(1)
         rig.clock.advance(4)
         rig.hung_up(caller.uniqueid)
 
-        assert await rig.ami.wait_hangups(1) == [originate["ChannelId"]]
+        assert await rig.ami.wait_hangups(1) == [originate.channel_id]
         assert rig.status("1001") == "available"
         [abandoned] = [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
         assert abandoned["waited_s"] == pytest.approx(4.0)
 
         # The agent picked up just as the caller left: their leg is hung up at once.
         rig.answered(originate)
-        assert await rig.ami.wait_hangups(2) == [originate["ChannelId"]] * 2
+        assert await rig.ami.wait_hangups(2) == [originate.channel_id] * 2
         assert rig.status("1001") == "available"
         assert not rig.of_type(QueueConnected)
-        rig.hung_up(originate["ChannelId"])
+        rig.hung_up(originate.channel_id)
         assert rig.status("1001") == "available"
         live = rig.service.agent_live("1001")
         assert live is not None
@@ -255,11 +258,11 @@ async def test_caller_hanging_up_while_ringing_cancels_the_ring_and_a_late_answe
 async def test_agent_hangup_reported_before_the_answer_does_not_leave_the_agent_on_a_call() -> None:
     async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
         rig.service.arrive(arrival(1))
-        [originate] = await rig.ami.wait_originates(1)
+        [originate] = await rig.ami.wait_rings(1)
         # Answered and hung up at once: both AMI events race; here the Hangup wins.
-        rig.hung_up(originate["ChannelId"])
+        rig.hung_up(originate.channel_id)
         rig.answered(originate)
-        await asyncio.sleep(0.05)
+        await settle()
         assert rig.status("1001") != "on_call"
 
 
@@ -294,14 +297,12 @@ async def test_max_wait_sends_the_caller_to_the_overflow_target(
         await rig.service.pause("1001", "lunch")  # logged in, nobody free
         caller = arrival(1)
         ticket = rig.service.arrive(caller)
-        rig.clock.advance(29)
-        await asyncio.sleep(0.4)  # more than one tick
+        await rig.clock.step(29)  # ticks run
         assert not ticket.leave.done()
 
-        rig.clock.advance(2)
-        async with asyncio.timeout(2):
-            leave = await ticket.leave
-        assert leave == expected
+        await rig.clock.step(2)
+        assert ticket.leave.done()
+        assert ticket.leave.result() == expected
         [left] = rig.of_type(QueueLeft)
         assert (left.linkedid, left.queue, left.reason) == (
             caller.linkedid,
@@ -309,7 +310,7 @@ async def test_max_wait_sends_the_caller_to_the_overflow_target(
             QueueExit.TIMED_OUT,
         )
         assert left.wait_s == pytest.approx(31.0, abs=0.5)
-        assert not rig.ami.originates
+        assert not rig.ami.sent
         # Its later hangup (in voicemail, say) is not an abandon.
         rig.hung_up(caller.uniqueid)
         assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
@@ -321,18 +322,24 @@ async def test_callback_destination_thanks_the_caller_and_calls_back_later() -> 
         await rig.service.pause("1001", "lunch")
         caller = arrival(1, caller_num="5557777")
         ticket = rig.service.arrive(caller)
-        rig.clock.advance(31)
-        async with asyncio.timeout(2):
-            leave = await ticket.leave
-        assert leave == Leave(contract.QueueAction.CALLBACK)
+        await rig.clock.step(31)
+        assert ticket.leave.done()
+        assert ticket.leave.result() == Leave(contract.QueueAction.CALLBACK)
         [left] = rig.of_type(QueueLeft)
         assert left.reason == QueueExit.CALLBACK
         rig.hung_up(caller.uniqueid)  # hears the thank-you and hangs up: not an abandon
         assert not [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
         await rig.service.unpause("1001")
-        [call_back] = await rig.ami.wait_originates(1)
-        assert call_back["Channel"] == f"Local/5557777@{contract.CALLBACK_DIAL_CONTEXT}"
-        assert call_back["Context"] == contract.QUEUE_CALLBACK_CONTEXT
+        [call_back] = await rig.ami.wait_callbacks(1)
+        assert call_back.channel == f"Local/5557777@{contract.CALLBACK_DIAL_CONTEXT}"
+        assert (call_back.context, call_back.exten) == (contract.QUEUE_CALLBACK_CONTEXT, "s")
+        assert call_back.timeout_s == 45.0
+        assert call_back.channel_id
+        assert call_back.variables == {
+            contract.VAR_QUEUE: "sales",
+            contract.VAR_QUEUE_JOINED: str(int(T0.timestamp())),
+            contract.VAR_ACD_CALLBACK: caller.call_id,
+        }
 
 
 async def test_nobody_logged_in_overflows_at_once() -> None:
@@ -358,25 +365,25 @@ async def test_overflow_to_another_queue_keeps_the_caller_waiting_there() -> Non
         ticket = rig.service.arrive(arrival(1))
         await rig.service.login("1002", None)
         await rig.service.pause("1002", "training")
-        rig.clock.advance(31)
-        await wait_until(lambda: rig.service.queue_live("support")["waiting"] == 1)  # type: ignore[index]
+        await rig.clock.step(31)
+        assert rig.service.queue_live("support")["waiting"] == 1  # type: ignore[index]
         assert not ticket.leave.done()
         await rig.service.unpause("1002")
-        [originate] = await rig.ami.wait_originates(1)
-        assert originate["Channel"] == "PJSIP/1002"
+        [originate] = await rig.ami.wait_rings(1)
+        assert originate.interface == "PJSIP/1002"
 
 
 async def test_ami_down_neither_crashes_nor_pauses_and_the_agent_is_tried_again() -> None:
     async with running_acd(make_config([sales(max_no_answer=1)], [ADA]), login=["1001"]) as rig:
         rig.ami.down = True
         ticket = rig.service.arrive(arrival(1))
-        await asyncio.sleep(0.3)
-        assert not rig.ami.originates
+        await rig.clock.step(TICK_S)
+        assert not rig.ami.sent
         assert rig.status("1001") != "paused"
         rig.ami.down = False
-        await pass_time_until(rig.clock, lambda: bool(rig.ami.originates))
-        [originate] = rig.ami.originates
-        assert originate["Channel"] == "PJSIP/1001"
+        await pass_time_until(rig.clock, lambda: bool(rig.ami.rings))
+        [originate] = rig.ami.rings
+        assert originate.interface == "PJSIP/1001"
         assert ("paused", "no-answer") not in rig.agent_states("1001")
         assert not ticket.leave.done()
         rig.answered(originate)
@@ -388,10 +395,10 @@ async def test_device_busy_outside_ccd_is_skipped_without_an_originate() -> None
     config = make_config([sales(max_no_answer=1)], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"], interface_busy=busy.__contains__) as rig:
         rig.service.arrive(arrival(1))
-        [originate] = await rig.ami.wait_originates(1, timeout_s=4)
-        assert originate["Channel"] == "PJSIP/1002"
+        [originate] = await rig.ami.wait_rings(1, timeout_s=4)
+        assert originate.interface == "PJSIP/1002"
         assert rig.status("1001") == "available"
-        assert all(o["Channel"] != "PJSIP/1001" for o in rig.ami.originates)
+        assert all(o.interface != "PJSIP/1001" for o in rig.ami.rings)
 
 
 async def test_device_busy_outside_ccd_does_not_delay_the_caller() -> None:
@@ -399,8 +406,9 @@ async def test_device_busy_outside_ccd_does_not_delay_the_caller() -> None:
     config = make_config([sales()], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"], interface_busy=busy.__contains__) as rig:
         rig.service.arrive(arrival(1))
-        [originate] = await rig.ami.wait_originates(1, timeout_s=0.3)
-        assert originate["Channel"] == "PJSIP/1002"
+        await settle()  # no tick: the clock has not moved
+        [originate] = rig.ami.rings
+        assert originate.interface == "PJSIP/1002"
 
 
 async def test_start_restores_agents_from_the_session_log() -> None:
@@ -426,8 +434,8 @@ async def test_start_restores_agents_from_the_session_log() -> None:
         assert rig.service.agent_live("9999") is None
         # The restored available agent takes calls straight away.
         rig.service.arrive(arrival(1))
-        [originate] = await rig.ami.wait_originates(1)
-        assert originate["Channel"] == "PJSIP/1001"
+        [originate] = await rig.ami.wait_rings(1)
+        assert originate.interface == "PJSIP/1001"
 
 
 async def test_session_log_rows_reach_the_store_and_a_failed_write_is_retried() -> None:
@@ -435,7 +443,7 @@ async def test_session_log_rows_reach_the_store_and_a_failed_write_is_retried() 
         await rig.service.login("1001", None)
         rig.clock.advance(5)
         await rig.service.pause("1001", "lunch")
-        await wait_until(lambda: len(rig.store.rows) >= 2, timeout_s=5)
+        await pass_time_until(rig.clock, lambda: len(rig.store.rows) >= 2, step_s=SESSION_FLUSH_S)
         assert rig.store.append_attempts >= 3
         rows = [(r.agent_id, r.status, r.reason, r.queue_ids, r.at) for r in rig.store.rows]
         assert rows == [
@@ -472,7 +480,7 @@ async def test_nothing_is_accepted_before_start() -> None:
         store=FakeStore(make_config([sales()], [ADA])),
         publish=lambda _event: None,
         on_message=lambda _message: None,
-        clock=FakeClock(),
+        clock=FakeClock(T0),
     )
     with pytest.raises(QueueRefused):
         service.arrive(arrival(1))
@@ -492,17 +500,17 @@ async def test_ring_all_connects_the_first_to_answer_and_hangs_up_the_others() -
     config = make_config([sales(strategy=Strategy.RING_ALL)], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"]) as rig:
         rig.service.arrive(arrival(1))
-        ada_ring, bob_ring = await rig.ami.wait_originates(2)
-        assert {ada_ring["Channel"], bob_ring["Channel"]} == {"PJSIP/1001", "PJSIP/1002"}
-        if bob_ring["Channel"] == "PJSIP/1001":
+        ada_ring, bob_ring = await rig.ami.wait_rings(2)
+        assert {ada_ring.interface, bob_ring.interface} == {"PJSIP/1001", "PJSIP/1002"}
+        if bob_ring.interface == "PJSIP/1001":
             ada_ring, bob_ring = bob_ring, ada_ring
         rig.answered(bob_ring)
-        assert await rig.ami.wait_hangups(1) == [ada_ring["ChannelId"]]
+        assert await rig.ami.wait_hangups(1) == [ada_ring.channel_id]
         assert rig.status("1002") == "on_call"
         assert rig.status("1001") == "available"
         # Ada answered too, a moment too late: her leg is hung up, Bob keeps the call.
         rig.answered(ada_ring)
-        assert await rig.ami.wait_hangups(2) == [ada_ring["ChannelId"]] * 2
+        assert await rig.ami.wait_hangups(2) == [ada_ring.channel_id] * 2
         assert [c.agent_id for c in rig.of_type(QueueConnected)] == ["1002"]
         assert rig.status("1001") == "available"
 
@@ -511,11 +519,11 @@ async def test_pausing_a_ringing_agent_cancels_the_ring_and_rings_the_next() -> 
     config = make_config([sales()], [ADA, BOB])
     async with running_acd(config, login=["1001", "1002"]) as rig:
         rig.service.arrive(arrival(1))
-        [first] = await rig.ami.wait_originates(1)
+        [first] = await rig.ami.wait_rings(1)
         await rig.service.pause("1001", "lunch")
-        assert await rig.ami.wait_hangups(1) == [first["ChannelId"]]
-        second = (await rig.ami.wait_originates(2))[1]
-        assert second["Channel"] == "PJSIP/1002"
+        assert await rig.ami.wait_hangups(1) == [first.channel_id]
+        second = (await rig.ami.wait_rings(2))[1]
+        assert second.interface == "PJSIP/1002"
         live = rig.service.agent_live("1001")
         assert live is not None
         assert (live["status"], live["reason"]) == ("paused", "lunch")
@@ -531,8 +539,7 @@ async def test_an_overflow_delivered_on_re_entry_does_not_follow_the_call_foreve
         caller = arrival(1)
         first = rig.service.arrive(caller)
         rig.service.departed(first)  # ccd's AGI session dropped; the dialplan retries
-        rig.clock.advance(21)
-        await asyncio.sleep(0.4)  # the max wait passes while nobody holds the caller
+        await rig.clock.step(21)  # the max wait passes while nobody holds the caller
         again = rig.service.arrive(caller)
         assert again.leave.done()  # delivered on re-entry: right
         assert again.leave.result().action == contract.QueueAction.TRANSFER
@@ -547,12 +554,12 @@ async def test_an_originate_lost_in_flight_is_hung_up_before_the_caller_is_offer
         rig.ami.lose_in_flight = 1
         rig.service.arrive(arrival(1))
         # The engine offers the caller again after its busy pause (clock seconds).
-        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) >= 1)
-        [retry] = rig.ami.originates
+        await pass_time_until(rig.clock, lambda: len(rig.ami.rings) >= 1)
+        [retry] = rig.ami.rings
         [lost] = rig.ami.lost
-        assert retry["ChannelId"] != lost["ChannelId"]
+        assert retry.channel_id != lost.channel_id
         # Asterisk may have the lost one ringing: ccd knows its ChannelId and must end it.
-        assert lost["ChannelId"] in rig.ami.hangups()
+        assert lost.channel_id in rig.ami.hangups()
 
 
 async def test_a_call_back_hung_up_before_reaching_the_queue_is_tried_again() -> None:
@@ -568,15 +575,18 @@ async def test_a_call_back_hung_up_before_reaching_the_queue_is_tried_again() ->
         rig.hung_up(first.arrival.uniqueid)  # both hear "thank you" and hang up
         rig.hung_up(second.arrival.uniqueid)
         await rig.service.unpause("1001")
-        [call_back] = await rig.ami.wait_originates(1)
-        assert call_back["Channel"].startswith("Local/5551111@")
+        [call_back] = await rig.ami.wait_callbacks(1)
+        assert call_back.channel.startswith("Local/5551111@")
         # The customer answers, then hangs up before ccd-queue-wait's AGI reaches ccd.
         rig.answered(call_back, uniqueid="1764064100.1")
         rig.hung_up("1764064100.1", name="Local/5551111@ccd-callback-dial-00000001;1")
-        for _ in range(6):
-            rig.clock.advance(60)
-            await asyncio.sleep(0.3)
-        assert len(rig.ami.originates) >= 2
+        # The next customer in line is called meanwhile (and does not answer) ...
+        await pass_time_until(rig.clock, lambda: len(rig.ami.callbacks) >= 2)
+        assert rig.ami.callbacks[1].channel.startswith("Local/5552222@")
+        rig.failed(rig.ami.callbacks[1], REASON_NO_ANSWER)
+        # ... and the first is tried again after the engine's call-back retry delay.
+        await pass_time_until(rig.clock, lambda: len(rig.ami.callbacks) >= 3, step_s=5.0)
+        assert rig.ami.callbacks[2].channel == call_back.channel
 
 
 async def test_a_resync_settles_the_hangups_a_dropped_ami_connection_hid() -> None:
@@ -585,7 +595,7 @@ async def test_a_resync_settles_the_hangups_a_dropped_ami_connection_hid() -> No
     async with running_acd(config, login=["1001", "1002"], live_channels=lambda: live) as rig:
         await rig.service.pause("1002", "lunch")
         rig.service.arrive(arrival(1))
-        [originate] = await rig.ami.wait_originates(1)
+        [originate] = await rig.ami.wait_rings(1)
         rig.answered(originate)
         waiting = arrival(2)
         rig.service.arrive(waiting)
@@ -598,12 +608,14 @@ async def test_a_resync_settles_the_hangups_a_dropped_ami_connection_hid() -> No
         [abandoned] = [m for m in rig.messages if m["type"] == "queue.caller_abandoned"]
         assert abandoned["call_id"] == waiting.call_id
         assert rig.status("1001") == "available"
-        await asyncio.sleep(0.3)
-        assert len(rig.ami.originates) == 1  # Ada is not offered the caller who left
+        await rig.clock.step(TICK_S)
+        assert len(rig.ami.rings) == 1  # Ada is not offered the caller who left
 
 
 @asynccontextmanager
-async def calling_back(live_channels: dict[str, str]) -> AsyncIterator[tuple[Rig, dict[str, str]]]:
+async def calling_back(
+    live_channels: dict[str, str],
+) -> AsyncIterator[tuple[Rig, OriginateAction]]:
     """A caller who asked for a call back, hung up, and is being called back (the call
     back's Originate is yielded); ``live_channels`` is what a resync would see."""
     config = make_config([sales(callback_key="5")], [ADA])
@@ -613,7 +625,7 @@ async def calling_back(live_channels: dict[str, str]) -> AsyncIterator[tuple[Rig
         rig.service.callback_requested(ticket)
         rig.hung_up(ticket.arrival.uniqueid)
         await rig.service.unpause("1001")
-        [call_back] = await rig.ami.wait_originates(1)
+        [call_back] = await rig.ami.wait_callbacks(1)
         yield rig, call_back
 
 
@@ -622,20 +634,20 @@ async def test_a_call_back_hung_up_while_ami_was_down_is_tried_again_after_the_r
         rig.answered(call_back, uniqueid="1764064100.1")
         # AMI drops; the customer hangs up before the queue's AGI reaches ccd, unseen.
         rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
-        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) >= 2, step_s=5.0)
-        assert rig.ami.originates[1]["Channel"] == call_back["Channel"]
+        await pass_time_until(rig.clock, lambda: len(rig.ami.callbacks) >= 2, step_s=5.0)
+        assert rig.ami.callbacks[1].channel == call_back.channel
 
 
 async def test_a_call_back_whose_result_was_lost_with_ami_is_tried_again_after_the_resync() -> None:
     async with calling_back(live_channels={}) as (rig, call_back):
-        assert call_back["ChannelId"]  # known before Asterisk creates the channel
+        assert call_back.channel_id  # known before Asterisk creates the channel
         # AMI drops before the OriginateResponse; after the reconnect nothing of that
         # call back is live: it failed, and is placed again later.
         rig.clock.advance(5)
         rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0))
-        await pass_time_until(rig.clock, lambda: len(rig.ami.originates) >= 2, step_s=5.0)
-        assert rig.ami.originates[1]["Channel"] == call_back["Channel"]
-        assert rig.ami.originates[1]["ChannelId"] != call_back["ChannelId"]
+        await pass_time_until(rig.clock, lambda: len(rig.ami.callbacks) >= 2, step_s=5.0)
+        assert rig.ami.callbacks[1].channel == call_back.channel
+        assert rig.ami.callbacks[1].channel_id != call_back.channel_id
 
 
 async def test_a_failing_command_does_not_drop_the_others_of_the_same_step() -> None:
@@ -650,8 +662,8 @@ async def test_a_failing_command_does_not_drop_the_others_of_the_same_step() -> 
     async with running_acd(config, login=["1001", "1002"], interface_busy=busy) as rig:
         rig.service.arrive(arrival(1))
         # Ada's ring failed inside ccd; Bob's ring, decided in the same step, went out.
-        [ring] = await rig.ami.wait_originates(1)
-        assert ring["Channel"] == "PJSIP/1002"
+        [ring] = await rig.ami.wait_rings(1)
+        assert ring.interface == "PJSIP/1002"
         messages.extend(m["type"] for m in rig.messages)
         assert "queue.caller_joined" in messages
 
@@ -672,8 +684,8 @@ async def test_a_failing_tick_does_not_stop_the_acd_clock() -> None:
     async with running_acd(config, login=["1001"], interface_busy=busy) as rig:
         rig.service.arrive(arrival(1))
         # Ring timeouts still run: the ring that never went out ends and Ada is rung.
-        await pass_time_until(rig.clock, lambda: bool(rig.ami.originates), step_s=1.0)
-        assert rig.ami.originates[0]["Channel"] == "PJSIP/1001"
+        await pass_time_until(rig.clock, lambda: bool(rig.ami.rings), step_s=1.0)
+        assert rig.ami.rings[0].interface == "PJSIP/1001"
 
 
 async def test_a_call_back_offer_made_between_agi_retries_is_not_told_to_the_customer() -> None:
@@ -682,11 +694,10 @@ async def test_a_call_back_offer_made_between_agi_retries_is_not_told_to_the_cus
         await rig.service.pause("1001", "lunch")
         caller = arrival(1, caller_num="5557777")
         rig.service.departed(rig.service.arrive(caller))  # ccd's AGI session dropped
-        rig.clock.advance(31)
-        await asyncio.sleep(0.4)  # offered a call back while nobody holds the caller
+        await rig.clock.step(31)  # offered a call back while nobody holds the caller
         rig.hung_up(caller.uniqueid)  # ... and the caller hangs up before the AGI retry
         await rig.service.unpause("1001")
-        [call_back] = await rig.ami.wait_originates(1)
+        [call_back] = await rig.ami.wait_callbacks(1)
         rig.answered(call_back, uniqueid="1764064100.1")
         customer = replace(
             caller,
@@ -697,14 +708,16 @@ async def test_a_call_back_offer_made_between_agi_retries_is_not_told_to_the_cus
         )
         ticket = rig.service.arrive(customer)
         assert not ticket.leave.done()  # the offer was for the first call, not this one
-        ring = (await rig.ami.wait_originates(2))[1]
-        assert ring["Channel"] == "PJSIP/1001"
+        [ring] = await rig.ami.wait_rings(1)
+        assert ring.interface == "PJSIP/1001"
 
 
 async def test_stop_during_a_session_log_write_loses_nothing() -> None:
-    async with running_acd(make_config([sales()], [ADA]), append_delay_s=0.3) as rig:
+    async with running_acd(make_config([sales()], [ADA]), first_append_hangs=True) as rig:
         await rig.service.login("1001", None)
-        await wait_until(lambda: rig.store.append_attempts == 1)
+        await rig.clock.step(SESSION_FLUSH_S)
+        await rig.store.append_started.wait()
+        assert rig.store.append_attempts == 1
     # The service is stopped (SIGTERM) while that write was in progress.
     assert [r.status for r in rig.store.rows] == ["available"]
 
@@ -716,8 +729,8 @@ async def test_an_agent_on_a_call_across_a_restart_is_not_rung_mid_call() -> Non
     # so the ongoing ACD call does not make PJSIP/1001 look busy either.
     async with running_acd(make_config([sales()], [ADA]), latest=latest) as rig:
         rig.service.arrive(arrival(1))
-        await asyncio.sleep(0.3)
-        assert [o["Channel"] for o in rig.ami.originates] == []
+        await rig.clock.step(TICK_S)
+        assert rig.ami.rings == []
 
 
 async def test_the_last_agent_logging_out_sends_waiting_callers_to_the_no_agents_target() -> None:
@@ -727,8 +740,7 @@ async def test_the_last_agent_logging_out_sends_waiting_callers_to_the_no_agents
         ticket = rig.service.arrive(arrival(1))
         assert not ticket.leave.done()
         await rig.service.logout("1001")
-        rig.clock.advance(5)
-        await asyncio.sleep(0.4)
+        await rig.clock.step(5)
         assert ticket.leave.done()
         assert ticket.leave.result().action == contract.QueueAction.VOICEMAIL
 

@@ -11,6 +11,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from ccd.ami.actions import (
+    CallerId,
+    HangupAction,
+    OriginateAction,
+    RingAgentAction,
+    UnsafeAmiVariable,
+)
 from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.framing import Frame
 from ccd.ami.gateway import (
@@ -323,10 +330,143 @@ async def test_unsafe_field_raises_before_anything_is_written(
     with pytest.raises(UnsafeAmiValue):
         await gateway.send_action({"Action": "Ping", bad: "1"}, as_list=False)
     with pytest.raises(UnsafeAmiValue):
-        await gateway.originate({"Channel": "Local/1@agents", "CallerID": bad})
+        await gateway.originate(to_context(caller_id=bad))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.originate(to_context(variables={"NOTE": bad}))
+    with pytest.raises(UnsafeAmiValue):
+        gateway.ring_agent(ring(caller_channel=bad))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.hangup(HangupAction(bad))
     # A round trip proves the fake has read everything we wrote: only this Ping.
     await gateway.send_action({"Action": "Ping"}, as_list=False)
     assert [a["Action"] for a in fake.actions[before:]] == ["Ping"]
+
+
+def to_context(
+    *, caller_id: CallerId | str | None = None, variables: dict[str, str] | None = None
+) -> OriginateAction:
+    return OriginateAction(
+        channel="Local/100@agents",
+        context="ccd-originate",
+        exten="5551234",
+        caller_id=caller_id,
+        variables=variables or {},
+    )
+
+
+def ring(*, caller_channel: str = "PJSIP/trunk-0001") -> RingAgentAction:
+    return RingAgentAction(
+        action_id="ring-1",
+        interface="PJSIP/1001",
+        caller_channel=caller_channel,
+        caller_after_context="ccd-queue-after",
+        timeout_s=15,
+        channel_id="ccd-acd-1234",
+        variables={"CCD_ACD_CALL": "1764064000.10", "CCD_QUEUE": "sales"},
+        caller_id=CallerId("5551234", 'Jane "JD" Doe'),
+    )
+
+
+async def test_ring_agent_is_an_async_originate_into_a_bridge_with_the_caller(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    assert await gateway.ring_agent(ring()) == "ring-1"
+    sent = next(a for a in fake.actions if a["Action"] == "Originate")
+    assert sent == {
+        "Action": "Originate",
+        "Async": "true",
+        "ActionID": "ring-1",
+        "Channel": "PJSIP/1001",
+        "Application": "Bridge",
+        # When the agent hangs up first, the caller goes on in ccd-queue-after.
+        "Data": "PJSIP/trunk-0001,F(ccd-queue-after^s^1)",
+        "Timeout": "15000",
+        "ChannelId": "ccd-acd-1234",
+        "OtherChannelId": "ccd-acd-1234-2",
+        "Variable": "CCD_ACD_CALL=1764064000.10,CCD_QUEUE=sales",
+        # The only thing a caller controls is their name: quotes dropped, never in Data.
+        "CallerID": '"Jane JD Doe" <5551234>',
+    }
+
+
+async def test_originate_to_a_context_carries_what_a_dialer_leg_needs(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    action_id = await gateway.originate(
+        OriginateAction(
+            channel="PJSIP/trunk/sip:+33140000000@carrier",
+            context="ccd-dialer",
+            exten="s",
+            priority=2,
+            timeout_s=25,
+            caller_id=CallerId("+33100000000", "ACME"),
+            variables={"CCD_CAMPAIGN": "spring", "CCD_CONTACT": "42"},
+            channel_id="ccd-dialer-7",
+        )
+    )
+    assert action_id.startswith("ccd-originate-")
+    sent = next(a for a in fake.actions if a["Action"] == "Originate")
+    assert sent == {
+        "Action": "Originate",
+        "Async": "true",
+        "ActionID": action_id,
+        "Channel": "PJSIP/trunk/sip:+33140000000@carrier",
+        "Context": "ccd-dialer",
+        "Exten": "s",
+        "Priority": "2",
+        "Timeout": "25000",
+        "ChannelId": "ccd-dialer-7",
+        "CallerID": '"ACME" <+33100000000>',
+        "Variable": "CCD_CAMPAIGN=spring,CCD_CONTACT=42",
+    }
+    # Caller id text from the REST API goes as given; no application is ever set.
+    await gateway.originate(to_context(caller_id='"Sales" <100>'))
+    api = [a for a in fake.actions if a["Action"] == "Originate"][-1]
+    assert api["CallerID"] == '"Sales" <100>'
+    assert "Application" not in api
+    assert "Data" not in api
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"NOTE": "a,CCD_QUEUE=vip"}, {"A,B": "1"}, {"A=B": "1"}, {"": "1"}],
+    ids=["comma-in-value", "comma-in-name", "equals-in-name", "empty-name"],
+)
+async def test_a_variable_asterisk_would_split_is_refused_before_anything_is_written(
+    fake: FakeAmi, make_gateway: GatewayFactory, variables: dict[str, str]
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    before = len(fake.actions)
+    with pytest.raises(UnsafeAmiVariable):
+        await gateway.originate(to_context(variables=variables))
+    await gateway.send_action({"Action": "Ping"}, as_list=False)
+    assert [a["Action"] for a in fake.actions[before:]] == ["Ping"]
+
+
+async def test_hangup_sends_the_channel_and_the_cause(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    # The fake knows no channel: Asterisk's "No such channel" is an AmiActionFailed.
+    with pytest.raises(AmiActionFailed):
+        await gateway.hangup(HangupAction("ccd-acd-1234"))
+    with pytest.raises(AmiActionFailed):
+        await gateway.hangup(HangupAction("PJSIP/1001-00000001", cause=17))
+    hangups = [a for a in fake.actions if a["Action"] == "Hangup"]
+    assert [{k: v for k, v in a.items() if k != "ActionID"} for a in hangups] == [
+        {"Action": "Hangup", "Channel": "ccd-acd-1234", "Cause": "16"},
+        {"Action": "Hangup", "Channel": "PJSIP/1001-00000001", "Cause": "17"},
+    ]
 
 
 async def test_originate_is_async_and_its_outcome_arrives_as_an_event(
@@ -335,14 +475,7 @@ async def test_originate_is_async_and_its_outcome_arrives_as_an_event(
     gateway, seen = make_gateway()
     await gateway.start()
     await gateway.wait_resynced(5)
-    action_id = await gateway.originate(
-        {
-            "Channel": "Local/100@agents",
-            "Application": "Bridge",
-            "Data": "PJSIP/1-0001",
-            "async": "false",
-        }
-    )
+    action_id = await gateway.originate(to_context())
     sent = next(a for a in fake.actions if a["Action"] == "Originate")
     assert sent["Async"] == "true"
     assert sent["ActionID"] == action_id
@@ -361,18 +494,18 @@ async def test_originate_is_async_and_its_outcome_arrives_as_an_event(
     assert response["ActionID"] == action_id
 
 
-async def test_originate_now_writes_before_returning_and_refuses_at_once(
+async def test_ring_agent_writes_before_returning_and_refuses_at_once(
     fake: FakeAmi, make_gateway: GatewayFactory
 ) -> None:
     gateway, _ = make_gateway()
     with pytest.raises(AmiNotConnected):  # nothing written, raised at the call itself
-        gateway.originate_now({"Channel": "Local/100@agents"})
+        gateway.ring_agent(ring())
     await gateway.start()
     await gateway.wait_resynced(5)
     with pytest.raises(UnsafeAmiValue):
-        gateway.originate_now({"Channel": "Local/100@agents", "CallerID": "a\r\nb"})
+        gateway.ring_agent(ring(caller_channel="a\r\nb"))
     before = len(fake.actions)
-    queued = gateway.originate_now({"Channel": "Local/100@agents", "ActionID": "ring-1"})
+    queued = gateway.ring_agent(ring())
     # Already on the wire: the other end reads it without this task ever being awaited.
     await eventually(lambda: len(fake.actions) > before)
     assert fake.actions[before]["Action"] == "Originate"
@@ -386,7 +519,7 @@ async def test_originate_in_flight_at_disconnect_is_never_sent_again(
     gateway, seen = make_gateway()
     await gateway.start()
     await gateway.wait_resynced(5)
-    originate = asyncio.create_task(gateway.originate({"Channel": "Local/100@agents"}))
+    originate = asyncio.create_task(gateway.originate(to_context()))
     await fake.wait_for_action("Originate")
     fake.drop_connections()
 
