@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from structlog.testing import capture_logs
 
+from ccd.ami.actions import HangupAction, OriginateAction
+from ccd.ami.contract import VAR_REQUEST_ID
+from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
+from ccd.api.ports import OriginateRejected
 from ccd.domain.calls import Call, CallState
-from tests.integration.apifakes import make_call, running_api
+from ccd.live.control import AmiCallControl
+from tests.integration.apifakes import FakeCalls, make_call, running_api
 
 CALL_ID = "1700000000.1"
 
@@ -148,3 +154,90 @@ async def test_unexpected_error_is_500_problem_without_internals_and_logged() ->
         assert error["exc_info"] is True
         assert error["log_level"] == "error"
         assert api.statuses == [500]
+
+
+# ---- the call control behind the API (ccd.live.control) over a typed AMI fake -------
+
+
+class TypedAmi:
+    """Records the gateway operations AmiCallControl asks for; ``fail`` raises instead."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.originates: list[OriginateAction] = []
+        self.hangups: list[HangupAction] = []
+        self.fail = fail
+
+    async def originate(self, action: OriginateAction) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.originates.append(action)
+        return "ccd-originate-1"
+
+    async def hangup(self, action: HangupAction) -> None:
+        self.hangups.append(action)
+        if self.fail is not None:
+            raise self.fail
+
+
+def control(ami: TypedAmi, calls: Sequence[Call] = ()) -> AmiCallControl:
+    return AmiCallControl(ami=ami, calls=FakeCalls(calls), context="ccd-originate")
+
+
+async def test_originate_runs_the_destination_in_the_originate_context_never_an_app() -> None:
+    ami = TypedAmi()
+    action_id = await control(ami).originate(
+        endpoint="PJSIP/1001",
+        destination="5551234",
+        caller_id='"Sales" <100>',
+        variables={"TICKET": "42"},
+        ring_timeout_s=30,
+    )
+    assert action_id == "ccd-originate-1"
+    [sent] = ami.originates
+    assert (sent.channel, sent.context, sent.exten, sent.priority) == (
+        "PJSIP/1001",
+        "ccd-originate",
+        "5551234",
+        1,
+    )
+    assert sent.timeout_s == 30
+    assert sent.caller_id == '"Sales" <100>'  # as given: Asterisk parses it
+    # The request id lets ccd recognise the call it placed.
+    assert sent.variables["TICKET"] == "42"
+    assert len(sent.variables[VAR_REQUEST_ID]) == 32
+    # What it becomes on the wire: a context, never an application.
+    headers = sent.headers()
+    assert "Application" not in headers
+    assert headers["Timeout"] == "30000"
+
+
+async def test_originate_without_caller_id_sends_none() -> None:
+    ami = TypedAmi()
+    await control(ami).originate(
+        endpoint="PJSIP/1001", destination="1", caller_id="", variables={}, ring_timeout_s=5
+    )
+    assert ami.originates[0].caller_id is None
+    assert "CallerID" not in ami.originates[0].headers()
+
+
+async def test_originate_lost_in_flight_is_rejected_and_not_connected_stays_retryable() -> None:
+    lost = control(TypedAmi(fail=AmiConnectionLost("Originate", "reset")))
+    with pytest.raises(OriginateRejected, match="check /api/v1/calls before retrying"):
+        await lost.originate(
+            endpoint="PJSIP/1001", destination="1", caller_id=None, variables={}, ring_timeout_s=5
+        )
+    down = control(TypedAmi(fail=AmiNotConnected()))
+    with pytest.raises(AmiNotConnected):
+        await down.originate(
+            endpoint="PJSIP/1001", destination="1", caller_id=None, variables={}, ring_timeout_s=5
+        )
+
+
+async def test_hangup_hangs_up_every_channel_of_the_call_with_normal_clearing() -> None:
+    ami = TypedAmi()
+    assert await control(ami, [make_call(CALL_ID)]).hangup(CALL_ID)
+    assert ami.hangups == [HangupAction("PJSIP/trunk-00000001", cause=16)]
+    assert not await control(ami).hangup("42.7")
+    # A channel gone between the lookup and the action is not an error.
+    gone = TypedAmi(fail=AmiActionFailed({"Response": "Error", "Message": "No such channel"}))
+    assert await control(gone, [make_call(CALL_ID)]).hangup(CALL_ID)
