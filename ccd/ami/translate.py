@@ -37,6 +37,7 @@ from ccd.domain.events import (
     DialEnded,
     DialStarted,
     DomainEvent,
+    HangupRequested,
     OriginateResponded,
     ResyncChannel,
     UserEventReceived,
@@ -283,6 +284,13 @@ def _hangup(frame: Frame, now: datetime) -> DomainEvent | None:
     )
 
 
+def _hangup_request(frame: Frame, now: datetime) -> DomainEvent | None:
+    snap = _snapshot(frame)
+    if snap is None:
+        return None
+    return HangupRequested(_event_time(frame, now), snap, frame.get("Event") == "SoftHangupRequest")
+
+
 def _hold(frame: Frame, now: datetime) -> DomainEvent | None:
     snap = _snapshot(frame)
     if snap is None:
@@ -376,6 +384,8 @@ _TRANSLATORS: dict[str, _Translator] = {
     "BridgeEnter": _bridge_enter,
     "BridgeLeave": _bridge_leave,
     "Hangup": _hangup,
+    "HangupRequest": _hangup_request,
+    "SoftHangupRequest": _hangup_request,
     "Hold": _hold,
     "Unhold": _unhold,
     "DialBegin": _dial_begin,

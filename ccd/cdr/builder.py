@@ -72,15 +72,16 @@ Call:
   sides: the originator is the caller's side, and so is the other half of its Local
   channel pair when that half placed a ``Dial`` (it is the caller's dialplan leg); when it
   dialed nobody it IS the destination (the dialplan that was called). Every other leg is
-  the callee's side. An answered call was hung up by the side of the first ANSWERED leg to
-  hang up (legs that never answered — the losers of a parallel dial — did not end the
-  conversation). An unanswered call: BUSY or FAILED → CALLEE (the called side refused);
-  dial status CANCEL → CALLER (gave up while it rang); a ring timeout (NOANSWER, cause 18
-  or 19) → SYSTEM; else the side of the first leg to hang up. Normal Clearing (16) or an
-  AMI hangup (0) carries no side of its own: the order decides. Known limit: Asterisk
-  reports the two halves of one Local channel pair hanging up in either order, so for a
-  call that is nothing but one Local pair (``Originate Local/x@ctx`` whose dialplan dials
-  nobody) the side is best effort.
+  the callee's side. Which leg ended the call is the first one Asterisk asked to hang up
+  (``HangupRequested``: ``SoftHangupRequest`` for the dialplan's Hangup() or an AMI
+  Hangup, ``HangupRequest`` for a phone's BYE or a Local half whose other half hung up) —
+  the ``Hangup`` events that follow come in either order, µs apart for a Local pair; without
+  a request (a resync), the first leg to hang up. An answered call was hung up by the
+  side of the first leg asked while ANSWERED (legs that never answered — the losers of a
+  parallel dial, cancelled agent rings — did not end the conversation). An unanswered
+  call: BUSY or FAILED → CALLEE (the called side refused); dial status CANCEL → CALLER
+  (gave up while it rang); a ring timeout (NOANSWER, cause 18 or 19) → SYSTEM; else the
+  side of the first leg asked to hang up.
 
 Resync: ``ResyncStarted`` opens one; a ``ResyncChannel`` row confirms a known leg (and
 updates its snapshot and bridge) or adds a leg first seen now, with ``started_at = at -
@@ -127,6 +128,7 @@ from ccd.domain.events import (
     DialEnded,
     DialStarted,
     DomainEvent,
+    HangupRequested,
     IvrFinished,
     QueueConnected,
     QueueEntered,
@@ -304,6 +306,7 @@ class _Call:
         "dialed_out",
         "failed_dial_status",
         "first_bridged_at",
+        "hangup_requests",
         "hangups",
         "held_since",
         "hold_s",
@@ -322,6 +325,8 @@ class _Call:
         self.legs: dict[str, _Leg] = {}  # creation order; the originator is moved first
         self.open_legs = 0
         self.hangups: list[_Leg] = []  # in hangup order
+        # Legs asked to hang up (first ask only), in order, and whether they had answered.
+        self.hangup_requests: list[tuple[_Leg, bool]] = []
         self.first_bridged_at: datetime | None = None
         self.bridged_since: datetime | None = None
         self.talk_s = 0.0
@@ -407,6 +412,7 @@ class CdrBuilder:
             ChannelEnteredBridge: self._on_entered_bridge,
             ChannelLeftBridge: self._on_left_bridge,
             ChannelHungUp: self._on_hung_up,
+            HangupRequested: self._on_hangup_requested,
             ChannelHeld: self._on_held,
             ChannelUnheld: self._on_unheld,
             DialStarted: self._on_dial_started,
@@ -568,6 +574,15 @@ class CdrBuilder:
         leg.hangup_cause = event.cause
         leg.hangup_cause_text = event.cause_text
         return self._end_leg(leg, event.at)
+
+    def _on_hangup_requested(self, event: HangupRequested) -> list[CallRecord]:
+        leg = self._upsert(event.channel, event.at)
+        if leg is None or leg.attempt:
+            return []  # an agent ring being cancelled ends nothing of the conversation
+        call = self._calls[leg.snapshot.linkedid]
+        if all(asked is not leg for asked, _ in call.hangup_requests):
+            call.hangup_requests.append((leg, leg.answered_at is not None))
+        return []
 
     def _on_held(self, event: ChannelHeld) -> list[CallRecord]:
         leg = self._upsert(event.channel, event.at)
@@ -900,7 +915,12 @@ class CdrBuilder:
         return None, ""
 
     def _hung_up_by(self, call: _Call, answered_at: datetime | None) -> HungUpBy:
+        # The first leg asked to hang up names the side that ended the call; the Hangup
+        # events themselves come in either order (a Local pair's halves: µs apart).
         if answered_at is not None:
+            for leg, had_answered in call.hangup_requests:
+                if had_answered:
+                    return self._side(call, leg)
             for leg in call.hangups:
                 if leg.answered_at is not None:
                     return self._side(call, leg)
@@ -915,6 +935,8 @@ class CdrBuilder:
                 leg.hangup_cause in _CAUSES_NO_ANSWER for leg in call.hangups
             ):
                 return HungUpBy.SYSTEM
+            if call.hangup_requests:
+                return self._side(call, call.hangup_requests[0][0])
         if call.hangups:
             return self._side(call, call.hangups[0])
         return HungUpBy.SYSTEM

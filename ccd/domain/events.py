@@ -52,6 +52,18 @@ class ChannelHungUp:
 
 
 @dataclass(frozen=True, slots=True)
+class HangupRequested:
+    """Asterisk's ``SoftHangupRequest`` (``soft``: the dialplan's Hangup(), an AMI Hangup)
+    or ``HangupRequest`` (queued by the channel's driver: a SIP phone's BYE, a Local
+    channel's other half hanging up). The first one of a call names the side that ended it;
+    the ``Hangup`` events that follow come in either order."""
+
+    at: datetime
+    channel: ChannelSnapshot
+    soft: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelHeld:
     """Asterisk's ``Hold``: the party on ``channel`` put the call on hold (a SIP phone's
     hold key: re-INVITE sendonly); its peer hears music on hold until ``ChannelUnheld``."""
@@ -226,6 +238,7 @@ AmiEvent = (
     | ChannelEnteredBridge
     | ChannelLeftBridge
     | ChannelHungUp
+    | HangupRequested
     | ChannelHeld
     | ChannelUnheld
     | DialStarted

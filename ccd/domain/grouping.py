@@ -28,6 +28,7 @@ from ccd.domain.events import (
     ChannelUpdated,
     DialEnded,
     DialStarted,
+    HangupRequested,
     ResyncChannel,
 )
 
@@ -39,6 +40,7 @@ _OneChannel = (
     ChannelHungUp,
     ChannelHeld,
     ChannelUnheld,
+    HangupRequested,
     ResyncChannel,
 )
 

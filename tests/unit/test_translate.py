@@ -21,6 +21,7 @@ from ccd.domain.events import (
     ChannelUpdated,
     DialEnded,
     DialStarted,
+    HangupRequested,
     OriginateResponded,
     ResyncChannel,
     UserEventReceived,
@@ -141,6 +142,15 @@ def test_hold_and_unhold_name_the_holding_channel(t: Traffic) -> None:
     unheld = translate(t.frame("Unhold", chan), NOW)
     assert held == ChannelHeld(NOW, alice_snapshot(ChannelState.UP))
     assert unheld == ChannelUnheld(NOW, alice_snapshot(ChannelState.UP))
+
+
+def test_hangup_requests_say_whether_soft(t: Traffic) -> None:
+    assert translate(t.soft_hangup_request(alice()), NOW) == HangupRequested(
+        NOW, alice_snapshot(), soft=True
+    )
+    assert translate(t.hangup_request(alice()), NOW) == HangupRequested(
+        NOW, alice_snapshot(), soft=False
+    )
 
 
 def test_hangup_with_garbage_cause_keeps_the_hangup(t: Traffic) -> None:
