@@ -152,6 +152,7 @@ async def call(port: int, script: Script, agi_script: str = "ivr", flow: str = "
 @pytest.fixture
 async def lookup_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
+    over = asyncio.Event()
 
     async def crm(request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -162,7 +163,8 @@ async def lookup_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
         if account == "2222":
             return web.Response(text="<html>oops</html>", content_type="text/html")
         if account == "3333":
-            await asyncio.sleep(2)
+            # Slower than any lookup timeout: answers only once the test is over.
+            await over.wait()
         if account == "4444":
             return web.json_response({"error": "down"}, status=503)
         return web.json_response({"name": "Bob", "tier": "basic"})
@@ -177,6 +179,7 @@ async def lookup_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     try:
         yield f"http://127.0.0.1:{port}/crm", seen
     finally:
+        over.set()
         await runner.cleanup()
 
 
