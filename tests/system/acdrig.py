@@ -29,8 +29,8 @@ from ccd.domain.events import QueueConnected, QueueEntered, QueueLeft
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.rawami import RawAmi
-from tests.system.test_cdr_durability import create_database, quiet_sandbox
-from tests.system.test_daemon import daemon_environment, eventually
+from tests.system.rig import create_database, daemon_environment, quiet_sandbox
+from tests.system.waiting import eventually
 
 NO_ANSWER = PauseReason("no-answer", "Missed calls (automatic)")
 

@@ -16,9 +16,10 @@ from typing import Any
 from ccd.acd.model import Queue, Strategy
 from ccd.domain.auth import Role
 from ccd.domain.events import QueueExit
+from tests.ports import free_port
 from tests.system.acdrig import acd_daemon, acd_database, at, config, every_event, sim_agent
-from tests.system.conftest import AsteriskSandbox, PostgresCluster, _free_port
-from tests.system.test_daemon import eventually
+from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.waiting import eventually
 
 ANSWERS, NEVER_ANSWERS, BUSY = sim_agent("1001"), sim_agent("1002"), sim_agent("1003")
 
@@ -275,7 +276,7 @@ async def test_restart_with_five_waiting_callers_serves_them_all(
         postgres_cluster,
         config([sales], [NEVER_ANSWERS, ANSWERS], {"1002": ["sales"], "1001": ["sales"]}),
     )
-    port = _free_port()  # the same FastAGI port for both runs: Asterisk comes back to it
+    port = free_port()  # the same FastAGI port for both runs: Asterisk comes back to it
     async with acd_daemon(
         asterisk_sandbox, url, tmp_path, agi_port=port, hangup_after=False
     ) as first:

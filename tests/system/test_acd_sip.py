@@ -17,7 +17,7 @@ from ccd.domain.auth import Role
 from tests.system import sipprig
 from tests.system.acdrig import AcdRun, acd_daemon, acd_database, config
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
-from tests.system.test_daemon import eventually
+from tests.system.waiting import eventually
 
 
 def sip_agent(number: str, endpoint: str) -> Agent:
