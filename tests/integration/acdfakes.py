@@ -53,6 +53,7 @@ class FakeAmi:
         # have received them (they ring) but ccd never hears their OriginateResponse.
         self.lose_in_flight = 0
         self.lost: list[Sent] = []
+        self.failing_hangups = 0  # the next hangups fail as if AMI were down
         self._waiters: list[asyncio.Future[None]] = []
 
     @property
@@ -99,7 +100,8 @@ class FakeAmi:
         return self._record(action)
 
     async def hangup(self, action: HangupAction) -> None:
-        if self.down:
+        if self.down or self.failing_hangups > 0:
+            self.failing_hangups = max(0, self.failing_hangups - 1)
             raise AmiNotConnected()
         self.hangup_actions.append(action)
         self._changed()

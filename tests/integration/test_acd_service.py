@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
+from ccd.acd.rings import HANGUP_RETRY_S
 from ccd.acd.service import SESSION_FLUSH_S, TICK_S, AcdService
 from ccd.acd.waiting import Leave, QueueRefused
 from ccd.ami import contract
@@ -560,6 +561,20 @@ async def test_an_originate_lost_in_flight_is_hung_up_before_the_caller_is_offer
         assert retry.channel_id != lost.channel_id
         # Asterisk may have the lost one ringing: ccd knows its ChannelId and must end it.
         assert lost.channel_id in rig.ami.hangups()
+
+
+async def test_hanging_up_a_lost_ring_is_retried_on_the_acd_clock() -> None:
+    async with running_acd(make_config([sales()], [ADA]), login=["1001"]) as rig:
+        rig.ami.lose_in_flight = 1
+        rig.ami.failing_hangups = 1  # AMI still down for the first try
+        rig.service.arrive(arrival(1))
+        await settle()
+        [lost] = rig.ami.lost
+        assert rig.ami.hangups() == []
+        await rig.clock.step(HANGUP_RETRY_S - TICK_S)
+        assert rig.ami.hangups() == []
+        await rig.clock.step(TICK_S)
+        assert rig.ami.hangups() == [lost.channel_id]
 
 
 async def test_a_call_back_hung_up_before_reaching_the_queue_is_tried_again() -> None:
