@@ -1,9 +1,7 @@
 """Rig shared by the IVR system tests: a recording AMI client, the daemon started with a
-flows directory of its own, and a caller entering the IVR and pressing digits.
-
-The caller helpers (enter_ivr, press, reached, agi_commands, first_half) moved here from
-test_agi_sandbox.py, which keeps its own copy (and test_ivr_daemon and test_ivr_scenarios
-import them from it) until their concurrent rewrite lands and they import them from here."""
+flows directory of its own, a caller entering the IVR and pressing digits, and waiting
+for what the call's AGI session does (the AMI event that says it started, never a
+guess of how long a prompt plays)."""
 
 from __future__ import annotations
 
@@ -79,11 +77,12 @@ async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
 
 
 async def press(ami: RawAmi, channel: str, digits: str) -> None:
-    """DTMF ``digits`` on ``channel``, one at a time."""
+    """DTMF ``digits`` on ``channel``, one at a time, as a person types them: each key held
+    200 ms (PlayDTMF answers once it is released), then 300 ms to the next key."""
     for digit in digits:
         reply = await ami.action("PlayDTMF", Channel=channel, Digit=digit, Duration="200")
         assert reply["Response"] == "Success", reply
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # pacing between keys, not waiting for anything
 
 
 def reached(context: str, exten: str, app: str | None = None) -> Callable[[Frame], bool]:
@@ -112,3 +111,53 @@ def agi_commands(ami: RawAmi, channel: str) -> list[str]:
 def first_half(agi_channel: str) -> str:
     """The ``;1`` half of a Local channel, given its ``;2`` half."""
     return agi_channel[:-1] + "1"
+
+
+def agi_started(channel: str, command: str, naming: str = "") -> Callable[[Frame], bool]:
+    """Matches the ``AGIExecStart`` of ``command`` (``GET DATA``, ``STREAM FILE``...) on
+    ``channel``, whose command line names ``naming`` (a prompt, say). Asterisk publishes
+    it just before it runs the command: a digit sent once ``GET DATA`` started is read by
+    it, one sent once a ``STREAM FILE`` started reaches that prompt."""
+
+    def match(frame: Frame) -> bool:
+        line = frame.get("Command", "")
+        return (
+            frame.get("Event") == "AGIExecStart"
+            and frame.get("Channel") == channel
+            and line.startswith(command)
+            and naming in line
+        )
+
+    return match
+
+
+async def agi_command_started(
+    ami: RawAmi,
+    channel: str,
+    command: str,
+    naming: str = "",
+    *,
+    nth: int = 1,
+    seconds: float = 15,
+) -> Frame:
+    """Wait until the AGI session on ``channel`` has started ``command`` (naming
+    ``naming``) for the ``nth`` time, counting what ``ami`` already read; fails after
+    ``seconds``."""
+    match = agi_started(channel, command, naming)
+    seen = [frame for frame in ami.received if match(frame)]
+    if len(seen) >= nth:
+        return seen[nth - 1]
+    count = len(seen)
+
+    def counted(frame: Frame) -> bool:
+        nonlocal count
+        count += match(frame)
+        return count >= nth
+
+    return await ami.wait_for(counted, seconds)
+
+
+async def listening(ami: RawAmi, channel: str, *, nth: int = 1) -> Frame:
+    """The ``nth`` ``GET DATA`` of ``channel``'s AGI session started: the menu's prompts
+    have played and it reads digits now."""
+    return await agi_command_started(ami, channel, "GET DATA", nth=nth)

@@ -1,7 +1,10 @@
 """FastAGI against the real Asterisk: a call enters the shipped ``ccd-ivr`` context, the
 AGI connects to ccd's server (port 0; the call carries ``CCD_AGI_PORT``), digits sent with
 AMI ``PlayDTMF`` on the Local channel's ``;1`` half reach ``GET DATA`` on ``;2``, and the
-dialplan continues where the IVR told it to — or at the default destination."""
+dialplan continues where the IVR told it to — or at the default destination.
+
+A test acts on the call when the AMI says the AGI session got there (``AGIExecStart`` of
+``GET DATA`` or of a prompt), never after a guess of how long a prompt plays."""
 
 from __future__ import annotations
 
@@ -19,10 +22,17 @@ from ccd.clock import SystemClock
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import Flow
 from tests.system.conftest import AsteriskSandbox
-from tests.system.ivrrig import recording_ami
+from tests.system.ivrrig import (
+    agi_command_started,
+    agi_commands,
+    enter_ivr,
+    first_half,
+    listening,
+    press,
+    reached,
+    recording_ami,
+)
 from tests.system.rawami import Frame, RawAmi
-
-IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
 
 
 @pytest.fixture
@@ -30,43 +40,6 @@ async def recorder(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
     """AMI with every event (Newexten included), to see where the dialplan went."""
     async with recording_ami(asterisk_sandbox) as client:
         yield client
-
-
-async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
-    """Originate into ccd-ivr (our side waits); returns the OriginateResponse."""
-    action_id = await ami.send(
-        "Originate",
-        Channel=IVR_CHANNEL,
-        Application="Wait",
-        Data="60",
-        Async="true",
-        Variable=f"{contract.VAR_AGI_PORT}={agi_port},{contract.VAR_IVR_FLOW}={flow}",
-    )
-    response = await ami.wait_for(
-        lambda f: f.get("Event") == "OriginateResponse" and f.get("ActionID") == action_id, 30
-    )
-    assert response["Response"] == "Success", response
-    ami.originated.append(response["Channel"])
-    return response
-
-
-async def press(ami: RawAmi, channel: str, digits: str) -> None:
-    for digit in digits:
-        reply = await ami.action("PlayDTMF", Channel=channel, Digit=digit, Duration="200")
-        assert reply["Response"] == "Success", reply
-        await asyncio.sleep(0.3)
-
-
-def reached(context: str, exten: str, app: str | None = None) -> Callable[[Frame], bool]:
-    def match(frame: Frame) -> bool:
-        return (
-            frame.get("Event") == "Newexten"
-            and frame.get("Context") == context
-            and frame.get("Extension") == exten
-            and (app is None or frame.get("Application") == app)
-        )
-
-    return match
 
 
 async def serve(handler: Callable[[AgiChannel], Awaitable[None]]) -> AgiServer:
@@ -115,8 +88,8 @@ async def test_digits_reach_get_data_and_the_dialplan_follows_the_transfer(
         assert seen["linkedid"] == answered["Uniqueid"]  # the ;1 half started the call
         assert seen["beep"] == ""
         assert seen["missing"] is True
-        await asyncio.sleep(0.5)  # GET DATA is listening now
-        await press(recorder, env["agi_channel"][:-1] + "1", "427")
+        await listening(recorder, env["agi_channel"])
+        await press(recorder, first_half(env["agi_channel"]), "427")
         async with asyncio.timeout(15):
             await done.wait()
         assert seen["digits"] == "427"
@@ -239,24 +212,12 @@ async def call_through_runner(
     return answered, uniqueid, linkedid, path, server
 
 
-def agi_commands(ami: RawAmi, channel: str) -> list[str]:
-    return [
-        f["Command"]
-        for f in ami.received
-        if f.get("Event") == "AGIExecStart" and f.get("Channel") == channel
-    ]
-
-
-def first_half(agi_channel: str) -> str:
-    return agi_channel[:-1] + "1"
-
-
 async def test_a_caller_reaches_a_department_through_the_real_runner(
     recorder: RawAmi,
 ) -> None:
     async def press_two(ami: RawAmi, agi_channel: str) -> None:
-        # The missing greeting fails, "beep" plays (~1 s), then GET DATA listens.
-        await asyncio.sleep(2.0)
+        # The missing greeting fails, "beep" plays, then GET DATA listens.
+        await listening(ami, agi_channel)
         await press(ami, first_half(agi_channel), "2")
 
     flow = menu_flow("ccd-missing-greeting", "beep")
@@ -273,7 +234,8 @@ async def test_a_digit_typed_during_a_long_prompt_interrupts_it(recorder: RawAmi
     async def press_early(ami: RawAmi, channel: str) -> None:
         nonlocal agi_channel
         agi_channel = channel
-        await asyncio.sleep(1.0)  # well inside the ~30 s demo-instruct
+        # Once the ~30 s demo-instruct started: the digit lands well inside it.
+        await agi_command_started(ami, channel, "STREAM FILE", "demo-instruct")
         await press(ami, first_half(channel), "2")
 
     flow = menu_flow("demo-instruct", "beep")
@@ -290,7 +252,7 @@ async def test_caller_hanging_up_mid_menu_leaves_nothing_behind(
     recorder: RawAmi, asterisk_sandbox: AsteriskSandbox
 ) -> None:
     async def hang_up(ami: RawAmi, channel: str) -> None:
-        await asyncio.sleep(1.0)
+        await agi_command_started(ami, channel, "STREAM FILE", "demo-instruct")  # mid-menu
         reply = await ami.action("Hangup", Channel=first_half(channel))
         assert reply["Response"] == "Success", reply
 
@@ -312,7 +274,7 @@ async def test_caller_hanging_up_mid_menu_leaves_nothing_behind(
 
 async def test_a_hangup_node_hangs_up_with_its_cause(recorder: RawAmi) -> None:
     async def press_three(ami: RawAmi, agi_channel: str) -> None:
-        await asyncio.sleep(1.5)
+        await listening(ami, agi_channel)
         await press(ami, first_half(agi_channel), "3")
 
     _, uniqueid, _, path, _ = await call_through_runner(recorder, menu_flow("beep"), press_three)

@@ -23,8 +23,8 @@ from ccd.domain.auth import Role
 from ccd.settings import Settings, parse_settings
 from tests.system.conftest import AsteriskSandbox
 
-# TEMPORARY re-exports (`X as X`): acdrig, test_acd_sandbox, test_acd_sip, test_ivr_daemon
-# and test_ivr_scenarios still import these from here; they live in rig and waiting now.
+# TEMPORARY re-exports (`X as X`): acdrig, test_acd_sandbox and test_acd_sip still import
+# these from here; they live in rig and waiting now.
 from tests.system.rig import daemon_environment as daemon_environment
 from tests.system.waiting import eventually as eventually
 
@@ -160,9 +160,14 @@ async def test_header_injection_never_reaches_asterisk(running: Running) -> None
         assert response.status == 422
         problem = await response.json()
     assert any(error["field"] == "destination" for error in problem["errors"]), problem
-    await asyncio.sleep(0.5)
+    # Asterisk takes one connection's actions in order: once it answers this Ping on
+    # ccd's connection, whatever ccd wrote before it has reached Asterisk (a Logoff would
+    # have ended the session).
+    gateway = running.daemon.components.gateway
+    pong = await gateway.send_action({"Action": "Ping"}, as_list=False, timeout_s=5)
+    assert pong.get("Response") == "Success", pong
     assert running.sandbox.active_channels() == before
-    assert running.daemon.components.gateway.logged_in
+    assert gateway.logged_in
 
 
 async def test_asterisk_restart_reconnects_resyncs_and_never_resends_originate(
@@ -195,9 +200,12 @@ async def test_asterisk_restart_reconnects_resyncs_and_never_resends_originate(
     # The restart ended every call: the live model must say so too.
     await eventually(lambda: not running.model_channels(), within_s=5, what="model emptied")
     assert await running.calls() == []
-    # Give a wrongly re-sent originate time to show up; it must not.
-    await asyncio.sleep(3)
-    assert not ringing(), "the in-flight Originate was sent again after the reconnect"
+    # A re-sent Originate would be written on the new connection as it logs in (where a
+    # client library that replays unanswered actions would write it). Asterisk takes one
+    # connection's actions in order: once it answers this Ping, such an Originate has been
+    # queued, and by the time a whole new call is up below, it would be ringing.
+    pong = await gateway.send_action({"Action": "Ping"}, as_list=False, timeout_s=5)
+    assert pong.get("Response") == "Success", pong
     assert running.sandbox.active_channels() == []
 
     running.sandbox.cli(
@@ -211,6 +219,7 @@ async def test_asterisk_restart_reconnects_resyncs_and_never_resends_originate(
         within_s=5,
         what="model equals Asterisk after the restart",
     )
+    assert not ringing(), "the in-flight Originate was sent again after the reconnect"
 
 
 async def test_ccd_run_is_ready_then_exits_cleanly_on_sigterm(

@@ -5,7 +5,6 @@ call's CDR (written by the daemon into its database) carries the IVR path."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,17 @@ from ccd.ami import contract
 from ccd.app import Daemon
 from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
-from tests.system.ivrrig import ivr_daemon, recording_ami
+from tests.system.ivrrig import (
+    enter_ivr,
+    first_half,
+    ivr_daemon,
+    listening,
+    press,
+    reached,
+    recording_ami,
+)
 from tests.system.rawami import RawAmi
-from tests.system.test_agi_sandbox import enter_ivr, press, reached
-from tests.system.test_daemon import eventually
+from tests.system.waiting import eventually
 
 FLOW = f"""
 id = "twolevel"
@@ -70,13 +76,18 @@ async def test_a_caller_walks_two_menus_to_a_department_and_the_cdr_has_the_path
     answered = await enter_ivr(recorder, daemon.agi_port, flow="twolevel")
     linkedid = answered["Uniqueid"]
     agi_start = await recorder.wait_for(
-        lambda f: f.get("Event") == "AGIExecStart" and f.get("Channel", "").endswith(";2"), 15
+        lambda f: (
+            f.get("Event") == "AGIExecStart"
+            and f.get("Linkedid") == linkedid
+            and f.get("Channel", "").endswith(";2")
+        ),
+        15,
     )
-    caller_side = agi_start["Channel"][:-1] + "1"
-    await asyncio.sleep(1.5)  # "beep" plays, then GET DATA listens
-    await press(recorder, caller_side, "1")
-    await asyncio.sleep(1.5)
-    await press(recorder, caller_side, "2")
+    agi_channel = agi_start["Channel"]
+    await listening(recorder, agi_channel)  # "beep" played, the main menu reads digits
+    await press(recorder, first_half(agi_channel), "1")
+    await listening(recorder, agi_channel, nth=2)  # the support menu
+    await press(recorder, first_half(agi_channel), "2")
     await recorder.wait_for(reached(contract.SIM_CONTEXT, contract.SimExten.HANGUP_AFTER_2), 15)
 
     _id, token = await daemon.components.tokens.create(Role.SUPERVISOR, label="ivr-e2e")

@@ -1,7 +1,8 @@
 """IVR scenarios on the real Asterisk sandbox through the running daemon: a caller enters
 ``ccd-ivr``, the daemon's FastAGI runs one of the flows below, digits go in with AMI
-``PlayDTMF`` on the Local channel's ``;1`` half, and each test checks where the call ends
-up (``Newexten`` in ``ccd-sim``) and the IVR path stored in the call's CDR."""
+``PlayDTMF`` on the Local channel's ``;1`` half once the AMI says the menu listens
+(``AGIExecStart`` of ``GET DATA``), and each test checks where the call ends up
+(``Newexten`` in ``ccd-sim``) and the IVR path stored in the call's CDR."""
 
 from __future__ import annotations
 
@@ -21,10 +22,18 @@ from ccd.ami import contract
 from ccd.app import Daemon
 from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
-from tests.system.ivrrig import ivr_daemon, recording_ami
+from tests.system.ivrrig import (
+    agi_commands,
+    enter_ivr,
+    first_half,
+    ivr_daemon,
+    listening,
+    press,
+    reached,
+    recording_ami,
+)
 from tests.system.rawami import Frame, RawAmi
-from tests.system.test_agi_sandbox import agi_commands, enter_ivr, first_half, press, reached
-from tests.system.test_daemon import eventually
+from tests.system.waiting import eventually
 
 SANDBOX_ROOT = Path("/var/cache/ccd/asterisk-root")
 SOUNDS = SANDBOX_ROOT / "usr/share/asterisk/sounds/en_US_f_Allison"
@@ -282,9 +291,9 @@ async def test_an_invalid_digit_is_refused_and_the_retry_reaches_the_department(
     daemon: Daemon, recorder: RawAmi
 ) -> None:
     linkedid, agi_channel = await call_in(daemon, recorder, "retry")
-    await asyncio.sleep(1.5)  # "beep" plays, GET DATA listens
+    await listening(recorder, agi_channel)  # "beep" played
     await press(recorder, first_half(agi_channel), "7")
-    await asyncio.sleep(2.0)  # "beeperr", then "beep" again; GET DATA waits 4 s
+    await listening(recorder, agi_channel, nth=2)  # "beeperr", then "beep" again
     await press(recorder, first_half(agi_channel), "1")
     await ends_in(recorder, DEPARTMENT)
     # The department answers and keeps the caller ~2 s: the live call shows the path.
@@ -321,7 +330,7 @@ async def test_choosing_a_language_switches_the_channel_and_the_prompts(
     daemon: Daemon, recorder: RawAmi, prompt_dir: str
 ) -> None:
     linkedid, agi_channel = await call_in(daemon, recorder, "lang")
-    await asyncio.sleep(1.5)
+    await listening(recorder, agi_channel)  # the language choice
     await press(recorder, first_half(agi_channel), "2")
     french_beep = f"{prompt_dir}/fr/beep"
     await recorder.wait_for(
@@ -334,7 +343,7 @@ async def test_choosing_a_language_switches_the_channel_and_the_prompts(
     )
     language = await recorder.action("Getvar", Channel=agi_channel, Variable="CHANNEL(language)")
     assert language.get("Value") == "fr", language
-    await asyncio.sleep(1.5)
+    await listening(recorder, agi_channel, nth=2)  # the main menu, in French
     await press(recorder, first_half(agi_channel), "1")
     await ends_in(recorder, DEPARTMENT)
     commands = agi_commands(recorder, agi_channel)
@@ -347,7 +356,7 @@ async def test_choosing_a_language_switches_the_channel_and_the_prompts(
 
 async def collect_account(daemon: Daemon, recorder: RawAmi, account: str) -> tuple[str, str]:
     linkedid, agi_channel = await call_in(daemon, recorder, "crm")
-    await asyncio.sleep(1.5)
+    await listening(recorder, agi_channel)
     await press(recorder, first_half(agi_channel), f"{account}#")
     return linkedid, agi_channel
 
@@ -381,7 +390,7 @@ async def test_a_caller_hanging_up_mid_menu_leaves_no_channel_and_no_session(
     daemon: Daemon, recorder: RawAmi, asterisk_sandbox: AsteriskSandbox
 ) -> None:
     linkedid, agi_channel = await call_in(daemon, recorder, "retry")
-    await asyncio.sleep(1.0)
+    await listening(recorder, agi_channel)  # mid-menu
     reply = await recorder.action("Hangup", Channel=first_half(agi_channel))
     assert reply["Response"] == "Success", reply
     path = await stored_path(daemon, linkedid)
