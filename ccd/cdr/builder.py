@@ -74,7 +74,8 @@ Call:
   dialed nobody it IS the destination (the dialplan that was called). Every other leg is
   the callee's side. Which leg ended the call is the first one Asterisk asked to hang up
   (``HangupRequested``: ``SoftHangupRequest`` for the dialplan's Hangup() or an AMI
-  Hangup, ``HangupRequest`` for a phone's BYE or a Local half whose other half hung up) —
+  Hangup — that leg; ``HangupRequest`` for a phone's BYE — that leg — or for a Local half
+  whose other half ended, e.g. its application returned — the other half) —
   the ``Hangup`` events that follow come in either order, µs apart for a Local pair; without
   a request (a resync), the first leg to hang up. An answered call was hung up by the
   side of the first leg asked while ANSWERED (legs that never answered — the losers of a
@@ -580,8 +581,15 @@ class CdrBuilder:
         if leg is None or leg.attempt:
             return []  # an agent ring being cancelled ends nothing of the conversation
         call = self._calls[leg.snapshot.linkedid]
-        if all(asked is not leg for asked, _ in call.hangup_requests):
-            call.hangup_requests.append((leg, leg.answered_at is not None))
+        ender = leg
+        if not event.soft:
+            # Queued by the channel's driver: for a phone, its user hung up; for a Local
+            # half, its other half went away (an application ending there asks nothing).
+            partner = local_partner(leg.snapshot.name)
+            if partner:
+                ender = next((o for o in call.legs.values() if o.snapshot.name == partner), leg)
+        if all(asked is not ender for asked, _ in call.hangup_requests):
+            call.hangup_requests.append((ender, ender.answered_at is not None))
         return []
 
     def _on_held(self, event: ChannelHeld) -> list[CallRecord]:

@@ -842,22 +842,34 @@ def test_any_event_sequence_never_raises_and_each_call_is_recorded_at_most_once(
 
 
 @pytest.mark.parametrize("hangups_in_order", [(1, 2), (2, 1)])
-@pytest.mark.parametrize(("asked_first", "side"), [(2, HungUpBy.CALLEE), (1, HungUpBy.CALLER)])
+@pytest.mark.parametrize(
+    ("requests", "side"),
+    [
+        # ;2's dialplan runs Hangup(): ;2 is asked (soft), then its partner ;1.
+        (((2, True), (1, False)), HungUpBy.CALLEE),
+        # ccd hangs ;1 up over AMI: ;1 is asked (soft), then ;2.
+        (((1, True), (2, False)), HungUpBy.CALLER),
+        # ;1's application (Wait) returns: ;1 is asked nothing, only ;2 (its partner left).
+        (((2, False),), HungUpBy.CALLER),
+    ],
+)
 def test_who_hung_up_a_lone_local_pair_does_not_depend_on_the_hangup_order(
-    hangups_in_order: tuple[int, int], asked_first: int, side: HungUpBy
+    hangups_in_order: tuple[int, int],
+    requests: tuple[tuple[int, bool], ...],
+    side: HungUpBy,
 ) -> None:
-    """``channel originate Local/hangup-after-2@ccd-sim application Wait``: the far end
-    (``;2``'s dialplan) hangs up, or the caller's half is hung up. As recorded on Asterisk
-    22: the ended half gets SoftHangupRequest, its partner HangupRequest, then both Hangups
-    arrive in either order (16 µs apart) — the record must not follow that order."""
+    """``channel originate Local/<x>@ccd-sim application Wait``: the request events as
+    recorded on Asterisk 22; the two Hangups that follow arrive in either order (16 µs
+    apart) — the record must not follow that order."""
     t = Traffic()
     halves = dict(zip((1, 2), t.local_pair("hangup-after-2@ccd-sim"), strict=True))
     run = Run()
     run.frames(t.newchannel(halves[1]), t.newchannel(halves[2]))
     run.frames(t.newstate(halves[2], 6), t.newstate(halves[1], 6))
     t.clock += 2.0
-    partner = 3 - asked_first
-    run.frames(t.soft_hangup_request(halves[asked_first]), t.hangup_request(halves[partner]))
+    for half, soft in requests:
+        request = t.soft_hangup_request if soft else t.hangup_request
+        run.frames(request(halves[half]))
     run.frames(*(t.hangup(halves[n]) for n in hangups_in_order))
     record = run.only()
     assert record.hung_up_by is side
