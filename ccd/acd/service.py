@@ -432,7 +432,8 @@ class AcdService:
             timeout_s=CALLBACK_RING_S,
             variables={
                 contract.VAR_QUEUE: call_back.queue_id,
-                contract.VAR_QUEUE_JOINED: str(int(call_back.joined_at)),
+                # To the millisecond, as the dialplan sets it: the place in line is exact.
+                contract.VAR_QUEUE_JOINED: f"{call_back.joined_at:.3f}",
                 contract.VAR_ACD_CALLBACK: call_back.call_id,
             },
             channel_id=call_back.channel_id,

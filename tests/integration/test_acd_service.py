@@ -321,7 +321,9 @@ async def test_callback_destination_thanks_the_caller_and_calls_back_later() -> 
     config = make_config([sales(max_wait_s=30.0, overflow_target="callback")], [ADA])
     async with running_acd(config, login=["1001"]) as rig:
         await rig.service.pause("1001", "lunch")
-        caller = arrival(1, caller_num="5557777")
+        # Joined 0.25 s ago (the dialplan's join time has milliseconds).
+        joined = T0.timestamp() - 0.25
+        caller = arrival(1, caller_num="5557777", joined_at=joined)
         ticket = rig.service.arrive(caller)
         await rig.clock.step(31)
         assert ticket.leave.done()
@@ -338,7 +340,7 @@ async def test_callback_destination_thanks_the_caller_and_calls_back_later() -> 
         assert call_back.channel_id
         assert call_back.variables == {
             contract.VAR_QUEUE: "sales",
-            contract.VAR_QUEUE_JOINED: str(int(T0.timestamp())),
+            contract.VAR_QUEUE_JOINED: f"{joined:.3f}",  # the exact place in line
             contract.VAR_ACD_CALLBACK: caller.call_id,
         }
 
