@@ -43,11 +43,11 @@ if str(REPO) not in sys.path:
 from bench.machine import describe  # noqa: E402
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy  # noqa: E402
 from ccd.acd.seed import AcdConfig  # noqa: E402
-from ccd.ami import contract  # noqa: E402
 from ccd.app import Daemon  # noqa: E402
 from ccd.db import migrate  # noqa: E402
 from ccd.db.acd_store import AcdStore  # noqa: E402
 from ccd.db.engine import create_engine  # noqa: E402
+from ccd.domain import contract  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
 from ccd.settings import parse_settings  # noqa: E402
 from tests.ports import free_port  # noqa: E402

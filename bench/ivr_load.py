@@ -50,8 +50,8 @@ from bench.machine import describe  # noqa: E402
 from ccd.agi.channel import AgiChannel  # noqa: E402
 from ccd.agi.runner import flow_resolver, ivr_agi_handler  # noqa: E402
 from ccd.agi.server import AgiServer  # noqa: E402
-from ccd.ami import contract  # noqa: E402
 from ccd.clock import SystemClock  # noqa: E402
+from ccd.domain import contract  # noqa: E402
 from ccd.domain.cdr import IvrStep  # noqa: E402
 from ccd.ivr.flows import FlowSet, load_flows  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402

@@ -30,12 +30,11 @@ from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
 from ccd.agi.server import AgiHandler, AgiServer
-from ccd.ami import contract
-from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.gateway import AmiGateway
 from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
+from ccd.backoff import Backoff, BackoffPolicy
 from ccd.bus import Bus
 from ccd.cdr.builder import CdrBuilder
 from ccd.cdr.direction import DirectionRules
@@ -49,6 +48,7 @@ from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
+from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.domain.events import IvrFinished
 from ccd.errors import CcdError

@@ -8,6 +8,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 
+class ReadinessCheck(Protocol):
+    async def not_ready_reasons(self) -> list[str]:
+        """Empty when ccd is ready; otherwise one human-readable reason per problem."""
+        ...
+
+
 class AmiStatus(Protocol):
     @property
     def logged_in(self) -> bool: ...

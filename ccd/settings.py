@@ -37,7 +37,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ccd.ami.safety import is_ami_safe
+from ccd.domain.safety import is_ami_safe
 from ccd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/ccd.toml")

@@ -60,6 +60,7 @@ from ccd.acd.engine import (
     Tick,
 )
 from ccd.acd.model import AgentState, AgentStatus, WaitingCaller
+from ccd.acd.ports import AcdRefused
 from ccd.acd.rings import (
     AGENT_CHANNEL_PREFIX as AGENT_CHANNEL_PREFIX,  # the daemon's device-busy check
 )
@@ -95,7 +96,6 @@ from ccd.acd.targets import (
     parse_target,
 )
 from ccd.acd.waiting import Arrival, Leave, QueueRefused, Ticket
-from ccd.ami import contract
 from ccd.ami.actions import (
     CallerId,
     HangupAction,
@@ -104,10 +104,9 @@ from ccd.ami.actions import (
     local_channel,
 )
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
-from ccd.ami.safety import UnsafeAmiValue
-from ccd.api.ports import AcdRefused
 from ccd.clock import Clock
 from ccd.db.acd_store import SessionEntry
+from ccd.domain import contract
 from ccd.domain.events import (
     AgentRingStarted,
     ChannelHungUp,
@@ -118,6 +117,7 @@ from ccd.domain.events import (
     QueueLeft,
     ResyncFinished,
 )
+from ccd.domain.safety import UnsafeAmiValue
 
 log = structlog.get_logger("ccd.acd")
 

@@ -20,8 +20,8 @@ from typing import Protocol
 import structlog
 
 from ccd.agi.channel import AgiChannel, AgiError, AgiHangup, AgiPromptFailed
-from ccd.ami import contract
 from ccd.clock import Clock
+from ccd.domain import contract
 
 log = structlog.get_logger("ccd.acd")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from ccd.ami.safety import is_ami_safe
+from ccd.domain.safety import is_ami_safe
 
 log = structlog.get_logger("ccd.agi")
 

@@ -27,8 +27,8 @@ import structlog
 
 from ccd.agi.channel import AgiChannel, AgiError, AgiHangup, AgiPromptFailed
 from ccd.agi.server import AgiHandler
-from ccd.ami import contract
 from ccd.clock import Clock
+from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import Flow, FlowSet
 from ccd.ivr.machine import IvrSession

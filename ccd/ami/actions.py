@@ -2,7 +2,7 @@
 
 Only ccd/ami turns them into AMI header fields (``headers()``, used by ``AmiGateway``);
 the rest of ccd never spells an AMI action, header or dialplan application. The gateway
-checks every header for CR/LF/NUL (``ccd.ami.safety``) before anything is written.
+checks every header for CR/LF/NUL (``ccd.domain.safety``) before anything is written.
 
 - ``RingAgentAction``: ring an agent's device; once it answers, bridge it with a waiting
   caller's channel (Originate … Application=Bridge). The application is fixed here.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ccd.ami.safety import UnsafeAmiValue
+from ccd.domain.safety import UnsafeAmiValue
 
 HANGUP_NORMAL_CLEARING = 16
 

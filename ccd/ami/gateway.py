@@ -30,7 +30,6 @@ import structlog
 from panoramisk.actions import Action
 
 from ccd.ami.actions import HangupAction, OriginateAction, RingAgentAction
-from ccd.ami.backoff import Backoff
 from ccd.ami.framing import DEFAULT_MAX_HEADERS, MIB, Frame, FrameDecoder, message_to_frame
 from ccd.ami.protocol import (
     AmiActionFailed,
@@ -40,9 +39,10 @@ from ccd.ami.protocol import (
     AmiTimeout,
     GatewayProtocol,
 )
-from ccd.ami.safety import check_ami_fields
+from ccd.backoff import Backoff
 from ccd.clock import Clock
 from ccd.domain.events import AmiConnected, AmiDisconnected, ResyncFinished, ResyncStarted
+from ccd.domain.safety import check_ami_fields
 
 __all__ = [
     "AmiActionFailed",

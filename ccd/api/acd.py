@@ -23,6 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.model import PauseReason
+from ccd.acd.ports import AcdLive, AcdRefused
 from ccd.acd.seed import (
     ID_PATTERN,
     AgentFields,
@@ -37,7 +38,6 @@ from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import ACD_LIVE, PRINCIPAL
 from ccd.api.handlers import no_store_json, read_body
 from ccd.api.policy import require_agent_self
-from ccd.api.ports import AcdLive, AcdRefused
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
     ApiProblem,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
 from ccd.api import cdrs as cdr_routes
 from ccd.api import handlers
@@ -12,17 +13,13 @@ from ccd.api.context import DEPS, ApiDeps
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
-from ccd.api.ports import (
-    AcdLive,
-    CallControl,
-    CallDirectory,
-    CdrReader,
-    IvrFlows,
-    ReadinessCheck,
-    TokenVerifier,
-)
+from ccd.cdr.queries import CdrReader
 from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
+from ccd.domain.auth import TokenVerifier
+from ccd.health import ReadinessCheck
+from ccd.ivr.ports import IvrFlows
+from ccd.live.ports import CallControl, CallDirectory
 
 API_PREFIX = "/api/"
 

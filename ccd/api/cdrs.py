@@ -33,15 +33,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID
 from ccd.api.handlers import no_store_json
 from ccd.api.policy import require_agent_self
-from ccd.api.ports import (
-    CdrDetail,
-    CdrFilter,
-    CdrPosition,
-    CdrReader,
-    CdrSort,
-    CdrStoreUnavailable,
-    StoredCdr,
-)
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
     ApiProblem,
@@ -52,6 +43,15 @@ from ccd.api.problems import (
 )
 from ccd.api.serialize import iso
 from ccd.api.validation import check_path_param, validate_body
+from ccd.cdr.queries import (
+    CdrDetail,
+    CdrFilter,
+    CdrPosition,
+    CdrReader,
+    CdrSort,
+    CdrStoreUnavailable,
+    StoredCdr,
+)
 from ccd.domain.auth import Principal, Role
 from ccd.domain.cdr import Direction, Disposition, LegRecord
 

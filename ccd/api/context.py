@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ccd.acd.ports import AcdLive
 from ccd.api.hub import EventHub
-from ccd.api.ports import AcdLive, CallControl, CallDirectory, ReadinessCheck, TokenVerifier
 from ccd.clock import Clock
-from ccd.domain.auth import Principal
+from ccd.domain.auth import Principal, TokenVerifier
+from ccd.health import ReadinessCheck
+from ccd.live.ports import CallControl, CallDirectory
 
 
 @dataclass(frozen=True, slots=True)

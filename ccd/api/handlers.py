@@ -11,7 +11,6 @@ from aiohttp import WSCloseCode, hdrs, web
 
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
-from ccd.api.ports import OriginateRejected
 from ccd.api.problems import (
     NOT_READY,
     ORIGINATE_REJECTED,
@@ -22,6 +21,7 @@ from ccd.api.problems import (
 from ccd.api.schemas import OriginateRequest
 from ccd.api.serialize import call_view, snapshot_message
 from ccd.api.validation import check_path_param, parse_json_object, validate_body
+from ccd.live.ports import OriginateRejected
 
 log = structlog.get_logger("ccd.api")
 

@@ -11,8 +11,8 @@ import structlog
 from aiohttp import web
 
 from ccd.api.context import PRINCIPAL
-from ccd.api.ports import IvrFlows
 from ccd.api.problems import ApiProblem, FieldError
+from ccd.ivr.ports import IvrFlows
 
 log = structlog.get_logger("ccd.api")
 

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ccd.ami.safety import is_ami_safe
 from ccd.api.problems import ApiProblem, FieldError, validation_problem
+from ccd.domain.safety import is_ami_safe
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

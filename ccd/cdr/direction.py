@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ccd.ami.contract import ORIGINATE_CONTEXT
 from ccd.domain.cdr import Direction
+from ccd.domain.contract import ORIGINATE_CONTEXT
 
 DEFAULT_INBOUND_CONTEXTS = frozenset({"from-trunk", "from-pstn", "ccd-inbound"})
 DEFAULT_OUTBOUND_CONTEXTS = frozenset({ORIGINATE_CONTEXT})

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import structlog
 
-from ccd.ami.backoff import Backoff, BackoffPolicy
+from ccd.backoff import Backoff, BackoffPolicy
 from ccd.cdr.codec import SpoolRecord, record_key
 from ccd.cdr.spool import Spool, SpoolEntry
 from ccd.clock import Clock, SystemClock

@@ -14,7 +14,14 @@ from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccd.api.ports import CdrDetail, CdrFilter, CdrPosition, CdrSort, CdrStoreUnavailable, StoredCdr
+from ccd.cdr.queries import (
+    CdrDetail,
+    CdrFilter,
+    CdrPosition,
+    CdrSort,
+    CdrStoreUnavailable,
+    StoredCdr,
+)
 from ccd.db.engine import driver_error
 from ccd.db.models import metadata
 from ccd.domain.cdr import LegRecord

@@ -89,7 +89,7 @@ def validate_token_request(role: Role | str, agent_id: str | None, label: str) -
 
 
 class TokenStore:
-    """Implements ``ccd.api.ports.TokenVerifier``."""
+    """Implements ``ccd.domain.auth.TokenVerifier``."""
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class Role(enum.StrEnum):
@@ -18,3 +19,9 @@ class Principal:
     token_id: str
     role: Role
     agent_id: str | None  # set for agent tokens: the only agent they may act as
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Principal | None:
+        """The principal of a valid, unrevoked token; None otherwise."""
+        ...

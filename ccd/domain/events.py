@@ -108,7 +108,7 @@ class OriginateResponded:
 
 @dataclass(frozen=True, slots=True)
 class UserEventReceived:
-    """A ``UserEvent`` raised by ccd's dialplan (names live in ``ccd.ami.contract``)."""
+    """A ``UserEvent`` raised by ccd's dialplan (names live in ``ccd.domain.contract``)."""
 
     at: datetime
     name: str

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from ccd.ami import contract
+from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import (
     CollectNode,

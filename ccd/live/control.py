@@ -12,9 +12,9 @@ from typing import Protocol
 import structlog
 
 from ccd.ami.actions import HangupAction, OriginateAction
-from ccd.ami.contract import VAR_REQUEST_ID
 from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected, AmiTimeout
-from ccd.api.ports import CallDirectory, OriginateRejected
+from ccd.domain.contract import VAR_REQUEST_ID
+from ccd.live.ports import CallDirectory, OriginateRejected
 
 log = structlog.get_logger("ccd.live")
 

@@ -66,7 +66,7 @@ def _seconds(start: datetime | None, end: datetime) -> float | None:
 
 
 class LiveCalls:
-    """Live calls for the rest of ccd (implements ``ccd.api.ports.CallDirectory``)."""
+    """Live calls for the rest of ccd (implements ``ccd.live.ports.CallDirectory``)."""
 
     def __init__(self, model: LiveModel | None = None) -> None:
         self._model = model if model is not None else LiveModel()

@@ -14,27 +14,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ccd.acd.ports import AcdLive, AcdRefused
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
-from ccd.api.ports import (
-    AcdLive,
-    AcdRefused,
-    CallDirectory,
-    CdrDetail,
-    CdrFilter,
-    CdrPosition,
-    CdrReader,
-    CdrSort,
-    IvrFlows,
-    OriginateRejected,
-    StoredCdr,
-    TokenVerifier,
-)
+from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
-from ccd.domain.auth import Principal, Role
+from ccd.domain.auth import Principal, Role, TokenVerifier
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.ivr.holder import FlowsHolder
+from ccd.ivr.ports import IvrFlows
+from ccd.live.ports import CallDirectory, OriginateRejected
 from tests.clock import FakeClock
 
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from ccd.acd.model import Agent, Queue, Strategy
 from ccd.acd.waiting import Arrival, HoldDesk, Leave, QueueRefused, Ticket, hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.server import AgiServer
-from ccd.ami import contract
 from ccd.ami.actions import RingAgentAction
+from ccd.domain import contract
 from ccd.domain.events import QueueConnected, QueueExit, QueueLeft
 from tests.clock import FakeClock
 from tests.integration.acdfakes import make_config, running_acd

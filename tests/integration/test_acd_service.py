@@ -12,13 +12,13 @@ from datetime import timedelta
 import pytest
 
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
+from ccd.acd.ports import AcdRefused
 from ccd.acd.rings import HANGUP_RETRY_S
 from ccd.acd.service import SESSION_FLUSH_S, TICK_S, AcdService
 from ccd.acd.waiting import Leave, QueueRefused
-from ccd.ami import contract
 from ccd.ami.actions import CallerId, OriginateAction, RingAgentAction
-from ccd.api.ports import AcdRefused
 from ccd.db.acd_store import SessionEntry
+from ccd.domain import contract
 from ccd.domain.events import (
     AgentRingStarted,
     QueueConnected,

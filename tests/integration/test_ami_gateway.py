@@ -18,7 +18,6 @@ from ccd.ami.actions import (
     RingAgentAction,
     UnsafeAmiVariable,
 )
-from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.framing import Frame
 from ccd.ami.gateway import (
     AmiActionFailed,
@@ -27,9 +26,10 @@ from ccd.ami.gateway import (
     AmiNotConnected,
     AmiTimeout,
 )
-from ccd.ami.safety import UnsafeAmiValue
+from ccd.backoff import Backoff, BackoffPolicy
 from ccd.clock import SystemClock
 from ccd.domain.events import AmiConnected, AmiDisconnected, ResyncFinished, ResyncStarted
+from ccd.domain.safety import UnsafeAmiValue
 from tests.fakeami import FakeAmi, frame
 
 SECRET = "s3cret"

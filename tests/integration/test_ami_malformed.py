@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from ccd.ami.backoff import Backoff, BackoffPolicy
 from ccd.ami.framing import MIB, Frame
 from ccd.ami.gateway import AmiGateway
+from ccd.backoff import Backoff, BackoffPolicy
 from ccd.clock import SystemClock
 from tests.fakeami import FakeAmi, frame
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from ccd.api.app import build_api, ensure_routes_have_policy
 from ccd.api.hub import EventHub
 from ccd.api.policy import ROUTE_ROLES
-from ccd.api.ports import CdrDetail
+from ccd.cdr.queries import CdrDetail
 from ccd.domain.auth import Principal
 from tests.integration.apifakes import (
     PRINCIPALS,

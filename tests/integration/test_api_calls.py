@@ -8,11 +8,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from ccd.ami.actions import HangupAction, OriginateAction
-from ccd.ami.contract import VAR_REQUEST_ID
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
-from ccd.api.ports import OriginateRejected
 from ccd.domain.calls import Call, CallState
+from ccd.domain.contract import VAR_REQUEST_ID
 from ccd.live.control import AmiCallControl
+from ccd.live.ports import OriginateRejected
 from tests.integration.apifakes import FakeCalls, make_call, running_api
 
 CALL_ID = "1700000000.1"

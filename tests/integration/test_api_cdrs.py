@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api import cdrs as cdrs_api
-from ccd.api.ports import (
+from ccd.api.problems import ApiProblem
+from ccd.cdr.queries import (
     CdrDetail,
     CdrFilter,
     CdrPosition,
@@ -29,7 +30,6 @@ from ccd.api.ports import (
     CdrStoreUnavailable,
     StoredCdr,
 )
-from ccd.api.problems import ApiProblem
 from ccd.db import migrate
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.engine import create_engine

@@ -19,11 +19,11 @@ import asyncpg
 
 from ccd.acd.model import Agent, PauseReason, Queue
 from ccd.acd.seed import AcdConfig
-from ccd.ami import contract
 from ccd.app import Daemon
 from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
+from ccd.domain import contract
 from ccd.domain.auth import Role
 from ccd.domain.events import QueueConnected, QueueEntered, QueueLeft
 from ccd.settings import parse_settings

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ccd.ami import contract
 from ccd.app import Daemon
 from ccd.db import migrate
+from ccd.domain import contract
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox
 from tests.system.rawami import Frame, RawAmi

@@ -17,8 +17,8 @@ import pytest
 from ccd.agi.channel import AgiChannel, AgiPromptFailed
 from ccd.agi.runner import ivr_agi_handler
 from ccd.agi.server import AgiServer
-from ccd.ami import contract
 from ccd.clock import SystemClock
+from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.ivr.flows import Flow
 from tests.system.conftest import AsteriskSandbox

@@ -24,7 +24,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from ccd.ami.contract import SimExten, sim_channel
 from ccd.app import Daemon
 from ccd.cdr.spool import parse_line
 from ccd.db import migrate
@@ -32,6 +31,7 @@ from ccd.db.cdr_store import CdrStore
 from ccd.db.engine import create_engine
 from ccd.domain.calls import CallChange, CallEnded
 from ccd.domain.cdr import CallRecord
+from ccd.domain.contract import SimExten, sim_channel
 from ccd.settings import parse_settings
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
 from tests.ports import free_port

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccd.api.ports import CdrFilter, CdrSort
+from ccd.cdr.queries import CdrFilter, CdrSort
 from ccd.db import migrate
 from ccd.db.cdr_queries import CDRS, page_statement
 

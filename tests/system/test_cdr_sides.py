@@ -14,10 +14,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ccd.ami.contract import SimExten, sim_channel
 from ccd.app import Daemon
 from ccd.db import migrate
 from ccd.domain.calls import CallChange, CallEnded
+from ccd.domain.contract import SimExten, sim_channel
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.rig import create_database, daemon_environment, quiet_sandbox

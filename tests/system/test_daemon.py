@@ -16,10 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ccd.ami.contract import SimExten, sim_channel
 from ccd.app import Daemon
 from ccd.db import migrate
 from ccd.domain.auth import Role
+from ccd.domain.contract import SimExten, sim_channel
 from ccd.settings import Settings, parse_settings
 from tests.system.conftest import AsteriskSandbox
 

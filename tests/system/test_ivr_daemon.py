@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ccd.ami import contract
 from ccd.app import Daemon
+from ccd.domain import contract
 from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
 from tests.system.ivrrig import (

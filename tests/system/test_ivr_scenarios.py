@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from ccd.ami import contract
 from ccd.app import Daemon
+from ccd.domain import contract
 from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
 from tests.system.ivrrig import (

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from ccd.ami import contract
-from ccd.ami.contract import SimExten, sim_channel
+from ccd.domain import contract
+from ccd.domain.contract import SimExten, sim_channel
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.rawami import Frame, RawAmi
 

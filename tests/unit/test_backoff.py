@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ccd.ami.backoff import Backoff, BackoffPolicy
+from ccd.backoff import Backoff, BackoffPolicy
 
 
 @pytest.mark.parametrize("jitter", ["full", "decorrelated"])

@@ -1,4 +1,4 @@
-"""The dialplan in dialplan/ and ccd/ami/contract.py must name the same things.
+"""The dialplan in dialplan/ and ccd/domain/contract.py must name the same things.
 
 A context, variable or UserEvent renamed on one side only would make calls fail at
 run time without any error in ccd, so this checks both directions.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ccd.ami import contract
+from ccd.domain import contract
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "dialplan" / "extensions_ccd.conf"

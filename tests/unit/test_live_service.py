@@ -11,7 +11,6 @@ import structlog
 from structlog.testing import capture_logs
 
 from ccd.ami.translate import translate
-from ccd.api.ports import CallDirectory
 from ccd.bus import Bus
 from ccd.domain.calls import CallChange, CallEnded, CallStarted, CallUpdated
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -24,6 +23,7 @@ from ccd.domain.events import (
     ResyncStarted,
 )
 from ccd.live.model import LiveModel
+from ccd.live.ports import CallDirectory
 from ccd.live.service import LiveCalls
 from tests.unit.amitraffic import Traffic, local_originate_call
 
