@@ -5,8 +5,11 @@ Target (issue 5, "Performance"): caller join -> agent chosen and the Originate c
 
 What runs: the real pure ``AcdEngine`` fed events the way ``ccd.acd.service`` feeds it
 (one ``handle`` call per event; every RingAgent answered at once, as if the agent picked
-up), timed with ``perf_counter_ns`` around each ``handle``. Virtual time advances 50 ms
-per step; a Tick every 20 steps (the service ticks every 250 ms of real time).
+up), timed with ``perf_counter_ns`` around each ``handle``. Each RingAgent also goes
+through the service's pure ``RingTracker`` (ids chosen, the Originate to write), timed
+on its own ("ring tracker"), and its ring is answered, connected and hung up there too.
+Virtual time advances 50 ms per step; a Tick every 20 steps (the service ticks every
+250 ms).
 
 Contact center ("busy" scenario):
 - 5 queues. sales / support (no wrap-up) and billing / tech (10 s wrap-up) share 450
@@ -58,6 +61,15 @@ if str(REPO) not in sys.path:
 from bench.machine import describe  # noqa: E402
 from ccd.acd import engine as current_engine  # noqa: E402
 from ccd.acd.model import Agent, Queue, Strategy, WaitingCaller  # noqa: E402
+from ccd.acd.rings import (  # noqa: E402
+    CallerConnectedToAgent,
+    ChannelGone,
+    OriginateAnswered,
+    OriginateQueued,
+    OriginateRing,
+    RingRequested,
+    RingTracker,
+)
 
 BASELINE_REV = "6017381"
 SHARED = ("sales", "support", "billing", "tech")
@@ -92,6 +104,8 @@ class Driver:
         self.samples: dict[str, list[float]] = {}
         self.on_call: dict[str, str] = {}  # agent -> call
         self.vip_calls: deque[tuple[int, str]] = deque()  # (end step, agent)
+        self.rings = RingTracker()
+        self.agent_leg: dict[str, str] = {}  # agent -> its answered channel (ChannelId)
 
     def handle(self, event: object, label: str | None = None) -> list[Any]:
         start = time.perf_counter_ns()
@@ -106,9 +120,31 @@ class Driver:
         for cmd in cmds:
             if isinstance(cmd, self.m.RingAgent):
                 rung += 1
+                self.ring(cmd)
                 self.handle(self.m.AgentAnswered(cmd.agent_id, cmd.call_id))
                 self.on_call[cmd.agent_id] = cmd.call_id
         return rung
+
+    def ring(self, cmd: Any) -> None:
+        """The service's side of a ring: the tracker decides the Originate (timed), then
+        Asterisk queues it, the agent answers and the engine connects the caller."""
+        requested = RingRequested(
+            cmd.agent_id, cmd.call_id, cmd.interface, cmd.caller_channel, cmd.timeout_s
+        )
+        start = time.perf_counter_ns()
+        [originate] = self.rings.handle(requested, self.now)
+        elapsed_ms = (time.perf_counter_ns() - start) / 1e6
+        self.samples.setdefault("ring tracker: RingAgent -> Originate", []).append(elapsed_ms)
+        assert isinstance(originate, OriginateRing)
+        self.rings.handle(OriginateQueued(originate.action_id), self.now)
+        self.rings.handle(OriginateAnswered(originate.action_id, originate.channel_id), self.now)
+        self.rings.handle(CallerConnectedToAgent(cmd.agent_id, cmd.call_id), self.now)
+        self.agent_leg[cmd.agent_id] = originate.channel_id
+
+    def end_call(self, agent_id: str, label: str) -> list[Any]:
+        del self.on_call[agent_id]
+        self.rings.handle(ChannelGone(self.agent_leg.pop(agent_id)), self.now)
+        return self.handle(self.m.CallEnded(agent_id), label)
 
     def new_caller(self, queue_id: str, priority: int = 0, **skills: int) -> WaitingCaller:
         self.calls += 1
@@ -147,8 +183,7 @@ def step_busy(d: Driver, step: int) -> None:
     for _ in range(2 if len(d.engine.waiting()) > WAITING else 1):
         shared_busy = [a for a in d.on_call if a.startswith("s")]
         agent_id = d.rng.choice(shared_busy)
-        del d.on_call[agent_id]
-        cmds = d.handle(m.CallEnded(agent_id), "call end (agent takes next or wraps up)")
+        cmds = d.end_call(agent_id, "call end (agent takes next or wraps up)")
         d.answer_rings(cmds)
     d.handle(m.CallerJoined(d.shared_caller()), "join, queued (all busy, 1,000 waiting)")
     if step % 2 == 0:
@@ -160,8 +195,7 @@ def step_busy(d: Driver, step: int) -> None:
             raise RuntimeError("vip caller not rung: the scenario is broken")
     while d.vip_calls and d.vip_calls[0][0] <= step:
         _, vip_agent = d.vip_calls.popleft()
-        del d.on_call[vip_agent]
-        d.handle(m.CallEnded(vip_agent), "call end, nobody waiting")
+        d.end_call(vip_agent, "call end, nobody waiting")
     if step % TICK_EVERY == 0:
         d.answer_rings(d.handle(m.Tick(), "tick (wrap-ups end, agents take callers)"))
 
@@ -183,8 +217,7 @@ def step_scan(d: Driver, step: int) -> None:
     cmds = d.handle(m.CallerJoined(d.new_caller("q")), "join -> ring behind 1,000 ineligible")
     if d.answer_rings(cmds) != 1:
         raise RuntimeError("plain caller not rung: the scenario is broken")
-    del d.on_call["plain"]
-    d.handle(m.CallEnded("plain"), "call end, 1,000 ineligible waiting")
+    d.end_call("plain", "call end, 1,000 ineligible waiting")
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -193,9 +193,10 @@ class AmiDriver:
             action_id = frame.get("ActionID", "")
             kind = "originate" if frame.get("Event") == "OriginateResponse" else "response"
             if kind == "originate" or "Response" in frame:
-                waiter = self._waiting.pop((kind, action_id), None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(frame)
+                key = (kind, action_id)
+                answered = self._waiting.pop(key) if key in self._waiting else None
+                if answered is not None and not answered.done():
+                    answered.set_result(frame)
 
     def expect(self, kind: str, action_id: str) -> asyncio.Future[Frame]:
         waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()

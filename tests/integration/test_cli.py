@@ -3,56 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ccd.db import migrate
+from tests.integration.clirun import REPO, SECRET, assert_user_error, ccd, clean_env
 
 HEAD = migrate.head_revisions()[0]
 
-CCD = Path(sys.executable).with_name("ccd")
-REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CONFIG = REPO / "config" / "ccd.toml"
-SECRET = "s3cret-ami-value"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CCD_")}
-    return {**env, **extra}
-
-
-def ccd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Result:
-    done = subprocess.run(
-        [str(CCD), *args],
-        cwd=cwd,
-        env=clean_env(CCD_AMI__SECRET=SECRET) if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
-def assert_user_error(result: Result, *fragments: str, code: int = 2) -> None:
-    assert result.code == code, result
-    assert "Traceback" not in result.err
-    for fragment in fragments:
-        assert fragment in result.err, result.err
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import CCD, SECRET, assert_user_error, ccd, clean_env
+from tests.integration.clirun import CCD, SECRET, assert_user_error, ccd, clean_env
 
 FLOW = """
 id = "{flow_id}"

@@ -9,7 +9,7 @@ import pytest
 from ccd.acd.seed import AcdConfig, load_seed
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
-from tests.integration.test_cli import REPO, assert_user_error, ccd
+from tests.integration.clirun import REPO, assert_user_error, ccd
 
 SAMPLE_SEED = REPO / "config" / "acd-seed.toml"
 

@@ -111,11 +111,6 @@ class PostgresCluster:
         _run([PG_SCRIPT, "start", self.directory], "scripts/pg-cluster start", 120)
 
 
-# TEMPORARY: tests/system/test_acd_sandbox.py still imports this name from here; use
-# tests.ports.free_port, and remove this alias once that file imports it.
-_free_port = free_port
-
-
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A fresh PostgreSQL cluster for the session, deleted afterwards."""

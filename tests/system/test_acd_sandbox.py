@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +116,18 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
 
         await eventually(cdrs_written, within_s=20, what="a CDR per caller")
         for caller in callers:
-            row = await run.cdr(caller)
-            assert row is not None
-            assert row["queue"] == "sales"
-            assert row["agent_id"] == "1001"
-            assert row["disposition"] == "answered"
-            assert row["wait_s"] is not None
-            assert row["wait_s"] >= 0
-            assert row["wrapup_s"] == sales.wrapup_s
+            cdr = await run.cdr(caller)
+            assert cdr is not None
+            assert cdr["queue"] == "sales"
+            assert cdr["agent_id"] == "1001"
+            assert cdr["disposition"] == "answered"
+            assert cdr["wait_s"] is not None
+            assert cdr["wait_s"] >= 0
+            assert cdr["wrapup_s"] == sales.wrapup_s
+        # The dialplan's join time has milliseconds (not ${EPOCH}'s whole seconds): a wait
+        # starts when the caller joined, not up to a second before.
+        for entered in run.entered():
+            assert timedelta(0) <= entered.at - entered.joined_at < timedelta(seconds=0.5)
 
         # The supervisor's view of the queue, and the live agent states on the websocket.
         status, queue = await run.api("GET", "/api/v1/queues/sales", supervisor)
@@ -258,6 +263,7 @@ async def test_skills_only_until_escalation_then_widened(
         assert connection.agent_id == "1006"
         assert connection.linkedid == caller
         # Not before the escalation time.
+        assert support.escalate_after_s is not None
         assert connection.wait_s >= support.escalate_after_s - 0.1
 
         async def rung_rows() -> list[dict[str, object]]:

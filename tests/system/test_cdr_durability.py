@@ -36,9 +36,7 @@ from ccd.settings import parse_settings
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
 from tests.ports import free_port
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
-from tests.system.rig import create_database as create_database  # TEMPORARY re-export: acdrig
-from tests.system.rig import daemon_environment
-from tests.system.rig import quiet_sandbox as quiet_sandbox  # TEMPORARY re-export: acdrig
+from tests.system.rig import create_database, daemon_environment, quiet_sandbox
 from tests.system.waiting import eventually
 
 CCD = Path(sys.executable).parent / "ccd"

@@ -22,11 +22,8 @@ from ccd.domain.auth import Role
 from ccd.domain.contract import SimExten, sim_channel
 from ccd.settings import Settings, parse_settings
 from tests.system.conftest import AsteriskSandbox
-
-# TEMPORARY re-exports (`X as X`): acdrig, test_acd_sandbox and test_acd_sip still import
-# these from here; they live in rig and waiting now.
-from tests.system.rig import daemon_environment as daemon_environment
-from tests.system.waiting import eventually as eventually
+from tests.system.rig import daemon_environment
+from tests.system.waiting import eventually
 
 CCD = Path(sys.executable).parent / "ccd"
 

@@ -24,7 +24,7 @@ from ccd.acd.engine import (
     UnknownCall,
 )
 from ccd.acd.model import Queue, WaitingCaller
-from tests.unit.test_acd_engine import act, agent, caller, rings
+from tests.unit.acdengine import act, agent, caller, rings
 
 
 def paused_queue(*agents: str) -> AcdEngine:

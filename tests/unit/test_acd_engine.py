@@ -31,7 +31,6 @@ from ccd.acd.engine import (
     CallerJoined,
     CallerLeft,
     CancelRing,
-    Command,
     Event,
     IllegalTransition,
     Overflow,
@@ -40,34 +39,16 @@ from ccd.acd.engine import (
     Tick,
 )
 from ccd.acd.model import Agent, AgentStatus, Queue, Strategy, WaitingCaller
-
-
-def agent(agent_id: str, **skills: int) -> Agent:
-    return Agent(agent_id, f"PJSIP/{agent_id}", skills)
-
-
-def caller(
-    call_id: str, at: float = 0.0, queue: str = "q", priority: int = 0, **skills: int
-) -> WaitingCaller:
-    return WaitingCaller(call_id, f"PJSIP/c-{call_id}", queue, at, priority, skills)
+from tests.unit.acdengine import act, agent, caller, rings
 
 
 def engine(**queue_kw: object) -> AcdEngine:
     return AcdEngine({"q": Queue("q", **queue_kw)})  # type: ignore[arg-type]
 
 
-def act(e: AcdEngine, event: Event, now: float) -> list[Command]:
-    """The engine's commands minus the agent session log (tested on its own)."""
-    return [c for c in e.handle(event, now) if not isinstance(c, AgentStateChanged)]
-
-
 def login(e: AcdEngine, *agents: Agent, at: float = 0.0) -> None:
     for a in agents:
         assert act(e, AgentLoggedIn(a, frozenset({"q"})), at) == []
-
-
-def rings(cmds: list[Command]) -> list[tuple[str, str]]:
-    return [(c.agent_id, c.call_id) for c in cmds if isinstance(c, RingAgent)]
 
 
 def test_caller_rings_longest_idle_agent_with_originate_data() -> None:

@@ -27,7 +27,7 @@ from ccd.acd.engine import (
     Tick,
 )
 from ccd.acd.model import AgentStatus, Queue, Strategy
-from tests.unit.test_acd_engine import act, agent, caller, rings
+from tests.unit.acdengine import act, agent, caller, rings
 
 
 def test_escalation_moves_caller_to_other_queue_keeping_its_place() -> None:

@@ -28,7 +28,7 @@ from ccd.acd.engine import (
     UnknownQueue,
 )
 from ccd.acd.model import AgentState, AgentStatus, Queue
-from tests.unit.test_acd_engine import act, agent, caller, rings
+from tests.unit.acdengine import act, agent, caller, rings
 
 S = AgentStatus
 

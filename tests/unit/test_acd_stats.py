@@ -17,7 +17,7 @@ from ccd.acd.engine import (
 )
 from ccd.acd.model import Queue
 from ccd.acd.stats import Ewma, service_level
-from tests.unit.test_acd_engine import agent, caller
+from tests.unit.acdengine import agent, caller
 
 
 def test_service_level_excludes_short_abandons() -> None:

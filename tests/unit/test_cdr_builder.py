@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,45 +35,9 @@ from ccd.domain.events import (
 )
 from ccd.live.model import LiveModel
 from tests.unit.amitraffic import Chan, Traffic, local_originate_call
+from tests.unit.cdrrun import NOW, Run, ts
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 RECORDED = Path(__file__).resolve().parents[2] / "bench" / "fixtures" / "ami-calls.raw"
-
-
-def ts(frame: dict[str, str]) -> datetime:
-    return datetime.fromtimestamp(float(frame["Timestamp"]), UTC)
-
-
-class Run:
-    """Frames → translate → builder, keeping every record produced."""
-
-    def __init__(self, builder: CdrBuilder | None = None) -> None:
-        self.builder = builder if builder is not None else CdrBuilder()
-        self.records: list[CallRecord] = []
-
-    def frames(self, *frames: dict[str, str]) -> list[CallRecord]:
-        out: list[CallRecord] = []
-        for frame in frames:
-            event = translate(frame, NOW)
-            if event is not None:
-                out += self.builder.apply(event)
-        self.records += out
-        return out
-
-    def events(self, *events: DomainEvent) -> list[CallRecord]:
-        out: list[CallRecord] = []
-        for event in events:
-            out += self.builder.apply(event)
-        self.records += out
-        return out
-
-    def only(self) -> CallRecord:
-        assert len(self.records) == 1, self.records
-        return self.records[0]
-
-    def assert_empty(self) -> None:
-        b = self.builder
-        assert (b.call_count, b.leg_count, b.bridge_count) == (0, 0, 0)
 
 
 # ---- scripted SIP calls ----------------------------------------------------------------

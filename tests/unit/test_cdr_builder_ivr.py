@@ -3,6 +3,7 @@ attached to the call of that channel, and survives the spool codec."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from ccd.cdr.builder import CdrBuilder
@@ -40,9 +41,7 @@ def finished(uniqueid: str = "100.1", linkedid: str = "100.1") -> IvrFinished:
 
 def call_through_ivr(builder: CdrBuilder, *ivr_events: IvrFinished) -> list[CallRecord]:
     records = builder.apply(ChannelCreated(at=at(0), channel=CALLER))
-    up = ChannelUpdated(
-        at=at(0.5), channel=ChannelSnapshot(**{**_fields(CALLER), "state": ChannelState.UP})
-    )
+    up = ChannelUpdated(at=at(0.5), channel=dataclasses.replace(CALLER, state=ChannelState.UP))
     records += builder.apply(up)
     for event in ivr_events:
         records += builder.apply(event)
@@ -50,10 +49,6 @@ def call_through_ivr(builder: CdrBuilder, *ivr_events: IvrFinished) -> list[Call
         ChannelHungUp(at=at(30), channel=CALLER, cause=16, cause_text="Normal")
     )
     return records
-
-
-def _fields(snap: ChannelSnapshot) -> dict[str, object]:
-    return {name: getattr(snap, name) for name in snap.__dataclass_fields__}
 
 
 def test_the_path_goes_into_the_record_of_its_call() -> None:

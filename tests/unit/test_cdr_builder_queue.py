@@ -27,7 +27,7 @@ from ccd.domain.events import (
     QueueLeft,
 )
 from tests.unit.amitraffic import Chan, Traffic
-from tests.unit.test_cdr_builder import Run, ts
+from tests.unit.cdrrun import Run, ts
 
 
 class Queued(Run):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from ccd.ivr.flows import (
     parse_flows,
     parse_hours,
 )
+from tests.ivrflows import flow_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "ivr"
 
@@ -61,15 +62,15 @@ def only_problem(text: str) -> str:
 
 def test_the_base_flow_is_valid_and_is_the_default_for_every_did() -> None:
     flows = parse_flows({"f1.toml": BASE}, list_prompts=no_files)
-    assert flows.for_did("anything").id == "f1"
+    assert flow_for(flows, "anything").id == "f1"
     assert set(flows.flows["f1"].nodes) == {"menu", "op", "bye"}
 
 
 def test_sample_flows_load_and_route_their_dids() -> None:
     flows = load_flows(SAMPLES, list_prompts=no_files)
-    main = flows.for_did("5000")
+    main = flow_for(flows, "5000")
     assert main.id == "main"
-    assert flows.for_did("+33140000000") is main
+    assert flow_for(flows, "+33140000000") is main
     kinds = {node.kind for node in main.nodes.values()}
     assert kinds >= {"menu", "schedule", "language", "collect", "lookup", "queue", "play"}
 
@@ -89,8 +90,8 @@ def test_loading_real_files_from_a_directory(tmp_path: Path) -> None:
     (tmp_path / "b.toml").write_text(BASE.replace('id = "f1"', 'id = "b"\ndids = ["7000"]'))
     (tmp_path / "notes.txt").write_text("not a flow")
     flows = load_flows(tmp_path)
-    assert flows.for_did("7000").id == "b"
-    assert flows.for_did("1234").id == "a"
+    assert flow_for(flows, "7000").id == "b"
+    assert flow_for(flows, "1234").id == "a"
     assert flows.sources["b"] == str(tmp_path / "b.toml")
 
 
@@ -327,7 +328,7 @@ def test_schedule_is_evaluated_in_the_flow_time_zone_and_honours_holidays() -> N
         kind="schedule",
         timezone="Europe/Paris",
         hours=("mon-fri 08:00-18:00",),
-        holidays=(datetime(2026, 12, 25).date(),),
+        holidays=(date(2026, 12, 25),),
         open="a",
         closed="b",
     )

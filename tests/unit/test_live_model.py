@@ -312,22 +312,8 @@ def test_callee_skips_the_originators_local_partner_and_uses_exten() -> None:
     two = snap("L2", "L1", name="Local/sales@ccd-sim-00000001;2", caller_num="9999")
     model.apply(ChannelCreated(at(0), one))
     model.apply(ChannelCreated(at(0), two))
-    change = only(model.apply(ChannelUpdated(at(1), snap(**{**_kw(one), "exten": "sales"}))))
+    change = only(model.apply(ChannelUpdated(at(1), dataclasses.replace(one, exten="sales"))))
     assert change.call.callee_num == "sales"
-
-
-def _kw(s: ChannelSnapshot) -> dict[str, object]:
-    return {
-        "uniqueid": s.uniqueid,
-        "linkedid": s.linkedid,
-        "name": s.name,
-        "state": s.state,
-        "caller_num": s.caller_num,
-        "exten": s.exten,
-    }
-
-
-# ---- resync ------------------------------------------------------------------------
 
 
 def test_resync_removes_ghost_channels_and_ends_their_calls() -> None:
