@@ -2,8 +2,9 @@
 agents' phones answering, ringing out or busy, with real SIP signalling (DESIGN §3).
 
 The sandbox's side is in docker/asterisk/pjsip.conf (endpoint ``sipp-caller`` for every
-customer, ``sipp-answers`` / ``sipp-rings`` / ``sipp-busy`` for the agents at static
-contacts on loopback) and extensions.conf (``ccd-sipp-in``: where customers' calls go).
+customer, ``sipp-answers`` / ``sipp-rings`` / ``sipp-busy`` / ``sipp-holds`` for the
+agents at static contacts on loopback) and extensions.conf (``ccd-sipp-in``: where
+customers' calls go).
 The scenarios are in ``tests/system/sipp/``. Every SIPp runs on 127.0.0.1 only (SIP,
 media and its control socket), in its own process group, and is ended by the rig.
 """
@@ -20,6 +21,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -34,10 +36,12 @@ CALLER = "sipp-caller"  # every customer's channel: PJSIP/sipp-caller-…
 ANSWERS = "sipp-answers"
 RINGS = "sipp-rings"
 BUSY = "sipp-busy"
+HOLDS = "sipp-holds"  # answers, holds 2 s after 1 s, talks 1 s more (agent-holds.xml)
 AGENT_SCENARIOS = {
     ANSWERS: "agent-answers.xml",
     RINGS: "agent-never-answers.xml",
     BUSY: "agent-busy.xml",
+    HOLDS: "agent-holds.xml",
 }
 
 _CONTACT = re.compile(r"^contact\s*=\s*sip:([^@\s]+)@127\.0\.0\.1:(\d+)\s*$", re.MULTILINE)
@@ -79,6 +83,28 @@ def _free_udp_ports(count: int) -> list[int]:
     return ports
 
 
+@dataclass(frozen=True)
+class Received:
+    """A SIP request a SIPp received, from its message trace."""
+
+    at: datetime  # when SIPp read it (this machine's clock)
+    method: str
+    call_id: str
+    from_user: str  # the From URI's user: for Asterisk's calls, the caller id number
+
+
+_TRACE_ENTRY = re.compile(
+    r"^-{10,} (\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)\n"
+    r"\S+ message received \[\d+\] bytes :\n\n([A-Z]+) \S+ SIP/2\.0\n(.*?)(?=^-{10,} |\Z)",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def _header(block: str, name: str) -> str:
+    match = re.search(rf"^{name}\s*:\s*(.*?)\s*$", block, re.MULTILINE | re.IGNORECASE)
+    return match.group(1) if match else ""
+
+
 @dataclass
 class Sipp:
     """One SIPp process; its traces are ``<log_dir>/<name>.*``."""
@@ -96,6 +122,31 @@ class Sipp:
                 text = path.read_text(errors="replace")
                 parts.append(f"--- {path.name}\n{text[-6000:]}")
         return "\n".join(parts) or f"(no logs of {self.name})"
+
+    def received(self, method: str) -> list[Received]:
+        """The ``method`` requests this SIPp received, in order; a retransmission (same
+        Call-ID and CSeq) counts once. Read it after ``stop()``: the trace is complete."""
+        path = self.log_dir / f"{self.name}.messages"
+        text = path.read_text(errors="replace").replace("\r\n", "\n") if path.exists() else ""
+        seen: set[tuple[str, str]] = set()
+        requests: list[Received] = []
+        for stamp, got, block in _TRACE_ENTRY.findall(text):
+            key = (_header(block, "Call-ID"), _header(block, "CSeq"))
+            if got != method or key in seen:
+                continue
+            seen.add(key)
+            user = re.search(r"sip:([^@>;]+)@", _header(block, "From"))
+            requests.append(
+                Received(
+                    at=datetime.strptime(
+                        " ".join(stamp.split()), "%Y-%m-%d %H:%M:%S.%f"
+                    ).astimezone(),  # SIPp writes local time
+                    method=got,
+                    call_id=key[0],
+                    from_user=user.group(1) if user else "",
+                )
+            )
+        return requests
 
     async def wait(self, timeout_s: float) -> int:
         """Its exit status (0: every call as the scenario says), or a failure after
@@ -178,17 +229,20 @@ async def start_sipp(
 
 
 @asynccontextmanager
-async def agent_phones(log_dir: Path, *, talk_s: float = 3) -> AsyncIterator[dict[str, Sipp]]:
-    """The three agents' phones of pjsip.conf, each a SIPp taking any number of calls:
-    ``sipp-answers`` answers and hangs up after ``talk_s``, ``sipp-rings`` never answers,
-    ``sipp-busy`` is busy. Stopped on exit."""
+async def agent_phones(
+    log_dir: Path, *, talk_s: float = 3, endpoints: Sequence[str] = (ANSWERS, RINGS, BUSY)
+) -> AsyncIterator[dict[str, Sipp]]:
+    """Agents' phones of pjsip.conf (``endpoints``), each a SIPp taking any number of
+    calls: ``sipp-answers`` answers and hangs up after ``talk_s``, ``sipp-rings`` never
+    answers, ``sipp-busy`` is busy, ``sipp-holds`` answers and holds (its own timing).
+    Stopped on exit."""
     ports = agent_ports()
     phones: dict[str, Sipp] = {}
     try:
-        for endpoint, scenario in AGENT_SCENARIOS.items():
+        for endpoint in endpoints:
             phones[endpoint] = await start_sipp(
                 endpoint,
-                scenario,
+                AGENT_SCENARIOS[endpoint],
                 ["-d", str(int(talk_s * 1000)), "-aa", f"{HOST}:{ASTERISK_SIP_PORT}"],
                 log_dir,
                 port=ports[endpoint],
