@@ -244,7 +244,7 @@ class AmiGateway:
                 host=self._host,
                 port=self._port,
             )
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
     async def _session(self) -> None:
         """One connection, from connect to loss. Raises when it fails before login ends."""
@@ -275,7 +275,7 @@ class AmiGateway:
             raise AmiTimeout("connect", self.connect_timeout_s) from None
         self._protocol = proto
         self._decoder = decoder
-        connected_at = loop.time()
+        connected_at = self._clock.monotonic()
         announced = False
         watchdog: asyncio.Task[None] | None = None
         try:
@@ -325,7 +325,7 @@ class AmiGateway:
             self._past_frame_errors += proto.frame_errors
             self._decoder = None
             self._protocol = None
-            self.backoff.connection_ended(loop.time() - connected_at)
+            self.backoff.connection_ended(self._clock.monotonic() - connected_at)
             if announced:
                 self._emit(AmiDisconnected(at=self._clock.now(), reason=proto.end_reason))
 
@@ -380,7 +380,7 @@ class AmiGateway:
 
     async def _watchdog(self, proto: GatewayProtocol) -> None:
         while not proto.closed:
-            await asyncio.sleep(self.ping_interval_s)
+            await self._clock.sleep(self.ping_interval_s)
             ping = Action({"Action": "Ping"}, as_list=False)
             try:
                 await self._send(proto, ping, self.ping_timeout_s)

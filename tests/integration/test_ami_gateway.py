@@ -30,6 +30,7 @@ from ccd.backoff import Backoff, BackoffPolicy
 from ccd.clock import SystemClock
 from ccd.domain.events import AmiConnected, AmiDisconnected, ResyncFinished, ResyncStarted
 from ccd.domain.safety import UnsafeAmiValue
+from tests.clock import FakeClock
 from tests.fakeami import FakeAmi, frame
 
 SECRET = "s3cret"
@@ -567,6 +568,25 @@ async def test_connection_drop_reconnects_with_backoff_and_resyncs(
     ]
     assert fake.count("CoreShowChannels") == 2
     assert len(seen.rows) == 4
+
+
+async def test_reconnect_waits_its_backoff_on_the_injected_clock(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    """Time has one owner: the reconnect delay passes when the clock says so, not before."""
+    clock = FakeClock()
+    backoff = Backoff(BackoffPolicy(min_s=30.0, max_s=30.0, jitter="decorrelated"), random.Random(1))
+    gateway, _ = make_gateway(backoff=backoff, clock=clock, ping_interval_s=3600.0)
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    fake.drop_connections()
+    await eventually(lambda: gateway.last_backoff_delay_s == 30.0 and clock.sleepers > 0)
+    await clock.step(29.9)
+    assert gateway.reconnects == 0
+    assert len(fake.connections) == 1
+    await clock.step(0.1)
+    await eventually(lambda: gateway.reconnects == 1 and gateway.resynced)
+    assert len(fake.connections) == 2
 
 
 async def test_half_open_peer_is_detected_by_the_ping_watchdog(
