@@ -123,7 +123,7 @@ def build(settings: Settings) -> Components:
             flows_dir=str(settings.ivr.flows_dir),
         )
     engine = create_engine(settings.database_url)
-    tokens = TokenStore(engine)
+    tokens = TokenStore(engine, clock=clock)
     bus = Bus()
     live = LiveCalls(LiveModel())
     hub = EventHub()
