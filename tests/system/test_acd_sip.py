@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from ccd.acd.engine import BUSY_RETRY_S
 from ccd.acd.model import Agent, Queue, Strategy
 from ccd.domain.auth import Role
 from tests.system import sipprig
@@ -37,7 +38,6 @@ BUSY = sip_agent("7003", sipprig.BUSY)
 HOLDS = sip_agent("7004", sipprig.HOLDS)
 AGENTS = (ANSWERS, NEVER_ANSWERS, BUSY)
 TALK_S = 2.0  # the answering agent talks this long, then hangs up
-BUSY_RETRY_S = 5.0  # ccd.acd.engine: a busy device is offered a call again this much later
 HOLD_S = 2.0  # agent-holds.xml: on hold this long
 NOBODY_ANSWERS_WINDOW_S = 15.0  # how long a customer nobody answers waits (3 tries)
 SLACK_S = 0.5  # timing allowance of the real rig (AMI round trips, SIPp's scheduling)
