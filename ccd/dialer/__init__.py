@@ -1,0 +1,1 @@
+"""The outbound dialer: campaigns, contacts, pacing and the compliance rules."""
