@@ -157,6 +157,23 @@ class Campaign:
 
 
 @dataclass(frozen=True, slots=True)
+class AbandonTally:
+    """A campaign's live-answered calls over a period (a person answered: the abandoned
+    ones included) and how many of them were abandoned. The TSR rate is their ratio."""
+
+    answered: int = 0
+    abandoned: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.abandoned <= self.answered:
+            raise ValueError("abandoned calls are live-answered calls: 0 <= abandoned <= answered")
+
+    @property
+    def rate_pct(self) -> float:
+        return 100.0 * self.abandoned / self.answered if self.answered else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Contact:
     id: str
     campaign_id: str

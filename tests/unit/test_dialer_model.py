@@ -8,6 +8,7 @@ from datetime import time
 import pytest
 
 from ccd.dialer.model import (
+    AbandonTally,
     AmdMode,
     CallingWindow,
     Campaign,
@@ -60,3 +61,10 @@ def test_windows_and_retry_rules_refuse_nonsense() -> None:
         CallingWindow(frozenset(), time(8, 0), time(21, 0))
     with pytest.raises(ValueError, match="max_attempts"):
         RetryRule(delay_s=60, max_attempts=0)
+
+
+def test_abandon_rate_is_abandoned_over_live_answered() -> None:
+    assert AbandonTally(answered=200, abandoned=5).rate_pct == 2.5
+    assert AbandonTally().rate_pct == 0.0
+    with pytest.raises(ValueError, match="live-answered"):
+        AbandonTally(answered=1, abandoned=2)
