@@ -19,6 +19,8 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -224,3 +226,124 @@ class AcdAgentSessionRow(Base):
     call_id: Mapped[str | None] = mapped_column(String(64))
     queue_ids: Mapped[list[str]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+# --- outbound dialer: campaigns, contacts, attempts, do-not-call -------------------------
+
+
+class DialerCampaignRow(Base):
+    """The fields of ``ccd.dialer.model.Campaign``: windows, retries, holidays, agents and
+    dispositions as JSON, enums by value."""
+
+    __tablename__ = "dialer_campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))
+    caller_id: Mapped[str] = mapped_column(String(80))
+    agent_ids: Mapped[list[str]] = mapped_column(JSON)
+    queue_id: Mapped[str | None] = mapped_column(String(64))
+    # [{"days": [0, 1, ...], "start": "08:00:00", "end": "21:00:00"}, ...]
+    windows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    holidays: Mapped[list[str]] = mapped_column(JSON)  # ISO dates
+    ring_timeout_s: Mapped[float] = mapped_column(Float)
+    # {"no-answer": {"delay_s": 3600.0, "max_attempts": 3}, ...}
+    retries: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON)
+    abandon_cap_pct: Mapped[float] = mapped_column(Float)
+    cap_override: Mapped[bool] = mapped_column(Boolean)
+    amd: Mapped[str] = mapped_column(String(16))
+    safe_harbor_prompt: Mapped[str | None] = mapped_column(String(200))
+    machine_message_prompt: Mapped[str | None] = mapped_column(String(200))
+    dispositions: Mapped[list[str]] = mapped_column(JSON)
+    default_region: Mapped[str] = mapped_column(String(2))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DialerContactRow(Base):
+    """One callee of a campaign. ``id`` is derived from (campaign, number), so an import
+    that meets an existing contact inserts nothing. A contact is due when its status is
+    ``pending`` and ``next_attempt_at`` has come."""
+
+    __tablename__ = "dialer_contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "number", name="uq_dialer_contacts_campaign_id_number"),
+        # "The next contacts to dial for campaign X now".
+        Index("ix_dialer_contacts_due", "campaign_id", "status", "next_attempt_at"),
+        # DNC additions look the number up across campaigns.
+        Index("ix_dialer_contacts_number", "number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("dialer_campaigns.id", ondelete="CASCADE")
+    )
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    name: Mapped[str] = mapped_column(String(200))
+    time_zones: Mapped[list[str]] = mapped_column(JSON)
+    fields: Mapped[dict[str, str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    callback_owner: Mapped[str | None] = mapped_column(String(64))  # agent id, None: anyone
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DialerAttemptRow(Base):
+    """One row per dial attempt: the evidence behind the abandonment rate. Contacts with
+    attempts cannot be deleted (no cascade): the history outlives a campaign's list."""
+
+    __tablename__ = "dialer_attempts"
+    __table_args__ = (
+        # The compliance report: a campaign's live-answered calls over 30 days / today.
+        Index("ix_dialer_attempts_campaign_answered", "campaign_id", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("dialer_contacts.id"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    agent_connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # None while in flight
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)  # its CDR
+    safe_harbor_played: Mapped[bool] = mapped_column(Boolean)
+
+
+class DialerDncRow(Base):
+    """A do-not-call entry: ``campaign_id`` None is the global list. Unique per list (two
+    partial indexes, as NULLs are distinct in a plain unique constraint); both lead with
+    the number, which is how dial-time checks look entries up."""
+
+    __tablename__ = "dialer_dnc"
+    __table_args__ = (
+        Index(
+            "uq_dialer_dnc_global_number",
+            "number",
+            unique=True,
+            sqlite_where=text("campaign_id IS NULL"),
+            postgresql_where=text("campaign_id IS NULL"),
+        ),
+        Index(
+            "uq_dialer_dnc_number_campaign_id",
+            "number",
+            "campaign_id",
+            unique=True,
+            sqlite_where=text("campaign_id IS NOT NULL"),
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    source: Mapped[str] = mapped_column(String(200))  # "import:list.csv", "api", "disposition"
