@@ -575,7 +575,8 @@ async def test_reconnect_waits_its_backoff_on_the_injected_clock(
 ) -> None:
     """Time has one owner: the reconnect delay passes when the clock says so, not before."""
     clock = FakeClock()
-    backoff = Backoff(BackoffPolicy(min_s=30.0, max_s=30.0, jitter="decorrelated"), random.Random(1))
+    policy = BackoffPolicy(min_s=30.0, max_s=30.0, jitter="decorrelated")
+    backoff = Backoff(policy, random.Random(1))
     gateway, _ = make_gateway(backoff=backoff, clock=clock, ping_interval_s=3600.0)
     await gateway.start()
     await gateway.wait_resynced(5)
