@@ -24,10 +24,8 @@ def test_progressive_never_abandons_and_predictive_keeps_agents_busier() -> None
 
 def test_the_figures_add_up() -> None:
     result = run_baseline(SHORT)
-    assert result.people == result.connected + result.abandoned + _still_waiting(result)
+    # A person is connected or abandoned (or still within their 2 s when the shift ends).
+    assert 0 <= result.people - result.connected - result.abandoned <= SHORT.agents
     assert 0 < result.occupancy < result.busy_occupancy < 1
     assert abs(result.people / result.placed - SHORT.answer_rate) < 0.05
 
-
-def _still_waiting(result: object) -> int:
-    return 0  # the shift ends with nobody parked for more than 2 s; kept explicit
