@@ -28,4 +28,3 @@ def test_the_figures_add_up() -> None:
     assert 0 <= result.people - result.connected - result.abandoned <= SHORT.agents
     assert 0 < result.occupancy < result.busy_occupancy < 1
     assert abs(result.people / result.placed - SHORT.answer_rate) < 0.05
-
