@@ -12,14 +12,16 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccd
-from ccd.errors import CcdError, ConfigError
+from ccd.errors import CcdError, ConfigError, UsageError
 from ccd.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from ccd.db.dialer_store import ImportCounts
+    from ccd.dialer.contacts import BadRow
     from ccd.ivr.flows import FlowSet
 
 T = TypeVar("T")
@@ -123,6 +125,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("file", metavar="FILE", help="seed file, e.g. config/acd-seed.toml")
     seed.set_defaults(handler=_cmd_seed)
+
+    contacts = commands.add_parser("contacts", help="dialer contact lists")
+    contacts_commands = contacts.add_subparsers(title="contacts commands", metavar="ACTION")
+    contacts_import = contacts_commands.add_parser(
+        "import",
+        parents=[config_option],
+        help="import a CSV file of contacts into a campaign (re-importing changes nothing)",
+    )
+    contacts_import.add_argument("file", metavar="FILE", help="CSV file with a header row")
+    contacts_import.add_argument(
+        "--campaign", metavar="ID", required=True, help="the campaign to import into"
+    )
+    contacts_import.add_argument(
+        "--phone-column", metavar="NAME", help="column of the numbers (default: phone)"
+    )
+    contacts_import.add_argument(
+        "--name-column", metavar="NAME", help="column of the names (default: name, if present)"
+    )
+    contacts_import.add_argument(
+        "--tz-column",
+        metavar="NAME",
+        help="column of IANA time zones, ';' between several (default: time_zone, if "
+        "present; else the zones come from each number)",
+    )
+    contacts_import.set_defaults(handler=_cmd_contacts_import)
+    contacts.set_defaults(handler=_help_for(contacts))
+
+    dnc = commands.add_parser("dnc", help="do-not-call lists")
+    dnc_commands = dnc.add_subparsers(title="dnc commands", metavar="ACTION")
+    dnc_import = dnc_commands.add_parser(
+        "import",
+        parents=[config_option],
+        help="add the numbers of a file to the global do-not-call list or a campaign's",
+    )
+    dnc_import.add_argument(
+        "file", metavar="FILE", help="one number per line, or CSV with a phone column"
+    )
+    dnc_import.add_argument(
+        "--campaign", metavar="ID", help="the campaign's own list (default: the global list)"
+    )
+    dnc_import.add_argument(
+        "--region",
+        metavar="CC",
+        help="region of numbers without a country code (default: the campaign's, else US)",
+    )
+    dnc_import.add_argument(
+        "--phone-column", metavar="NAME", help="column of the numbers in a CSV (default: phone)"
+    )
+    dnc_import.set_defaults(handler=_cmd_dnc_import)
+    dnc.set_defaults(handler=_help_for(dnc))
 
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION")
@@ -280,6 +332,175 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         )
     ]
     print("seeded: " + ", ".join(parts))
+    return EXIT_OK
+
+
+# Longer lines are cut (and then rejected as rows): a file without newlines cannot make
+# the import hold it in memory.
+MAX_CSV_LINE = 1 << 20
+PROGRESS_EVERY_S = 2.0
+
+
+def _csv_lines(handle: Any) -> Iterator[str]:
+    while line := handle.readline(MAX_CSV_LINE):
+        yield line
+
+
+class _ImportReport:
+    """The progress line (rewritten in place on a terminal, a line every few seconds
+    otherwise) and one stderr line per problem of each bad row, as they come."""
+
+    def __init__(self, path: str, verb: str) -> None:
+        from ccd.clock import SystemClock
+
+        self._path = path
+        self._verb = verb
+        self._tty = sys.stdout.isatty()
+        self._clock = SystemClock().monotonic
+        self._last = self._clock()
+        self._pending = False
+
+    def line(self, counts: ImportCounts) -> str:
+        return (
+            f"  {counts.read} rows read, {counts.accepted} {self._verb}, {counts.rejected} rejected"
+        )
+
+    def progress(self, counts: ImportCounts) -> None:
+        now = self._clock()
+        if now - self._last < PROGRESS_EVERY_S and not self._tty:
+            return
+        self._last = now
+        if self._tty:
+            print("\r" + self.line(counts), end="", flush=True)
+            self._pending = True
+        else:
+            print(self.line(counts), flush=True)
+
+    def bad_row(self, row: BadRow) -> None:
+        self.end_line()
+        for problem in row.problems:
+            where = f", column {problem.column!r}" if problem.column else ""
+            print(f"  {self._path}: row {row.row}{where}: {problem.reason}", file=sys.stderr)
+
+    def end_line(self) -> None:
+        if self._pending:
+            print(flush=True)
+            self._pending = False
+
+    def finish(self, counts: ImportCounts) -> None:
+        if self._tty:
+            print("\r" + self.line(counts), flush=True)
+            self._pending = False
+        else:
+            print(self.line(counts), flush=True)
+
+
+def _open_csv(path: str) -> Any:
+    try:
+        # utf-8-sig: spreadsheets put a BOM in front; invalid bytes become U+FFFD and
+        # reject their row (never the file).
+        return open(path, encoding="utf-8-sig", errors="replace", newline="")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _unusable(path: str, problems: Sequence[str]) -> int:
+    lines = "\n".join(f"  {path}: {problem}" for problem in problems)
+    print(f"ccd: {path} cannot be imported; nothing was written:\n{lines}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_contacts_import(args: argparse.Namespace) -> int:
+    from ccd.db.dialer_store import DialerNotFound, DialerStore
+    from ccd.dialer.contacts import ColumnMapping, CsvUnusable, read_contacts
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    mapping = ColumnMapping(
+        phone=args.phone_column, name=args.name_column, time_zone=args.tz_column
+    )
+    report = _ImportReport(args.file, "imported")
+
+    async def run(engine: Any) -> ImportCounts:
+        store = DialerStore(engine)
+        stored = await store.get_campaign(args.campaign)
+        if stored is None:
+            raise DialerNotFound("campaign", args.campaign)
+        with _open_csv(args.file) as handle:
+            print(f"importing contacts from {args.file} into campaign {args.campaign}", flush=True)
+            rows = read_contacts(
+                _csv_lines(handle),
+                campaign_id=args.campaign,
+                default_region=stored.campaign.default_region,
+                mapping=mapping,
+            )
+            return await store.import_contacts(
+                args.campaign, rows, progress=report.progress, on_bad_row=report.bad_row
+            )
+
+    try:
+        counts = _run_async(lambda: _with_current_database(settings, run))
+    except CsvUnusable as exc:
+        report.end_line()
+        return _unusable(args.file, exc.problems)
+    report.finish(counts)
+    summary = (
+        f"{counts.accepted} contact(s) in campaign {args.campaign} from {args.file}: "
+        f"{counts.new} new, {counts.already_there} already there; {counts.rejected} row(s) "
+        "rejected"
+    )
+    if not counts.accepted:
+        print(f"ccd: no contact in {args.file} could be imported ({summary})", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"imported: {summary}")
+    return EXIT_OK
+
+
+def _cmd_dnc_import(args: argparse.Namespace) -> int:
+    from ccd.db.dialer_store import DialerNotFound, DialerStore
+    from ccd.dialer.contacts import CsvUnusable, read_dnc
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    report = _ImportReport(args.file, "listed")
+    target = f"campaign {args.campaign}'s" if args.campaign else "the global"
+
+    async def run(engine: Any) -> ImportCounts:
+        store = DialerStore(engine)
+        region = args.region
+        if args.campaign is not None:
+            stored = await store.get_campaign(args.campaign)
+            if stored is None:
+                raise DialerNotFound("campaign", args.campaign)
+            region = region or stored.campaign.default_region
+        with _open_csv(args.file) as handle:
+            print(f"adding the numbers of {args.file} to {target} do-not-call list", flush=True)
+            rows = read_dnc(
+                _csv_lines(handle),
+                default_region=region or "US",
+                phone_column=args.phone_column,
+            )
+            return await store.import_dnc(
+                rows,
+                campaign_id=args.campaign,
+                source=f"import:{os.path.basename(args.file)}"[:200],
+                progress=report.progress,
+                on_bad_row=report.bad_row,
+            )
+
+    try:
+        counts = _run_async(lambda: _with_current_database(settings, run))
+    except CsvUnusable as exc:
+        report.end_line()
+        return _unusable(args.file, exc.problems)
+    report.finish(counts)
+    summary = (
+        f"{counts.accepted} number(s) on {target} do-not-call list from {args.file}: "
+        f"{counts.new} new, {counts.already_there} already listed; {counts.rejected} row(s) "
+        "rejected"
+    )
+    if not counts.accepted:
+        print(f"ccd: no number in {args.file} could be listed ({summary})", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"listed: {summary}")
     return EXIT_OK
 
 
