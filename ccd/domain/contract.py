@@ -50,6 +50,19 @@ AGI_SCRIPT_QUEUE: Final = "queue"
 ``agi_arg_3`` extra skills (``name[:level]`` separated by ``&``), ``agi_arg_4`` the epoch second
 the caller first joined, ``agi_arg_5`` the call's linkedid, ``agi_arg_6`` the call-back id."""
 
+DIALER_CONTEXT: Final = "ccd-dialer"
+"""The dialer's customer leg: ``Originate Channel=Local/<E.164>@ccd-dialer
+Context=ccd-dialer-answered Exten=s`` — the ``;2`` half presents ``CCD_DIALER_CALLERID`` and
+dials the number through ``CCD_TARGET_CONTEXT``."""
+
+DIALER_ANSWERED_CONTEXT: Final = "ccd-dialer-answered"
+"""The answered customer leg (``;1``): AMD when ``CCD_DIALER_AMD=1``, then the UserEvent
+``CcdDialerAnswered`` and silence until ccd bridges an agent, redirects or hangs up."""
+
+DIALER_MESSAGE_CONTEXT: Final = "ccd-dialer-message"
+"""ccd redirects an answered call here (exten ``s``) to play ``CCD_DIALER_PROMPT`` and hang
+up: the safe-harbor message, or the campaign's message for an answering machine."""
+
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
 
@@ -122,6 +135,16 @@ VAR_ACD_AGENT: Final = "CCD_ACD_AGENT"
 the admin's logs and the agent's screen pop; the shipped dialplan does not read them."""
 VAR_SIM_TALK_S: Final = "CCD_SIM_TALK_S"
 
+VAR_DIALER_ATTEMPT: Final = "CCD_DIALER_ATTEMPT"
+"""The dial attempt's id, set by ccd on the customer leg (it comes back in the UserEvent)."""
+VAR_DIALER_CALLERID: Final = "CCD_DIALER_CALLERID"
+"""The number the called party sees: the campaign's caller id."""
+VAR_DIALER_AMD: Final = "CCD_DIALER_AMD"
+"""``1``: answering-machine detection on this call (Asterisk's ``AMD()``)."""
+VAR_DIALER_AMD_STATUS: Final = "CCD_DIALER_AMD_STATUS"
+VAR_DIALER_PROMPT: Final = "CCD_DIALER_PROMPT"
+"""What ``ccd-dialer-message`` plays (a sound file name, as Playback takes it)."""
+
 
 class QueueAction:
     """Values of ``CCD_QUEUE_ACTION``."""
@@ -149,6 +172,21 @@ USER_EVENT_ORIGINATE: Final = "CcdOriginate"
 
 USER_EVENT_ORIGINATE_HEADERS: Final = ("RequestId", "Destination")
 
+USER_EVENT_DIALER_ANSWERED: Final = "CcdDialerAnswered"
+"""Emitted by ``ccd-dialer-answered`` once the customer answered (and AMD decided)."""
+
+USER_EVENT_DIALER_ANSWERED_HEADERS: Final = ("Attempt", "Amd", "AmdCause")
+
+
+class AmdStatus:
+    """Values of the ``Amd`` header: Asterisk's ``AMDSTATUS``, or ``OFF`` without AMD."""
+
+    HUMAN: Final = "HUMAN"
+    MACHINE: Final = "MACHINE"
+    NOTSURE: Final = "NOTSURE"
+    HANGUP: Final = "HANGUP"
+    OFF: Final = "OFF"
+
 
 class SimExten:
     """Extensions of ``ccd-sim``: ``Local/<exten>@ccd-sim`` is a far end that behaves so."""
@@ -163,6 +201,10 @@ class SimExten:
     """Dials ``answer``: two parties that bridge (four Local channels, one bridge)."""
     HANGUP_AFTER_2: Final = "hangup-after-2"
     """Answers and hangs up after two seconds."""
+    HUMAN: Final = "human"
+    """Answers like a person: "Hello?", then listens (for AMD)."""
+    MACHINE: Final = "machine"
+    """Answers like an answering machine: a 13 s greeting (for AMD)."""
 
 
 def sim_channel(exten: str) -> str:
@@ -179,6 +221,9 @@ SHIPPED_CONTEXTS: Final = frozenset(
         QUEUE_AFTER_CONTEXT,
         QUEUE_CALLBACK_CONTEXT,
         CALLBACK_DIAL_CONTEXT,
+        DIALER_CONTEXT,
+        DIALER_ANSWERED_CONTEXT,
+        DIALER_MESSAGE_CONTEXT,
     }
 )
 SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT, AGENT_SIM_CONTEXT, BENCH_QUEUE_CONTEXT})
@@ -207,9 +252,14 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_QUEUE_VOICEMAIL_BOX,
         VAR_ACD_CALLBACK,
         VAR_SIM_TALK_S,
+        VAR_DIALER_ATTEMPT,
+        VAR_DIALER_CALLERID,
+        VAR_DIALER_AMD,
+        VAR_DIALER_AMD_STATUS,
+        VAR_DIALER_PROMPT,
     }
 )
-USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE})
+USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE, USER_EVENT_DIALER_ANSWERED})
 SIM_EXTENS: Final = frozenset(
     {
         SimExten.ANSWER,
@@ -218,5 +268,7 @@ SIM_EXTENS: Final = frozenset(
         SimExten.CONGESTION,
         SimExten.DIAL_ANSWER,
         SimExten.HANGUP_AFTER_2,
+        SimExten.HUMAN,
+        SimExten.MACHINE,
     }
 )

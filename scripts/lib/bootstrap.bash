@@ -21,6 +21,9 @@ install_system_packages() {
     have_postgres || missing+=(postgresql)
     # SIPp: SIP phones (customers calling in, agents answering) for the SIP system tests.
     command -v sipp >/dev/null || missing+=(sip-tester)
+    # The sandbox's simulated callees speak (answering-machine detection needs speech).
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v sox >/dev/null || missing+=(sox)
     if ((${#missing[@]} == 0)); then
         echo "nothing to install"
         return

@@ -87,6 +87,13 @@ def test_user_events_and_their_headers_match(shipped: Dialplan, sim: Dialplan) -
     events = shipped.user_events | sim.user_events
     assert set(events) == contract.USER_EVENTS
     assert events[contract.USER_EVENT_ORIGINATE] == list(contract.USER_EVENT_ORIGINATE_HEADERS)
+    assert events[contract.USER_EVENT_DIALER_ANSWERED] == list(
+        contract.USER_EVENT_DIALER_ANSWERED_HEADERS
+    )
+
+
+def test_dialer_context_accepts_numbers_but_not_special_extensions(shipped: Dialplan) -> None:
+    assert shipped.extens[contract.DIALER_CONTEXT] == {"_[+0-9]!"}
 
 
 def test_originate_context_accepts_numbers_but_not_special_extensions(shipped: Dialplan) -> None:

@@ -1,0 +1,156 @@
+"""The dialer's shipped dialplan on the real Asterisk: the customer leg presents the
+campaign's caller id, reports the answer with Asterisk's answering-machine detection on
+real speech (espeak-ng voices made by scripts/asterisk-sandbox), reports busy / no answer /
+congestion as Originate failures, and plays a message when ccd redirects the call.
+
+Driven over AMI directly: this is the contract ccd's dialer service will build on."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ccd.domain import contract
+from tests.system.conftest import AsteriskSandbox
+from tests.system.rawami import Frame, RawAmi
+
+CAMPAIGN_CALLER_ID = "+15550100"
+# ccd-sim numbers by first digit: 2 rings forever, 3 busy, 4 congestion, 6 a person, 7 a machine.
+PERSON, MACHINE, BUSY, RINGS, CONGESTION = "6001", "7001", "3001", "2001", "4001"
+# Asterisk's OriginateResponse reasons (AST_CONTROL_*).
+REASON_NO_ANSWER, REASON_BUSY, REASON_CONGESTION = 3, 5, 8
+
+_attempts = itertools.count(1)
+
+
+@pytest.fixture
+async def ami(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
+    # The recorder user reads every event class (Newexten and Newchannel of the far end too).
+    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
+    async with client:
+        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+        yield client
+        for channel in client.originated:
+            await client.send("Hangup", Channel=channel)
+
+
+async def dial(ami: RawAmi, number: str, *, amd: bool, timeout_s: int = 20) -> tuple[str, Frame]:
+    """Originate the customer leg the way the dialer does; returns the attempt id and the
+    OriginateResponse."""
+    attempt = f"sys-{next(_attempts)}"
+    variables = ",".join(
+        (
+            f"{contract.VAR_DIALER_ATTEMPT}={attempt}",
+            f"{contract.VAR_DIALER_CALLERID}={CAMPAIGN_CALLER_ID}",
+            f"{contract.VAR_DIALER_AMD}={int(amd)}",
+        )
+    )
+    action_id = await ami.send(
+        "Originate",
+        Channel=f"Local/{number}@{contract.DIALER_CONTEXT}",
+        Context=contract.DIALER_ANSWERED_CONTEXT,
+        Exten="s",
+        Priority="1",
+        Timeout=str(timeout_s * 1000),
+        ChannelId=f"ccd-dial-{attempt}",
+        Variable=variables,
+        Async="true",
+    )
+    response = await ami.wait_for(
+        lambda f: f.get("Event") == "OriginateResponse" and f.get("ActionID") == action_id,
+        timeout_s + 10,
+    )
+    if response["Response"] == "Success":
+        ami.originated.append(response["Channel"])
+    return attempt, response
+
+
+async def answered(ami: RawAmi, attempt: str) -> Frame:
+    """The attempt's CcdDialerAnswered (without AMD it can come before the OriginateResponse)."""
+
+    def report(frame: Frame) -> bool:
+        return (
+            frame.get("Event") == "UserEvent"
+            and frame.get("UserEvent") == contract.USER_EVENT_DIALER_ANSWERED
+            and frame.get("Attempt") == attempt
+        )
+
+    seen = [frame for frame in ami.received if report(frame)]
+    return seen[0] if seen else await ami.wait_for(report, 15)
+
+
+async def test_a_person_and_a_machine_are_told_apart_by_amd(ami: RawAmi) -> None:
+    attempt, response = await dial(ami, PERSON, amd=True)
+    assert response["Response"] == "Success", response
+    person = await answered(ami, attempt)
+    assert person["Amd"] == contract.AmdStatus.HUMAN, person
+
+    attempt, response = await dial(ami, MACHINE, amd=True)
+    assert response["Response"] == "Success", response
+    machine = await answered(ami, attempt)
+    assert machine["Amd"] == contract.AmdStatus.MACHINE, machine
+
+
+async def test_without_amd_the_answer_is_reported_at_once_with_the_campaign_caller_id(
+    ami: RawAmi,
+) -> None:
+    attempt, response = await dial(ami, PERSON, amd=False)
+    assert response["Response"] == "Success", response
+    report = await answered(ami, attempt)
+    assert report["Amd"] == contract.AmdStatus.OFF
+    # The far end (ccd-sim, standing in for the admin's trunk) saw the campaign's number.
+    far_end = [
+        f
+        for f in ami.received
+        if f.get("Event") == "Newexten"
+        and f.get("Context") == contract.SIM_CONTEXT
+        and f.get("Channel", "").endswith(";2")  # the half that plays the called party
+        and f.get("Linkedid") == response["Uniqueid"]
+    ]
+    assert far_end, "the call never reached the simulated far end"
+    # What a trunk would send as the caller: the far end's caller id when it got the call.
+    assert far_end[0].get("CallerIDNum") == CAMPAIGN_CALLER_ID, far_end[0]
+
+
+@pytest.mark.parametrize(
+    ("number", "reason", "timeout_s"),
+    [(BUSY, REASON_BUSY, 20), (RINGS, REASON_NO_ANSWER, 3), (CONGESTION, REASON_CONGESTION, 20)],
+)
+async def test_unanswered_outcomes_come_back_as_originate_failures(
+    ami: RawAmi, number: str, reason: int, timeout_s: int
+) -> None:
+    _attempt, response = await dial(ami, number, amd=True, timeout_s=timeout_s)
+    assert response["Response"] == "Failure", response
+    assert int(response["Reason"]) == reason, response
+
+
+async def test_a_redirected_call_hears_the_message_then_hangs_up(ami: RawAmi) -> None:
+    attempt, response = await dial(ami, PERSON, amd=False)
+    assert response["Response"] == "Success", response
+    await answered(ami, attempt)
+    channel = response["Channel"]
+    prompt = "ccd-sim/hello"  # stands in for the campaign's safe-harbor recording
+    reply = await ami.action(
+        "Setvar", Channel=channel, Variable=contract.VAR_DIALER_PROMPT, Value=prompt
+    )
+    assert reply["Response"] == "Success", reply
+    reply = await ami.action(
+        "Redirect",
+        Channel=channel,
+        Context=contract.DIALER_MESSAGE_CONTEXT,
+        Exten="s",
+        Priority="1",
+    )
+    assert reply["Response"] == "Success", reply
+    played = await ami.wait_for(
+        lambda f: (
+            f.get("Event") == "Newexten"
+            and f.get("Channel") == channel
+            and f.get("Application") == "Playback"
+        ),
+        10,
+    )
+    assert played["AppData"] == prompt
+    await ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Channel") == channel, 10)
