@@ -410,9 +410,36 @@ def _unusable(path: str, problems: Sequence[str]) -> int:
     return EXIT_USAGE
 
 
+def _run_import(
+    settings: Settings,
+    run: Callable[[Any], Awaitable[ImportCounts]],
+    report: _ImportReport,
+    *,
+    path: str,
+    noun: str,
+    done: str,
+    summary: Callable[[ImportCounts], str],
+) -> int:
+    """Run an import, then say what it did: exit 2 when the file is unusable or no
+    ``noun`` in it could be taken, else ``<done>: <summary>``."""
+    from ccd.dialer.contacts import CsvUnusable
+
+    try:
+        counts = _run_async(lambda: _with_current_database(settings, run))
+    except CsvUnusable as exc:
+        report.end_line()
+        return _unusable(path, exc.problems)
+    report.finish(counts)
+    if not counts.accepted:
+        print(f"ccd: no {noun} in {path} could be {done} ({summary(counts)})", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{done}: {summary(counts)}")
+    return EXIT_OK
+
+
 def _cmd_contacts_import(args: argparse.Namespace) -> int:
     from ccd.db.dialer_store import DialerNotFound, DialerStore
-    from ccd.dialer.contacts import ColumnMapping, CsvUnusable, read_contacts
+    from ccd.dialer.contacts import ColumnMapping, read_contacts
 
     settings = _settings_with_logging(args, require_ami_secret=False)
     mapping = ColumnMapping(
@@ -437,27 +464,21 @@ def _cmd_contacts_import(args: argparse.Namespace) -> int:
                 args.campaign, rows, progress=report.progress, on_bad_row=report.bad_row
             )
 
-    try:
-        counts = _run_async(lambda: _with_current_database(settings, run))
-    except CsvUnusable as exc:
-        report.end_line()
-        return _unusable(args.file, exc.problems)
-    report.finish(counts)
-    summary = (
-        f"{counts.accepted} contact(s) in campaign {args.campaign} from {args.file}: "
-        f"{counts.new} new, {counts.already_there} already there; {counts.rejected} row(s) "
-        "rejected"
+    def summary(counts: ImportCounts) -> str:
+        return (
+            f"{counts.accepted} contact(s) in campaign {args.campaign} from {args.file}: "
+            f"{counts.new} new, {counts.already_there} already there; {counts.rejected} "
+            "row(s) rejected"
+        )
+
+    return _run_import(
+        settings, run, report, path=args.file, noun="contact", done="imported", summary=summary
     )
-    if not counts.accepted:
-        print(f"ccd: no contact in {args.file} could be imported ({summary})", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"imported: {summary}")
-    return EXIT_OK
 
 
 def _cmd_dnc_import(args: argparse.Namespace) -> int:
     from ccd.db.dialer_store import DialerNotFound, DialerStore
-    from ccd.dialer.contacts import CsvUnusable, read_dnc
+    from ccd.dialer.contacts import read_dnc
 
     settings = _settings_with_logging(args, require_ami_secret=False)
     report = _ImportReport(args.file, "listed")
@@ -486,22 +507,16 @@ def _cmd_dnc_import(args: argparse.Namespace) -> int:
                 on_bad_row=report.bad_row,
             )
 
-    try:
-        counts = _run_async(lambda: _with_current_database(settings, run))
-    except CsvUnusable as exc:
-        report.end_line()
-        return _unusable(args.file, exc.problems)
-    report.finish(counts)
-    summary = (
-        f"{counts.accepted} number(s) on {target} do-not-call list from {args.file}: "
-        f"{counts.new} new, {counts.already_there} already listed; {counts.rejected} row(s) "
-        "rejected"
+    def summary(counts: ImportCounts) -> str:
+        return (
+            f"{counts.accepted} number(s) on {target} do-not-call list from {args.file}: "
+            f"{counts.new} new, {counts.already_there} already listed; {counts.rejected} "
+            "row(s) rejected"
+        )
+
+    return _run_import(
+        settings, run, report, path=args.file, noun="number", done="listed", summary=summary
     )
-    if not counts.accepted:
-        print(f"ccd: no number in {args.file} could be listed ({summary})", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"listed: {summary}")
-    return EXIT_OK
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
