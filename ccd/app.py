@@ -46,6 +46,7 @@ from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
+from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
 from ccd.domain import contract
@@ -159,6 +160,7 @@ def build(settings: Settings) -> Components:
         ),
     )
     acd_store = AcdStore(engine, clock=clock)
+    dialer_store = DialerStore(engine, clock=clock)
     live_channels = _live_channels(live)
     acd = AcdService(
         ami=gateway,
@@ -187,6 +189,7 @@ def build(settings: Settings) -> Components:
         ivr=flows,
         acd_live=acd,
         acd_store=acd_store,
+        dialer_store=dialer_store,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:

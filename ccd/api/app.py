@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
+from ccd.api import campaigns as campaign_routes
 from ccd.api import cdrs as cdr_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
@@ -16,6 +17,7 @@ from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.cdr.queries import CdrReader
 from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
+from ccd.db.dialer_store import DialerStore
 from ccd.domain.auth import TokenVerifier
 from ccd.health import ReadinessCheck
 from ccd.ivr.ports import IvrFlows
@@ -37,6 +39,7 @@ def build_api(
     ivr: IvrFlows | None = None,
     acd_live: AcdLive | None = None,
     acd_store: AcdStore | None = None,
+    dialer_store: DialerStore | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -65,6 +68,7 @@ def build_api(
     cdr_routes.add_routes(app, cdrs)
     ivr_routes.add_routes(app, ivr)
     acd_routes.add_routes(app, acd_store, acd_live)
+    campaign_routes.add_routes(app, dialer_store)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

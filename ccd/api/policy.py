@@ -23,6 +23,9 @@ ACD_VIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 # Agents included: these handlers call ``require_agent_self``, so an agent reaches only
 # their own id.
 ACD_AGENT_SELF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
+# Dialer (ccd.api.campaigns, ccd.api.dnc): campaigns and their lists are run by admins and
+# supervisors.
+DIALER_MANAGERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -62,6 +65,15 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "pause_reasons.create": ACD_ADMIN,
     "pause_reasons.update": ACD_ADMIN,
     "pause_reasons.delete": ACD_ADMIN,
+    "campaigns.list": DIALER_MANAGERS,
+    "campaigns.create": DIALER_MANAGERS,
+    "campaigns.get": DIALER_MANAGERS,
+    "campaigns.update": DIALER_MANAGERS,
+    "campaigns.delete": DIALER_MANAGERS,
+    "campaigns.start": DIALER_MANAGERS,
+    "campaigns.pause": DIALER_MANAGERS,
+    "campaigns.resume": DIALER_MANAGERS,
+    "campaigns.stop": DIALER_MANAGERS,
 }
 
 

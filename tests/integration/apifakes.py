@@ -19,6 +19,7 @@ from ccd.api.app import build_api
 from ccd.api.hub import EventHub
 from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
+from ccd.db.dialer_store import DialerStore
 from ccd.domain.auth import Principal, Role, TokenVerifier
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -353,6 +354,7 @@ async def running_api(
     ivr: IvrFlows | None = None,
     acd_live: AcdLive | None = None,
     acd_store: AcdStore | None = None,
+    dialer_store: DialerStore | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -375,6 +377,7 @@ async def running_api(
         ivr=ivr if ivr is not None else FlowsHolder(SAMPLE_FLOWS),
         acd_live=acd_live,
         acd_store=acd_store,
+        dialer_store=dialer_store,
     )
     statuses: list[int] = []
 

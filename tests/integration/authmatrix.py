@@ -71,6 +71,33 @@ ACD_ENDPOINTS = {
 }
 
 
+# Every dialer route, for the auth matrix of test_api_dialer. The database holds the
+# campaigns "draft" (a draft, runnable), "running" and "paused" (DIALER_SETUP there).
+DIALER_ENDPOINTS = {
+    "campaigns.list": Endpoint("GET", "/api/v1/campaigns", 200, VIEWERS),
+    "campaigns.create": Endpoint(
+        "POST",
+        "/api/v1/campaigns",
+        201,
+        VIEWERS,
+        body={"id": "winter", "mode": "progressive", "caller_id": "+12125550100"},
+    ),
+    "campaigns.get": Endpoint("GET", "/api/v1/campaigns/draft", 200, VIEWERS),
+    "campaigns.update": Endpoint(
+        "PUT",
+        "/api/v1/campaigns/draft",
+        200,
+        VIEWERS,
+        body={"mode": "preview", "caller_id": "+12125550100", "queue_id": "sales"},
+    ),
+    "campaigns.delete": Endpoint("DELETE", "/api/v1/campaigns/draft", 204, VIEWERS),
+    "campaigns.start": Endpoint("POST", "/api/v1/campaigns/draft/start", 200, VIEWERS),
+    "campaigns.pause": Endpoint("POST", "/api/v1/campaigns/running/pause", 200, VIEWERS),
+    "campaigns.resume": Endpoint("POST", "/api/v1/campaigns/paused/resume", 200, VIEWERS),
+    "campaigns.stop": Endpoint("POST", "/api/v1/campaigns/running/stop", 200, VIEWERS),
+}
+
+
 def expected_status(endpoint: Endpoint, identity: str) -> int:
     if identity in ("anonymous", "bad-token"):
         return 401

@@ -27,6 +27,7 @@ from tests.integration.authmatrix import (
     ACD_ENDPOINTS,
     ALL_ROLES,
     CONTROLLERS,
+    DIALER_ENDPOINTS,
     IDENTITIES,
     READERS,
     Endpoint,
@@ -57,8 +58,9 @@ ENDPOINTS = {
 
 
 def test_matrix_covers_every_authenticated_route() -> None:
-    # The ACD routes are checked in test_api_acd (they need a seeded database).
-    assert set(ENDPOINTS) | set(ACD_ENDPOINTS) == set(ROUTE_ROLES)
+    # The ACD and dialer routes are checked in test_api_acd and test_api_dialer (they need
+    # a database).
+    assert set(ENDPOINTS) | set(ACD_ENDPOINTS) | set(DIALER_ENDPOINTS) == set(ROUTE_ROLES)
 
 
 @pytest.mark.parametrize("identity", IDENTITIES)

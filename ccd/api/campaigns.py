@@ -1,0 +1,418 @@
+"""Dialer campaigns over HTTP: create, read, change and delete them, and move them through
+their life (draft → running ⇄ paused → stopped). Admins and supervisors (``ccd.api.policy``).
+
+A draft may be incomplete; ``problems`` in every view lists what still stops it from
+running (``Campaign.problems``). ``start`` and ``resume`` are refused (409, with the
+reasons) while that list is not empty, and a running or paused campaign cannot be changed
+into one that breaks a rule (422). The state is stored, so it survives a restart.
+
+Errors: a bad field is a 422 naming it; an unknown id 404; an illegal move, an id taken, a
+campaign with dial attempts deleted: 409; the database unavailable 503.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, time
+from typing import Annotated, Any, Literal
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ccd.acd.seed import ID_PATTERN, Id
+from ccd.api.context import PRINCIPAL
+from ccd.api.handlers import no_store_json, read_body
+from ccd.api.problems import (
+    UPSTREAM_UNAVAILABLE,
+    ApiProblem,
+    FieldError,
+    not_found,
+    validation_problem,
+)
+from ccd.api.serialize import iso
+from ccd.api.validation import check_path_param, parse_json_object, validate_body
+from ccd.db.dialer_store import (
+    ContactStatus,
+    DialerConflict,
+    DialerNotFound,
+    DialerStore,
+    DialerStoreUnavailable,
+    StoredCampaign,
+    WriteMode,
+)
+from ccd.dialer.contacts import check_region
+from ccd.dialer.model import (
+    DEFAULT_RETRIES,
+    AmdMode,
+    CallingWindow,
+    Campaign,
+    CampaignState,
+    DialMode,
+    Outcome,
+    RetryRule,
+    Weekday,
+)
+
+log = structlog.get_logger("ccd.api")
+
+DIALER_STORE: web.AppKey[DialerStore | None] = web.AppKey("dialer_store")
+
+CAMPAIGN_NOT_READY = "urn:ccd:problem:campaign-not-ready"
+ILLEGAL_TRANSITION = "urn:ccd:problem:illegal-transition"
+_ID = re.compile(ID_PATTERN)
+_DAYS = {day.name.lower(): day for day in Weekday}
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] = {
+    "start": (frozenset({CampaignState.DRAFT}), CampaignState.RUNNING),
+    "pause": (frozenset({CampaignState.RUNNING}), CampaignState.PAUSED),
+    "resume": (frozenset({CampaignState.PAUSED}), CampaignState.RUNNING),
+    "stop": (frozenset({CampaignState.RUNNING, CampaignState.PAUSED}), CampaignState.STOPPED),
+}
+
+# Printable text without control characters (CR/LF/NUL are also refused body-wide).
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+CallerId = Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
+# An Asterisk sound file name without extension: path segments of letters, digits, _ and -.
+Prompt = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")]
+ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+OutcomeName = Literal["no-answer", "busy", "failed", "machine", "abandoned"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class WindowBody(_Body):
+    days: Annotated[list[DayName], Field(min_length=1, max_length=7)]
+    start: ClockTime
+    end: ClockTime
+
+    def to_window(self) -> CallingWindow:
+        return CallingWindow(
+            frozenset(_DAYS[d] for d in self.days),
+            time.fromisoformat(self.start),
+            time.fromisoformat(self.end),
+        )
+
+
+class RetryBody(_Body):
+    delay_s: Annotated[float, Field(ge=0, le=30 * 86400)]
+    max_attempts: Annotated[int, Field(ge=1, le=100)]
+
+
+def _default_windows() -> list[WindowBody]:
+    return [
+        WindowBody(days=list(_DAYS), start="08:00", end="21:00")  # type: ignore[arg-type]
+    ]
+
+
+class CampaignFields(_Body):
+    """A campaign's settings (PUT: all of them; omitted ones take their default)."""
+
+    name: Text | None = None  # default: the id
+    mode: Literal["preview", "progressive", "predictive"]
+    caller_id: CallerId
+    agent_ids: Annotated[list[Id], Field(max_length=1000)] = Field(default_factory=list)
+    queue_id: Id | None = None
+    windows: Annotated[list[WindowBody], Field(max_length=50)] = Field(
+        default_factory=_default_windows
+    )
+    holidays: Annotated[list[Annotated[str, Field(max_length=10)]], Field(max_length=400)] = Field(
+        default_factory=list
+    )
+    ring_timeout_s: Annotated[float, Field(ge=1, le=300)] = 25.0
+    # Outcomes not named keep their default rule.
+    retries: dict[OutcomeName, RetryBody] = Field(default_factory=dict)
+    abandon_cap_pct: Annotated[float, Field(gt=0, le=100)] = 3.0
+    cap_override: bool = False
+    amd: Literal["off", "hang-up", "leave-message"] = "off"
+    safe_harbor_prompt: Prompt | None = None
+    machine_message_prompt: Prompt | None = None
+    dispositions: Annotated[list[Id], Field(min_length=1, max_length=100)] = Field(
+        default_factory=lambda: ["sale", "no-sale", "call-back", "do-not-call"]
+    )
+    default_region: Annotated[str, Field(min_length=2, max_length=2)] = "US"
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, holidays: list[str]) -> list[str]:
+        for day in holidays:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{day!r} is not a date (YYYY-MM-DD)") from None
+            if len(day) != 10:
+                raise ValueError(f"{day!r} is not a date (YYYY-MM-DD)")
+        return holidays
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: list[WindowBody]) -> list[WindowBody]:
+        for window in windows:
+            if not time.fromisoformat(window.start) < time.fromisoformat(window.end):
+                raise ValueError(f"window {window.start}-{window.end}: end must be after start")
+        return windows
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, region: str) -> str:
+        return check_region(region)
+
+    def to_campaign(self, campaign_id: str, state: CampaignState) -> Campaign:
+        retries = dict(DEFAULT_RETRIES)
+        for outcome, rule in self.retries.items():
+            retries[Outcome(outcome)] = RetryRule(rule.delay_s, rule.max_attempts)
+        return Campaign(
+            id=campaign_id,
+            name=self.name or campaign_id,
+            mode=DialMode(self.mode),
+            caller_id=self.caller_id,
+            agent_ids=frozenset(self.agent_ids),
+            queue_id=self.queue_id,
+            windows=tuple(w.to_window() for w in self.windows),
+            holidays=frozenset(date.fromisoformat(d) for d in self.holidays),
+            ring_timeout_s=self.ring_timeout_s,
+            retries=retries,
+            abandon_cap_pct=self.abandon_cap_pct,
+            cap_override=self.cap_override,
+            amd=AmdMode(self.amd),
+            safe_harbor_prompt=self.safe_harbor_prompt,
+            machine_message_prompt=self.machine_message_prompt,
+            dispositions=tuple(dict.fromkeys(self.dispositions)),
+            default_region=self.default_region,
+            state=state,
+        )
+
+
+class CampaignSpec(CampaignFields):
+    id: Id
+
+
+# --- plumbing ----------------------------------------------------------------------------
+
+
+def dialer_store(request: web.Request) -> DialerStore:
+    store = request.app[DIALER_STORE]
+    if store is None:
+        raise ApiProblem(503, "the dialer store is not available in this process")
+    return store
+
+
+@contextmanager
+def dialer_errors() -> Iterator[None]:
+    """The store's refusals as problems: 503, 404, 409."""
+    try:
+        yield
+    except DialerStoreUnavailable:
+        raise ApiProblem(
+            503, "the dialer database is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
+        ) from None
+    except DialerNotFound as exc:
+        raise not_found(str(exc)) from None
+    except DialerConflict as exc:
+        raise ApiProblem(409, str(exc)) from None
+
+
+def campaign_key(request: web.Request) -> str:
+    """The path's campaign id; one that cannot be valid cannot exist either (404)."""
+    value = check_path_param("id", request.match_info["id"])
+    if not _ID.match(value):
+        raise not_found(f"no campaign {value!r}")
+    return value
+
+
+async def stored_campaign(request: web.Request) -> StoredCampaign:
+    campaign_id = campaign_key(request)
+    with dialer_errors():
+        stored = await dialer_store(request).get_campaign(campaign_id)
+    if stored is None:
+        raise not_found(f"no campaign {campaign_id!r}")
+    return stored
+
+
+async def _json(request: web.Request, model: type[CampaignFields]) -> Any:
+    raw = await read_body(request)
+    return validate_body(model, parse_json_object(raw, request.content_type))
+
+
+def _by(request: web.Request) -> str:
+    return request[PRINCIPAL].token_id
+
+
+# --- views -------------------------------------------------------------------------------
+
+
+def campaign_view(stored: StoredCampaign) -> dict[str, Any]:
+    c = stored.campaign
+    return {
+        "id": c.id,
+        "name": c.name,
+        "mode": c.mode.value,
+        "state": c.state.value,
+        "caller_id": c.caller_id,
+        "agent_ids": sorted(c.agent_ids),
+        "queue_id": c.queue_id,
+        "windows": [
+            {
+                "days": [d.name.lower() for d in sorted(w.days)],
+                "start": w.start.isoformat(timespec="minutes" if not w.start.second else "auto"),
+                "end": w.end.isoformat(timespec="minutes" if not w.end.second else "auto"),
+            }
+            for w in c.windows
+        ],
+        "holidays": sorted(d.isoformat() for d in c.holidays),
+        "ring_timeout_s": c.ring_timeout_s,
+        "retries": {
+            o.value: {"delay_s": r.delay_s, "max_attempts": r.max_attempts}
+            for o, r in c.retries.items()
+        },
+        "abandon_cap_pct": c.abandon_cap_pct,
+        "cap_override": c.cap_override,
+        "amd": c.amd.value,
+        "safe_harbor_prompt": c.safe_harbor_prompt,
+        "machine_message_prompt": c.machine_message_prompt,
+        "dispositions": list(c.dispositions),
+        "default_region": c.default_region,
+        "problems": [{"field": f, "message": m} for f, m in c.problems()],
+        "created_at": iso(stored.created_at),
+        "updated_at": iso(stored.updated_at),
+    }
+
+
+async def _live(request: web.Request, campaign_id: str) -> dict[str, Any]:
+    """What is known now. Dialing figures (in flight, answered, abandoned, dial ratio,
+    agents) come with the dialer service; today: the contact counts."""
+    with dialer_errors():
+        counts = await dialer_store(request).contact_counts(campaign_id)
+    return {
+        "contacts": {
+            "total": sum(counts.values()),
+            "left": counts[ContactStatus.PENDING],
+            "dialing": counts[ContactStatus.DIALING],
+            "done": counts[ContactStatus.DONE],
+        }
+    }
+
+
+def _refuse_if_broken(campaign: Campaign) -> None:
+    """A running or paused campaign must stay runnable: 422 with every broken rule."""
+    if campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
+        problems = campaign.problems()
+        if problems:
+            raise validation_problem([FieldError(f, m) for f, m in problems])
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    with dialer_errors():
+        campaigns = await dialer_store(request).list_campaigns()
+    return no_store_json({"campaigns": [campaign_view(c) for c in campaigns]})
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    spec: CampaignSpec = await _json(request, CampaignSpec)
+    campaign = spec.to_campaign(spec.id, CampaignState.DRAFT)
+    with dialer_errors():
+        stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
+    log.info("dialer campaign created", campaign=spec.id, token_id=_by(request))
+    view = campaign_view(stored) | {"live": await _live(request, spec.id)}
+    response = no_store_json(view, status=201)
+    response.headers["Location"] = f"/api/v1/campaigns/{spec.id}"
+    return response
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    stored = await stored_campaign(request)
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign.id)})
+
+
+async def update_campaign(request: web.Request) -> web.Response:
+    current = await stored_campaign(request)
+    fields: CampaignFields = await _json(request, CampaignFields)
+    campaign = fields.to_campaign(current.campaign.id, current.campaign.state)
+    _refuse_if_broken(campaign)
+    with dialer_errors():
+        stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.UPDATE)
+    log.info("dialer campaign updated", campaign=campaign.id, token_id=_by(request))
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, campaign.id)})
+
+
+async def delete_campaign(request: web.Request) -> web.Response:
+    campaign_id = campaign_key(request)
+    with dialer_errors():
+        deleted = await dialer_store(request).delete_campaign(campaign_id)
+    if not deleted:
+        raise not_found(f"no campaign {campaign_id!r}")
+    log.info("dialer campaign deleted", campaign=campaign_id, token_id=_by(request))
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+async def _transition(request: web.Request, action: str) -> web.Response:
+    stored = await stored_campaign(request)
+    campaign = stored.campaign
+    sources, target = TRANSITIONS[action]
+    if campaign.state not in sources:
+        allowed = " or ".join(sorted(s.value for s in sources))
+        raise ApiProblem(
+            409,
+            f"cannot {action} campaign {campaign.id!r}: it is {campaign.state.value} "
+            f"({action} needs it {allowed})",
+            type_=ILLEGAL_TRANSITION,
+            extensions={"state": campaign.state.value},
+        )
+    if target is CampaignState.RUNNING:
+        problems = campaign.problems()
+        if problems:
+            raise ApiProblem(
+                409,
+                f"campaign {campaign.id!r} cannot run: "
+                + "; ".join(f"{f}: {m}" for f, m in problems),
+                type_=CAMPAIGN_NOT_READY,
+                errors=[FieldError(f, m) for f, m in problems],
+            )
+    with dialer_errors():
+        stored = await dialer_store(request).set_campaign_state(campaign.id, target)
+    log.info(
+        f"dialer campaign {action}",
+        campaign=campaign.id,
+        state=target.value,
+        token_id=_by(request),
+    )
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, campaign.id)})
+
+
+async def start(request: web.Request) -> web.Response:
+    return await _transition(request, "start")
+
+
+async def pause(request: web.Request) -> web.Response:
+    return await _transition(request, "pause")
+
+
+async def resume(request: web.Request) -> web.Response:
+    return await _transition(request, "resume")
+
+
+async def stop(request: web.Request) -> web.Response:
+    return await _transition(request, "stop")
+
+
+def add_routes(app: web.Application, store: DialerStore | None) -> None:
+    app[DIALER_STORE] = store
+    r = app.router
+    r.add_get("/api/v1/campaigns", list_campaigns, name="campaigns.list")
+    r.add_post("/api/v1/campaigns", create_campaign, name="campaigns.create")
+    r.add_get("/api/v1/campaigns/{id}", get_campaign, name="campaigns.get")
+    r.add_put("/api/v1/campaigns/{id}", update_campaign, name="campaigns.update")
+    r.add_delete("/api/v1/campaigns/{id}", delete_campaign, name="campaigns.delete")
+    r.add_post("/api/v1/campaigns/{id}/start", start, name="campaigns.start")
+    r.add_post("/api/v1/campaigns/{id}/pause", pause, name="campaigns.pause")
+    r.add_post("/api/v1/campaigns/{id}/resume", resume, name="campaigns.resume")
+    r.add_post("/api/v1/campaigns/{id}/stop", stop, name="campaigns.stop")

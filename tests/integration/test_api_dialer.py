@@ -1,0 +1,344 @@
+"""The dialer REST API (campaigns) against a real SQLite database, served on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccd.db.dialer_store import ATTEMPTS, DialerStore
+from ccd.db.engine import create_engine
+from ccd.dialer.contacts import contact_id
+from ccd.dialer.model import Campaign, CampaignState, Contact, DialMode
+from tests.integration.apifakes import Api, running_api
+from tests.integration.authmatrix import (
+    DIALER_ENDPOINTS,
+    IDENTITIES,
+    call,
+    expected_status,
+    headers_for,
+)
+from tests.integration.sqlitedb import build_template, copy_database
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+BASE = Campaign(
+    id="draft",
+    name="Draft",
+    mode=DialMode.PROGRESSIVE,
+    caller_id="+12125550100",
+    queue_id="sales",
+)
+MINIMAL = {"mode": "progressive", "caller_id": "+12125550100", "queue_id": "sales"}
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("dialer-api"))
+
+
+@pytest.fixture
+async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(copy_database(template, tmp_path))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def store(engine: AsyncEngine) -> DialerStore:
+    store = DialerStore(engine)
+    await store.put_campaign(BASE)
+    await store.put_campaign(replace(BASE, id="running", state=CampaignState.RUNNING))
+    await store.put_campaign(replace(BASE, id="paused", state=CampaignState.PAUSED))
+    return store
+
+
+@pytest.fixture
+async def api(store: DialerStore) -> AsyncIterator[Api]:
+    async with running_api(dialer_store=store) as api:
+        yield api
+
+
+async def send(
+    api: Api, method: str, path: str, role: str = "admin", body: object = None
+) -> tuple[int, Any]:
+    kwargs: dict[str, Any] = {"headers": api.auth(role)}
+    if body is not None:
+        kwargs["json"] = body
+    response = await api.client.request(method, path, **kwargs)
+    assert response.headers.get("Cache-Control") == "no-store", path
+    if response.status == 204:
+        return 204, None
+    return response.status, await response.json()
+
+
+def error_fields(problem: dict[str, Any]) -> set[str]:
+    return {error["field"] for error in problem.get("errors", [])}
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize("route", sorted(DIALER_ENDPOINTS))
+async def test_auth_matrix(route: str, identity: str, store: DialerStore) -> None:
+    endpoint = DIALER_ENDPOINTS[route]
+    before = {c.campaign.id: c.campaign for c in await store.list_campaigns()}
+    async with running_api(dialer_store=store) as api:
+        status = await call(api, endpoint, headers_for(identity))
+    assert status == expected_status(endpoint, identity)
+    if status in (401, 403):
+        # A refused caller changed nothing.
+        after = {c.campaign.id: c.campaign for c in await store.list_campaigns()}
+        assert after == before
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+
+async def test_campaign_crud_round_trip(api: Api) -> None:
+    body = {
+        "id": "spring",
+        "name": "Spring sale",
+        "mode": "predictive",
+        "caller_id": "+442071838750",
+        "agent_ids": ["1002", "1001"],
+        "windows": [{"days": ["mon", "tue"], "start": "09:00", "end": "17:30"}],
+        "holidays": ["2026-12-25"],
+        "ring_timeout_s": 20,
+        "retries": {"busy": {"delay_s": 300, "max_attempts": 5}},
+        "abandon_cap_pct": 2.5,
+        "amd": "hang-up",
+        "safe_harbor_prompt": "custom/safe-harbor",
+        "default_region": "gb",
+    }
+    status, created = await send(api, "POST", "/api/v1/campaigns", "supervisor", body)
+    assert status == 201, created
+    assert created["state"] == "draft"
+    assert created["agent_ids"] == ["1001", "1002"]
+    assert created["windows"] == [{"days": ["mon", "tue"], "start": "09:00", "end": "17:30"}]
+    assert created["retries"]["busy"] == {"delay_s": 300.0, "max_attempts": 5}
+    assert created["retries"]["no-answer"]["max_attempts"] == 3  # default kept
+    assert created["default_region"] == "GB"
+    assert created["problems"] == []
+    assert created["live"] == {"contacts": {"total": 0, "left": 0, "dialing": 0, "done": 0}}
+
+    status, got = await send(api, "GET", "/api/v1/campaigns/spring")
+    assert status == 200
+    assert got == created
+
+    status, listed = await send(api, "GET", "/api/v1/campaigns")
+    assert status == 200
+    assert [c["id"] for c in listed["campaigns"]] == ["draft", "paused", "running", "spring"]
+
+    status, updated = await send(api, "PUT", "/api/v1/campaigns/spring", body=MINIMAL)
+    assert status == 200, updated
+    assert updated["mode"] == "progressive"
+    assert updated["name"] == "spring"  # omitted fields take their defaults
+    assert updated["agent_ids"] == []
+
+    status, problem = await send(api, "POST", "/api/v1/campaigns", body=body)
+    assert status == 409
+    assert "already exists" in problem["detail"]
+
+    assert (await send(api, "DELETE", "/api/v1/campaigns/spring"))[0] == 204
+    assert (await send(api, "GET", "/api/v1/campaigns/spring"))[0] == 404
+    assert (await send(api, "DELETE", "/api/v1/campaigns/spring"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"id": "x", "mode": "robot", "caller_id": "+1"}, {"mode", "caller_id"}),
+        ({"id": "a b", **MINIMAL}, {"id"}),
+        ({"id": "x", **MINIMAL, "name": "bad\r\nname"}, {"name"}),
+        ({"id": "x", **MINIMAL, "surprise": 1}, {"surprise"}),
+        ({"id": "x", **MINIMAL, "default_region": "ZZ"}, {"default_region"}),
+        ({"id": "x", **MINIMAL, "ring_timeout_s": "25"}, {"ring_timeout_s"}),
+        ({"id": "x", **MINIMAL, "holidays": ["2026-13-01"]}, {"holidays"}),
+        ({"id": "x", **MINIMAL, "safe_harbor_prompt": "../../etc/passwd"}, {"safe_harbor_prompt"}),
+        (
+            {
+                "id": "x",
+                **MINIMAL,
+                "windows": [{"days": ["mon"], "start": "18:00", "end": "09:00"}],
+            },
+            {"windows"},
+        ),
+        (
+            {"id": "x", **MINIMAL, "windows": [{"days": ["mo"], "start": "9", "end": "x"}]},
+            {"windows.0.days.0", "windows.0.start", "windows.0.end"},
+        ),
+        (
+            {"id": "x", **MINIMAL, "retries": {"answered": {"delay_s": 1, "max_attempts": 1}}},
+            {"retries.answered.[key]"},
+        ),
+        ({"id": "x", **MINIMAL, "abandon_cap_pct": 0}, {"abandon_cap_pct"}),
+        ({"id": "x"}, {"mode", "caller_id"}),
+    ],
+)
+async def test_invalid_bodies_are_422_naming_each_field(
+    api: Api, body: dict[str, Any], fields: set[str]
+) -> None:
+    status, problem = await send(api, "POST", "/api/v1/campaigns", body=body)
+    assert status == 422, problem
+    assert fields <= error_fields(problem), problem
+    status, problem = await send(api, "PUT", "/api/v1/campaigns/draft", body=body)
+    assert status == 422, problem
+
+
+async def test_non_json_and_empty_bodies_are_clear_4xx(api: Api) -> None:
+    response = await api.client.post(
+        "/api/v1/campaigns",
+        data=b"id=x",
+        headers=api.auth("admin") | {"Content-Type": "text/plain"},
+    )
+    assert response.status == 415
+    response = await api.client.post(
+        "/api/v1/campaigns",
+        data=b"",
+        headers=api.auth("admin") | {"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    response = await api.client.put(
+        "/api/v1/campaigns/draft",
+        data=b"[1]",
+        headers=api.auth("admin") | {"Content-Type": "application/json"},
+    )
+    assert response.status == 422
+
+
+async def test_lifecycle_moves_and_illegal_moves(api: Api) -> None:
+    base = "/api/v1/campaigns/draft"
+    for action in ("pause", "resume", "stop"):
+        status, problem = await send(api, "POST", f"{base}/{action}")
+        assert status == 409, action
+        assert problem["type"] == "urn:ccd:problem:illegal-transition"
+        assert problem["state"] == "draft"
+    status, view = await send(api, "POST", f"{base}/start")
+    assert (status, view["state"]) == (200, "running")
+    assert (await send(api, "POST", f"{base}/start"))[0] == 409
+    assert (await send(api, "POST", f"{base}/resume"))[0] == 409
+    status, view = await send(api, "POST", f"{base}/pause")
+    assert (status, view["state"]) == (200, "paused")
+    assert (await send(api, "POST", f"{base}/pause"))[0] == 409
+    status, view = await send(api, "POST", f"{base}/resume")
+    assert (status, view["state"]) == (200, "running")
+    status, view = await send(api, "POST", f"{base}/stop")
+    assert (status, view["state"]) == (200, "stopped")
+    for action in ("start", "pause", "resume", "stop"):
+        status, problem = await send(api, "POST", f"{base}/{action}")
+        assert status == 409, action
+        assert "it is stopped" in problem["detail"]
+    assert (await send(api, "POST", "/api/v1/campaigns/nope/start"))[0] == 404
+
+
+async def test_start_and_resume_refused_while_the_campaign_breaks_a_rule(
+    api: Api, store: DialerStore
+) -> None:
+    predictive = {**MINIMAL, "mode": "predictive", "abandon_cap_pct": 5}
+    status, view = await send(api, "PUT", "/api/v1/campaigns/draft", body=predictive)
+    assert status == 200  # a draft may be incomplete
+    assert {p["field"] for p in view["problems"]} == {"safe_harbor_prompt", "abandon_cap_pct"}
+    status, problem = await send(api, "POST", "/api/v1/campaigns/draft/start")
+    assert status == 409
+    assert problem["type"] == "urn:ccd:problem:campaign-not-ready"
+    assert error_fields(problem) == {"safe_harbor_prompt", "abandon_cap_pct"}
+    assert "safe_harbor_prompt" in problem["detail"]
+    assert (await store.get_campaign("draft")).campaign.state is CampaignState.DRAFT  # type: ignore[union-attr]
+
+    # A running campaign cannot be changed into one that breaks a rule...
+    status, problem = await send(api, "PUT", "/api/v1/campaigns/running", body=predictive)
+    assert status == 422
+    assert error_fields(problem) == {"safe_harbor_prompt", "abandon_cap_pct"}
+    # ...and a paused one that breaks one (an older version's row) cannot resume.
+    broken = replace(BASE, id="paused", mode=DialMode.PREDICTIVE, state=CampaignState.PAUSED)
+    await store.put_campaign(broken)
+    status, problem = await send(api, "POST", "/api/v1/campaigns/paused/resume")
+    assert status == 409
+    assert error_fields(problem) == {"safe_harbor_prompt"}
+
+    fixed = {**predictive, "safe_harbor_prompt": "safe-harbor", "cap_override": True}
+    status, view = await send(api, "PUT", "/api/v1/campaigns/draft", body=fixed)
+    assert (status, view["problems"]) == (200, [])
+    status, view = await send(api, "POST", "/api/v1/campaigns/draft/start")
+    assert (status, view["state"]) == (200, "running")
+
+
+async def test_delete_refused_once_the_campaign_has_dialed(
+    api: Api, store: DialerStore, engine: AsyncEngine
+) -> None:
+    number = "+12125550123"
+    contact = Contact(contact_id("running", number), "running", number, ("America/New_York",))
+    await store.add_contacts("running", [contact])
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(ATTEMPTS).values(
+                campaign_id="running",
+                contact_id=contact.id,
+                number=number,
+                started_at=T0,
+                outcome="no-answer",
+                safe_harbor_played=False,
+            )
+        )
+    status, problem = await send(api, "DELETE", "/api/v1/campaigns/running")
+    assert status == 409
+    assert "compliance evidence" in problem["detail"]
+    assert (await send(api, "GET", "/api/v1/campaigns/running"))[0] == 200
+
+
+async def test_live_carries_the_contact_counts(api: Api, store: DialerStore) -> None:
+    numbers = ["+12125550101", "+12125550102", "+12125550103"]
+    await store.add_contacts(
+        "draft",
+        [Contact(contact_id("draft", n), "draft", n, ("America/New_York",)) for n in numbers],
+    )
+    status, view = await send(api, "GET", "/api/v1/campaigns/draft")
+    assert status == 200
+    assert view["live"] == {"contacts": {"total": 3, "left": 3, "dialing": 0, "done": 0}}
+
+
+async def test_state_survives_a_restart(engine: AsyncEngine, store: DialerStore) -> None:
+    async with running_api(dialer_store=store) as api:
+        assert (await send(api, "POST", "/api/v1/campaigns/draft/start"))[0] == 200
+        assert (await send(api, "POST", "/api/v1/campaigns/running/pause"))[0] == 200
+    async with running_api(dialer_store=DialerStore(engine)) as api:
+        _, listed = await send(api, "GET", "/api/v1/campaigns")
+    assert {c["id"]: c["state"] for c in listed["campaigns"]} == {
+        "draft": "running",
+        "paused": "paused",
+        "running": "paused",
+    }
+
+
+async def test_bad_path_ids_are_404_or_422(api: Api) -> None:
+    assert (await send(api, "GET", "/api/v1/campaigns/a%20b"))[0] == 404
+    status, problem = await send(api, "GET", "/api/v1/campaigns/a%0Ab")
+    assert status == 422
+    assert error_fields(problem) == {"id"}
+
+
+async def test_without_a_store_the_routes_are_503() -> None:
+    async with running_api(allow_server_errors=True) as api:
+        status, problem = await send(api, "GET", "/api/v1/campaigns")
+    assert status == 503
+    assert "dialer store" in problem["detail"]
+
+
+async def test_database_failure_is_503_not_500(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'no.db'}")
+    try:
+        async with running_api(dialer_store=DialerStore(engine), allow_server_errors=True) as api:
+            status, problem = await send(api, "GET", "/api/v1/campaigns")
+            assert status == 503
+            assert problem["type"] == "urn:ccd:problem:upstream-unavailable"
+            status, _ = await send(api, "POST", "/api/v1/campaigns/x/start")
+            assert status == 503
+    finally:
+        await engine.dispose()
