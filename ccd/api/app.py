@@ -8,6 +8,7 @@ from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
 from ccd.api import campaigns as campaign_routes
 from ccd.api import cdrs as cdr_routes
+from ccd.api import dnc as dnc_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
 from ccd.api.context import DEPS, ApiDeps
@@ -69,6 +70,7 @@ def build_api(
     ivr_routes.add_routes(app, ivr)
     acd_routes.add_routes(app, acd_store, acd_live)
     campaign_routes.add_routes(app, dialer_store)
+    dnc_routes.add_routes(app)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -26,6 +26,9 @@ ACD_AGENT_SELF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 # Dialer (ccd.api.campaigns, ccd.api.dnc): campaigns and their lists are run by admins and
 # supervisors.
 DIALER_MANAGERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# An agent may ask whether a number is blocked (before a manual call back), never read or
+# change a list.
+DNC_CHECKERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -74,6 +77,11 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "campaigns.pause": DIALER_MANAGERS,
     "campaigns.resume": DIALER_MANAGERS,
     "campaigns.stop": DIALER_MANAGERS,
+    "dnc.list": DIALER_MANAGERS,
+    "dnc.add": DIALER_MANAGERS,
+    "dnc.remove": DIALER_MANAGERS,
+    "dnc.upload": DIALER_MANAGERS,
+    "dnc.check": DNC_CHECKERS,
 }
 
 

@@ -20,6 +20,7 @@ class Endpoint:
     allowed: frozenset[str]
     body: dict[str, object] | None = None
     websocket: bool = False
+    csv: str | None = None  # a text/csv body instead of JSON
 
 
 READERS = frozenset({"admin", "supervisor", "integrator"})
@@ -72,7 +73,7 @@ ACD_ENDPOINTS = {
 
 
 # Every dialer route, for the auth matrix of test_api_dialer. The database holds the
-# campaigns "draft" (a draft, runnable), "running" and "paused" (DIALER_SETUP there).
+# campaigns "draft" (a draft, runnable), "running" and "paused" (the store fixture there).
 DIALER_ENDPOINTS = {
     "campaigns.list": Endpoint("GET", "/api/v1/campaigns", 200, VIEWERS),
     "campaigns.create": Endpoint(
@@ -95,6 +96,12 @@ DIALER_ENDPOINTS = {
     "campaigns.pause": Endpoint("POST", "/api/v1/campaigns/running/pause", 200, VIEWERS),
     "campaigns.resume": Endpoint("POST", "/api/v1/campaigns/paused/resume", 200, VIEWERS),
     "campaigns.stop": Endpoint("POST", "/api/v1/campaigns/running/stop", 200, VIEWERS),
+    # The global do-not-call list holds +12125550111.
+    "dnc.list": Endpoint("GET", "/api/v1/dnc", 200, VIEWERS),
+    "dnc.add": Endpoint("POST", "/api/v1/dnc", 201, VIEWERS, body={"number": "2125550199"}),
+    "dnc.remove": Endpoint("DELETE", "/api/v1/dnc/+12125550111", 204, VIEWERS),
+    "dnc.check": Endpoint("GET", "/api/v1/dnc/check?number=2125550111", 200, AGENT_SELF),
+    "dnc.upload": Endpoint("POST", "/api/v1/dnc/import", 200, VIEWERS, csv="phone\n2125550198\n"),
 }
 
 
@@ -120,8 +127,16 @@ async def call(api: Api, endpoint: Endpoint, headers: dict[str, str]) -> int:
             return exc.status
         await ws.close()
         return 101
-    response = await api.client.request(
-        endpoint.method, endpoint.path, headers=headers, json=endpoint.body
-    )
+    if endpoint.csv is not None:
+        response = await api.client.request(
+            endpoint.method,
+            endpoint.path,
+            headers=headers | {"Content-Type": "text/csv"},
+            data=endpoint.csv.encode(),
+        )
+    else:
+        response = await api.client.request(
+            endpoint.method, endpoint.path, headers=headers, json=endpoint.body
+        )
     await response.read()
     return response.status

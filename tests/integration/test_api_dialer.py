@@ -55,6 +55,7 @@ async def store(engine: AsyncEngine) -> DialerStore:
     await store.put_campaign(BASE)
     await store.put_campaign(replace(BASE, id="running", state=CampaignState.RUNNING))
     await store.put_campaign(replace(BASE, id="paused", state=CampaignState.PAUSED))
+    await store.add_dnc(["+12125550111"])
     return store
 
 
@@ -88,14 +89,17 @@ def error_fields(problem: dict[str, Any]) -> set[str]:
 @pytest.mark.parametrize("route", sorted(DIALER_ENDPOINTS))
 async def test_auth_matrix(route: str, identity: str, store: DialerStore) -> None:
     endpoint = DIALER_ENDPOINTS[route]
-    before = {c.campaign.id: c.campaign for c in await store.list_campaigns()}
+    before = await _everything(store)
     async with running_api(dialer_store=store) as api:
         status = await call(api, endpoint, headers_for(identity))
     assert status == expected_status(endpoint, identity)
     if status in (401, 403):
-        # A refused caller changed nothing.
-        after = {c.campaign.id: c.campaign for c in await store.list_campaigns()}
-        assert after == before
+        assert await _everything(store) == before  # a refused caller changed nothing
+
+
+async def _everything(store: DialerStore) -> tuple[object, ...]:
+    campaigns = {c.campaign.id: c.campaign for c in await store.list_campaigns()}
+    return campaigns, await store.list_dnc(), await store.contact_counts("draft")
 
 
 # --- campaigns ---------------------------------------------------------------------------
@@ -342,3 +346,138 @@ async def test_database_failure_is_503_not_500(tmp_path: Path) -> None:
             assert status == 503
     finally:
         await engine.dispose()
+
+
+# --- do-not-call -------------------------------------------------------------------------
+
+
+async def test_dnc_add_check_list_remove(api: Api) -> None:
+    status, added = await send(api, "POST", "/api/v1/dnc", body={"number": "(212) 555-0142"})
+    assert status == 201, added
+    assert added == {"number": "+12125550142", "campaign_id": None, "added": True}
+    status, again = await send(api, "POST", "/api/v1/dnc", body={"number": "+1 212 555 0142"})
+    assert (status, again["added"]) == (200, False)
+    status, _ = await send(
+        api,
+        "POST",
+        "/api/v1/dnc",
+        body={"number": "0612345678", "campaign_id": "draft", "region": "FR"},
+    )
+    assert status == 201
+
+    status, check = await send(api, "GET", "/api/v1/dnc/check?number=2125550142", "agent")
+    assert status == 200
+    assert check["blocked"] is True
+    assert [entry["list"] for entry in check["lists"]] == ["global"]
+    status, check = await send(
+        api, "GET", "/api/v1/dnc/check?number=%2B33612345678&campaign=draft", "agent"
+    )
+    assert (check["blocked"], [e["campaign_id"] for e in check["lists"]]) == (True, ["draft"])
+    status, check = await send(api, "GET", "/api/v1/dnc/check?number=%2B33612345678")
+    assert (status, check["blocked"], check["lists"]) == (200, False, [])
+
+    status, page = await send(api, "GET", "/api/v1/dnc?limit=1")
+    assert status == 200
+    assert [e["number"] for e in page["entries"]] == ["+12125550111"]
+    assert page["next_cursor"] == "+12125550111"
+    status, page = await send(api, "GET", "/api/v1/dnc?limit=1&cursor=%2B12125550111")
+    assert [e["number"] for e in page["entries"]] == ["+12125550142"]
+    status, page = await send(api, "GET", "/api/v1/dnc?cursor=%2B12125550142")
+    assert (page["entries"], page["next_cursor"]) == ([], None)
+    status, page = await send(api, "GET", "/api/v1/dnc?campaign=draft")
+    assert [e["number"] for e in page["entries"]] == ["+33612345678"]
+
+    assert (await send(api, "DELETE", "/api/v1/dnc/2125550142"))[0] == 204
+    status, problem = await send(api, "DELETE", "/api/v1/dnc/2125550142")
+    assert status == 404
+    assert "not on the global list" in problem["detail"]
+    # Off the campaign's list, a national number of another region.
+    path = "/api/v1/dnc/0612345678?campaign=draft&region=FR"
+    assert (await send(api, "DELETE", path))[0] == 204
+    assert (await send(api, "DELETE", path))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("POST", "/api/v1/dnc", {"number": "12"}, 422, "number"),
+        ("POST", "/api/v1/dnc", {"number": "not a number"}, 422, "number"),
+        ("POST", "/api/v1/dnc", {"number": "2125550100\r\n"}, 422, "number"),
+        ("POST", "/api/v1/dnc", {"number": "2125550100", "region": "ZZ"}, 422, "region"),
+        ("POST", "/api/v1/dnc", {"number": "2125550100", "extra": 1}, 422, "extra"),
+        ("POST", "/api/v1/dnc", {"number": "2125550100", "campaign_id": "nope"}, 404, None),
+        ("GET", "/api/v1/dnc/check", None, 422, "number"),
+        ("GET", "/api/v1/dnc/check?number=abc", None, 422, "number"),
+        ("GET", "/api/v1/dnc/check?number=2125550100&campaign=nope", None, 404, None),
+        ("GET", "/api/v1/dnc/check?number=2125550100&number=2125550101", None, 422, "number"),
+        ("GET", "/api/v1/dnc?limit=0", None, 422, "limit"),
+        ("GET", "/api/v1/dnc?limit=x", None, 422, "limit"),
+        ("GET", "/api/v1/dnc?cursor=abc", None, 422, "cursor"),
+        ("GET", "/api/v1/dnc?campaign=nope", None, 404, None),
+        ("GET", "/api/v1/dnc?campaign=a%0Ab", None, 422, "campaign"),
+        ("DELETE", "/api/v1/dnc/12", None, 422, "number"),
+        ("DELETE", "/api/v1/dnc/2125550111?region=XX", None, 422, "region"),
+    ],
+)
+async def test_dnc_refusals_are_clear_4xx(
+    api: Api, method: str, path: str, body: object, status: int, field: str | None
+) -> None:
+    got, problem = await send(api, method, path, body=body)
+    assert got == status, problem
+    if field is not None:
+        assert field in error_fields(problem), problem
+
+
+async def post_csv(
+    api: Api, path: str, text: str | bytes, content_type: str = "text/csv"
+) -> tuple[int, Any]:
+    data = text.encode() if isinstance(text, str) else text
+    response = await api.client.post(
+        path, data=data, headers=api.auth("admin") | {"Content-Type": content_type}
+    )
+    return response.status, await response.json()
+
+
+async def test_dnc_import_reports_bad_rows(api: Api, store: DialerStore) -> None:
+    text = "phone,note\n2125550150,a\nnot a number,b\n+12125550111,c\n2125550150,d\n"
+    status, report = await post_csv(api, "/api/v1/dnc/import", text)
+    assert status == 200, report
+    assert {k: report[k] for k in ("read", "imported", "new", "already_there", "rejected")} == {
+        "read": 4,
+        "imported": 3,
+        "new": 1,
+        "already_there": 2,
+        "rejected": 1,
+    }
+    assert report["bad_rows"] == [
+        {"row": 3, "column": "phone", "reason": "unparseable number: not a phone number"}
+    ]
+    assert await store.is_blocked("+12125550150")
+    # A plain list, one number per line, onto a campaign's list in its region.
+    status, report = await post_csv(api, "/api/v1/dnc/import?campaign=draft", "2125550160\n")
+    assert (status, report["new"]) == (200, 1)
+    assert await store.is_blocked("+12125550160", campaign_id="draft")
+    assert not await store.is_blocked("+12125550160")
+
+
+async def test_dnc_import_refusals(api: Api) -> None:
+    status, problem = await post_csv(api, "/api/v1/dnc/import", "a,b\n1,2\n")
+    assert status == 422
+    assert error_fields(problem) == {"body"}
+    assert "no phone column" in problem["errors"][0]["message"]
+    status, problem = await post_csv(api, "/api/v1/dnc/import", "{}", "application/json")
+    assert status == 415
+    status, problem = await post_csv(api, "/api/v1/dnc/import?campaign=nope", "2125550100\n")
+    assert status == 404
+    status, problem = await post_csv(api, "/api/v1/dnc/import?region=QQ", "2125550100\n")
+    assert (status, error_fields(problem)) == (422, {"region"})
+
+
+async def test_dnc_import_is_not_bound_by_the_json_body_cap(api: Api, store: DialerStore) -> None:
+    # The test app caps JSON bodies at 4096 bytes; an upload streams past that.
+    numbers = [f"+1212555{n:04d}" for n in range(2000, 4000)]
+    text = "phone\n" + "\n".join(numbers) + "\n"
+    assert len(text) > 6 * 4096
+    status, report = await post_csv(api, "/api/v1/dnc/import", text)
+    assert (status, report["new"], report["rejected"]) == (200, 2000, 0)
+    assert len(await store.list_dnc(limit=5000)) == 2001
