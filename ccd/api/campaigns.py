@@ -27,12 +27,14 @@ from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import no_store_json, read_body
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
+    VALIDATION_ERROR,
     ApiProblem,
     FieldError,
     not_found,
     validation_problem,
 )
 from ccd.api.serialize import iso
+from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
 from ccd.api.validation import check_path_param, parse_json_object, validate_body
 from ccd.db.dialer_store import (
     ContactStatus,
@@ -43,7 +45,7 @@ from ccd.db.dialer_store import (
     StoredCampaign,
     WriteMode,
 )
-from ccd.dialer.contacts import check_region
+from ccd.dialer.contacts import ColumnMapping, CsvUnusable, check_region, read_contacts
 from ccd.dialer.model import (
     DEFAULT_RETRIES,
     AmdMode,
@@ -62,6 +64,9 @@ DIALER_STORE: web.AppKey[DialerStore | None] = web.AppKey("dialer_store")
 
 CAMPAIGN_NOT_READY = "urn:ccd:problem:campaign-not-ready"
 ILLEGAL_TRANSITION = "urn:ccd:problem:illegal-transition"
+# Contacts per transaction on upload: small, so that parsing a batch (phonenumbers) keeps
+# the event loop busy for a few milliseconds only between database writes.
+UPLOAD_BATCH = 200
 _ID = re.compile(ID_PATTERN)
 _DAYS = {day.name.lower(): day for day in Weekday}
 
@@ -404,6 +409,68 @@ async def stop(request: web.Request) -> web.Response:
     return await _transition(request, "stop")
 
 
+async def upload_contacts(request: web.Request) -> web.Response:
+    """A ``text/csv`` body of contacts, streamed into the campaign in batches. 200 with the
+    counts and the bad rows; 422 with every problem when the file is unusable (header,
+    mapping, region) or not one row in it is good."""
+    stored = await stored_campaign(request)
+    campaign = stored.campaign
+    if campaign.state is CampaignState.STOPPED:
+        raise ApiProblem(
+            409,
+            f"campaign {campaign.id!r} is stopped: it will never dial again",
+            type_=ILLEGAL_TRANSITION,
+            extensions={"state": campaign.state.value},
+        )
+    mapping = ColumnMapping(
+        phone=query_param(request, "phone_column") or None,
+        name=query_param(request, "name_column") or None,
+        time_zone=query_param(request, "tz_column") or None,
+    )
+    region = query_param(request, "region") or campaign.default_region
+    bad = BadRows()
+    async with csv_lines(request) as lines:
+        try:
+            rows = read_contacts(
+                lines, campaign_id=campaign.id, default_region=region, mapping=mapping
+            )
+            with dialer_errors():
+                counts = await dialer_store(request).import_contacts(
+                    campaign.id, rows, batch_size=UPLOAD_BATCH, on_bad_row=bad
+                )
+        except CsvUnusable as exc:
+            raise validation_problem([FieldError("body", p) for p in exc.problems]) from None
+    report = import_report(counts, bad)
+    log.info(
+        "dialer contacts uploaded",
+        campaign=campaign.id,
+        read=counts.read,
+        new=counts.new,
+        already_there=counts.already_there,
+        rejected=counts.rejected,
+        token_id=_by(request),
+    )
+    if not counts.accepted:
+        problems = [
+            FieldError(
+                "body",
+                f"row {b['row']}"
+                + (f", column {b['column']!r}" if b["column"] else "")
+                + f": {b['reason']}",
+            )
+            for b in bad.rows
+        ] or [FieldError("body", "the file has a header but no contact rows")]
+        raise ApiProblem(
+            422,
+            f"no contact in the file could be imported ({counts.rejected} bad rows)",
+            type_=VALIDATION_ERROR,
+            title="Validation failed",
+            errors=problems,
+            extensions=report,
+        )
+    return no_store_json(report)
+
+
 def add_routes(app: web.Application, store: DialerStore | None) -> None:
     app[DIALER_STORE] = store
     r = app.router
@@ -416,3 +483,4 @@ def add_routes(app: web.Application, store: DialerStore | None) -> None:
     r.add_post("/api/v1/campaigns/{id}/pause", pause, name="campaigns.pause")
     r.add_post("/api/v1/campaigns/{id}/resume", resume, name="campaigns.resume")
     r.add_post("/api/v1/campaigns/{id}/stop", stop, name="campaigns.stop")
+    r.add_post("/api/v1/campaigns/{id}/contacts", upload_contacts, name="campaigns.contacts")

@@ -77,6 +77,7 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "campaigns.pause": DIALER_MANAGERS,
     "campaigns.resume": DIALER_MANAGERS,
     "campaigns.stop": DIALER_MANAGERS,
+    "campaigns.contacts": DIALER_MANAGERS,
     "dnc.list": DIALER_MANAGERS,
     "dnc.add": DIALER_MANAGERS,
     "dnc.remove": DIALER_MANAGERS,

@@ -96,6 +96,9 @@ DIALER_ENDPOINTS = {
     "campaigns.pause": Endpoint("POST", "/api/v1/campaigns/running/pause", 200, VIEWERS),
     "campaigns.resume": Endpoint("POST", "/api/v1/campaigns/paused/resume", 200, VIEWERS),
     "campaigns.stop": Endpoint("POST", "/api/v1/campaigns/running/stop", 200, VIEWERS),
+    "campaigns.contacts": Endpoint(
+        "POST", "/api/v1/campaigns/draft/contacts", 200, VIEWERS, csv="phone\n2125550177\n"
+    ),
     # The global do-not-call list holds +12125550111.
     "dnc.list": Endpoint("GET", "/api/v1/dnc", 200, VIEWERS),
     "dnc.add": Endpoint("POST", "/api/v1/dnc", 201, VIEWERS, body={"number": "2125550199"}),

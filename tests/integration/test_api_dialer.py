@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccd.db.dialer_store import ATTEMPTS, DialerStore
+from ccd.db.dialer_store import ATTEMPTS, ContactStatus, DialerStore
 from ccd.db.engine import create_engine
 from ccd.dialer.contacts import contact_id
 from ccd.dialer.model import Campaign, CampaignState, Contact, DialMode
@@ -481,3 +481,106 @@ async def test_dnc_import_is_not_bound_by_the_json_body_cap(api: Api, store: Dia
     status, report = await post_csv(api, "/api/v1/dnc/import", text)
     assert (status, report["new"], report["rejected"]) == (200, 2000, 0)
     assert len(await store.list_dnc(limit=5000)) == 2001
+
+
+# --- contacts upload ---------------------------------------------------------------------
+
+CONTACTS = (
+    "Mobile,Full name,TZ,plan\n"
+    "(212) 555-0100,Alice Martin,,gold\n"
+    "+33 6 12 34 56 78,Chloé Durand,Europe/Paris,silver\n"
+    "not a number,Bob,,\n"
+    "212 555 0100,Alice again,,\n"
+    "2125550101,Carol,Mars/Olympus,\n"
+)
+MAPPED = "/api/v1/campaigns/draft/contacts?phone_column=Mobile&name_column=Full+name&tz_column=TZ"
+
+
+async def test_contacts_upload_imports_good_rows_and_reports_bad_ones(
+    api: Api, store: DialerStore
+) -> None:
+    status, report = await post_csv(api, MAPPED, CONTACTS)
+    assert status == 200, report
+    assert {k: report[k] for k in ("read", "imported", "new", "already_there", "rejected")} == {
+        "read": 5,
+        "imported": 2,
+        "new": 2,
+        "already_there": 0,
+        "rejected": 3,
+    }
+    assert report["bad_rows"] == [
+        {"row": 4, "column": "Mobile", "reason": "unparseable number: not a phone number"},
+        {"row": 5, "column": "Mobile", "reason": "duplicate: same number as row 2"},
+        {
+            "row": 6,
+            "column": "TZ",
+            "reason": "unknown time zone 'Mars/Olympus' (an IANA name: America/New_York)",
+        },
+    ]
+    alice = await store.get_contact(contact_id("draft", "+12125550100"))
+    assert alice is not None
+    assert (alice.contact.name, alice.contact.fields) == ("Alice Martin", {"plan": "gold"})
+    assert alice.contact.time_zones == ("America/New_York",)
+
+    # The same file again changes nothing.
+    status, again = await post_csv(api, MAPPED, CONTACTS)
+    assert status == 200
+    assert (again["imported"], again["new"], again["already_there"]) == (2, 0, 2)
+    status, view = await send(api, "GET", "/api/v1/campaigns/draft")
+    assert view["live"]["contacts"] == {"total": 2, "left": 2, "dialing": 0, "done": 0}
+
+
+async def test_contacts_upload_streams_past_the_json_body_cap(api: Api, store: DialerStore) -> None:
+    lines = [f"+1212555{n:04d},Customer {n}" for n in range(2000, 3000)]
+    text = "phone,name\n" + "\n".join(lines) + "\n"
+    assert len(text) > 4 * 4096
+    status, report = await post_csv(api, "/api/v1/campaigns/running/contacts", text)
+    assert (status, report["new"], report["rejected"]) == (200, 1000, 0)
+    assert (await store.contact_counts("running"))[ContactStatus.PENDING] == 1000
+
+
+async def test_contacts_upload_refusals(api: Api, store: DialerStore) -> None:
+    base = "/api/v1/campaigns/draft/contacts"
+    # Unusable: every problem at once, nothing written.
+    status, problem = await post_csv(api, f"{base}?tz_column=Zone", "number,who\n2125550100,A\n")
+    assert status == 422, problem
+    messages = [e["message"] for e in problem["errors"]]
+    assert len(messages) == 2
+    assert "no phone column 'phone'" in messages[0]
+    assert "no time zone column 'Zone'" in messages[1]
+    status, problem = await post_csv(api, base, "")
+    assert (status, problem["errors"][0]["message"]) == (
+        422,
+        "the file is empty: the first row must name the columns",
+    )
+    status, problem = await post_csv(api, f"{base}?region=QQ", "phone\n2125550100\n")
+    assert status == 422
+    assert "unknown default region" in problem["errors"][0]["message"]
+    # Not one good row: 422 with every bad row, and the counts.
+    status, problem = await post_csv(api, base, "phone\nnope\n12\n")
+    assert status == 422
+    assert [e["message"] for e in problem["errors"]] == [
+        "row 2, column 'phone': unparseable number: not a phone number",
+        "row 3, column 'phone': not a valid number: too short",
+    ]
+    assert (problem["read"], problem["rejected"]) == (2, 2)
+    status, problem = await post_csv(api, base, "phone\n")
+    assert status == 422
+    assert (await store.contact_counts("draft"))[ContactStatus.PENDING] == 0
+
+    assert (await post_csv(api, base, "{}", "application/json"))[0] == 415
+    assert (await post_csv(api, "/api/v1/campaigns/nope/contacts", "phone\n"))[0] == 404
+    status, problem = await post_csv(api, f"{base}?phone_column=a%0Ab", "phone\n")
+    assert (status, error_fields(problem)) == (422, {"phone_column"})
+    assert (await send(api, "POST", "/api/v1/campaigns/draft/start"))[0] == 200
+    assert (await send(api, "POST", "/api/v1/campaigns/draft/stop"))[0] == 200
+    status, problem = await post_csv(api, base, "phone\n2125550100\n")
+    assert status == 409
+    assert "stopped" in problem["detail"]
+
+
+async def test_contacts_upload_rejects_a_row_that_is_not_utf8(api: Api) -> None:
+    data = b"phone,name\n2125550100,Ann\n2125550101,\xff\xfe\n"
+    status, report = await post_csv(api, "/api/v1/campaigns/draft/contacts", data)
+    assert (status, report["new"]) == (200, 1)
+    assert report["bad_rows"] == [{"row": 3, "column": "name", "reason": "not UTF-8 text"}]
