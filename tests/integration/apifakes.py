@@ -402,3 +402,23 @@ async def running_api(
         )
     if not allow_server_errors:
         assert 500 not in statuses, f"the API answered 500: {statuses}"
+
+
+async def send(
+    api: Api, method: str, path: str, role: str = "admin", body: object = None
+) -> tuple[int, Any]:
+    """One JSON request as ``role``: (status, decoded body or None for 204). Every API
+    answer must forbid caching."""
+    kwargs: dict[str, Any] = {"headers": api.auth(role)}
+    if body is not None:
+        kwargs["json"] = body
+    response = await api.client.request(method, path, **kwargs)
+    assert response.headers.get("Cache-Control") == "no-store", path
+    if response.status == 204:
+        return 204, None
+    return response.status, await response.json()
+
+
+def error_fields(problem: dict[str, Any]) -> set[str]:
+    """The fields a 422 problem body names."""
+    return {error["field"] for error in problem.get("errors", [])}

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccd.acd.seed import load_seed
 from ccd.db.acd_store import AcdStore, SessionEntry
 from ccd.db.engine import create_engine
-from tests.integration.apifakes import Api, FakeAcdLive, running_api
+from tests.integration.apifakes import Api, FakeAcdLive, error_fields, running_api, send
 from tests.integration.authmatrix import (
     ACD_ENDPOINTS,
     IDENTITIES,
@@ -77,23 +77,6 @@ def live() -> FakeAcdLive:
 async def api(store: AcdStore, live: FakeAcdLive) -> AsyncIterator[Api]:
     async with running_api(acd_store=store, acd_live=live) as api:
         yield api
-
-
-async def send(
-    api: Api, method: str, path: str, role: str = "admin", body: object = None
-) -> tuple[int, Any]:
-    kwargs: dict[str, Any] = {"headers": api.auth(role)}
-    if body is not None:
-        kwargs["json"] = body
-    response = await api.client.request(method, path, **kwargs)
-    assert response.headers.get("Cache-Control") == "no-store", path
-    if response.status == 204:
-        return 204, None
-    return response.status, await response.json()
-
-
-def error_fields(problem: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in problem.get("errors", [])}
 
 
 # --- roles -------------------------------------------------------------------------------

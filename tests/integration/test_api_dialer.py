@@ -16,7 +16,7 @@ from ccd.db.dialer_store import ATTEMPTS, ContactStatus, DialerStore
 from ccd.db.engine import create_engine
 from ccd.dialer.contacts import contact_id
 from ccd.dialer.model import Campaign, CampaignState, Contact, DialMode
-from tests.integration.apifakes import Api, running_api
+from tests.integration.apifakes import Api, error_fields, running_api, send
 from tests.integration.authmatrix import (
     DIALER_ENDPOINTS,
     IDENTITIES,
@@ -63,23 +63,6 @@ async def store(engine: AsyncEngine) -> DialerStore:
 async def api(store: DialerStore) -> AsyncIterator[Api]:
     async with running_api(dialer_store=store) as api:
         yield api
-
-
-async def send(
-    api: Api, method: str, path: str, role: str = "admin", body: object = None
-) -> tuple[int, Any]:
-    kwargs: dict[str, Any] = {"headers": api.auth(role)}
-    if body is not None:
-        kwargs["json"] = body
-    response = await api.client.request(method, path, **kwargs)
-    assert response.headers.get("Cache-Control") == "no-store", path
-    if response.status == 204:
-        return 204, None
-    return response.status, await response.json()
-
-
-def error_fields(problem: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in problem.get("errors", [])}
 
 
 # --- roles -------------------------------------------------------------------------------
