@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.acd_decision import percentile  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from ccd.dialer.model import AbandonTally, DialMode, Outcome  # noqa: E402
 from ccd.dialer.pacing import AgentConnected, CallEnded, CallPlaced, Floor, Pacer, RingEnded  # noqa: E402
@@ -92,11 +93,6 @@ def latency(decisions: int, seed: int) -> list[float]:
     return samples
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--hours", type=float, default=4.0, help="shift length per run")
@@ -107,7 +103,8 @@ def main() -> None:
     print(f"machine: {describe()}", file=sys.stderr)
     rows: list[str] = []
     results: dict[tuple[str, str], SimResult] = {}
-    for name, config in scenarios(args.hours, args.seed):
+    runs = scenarios(args.hours, args.seed)
+    for name, config in runs:
         for pacer, run in (("ccd", run_core), ("VICIdial adaptive", run_baseline)):
             started = time.perf_counter()
             result = run(config)
@@ -137,9 +134,9 @@ def main() -> None:
         f"p99 {p99:.3f} ms, max {max(samples):.3f} ms (n = {len(samples)})"
     )
 
-    main_core = results[scenarios(args.hours, args.seed)[0][0], "ccd"]
-    main_base = results[scenarios(args.hours, args.seed)[0][0], "VICIdial adaptive"]
-    step = results[scenarios(args.hours, args.seed)[2][0], "ccd"]
+    main_core = results[runs[0][0], "ccd"]
+    main_base = results[runs[0][0], "VICIdial adaptive"]
+    step = results[runs[2][0], "ccd"]
     verdicts = [
         ("100 agents / 10 %: occupancy >= 92 %", main_core.occupancy >= 0.92),
         ("100 agents / 10 %: abandonment <= 3 %", main_core.abandon_pct <= 3.0),

@@ -31,6 +31,7 @@ from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, V
 from phonenumbers import timezone as phone_timezones
 
 from ccd.dialer.model import Contact
+from ccd.dialer.windows import UNKNOWN_ZONE  # libphonenumber's "cannot place it" answer
 
 DEFAULT_PHONE_COLUMN = "phone"
 DEFAULT_NAME_COLUMN = "name"
@@ -39,8 +40,6 @@ MAX_NAME_LENGTH = 200  # dialer_contacts.name
 MAX_FIELD_NAME_LENGTH = 100
 # Several zones in the time zone column: "America/New_York;America/Chicago".
 TZ_SEPARATOR = ";"
-# What libphonenumber answers for a number it cannot place (non-geographic, satellite...).
-UNKNOWN_ZONE = "Etc/Unknown"
 # Namespace of the contact ids: uuid5(namespace, "<campaign>\n<E.164>"), stable forever.
 CONTACT_NAMESPACE = uuid.UUID("6f0a3c52-5b8e-4c1e-9d0e-2f6c1f3b7a41")
 
@@ -118,7 +117,7 @@ def e164(number: PhoneNumber) -> str:
 def zones_of_number(number: PhoneNumber) -> tuple[str, ...]:
     """The IANA zones the number may be in, sorted; NumberProblem when libphonenumber
     cannot place it (the calling window could not be checked)."""
-    zones = tuple(sorted(z for z in phone_timezones.time_zones_for_number(number)))
+    zones = tuple(sorted(phone_timezones.time_zones_for_number(number)))
     if not zones or UNKNOWN_ZONE in zones:
         raise NumberProblem(
             "no time zone is known for this number: give one in the time zone column"

@@ -289,7 +289,6 @@ class Pacer:
         self._handle = _SortedWindow(HANDLE_WINDOW)
         self._connect_delay = 0.0
         self._connects = 0
-        self.placed = 0
         # Learnt in the order calls were placed / connected (see handle).
         self._rings = _InOrder()
         self._talks = _InOrder()
@@ -332,7 +331,6 @@ class Pacer:
                 self._connect_delay += CONNECT_ALPHA * (wait - self._connect_delay)
             self._connects += 1
         else:
-            self.placed += 1
             self._rings.start(event.call_id)
 
     def _learn(self, person: bool, ring_s: float) -> None:
@@ -352,11 +350,14 @@ class Pacer:
         noise = 2.0 * math.sqrt(short * (1.0 - short) / max(self._short.seen, PRIOR_ATTEMPTS))
         return max(self._long.value, short - noise)
 
+    def _person_ring_s(self) -> float:
+        return self._person_ring.mean() if self._person_ring else DEFAULT_RING_S
+
     def estimates(self) -> Estimates:
         return Estimates(
             answer_rate=self.answer_rate,
             attempts_seen=self._attempts_seen,
-            person_ring_s=self._person_ring.mean() if self._person_ring else DEFAULT_RING_S,
+            person_ring_s=self._person_ring_s(),
             handle_s=self._handle.mean() if self._handle else None,
             connect_delay_s=self._connect_delay,
         )
@@ -400,9 +401,9 @@ class Pacer:
         if near is not None:
             return self._progressive(progressive, f"near cap: {near}", p, floor)
 
-        estimates = self.estimates()
-        horizon = HORIZON_SCALE * estimates.person_ring_s
-        window = max(0.0, ABANDON_AFTER_S - estimates.connect_delay_s)
+        # Not self.estimates(): p is already known and the handle-time mean is not used.
+        horizon = HORIZON_SCALE * self._person_ring_s()
+        window = max(0.0, ABANDON_AFTER_S - self._connect_delay)
         agents_mean, agents_var = self._agents(floor, horizon + window)
         people_mean_ringing, people_var = self._ringing_people(floor, p)
         people_mean = people_mean_ringing + floor.waiting
@@ -449,15 +450,16 @@ class Pacer:
                 else:
                     high = mid - 1
         excess, _, people = abandons(low)
-        return Decision(
-            place=low,
-            mode=DialMode.PREDICTIVE,
-            reason="predictive",
-            answer_rate=p,
-            expected_people=people,
-            expected_agents=agents_mean,
-            expected_abandons=excess,
-            dial_ratio=(ringing + low) / max(agents_mean, 1.0),
+        return self._decision(
+            low,
+            DialMode.PREDICTIVE,
+            "predictive",
+            p,
+            people,
+            agents_mean,
+            excess,
+            agents_mean,
+            ringing,
         )
 
     def _progressive(self, place: int, reason: str, p: float, floor: Floor) -> Decision:
@@ -503,8 +505,7 @@ class Pacer:
             still = total - right(handle, elapsed)
             if still == 0:
                 continue  # longer than every call in the window: no telling when it ends
-            else:
-                q = (still - (total - right(handle, elapsed + within_s))) / still
+            q = (still - (total - right(handle, elapsed + within_s))) / still
             mean += q
             var += q * (1.0 - q)
         return mean, var

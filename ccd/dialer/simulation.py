@@ -169,9 +169,23 @@ class VicidialAdaptive:
 @dataclass(slots=True)
 class _Call:
     placed_at: float
-    u_kind: float
+    outcome: Outcome  # from the call's first uniform, against the rate when it was placed
     u_ring: float
     u_talk: float
+
+
+def _outcome(config: SimConfig, u: float, p: float) -> Outcome:
+    """What a call turns out to be: its uniform ``u`` against the answer rate ``p`` and
+    the config's machine, busy and failed rates, in that order."""
+    if u < p:
+        return Outcome.ANSWERED
+    if u < p + config.machine_rate:
+        return Outcome.MACHINE
+    if u < p + config.machine_rate + config.busy_rate:
+        return Outcome.BUSY
+    if u < p + config.machine_rate + config.busy_rate + config.failed_rate:
+        return Outcome.FAILED
+    return Outcome.NO_ANSWER
 
 
 def simulate(config: SimConfig, policy: Policy) -> SimResult:
@@ -188,7 +202,6 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
         heapq.heappush(timeline, (at, sequence, kind, ident))
 
     ringing: dict[int, _Call] = {}
-    idle = config.agents
     connected_at: dict[int, float] = {}  # agent -> when its current call was connected
     free_agents = list(range(config.agents))
     waiting: deque[tuple[int, float]] = deque()  # (call, deadline to be connected by)
@@ -228,7 +241,7 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
         handle_end = start + talk + config.wrapup_s
         busy_s += max(0.0, min(handle_end, end) - now)
         policy.handle(AgentConnected(str(call_id), config.connect_delay_s), now)
-        schedule(start + talk + config.wrapup_s, "free", agent)
+        schedule(handle_end, "free", agent)
 
     schedule(0.0, "tick", 0)
     call_ids = 0
@@ -239,7 +252,7 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
         if kind == "tick":
             schedule(now + config.tick_s, "tick", 0)
             floor = Floor(
-                free=idle,
+                free=len(free_agents),
                 busy_elapsed_s=[now - at for at in connected_at.values()],
                 ringing_s=[now - c.placed_at for c in ringing.values()],
                 waiting=len(waiting),
@@ -255,18 +268,18 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
             decisions += 1
             for _ in range(policy.place(floor, today, rolling, now)):
                 call_ids += 1
-                call = _Call(now, draws.random(), draws.random(), draws.random())
+                outcome = _outcome(config, draws.random(), answer_rate(now))
+                call = _Call(now, outcome, draws.random(), draws.random())
                 ringing[call_ids] = call
                 placed += 1
                 policy.handle(CallPlaced(str(call_ids)), now)
-                u, p = call.u_kind, answer_rate(now)
-                if u < p:
+                if outcome is Outcome.ANSWERED:
                     ring = gamma_ring(call.u_ring)
-                elif u < p + config.machine_rate:
+                elif outcome is Outcome.MACHINE:
                     ring = gamma_ring(call.u_ring) + AMD_S
-                elif u < p + config.machine_rate + config.busy_rate:
+                elif outcome is Outcome.BUSY:
                     ring = BUSY_RING_S * (0.5 + call.u_ring)
-                elif u < p + config.machine_rate + config.busy_rate + config.failed_rate:
+                elif outcome is Outcome.FAILED:
                     ring = FAILED_RING_S * (0.5 + call.u_ring)
                 else:
                     ring = config.ring_timeout_s
@@ -274,13 +287,11 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
         elif kind == "ring":
             call = ringing.pop(ident)
             ring_s = now - call.placed_at
-            u, p = call.u_kind, answer_rate(call.placed_at)
-            if u < p:
+            if call.outcome is Outcome.ANSWERED:
                 people += 1
                 today_answered += 1
                 policy.handle(RingEnded(str(ident), Outcome.ANSWERED, ring_s), now)
                 if free_agents:
-                    idle -= 1
                     connect(free_agents.pop(), now, ident, call)
                 else:
                     deadline = now + ABANDON_AFTER_S - config.connect_delay_s
@@ -288,16 +299,9 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
                     parked[ident] = call
                     schedule(deadline, "abandon", ident)
             else:
-                if u < p + config.machine_rate:
-                    outcome = Outcome.MACHINE
+                if call.outcome is Outcome.MACHINE:
                     machines += 1
-                elif u < p + config.machine_rate + config.busy_rate:
-                    outcome = Outcome.BUSY
-                elif u < p + config.machine_rate + config.busy_rate + config.failed_rate:
-                    outcome = Outcome.FAILED
-                else:
-                    outcome = Outcome.NO_ANSWER
-                policy.handle(RingEnded(str(ident), outcome, ring_s), now)
+                policy.handle(RingEnded(str(ident), call.outcome, ring_s), now)
         elif kind == "free":
             ended, talk = talks.pop(ident)
             del connected_at[ident]
@@ -309,7 +313,6 @@ def simulate(config: SimConfig, policy: Policy) -> SimResult:
                 call_id, _ = waiting.popleft()
                 connect(ident, now, call_id, parked.pop(call_id))
             else:
-                idle += 1
                 free_agents.append(ident)
         elif kind == "abandon" and parked.pop(ident, None) is not None:
             abandoned += 1

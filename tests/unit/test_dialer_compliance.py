@@ -20,11 +20,7 @@ from ccd.dialer.compliance import (
     within_cap,
 )
 from ccd.dialer.model import AbandonTally
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
-
+from tests.unit.dialercases import utc
 
 NOON = utc(2024, 6, 12, 12, 0)  # Wed 12 June 2024, 12:00 UTC
 

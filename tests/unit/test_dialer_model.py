@@ -11,19 +11,11 @@ from ccd.dialer.model import (
     AbandonTally,
     AmdMode,
     CallingWindow,
-    Campaign,
     DialMode,
     RetryRule,
     Weekday,
 )
-
-OK = Campaign(
-    id="spring",
-    name="Spring offer",
-    mode=DialMode.PROGRESSIVE,
-    caller_id="+15550100",
-    agent_ids=frozenset({"1001"}),
-)
+from tests.unit.dialercases import CAMPAIGN as OK
 
 
 def test_a_sensible_campaign_has_no_problems() -> None:

@@ -4,11 +4,10 @@ Instants are written in UTC with the New York wall time in a comment (June: EDT,
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 
-from ccd.dialer.model import DEFAULT_RETRIES, Campaign, Contact, DialMode, Outcome, RetryRule
+from ccd.dialer.model import DEFAULT_RETRIES, Outcome, RetryRule
 from ccd.dialer.retries import (
     Attempt,
     Dial,
@@ -19,22 +18,7 @@ from ccd.dialer.retries import (
     call_back,
     series,
 )
-
-CAMPAIGN = Campaign(
-    id="spring",
-    name="Spring offer",
-    mode=DialMode.PROGRESSIVE,
-    caller_id="+15550100",
-    agent_ids=frozenset({"1001"}),
-)  # 8:00-21:00 every day; DEFAULT_RETRIES
-NEW_YORK = Contact(
-    id="c1", campaign_id="spring", number="+12125550123", time_zones=("America/New_York",)
-)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
-
+from tests.unit.dialercases import CAMPAIGN, NEW_YORK, utc
 
 TEN_AM = utc(2024, 6, 12, 14, 0)  # Wed 12 June 2024, 10:00 in New York
 HOUR = 3600.0

@@ -4,11 +4,11 @@ the local wall time they are in a comment) a user would check."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import date, time
 
 import pytest
 
-from ccd.dialer.model import CallingWindow, Campaign, Contact, DialMode, Weekday
+from ccd.dialer.model import CallingWindow, Weekday
 from ccd.dialer.windows import (
     SEARCH_HORIZON_S,
     ClosedReason,
@@ -16,25 +16,7 @@ from ccd.dialer.windows import (
     next_open,
     why_closed,
 )
-
-CAMPAIGN = Campaign(
-    id="spring",
-    name="Spring offer",
-    mode=DialMode.PROGRESSIVE,
-    caller_id="+15550100",
-    agent_ids=frozenset({"1001"}),
-)  # the default window: 8:00-21:00 every day
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
-
-
-def contact(*zones: str) -> Contact:
-    return Contact(id="c1", campaign_id="spring", number="+12125550123", time_zones=zones)
-
-
-NEW_YORK = contact("America/New_York")  # a +1 212 number
+from tests.unit.dialercases import CAMPAIGN, NEW_YORK, contact, utc
 
 
 def test_a_new_york_number_at_2059_may_be_called_at_2100_may_not() -> None:
