@@ -25,7 +25,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ccd.acd.service import AGENT_CHANNEL_PREFIX, AcdService
+from ccd.acd.rings import AGENT_CHANNEL_PREFIX
+from ccd.acd.service import AcdService
 from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler

@@ -62,9 +62,6 @@ from ccd.acd.engine import (
 from ccd.acd.model import AgentState, AgentStatus, WaitingCaller
 from ccd.acd.ports import AcdRefused
 from ccd.acd.rings import (
-    AGENT_CHANNEL_PREFIX as AGENT_CHANNEL_PREFIX,  # the daemon's device-busy check
-)
-from ccd.acd.rings import (
     CallbackDue,
     CallerConnectedToAgent,
     CallerOffLine,
@@ -864,7 +861,6 @@ class AcdService:
 def _maybe_written(exc: Exception) -> bool:
     """Could the action have reached Asterisk? Not when the gateway refused it at once
     (not connected, unsafe value); a lost connection or a timeout: it may have."""
-    nothing_written = isinstance(exc, AmiNotConnected | UnsafeAmiValue) and not isinstance(
-        exc, AmiConnectionLost
-    )
-    return not nothing_written
+    if isinstance(exc, AmiConnectionLost):  # an AmiNotConnected that came after the write
+        return True
+    return not isinstance(exc, AmiNotConnected | UnsafeAmiValue)
