@@ -36,7 +36,7 @@ from ccd.acd.seed import (
 )
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import ACD_LIVE, PRINCIPAL
-from ccd.api.handlers import no_store_json, read_body
+from ccd.api.handlers import no_store_json, read_body, read_json, store_problems
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -48,11 +48,8 @@ from ccd.api.problems import (
 from ccd.api.serialize import iso
 from ccd.api.validation import check_path_param, parse_json_object, validate_body
 from ccd.db.acd_store import (
-    AcdConflict,
     AcdInvalidReference,
-    AcdNotFound,
     AcdStore,
-    AcdStoreUnavailable,
     SessionEntry,
     StoredAgent,
     StoredQueue,
@@ -111,15 +108,8 @@ def _live(request: web.Request) -> AcdLive:
 @contextmanager
 def _store_errors() -> Iterator[None]:
     try:
-        yield
-    except AcdStoreUnavailable:
-        raise ApiProblem(
-            503, "the ACD database is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
-        ) from None
-    except AcdNotFound as exc:
-        raise not_found(str(exc)) from None
-    except AcdConflict as exc:
-        raise ApiProblem(409, str(exc)) from None
+        with store_problems("ACD"):
+            yield
     except AcdInvalidReference as exc:
         raise validation_problem([FieldError(f, m) for f, m in exc.problems]) from None
 
@@ -146,10 +136,12 @@ def _key(request: web.Request, name: str, kind: str) -> str:
 
 async def _body(request: web.Request, model: type[BodyT], *, optional: bool = False) -> BodyT:
     """The JSON body as ``model``; when ``optional``, no body at all is ``model()``."""
-    raw = await read_body(request)
-    if optional and not raw.strip():
-        return model()
-    return validate_body(model, parse_json_object(raw, request.content_type))
+    if optional:
+        raw = await read_body(request)
+        if not raw.strip():
+            return model()
+        return validate_body(model, parse_json_object(raw, request.content_type))
+    return await read_json(request, model)
 
 
 def _by(request: web.Request) -> str:

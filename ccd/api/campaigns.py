@@ -13,8 +13,7 @@ campaign with dial attempts deleted: 409; the database unavailable 503.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date, time
 from typing import Annotated, Any, Literal
 
@@ -24,9 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ccd.acd.seed import ID_PATTERN, Id
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_body
+from ccd.api.handlers import no_store_json, read_json, store_problems
 from ccd.api.problems import (
-    UPSTREAM_UNAVAILABLE,
     VALIDATION_ERROR,
     ApiProblem,
     FieldError,
@@ -35,15 +33,13 @@ from ccd.api.problems import (
 )
 from ccd.api.serialize import iso
 from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
-from ccd.api.validation import check_path_param, parse_json_object, validate_body
+from ccd.api.validation import check_path_param
 from ccd.db.dialer_store import (
     ContactStatus,
-    DialerConflict,
-    DialerNotFound,
     DialerStore,
-    DialerStoreUnavailable,
     StoredCampaign,
     WriteMode,
+    campaign_values,
 )
 from ccd.dialer.contacts import ColumnMapping, CsvUnusable, check_region, read_contacts
 from ccd.dialer.model import (
@@ -208,19 +204,9 @@ def dialer_store(request: web.Request) -> DialerStore:
     return store
 
 
-@contextmanager
-def dialer_errors() -> Iterator[None]:
+def dialer_errors() -> AbstractContextManager[None]:
     """The store's refusals as problems: 503, 404, 409."""
-    try:
-        yield
-    except DialerStoreUnavailable:
-        raise ApiProblem(
-            503, "the dialer database is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
-        ) from None
-    except DialerNotFound as exc:
-        raise not_found(str(exc)) from None
-    except DialerConflict as exc:
-        raise ApiProblem(409, str(exc)) from None
+    return store_problems("dialer")
 
 
 def campaign_key(request: web.Request) -> str:
@@ -240,11 +226,6 @@ async def stored_campaign(request: web.Request) -> StoredCampaign:
     return stored
 
 
-async def _json(request: web.Request, model: type[CampaignFields]) -> Any:
-    raw = await read_body(request)
-    return validate_body(model, parse_json_object(raw, request.content_type))
-
-
 def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
 
@@ -254,13 +235,14 @@ def _by(request: web.Request) -> str:
 
 def campaign_view(stored: StoredCampaign) -> dict[str, Any]:
     c = stored.campaign
+    values = campaign_values(c)  # the fields stored and shown alike
     return {
         "id": c.id,
         "name": c.name,
-        "mode": c.mode.value,
-        "state": c.state.value,
+        "mode": values["mode"],
+        "state": values["state"],
         "caller_id": c.caller_id,
-        "agent_ids": sorted(c.agent_ids),
+        "agent_ids": values["agent_ids"],
         "queue_id": c.queue_id,
         "windows": [
             {
@@ -270,18 +252,15 @@ def campaign_view(stored: StoredCampaign) -> dict[str, Any]:
             }
             for w in c.windows
         ],
-        "holidays": sorted(d.isoformat() for d in c.holidays),
+        "holidays": values["holidays"],
         "ring_timeout_s": c.ring_timeout_s,
-        "retries": {
-            o.value: {"delay_s": r.delay_s, "max_attempts": r.max_attempts}
-            for o, r in c.retries.items()
-        },
+        "retries": values["retries"],
         "abandon_cap_pct": c.abandon_cap_pct,
         "cap_override": c.cap_override,
-        "amd": c.amd.value,
+        "amd": values["amd"],
         "safe_harbor_prompt": c.safe_harbor_prompt,
         "machine_message_prompt": c.machine_message_prompt,
-        "dispositions": list(c.dispositions),
+        "dispositions": values["dispositions"],
         "default_region": c.default_region,
         "problems": [{"field": f, "message": m} for f, m in c.problems()],
         "created_at": iso(stored.created_at),
@@ -322,7 +301,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 
 async def create_campaign(request: web.Request) -> web.Response:
-    spec: CampaignSpec = await _json(request, CampaignSpec)
+    spec: CampaignSpec = await read_json(request, CampaignSpec)
     campaign = spec.to_campaign(spec.id, CampaignState.DRAFT)
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
@@ -340,7 +319,7 @@ async def get_campaign(request: web.Request) -> web.Response:
 
 async def update_campaign(request: web.Request) -> web.Response:
     current = await stored_campaign(request)
-    fields: CampaignFields = await _json(request, CampaignFields)
+    fields: CampaignFields = await read_json(request, CampaignFields)
     campaign = fields.to_campaign(current.campaign.id, current.campaign.state)
     _refuse_if_broken(campaign)
     with dialer_errors():

@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccd.acd.seed import ID_PATTERN, Id
 from ccd.api.campaigns import dialer_errors, dialer_store
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_body
+from ccd.api.handlers import no_store_json, read_json
 from ccd.api.problems import FieldError, not_found, validation_problem
 from ccd.api.serialize import iso
 from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
-from ccd.api.validation import check_path_param, parse_json_object, validate_body
-from ccd.db.dialer_store import DncEntry
+from ccd.api.validation import check_path_param
+from ccd.db.dialer_store import E164, DncEntry
 from ccd.dialer.contacts import (
     CsvUnusable,
     NumberProblem,
@@ -42,7 +42,6 @@ DEFAULT_REGION = "US"
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 _ID = re.compile(ID_PATTERN)
-_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 class AddBody(BaseModel):
@@ -115,7 +114,7 @@ async def list_dnc(request: web.Request) -> web.Response:
     campaign_id = _campaign_param(request)
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     cursor = query_param(request, "cursor") or None
-    if cursor is not None and not _E164.match(cursor):
+    if cursor is not None and not E164.fullmatch(cursor):
         raise validation_problem([FieldError("cursor", "must be a next_cursor from a listing")])
     await _campaign_region(request, campaign_id)  # 404 for an unknown campaign
     with dialer_errors():
@@ -133,8 +132,7 @@ async def list_dnc(request: web.Request) -> web.Response:
 
 
 async def add_dnc(request: web.Request) -> web.Response:
-    raw = await read_body(request)
-    body = validate_body(AddBody, parse_json_object(raw, request.content_type))
+    body = await read_json(request, AddBody)
     fallback = await _campaign_region(request, body.campaign_id)
     number = _number(body.number, _region(body.region, "region", fallback))
     with dialer_errors():

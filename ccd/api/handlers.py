@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
@@ -20,7 +22,8 @@ from ccd.api.problems import (
 )
 from ccd.api.schemas import OriginateRequest
 from ccd.api.serialize import call_view, snapshot_message
-from ccd.api.validation import check_path_param, parse_json_object, validate_body
+from ccd.api.validation import ModelT, check_path_param, parse_json_object, validate_body
+from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 from ccd.live.ports import OriginateRejected
 
 log = structlog.get_logger("ccd.api")
@@ -93,6 +96,28 @@ async def read_body(request: web.Request) -> bytes:
     return await request.read()
 
 
+async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The JSON object body as ``model`` (``ccd.api.validation``: 415, 400 or 422)."""
+    raw = await read_body(request)
+    return validate_body(model, parse_json_object(raw, request.content_type))
+
+
+@contextmanager
+def store_problems(database: str) -> Iterator[None]:
+    """A configuration store's refusals (``ccd.db.stores``) as problems: the ``database``
+    unavailable 503, an unknown id 404, a conflicting write 409."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise ApiProblem(
+            503, f"the {database} database is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
+        ) from None
+    except StoreNotFound as exc:
+        raise not_found(str(exc)) from None
+    except StoreConflict as exc:
+        raise ApiProblem(409, str(exc)) from None
+
+
 def _asterisk_unreachable() -> ApiProblem:
     return ApiProblem(503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE)
 
@@ -100,8 +125,7 @@ def _asterisk_unreachable() -> ApiProblem:
 async def originate(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     principal = request[PRINCIPAL]
-    raw = await read_body(request)
-    body = validate_body(OriginateRequest, parse_json_object(raw, request.content_type))
+    body = await read_json(request, OriginateRequest)
     try:
         action_id = await deps.control.originate(
             endpoint=body.endpoint,

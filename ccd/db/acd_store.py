@@ -13,24 +13,32 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import enum
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy import Insert, Row, Table, Update, delete, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccd.acd.engine import NO_ANSWER_REASON
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
 from ccd.acd.seed import AcdConfig, queue_problems, queue_references
 from ccd.clock import Clock, SystemClock
-from ccd.db.engine import driver_error
 from ccd.db.models import metadata
-from ccd.errors import DatabaseError, UsageError
+from ccd.db.stores import (
+    StoreConflict,
+    StoreNotFound,
+    StoreUnavailable,
+    failure_reason,
+    transaction,
+)
+from ccd.db.stores import (
+    WriteMode as WriteMode,  # re-exported: callers name it with the store
+)
+from ccd.errors import UsageError
 
 log = structlog.get_logger("ccd.db.acd")
 
@@ -44,19 +52,16 @@ QUEUE_FIELDS = tuple(f.name for f in dataclasses.fields(Queue))
 DEFAULT_SESSION_LIMIT = 1000
 
 
-class AcdStoreUnavailable(DatabaseError):
-    """The database failed (down, timeout, driver error); ``str()`` names the driver error."""
+class AcdStoreUnavailable(StoreUnavailable):
+    pass
 
 
-class AcdNotFound(UsageError):
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"no {kind} {key!r}")
-        self.kind = kind
-        self.key = key
+class AcdNotFound(StoreNotFound):
+    pass
 
 
-class AcdConflict(UsageError):
-    """The write contradicts what is stored (id taken, row still referenced)."""
+class AcdConflict(StoreConflict):
+    pass
 
 
 class AcdInvalidReference(UsageError):
@@ -65,12 +70,6 @@ class AcdInvalidReference(UsageError):
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
-
-
-class WriteMode(enum.Enum):
-    CREATE = "create"  # AcdConflict if the id exists
-    UPDATE = "update"  # AcdNotFound if it does not
-    UPSERT = "upsert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +192,8 @@ class AcdStore:
         self._engine = engine
         self._clock = clock or SystemClock()
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            # Another writer got there between our check and our write.
-            name, first_line = driver_error(exc)
-            raise AcdConflict(f"changed concurrently, retry ({name}: {first_line})") from exc
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from exc
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return transaction(self._engine, conflict=AcdConflict, unavailable=_unavailable)
 
     # --- whole configuration -------------------------------------------------------------
 
@@ -436,8 +426,7 @@ class AcdStore:
 
 
 def _unavailable(exc: BaseException) -> AcdStoreUnavailable:
-    name, first_line = driver_error(exc)
-    reason = f"{name}: {first_line}" if first_line else name
+    reason = failure_reason(exc)
     log.warning("acd store failed", reason=reason)
     return AcdStoreUnavailable(f"the ACD database failed: {reason}")
 

@@ -17,22 +17,30 @@ from __future__ import annotations
 import builtins
 import enum
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Row, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ccd.clock import Clock, SystemClock
-from ccd.db.engine import driver_error
 from ccd.db.models import metadata
-from ccd.dialer.contacts import BadRow, ContactRow, DncRow, GoodRow
+from ccd.db.stores import (
+    StoreConflict,
+    StoreNotFound,
+    StoreUnavailable,
+    failure_reason,
+    transaction,
+)
+from ccd.db.stores import (
+    WriteMode as WriteMode,  # re-exported: callers name it with the store
+)
+from ccd.dialer.contacts import BadRow, ContactRow, DncRow
 from ccd.dialer.model import (
     AmdMode,
     CallingWindow,
@@ -44,7 +52,7 @@ from ccd.dialer.model import (
     RetryRule,
     Weekday,
 )
-from ccd.errors import DatabaseError, UsageError
+from ccd.errors import UsageError
 
 log = structlog.get_logger("ccd.db.dialer")
 
@@ -57,27 +65,19 @@ DEFAULT_BATCH = 500
 DEFAULT_DUE_LIMIT = 100
 DEFAULT_DNC_LIMIT = 1000
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+ItemT = TypeVar("ItemT")
 
 
-class DialerStoreUnavailable(DatabaseError):
-    """The database failed (down, timeout, driver error); ``str()`` names the driver error."""
+class DialerStoreUnavailable(StoreUnavailable):
+    pass
 
 
-class DialerNotFound(UsageError):
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"no {kind} {key!r}")
-        self.kind = kind
-        self.key = key
+class DialerNotFound(StoreNotFound):
+    pass
 
 
-class DialerConflict(UsageError):
-    """The write contradicts what is stored (id taken, history that must stay)."""
-
-
-class WriteMode(enum.Enum):
-    CREATE = "create"  # DialerConflict if the id exists
-    UPDATE = "update"  # DialerNotFound if it does not
-    UPSERT = "upsert"
+class DialerConflict(StoreConflict):
+    pass
 
 
 class ContactStatus(enum.Enum):
@@ -269,16 +269,8 @@ class DialerStore:
             raise ValueError(f"dialer store: unsupported database {backend!r}")
         self._insert = postgresql.insert if backend == "postgresql" else sqlite.insert
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            name, first_line = driver_error(exc)
-            raise DialerConflict(f"changed concurrently, retry ({name}: {first_line})") from exc
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from exc
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return transaction(self._engine, conflict=DialerConflict, unavailable=_unavailable)
 
     # --- campaigns -----------------------------------------------------------------------
 
@@ -394,32 +386,14 @@ class DialerStore:
             raise ValueError("batch_size must be positive")
         if await self.get_campaign(campaign_id) is None:
             raise DialerNotFound("campaign", campaign_id)
-        counts = ImportCounts()
-        batch: list[Contact] = []
-
-        async def flush() -> None:
-            nonlocal counts, batch
-            new = await self.add_contacts(campaign_id, batch)
-            counts = ImportCounts(counts.read, counts.accepted, counts.new + new, counts.rejected)
-            batch = []
-            if progress is not None:
-                progress(counts)
-
-        for row in rows:
-            if isinstance(row, GoodRow):
-                batch.append(row.contact)
-                counts = ImportCounts(
-                    counts.read + 1, counts.accepted + 1, counts.new, counts.rejected
-                )
-            else:
-                counts = ImportCounts(
-                    counts.read + 1, counts.accepted, counts.new, counts.rejected + 1
-                )
-                if on_bad_row is not None:
-                    on_bad_row(row)
-            if len(batch) >= batch_size:
-                await flush()
-        await flush()
+        counts = await _import_batches(
+            rows,
+            lambda row: row.contact,
+            lambda batch: self.add_contacts(campaign_id, batch),
+            batch_size=batch_size,
+            progress=progress,
+            on_bad_row=on_bad_row,
+        )
         log.info(
             "dialer.contacts.imported",
             campaign=campaign_id,
@@ -526,33 +500,14 @@ class DialerStore:
             raise ValueError("batch_size must be positive")
         if campaign_id is not None and await self.get_campaign(campaign_id) is None:
             raise DialerNotFound("campaign", campaign_id)
-        counts = ImportCounts()
-        batch: list[str] = []
-        for row in rows:
-            if isinstance(row, BadRow):
-                counts = ImportCounts(
-                    counts.read + 1, counts.accepted, counts.new, counts.rejected + 1
-                )
-                if on_bad_row is not None:
-                    on_bad_row(row)
-            else:
-                batch.append(row.number)
-                counts = ImportCounts(
-                    counts.read + 1, counts.accepted + 1, counts.new, counts.rejected
-                )
-            if len(batch) >= batch_size:
-                new = await self.add_dnc(batch, campaign_id=campaign_id, source=source)
-                counts = ImportCounts(
-                    counts.read, counts.accepted, counts.new + new, counts.rejected
-                )
-                batch = []
-                if progress is not None:
-                    progress(counts)
-        new = await self.add_dnc(batch, campaign_id=campaign_id, source=source)
-        counts = ImportCounts(counts.read, counts.accepted, counts.new + new, counts.rejected)
-        if progress is not None:
-            progress(counts)
-        return counts
+        return await _import_batches(
+            rows,
+            lambda row: row.number,
+            lambda batch: self.add_dnc(batch, campaign_id=campaign_id, source=source),
+            batch_size=batch_size,
+            progress=progress,
+            on_bad_row=on_bad_row,
+        )
 
     async def dnc_entries(
         self, number: str, *, campaign_id: str | None = None
@@ -596,9 +551,46 @@ class DialerStore:
 # --- statements --------------------------------------------------------------------------
 
 
+async def _import_batches(
+    rows: Iterable[Any],
+    item: Callable[[Any], ItemT],
+    write: Callable[[builtins.list[ItemT]], Awaitable[int]],
+    *,
+    batch_size: int,
+    progress: ImportProgress | None,
+    on_bad_row: BadRowSink | None,
+) -> ImportCounts:
+    """Count ``rows``, pass the bad ones to ``on_bad_row`` and ``write`` the good ones'
+    ``item`` in batches of ``batch_size`` (``write`` returns how many were new); the last,
+    possibly empty, batch is written too and ``progress`` told after each."""
+    read = accepted = new = rejected = 0
+    batch: builtins.list[ItemT] = []
+
+    async def flush() -> ImportCounts:
+        nonlocal new, batch
+        new += await write(batch)
+        batch = []
+        counts = ImportCounts(read, accepted, new, rejected)
+        if progress is not None:
+            progress(counts)
+        return counts
+
+    for row in rows:
+        read += 1
+        if isinstance(row, BadRow):
+            rejected += 1
+            if on_bad_row is not None:
+                on_bad_row(row)
+        else:
+            accepted += 1
+            batch.append(item(row))
+        if len(batch) >= batch_size:
+            await flush()
+    return await flush()
+
+
 def _unavailable(exc: BaseException) -> DialerStoreUnavailable:
-    name, first_line = driver_error(exc)
-    reason = f"{name}: {first_line}" if first_line else name
+    reason = failure_reason(exc)
     log.warning("dialer store failed", reason=reason)
     return DialerStoreUnavailable(f"the dialer database failed: {reason}")
 
