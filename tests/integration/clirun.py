@@ -1,8 +1,6 @@
 """Running the ``ccd`` command as an admin would, for the CLI tests: a real subprocess
-with a clean environment.
-
-Moved out of test_cli.py (test_cli_ivr and test_cli_seed import these); test_cli.py keeps
-its own copy until its concurrent rewrite lands and it imports them from here."""
+with a clean environment (test_cli, test_cli_ivr, test_cli_seed and test_cli_contacts
+use it)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ccd.db import migrate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,3 +29,13 @@ def copy_database(template: Path, tmp_path: Path) -> str:
     target = tmp_path / "ccd.sqlite3"
     shutil.copy(template, target)
     return f"sqlite+aiosqlite:///{target}"
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    """The tables in ``engine``'s database (any dialect)."""
+
+    def names(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(names)

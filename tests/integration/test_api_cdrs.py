@@ -35,7 +35,8 @@ from ccd.db.cdr_queries import CdrQueries
 from ccd.db.engine import create_engine
 from ccd.domain.auth import Principal, Role
 from tests.cdrrows import T0, cdr_row, insert_rows, leg_row
-from tests.integration.apifakes import TOKENS, Api, running_api
+from tests.integration.apifakes import Api, running_api
+from tests.integration.authmatrix import headers_for
 
 CDR_COLUMNS = [f.name for f in fields(StoredCdr)]
 
@@ -425,14 +426,6 @@ ROUTES = {
     "cdrs.get": "/api/v1/cdrs/c1",  # agent 1001's call; the test agent is 1001
     "cdrs.csv": "/api/v1/cdrs.csv",
 }
-
-
-def headers_for(identity: str) -> dict[str, str]:
-    if identity == "anonymous":
-        return {}
-    if identity == "bad-token":
-        return {"Authorization": "Bearer not-a-real-token"}
-    return {"Authorization": f"Bearer {TOKENS[identity]}"}
 
 
 @pytest.mark.usefixtures("varied")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.clirun import CCD, SECRET, assert_user_error, ccd, clean_env
+from tests.ports import free_port
 
 FLOW = """
 id = "{flow_id}"
@@ -33,19 +33,12 @@ exten = "s"
 """
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "config" / "ivr").mkdir(parents=True)
     (tmp_path / "config" / "ivr" / "a.toml").write_text(FLOW.format(flow_id="a"))
     (tmp_path / "config" / "ccd.toml").write_text(
-        f'data_dir = "../var"\n[ami]\nport = {unused_port()}\n[http]\nport = 0\n[agi]\nport = 0\n'
+        f'data_dir = "../var"\n[ami]\nport = {free_port()}\n[http]\nport = 0\n[agi]\nport = 0\n'
         '[log]\nformat = "json"\n'
     )
     return tmp_path

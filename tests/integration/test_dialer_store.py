@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,7 +41,7 @@ from ccd.dialer.model import (
 )
 from ccd.errors import UsageError
 from tests.integration.apifakes import FixedClock
-from tests.integration.sqlitedb import build_template, copy_database
+from tests.integration.sqlitedb import build_template, copy_database, table_names
 
 T0 = datetime(2026, 12, 12, 15, 0, tzinfo=UTC)
 DIALER_TABLES = {"dialer_campaigns", "dialer_contacts", "dialer_attempts", "dialer_dnc"}
@@ -103,14 +103,6 @@ def store(engine: AsyncEngine, clock: FixedClock) -> DialerStore:
 
 def read(text: str, campaign: str = "spring") -> Iterator[ContactRow]:
     return read_contacts(io.StringIO(text), campaign_id=campaign, default_region="US")
-
-
-async def table_names(engine: AsyncEngine) -> set[str]:
-    def names(connection: Connection) -> set[str]:
-        return set(inspect(connection).get_table_names())
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(names)
 
 
 async def test_migration_matches_the_models_and_round_trips(tmp_path: Path) -> None:

@@ -76,6 +76,20 @@ async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
     return response
 
 
+async def call_in(daemon: Daemon, recorder: RawAmi, flow: str) -> tuple[str, str]:
+    """Enter ``flow``; returns (linkedid, the AGI channel) once the AGI session started."""
+    answered = await enter_ivr(recorder, daemon.agi_port, flow=flow)
+    agi_start = await recorder.wait_for(
+        lambda f: (
+            f.get("Event") == "AGIExecStart"
+            and f.get("Linkedid") == answered["Uniqueid"]
+            and f.get("Channel", "").endswith(";2")
+        ),
+        15,
+    )
+    return answered["Uniqueid"], agi_start["Channel"]
+
+
 async def press(ami: RawAmi, channel: str, digits: str) -> None:
     """DTMF ``digits`` on ``channel``, one at a time, as a person types them: each key held
     200 ms (PlayDTMF answers once it is released), then 300 ms to the next key."""

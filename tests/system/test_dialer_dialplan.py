@@ -14,6 +14,7 @@ import pytest
 
 from ccd.domain import contract
 from tests.system.conftest import AsteriskSandbox
+from tests.system.ivrrig import recording_ami
 from tests.system.rawami import Frame, RawAmi
 
 CAMPAIGN_CALLER_ID = "+15550100"
@@ -28,12 +29,8 @@ _attempts = itertools.count(1)
 @pytest.fixture
 async def ami(asterisk_sandbox: AsteriskSandbox) -> AsyncIterator[RawAmi]:
     # The recorder user reads every event class (Newexten and Newchannel of the far end too).
-    client = await RawAmi.connect(asterisk_sandbox.host, asterisk_sandbox.port)
-    async with client:
-        await client.login(asterisk_sandbox.recorder_username, asterisk_sandbox.recorder_secret)
+    async with recording_ami(asterisk_sandbox) as client:
         yield client
-        for channel in client.originated:
-            await client.send("Hangup", Channel=channel)
 
 
 async def dial(ami: RawAmi, number: str, *, amd: bool, timeout_s: int = 20) -> tuple[str, Frame]:

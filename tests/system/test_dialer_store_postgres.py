@@ -8,8 +8,7 @@ import io
 from datetime import UTC, date, datetime, time
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
@@ -26,6 +25,7 @@ from ccd.dialer.model import (
     Weekday,
 )
 from tests.integration.apifakes import FixedClock
+from tests.integration.sqlitedb import table_names
 
 pytestmark = pytest.mark.postgres
 
@@ -53,14 +53,6 @@ CSV = (
     "01 23,Short,,\n"
     "+33612345678,Chloé again,,\n"
 )
-
-
-async def table_names(engine: AsyncEngine) -> set[str]:
-    def names(connection: Connection) -> set[str]:
-        return set(inspect(connection).get_table_names())
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(names)
 
 
 async def plan(engine: AsyncEngine, sql: str) -> str:

@@ -17,7 +17,7 @@ from ccd.domain import contract
 from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
 from tests.system.ivrrig import (
-    enter_ivr,
+    call_in,
     first_half,
     ivr_daemon,
     listening,
@@ -73,17 +73,7 @@ async def daemon(asterisk_sandbox: AsteriskSandbox, tmp_path: Path) -> AsyncIter
 async def test_a_caller_walks_two_menus_to_a_department_and_the_cdr_has_the_path(
     daemon: Daemon, recorder: RawAmi
 ) -> None:
-    answered = await enter_ivr(recorder, daemon.agi_port, flow="twolevel")
-    linkedid = answered["Uniqueid"]
-    agi_start = await recorder.wait_for(
-        lambda f: (
-            f.get("Event") == "AGIExecStart"
-            and f.get("Linkedid") == linkedid
-            and f.get("Channel", "").endswith(";2")
-        ),
-        15,
-    )
-    agi_channel = agi_start["Channel"]
+    linkedid, agi_channel = await call_in(daemon, recorder, "twolevel")
     await listening(recorder, agi_channel)  # "beep" played, the main menu reads digits
     await press(recorder, first_half(agi_channel), "1")
     await listening(recorder, agi_channel, nth=2)  # the support menu

@@ -24,7 +24,7 @@ from ccd.domain.auth import Role
 from tests.system.conftest import AsteriskSandbox
 from tests.system.ivrrig import (
     agi_commands,
-    enter_ivr,
+    call_in,
     first_half,
     ivr_daemon,
     listening,
@@ -238,20 +238,6 @@ async def daemon(
     }
     async with ivr_daemon(asterisk_sandbox, tmp_path, flows) as running:
         yield running
-
-
-async def call_in(daemon: Daemon, recorder: RawAmi, flow: str) -> tuple[str, str]:
-    """Enter ``flow``; returns (linkedid, the AGI channel) once the AGI session started."""
-    answered = await enter_ivr(recorder, daemon.agi_port, flow=flow)
-    agi_start = await recorder.wait_for(
-        lambda f: (
-            f.get("Event") == "AGIExecStart"
-            and f.get("Linkedid") == answered["Uniqueid"]
-            and f.get("Channel", "").endswith(";2")
-        ),
-        15,
-    )
-    return answered["Uniqueid"], agi_start["Channel"]
 
 
 async def api_get(daemon: Daemon, path: str) -> tuple[int, dict[str, Any]]:
