@@ -47,7 +47,7 @@ dials the number through ``CCD_TARGET_CONTEXT`` (the admin's outbound context)."
 
 AGI_SCRIPT_QUEUE: Final = "queue"
 """The FastAGI script of a waiting caller: ``agi_arg_1`` queue id, ``agi_arg_2`` priority,
-``agi_arg_3`` extra skills (``name[:level]`` separated by ``&``), ``agi_arg_4`` the epoch second
+``agi_arg_3`` extra skills (``name[:level]`` separated by ``&``), ``agi_arg_4`` the epoch time
 the caller first joined, ``agi_arg_5`` the call's linkedid, ``agi_arg_6`` the call-back id."""
 
 DIALER_CONTEXT: Final = "ccd-dialer"
@@ -119,7 +119,8 @@ SKILLS_SEPARATOR: Final = "&"
 """Between skills in ``CCD_SKILLS`` (``french:3&billing``): never a comma, which would split
 the AGI arguments the dialplan passes it in."""
 VAR_QUEUE_JOINED: Final = "CCD_QUEUE_JOINED"
-"""Epoch second the caller first joined: kept across ccd restarts and call backs."""
+"""Epoch seconds (to the millisecond) the caller first joined: kept across ccd restarts
+and call backs."""
 VAR_QUEUE_TRIES: Final = "CCD_QUEUE_TRIES"
 VAR_QUEUE_ACTION: Final = "CCD_QUEUE_ACTION"
 """Set by ccd before a waiting caller's AGI ends: ``transfer``, ``voicemail``, ``callback``,
