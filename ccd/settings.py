@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -213,6 +214,23 @@ class IvrSettings(_Section):
         return value.expanduser().absolute()
 
 
+class DialerSettings(_Section):
+    # The compliance report's days and the pacing's "today" start at midnight here (an
+    # IANA name; the seller's own zone is the natural choice).
+    report_zone: str = "UTC"
+
+    @field_validator("report_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
+        return value
+
+
 @dataclass(frozen=True)
 class _LoadInputs:
     file_data: dict[str, Any]
@@ -267,6 +285,7 @@ class Settings(BaseSettings):
     cdr: CdrSettings = Field(default_factory=CdrSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
+    dialer: DialerSettings = Field(default_factory=DialerSettings)
     # Relative paths (this and every other path key) are taken from the directory of the
     # config file that names them; from the environment or as defaults, from the working
     # directory at load time. Then made absolute so a later chdir cannot move the database.

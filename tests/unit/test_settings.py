@@ -260,3 +260,14 @@ def test_bad_agi_and_ivr_values_name_the_key() -> None:
     assert any(p.startswith(f"{FILE}: agi.port:") for p in found)
     assert any(p.startswith(f"{FILE}: agi.max_sessions:") for p in found)
     assert any(p.startswith(f"{FILE}: ivr.lookup_timeout_cap_s:") for p in found)
+
+
+def test_dialer_report_zone_is_an_iana_zone() -> None:
+    assert load(None).dialer.report_zone == "UTC"
+    assert load('[dialer]\nreport_zone = "America/New_York"\n').dialer.report_zone == (
+        "America/New_York"
+    )
+    [problem] = problems('[dialer]\nreport_zone = "Mars/Olympus"\n')
+    assert "dialer.report_zone" in problem
+    assert "Mars/Olympus" in problem
+    assert FILE in problem
