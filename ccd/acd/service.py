@@ -13,6 +13,13 @@ waiting (abandon) and the agent channel's hangup (call over) → engine events.
 transition is appended to the session log and pushed on the websocket. The tick, the
 session-log flush and hangup retries sleep on the injected clock.
 
+The outbound dialer borrows agents through the synchronous ``reserve_outbound``,
+``release_outbound``, ``outbound_connected``, ``outbound_ended`` and ``wrap_up_done``
+(engine events applied at once: a refusal raises ``AcdError`` to the dialer, the
+transitions are logged and pushed like any other) and reads ``claimable``,
+``agent_interface``, ``queue_members`` and ``agent_status``. The ACD stays the only
+owner of agent states.
+
 Engine time is epoch seconds (``clock.now().timestamp()``), so callers' join times and
 agent states carry over a restart: waiting callers come back by themselves (the dialplan
 runs the AGI again with their original join time) and agents' states are read back from
@@ -33,6 +40,7 @@ from typing import Any, Protocol
 import structlog
 
 from ccd.acd.engine import (
+    OUTBOUND_REASON,
     AcdEngine,
     AcdError,
     AgentJoinedQueue,
@@ -52,12 +60,17 @@ from ccd.acd.engine import (
     CancelRing,
     Command,
     Event,
+    OutboundConnected,
+    OutboundEnded,
+    OutboundReleased,
+    OutboundReserved,
     Overflow,
     PlaceCallback,
     QueuesConfigured,
     ResetDailyStats,
     RingAgent,
     Tick,
+    WrapUpDone,
 )
 from ccd.acd.model import AgentState, AgentStatus, WaitingCaller
 from ccd.acd.ports import AcdRefused
@@ -507,8 +520,12 @@ class AcdService:
         on_call: dict[str, str] = {}  # agent -> interface
         for agent_id in self.engine.logged_in():
             agent = self.engine.agent(agent_id)
-            if agent is not None and (
-                self.engine.agent_state(agent_id).status is AgentStatus.ON_CALL
+            state = self.engine.agent_state(agent_id)
+            # An outbound call is the dialer's: it says when the call ends.
+            if (
+                agent is not None
+                and state.status is AgentStatus.ON_CALL
+                and state.reason != OUTBOUND_REASON
             ):
                 on_call[agent_id] = agent.interface
         self._track(Resynced(live, on_call))
@@ -808,8 +825,7 @@ class AcdService:
         ]
         view["agents_by_id"] = {
             agent_id: self.engine.agent_state(agent_id).status.value
-            for agent_id in self.engine.logged_in()
-            if queue_id in self.engine.agent_queues(agent_id)
+            for agent_id in self.engine.queue_members(queue_id)
         }
         return view
 
@@ -856,6 +872,57 @@ class AcdService:
             view["billable"] = reason.billable if reason is not None else False
             view["pause_over_limit"] = limit is not None and in_state_s > limit
         return view
+
+    # ---- agents lent to the dialer (blended: inbound callers first) ------------------
+
+    def reserve_outbound(self, agent_id: str, call_id: str) -> None:
+        """Borrow an available agent for the dialer's call ``call_id``. Raises
+        ``AgentNotFree`` with the reason (not logged in, paused, on a call, needed by a
+        waiting inbound caller...). Release, connected and ended raise ``UnknownAgent``
+        or ``NotOutboundCall`` for an agent not logged in or not on that call."""
+        self._apply_now(OutboundReserved(agent_id, call_id))
+
+    def release_outbound(self, agent_id: str, call_id: str) -> None:
+        """The reserved agent is not needed after all: back to inbound calls (or the
+        pause / logout asked meanwhile)."""
+        self._apply_now(OutboundReleased(agent_id, call_id))
+
+    def outbound_connected(self, agent_id: str, call_id: str) -> None:
+        self._apply_now(OutboundConnected(agent_id, call_id))
+
+    def outbound_ended(self, agent_id: str, call_id: str, wrapup_s: float | None) -> None:
+        """``wrapup_s`` of wrap-up; None: until ``wrap_up_done``."""
+        self._apply_now(OutboundEnded(agent_id, call_id, wrapup_s))
+
+    def wrap_up_done(self, agent_id: str) -> None:
+        """The agent ends its wrap-up (ignored when it is not wrapping up)."""
+        self._apply_now(WrapUpDone(agent_id))
+
+    def claimable(self, agent_ids: Iterable[str]) -> list[str]:
+        """Those of ``agent_ids`` ``reserve_outbound`` would accept now, longest idle first."""
+        return self.engine.claimable(agent_ids, self._now())
+
+    def agent_interface(self, agent_id: str) -> str | None:
+        """What to dial for a logged-in agent (None: not logged in)."""
+        agent = self.engine.agent(agent_id)
+        return agent.interface if agent is not None else None
+
+    def queue_members(self, queue_id: str) -> list[str]:
+        """Logged-in agents of a queue, in login order."""
+        return self.engine.queue_members(queue_id)
+
+    def agent_status(self, agent_id: str) -> AgentState:
+        """The agent's state (LOGGED_OUT when not logged in)."""
+        return self.engine.agent_state(agent_id)
+
+    def _apply_now(self, event: Event) -> None:
+        """Apply the dialer's event at once so a refusal raises to the dialer. Never from
+        inside an engine step (while a command executes): the event would only be queued
+        and its refusal would abort that step instead. Bus handlers are safe: the bus
+        delivers from its own task, after publish() has returned."""
+        if self._applying:
+            raise RuntimeError(f"{type(event).__name__} applied during an ACD engine step")
+        self._apply(event)
 
 
 def _maybe_written(exc: Exception) -> bool:
