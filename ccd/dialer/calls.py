@@ -22,8 +22,10 @@ Originate is written):
   safe-harbor message (``PlayMessage``; or is hung up on when the campaign has none): the
   call is ``ABANDONED`` — also when the person hangs up before an agent came.
 - ``CustomerGone`` (the customer leg hung up) ends the attempt: ``Finished``; a connected
-  agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``), when
-  its handle time goes to the pacing.
+  agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``) or
+  ``max_wrapup_s`` (an agent who never disposes is not lost to the campaign), when its
+  handle time goes to the pacing. A disposition given during the call ends the wrap-up
+  before it starts (``AgentCallEnded`` with ``wrapup_s`` 0).
 - A call whose Originate answer never came is given up after its ring timeout plus
   ``LOST_ORIGINATE_GRACE_S``: ``HangUp`` (in case it rings anyway) and ``FAILED``.
 
@@ -48,6 +50,8 @@ _REASON_OUTCOMES = {1: Outcome.NO_ANSWER, 3: Outcome.NO_ANSWER, 5: Outcome.BUSY}
 # An Originate whose answer never came (lost with the AMI connection) is given up this
 # long after its ring timeout.
 LOST_ORIGINATE_GRACE_S = 10.0
+# An outbound call's wrap-up lasts until the agent's disposition, at most this long.
+DEFAULT_MAX_WRAPUP_S = 120.0
 # An agent's ring for a waiting person: as long as the 2 s allow, the deadline cancels it.
 AGENT_RING_S = 15.0
 
@@ -209,10 +213,11 @@ class AgentOnCall:
 
 @dataclass(frozen=True, slots=True)
 class AgentCallEnded:
-    """The agent's call ended: wrap-up until the disposition."""
+    """The agent's call ended: wrap-up until the disposition, at most ``wrapup_s``."""
 
     agent_id: str
     channel_id: str
+    wrapup_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +292,7 @@ class DialerCall:
     rings: int = 0
     connected_at: float | None = None
     outcome: Outcome | None = None  # decided before the hang-up (machine, abandoned)
+    disposed: bool = False  # the agent gave the disposition during the call
     tried: set[str] = field(default_factory=set)
 
     @property
@@ -309,14 +315,18 @@ class CallView:
 
 
 class CallTracker:
-    def __init__(self, *, deadline_margin_s: float = 0.0) -> None:
+    def __init__(
+        self, *, deadline_margin_s: float = 0.0, max_wrapup_s: float = DEFAULT_MAX_WRAPUP_S
+    ) -> None:
         # The 2 s are checked on ticks: a person is given up on this much early, so that
         # a tick's lateness never makes a call later than the rule.
         self._give_up_after_s = ABANDON_AFTER_S - deadline_margin_s
+        self._max_wrapup_s = max_wrapup_s
         self._calls: dict[str, DialerCall] = {}
         self._rings: dict[str, str] = {}  # ring_id -> channel_id
-        # Connected calls whose customer hung up, until the agent's disposition.
-        self._wrapping: dict[str, tuple[str, float]] = {}  # channel_id -> (campaign, connected)
+        # Connected calls whose customer hung up, until the agent's disposition (or
+        # max_wrapup_s): channel_id -> (campaign, connected at, wrap-up ends at).
+        self._wrapping: dict[str, tuple[str, float, float]] = {}
 
     # ---- read side ----
 
@@ -334,7 +344,7 @@ class CallTracker:
 
     def wrapping(self) -> Iterator[tuple[str, float]]:
         """(campaign id, connected at) of every call whose agent is in wrap-up."""
-        return iter(self._wrapping.values())
+        return ((campaign, connected) for campaign, connected, _ in self._wrapping.values())
 
     def ring_of(self, ring_id: str) -> str | None:
         """The customer leg an agent's ring belongs to."""
@@ -387,13 +397,17 @@ class CallTracker:
             case CustomerGone(channel_id=channel_id):
                 self._gone(channel_id, now, out)
             case Disposed(channel_id=channel_id):
-                wrapping = self._wrapping.pop(channel_id, None)
-                if wrapping is not None:
-                    campaign_id, connected_at = wrapping
-                    out.append(Pace(campaign_id, PacedEnd(channel_id, now - connected_at)))
+                live = self._calls.get(channel_id)
+                if live is not None and live.stage is Stage.CONNECTED:
+                    live.disposed = True
+                else:
+                    self._wrap_up_ended(channel_id, now, out)
             case Tick():
                 for call in list(self._calls.values()):
                     self._check_deadlines(call, now, out)
+                for channel_id, (_, _, ends_at) in list(self._wrapping.items()):
+                    if now >= ends_at:
+                        self._wrap_up_ended(channel_id, now, out)
         return out
 
     def _placed(self, request: DialRequest, now: float, out: list[CallCommand]) -> None:
@@ -486,9 +500,16 @@ class CallTracker:
         if call.stage is Stage.CONNECTED:
             assert call.agent_id is not None
             assert call.connected_at is not None
-            out.append(AgentCallEnded(call.agent_id, channel_id))
-            self._wrapping[channel_id] = (call.request.campaign_id, call.connected_at)
+            wrapup_s = 0.0 if call.disposed else self._max_wrapup_s
+            out.append(AgentCallEnded(call.agent_id, channel_id, wrapup_s))
+            self._wrapping[channel_id] = (
+                call.request.campaign_id,
+                call.connected_at,
+                now + wrapup_s,
+            )
             self._finish(call, Outcome.ANSWERED, now, out)
+            if call.disposed:
+                self._wrap_up_ended(channel_id, now, out)
             return
         self._finish(call, call.outcome or Outcome.ABANDONED, now, out)
 
@@ -520,6 +541,12 @@ class CallTracker:
             out.append(FindAgent(call.channel_id, call.request.campaign_id))
 
     # ---- helpers ----
+
+    def _wrap_up_ended(self, channel_id: str, now: float, out: list[CallCommand]) -> None:
+        wrapping = self._wrapping.pop(channel_id, None)
+        if wrapping is not None:
+            campaign_id, connected_at, _ = wrapping
+            out.append(Pace(campaign_id, PacedEnd(channel_id, now - connected_at)))
 
     def _message(self, call: DialerCall, message: Message, out: list[CallCommand]) -> None:
         call.stage = Stage.MESSAGE

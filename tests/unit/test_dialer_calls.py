@@ -12,6 +12,7 @@ import pytest
 from ccd.dialer import pacing
 from ccd.dialer.calls import (
     AGENT_RING_S,
+    DEFAULT_MAX_WRAPUP_S,
     LOST_ORIGINATE_GRACE_S,
     AgentCallEnded,
     AgentConnected,
@@ -329,7 +330,7 @@ def test_the_customer_hanging_up_ends_an_answered_call_and_starts_wrap_up() -> N
     assert list(t.wrapping()) == []
     out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
     assert out == [
-        AgentCallEnded("1001", CHANNEL),
+        AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S),
         Finished(RESERVED, Outcome.ANSWERED, ANSWER_AT + 60.0, "1001", ANSWER_AT, ANSWER_AT + 0.5),
     ]
     assert not of(ReleaseAgent, out)  # the agent is in wrap-up, not free
@@ -350,12 +351,33 @@ def test_a_disposition_for_a_call_not_in_wrap_up_is_ignored() -> None:
     assert tracker().handle(Disposed(CHANNEL), NOW) == []
 
 
+def test_a_disposition_during_the_call_skips_the_wrap_up() -> None:
+    t, _, _ = connected(wait_s=0.5)
+    assert t.handle(Disposed(CHANNEL), ANSWER_AT + 30.0) == []
+    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL, 0.0)]
+    assert of(Pace, out) == [Pace(CAMPAIGN_ID, pacing.CallEnded(CHANNEL, 59.5))]
+    assert list(t.wrapping()) == []
+
+
+def test_an_agent_who_never_disposes_is_free_after_the_longest_wrap_up() -> None:
+    t, _, _ = connected(wait_s=0.5)
+    t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    assert t.handle(Tick(), ANSWER_AT + 60.0 + DEFAULT_MAX_WRAPUP_S - 0.1) == []
+    out = t.handle(Tick(), ANSWER_AT + 60.0 + DEFAULT_MAX_WRAPUP_S)
+    assert out == [
+        Pace(CAMPAIGN_ID, pacing.CallEnded(CHANNEL, 59.5 + DEFAULT_MAX_WRAPUP_S)),
+    ]
+    assert list(t.wrapping()) == []
+    assert t.handle(Disposed(CHANNEL), ANSWER_AT + 500.0) == []  # late: counted once
+
+
 def test_a_connected_agents_ring_hanging_up_does_not_release_the_agent() -> None:
     t, ring, _ = connected()
     assert t.handle(AgentRingFailed(ring.ring_id), ANSWER_AT + 30.0) == []
     # The customer leg's hang-up follows: the agent goes to wrap-up.
     out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 30.1)
-    assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL)]
+    assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S)]
     assert not of(ReleaseAgent, out)
     assert finished(out).outcome is Outcome.ANSWERED
 
