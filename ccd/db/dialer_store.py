@@ -52,6 +52,7 @@ from ccd.dialer.model import (
     RetryRule,
     Weekday,
 )
+from ccd.dialer.retries import DoneReason
 from ccd.errors import UsageError
 
 log = structlog.get_logger("ccd.db.dialer")
@@ -104,6 +105,9 @@ class StoredContact:
     callback_owner: str | None
     created_at: datetime
     updated_at: datetime
+    call_back: bool = False  # the next attempt is a call back (agreed with the customer)
+    done_reason: DoneReason | None = None  # why a DONE contact is not dialed again
+    last_outcome: Outcome | None = None  # how its latest ended attempt ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +232,7 @@ def _contact_values(contact: Contact, now: datetime) -> dict[str, Any]:
     }
 
 
-def _stored_contact(row: Row[Any]) -> StoredContact:
+def stored_contact(row: Row[Any]) -> StoredContact:
     contact = Contact(
         id=row.id,
         campaign_id=row.campaign_id,
@@ -245,6 +249,9 @@ def _stored_contact(row: Row[Any]) -> StoredContact:
         callback_owner=row.callback_owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        call_back=row.call_back,
+        done_reason=None if row.done_reason is None else DoneReason(row.done_reason),
+        last_outcome=None if row.last_outcome is None else Outcome(row.last_outcome),
     )
 
 
@@ -260,17 +267,27 @@ def check_e164(number: str) -> str:
     return number
 
 
+def dialect_insert(engine: AsyncEngine) -> Callable[[Table], Any]:
+    """The INSERT construct of ``engine``'s backend (the one with ON CONFLICT)."""
+    backend = engine.dialect.name
+    if backend not in ("postgresql", "sqlite"):  # settings only allow these two
+        raise ValueError(f"dialer store: unsupported database {backend!r}")
+    return postgresql.insert if backend == "postgresql" else sqlite.insert
+
+
+def dialer_transaction(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """One transaction of the dialer's stores, failures as their errors."""
+    return transaction(engine, conflict=DialerConflict, unavailable=_unavailable)
+
+
 class DialerStore:
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         self._engine = engine
         self._clock = clock or SystemClock()
-        backend = engine.dialect.name
-        if backend not in ("postgresql", "sqlite"):  # settings only allow these two
-            raise ValueError(f"dialer store: unsupported database {backend!r}")
-        self._insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(engine)
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return transaction(self._engine, conflict=DialerConflict, unavailable=_unavailable)
+        return dialer_transaction(self._engine)
 
     # --- campaigns -----------------------------------------------------------------------
 
@@ -409,7 +426,7 @@ class DialerStore:
             row = (
                 await connection.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id))
             ).first()
-        return None if row is None else _stored_contact(row)
+        return None if row is None else stored_contact(row)
 
     async def contact_counts(self, campaign_id: str) -> dict[ContactStatus, int]:
         """How many of the campaign's contacts are in each status (every status named)."""
@@ -439,14 +456,14 @@ class DialerStore:
                 c.campaign_id == campaign_id,
                 c.status == ContactStatus.PENDING.value,
                 c.next_attempt_at <= at,
-                ~_on_dnc(c.number, None),
-                ~_on_dnc(c.number, campaign_id),
+                ~on_dnc(c.number, None),
+                ~on_dnc(c.number, campaign_id),
             )
             .order_by(c.next_attempt_at, c.id)
             .limit(limit)
         )
         async with self._transaction() as connection:
-            return [_stored_contact(row) for row in await connection.execute(statement)]
+            return [stored_contact(row) for row in await connection.execute(statement)]
 
     # --- do-not-call ---------------------------------------------------------------------
 
@@ -606,7 +623,7 @@ def _list_is(campaign_id: str | None) -> Any:
     return DNC.c.campaign_id == campaign_id
 
 
-def _on_dnc(number: Any, campaign_id: str | None) -> Any:
+def on_dnc(number: Any, campaign_id: str | None) -> Any:
     """EXISTS an entry for ``number`` on one list: one per list so that each matches its
     partial unique index exactly."""
     return exists().where(and_(DNC.c.number == number, _list_is(campaign_id)))

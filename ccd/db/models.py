@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -289,6 +290,10 @@ class DialerContactRow(Base):
     callback_owner: Mapped[str | None] = mapped_column(String(64))  # agent id, None: anyone
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The next attempt is a call back the customer agreed to (copied onto the attempt).
+    call_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    done_reason: Mapped[str | None] = mapped_column(String(16))  # retries.DoneReason value
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # Outcome value
 
 
 class DialerAttemptRow(Base):
@@ -299,6 +304,8 @@ class DialerAttemptRow(Base):
     __table_args__ = (
         # The compliance report: a campaign's live-answered calls over 30 days / today.
         Index("ix_dialer_attempts_campaign_answered", "campaign_id", "answered_at"),
+        # The live view: a campaign's attempts since local midnight.
+        Index("ix_dialer_attempts_campaign_started", "campaign_id", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
@@ -316,6 +323,11 @@ class DialerAttemptRow(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     linkedid: Mapped[str | None] = mapped_column(String(64), index=True)  # its CDR
     safe_harbor_played: Mapped[bool] = mapped_column(Boolean)
+    safe_harbor_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    amd_status: Mapped[str | None] = mapped_column(String(16))  # Asterisk's AMDSTATUS
+    # The AMI ActionID / ChannelId the call was placed with: finds it again after a restart.
+    action_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    call_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DialerDncRow(Base):

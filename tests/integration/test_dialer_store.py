@@ -109,7 +109,7 @@ async def test_migration_matches_the_models_and_round_trips(tmp_path: Path) -> N
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}")
     try:
         await migrate.upgrade(engine)
-        assert await migrate.current(engine) == "0005"
+        assert await migrate.current(engine) == migrate.head_revisions()[0]
         assert await table_names(engine) >= DIALER_TABLES
 
         def differences(connection: Connection) -> list[object]:

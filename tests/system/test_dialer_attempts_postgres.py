@@ -1,0 +1,22 @@
+"""The attempt store's tests (tests/integration/test_dialer_attempts_store.py) again on a
+real PostgreSQL cluster (scripts/pg-cluster), in a private schema of the session database:
+row locks under concurrent claims, FILTER aggregates, ON CONFLICT over the partial index
+of the global do-not-call list, timestamptz, and migration 0006's round trip. They are
+collected here from the star import; only the ``engine`` fixture is replaced."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccd.db import migrate
+from tests.integration.test_dialer_attempts_store import *  # noqa: F403
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture  # type: ignore[no-redef]  # replaces the SQLite engine of the star import
+async def engine(private_schema_engine: AsyncEngine) -> AsyncEngine:
+    """The tests' database: this schema, migrated (replaces the SQLite copy)."""
+    await migrate.upgrade(private_schema_engine)
+    return private_schema_engine
