@@ -439,6 +439,26 @@ class DialerStore:
             found = {status: count for status, count in await connection.execute(statement)}
         return {status: int(found.get(status.value, 0)) for status in ContactStatus}
 
+    async def reschedule(self, contact_id: str, *, at: datetime | None) -> bool:
+        """Move a pending contact to ``at`` (its next calling window, or behind the others
+        after a preview skip); with ``at`` None, no window will open for it: done with
+        ``no-window``. Only a PENDING contact moves (one being dialed is the dialer's); False
+        when nothing was changed."""
+        values: dict[str, Any] = (
+            {"next_attempt_at": at}
+            if at is not None
+            else {"status": ContactStatus.DONE.value, "done_reason": DoneReason.NO_WINDOW.value}
+        )
+        async with self._transaction() as connection:
+            result = await connection.execute(
+                update(CONTACTS)
+                .where(
+                    CONTACTS.c.id == contact_id, CONTACTS.c.status == ContactStatus.PENDING.value
+                )
+                .values(**values, updated_at=self._clock.now())
+            )
+        return bool(result.rowcount)
+
     async def due_contacts(
         self, campaign_id: str, *, now: datetime | None = None, limit: int = DEFAULT_DUE_LIMIT
     ) -> builtins.list[StoredContact]:

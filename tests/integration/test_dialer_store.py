@@ -39,6 +39,7 @@ from ccd.dialer.model import (
     RetryRule,
     Weekday,
 )
+from ccd.dialer.retries import DoneReason
 from ccd.errors import UsageError
 from tests.integration.apifakes import FixedClock
 from tests.integration.sqlitedb import build_template, copy_database, table_names
@@ -203,6 +204,25 @@ async def test_reimport_leaves_stored_contacts_alone(store: DialerStore, clock: 
     rows = read("phone,name\n+12125550100,Renamed\n", "spring")
     assert (await store.import_contacts("spring", rows)).new == 0
     assert await store.get_contact(before.contact.id) == before
+
+
+async def test_reschedule_moves_a_pending_contact_or_ends_it_without_a_window(
+    store: DialerStore,
+) -> None:
+    await store.put_campaign(SPRING)
+    await store.import_contacts("spring", read("phone\n212 555 0100\n212 555 0101\n"))
+    first, second = await store.due_contacts("spring")
+    later = T0 + timedelta(hours=10)
+    assert await store.reschedule(first.contact.id, at=later)
+    assert [c.contact.id for c in await store.due_contacts("spring")] == [second.contact.id]
+    assert len(await store.due_contacts("spring", now=later)) == 2
+    assert await store.reschedule(second.contact.id, at=None)
+    ended = await store.get_contact(second.contact.id)
+    assert ended is not None
+    assert ended.status is ContactStatus.DONE
+    assert ended.done_reason is DoneReason.NO_WINDOW
+    assert not await store.reschedule(second.contact.id, at=later)  # only pending ones move
+    assert not await store.reschedule("no-such-contact", at=later)
 
 
 async def test_import_into_an_unknown_campaign_is_refused(store: DialerStore) -> None:
