@@ -241,6 +241,15 @@ class RecordMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """The attempt's outcome is known (before its channels are gone when it can be: the
+    call's record must carry it)."""
+
+    channel_id: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """The attempt ended: write its outcome and decide the contact's next step."""
 
@@ -272,6 +281,7 @@ CallCommand = (
     | RecordAnswered
     | RecordConnected
     | RecordMessage
+    | Settled
     | Finished
     | Pace
 )
@@ -427,7 +437,7 @@ class CallTracker:
         out.append(RecordAnswered(request.attempt_id, now, amd_status))
         self._ring_ended(call, Outcome.ANSWERED if call.person else Outcome.MACHINE, now, out)
         if not call.person:
-            call.outcome = Outcome.MACHINE
+            self._settle(call, Outcome.MACHINE, out)
             self._release(call, out)
             if request.amd is AmdMode.LEAVE_MESSAGE and request.machine_message:
                 self._message(call, Message.MACHINE, out)
@@ -474,6 +484,7 @@ class CallTracker:
         assert call.answered_at is not None
         call.stage = Stage.CONNECTED
         call.connected_at = now
+        self._settle(call, Outcome.ANSWERED, out)
         out.append(AgentOnCall(call.agent_id, call.channel_id))
         out.append(RecordConnected(call.request.attempt_id, call.agent_id, now))
         out.append(
@@ -531,7 +542,7 @@ class CallTracker:
                 out.append(HangUp(call.ring_id))
                 call.ring_id = None
             self._release(call, out)
-            call.outcome = Outcome.ABANDONED
+            self._settle(call, Outcome.ABANDONED, out)
             if call.request.safe_harbor:
                 self._message(call, Message.SAFE_HARBOR, out)
             else:
@@ -557,6 +568,10 @@ class CallTracker:
             out.append(ReleaseAgent(call.agent_id, call.channel_id))
             call.agent_id = None
 
+    def _settle(self, call: DialerCall, outcome: Outcome, out: list[CallCommand]) -> None:
+        call.outcome = outcome
+        out.append(Settled(call.channel_id, outcome))
+
     def _ring_ended(
         self, call: DialerCall, outcome: Outcome, now: float, out: list[CallCommand]
     ) -> None:
@@ -572,6 +587,8 @@ class CallTracker:
         agent = call.agent_id if outcome is Outcome.ANSWERED else None
         if outcome is not Outcome.ANSWERED:
             self._release(call, out)
+        if call.outcome is None:
+            self._settle(call, outcome, out)
         out.append(Finished(call.request, outcome, now, agent, call.answered_at, call.connected_at))
 
 

@@ -39,6 +39,7 @@ from ccd.dialer.calls import (
     RecordAnswered,
     RecordConnected,
     RecordMessage,
+    Settled,
     ReleaseAgent,
     RingAgent,
     Stage,
@@ -171,6 +172,7 @@ def test_an_originate_failure_finishes_with_its_outcome(
     out = t.handle(OriginateFailed(CHANNEL, reason), NOW + 4.0)
     assert out == [
         Pace(CAMPAIGN_ID, pacing.RingEnded(CHANNEL, outcome, 4.0)),
+        Settled(CHANNEL, outcome),
         Finished(REQUEST, outcome, NOW + 4.0, None, None, None),
     ]
     assert CHANNEL not in t
@@ -215,6 +217,7 @@ def test_a_lost_originate_is_given_up_after_the_ring_timeout_and_grace() -> None
                 CHANNEL, Outcome.FAILED, REQUEST.ring_timeout_s + LOST_ORIGINATE_GRACE_S
             ),
         ),
+        Settled(CHANNEL, Outcome.FAILED),
         Finished(RESERVED, Outcome.FAILED, lost_at, None),
     ]
     assert CHANNEL not in t
@@ -305,6 +308,7 @@ def test_a_second_answer_is_ignored() -> None:
 def test_an_agent_connected_within_two_seconds_is_on_the_call() -> None:
     t, _, out = connected(wait_s=1.5)
     assert out == [
+        Settled(CHANNEL, Outcome.ANSWERED),  # the call's record must carry it
         AgentOnCall("1001", CHANNEL),
         RecordConnected(7, "1001", ANSWER_AT + 1.5),
         Pace(CAMPAIGN_ID, pacing.AgentConnected(CHANNEL, 1.5)),
@@ -427,6 +431,7 @@ def test_at_the_give_up_time_the_ring_is_cancelled_and_the_person_hears_safe_har
     assert out == [
         HangUp(ring.ring_id),
         ReleaseAgent("1001", CHANNEL),
+        Settled(CHANNEL, Outcome.ABANDONED),  # before the hang-up: the record carries it
         PlayMessage(CHANNEL, Message.SAFE_HARBOR),
     ]
     call = t.call(CHANNEL)
@@ -445,13 +450,13 @@ def test_the_give_up_time_is_the_two_seconds_less_the_margin() -> None:
     t.handle(Answered(CHANNEL, AmdStatus.HUMAN), ANSWER_AT)
     assert t.handle(Tick(), ANSWER_AT + GIVE_UP_S) == [FindAgent(CHANNEL, CAMPAIGN_ID)]
     out = t.handle(Tick(), ANSWER_AT + ABANDON_AFTER_S)
-    assert out == [PlayMessage(CHANNEL, Message.SAFE_HARBOR)]
+    assert out == [Settled(CHANNEL, Outcome.ABANDONED), PlayMessage(CHANNEL, Message.SAFE_HARBOR)]
 
 
 def test_without_a_safe_harbor_prompt_the_person_is_hung_up_on() -> None:
     t, _ = answered(replace(REQUEST, safe_harbor=False))
     out = t.handle(Tick(), ANSWER_AT + GIVE_UP_S)
-    assert out == [HangUp(CHANNEL)]
+    assert out == [Settled(CHANNEL, Outcome.ABANDONED), HangUp(CHANNEL)]
     assert not of(PlayMessage, out)
     out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + GIVE_UP_S + 0.1)
     assert finished(out).outcome is Outcome.ABANDONED
@@ -489,6 +494,7 @@ def test_a_person_hanging_up_while_waiting_is_abandoned() -> None:
     assert out == [
         HangUp(ring.ring_id),
         ReleaseAgent("1001", CHANNEL),
+        Settled(CHANNEL, Outcome.ABANDONED),
         Finished(RESERVED, Outcome.ABANDONED, ANSWER_AT + 1.0, None, ANSWER_AT, None),
     ]
     assert CHANNEL not in t
@@ -498,7 +504,10 @@ def test_a_person_hanging_up_while_waiting_is_abandoned() -> None:
 def test_a_person_hanging_up_while_no_agent_was_found_is_abandoned() -> None:
     t, _ = answered()
     out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 0.3)
-    assert out == [Finished(REQUEST, Outcome.ABANDONED, ANSWER_AT + 0.3, None, ANSWER_AT, None)]
+    assert out == [
+        Settled(CHANNEL, Outcome.ABANDONED),
+        Finished(REQUEST, Outcome.ABANDONED, ANSWER_AT + 0.3, None, ANSWER_AT, None),
+    ]
 
 
 # ---- answering machines -------------------------------------------------------------
@@ -510,6 +519,7 @@ def test_a_machine_is_hung_up_on_without_ringing_an_agent() -> None:
     assert out == [
         RecordAnswered(7, ANSWER_AT, AmdStatus.MACHINE),
         Pace(CAMPAIGN_ID, pacing.RingEnded(CHANNEL, Outcome.MACHINE, 8.0)),
+        Settled(CHANNEL, Outcome.MACHINE),
         ReleaseAgent("1001", CHANNEL),
         HangUp(CHANNEL),
     ]
