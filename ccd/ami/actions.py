@@ -9,6 +9,8 @@ checks every header for CR/LF/NUL (``ccd.domain.safety``) before anything is wri
 - ``OriginateAction``: call ``channel``; once it answers, run ``context,exten,priority``
   (the REST API's originate, the ACD's call back, the dialer's customer leg).
 - ``HangupAction``: hang up one channel (by name or uniqueid) with a cause.
+- ``RedirectAction``: send one channel to ``context,exten,priority`` (the dialer's
+  answered call to its safe-harbor or machine message).
 """
 
 from __future__ import annotations
@@ -136,6 +138,26 @@ class HangupAction:
 
     def headers(self) -> dict[str, str]:
         return {"Action": "Hangup", "Channel": self.channel, "Cause": str(self.cause)}
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectAction:
+    """Send ``channel`` (its name, or its uniqueid) on to ``exten`` at ``priority`` in
+    ``context``, leaving whatever dialplan application it is in."""
+
+    channel: str
+    context: str
+    exten: str
+    priority: int = 1
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Action": "Redirect",
+            "Channel": self.channel,
+            "Context": self.context,
+            "Exten": self.exten,
+            "Priority": str(self.priority),
+        }
 
 
 def _milliseconds(seconds: float) -> str:

@@ -11,7 +11,7 @@ events; each ``CoreShowChannel`` row of a resync goes to ``on_resync_row`` in wi
 between ``ResyncStarted`` and ``ResyncFinished``.
 
 ccd acts on calls through typed operations (``ccd.ami.actions``: ``ring_agent``,
-``originate``, ``hangup``); their AMI fields are built and checked (CR/LF/NUL) here.
+``originate``, ``hangup``, ``redirect``); their AMI fields are built and checked (CR/LF/NUL) here.
 ``send_action`` stays for generic requests (Ping, CoreShowChannels).
 
 Nothing is ever re-sent after a reconnect: an action in flight when the connection drops
@@ -29,7 +29,7 @@ from typing import Any, Literal, overload
 import structlog
 from panoramisk.actions import Action
 
-from ccd.ami.actions import HangupAction, OriginateAction, RingAgentAction
+from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, RingAgentAction
 from ccd.ami.framing import DEFAULT_MAX_HEADERS, MIB, Frame, FrameDecoder, message_to_frame
 from ccd.ami.protocol import (
     AmiActionFailed,
@@ -491,6 +491,11 @@ class AmiGateway:
 
     async def hangup(self, action: HangupAction) -> None:
         """Hang up one channel; ``AmiActionFailed`` when Asterisk has no such channel."""
+        await self.send_action(action.headers(), as_list=False)
+
+    async def redirect(self, action: RedirectAction) -> None:
+        """Send one channel elsewhere in the dialplan; ``AmiActionFailed`` when Asterisk
+        has no such channel (it answers ``Channel does not exist``)."""
         await self.send_action(action.headers(), as_list=False)
 
     def _originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:

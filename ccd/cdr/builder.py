@@ -35,6 +35,20 @@ from a plain call's: the queue-wait dialplan answers the caller long before any 
 the originator answering says nothing; and the agent channel is originated under its own
 linkedid, so this call sees no Dial, only the bridge.
 
+Dialer (events from the dialer service, keyed by the customer leg's linkedid, which is the
+Originate's ChannelId): ``DialerAttemptStarted`` comes before any channel of the call, so
+it is kept (bounded, like the tombstones) until the call's first channel shows up; such a
+call is OUTBOUND whatever the direction rules say and carries the campaign and contact.
+``DialerAttemptSettled`` sets the disposition, which wins over the one computed from the
+channels (``machine`` and ``abandoned`` cannot be seen in them); an unknown value is counted
+in ``bad_dialer_dispositions`` and ignored. The dialer settles an attempt when it sees the
+customer leg hang up — after this builder did — so a dialer call whose legs all ended
+unsettled waits for it: its record comes with the settlement, or, when none came, with the
+first event at least ``DIALER_SETTLE_WAIT_S`` after its end (counted in
+``unsettled_dialer_calls``; the computed disposition stands). A settlement for a call
+already recorded is counted in ``late_dialer_events``; one for an attempt that never had a
+channel (the Originate was refused) drops the attempt: there is no call to record.
+
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
 - ``originator``: the leg whose uniqueid is the linkedid (else the first leg seen);
@@ -98,7 +112,7 @@ finished on that single leg.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,6 +141,8 @@ from ccd.domain.events import (
     ChannelUnheld,
     ChannelUpdated,
     DialEnded,
+    DialerAttemptSettled,
+    DialerAttemptStarted,
     DialStarted,
     DomainEvent,
     HangupRequested,
@@ -155,6 +171,20 @@ _DIAL_STATUS: dict[str, Disposition] = {
     "TORTURE": Disposition.FAILED,
     "INVALIDARGS": Disposition.FAILED,
 }
+# What DialerAttemptSettled may say (its disposition is a plain string on the bus).
+_DIALER_DISPOSITIONS: dict[str, Disposition] = {
+    d.value: d
+    for d in (
+        Disposition.ANSWERED,
+        Disposition.ABANDONED,
+        Disposition.MACHINE,
+        Disposition.NO_ANSWER,
+        Disposition.BUSY,
+        Disposition.FAILED,
+    )
+}
+# How long, in event time, a dialer call whose legs all ended waits for DialerAttemptSettled.
+DIALER_SETTLE_WAIT_S = 10.0
 _TIMEOUT_STATUS = "NOANSWER"
 _CANCEL_STATUS = "CANCEL"
 
@@ -305,6 +335,8 @@ class _Call:
         "dial_answered_at",
         "dial_target",
         "dialed_out",
+        "dialer",
+        "dialer_disposition",
         "failed_dial_status",
         "first_bridged_at",
         "hangup_requests",
@@ -341,6 +373,8 @@ class _Call:
         self.orphan = False  # first learnt of through a Hangup of an unknown channel
         self.ivr_path: tuple[IvrStep, ...] = ()
         self.queue: _QueueVisit | None = None  # set by QueueEntered: a queue call
+        self.dialer: DialerAttemptStarted | None = None  # a dialer call
+        self.dialer_disposition: Disposition | None = None  # from DialerAttemptSettled
 
     @property
     def originator(self) -> _Leg:
@@ -407,6 +441,10 @@ class CdrBuilder:
         self._confirmed: set[str] = set()
         self._in_sync = True
         self._grouping = CallGrouping(limit=tombstone_limit)
+        # Dialer attempts whose call has no channel yet, oldest first.
+        self._dialer_attempts: OrderedDict[str, DialerAttemptStarted] = OrderedDict()
+        # Dialer calls whose legs all ended, waiting for their settlement: linkedid → end.
+        self._unsettled: OrderedDict[str, datetime] = OrderedDict()
         self._handlers: dict[type[Any], Callable[[Any], list[CallRecord]]] = {
             ChannelCreated: self._on_snapshot,
             ChannelUpdated: self._on_snapshot,
@@ -428,11 +466,19 @@ class CdrBuilder:
             QueueConnected: self._on_queue_connected,
             QueueLeft: self._on_queue_left,
             AgentRingStarted: self._on_agent_ring_started,
+            DialerAttemptStarted: self._on_dialer_attempt_started,
+            DialerAttemptSettled: self._on_dialer_attempt_settled,
         }
         self.late_ivr_paths = 0
         """IVR paths that came after their call's record (or for a call never seen)."""
         self.late_queue_events = 0
         """ACD queue events that came after their call's record (or for a call never seen)."""
+        self.late_dialer_events = 0
+        """Dialer events that came after their call's record."""
+        self.bad_dialer_dispositions = 0
+        """``DialerAttemptSettled`` with a disposition the dialer may not give (ignored)."""
+        self.unsettled_dialer_calls = 0
+        """Dialer calls recorded without the dialer's settlement (it never came in time)."""
 
     # ---- queries -------------------------------------------------------------------
 
@@ -454,11 +500,12 @@ class CdrBuilder:
     def apply(self, event: DomainEvent | object) -> list[CallRecord]:
         """Apply one domain event; return the records of the calls it finished. Anything
         the builder does not use (or that is not a domain event) changes nothing."""
+        records = self._give_up_settling(event) if self._unsettled else []
         handler = self._handlers.get(type(event))
         if handler is None:
-            return []  # OriginateResponse, UserEvent, Cdr: nothing for the call record yet
+            return records  # OriginateResponse, UserEvent, Cdr: nothing for the record yet
         regrouped, ring = self._grouping.regroup(event)
-        records = handler(regrouped)
+        records += handler(regrouped)
         if ring is not None:
             for snap in channel_snapshots(regrouped):
                 leg = self._legs.get(snap.uniqueid)
@@ -469,6 +516,53 @@ class CdrBuilder:
     def _on_agent_ring_started(self, event: AgentRingStarted) -> list[CallRecord]:
         self._grouping.link(event)
         return []
+
+    def _on_dialer_attempt_started(self, event: DialerAttemptStarted) -> list[CallRecord]:
+        linkedid = event.linkedid
+        if linkedid in self._tombstones:
+            self.late_dialer_events += 1
+            return []
+        call = self._calls.get(linkedid)
+        if call is not None:
+            call.dialer = event
+            return []
+        attempts = self._dialer_attempts
+        attempts[linkedid] = event
+        attempts.move_to_end(linkedid)
+        while len(attempts) > self._tombstone_limit:
+            attempts.popitem(last=False)
+        return []
+
+    def _on_dialer_attempt_settled(self, event: DialerAttemptSettled) -> list[CallRecord]:
+        disposition = _DIALER_DISPOSITIONS.get(event.disposition)
+        if disposition is None:
+            self.bad_dialer_dispositions += 1
+            return []
+        call = self._calls.get(event.linkedid)
+        if call is not None:
+            call.dialer_disposition = disposition
+            if self._unsettled.pop(call.linkedid, None) is not None:
+                return [self._finish(call)]
+        elif self._dialer_attempts.pop(event.linkedid, None) is None:
+            self.late_dialer_events += 1
+        return []
+
+    def _give_up_settling(self, event: object) -> list[CallRecord]:
+        """Records of the dialer calls that waited ``DIALER_SETTLE_WAIT_S`` in vain by the
+        time of ``event``."""
+        now = getattr(event, "at", None)
+        records: list[CallRecord] = []
+        if not isinstance(now, datetime):
+            return records
+        unsettled = self._unsettled
+        while unsettled:
+            linkedid, ended_at = next(iter(unsettled.items()))
+            if _seconds(ended_at, now) < DIALER_SETTLE_WAIT_S:
+                break
+            del unsettled[linkedid]
+            self.unsettled_dialer_calls += 1
+            records.append(self._finish(self._calls[linkedid]))
+        return records
 
     def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
         """Asterisk's ``Cdr`` event as a raw row; None without linkedid and sequence (the
@@ -690,8 +784,13 @@ class CdrBuilder:
             leg.lost = True
             records += self._end_leg(leg, event.at)
         # Calls first learnt of through a Hangup while out of sync: now complete.
-        for call in [c for c in self._calls.values() if c.open_legs == 0]:
-            records.append(self._finish(call))
+        ended = [
+            c
+            for c in self._calls.values()
+            if c.open_legs == 0 and c.linkedid not in self._unsettled
+        ]
+        for call in ended:
+            records += self._complete(call, event.at)
         return records
 
     def _on_out_of_sync(self, event: AmiConnected | AmiDisconnected) -> list[CallRecord]:
@@ -720,6 +819,9 @@ class CdrBuilder:
         call = self._calls.get(linkedid)
         if call is None:
             call = self._calls[linkedid] = _Call(linkedid)
+            call.dialer = self._dialer_attempts.pop(linkedid, None)
+        else:
+            self._unsettled.pop(linkedid, None)  # a new leg: the call is not over after all
         if snap.uniqueid == linkedid and call.legs:
             # The true originator showed up late (resync rows come in any order).
             call.legs = {snap.uniqueid: leg, **call.legs}
@@ -741,6 +843,13 @@ class CdrBuilder:
             return []
         if call.orphan and not self._in_sync:
             return []  # more of it may follow; ResyncFinished completes it
+        return self._complete(call, at)
+
+    def _complete(self, call: _Call, ended_at: datetime) -> list[CallRecord]:
+        """The record of a call whose legs all ended, unless the dialer has yet to settle it."""
+        if call.dialer is not None and call.dialer_disposition is None:
+            self._unsettled[call.linkedid] = ended_at
+            return []
         return [self._finish(call)]
 
     def _move_bridge(self, leg: _Leg, bridge_id: str | None, at: datetime) -> None:
@@ -838,7 +947,11 @@ class CdrBuilder:
             for leg in parties
             if leg.snapshot.uniqueid != originator_record.uniqueid
         ]
-        direction = self._rules.classify(originator_record, others)
+        attempt = call.dialer
+        if attempt is not None:
+            direction = Direction.OUTBOUND  # the dialer placed it, whatever the contexts say
+        else:
+            direction = self._rules.classify(originator_record, others)
         disposition = self._disposition(call, answered_at)
         wait_s: float | None = None
         if visit is not None:
@@ -846,6 +959,8 @@ class CdrBuilder:
             wait_s = visit.wait_s
             if disposition is Disposition.ABANDONED or wait_s is None:
                 wait_s = _seconds(visit.joined_at, ended_at)
+        if call.dialer_disposition is not None:
+            disposition = call.dialer_disposition
         lost = any(leg.lost for leg in parties)
         cause, cause_text = (None, "") if lost else self._hangup_cause(call)
 
@@ -877,6 +992,8 @@ class CdrBuilder:
             wait_s=wait_s,
             agent_id=visit.agent_id if visit is not None else None,
             wrapup_s=visit.wrapup_s if visit is not None else None,
+            campaign_id=attempt.campaign_id if attempt is not None else None,
+            contact_id=attempt.contact_id if attempt is not None else None,
         )
 
     @staticmethod

@@ -89,7 +89,7 @@ class CallRecord:
     disposition: Disposition
     legs: tuple[LegRecord, ...]
     # Set by the builder (ccd/cdr/builder.py) when the call went through the IVR or an ACD
-    # queue; the dialer's (campaign, contact) and the recording's are not built yet.
+    # queue, or was placed by the dialer (campaign, contact); the recording's is not built yet.
     ivr_path: tuple[IvrStep, ...] = ()
     queue: str | None = None
     wait_s: float | None = None

@@ -52,16 +52,26 @@ the caller first joined, ``agi_arg_5`` the call's linkedid, ``agi_arg_6`` the ca
 
 DIALER_CONTEXT: Final = "ccd-dialer"
 """The dialer's customer leg: ``Originate Channel=Local/<E.164>@ccd-dialer
-Context=ccd-dialer-answered Exten=s`` — the ``;2`` half presents ``CCD_DIALER_CALLERID`` and
-dials the number through ``CCD_TARGET_CONTEXT``."""
+Context=ccd-dialer-answered Exten=s ChannelId=<X>`` — the ``;2`` half presents
+``CCD_DIALER_CALLERID`` and dials the number through ``CCD_TARGET_CONTEXT``. Verified on
+Asterisk 22: the ``;1`` half's uniqueid is ``X``, the ``;2`` half's ``X;2`` (or the
+Originate's ``OtherChannelId``), and every channel of the call, the far end's included,
+has linkedid ``X``. The Originate's variables are on the ``;1`` half (the one
+``ccd-dialer-answered`` runs on and ccd redirects); the ``;2`` half holds copies."""
 
 DIALER_ANSWERED_CONTEXT: Final = "ccd-dialer-answered"
 """The answered customer leg (``;1``): AMD when ``CCD_DIALER_AMD=1``, then the UserEvent
 ``CcdDialerAnswered`` and silence until ccd bridges an agent, redirects or hangs up."""
 
 DIALER_MESSAGE_CONTEXT: Final = "ccd-dialer-message"
-"""ccd redirects an answered call here (exten ``s``) to play ``CCD_DIALER_PROMPT`` and hang
-up: the safe-harbor message, or the campaign's message for an answering machine."""
+"""ccd sends an answered customer leg (``;1``) here with a plain AMI Redirect to
+``DIALER_SAFE_HARBOR_EXTEN`` or ``DIALER_MACHINE_EXTEN``: it emits ``CcdDialerMessage``,
+plays the message and hangs up."""
+
+DIALER_SAFE_HARBOR_EXTEN: Final = "safe-harbor"
+"""No agent within 2 s of a person's answer: plays ``CCD_DIALER_SAFE_HARBOR``."""
+DIALER_MACHINE_EXTEN: Final = "machine"
+"""An answering machine: plays the campaign's ``CCD_DIALER_MACHINE_MESSAGE``."""
 
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
@@ -143,8 +153,11 @@ VAR_DIALER_CALLERID: Final = "CCD_DIALER_CALLERID"
 VAR_DIALER_AMD: Final = "CCD_DIALER_AMD"
 """``1``: answering-machine detection on this call (Asterisk's ``AMD()``)."""
 VAR_DIALER_AMD_STATUS: Final = "CCD_DIALER_AMD_STATUS"
-VAR_DIALER_PROMPT: Final = "CCD_DIALER_PROMPT"
-"""What ``ccd-dialer-message`` plays (a sound file name, as Playback takes it)."""
+VAR_DIALER_SAFE_HARBOR: Final = "CCD_DIALER_SAFE_HARBOR"
+VAR_DIALER_MACHINE_MESSAGE: Final = "CCD_DIALER_MACHINE_MESSAGE"
+"""What ``ccd-dialer-message`` plays at ``safe-harbor`` and at ``machine`` (sound file
+names, as Playback takes them). Set by ccd at Originate time, so a Redirect needs no
+Setvar first: the message starts at once."""
 
 
 class QueueAction:
@@ -177,6 +190,13 @@ USER_EVENT_DIALER_ANSWERED: Final = "CcdDialerAnswered"
 """Emitted by ``ccd-dialer-answered`` once the customer answered (and AMD decided)."""
 
 USER_EVENT_DIALER_ANSWERED_HEADERS: Final = ("Attempt", "Amd", "AmdCause")
+
+USER_EVENT_DIALER_MESSAGE: Final = "CcdDialerMessage"
+"""Emitted by ``ccd-dialer-message`` just before the message plays: its timestamp is when
+the customer started hearing it (compliance evidence). ``Kind`` is the extension
+(``DIALER_SAFE_HARBOR_EXTEN`` or ``DIALER_MACHINE_EXTEN``)."""
+
+USER_EVENT_DIALER_MESSAGE_HEADERS: Final = ("Attempt", "Kind")
 
 
 class AmdStatus:
@@ -257,10 +277,14 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_DIALER_CALLERID,
         VAR_DIALER_AMD,
         VAR_DIALER_AMD_STATUS,
-        VAR_DIALER_PROMPT,
+        VAR_DIALER_SAFE_HARBOR,
+        VAR_DIALER_MACHINE_MESSAGE,
     }
 )
-USER_EVENTS: Final = frozenset({USER_EVENT_ORIGINATE, USER_EVENT_DIALER_ANSWERED})
+USER_EVENTS: Final = frozenset(
+    {USER_EVENT_ORIGINATE, USER_EVENT_DIALER_ANSWERED, USER_EVENT_DIALER_MESSAGE}
+)
+DIALER_MESSAGE_EXTENS: Final = frozenset({DIALER_SAFE_HARBOR_EXTEN, DIALER_MACHINE_EXTEN})
 SIM_EXTENS: Final = frozenset(
     {
         SimExten.ANSWER,

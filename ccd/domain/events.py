@@ -223,13 +223,40 @@ class AgentRingStarted:
     channels under their own linkedid, ``leg_linkedid`` (the Originate's ChannelId), and
     moves them onto the caller's only once bridged: they belong to the caller's call
     ``linkedid`` from the start — a ring never answered is an attempt of that call, not a
-    call of its own."""
+    call of its own. The dialer rings agents the same way for its answered customers, with
+    ``queue`` ``""`` (no queue: nothing keyed by linkedid reads it)."""
 
     at: datetime
     linkedid: str
     leg_linkedid: str
     agent_id: str
     queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialerAttemptStarted:
+    """The dialer is about to call a contact (published before the Originate is written, so
+    it precedes every event of the call). ``linkedid`` is the Originate's ChannelId: the
+    customer leg ``Local/<number>@ccd-dialer``'s ``;1`` half takes it as uniqueid and every
+    channel of the call as linkedid (verified on Asterisk 22)."""
+
+    at: datetime
+    linkedid: str
+    campaign_id: str
+    contact_id: str
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialerAttemptSettled:
+    """The dialer's outcome of an attempt, which channels alone cannot tell (``machine``,
+    ``abandoned`` after a safe-harbor message): a ``Disposition`` value — answered,
+    abandoned, machine, no-answer, busy or failed. Published before the dialer hangs the
+    call up (or as soon as it knows), so the call's record carries it."""
+
+    at: datetime
+    linkedid: str
+    disposition: str
 
 
 AmiEvent = (
@@ -248,5 +275,13 @@ AmiEvent = (
     | AsteriskCdrReceived
 )
 ConnectionEvent = AmiConnected | AmiDisconnected | ResyncStarted | ResyncChannel | ResyncFinished
-ServiceEvent = IvrFinished | QueueEntered | QueueConnected | QueueLeft | AgentRingStarted
+ServiceEvent = (
+    IvrFinished
+    | QueueEntered
+    | QueueConnected
+    | QueueLeft
+    | AgentRingStarted
+    | DialerAttemptStarted
+    | DialerAttemptSettled
+)
 DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent

@@ -15,6 +15,7 @@ from ccd.ami.actions import (
     CallerId,
     HangupAction,
     OriginateAction,
+    RedirectAction,
     RingAgentAction,
     UnsafeAmiVariable,
 )
@@ -338,6 +339,10 @@ async def test_unsafe_field_raises_before_anything_is_written(
         gateway.ring_agent(ring(caller_channel=bad))
     with pytest.raises(UnsafeAmiValue):
         await gateway.hangup(HangupAction(bad))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.redirect(RedirectAction(bad, "ccd-dialer-message", "safe-harbor"))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.redirect(RedirectAction("Local/6001@ccd-dialer-00000001;1", "ctx", bad))
     # A round trip proves the fake has read everything we wrote: only this Ping.
     await gateway.send_action({"Action": "Ping"}, as_list=False)
     assert [a["Action"] for a in fake.actions[before:]] == ["Ping"]
@@ -467,6 +472,38 @@ async def test_hangup_sends_the_channel_and_the_cause(
     assert [{k: v for k, v in a.items() if k != "ActionID"} for a in hangups] == [
         {"Action": "Hangup", "Channel": "ccd-acd-1234", "Cause": "16"},
         {"Action": "Hangup", "Channel": "PJSIP/1001-00000001", "Cause": "17"},
+    ]
+
+
+async def test_redirect_sends_the_channel_and_where_it_goes(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    # The fake knows no channel: Asterisk's "Channel does not exist" is an AmiActionFailed.
+    with pytest.raises(AmiActionFailed):
+        await gateway.redirect(
+            RedirectAction("Local/6001@ccd-dialer-00000001;1", "ccd-dialer-message", "machine")
+        )
+    with pytest.raises(AmiActionFailed):
+        await gateway.redirect(RedirectAction("ccd-dial-7", "ccd-after", "s", priority=3))
+    redirects = [a for a in fake.actions if a["Action"] == "Redirect"]
+    assert [{k: v for k, v in a.items() if k != "ActionID"} for a in redirects] == [
+        {
+            "Action": "Redirect",
+            "Channel": "Local/6001@ccd-dialer-00000001;1",
+            "Context": "ccd-dialer-message",
+            "Exten": "machine",
+            "Priority": "1",
+        },
+        {
+            "Action": "Redirect",
+            "Channel": "ccd-dial-7",
+            "Context": "ccd-after",
+            "Exten": "s",
+            "Priority": "3",
+        },
     ]
 
 

@@ -1,7 +1,8 @@
 """The dialer's shipped dialplan on the real Asterisk: the customer leg presents the
 campaign's caller id, reports the answer with Asterisk's answering-machine detection on
 real speech (espeak-ng voices made by scripts/asterisk-sandbox), reports busy / no answer /
-congestion as Originate failures, and plays a message when ccd redirects the call.
+congestion as Originate failures, and plays the safe-harbor or the machine message when ccd
+redirects the answered call (a plain Redirect: the messages were set at Originate time).
 
 Driven over AMI directly: this is the contract ccd's dialer service will build on."""
 
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ccd.ami.actions import RedirectAction
 from ccd.domain import contract
 from tests.system.conftest import AsteriskSandbox
 from tests.system.ivrrig import recording_ami
@@ -20,6 +22,8 @@ from tests.system.rawami import Frame, RawAmi
 CAMPAIGN_CALLER_ID = "+15550100"
 # ccd-sim numbers by first digit: 2 rings forever, 3 busy, 4 congestion, 6 a person, 7 a machine.
 PERSON, MACHINE, BUSY, RINGS, CONGESTION = "6001", "7001", "3001", "2001", "4001"
+# Stand-ins for the campaign's recordings.
+SAFE_HARBOR_PROMPT, MACHINE_PROMPT = "ccd-sim/hello", "vm-goodbye"
 # Asterisk's OriginateResponse reasons (AST_CONTROL_*).
 REASON_NO_ANSWER, REASON_BUSY, REASON_CONGESTION = 3, 5, 8
 
@@ -42,6 +46,8 @@ async def dial(ami: RawAmi, number: str, *, amd: bool, timeout_s: int = 20) -> t
             f"{contract.VAR_DIALER_ATTEMPT}={attempt}",
             f"{contract.VAR_DIALER_CALLERID}={CAMPAIGN_CALLER_ID}",
             f"{contract.VAR_DIALER_AMD}={int(amd)}",
+            f"{contract.VAR_DIALER_SAFE_HARBOR}={SAFE_HARBOR_PROMPT}",
+            f"{contract.VAR_DIALER_MACHINE_MESSAGE}={MACHINE_PROMPT}",
         )
     )
     action_id = await ami.send(
@@ -123,24 +129,58 @@ async def test_unanswered_outcomes_come_back_as_originate_failures(
     assert int(response["Reason"]) == reason, response
 
 
-async def test_a_redirected_call_hears_the_message_then_hangs_up(ami: RawAmi) -> None:
+async def test_the_customer_call_is_keyed_by_the_originate_channel_id(ami: RawAmi) -> None:
+    """What the dialer and the CDR rely on: the ;1 half is the ChannelId and holds the
+    Originate's variables; every channel of the call has the ChannelId as linkedid."""
     attempt, response = await dial(ami, PERSON, amd=False)
     assert response["Response"] == "Success", response
     await answered(ami, attempt)
-    channel = response["Channel"]
-    prompt = "ccd-sim/hello"  # stands in for the campaign's safe-harbor recording
+    channel_id = f"ccd-dial-{attempt}"
+    assert response["Uniqueid"] == channel_id
+    created = {
+        f["Uniqueid"]: f
+        for f in ami.received
+        if f.get("Event") == "Newchannel" and f.get("Linkedid") == channel_id
+    }
+    assert created[channel_id]["Channel"] == response["Channel"]
+    assert created[channel_id]["Channel"].endswith(";1")
+    assert created[f"{channel_id};2"]["Channel"].endswith(";2")
+    assert len(created) == 4, created  # the far end's Local pair too
     reply = await ami.action(
-        "Setvar", Channel=channel, Variable=contract.VAR_DIALER_PROMPT, Value=prompt
+        "Getvar", Channel=response["Channel"], Variable=contract.VAR_DIALER_SAFE_HARBOR
     )
+    assert reply.get("Value") == SAFE_HARBOR_PROMPT, reply
+
+
+@pytest.mark.parametrize(
+    ("number", "amd", "kind", "prompt"),
+    [
+        (PERSON, False, contract.DIALER_SAFE_HARBOR_EXTEN, SAFE_HARBOR_PROMPT),
+        (MACHINE, True, contract.DIALER_MACHINE_EXTEN, MACHINE_PROMPT),
+    ],
+)
+async def test_a_redirected_call_reports_and_hears_its_message_then_hangs_up(
+    ami: RawAmi, number: str, amd: bool, kind: str, prompt: str
+) -> None:
+    attempt, response = await dial(ami, number, amd=amd)
+    assert response["Response"] == "Success", response
+    await answered(ami, attempt)
+    channel = response["Channel"]  # the ;1 half: it holds the Originate's variables
+    # The fields ccd's gateway sends (RedirectAction), straight to the real Asterisk.
+    fields = RedirectAction(channel, contract.DIALER_MESSAGE_CONTEXT, kind).headers()
+    reply = await ami.action(fields.pop("Action"), **fields)
     assert reply["Response"] == "Success", reply
-    reply = await ami.action(
-        "Redirect",
-        Channel=channel,
-        Context=contract.DIALER_MESSAGE_CONTEXT,
-        Exten="s",
-        Priority="1",
+    reported = await ami.wait_for(
+        lambda f: (
+            f.get("Event") == "UserEvent"
+            and f.get("UserEvent") == contract.USER_EVENT_DIALER_MESSAGE
+            and f.get("Channel") == channel
+        ),
+        10,
     )
-    assert reply["Response"] == "Success", reply
+    assert (reported["Attempt"], reported["Kind"]) == (attempt, kind), reported
+    # The customer's leg: its linkedid is the Originate's ChannelId, as the dialer keys it.
+    assert reported["Linkedid"] == reported["Uniqueid"] == f"ccd-dial-{attempt}", reported
     played = await ami.wait_for(
         lambda f: (
             f.get("Event") == "Newexten"
@@ -150,4 +190,6 @@ async def test_a_redirected_call_hears_the_message_then_hangs_up(ami: RawAmi) ->
         10,
     )
     assert played["AppData"] == prompt
-    await ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Channel") == channel, 10)
+    # Reported before it plays: the event's time is when the customer starts hearing it.
+    assert float(reported["Timestamp"]) <= float(played["Timestamp"])
+    await ami.wait_for(lambda f: f.get("Event") == "Hangup" and f.get("Channel") == channel, 20)

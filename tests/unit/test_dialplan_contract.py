@@ -90,6 +90,14 @@ def test_user_events_and_their_headers_match(shipped: Dialplan, sim: Dialplan) -
     assert events[contract.USER_EVENT_DIALER_ANSWERED] == list(
         contract.USER_EVENT_DIALER_ANSWERED_HEADERS
     )
+    assert events[contract.USER_EVENT_DIALER_MESSAGE] == list(
+        contract.USER_EVENT_DIALER_MESSAGE_HEADERS
+    )
+
+
+def test_dialer_message_extensions_match_the_contract(shipped: Dialplan) -> None:
+    # ccd redirects to these by name: one missing would leave the customer in silence.
+    assert shipped.extens[contract.DIALER_MESSAGE_CONTEXT] == contract.DIALER_MESSAGE_EXTENS
 
 
 def test_dialer_context_accepts_numbers_but_not_special_extensions(shipped: Dialplan) -> None:
