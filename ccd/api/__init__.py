@@ -12,6 +12,10 @@ Routes (``build_api`` in ``ccd.api.app``; roles in ``ccd.api.policy.ROUTE_ROLES`
 - ``GET /api/v1/me`` — the caller's principal (every role).
 - ``GET /api/v1/cdrs``, ``GET /api/v1/cdrs/{id}``, ``GET /api/v1/cdrs.csv`` — stored call
   detail records (every role; agents only their own calls), see ``ccd.api.cdrs``.
+- ``/api/v1/campaigns…`` and ``/api/v1/dnc…`` — the dialer: campaigns (``campaigns``), their
+  live figures (``campaign_live``), contacts (``campaign_contacts``), preview dialing and
+  dispositions (``dialing``), the abandonment report and its CSV (``compliance``), the
+  do-not-call lists (``dnc``); the running dialer as the API sees it in ``dialer_runtime``.
 
 Authentication: ``Authorization: Bearer <token>``. A browser websocket, which cannot set
 headers, offers the subprotocols ``ccd.v1`` and ``bearer.<token>``; the server answers

@@ -36,7 +36,7 @@ from ccd.acd.seed import (
 )
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import ACD_LIVE, PRINCIPAL
-from ccd.api.handlers import no_store_json, read_body, read_json, store_problems
+from ccd.api.handlers import no_store_json, read_json, read_optional_json, store_problems
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -46,7 +46,7 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import check_path_param, parse_json_object, validate_body
+from ccd.api.validation import check_path_param, validate_body
 from ccd.db.acd_store import (
     AcdInvalidReference,
     AcdStore,
@@ -137,10 +137,7 @@ def _key(request: web.Request, name: str, kind: str) -> str:
 async def _body(request: web.Request, model: type[BodyT], *, optional: bool = False) -> BodyT:
     """The JSON body as ``model``; when ``optional``, no body at all is ``model()``."""
     if optional:
-        raw = await read_body(request)
-        if not raw.strip():
-            return model()
-        return validate_body(model, parse_json_object(raw, request.content_type))
+        return await read_optional_json(request, model)
     return await read_json(request, model)
 
 

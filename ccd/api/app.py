@@ -6,18 +6,23 @@ from aiohttp import web
 
 from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
+from ccd.api import campaign_contacts as campaign_contact_routes
 from ccd.api import campaigns as campaign_routes
 from ccd.api import cdrs as cdr_routes
+from ccd.api import compliance as compliance_routes
+from ccd.api import dialing as dialing_routes
 from ccd.api import dnc as dnc_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
 from ccd.api.context import DEPS, ApiDeps
+from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.cdr.queries import CdrReader
 from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
+from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.domain.auth import TokenVerifier
 from ccd.health import ReadinessCheck
@@ -41,6 +46,9 @@ def build_api(
     acd_live: AcdLive | None = None,
     acd_store: AcdStore | None = None,
     dialer_store: DialerStore | None = None,
+    dialer: DialerRuntime | None = None,
+    dialer_attempts: AttemptStore | None = None,
+    dialer_report_zone: str = "UTC",
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -69,7 +77,11 @@ def build_api(
     cdr_routes.add_routes(app, cdrs)
     ivr_routes.add_routes(app, ivr)
     acd_routes.add_routes(app, acd_store, acd_live)
+    install(app, dialer, dialer_attempts, dialer_report_zone)
     campaign_routes.add_routes(app, dialer_store)
+    campaign_contact_routes.add_routes(app)
+    dialing_routes.add_routes(app)
+    compliance_routes.add_routes(app)
     dnc_routes.add_routes(app)
     ensure_routes_have_policy(app)
 

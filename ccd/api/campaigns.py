@@ -4,7 +4,9 @@ their life (draft → running ⇄ paused → stopped). Admins and supervisors (`
 A draft may be incomplete; ``problems`` in every view lists what still stops it from
 running (``Campaign.problems``). ``start`` and ``resume`` are refused (409, with the
 reasons) while that list is not empty, and a running or paused campaign cannot be changed
-into one that breaks a rule (422). The state is stored, so it survives a restart.
+into one that breaks a rule (422). The state is stored, so it survives a restart; every
+successful write is passed on to the running dialer (``dialer_runtime.follow``). The
+single campaign's view carries ``live`` (``ccd.api.campaign_live``); the list does not.
 
 Errors: a bad field is a 422 naming it; an unknown id 404; an illegal move, an id taken, a
 campaign with dial attempts deleted: 409; the database unavailable 503.
@@ -22,7 +24,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ccd.acd.seed import ID_PATTERN, Id
+from ccd.api.campaign_live import live_view
 from ccd.api.context import PRINCIPAL
+from ccd.api.dialer_runtime import follow
 from ccd.api.handlers import no_store_json, read_json, store_problems
 from ccd.api.problems import (
     VALIDATION_ERROR,
@@ -35,7 +39,6 @@ from ccd.api.serialize import iso
 from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
 from ccd.api.validation import check_path_param
 from ccd.db.dialer_store import (
-    ContactStatus,
     DialerStore,
     StoredCampaign,
     WriteMode,
@@ -268,19 +271,11 @@ def campaign_view(stored: StoredCampaign) -> dict[str, Any]:
     }
 
 
-async def _live(request: web.Request, campaign_id: str) -> dict[str, Any]:
-    """What is known now. Dialing figures (in flight, answered, abandoned, dial ratio,
-    agents) come with the dialer service; today: the contact counts."""
+async def _live(request: web.Request, campaign: Campaign) -> dict[str, Any]:
+    """``live``: the running dialer's figures and the database's counts
+    (``ccd.api.campaign_live``)."""
     with dialer_errors():
-        counts = await dialer_store(request).contact_counts(campaign_id)
-    return {
-        "contacts": {
-            "total": sum(counts.values()),
-            "left": counts[ContactStatus.PENDING],
-            "dialing": counts[ContactStatus.DIALING],
-            "done": counts[ContactStatus.DONE],
-        }
-    }
+        return await live_view(request, campaign, dialer_store(request))
 
 
 def _refuse_if_broken(campaign: Campaign) -> None:
@@ -306,7 +301,8 @@ async def create_campaign(request: web.Request) -> web.Response:
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
     log.info("dialer campaign created", campaign=spec.id, token_id=_by(request))
-    view = campaign_view(stored) | {"live": await _live(request, spec.id)}
+    await follow(request, spec.id)
+    view = campaign_view(stored) | {"live": await _live(request, stored.campaign)}
     response = no_store_json(view, status=201)
     response.headers["Location"] = f"/api/v1/campaigns/{spec.id}"
     return response
@@ -314,7 +310,7 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 async def get_campaign(request: web.Request) -> web.Response:
     stored = await stored_campaign(request)
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign.id)})
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
 
 
 async def update_campaign(request: web.Request) -> web.Response:
@@ -325,7 +321,8 @@ async def update_campaign(request: web.Request) -> web.Response:
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.UPDATE)
     log.info("dialer campaign updated", campaign=campaign.id, token_id=_by(request))
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, campaign.id)})
+    await follow(request, campaign.id)
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
 
 
 async def delete_campaign(request: web.Request) -> web.Response:
@@ -335,6 +332,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
     if not deleted:
         raise not_found(f"no campaign {campaign_id!r}")
     log.info("dialer campaign deleted", campaign=campaign_id, token_id=_by(request))
+    await follow(request, campaign_id)
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
@@ -369,7 +367,8 @@ async def _transition(request: web.Request, action: str) -> web.Response:
         state=target.value,
         token_id=_by(request),
     )
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, campaign.id)})
+    await follow(request, campaign.id)
+    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
 
 
 async def start(request: web.Request) -> web.Response:

@@ -102,6 +102,14 @@ async def read_json(request: web.Request, model: type[ModelT]) -> ModelT:
     return validate_body(model, parse_json_object(raw, request.content_type))
 
 
+async def read_optional_json(request: web.Request, model: type[ModelT]) -> ModelT:
+    """As ``read_json``, but no body at all is ``model()`` (every field has a default)."""
+    raw = await read_body(request)
+    if not raw.strip():
+        return model()
+    return validate_body(model, parse_json_object(raw, request.content_type))
+
+
 @contextmanager
 def store_problems(database: str) -> Iterator[None]:
     """A configuration store's refusals (``ccd.db.stores``) as problems: the ``database``

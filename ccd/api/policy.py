@@ -29,6 +29,13 @@ DIALER_MANAGERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 # An agent may ask whether a number is blocked (before a manual call back), never read or
 # change a list.
 DNC_CHECKERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
+# Agents working a campaign (ccd.api.dialing): preview and dispositions. Agents included:
+# the handlers pin an agent to their own id (``acting_agent`` → ``require_agent_self``).
+DIALER_AGENT_SELF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
+# The abandonment report and its evidence (ccd.api.compliance): who reads live calls —
+# integrators included, for reporting systems; never agents (customers' numbers of the
+# whole campaign).
+COMPLIANCE_READERS = CALL_READERS
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -78,6 +85,13 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "campaigns.resume": DIALER_MANAGERS,
     "campaigns.stop": DIALER_MANAGERS,
     "campaigns.contacts": DIALER_MANAGERS,
+    "campaigns.contact": DIALER_MANAGERS,
+    "campaigns.preview": DIALER_AGENT_SELF,
+    "campaigns.preview_dial": DIALER_AGENT_SELF,
+    "campaigns.preview_skip": DIALER_AGENT_SELF,
+    "campaigns.dispositions": DIALER_AGENT_SELF,
+    "campaigns.compliance": COMPLIANCE_READERS,
+    "campaigns.compliance_csv": COMPLIANCE_READERS,
     "dnc.list": DIALER_MANAGERS,
     "dnc.add": DIALER_MANAGERS,
     "dnc.remove": DIALER_MANAGERS,

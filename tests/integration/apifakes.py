@@ -16,9 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ccd.acd.ports import AcdLive, AcdRefused
 from ccd.api.app import build_api
+from ccd.api.dialer_runtime import DialerRuntime
 from ccd.api.hub import EventHub
 from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
+from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.domain.auth import Principal, Role, TokenVerifier
 from ccd.domain.calls import Call, CallState, LiveChannel
@@ -355,6 +357,9 @@ async def running_api(
     acd_live: AcdLive | None = None,
     acd_store: AcdStore | None = None,
     dialer_store: DialerStore | None = None,
+    dialer: DialerRuntime | None = None,
+    dialer_attempts: AttemptStore | None = None,
+    dialer_report_zone: str = "UTC",
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -378,6 +383,9 @@ async def running_api(
         acd_live=acd_live,
         acd_store=acd_store,
         dialer_store=dialer_store,
+        dialer=dialer,
+        dialer_attempts=dialer_attempts,
+        dialer_report_zone=dialer_report_zone,
     )
     statuses: list[int] = []
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from ccd.dialer.contacts import contact_id
 from tests.integration.apifakes import TOKENS, Api
 
 IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
@@ -106,6 +107,57 @@ DIALER_ENDPOINTS = {
     "dnc.check": Endpoint("GET", "/api/v1/dnc/check?number=2125550111", 200, AGENT_SELF),
     "dnc.upload": Endpoint("POST", "/api/v1/dnc/import", 200, VIEWERS, csv="phone\n2125550198\n"),
 }
+
+
+# Every route of agents working a campaign, compliance and contact history, for the auth
+# matrix of test_api_dialing. Its database holds the running preview campaign "preview"
+# with contacts PREVIEW_NUMBERS; the first one's attempt 1 was answered by agent 1001 (the
+# agent token's). A fake dialer (dialerfakes.FakeDialer) stands in for the running one.
+PREVIEW_NUMBERS = ("+12125550123", "+12125550124", "+12125550125")
+ANSWERED_CONTACT = contact_id("preview", PREVIEW_NUMBERS[0])
+OFFERED_CONTACT = contact_id("preview", PREVIEW_NUMBERS[1])
+AS_AGENT_1001: dict[str, object] = {"agent_id": "1001"}
+DIALING_ENDPOINTS = {
+    "campaigns.preview": Endpoint(
+        "POST", "/api/v1/campaigns/preview/preview", 200, AGENT_SELF, body=AS_AGENT_1001
+    ),
+    "campaigns.preview_dial": Endpoint(
+        "POST",
+        f"/api/v1/campaigns/preview/preview/{OFFERED_CONTACT}/dial",
+        202,
+        AGENT_SELF,
+        body=AS_AGENT_1001,
+    ),
+    "campaigns.preview_skip": Endpoint(
+        "POST",
+        f"/api/v1/campaigns/preview/preview/{OFFERED_CONTACT}/skip",
+        204,
+        AGENT_SELF,
+        body=AS_AGENT_1001,
+    ),
+    "campaigns.dispositions": Endpoint(
+        "POST",
+        "/api/v1/campaigns/preview/dispositions",
+        200,
+        AGENT_SELF,
+        body={"attempt_id": 1, "disposition": "sale", "agent_id": "1001"},
+    ),
+    "campaigns.contact": Endpoint(
+        "GET", f"/api/v1/campaigns/preview/contacts/{ANSWERED_CONTACT}", 200, VIEWERS
+    ),
+    # Reporting systems read compliance as they read live calls; agents never.
+    "campaigns.compliance": Endpoint("GET", "/api/v1/campaigns/preview/compliance", 200, READERS),
+    "campaigns.compliance_csv": Endpoint(
+        "GET", "/api/v1/campaigns/preview/compliance.csv", 200, READERS
+    ),
+}
+# The routes where an agent acts for an agent: another agent's id is 403 for an agent.
+AGENT_ACTIONS = (
+    "campaigns.preview",
+    "campaigns.preview_dial",
+    "campaigns.preview_skip",
+    "campaigns.dispositions",
+)
 
 
 def expected_status(endpoint: Endpoint, identity: str) -> int:

@@ -1,0 +1,222 @@
+"""A campaign's abandonment compliance over HTTP: the report (today, the rolling 30 days
+and each of those days against the cap, in the report zone's days) and the evidence, one
+CSV row per answered call with its 2-second verdict, streamed.
+
+Both read the attempt records (``AttemptStore``), not the running dialer, so they are the
+same whether the campaign is running, paused or stopped; the figures are judged by
+``ccd.dialer.compliance`` exactly as the dialer's live ledger judges them.
+
+Routes (roles in ``ccd.api.policy``: admins, supervisors and integrators — reporting
+systems — as for live calls; agents never, the evidence lists customers' numbers):
+``GET /api/v1/campaigns/{id}/compliance`` and ``GET /api/v1/campaigns/{id}/compliance.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import structlog
+from aiohttp import hdrs, web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ccd.api.campaign_live import load_ledger
+from ccd.api.campaigns import dialer_errors, stored_campaign
+from ccd.api.cdrs import IsoDateTime, csv_cell
+from ccd.api.context import DEPS, REQUEST_ID
+from ccd.api.dialer_runtime import REPORT_ZONE, attempt_store, today_of, window_start
+from ccd.api.dialer_views import tally_view
+from ccd.api.handlers import no_store_json
+from ccd.api.problems import FieldError, validation_problem
+from ccd.api.serialize import iso
+from ccd.api.uploads import query_param
+from ccd.api.validation import validate_body
+from ccd.db.dialer_attempts import AttemptStore
+from ccd.db.stores import StoreUnavailable
+from ccd.dialer.compliance import CSV_FIELDS, AnsweredCall, ComplianceRow, compliance_rows
+from ccd.dialer.model import LEGAL_ABANDON_CAP_PCT
+from ccd.domain.safety import is_ami_safe
+
+log = structlog.get_logger("ccd.api")
+
+CSV_BATCH = 500  # calls turned into rows and written at a time
+CSV_PARAMS = frozenset({"from", "to"})
+
+
+class CsvQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_: Annotated[IsoDateTime, Field(alias="from")] = None
+    to: IsoDateTime = None
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+async def compliance_report(request: web.Request) -> web.Response:
+    stored = await stored_campaign(request)
+    campaign = stored.campaign
+    attempts = attempt_store(request)
+    zone = request.app[REPORT_ZONE]
+    now = request.app[DEPS].clock.now()
+    with dialer_errors():
+        ledger = await load_ledger(attempts, campaign.id, now, zone)
+    epoch = now.timestamp()
+    cap = campaign.abandon_cap_pct
+    days = ledger.per_day(epoch)
+    return no_store_json(
+        {
+            "campaign_id": campaign.id,
+            "cap_pct": cap,
+            # A cap above the legal 3 % is allowed only with this override; the report says
+            # so in as many words.
+            "cap_override": campaign.cap_override,
+            "legal_cap_pct": LEGAL_ABANDON_CAP_PCT,
+            "above_legal_cap": cap > LEGAL_ABANDON_CAP_PCT,
+            "report_zone": zone,
+            "as_of": iso(now),
+            "today": {
+                "day": today_of(now, zone).isoformat(),
+                **tally_view(ledger.today(epoch), cap),
+            },
+            "rolling_30_days": {
+                "from_day": days[0][0].isoformat(),
+                "to_day": days[-1][0].isoformat(),
+                **tally_view(ledger.rolling(epoch), cap),
+            },
+            "per_day": [{"day": day.isoformat(), **tally_view(tally, cap)} for day, tally in days],
+        }
+    )
+
+
+# --- the evidence ------------------------------------------------------------------------
+
+
+def _csv_query(request: web.Request) -> CsvQuery:
+    errors = [
+        # A name with CR/LF/NUL is not echoed back as a field.
+        FieldError(name if is_ami_safe(name) else "query", "is not a parameter of this endpoint")
+        for name in dict.fromkeys(request.query.keys())
+        if name not in CSV_PARAMS
+    ]
+    if errors:
+        raise validation_problem(errors)
+    data: dict[str, object] = {}
+    for name in sorted(CSV_PARAMS):
+        value = query_param(request, name)  # at most once, no CR/LF/NUL
+        if value is not None:
+            data[name] = value
+    query = validate_body(CsvQuery, data)
+    if query.from_ is not None and query.to is not None and query.from_ > query.to:
+        raise validation_problem([FieldError("from", "must not be later than to")])
+    return query
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return csv_cell(value)  # formula triggers neutralised as in the CDR export
+
+
+def _csv_text(rows: Iterable[Iterable[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)  # RFC 4180 quoting
+    return buffer.getvalue().encode()
+
+
+def _cells(rows: Iterable[ComplianceRow]) -> Iterable[list[str]]:
+    for row in rows:
+        yield [_cell(getattr(row, name)) for name in CSV_FIELDS]
+
+
+class _Batches:
+    """The answered calls in lists of ``CSV_BATCH``, reading ahead one batch at most."""
+
+    def __init__(self, attempts: AttemptStore, campaign_id: str, since: float, until: float | None):
+        self._calls = aiter(attempts.answered_calls(campaign_id, since=since, until=until))
+        self._done = False
+
+    async def next(self) -> list[AnsweredCall]:
+        batch: list[AnsweredCall] = []
+        while not self._done and len(batch) < CSV_BATCH:
+            try:
+                batch.append(await anext(self._calls))
+            except StopAsyncIteration:
+                self._done = True
+        return batch
+
+    async def close(self) -> None:
+        closer = getattr(self._calls, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+async def compliance_csv(request: web.Request) -> web.StreamResponse:
+    """Every answered call of the campaign in [from, to) (default: the rolling 30 days up
+    to now), by answer time: a header of ``CSV_FIELDS`` and one row per call, streamed a
+    batch at a time (memory does not grow with the rows)."""
+    stored = await stored_campaign(request)
+    campaign = stored.campaign
+    query = _csv_query(request)
+    attempts = attempt_store(request)
+    zone = request.app[REPORT_ZONE]
+    now = request.app[DEPS].clock.now()
+    since = query.from_.timestamp() if query.from_ is not None else window_start(now, zone)
+    until = query.to.timestamp() if query.to is not None else None
+    batches = _Batches(attempts, campaign.id, since, until)
+    try:
+        # The first batch is read before any byte is sent: a database outage is a 503
+        # problem, not a truncated file.
+        with dialer_errors():
+            batch = await batches.next()
+        stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8; header=present",
+                "Content-Disposition": (
+                    f'attachment; filename="compliance-{campaign.id}-{stamp}.csv"'
+                ),
+                "Cache-Control": "no-store",
+                "X-Request-ID": request.get(REQUEST_ID, ""),
+            }
+        )
+        if request.method == hdrs.METH_HEAD:
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(_csv_text([CSV_FIELDS]))
+        written = 0
+        try:
+            while batch:
+                await response.write(_csv_text(_cells(compliance_rows(batch, zone))))
+                written += len(batch)
+                batch = await batches.next()
+        except ConnectionResetError:
+            raise
+        except Exception as exc:
+            # Headers are sent: cut the chunked body so the file cannot pass for whole.
+            if isinstance(exc, StoreUnavailable):
+                log.warning("compliance export cut short: database unavailable", rows=written)
+            else:
+                log.exception("compliance export failed", rows=written)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write_eof()
+        log.info("compliance export done", campaign=campaign.id, rows=written)
+        return response
+    finally:
+        await batches.close()
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/campaigns/{id}/compliance", compliance_report, name="campaigns.compliance")
+    r.add_get(
+        "/api/v1/campaigns/{id}/compliance.csv", compliance_csv, name="campaigns.compliance_csv"
+    )

@@ -1,0 +1,215 @@
+"""Agents working a campaign over HTTP: preview dialing (take the next contact, then dial
+or skip it) and the disposition of an answered attempt.
+
+An agent acts for themself (naming another agent is 403); a supervisor or an admin names
+the agent (``agent_id``). The campaign must exist (404); what the running dialer cannot do
+now — a campaign not running or not in preview mode, a contact not offered to this
+agent, an attempt of another agent, the agent busy — is a 409 with its reason
+(``DialerRefused``). A disposition the campaign does not list, ``call-back`` without
+``call_back_at`` and a date-time without an offset are 422 naming the field.
+
+Routes (roles in ``ccd.api.policy``):
+
+- ``POST /api/v1/campaigns/{id}/preview`` → 200 ``{"campaign_id", "agent_id", "contact"}``
+  (the same contact until dialed or skipped), 204 when none is due.
+- ``POST /api/v1/campaigns/{id}/preview/{contact_id}/dial`` → 202 (the call is placed).
+- ``POST /api/v1/campaigns/{id}/preview/{contact_id}/skip`` → 204.
+- ``POST /api/v1/campaigns/{id}/dispositions`` → 200 with the attempt as recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from ccd.acd.seed import Id
+from ccd.api.campaign_contacts import contact_key
+from ccd.api.campaigns import dialer_errors, stored_campaign
+from ccd.api.cdrs import IsoDateTime
+from ccd.api.context import PRINCIPAL
+from ccd.api.dialer_runtime import (
+    acting_agent,
+    attempt_store,
+    dialer,
+    dialer_refusals,
+    refused,
+)
+from ccd.api.dialer_views import attempt_view, contact_view
+from ccd.api.handlers import no_store_json, read_json, read_optional_json
+from ccd.api.problems import FieldError, validation_problem
+from ccd.dialer.retries import CALL_BACK
+from ccd.dialer.service import PreviewOffer
+from ccd.domain.auth import Role
+
+log = structlog.get_logger("ccd.api")
+
+
+class AgentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    agent_id: Id | None = None
+
+
+class DispositionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    attempt_id: Annotated[int, Field(ge=1)]
+    disposition: Id
+    # ISO 8601 with an offset (``Z`` or ``+01:00``); a naive time would be guessed.
+    call_back_at: IsoDateTime = None
+    call_back_anyone: bool = False  # True: any agent may take the call back
+    agent_id: Id | None = None
+
+
+def offer_view(offer: PreviewOffer) -> dict[str, Any]:
+    return {
+        "campaign_id": offer.campaign_id,
+        "agent_id": offer.agent_id,
+        "contact": contact_view(offer.contact),
+    }
+
+
+def _by(request: web.Request) -> str:
+    return request[PRINCIPAL].token_id
+
+
+# --- preview -----------------------------------------------------------------------------
+
+
+async def preview_next(request: web.Request) -> web.StreamResponse:
+    campaign = (await stored_campaign(request)).campaign
+    body = await read_optional_json(request, AgentBody)
+    agent_id = acting_agent(request[PRINCIPAL], body.agent_id)
+    running = dialer(request)
+    with dialer_refusals(), dialer_errors():
+        offer = await running.preview_next(campaign.id, agent_id)
+    if offer is None:
+        return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    log.info(
+        "dialer preview offered",
+        campaign=campaign.id,
+        agent_id=agent_id,
+        contact=offer.contact.contact.id,
+        token_id=_by(request),
+    )
+    return no_store_json(offer_view(offer))
+
+
+async def _preview_action(request: web.Request, action: str) -> tuple[str, str, str]:
+    campaign = (await stored_campaign(request)).campaign
+    contact_id = contact_key(request)
+    body = await read_optional_json(request, AgentBody)
+    agent_id = acting_agent(request[PRINCIPAL], body.agent_id)
+    running = dialer(request)
+    with dialer_refusals(), dialer_errors():
+        if action == "dial":
+            await running.preview_dial(campaign.id, agent_id, contact_id)
+        else:
+            await running.preview_skip(campaign.id, agent_id, contact_id)
+    log.info(
+        f"dialer preview {action}",
+        campaign=campaign.id,
+        agent_id=agent_id,
+        contact=contact_id,
+        token_id=_by(request),
+    )
+    return campaign.id, agent_id, contact_id
+
+
+async def preview_dial(request: web.Request) -> web.Response:
+    campaign_id, agent_id, contact_id = await _preview_action(request, "dial")
+    return no_store_json(
+        {
+            "campaign_id": campaign_id,
+            "agent_id": agent_id,
+            "contact_id": contact_id,
+            "status": "dialing",
+        },
+        status=202,
+    )
+
+
+async def preview_skip(request: web.Request) -> web.Response:
+    await _preview_action(request, "skip")
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+# --- dispositions ------------------------------------------------------------------------
+
+
+async def dispose(request: web.Request) -> web.Response:
+    campaign = (await stored_campaign(request)).campaign
+    body = await read_json(request, DispositionBody)
+    principal = request[PRINCIPAL]
+    given = body.agent_id
+    if principal.role is Role.AGENT or given is not None:
+        agent_id = acting_agent(principal, given)
+    else:
+        agent_id = None  # a supervisor or an admin: the attempt's agent, read below
+    errors: list[FieldError] = []
+    if body.disposition not in campaign.dispositions:
+        allowed = ", ".join(campaign.dispositions)
+        errors.append(
+            FieldError("disposition", f"is not one of the campaign's dispositions ({allowed})")
+        )
+    elif body.disposition == CALL_BACK and body.call_back_at is None:
+        errors.append(FieldError("call_back_at", "required with the call-back disposition"))
+    if errors:
+        raise validation_problem(errors)
+    attempts = attempt_store(request)
+    running = dialer(request)
+    if agent_id is None:
+        with dialer_errors():
+            attempt = await attempts.get(body.attempt_id)
+        if attempt is None or attempt.campaign_id != campaign.id:
+            raise refused(f"attempt {body.attempt_id} is not one of campaign {campaign.id}")
+        if attempt.agent_id is None:
+            raise validation_problem(
+                [FieldError("agent_id", "required: the attempt names no agent")]
+            )
+        agent_id = attempt.agent_id
+    call_back_at = body.call_back_at.timestamp() if body.call_back_at is not None else None
+    try:
+        with dialer_refusals(), dialer_errors():
+            await running.dispose(
+                campaign.id,
+                body.attempt_id,
+                agent_id=agent_id,
+                disposition=body.disposition,
+                call_back_at=call_back_at,
+                call_back_anyone=body.call_back_anyone,
+            )
+    except ValueError as exc:  # the rules' own refusal (ccd.dialer.retries)
+        raise validation_problem([FieldError("disposition", str(exc))]) from None
+    log.info(
+        "dialer disposition",
+        campaign=campaign.id,
+        attempt=body.attempt_id,
+        agent_id=agent_id,
+        disposition=body.disposition,
+        token_id=_by(request),
+    )
+    with dialer_errors():
+        recorded = await attempts.get(body.attempt_id)
+    if recorded is None:  # attempts are never deleted while their campaign exists
+        return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    return no_store_json(attempt_view(recorded))
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/v1/campaigns/{id}/preview", preview_next, name="campaigns.preview")
+    r.add_post(
+        "/api/v1/campaigns/{id}/preview/{contact_id}/dial",
+        preview_dial,
+        name="campaigns.preview_dial",
+    )
+    r.add_post(
+        "/api/v1/campaigns/{id}/preview/{contact_id}/skip",
+        preview_skip,
+        name="campaigns.preview_skip",
+    )
+    r.add_post("/api/v1/campaigns/{id}/dispositions", dispose, name="campaigns.dispositions")
