@@ -47,9 +47,12 @@ from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
+from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import create_engine, ping
 from ccd.db.tokens import TokenStore
+from ccd.dialer.service import CHANNEL_PREFIX as DIALER_CHANNEL_PREFIX
+from ccd.dialer.service import DialerService
 from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.domain.events import IvrFinished
@@ -65,6 +68,7 @@ from ccd.settings import Settings
 log = structlog.get_logger("ccd.app")
 
 PIDFILE_NAME = "ccd.pid"
+OWN_CHANNEL_PREFIXES = (AGENT_CHANNEL_PREFIX, DIALER_CHANNEL_PREFIX)
 
 
 def pidfile_path(settings: Settings) -> Path:
@@ -87,6 +91,7 @@ class Components:
     ivr: FlowsHolder
     agi: AgiServer
     acd: AcdService
+    dialer: DialerService
     web_app: web.Application
 
 
@@ -173,6 +178,21 @@ def build(settings: Settings) -> Components:
         live_channels=live_channels,
     )
     bus.subscribe(acd.handle)
+    attempt_store = AttemptStore(engine, clock=clock)
+    dialer = DialerService(
+        store=dialer_store,
+        attempts=attempt_store,
+        agents=acd,
+        ami=gateway,
+        publish=bus.publish,
+        on_message=hub.publish_message,
+        clock=clock,
+        report_zone=settings.dialer.report_zone,
+        max_wrapup_s=settings.dialer.max_wrapup_s,
+        resynced=lambda: gateway.resynced,
+        live_uniqueids=lambda: set(live_channels()),
+    )
+    bus.subscribe(dialer.handle)
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
     readiness = Readiness(
         ami=gateway,
@@ -191,6 +211,9 @@ def build(settings: Settings) -> Components:
         acd_live=acd,
         acd_store=acd_store,
         dialer_store=dialer_store,
+        dialer=dialer,
+        dialer_attempts=attempt_store,
+        dialer_report_zone=settings.dialer.report_zone,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -238,6 +261,12 @@ def build(settings: Settings) -> Components:
         yield
         await acd.stop()
 
+    async def dialing(_: web.Application) -> AsyncIterator[None]:
+        # After the ACD (it borrows the ACD's agents), stopped before it.
+        await dialer.start()
+        yield
+        await dialer.stop()
+
     async def hold_caller(channel: AgiChannel) -> None:
         await hold(channel, acd, clock)
 
@@ -278,7 +307,7 @@ def build(settings: Settings) -> Components:
         finally:
             await lookups.close()
 
-    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, queues, ivr, asterisk])
+    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, queues, dialing, ivr, asterisk])
     return Components(
         settings=settings,
         bus=bus,
@@ -291,6 +320,7 @@ def build(settings: Settings) -> Components:
         ivr=flows,
         agi=agi,
         acd=acd,
+        dialer=dialer,
         web_app=web_app,
     )
 
@@ -310,13 +340,13 @@ def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
 
 def _interface_busy(channels: Callable[[], dict[str, str]]) -> Callable[[str], bool]:
     """Device state from the live channels: ``PJSIP/1001`` is busy while a channel
-    ``PJSIP/1001-…`` exists that ccd's ACD did not place (its own agent legs, e.g. one
-    still hanging up after a missed ring, are the engine's business)."""
+    ``PJSIP/1001-…`` exists that ccd did not place (its own agent legs, the ACD's and the
+    dialer's, e.g. one still hanging up after a missed ring, are the engine's business)."""
 
     def busy(interface: str) -> bool:
         prefix = interface + "-"
         return any(
-            name.startswith(prefix) and not uniqueid.startswith(AGENT_CHANNEL_PREFIX)
+            name.startswith(prefix) and not uniqueid.startswith(OWN_CHANNEL_PREFIXES)
             for uniqueid, name in channels().items()
         )
 

@@ -218,6 +218,8 @@ class DialerSettings(_Section):
     # The compliance report's days and the pacing's "today" start at midnight here (an
     # IANA name; the seller's own zone is the natural choice).
     report_zone: str = "UTC"
+    # An outbound call's wrap-up lasts until the agent's disposition, at most this long.
+    max_wrapup_s: float = Field(default=120.0, ge=0, le=3600)
 
     @field_validator("report_zone")
     @classmethod

@@ -990,7 +990,7 @@ class CdrBuilder:
             ivr_path=call.ivr_path,
             queue=visit.queue if visit is not None else None,
             wait_s=wait_s,
-            agent_id=visit.agent_id if visit is not None else None,
+            agent_id=visit.agent_id if visit is not None else _answering_agent(call),
             wrapup_s=visit.wrapup_s if visit is not None else None,
             campaign_id=attempt.campaign_id if attempt is not None else None,
             contact_id=attempt.contact_id if attempt is not None else None,
@@ -1087,3 +1087,14 @@ def _field(fields: Mapping[str, str], name: str) -> str:
         if key.lower() == lowered:
             return value
     return ""
+
+
+def _answering_agent(call: _Call) -> str | None:
+    """The agent whose leg answered, for a call no queue connected (the dialer's): the
+    first one, as a call's agent is the one who took it."""
+    answered = sorted(
+        (leg.answered_at, leg.agent_id)
+        for leg in call.legs.values()
+        if leg.agent_id is not None and leg.answered_at is not None
+    )
+    return answered[0][1] if answered else None

@@ -21,8 +21,10 @@ Originate is written):
   without an agent, the agent's ring (if any) is cancelled and the person hears the
   safe-harbor message (``PlayMessage``; or is hung up on when the campaign has none): the
   call is ``ABANDONED`` — also when the person hangs up before an agent came.
-- ``CustomerGone`` (the customer leg hung up) ends the attempt: ``Finished``; a connected
-  agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``) or
+- ``CustomerGone`` (the customer leg hung up) ends the attempt: ``Finished``. Once an
+  agent is connected, the agent leg's hang-up (``AgentLegGone``) ends it instead (the
+  agent's Bridge moves the customer leg onto a new channel, hanging up the one ccd
+  placed); the agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``) or
   ``max_wrapup_s`` (an agent who never disposes is not lost to the campaign), when its
   handle time goes to the pacing. A disposition given during the call ends the wrap-up
   before it starts (``AgentCallEnded`` with ``wrapup_s`` 0).
@@ -121,6 +123,13 @@ class AgentRingFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentLegGone:
+    """The agent's leg hung up: a ring that failed, or the end of the conversation."""
+
+    ring_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConnected:
     ring_id: str
 
@@ -153,6 +162,7 @@ CallEvent = (
     | Answered
     | AgentFound
     | AgentRingFailed
+    | AgentLegGone
     | AgentConnected
     | MessageStarted
     | CustomerGone
@@ -398,6 +408,8 @@ class CallTracker:
                     self._ring(call, out)
             case AgentRingFailed(ring_id=ring_id):
                 self._ring_failed(ring_id, now, out)
+            case AgentLegGone(ring_id=ring_id):
+                self._agent_leg_gone(ring_id, now, out)
             case AgentConnected(ring_id=ring_id):
                 self._connected(ring_id, now, out)
             case MessageStarted(channel_id=channel_id):
@@ -461,12 +473,13 @@ class CallTracker:
         out.append(RingAgent(ring_id, call.agent_id, call.request, AGENT_RING_S))
 
     def _ring_failed(self, ring_id: str, now: float, out: list[CallCommand]) -> None:
-        channel_id = self._rings.pop(ring_id, None)
+        channel_id = self._rings.get(ring_id)
         call = self._calls.get(channel_id) if channel_id is not None else None
-        if call is None or call.ring_id != ring_id:
+        if call is not None and call.ring_id == ring_id and call.stage is Stage.CONNECTED:
+            return  # the connected agent's leg: its hang-up ends the call (AgentLegGone)
+        self._rings.pop(ring_id, None)
+        if call is None or call.ring_id != ring_id or call.stage is not Stage.WAITING:
             return
-        if call.stage is not Stage.WAITING:
-            return  # a connected agent hanging up: the customer leg's hang-up follows
         call.ring_id = None
         self._release(call, out)
         out.append(FindAgent(call.channel_id, call.request.campaign_id))
@@ -509,20 +522,32 @@ class CallTracker:
             self._finish(call, Outcome.ABANDONED, now, out)
             return
         if call.stage is Stage.CONNECTED:
-            assert call.agent_id is not None
-            assert call.connected_at is not None
-            wrapup_s = 0.0 if call.disposed else self._max_wrapup_s
-            out.append(AgentCallEnded(call.agent_id, channel_id, wrapup_s))
-            self._wrapping[channel_id] = (
-                call.request.campaign_id,
-                call.connected_at,
-                now + wrapup_s,
-            )
-            self._finish(call, Outcome.ANSWERED, now, out)
-            if call.disposed:
-                self._wrap_up_ended(channel_id, now, out)
+            # Not the end: the agent's Bridge moved the customer leg into the bridge on a
+            # channel of its own (Asterisk hangs the original up). The agent leg's hang-up
+            # ends the conversation, whoever hangs up first (AgentLegGone).
             return
         self._finish(call, call.outcome or Outcome.ABANDONED, now, out)
+
+    def _agent_leg_gone(self, ring_id: str, now: float, out: list[CallCommand]) -> None:
+        channel_id = self._rings.get(ring_id)
+        call = self._calls.get(channel_id) if channel_id is not None else None
+        if call is None or call.ring_id != ring_id:
+            return
+        if call.stage is not Stage.CONNECTED:
+            self._ring_failed(ring_id, now, out)
+            return
+        assert call.agent_id is not None
+        assert call.connected_at is not None
+        wrapup_s = 0.0 if call.disposed else self._max_wrapup_s
+        out.append(AgentCallEnded(call.agent_id, call.channel_id, wrapup_s))
+        self._wrapping[call.channel_id] = (
+            call.request.campaign_id,
+            call.connected_at,
+            now + wrapup_s,
+        )
+        self._finish(call, Outcome.ANSWERED, now, out)
+        if call.disposed:
+            self._wrap_up_ended(call.channel_id, now, out)
 
     def _check_deadlines(self, call: DialerCall, now: float, out: list[CallCommand]) -> None:
         if call.stage is Stage.DIALING:

@@ -135,7 +135,8 @@ def test_an_answered_attempt_connected_to_an_agent_is_one_outbound_record() -> N
     assert record.disposition is Disposition.ANSWERED
     # The agent's leg joined the customer's record (no queue: the dialer rang it).
     assert [leg.agent_id for leg in record.legs if leg.uniqueid == agent.uniqueid] == ["a7"]
-    assert (record.queue, record.agent_id) == (None, None)
+    # No queue: the call's agent is the one whose leg answered.
+    assert (record.queue, record.agent_id) == (None, "a7")
     call.assert_empty()
 
 

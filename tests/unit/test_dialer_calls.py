@@ -17,6 +17,7 @@ from ccd.dialer.calls import (
     AgentCallEnded,
     AgentConnected,
     AgentFound,
+    AgentLegGone,
     AgentOnCall,
     AgentRingFailed,
     Answered,
@@ -39,9 +40,9 @@ from ccd.dialer.calls import (
     RecordAnswered,
     RecordConnected,
     RecordMessage,
-    Settled,
     ReleaseAgent,
     RingAgent,
+    Settled,
     Stage,
     Tick,
 )
@@ -329,10 +330,13 @@ def test_the_connected_agents_leg_entering_a_bridge_again_changes_nothing() -> N
     assert call.stage is Stage.CONNECTED
 
 
-def test_the_customer_hanging_up_ends_an_answered_call_and_starts_wrap_up() -> None:
-    t, _, _ = connected(wait_s=0.5)
+def test_the_agent_leg_hanging_up_ends_an_answered_call_and_starts_wrap_up() -> None:
+    t, ring, _ = connected(wait_s=0.5)
     assert list(t.wrapping()) == []
-    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    # The placed customer leg goes when the Bridge moves the customer: not the end.
+    assert t.handle(CustomerGone(CHANNEL), ANSWER_AT + 0.6) == []
+    assert CHANNEL in t
+    out = t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.0)
     assert out == [
         AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S),
         Finished(RESERVED, Outcome.ANSWERED, ANSWER_AT + 60.0, "1001", ANSWER_AT, ANSWER_AT + 0.5),
@@ -343,8 +347,8 @@ def test_the_customer_hanging_up_ends_an_answered_call_and_starts_wrap_up() -> N
 
 
 def test_the_disposition_sends_the_handle_time_once_and_ends_wrap_up() -> None:
-    t, _, _ = connected(wait_s=0.5)
-    t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    t, ring, _ = connected(wait_s=0.5)
+    t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.0)
     out = t.handle(Disposed(CHANNEL), ANSWER_AT + 90.5)
     assert out == [Pace(CAMPAIGN_ID, pacing.CallEnded(CHANNEL, 90.0))]
     assert list(t.wrapping()) == []
@@ -356,17 +360,17 @@ def test_a_disposition_for_a_call_not_in_wrap_up_is_ignored() -> None:
 
 
 def test_a_disposition_during_the_call_skips_the_wrap_up() -> None:
-    t, _, _ = connected(wait_s=0.5)
+    t, ring, _ = connected(wait_s=0.5)
     assert t.handle(Disposed(CHANNEL), ANSWER_AT + 30.0) == []
-    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    out = t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.0)
     assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL, 0.0)]
     assert of(Pace, out) == [Pace(CAMPAIGN_ID, pacing.CallEnded(CHANNEL, 59.5))]
     assert list(t.wrapping()) == []
 
 
 def test_an_agent_who_never_disposes_is_free_after_the_longest_wrap_up() -> None:
-    t, _, _ = connected(wait_s=0.5)
-    t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    t, ring, _ = connected(wait_s=0.5)
+    t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.0)
     assert t.handle(Tick(), ANSWER_AT + 60.0 + DEFAULT_MAX_WRAPUP_S - 0.1) == []
     out = t.handle(Tick(), ANSWER_AT + 60.0 + DEFAULT_MAX_WRAPUP_S)
     assert out == [
@@ -379,8 +383,8 @@ def test_an_agent_who_never_disposes_is_free_after_the_longest_wrap_up() -> None
 def test_a_connected_agents_ring_hanging_up_does_not_release_the_agent() -> None:
     t, ring, _ = connected()
     assert t.handle(AgentRingFailed(ring.ring_id), ANSWER_AT + 30.0) == []
-    # The customer leg's hang-up follows: the agent goes to wrap-up.
-    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 30.1)
+    # The agent leg's hang-up follows: the agent goes to wrap-up.
+    out = t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 30.1)
     assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S)]
     assert not of(ReleaseAgent, out)
     assert finished(out).outcome is Outcome.ANSWERED

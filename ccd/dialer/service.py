@@ -1,0 +1,929 @@
+"""The outbound dialer at run time: paces each running campaign, claims contacts in the
+database, originates customer legs, connects agents borrowed from the ACD, and records
+every attempt. The decisions are the pure cores' (``Pacer``, ``CallTracker``, ``retries``,
+``windows``, ``AbandonLedger``); this module only carries them out.
+
+Rules it keeps (each with a test):
+
+- **No evidence, no call.** A contact is claimed in the database (its attempt row written,
+  its do-not-call status re-checked) before its Originate is written: when the database
+  fails nothing is dialed. Nothing is dialed either while the AMI connection is down or
+  not yet resynchronised, or before the campaign's 30-day tallies are loaded.
+- **One call per contact at a time**, across restarts: the claim is a compare-and-set on
+  the contact's status.
+- **Agents come from the ACD**, inbound first: only agents the ACD says are claimable (idle,
+  and not needed by a caller waiting in one of their queues) are reserved. Progressive
+  (and predictive near its cap) reserves the agent before dialing; predictive reserves one
+  when a person answers.
+- **Calling windows** are checked per contact at dial time (the callee's zones); a contact
+  outside them is moved to its next open instant instead of being dialed.
+- **After a restart** attempts left open are settled from Asterisk once the AMI resync is
+  done (``reconcile``): a customer leg still up is hung up (its 2 s are long gone) and
+  counted abandoned if a person had answered, else the attempt ends ``failed`` and the
+  contact follows its retry rule. Nothing is dialed before that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from ccd.acd.engine import AcdError
+from ccd.ami.actions import (
+    CallerId,
+    HangupAction,
+    OriginateAction,
+    RedirectAction,
+    RingAgentAction,
+    local_channel,
+)
+from ccd.clock import Clock
+from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt
+from ccd.db.dialer_store import DialerStore, StoredContact
+from ccd.db.stores import StoreConflict, StoreUnavailable
+from ccd.dialer import calls as c
+from ccd.dialer.compliance import AbandonLedger, AnsweredCall
+from ccd.dialer.model import ROLLING_DAYS, AmdMode, Campaign, CampaignState, DialMode, Outcome
+from ccd.dialer.pacing import Decision, Floor, Pacer
+from ccd.dialer.ports import DialerAgents, DialerAmi
+from ccd.dialer.retries import after_attempt, after_disposition
+from ccd.dialer.windows import may_call, next_open
+from ccd.domain import contract
+from ccd.domain.events import (
+    AgentRingStarted,
+    ChannelCreated,
+    ChannelEnteredBridge,
+    ChannelHungUp,
+    DialerAttemptSettled,
+    DialerAttemptStarted,
+    OriginateResponded,
+    ResyncFinished,
+    UserEventReceived,
+)
+
+log = structlog.get_logger("ccd.dialer")
+
+CHANNEL_PREFIX = "ccd-dial-"
+"""Uniqueids of the channels the dialer originates (customer legs and agents' rings)."""
+TICK_S = 0.1  # the 2-second rule is checked this often
+PACE_EVERY_S = 0.5  # pacing decisions
+BUFFER_LOW = 20  # contacts kept ready per campaign
+BUFFER_FETCH = 100
+REFILL_IDLE_S = 2.0
+CAMPAIGN_POLL_S = 5.0
+# A call placed this recently may not be in Asterisk's channel list yet.
+RESYNC_SETTLE_S = 2.0
+
+
+class DialerRefused(Exception):
+    """An API request the dialer cannot carry out (the API answers 409 with it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewOffer:
+    campaign_id: str
+    agent_id: str
+    channel_id: str
+    contact: StoredContact
+
+
+@dataclass
+class _Campaign:
+    campaign: Campaign
+    pacer: Pacer
+    ledger: AbandonLedger | None = None  # None until loaded from the attempt records
+    buffer: deque[StoredContact] = field(default_factory=deque)
+    placing: bool = False
+    last_decision: Decision | None = None
+    offered: set[str] = field(default_factory=set)  # contact ids offered in preview
+    last_paced: float = 0.0
+    refill_at: float = 0.0  # when the contact buffer may be refilled from the database
+
+
+class DialerService:
+    def __init__(
+        self,
+        *,
+        store: DialerStore,
+        attempts: AttemptStore,
+        agents: DialerAgents,
+        ami: DialerAmi,
+        publish: Callable[[object], None],
+        on_message: Callable[[dict[str, Any]], None],
+        clock: Clock,
+        report_zone: str = "UTC",
+        max_wrapup_s: float = c.DEFAULT_MAX_WRAPUP_S,
+        resynced: Callable[[], bool],
+        live_uniqueids: Callable[[], set[str]],
+    ) -> None:
+        self._store = store
+        self._attempts = attempts
+        self._agents = agents
+        self._ami = ami
+        self._publish = publish
+        self._on_message = on_message
+        self._clock = clock
+        self._report_zone = report_zone
+        self._resynced = resynced
+        self._live_uniqueids = live_uniqueids
+        self.calls = c.CallTracker(deadline_margin_s=TICK_S, max_wrapup_s=max_wrapup_s)
+        self._names: dict[str, str] = {}  # customer leg uniqueid -> channel name
+        self._campaigns: dict[str, _Campaign] = {}
+        self._previews: dict[str, PreviewOffer] = {}  # agent id -> offer
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self._reconciled = False
+        self._next_poll = 0.0
+        self.started = False
+
+    # ---- lifetime ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._load_campaigns()
+        self._loop = asyncio.create_task(self._tick_loop(), name="ccd-dialer-tick")
+        self.started = True
+        log.info("dialer started", running=len(self._campaigns))
+
+    async def stop(self) -> None:
+        self.started = False
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=2)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=f"ccd-dialer-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dialer task failed", task=task.get_name(), exc_info=task.exception())
+
+    # ---- campaigns ---------------------------------------------------------------
+
+    def _adopt(self, campaign: Campaign) -> None:
+        running = self._campaigns.get(campaign.id)
+        if campaign.state is not CampaignState.RUNNING:
+            if running is not None:
+                del self._campaigns[campaign.id]
+                self._withdraw_previews(campaign.id)
+                log.info("campaign no longer dialing", campaign=campaign.id)
+            return
+        if running is None:
+            self._campaigns[campaign.id] = _Campaign(campaign, Pacer.for_campaign(campaign))
+            log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
+        else:
+            running.campaign = campaign
+            running.pacer.mode = campaign.mode
+            running.pacer.cap = campaign.abandon_cap_pct / 100.0
+            running.buffer.clear()
+
+    async def _load_campaigns(self) -> None:
+        """Follow the campaigns' stored states (the API tells the service at once with
+        ``reload``; this also catches changes made elsewhere, e.g. another ccd's API)."""
+        try:
+            stored = await self._store.list_campaigns()
+        except StoreUnavailable as exc:
+            log.warning("dialer: campaigns not loaded, retrying", error=str(exc))
+            return
+        for item in stored:
+            self._adopt(item.campaign)
+        known = {item.campaign.id for item in stored}
+        for campaign_id in [cid for cid in self._campaigns if cid not in known]:
+            del self._campaigns[campaign_id]
+            self._withdraw_previews(campaign_id)
+
+    async def reload(self, campaign_id: str) -> None:
+        """The campaign changed in the database (the API calls this after a write)."""
+        stored = await self._store.get_campaign(campaign_id)
+        if stored is None:
+            self._campaigns.pop(campaign_id, None)
+            self._withdraw_previews(campaign_id)
+            return
+        self._adopt(stored.campaign)
+        self._message("campaign.state", campaign_id=campaign_id, state=stored.campaign.state.value)
+
+    def campaign_agents(self, campaign: Campaign) -> list[str]:
+        agents = dict.fromkeys(sorted(campaign.agent_ids))
+        if campaign.queue_id is not None:
+            agents.update(dict.fromkeys(self._agents.queue_members(campaign.queue_id)))
+        return list(agents)
+
+    # ---- the clock ---------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self._clock.sleep(TICK_S)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("dialer tick failed")
+
+    def _tick(self) -> None:
+        now = self._now()
+        self._carry_out(self.calls.handle(c.Tick(), now))
+        if now >= self._next_poll:
+            self._next_poll = now + CAMPAIGN_POLL_S
+            self._spawn(self._load_campaigns(), "campaigns")
+        if not self._resynced():
+            return  # AMI down or not resynchronised: no dialing
+        if not self._reconciled:
+            self._reconciled = True
+            self._spawn(self._reconcile(), "reconcile")
+            return
+        for running in list(self._campaigns.values()):
+            if running.ledger is None and not running.placing:
+                running.placing = True
+                self._spawn(self._load_ledger(running), "ledger")
+                continue
+            if running.placing or now - running.last_paced < PACE_EVERY_S:
+                continue
+            running.last_paced = now
+            if running.campaign.mode is not DialMode.PREVIEW:
+                self._pace(running, now)
+
+    async def _load_ledger(self, running: _Campaign) -> None:
+        try:
+            now = self._now()
+            ledger = AbandonLedger(self._report_zone)
+            since = now - ROLLING_DAYS * 86400.0
+            tallies = await self._attempts.daily_tallies(
+                running.campaign.id, since=since, report_zone=self._report_zone
+            )
+            for day, tally in tallies.items():
+                ledger.load(day, tally)
+            running.ledger = ledger
+        except StoreUnavailable as exc:
+            log.warning("dialer: tallies not loaded", campaign=running.campaign.id, error=str(exc))
+        finally:
+            running.placing = False
+
+    # ---- pacing and placing ------------------------------------------------------
+
+    def floor(self, running: _Campaign, now: float) -> tuple[Floor, list[str]]:
+        """The campaign's live state for the pacer, and the agents free to reserve."""
+        campaign_id = running.campaign.id
+        free = self._agents.claimable(self.campaign_agents(running.campaign))
+        reserved = 0
+        ringing: list[float] = []
+        waiting = 0
+        busy: list[float] = []
+        for call in self.calls.calls():
+            if call.request.campaign_id != campaign_id:
+                continue
+            if call.stage is c.Stage.DIALING:
+                ringing.append(now - call.placed_at)
+                reserved += call.agent_id is not None
+            elif call.stage is c.Stage.WAITING:
+                waiting += 1
+                reserved += call.agent_id is not None
+            elif call.stage is c.Stage.CONNECTED and call.connected_at is not None:
+                busy.append(now - call.connected_at)
+        busy.extend(now - at for campaign, at in self.calls.wrapping() if campaign == campaign_id)
+        return Floor(len(free) + reserved, tuple(busy), tuple(ringing), waiting), free
+
+    def _pace(self, running: _Campaign, now: float) -> None:
+        ledger = running.ledger
+        assert ledger is not None
+        floor, free = self.floor(running, now)
+        decision = running.pacer.decide(floor, ledger.today(now), ledger.rolling(now), now)
+        running.last_decision = decision
+        if decision.place <= 0 and (len(running.buffer) >= BUFFER_LOW or now < running.refill_at):
+            return
+        # Progressive (or predictive fallen back near its cap): an agent per call, first.
+        reserve = decision.mode is DialMode.PROGRESSIVE
+        count = min(decision.place, len(free)) if reserve else decision.place
+        running.placing = True
+        self._spawn(self._place(running, max(0, count), free if reserve else None), "place")
+
+    async def _place(self, running: _Campaign, count: int, free: list[str] | None) -> None:
+        """Dial ``count`` contacts; with ``free`` agents (not None), each call reserves one
+        first. A call back owned by an agent is dialed only with that agent reserved."""
+        try:
+            campaign = running.campaign
+            if len(running.buffer) < BUFFER_LOW and self._now() >= running.refill_at:
+                await self._refill(running)
+            agents = deque(free or ())
+            held: list[StoredContact] = []
+            placed = 0
+            while placed < count and running.buffer and self._dialing(campaign.id):
+                stored = running.buffer.popleft()
+                owner = stored.callback_owner
+                agent: str | None = None
+                if owner is not None:
+                    if not self._agents.claimable([owner]):
+                        held.append(stored)  # waits for its owner
+                        continue
+                    agent = owner
+                    if owner in agents:
+                        agents.remove(owner)
+                elif free is not None:
+                    if not agents:
+                        running.buffer.appendleft(stored)
+                        break
+                    agent = agents.popleft()
+                if await self._dial(running, stored, agent):
+                    placed += 1
+            running.buffer.extendleft(reversed(held))
+        except StoreUnavailable as exc:
+            log.warning("dialer: database unavailable, not dialing", error=str(exc))
+        finally:
+            running.placing = False
+
+    def _dialing(self, campaign_id: str) -> bool:
+        running = self._campaigns.get(campaign_id)
+        return self.started and running is not None and self._resynced()
+
+    async def _refill(self, running: _Campaign) -> None:
+        have = {stored.contact.id for stored in running.buffer} | running.offered
+        for call in self.calls.calls():
+            have.add(call.request.contact_id)
+        due = await self._store.due_contacts(
+            running.campaign.id, now=self._clock.now(), limit=BUFFER_FETCH
+        )
+        now = self._now()
+        # Nothing (more) due: ask the database again a little later, not every tick.
+        running.refill_at = now + (REFILL_IDLE_S if len(due) < BUFFER_FETCH else 0.0)
+        for stored in due:
+            if stored.contact.id in have:
+                continue
+            if not may_call(stored.contact, running.campaign, now):
+                await self._postpone(running.campaign, stored, now)
+                continue
+            running.buffer.append(stored)
+
+    async def _postpone(self, campaign: Campaign, stored: StoredContact, now: float) -> None:
+        """Outside every calling window now: not dialed, moved to the next open instant."""
+        at = next_open(stored.contact, campaign, now)
+        await self._store.reschedule(
+            stored.contact.id, at=None if at is None else datetime.fromtimestamp(at, UTC)
+        )
+        log.info("contact outside calling hours", contact=stored.contact.id, next_at=at)
+
+    async def _dial(self, running: _Campaign, stored: StoredContact, agent_id: str | None) -> bool:
+        """Claim ``stored`` (with ``agent_id`` reserved first, if given) and place the call.
+        False when it was not dialed (claimed elsewhere, do-not-call, agent taken)."""
+        campaign = running.campaign
+        channel_id = f"{CHANNEL_PREFIX}{uuid.uuid4().hex}"
+        if agent_id is not None:
+            try:
+                self._agents.reserve_outbound(agent_id, channel_id)
+            except AcdError as exc:
+                log.info("agent not reserved", agent_id=agent_id, reason=str(exc))
+                return False
+        try:
+            claimed = await self._attempts.claim(
+                stored.contact.id, channel_id=channel_id, now=self._now(), agent_id=agent_id
+            )
+        except StoreConflict as exc:
+            log.info("contact not dialed", contact=stored.contact.id, reason=str(exc))
+            self._release(agent_id, channel_id)
+            return False
+        except BaseException:
+            self._release(agent_id, channel_id)
+            raise
+        self._place_call(campaign, claimed, channel_id, agent_id)
+        return True
+
+    def _release(self, agent_id: str | None, channel_id: str) -> None:
+        if agent_id is None:
+            return
+        try:
+            self._agents.release_outbound(agent_id, channel_id)
+        except AcdError as exc:
+            log.warning("agent not released", agent_id=agent_id, reason=str(exc))
+
+    def _place_call(
+        self, campaign: Campaign, claimed: ClaimedAttempt, channel_id: str, agent_id: str | None
+    ) -> None:
+        request = c.DialRequest(
+            attempt_id=claimed.attempt_id,
+            channel_id=channel_id,
+            campaign_id=campaign.id,
+            contact_id=claimed.contact.id,
+            number=claimed.contact.number,
+            ring_timeout_s=campaign.ring_timeout_s,
+            amd=campaign.amd,
+            safe_harbor=bool(campaign.safe_harbor_prompt),
+            machine_message=bool(campaign.machine_message_prompt),
+            agent_id=agent_id,
+        )
+        self._publish(
+            DialerAttemptStarted(
+                at=self._clock.now(),
+                linkedid=channel_id,
+                campaign_id=campaign.id,
+                contact_id=claimed.contact.id,
+                attempt_id=str(claimed.attempt_id),
+            )
+        )
+        log.info(
+            "dialing",
+            campaign=campaign.id,
+            contact=claimed.contact.id,
+            attempt=claimed.attempt_id,
+            agent_id=agent_id,
+        )
+        self._carry_out(self.calls.handle(c.Placed(request), self._now()))
+        self._message(
+            "campaign.attempt",
+            campaign_id=campaign.id,
+            contact_id=claimed.contact.id,
+            attempt_id=claimed.attempt_id,
+            stage="dialing",
+        )
+
+    # ---- preview -----------------------------------------------------------------
+
+    async def preview_next(self, campaign_id: str, agent_id: str) -> PreviewOffer | None:
+        """Offer ``agent_id`` the campaign's next contact; the agent is reserved until it
+        dials or skips. None when no contact is due now."""
+        running = self._preview_campaign(campaign_id)
+        current = self._previews.get(agent_id)
+        if current is not None:
+            if current.campaign_id == campaign_id:
+                return current
+            raise DialerRefused(f"agent {agent_id} has an offer of campaign {current.campaign_id}")
+        if not self._resynced():
+            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
+        if len(running.buffer) < BUFFER_LOW:
+            await self._refill(running)
+        stored = next(
+            (
+                s
+                for s in running.buffer
+                if s.callback_owner in (None, agent_id) and s.contact.id not in running.offered
+            ),
+            None,
+        )
+        if stored is None:
+            return None
+        channel_id = f"{CHANNEL_PREFIX}{uuid.uuid4().hex}"
+        try:
+            self._agents.reserve_outbound(agent_id, channel_id)
+        except AcdError as exc:
+            raise DialerRefused(f"agent {agent_id} cannot take a call now: {exc}") from None
+        running.buffer.remove(stored)
+        running.offered.add(stored.contact.id)
+        offer = PreviewOffer(campaign_id, agent_id, channel_id, stored)
+        self._previews[agent_id] = offer
+        self._message(
+            "campaign.preview",
+            campaign_id=campaign_id,
+            agent_id=agent_id,
+            contact_id=stored.contact.id,
+        )
+        return offer
+
+    async def preview_dial(self, campaign_id: str, agent_id: str, contact_id: str) -> None:
+        running = self._preview_campaign(campaign_id)
+        offer = self._offer(campaign_id, agent_id, contact_id)
+        del self._previews[agent_id]
+        running.offered.discard(contact_id)
+        try:
+            claimed = await self._attempts.claim(
+                contact_id, channel_id=offer.channel_id, now=self._now(), agent_id=agent_id
+            )
+        except StoreConflict as exc:
+            self._release(agent_id, offer.channel_id)
+            raise DialerRefused(f"contact {contact_id} cannot be dialed: {exc}") from None
+        except BaseException:
+            self._release(agent_id, offer.channel_id)
+            raise
+        self._place_call(running.campaign, claimed, offer.channel_id, agent_id)
+
+    async def preview_skip(self, campaign_id: str, agent_id: str, contact_id: str) -> None:
+        running = self._preview_campaign(campaign_id)
+        offer = self._offer(campaign_id, agent_id, contact_id)
+        del self._previews[agent_id]
+        running.offered.discard(contact_id)
+        self._release(agent_id, offer.channel_id)
+        # Behind the contacts due now: the next offer is another one.
+        await self._store.reschedule(contact_id, at=self._clock.now() + timedelta(seconds=1))
+        self._message(
+            "campaign.preview_skipped",
+            campaign_id=campaign_id,
+            agent_id=agent_id,
+            contact_id=contact_id,
+        )
+
+    def preview_of(self, agent_id: str) -> PreviewOffer | None:
+        return self._previews.get(agent_id)
+
+    def _preview_campaign(self, campaign_id: str) -> _Campaign:
+        running = self._campaigns.get(campaign_id)
+        if running is None:
+            raise DialerRefused(f"campaign {campaign_id} is not running")
+        if running.campaign.mode is not DialMode.PREVIEW:
+            raise DialerRefused(f"campaign {campaign_id} is not a preview campaign")
+        return running
+
+    def _offer(self, campaign_id: str, agent_id: str, contact_id: str) -> PreviewOffer:
+        offer = self._previews.get(agent_id)
+        if (
+            offer is None
+            or offer.campaign_id != campaign_id
+            or offer.contact.contact.id != contact_id
+        ):
+            raise DialerRefused(f"contact {contact_id} is not offered to agent {agent_id}")
+        return offer
+
+    def _withdraw_previews(self, campaign_id: str) -> None:
+        for agent_id, offer in list(self._previews.items()):
+            if offer.campaign_id == campaign_id:
+                del self._previews[agent_id]
+                self._release(agent_id, offer.channel_id)
+
+    # ---- dispositions ------------------------------------------------------------
+
+    async def dispose(
+        self,
+        campaign_id: str,
+        attempt_id: int,
+        *,
+        agent_id: str,
+        disposition: str,
+        call_back_at: float | None = None,
+        call_back_anyone: bool = False,
+    ) -> None:
+        """The agent's disposition of an answered attempt: the contact's next step (done,
+        a call back, or do-not-call: the number goes on the list at once), and the end of
+        the agent's wrap-up. ``ValueError`` for a disposition the campaign does not list,
+        or a call back without a time."""
+        stored = await self._store.get_campaign(campaign_id)
+        if stored is None:
+            raise DialerRefused(f"campaign {campaign_id} does not exist")
+        campaign = stored.campaign
+        attempt = await self._attempts.get(attempt_id)
+        if attempt is None or attempt.campaign_id != campaign_id:
+            raise DialerRefused(f"attempt {attempt_id} is not one of campaign {campaign_id}")
+        if attempt.agent_id != agent_id:
+            raise DialerRefused(f"attempt {attempt_id} was not answered by agent {agent_id}")
+        contact = await self._store.get_contact(attempt.contact_id)
+        if contact is None:
+            raise DialerRefused(f"contact {attempt.contact_id} no longer exists")
+        now = self._now()
+        owner = None if call_back_anyone else agent_id
+        next_step = after_disposition(
+            contact.contact, campaign, disposition, now, call_back_at, owner
+        )
+        await self._attempts.dispose(
+            attempt_id,
+            disposition=disposition,
+            agent_id=agent_id,
+            next=next_step,
+            now=now,
+            do_not_call=disposition == "do-not-call",
+        )
+        if attempt.action_id is not None:
+            self._carry_out(self.calls.handle(c.Disposed(attempt.action_id), now))
+        self._agents.wrap_up_done(agent_id)
+        self._message(
+            "campaign.disposition",
+            campaign_id=campaign_id,
+            attempt_id=attempt_id,
+            agent_id=agent_id,
+            disposition=disposition,
+        )
+
+    # ---- what Asterisk reports ---------------------------------------------------
+
+    def handle(self, event: object) -> None:
+        """Bus handler: the events of the dialer's channels."""
+        now = self._now()
+        match event:
+            case UserEventReceived(name=contract.USER_EVENT_DIALER_ANSWERED, fields=fields):
+                channel_id = fields.get("Attempt", "")
+                if channel_id in self.calls:
+                    amd = fields.get("Amd") or contract.AmdStatus.OFF
+                    self._carry_out(self.calls.handle(c.Answered(channel_id, amd), now))
+            case UserEventReceived(name=contract.USER_EVENT_DIALER_MESSAGE, fields=fields):
+                channel_id = fields.get("Attempt", "")
+                self._carry_out(self.calls.handle(c.MessageStarted(channel_id), now))
+            case OriginateResponded(action_id=action_id, success=False, reason=reason):
+                if action_id in self.calls:
+                    self._carry_out(self.calls.handle(c.OriginateFailed(action_id, reason), now))
+                elif self.calls.ring_of(action_id) is not None:
+                    self._carry_out(self.calls.handle(c.AgentRingFailed(action_id), now))
+            case ChannelCreated(channel=channel) if channel.uniqueid in self.calls:
+                self._names[channel.uniqueid] = channel.name
+            case ChannelEnteredBridge(channel=channel):
+                if self.calls.ring_of(channel.uniqueid) is not None:
+                    self._carry_out(self.calls.handle(c.AgentConnected(channel.uniqueid), now))
+            case ChannelHungUp(channel=channel):
+                uniqueid = channel.uniqueid
+                if uniqueid in self.calls:
+                    self._names.pop(uniqueid, None)
+                    self._carry_out(self.calls.handle(c.CustomerGone(uniqueid), now))
+                elif self.calls.ring_of(uniqueid) is not None:
+                    self._carry_out(self.calls.handle(c.AgentLegGone(uniqueid), now))
+            case ResyncFinished():
+                self._settle_after_resync(now)
+
+    def _settle_after_resync(self, now: float) -> None:
+        """Calls whose hang-up the AMI outage hid."""
+        live = self._live_uniqueids()
+        for call in list(self.calls.calls()):
+            if call.stage is c.Stage.CONNECTED and call.ring_id is not None:
+                if call.ring_id not in live:  # the agent leg carries a connected call
+                    self._carry_out(self.calls.handle(c.AgentLegGone(call.ring_id), now))
+            elif call.channel_id not in live and now - call.placed_at > RESYNC_SETTLE_S:
+                self._carry_out(self.calls.handle(c.CustomerGone(call.channel_id), now))
+
+    # ---- commands ----------------------------------------------------------------
+
+    def _carry_out(self, commands: Iterable[c.CallCommand]) -> None:
+        for command in commands:
+            try:
+                self._execute(command)
+            except Exception:
+                log.exception("dialer command failed", command=type(command).__name__)
+
+    def _execute(self, command: c.CallCommand) -> None:
+        match command:
+            case c.Originate(request=request):
+                self._spawn(self._originate(request), "originate")
+            case c.FindAgent(channel_id=channel_id, campaign_id=campaign_id):
+                self._find_agent(channel_id, campaign_id)
+            case c.RingAgent():
+                self._ring_agent(command)
+            case c.HangUp(channel_id=channel_id):
+                self._spawn(self._hangup(channel_id), "hangup")
+            case c.PlayMessage(channel_id=channel_id, message=message):
+                self._spawn(self._play(channel_id, message), "message")
+            case c.ReleaseAgent(agent_id=agent_id, channel_id=channel_id):
+                self._release(agent_id, channel_id)
+            case c.AgentOnCall(agent_id=agent_id, channel_id=channel_id):
+                self._agents.outbound_connected(agent_id, channel_id)
+            case c.AgentCallEnded(agent_id=agent_id, channel_id=channel_id, wrapup_s=wrapup_s):
+                self._agents.outbound_ended(agent_id, channel_id, wrapup_s)
+            case c.RecordAnswered(attempt_id=attempt_id, at=at, amd_status=amd):
+                self._spawn(self._attempts.answered(attempt_id, at=at, amd_status=amd), "record")
+            case c.RecordConnected(attempt_id=attempt_id, agent_id=agent_id, at=at):
+                self._spawn(
+                    self._attempts.connected(attempt_id, agent_id=agent_id, at=at), "record"
+                )
+            case c.RecordMessage(attempt_id=attempt_id, at=at):
+                self._spawn(self._attempts.safe_harbor(attempt_id, at=at), "record")
+            case c.Settled(channel_id=channel_id, outcome=outcome):
+                self._publish(
+                    DialerAttemptSettled(
+                        at=self._clock.now(), linkedid=channel_id, disposition=outcome.value
+                    )
+                )
+            case c.Finished():
+                self._finished(command)
+            case c.Pace(campaign_id=campaign_id, event=event):
+                running = self._campaigns.get(campaign_id)
+                if running is not None:
+                    running.pacer.handle(event, self._now())
+
+    def _find_agent(self, channel_id: str, campaign_id: str) -> None:
+        running = self._campaigns.get(campaign_id)
+        if running is None:
+            return
+        for agent_id in self._agents.claimable(self.campaign_agents(running.campaign)):
+            try:
+                self._agents.reserve_outbound(agent_id, channel_id)
+            except AcdError as exc:  # taken in the meantime: the next one
+                log.debug("agent not reserved", agent_id=agent_id, reason=str(exc))
+                continue
+            self._carry_out(self.calls.handle(c.AgentFound(channel_id, agent_id), self._now()))
+            return
+
+    async def _originate(self, request: c.DialRequest) -> None:
+        running = self._campaigns.get(request.campaign_id)
+        campaign = running.campaign if running is not None else None
+        variables = {
+            contract.VAR_DIALER_ATTEMPT: request.channel_id,
+            contract.VAR_DIALER_CALLERID: campaign.caller_id if campaign else "",
+            contract.VAR_DIALER_AMD: "1" if request.amd is not AmdMode.OFF else "0",
+        }
+        if campaign is not None and campaign.safe_harbor_prompt:
+            variables[contract.VAR_DIALER_SAFE_HARBOR] = campaign.safe_harbor_prompt
+        if campaign is not None and campaign.machine_message_prompt:
+            variables[contract.VAR_DIALER_MACHINE_MESSAGE] = campaign.machine_message_prompt
+        action = OriginateAction(
+            channel=local_channel(request.number, contract.DIALER_CONTEXT),
+            context=contract.DIALER_ANSWERED_CONTEXT,
+            exten="s",
+            timeout_s=request.ring_timeout_s,
+            caller_id=CallerId(campaign.caller_id) if campaign else None,
+            variables=variables,
+            channel_id=request.channel_id,
+            action_id=request.channel_id,
+        )
+        try:
+            await self._ami.originate(action)
+        except Exception as exc:
+            log.warning("dialer originate failed", attempt=request.attempt_id, error=str(exc))
+            self._carry_out(
+                self.calls.handle(c.OriginateFailed(request.channel_id, None), self._now())
+            )
+
+    def _ring_agent(self, ring: c.RingAgent) -> None:
+        interface = self._agents.agent_interface(ring.agent_id)
+        if interface is None:
+            self._carry_out(self.calls.handle(c.AgentRingFailed(ring.ring_id), self._now()))
+            return
+        self._publish(
+            AgentRingStarted(
+                at=self._clock.now(),
+                linkedid=ring.request.channel_id,
+                leg_linkedid=ring.ring_id,
+                agent_id=ring.agent_id,
+                queue="",
+            )
+        )
+        action = RingAgentAction(
+            action_id=ring.ring_id,
+            interface=interface,
+            caller_channel=self._names.get(ring.request.channel_id, ring.request.channel_id),
+            caller_after_context=contract.QUEUE_AFTER_CONTEXT,
+            timeout_s=ring.timeout_s,
+            channel_id=ring.ring_id,
+            variables={contract.VAR_DIALER_ATTEMPT: ring.request.channel_id},
+            caller_id=CallerId(ring.request.number),
+        )
+        try:
+            queued = self._ami.ring_agent(action)
+        except Exception as exc:
+            log.warning("agent ring failed", agent_id=ring.agent_id, error=str(exc))
+            self._carry_out(self.calls.handle(c.AgentRingFailed(ring.ring_id), self._now()))
+            return
+        self._spawn(self._ring_queued(ring.ring_id, queued), "ring")
+
+    async def _ring_queued(self, ring_id: str, queued: asyncio.Task[str]) -> None:
+        try:
+            await queued
+        except Exception as exc:
+            log.warning("agent ring not queued", ring=ring_id, error=str(exc))
+            self._carry_out(self.calls.handle(c.AgentRingFailed(ring_id), self._now()))
+
+    async def _hangup(self, channel_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._ami.hangup(HangupAction(channel_id))
+
+    async def _play(self, channel_id: str, message: c.Message) -> None:
+        exten = (
+            contract.DIALER_SAFE_HARBOR_EXTEN
+            if message is c.Message.SAFE_HARBOR
+            else contract.DIALER_MACHINE_EXTEN
+        )
+        try:
+            await self._ami.redirect(
+                RedirectAction(channel_id, contract.DIALER_MESSAGE_CONTEXT, exten)
+            )
+        except Exception as exc:
+            log.warning("dialer message not played", channel=channel_id, error=str(exc))
+            await self._hangup(channel_id)
+
+    def _finished(self, finished: c.Finished) -> None:
+        request = finished.request
+        running = self._campaigns.get(request.campaign_id)
+        if (
+            running is not None
+            and running.ledger is not None
+            and finished.outcome in _PERSON
+            and finished.answered_at is not None
+        ):
+            running.ledger.record(
+                AnsweredCall(
+                    attempt_id=str(request.attempt_id),
+                    contact_id=request.contact_id,
+                    number=request.number,
+                    answered_at=finished.answered_at,
+                    connected_at=finished.connected_at,
+                )
+            )
+        self._spawn(self._record_finish(finished), "finish")
+        self._message(
+            "campaign.attempt",
+            campaign_id=request.campaign_id,
+            contact_id=request.contact_id,
+            attempt_id=request.attempt_id,
+            stage="ended",
+            outcome=finished.outcome.value,
+        )
+
+    async def _record_finish(self, finished: c.Finished) -> None:
+        request = finished.request
+        stored = await self._store.get_campaign(request.campaign_id)
+        contact = await self._store.get_contact(request.contact_id)
+        if stored is None or contact is None:
+            return
+        history = await self._attempts.history(request.contact_id)
+        history.append((finished.at, finished.outcome))
+        next_step = after_attempt(contact.contact, stored.campaign, history)
+        await self._attempts.finish(
+            request.attempt_id, outcome=finished.outcome, ended_at=finished.at, next=next_step
+        )
+
+    # ---- live view ---------------------------------------------------------------
+
+    def live(self, campaign_id: str) -> dict[str, Any] | None:
+        """The in-memory part of the campaign's live view (the API adds the counts kept
+        in the database)."""
+        running = self._campaigns.get(campaign_id)
+        now = self._now()
+        stages = {stage.value: 0 for stage in c.Stage}
+        for call in self.calls.calls():
+            if call.request.campaign_id == campaign_id:
+                stages[call.stage.value] += 1
+        view: dict[str, Any] = {"dialing": running is not None, "calls": stages}
+        if running is None:
+            return view
+        agents: dict[str, int] = {}
+        for agent_id in self.campaign_agents(running.campaign):
+            status = self._agents.agent_status(agent_id).status.value
+            agents[status] = agents.get(status, 0) + 1
+        view["agents"] = agents
+        decision = running.last_decision
+        if decision is not None:
+            view["pacing"] = {
+                "mode": decision.mode.value,
+                "reason": decision.reason,
+                "dial_ratio": round(decision.dial_ratio, 3),
+                "answer_rate": round(decision.answer_rate, 4),
+            }
+        if running.ledger is not None:
+            today, rolling = running.ledger.today(now), running.ledger.rolling(now)
+            view["abandonment"] = {
+                "today": {
+                    "answered": today.answered,
+                    "abandoned": today.abandoned,
+                    "rate_pct": round(today.rate_pct, 3),
+                },
+                "rolling_30_days": {
+                    "answered": rolling.answered,
+                    "abandoned": rolling.abandoned,
+                    "rate_pct": round(rolling.rate_pct, 3),
+                },
+                "cap_pct": running.campaign.abandon_cap_pct,
+            }
+        return view
+
+    def _message(self, kind: str, **fields: Any) -> None:
+        self._on_message({"type": kind, "at": self._clock.now().isoformat(), **fields})
+
+    # ---- after a restart ---------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        """Settle the attempts a previous run left open (see the module docstring)."""
+        try:
+            open_attempts = await self._attempts.open_attempts()
+        except StoreUnavailable as exc:
+            log.warning("dialer: open attempts not read, retrying", error=str(exc))
+            self._reconciled = False
+            return
+        live = self._live_uniqueids()
+        now = self._now()
+        for attempt in open_attempts:
+            if attempt.action_id is not None and attempt.action_id in self.calls:
+                continue  # this run's own call
+            if attempt.action_id is not None and attempt.action_id in live:
+                await self._hangup(attempt.action_id)
+            if attempt.connected_at is not None:
+                outcome = Outcome.ANSWERED
+            elif (
+                attempt.answered_at is not None and attempt.amd_status != contract.AmdStatus.MACHINE
+            ):
+                outcome = Outcome.ABANDONED
+            elif attempt.answered_at is not None:
+                outcome = Outcome.MACHINE
+            else:
+                outcome = Outcome.FAILED
+            contact = await self._store.get_contact(attempt.contact_id)
+            stored = await self._store.get_campaign(attempt.campaign_id)
+            if contact is None or stored is None:
+                continue
+            history = await self._attempts.history(attempt.contact_id)
+            history.append((now, outcome))
+            next_step = after_attempt(contact.contact, stored.campaign, history)
+            await self._attempts.finish(
+                attempt.attempt_id, outcome=outcome, ended_at=now, next=next_step
+            )
+            log.warning(
+                "dialer attempt reconciled after restart",
+                attempt=attempt.attempt_id,
+                outcome=outcome.value,
+                channel_live=attempt.action_id in live,
+            )
+
+
+_PERSON = frozenset({Outcome.ANSWERED, Outcome.ABANDONED})
