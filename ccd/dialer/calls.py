@@ -95,6 +95,19 @@ class Placed:
 
 
 @dataclass(frozen=True, slots=True)
+class Adopted:
+    """A call a previous run placed, still up in Asterisk after a restart: tracked from
+    where the records left it. ``ring_id``: the connected agent's leg, when connected."""
+
+    request: DialRequest
+    placed_at: float
+    answered_at: float | None = None
+    person: bool = True
+    connected_at: float | None = None
+    ring_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OriginateFailed:
     """The customer leg's Originate failed (``reason``: Asterisk's), or was never
     written (``reason`` None: nothing dialed)."""
@@ -158,6 +171,7 @@ class Tick:
 
 CallEvent = (
     Placed
+    | Adopted
     | OriginateFailed
     | Answered
     | AgentFound
@@ -389,6 +403,8 @@ class CallTracker:
         match event:
             case Placed(request=request):
                 self._placed(request, now, out)
+            case Adopted():
+                self._adopted(event, out)
             case OriginateFailed(channel_id=channel_id, reason=reason):
                 call = self._calls.get(channel_id)
                 if call is not None and call.stage is Stage.DIALING:
@@ -439,6 +455,30 @@ class CallTracker:
         self._calls[request.channel_id] = call
         out.append(Pace(request.campaign_id, CallPlaced(request.channel_id)))
         out.append(Originate(request))
+
+    def _adopted(self, event: Adopted, out: list[CallCommand]) -> None:
+        """Back in its stage: connected (the agent leg ends it), a person waiting (long
+        past the 2 s: the next Tick gives up on them), a machine (hung up), or ringing."""
+        request = event.request
+        if request.channel_id in self._calls:
+            return
+        call = DialerCall(request, placed_at=event.placed_at, agent_id=request.agent_id)
+        call.answered_at = event.answered_at
+        call.person = event.person
+        self._calls[request.channel_id] = call
+        if event.connected_at is not None and event.ring_id is not None and call.agent_id:
+            call.stage = Stage.CONNECTED
+            call.connected_at = event.connected_at
+            call.ring_id = event.ring_id
+            call.rings = 1
+            self._rings[event.ring_id] = request.channel_id
+            call.outcome = Outcome.ANSWERED
+        elif event.answered_at is not None and event.person:
+            call.stage = Stage.WAITING
+        elif event.answered_at is not None:
+            call.stage = Stage.MESSAGE
+            self._settle(call, Outcome.MACHINE, out)
+            out.append(HangUp(request.channel_id))
 
     def _answered(
         self, call: DialerCall, amd_status: str, now: float, out: list[CallCommand]
@@ -609,6 +649,8 @@ class CallTracker:
         del self._calls[call.channel_id]
         for ring in range(1, call.rings + 1):
             self._rings.pop(_ring_id(call.channel_id, ring), None)
+        if call.ring_id is not None:
+            self._rings.pop(call.ring_id, None)
         agent = call.agent_id if outcome is Outcome.ANSWERED else None
         if outcome is not Outcome.ANSWERED:
             self._release(call, out)

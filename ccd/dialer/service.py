@@ -17,10 +17,14 @@ Rules it keeps (each with a test):
   when a person answers.
 - **Calling windows** are checked per contact at dial time (the callee's zones); a contact
   outside them is moved to its next open instant instead of being dialed.
-- **After a restart** attempts left open are settled from Asterisk once the AMI resync is
-  done (``reconcile``): a customer leg still up is hung up (its 2 s are long gone) and
-  counted abandoned if a person had answered, else the attempt ends ``failed`` and the
-  contact follows its retry rule. Nothing is dialed before that.
+- **After a restart** (or ``kill -9``) attempts left open are settled from Asterisk once
+  the AMI resync is done, before anything is dialed: a call still up is adopted where the
+  records left it (a conversation goes on and ends normally; a person still waiting is
+  long past the 2 s: safe harbor, abandoned; a machine is hung up on; a call still
+  ringing is followed to its answer or hang-up); an attempt whose call is gone ends with
+  what the records prove (connected: answered; answered: abandoned, or machine; else
+  ``failed``) and its contact follows its retry rule. Contacts are claimed with a
+  compare-and-set, so none is dialed twice at once.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from ccd.ami.actions import (
     local_channel,
 )
 from ccd.clock import Clock
-from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt
+from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt, StoredAttempt
 from ccd.db.dialer_store import DialerStore, StoredContact
 from ccd.db.stores import StoreConflict, StoreUnavailable
 from ccd.dialer import calls as c
@@ -408,20 +412,38 @@ class DialerService:
         except AcdError as exc:
             log.warning("agent not released", agent_id=agent_id, reason=str(exc))
 
-    def _place_call(
-        self, campaign: Campaign, claimed: ClaimedAttempt, channel_id: str, agent_id: str | None
-    ) -> None:
-        request = c.DialRequest(
-            attempt_id=claimed.attempt_id,
+    @staticmethod
+    def _request(
+        campaign: Campaign,
+        attempt_id: int,
+        channel_id: str,
+        contact_id: str,
+        number: str,
+        agent_id: str | None,
+    ) -> c.DialRequest:
+        return c.DialRequest(
+            attempt_id=attempt_id,
             channel_id=channel_id,
             campaign_id=campaign.id,
-            contact_id=claimed.contact.id,
-            number=claimed.contact.number,
+            contact_id=contact_id,
+            number=number,
             ring_timeout_s=campaign.ring_timeout_s,
             amd=campaign.amd,
             safe_harbor=bool(campaign.safe_harbor_prompt),
             machine_message=bool(campaign.machine_message_prompt),
             agent_id=agent_id,
+        )
+
+    def _place_call(
+        self, campaign: Campaign, claimed: ClaimedAttempt, channel_id: str, agent_id: str | None
+    ) -> None:
+        request = self._request(
+            campaign,
+            claimed.attempt_id,
+            channel_id,
+            claimed.contact.id,
+            claimed.contact.number,
+            agent_id,
         )
         self._publish(
             DialerAttemptStarted(
@@ -671,7 +693,12 @@ class DialerService:
             case c.AgentOnCall(agent_id=agent_id, channel_id=channel_id):
                 self._agents.outbound_connected(agent_id, channel_id)
             case c.AgentCallEnded(agent_id=agent_id, channel_id=channel_id, wrapup_s=wrapup_s):
-                self._agents.outbound_ended(agent_id, channel_id, wrapup_s)
+                try:
+                    self._agents.outbound_ended(agent_id, channel_id, wrapup_s)
+                except AcdError as exc:
+                    # A call adopted after a restart: the ACD restored the agent on a call
+                    # of its own and ends it itself.
+                    log.info("agent's outbound call not ended", agent_id=agent_id, reason=str(exc))
             case c.RecordAnswered(attempt_id=attempt_id, at=at, amd_status=amd):
                 self._spawn(self._attempts.answered(attempt_id, at=at, amd_status=amd), "record")
             case c.RecordConnected(attempt_id=attempt_id, agent_id=agent_id, at=at):
@@ -894,36 +921,88 @@ class DialerService:
         live = self._live_uniqueids()
         now = self._now()
         for attempt in open_attempts:
-            if attempt.action_id is not None and attempt.action_id in self.calls:
+            channel_id = attempt.action_id
+            if channel_id is None or channel_id in self.calls:
                 continue  # this run's own call
-            if attempt.action_id is not None and attempt.action_id in live:
-                await self._hangup(attempt.action_id)
-            if attempt.connected_at is not None:
-                outcome = Outcome.ANSWERED
-            elif (
-                attempt.answered_at is not None and attempt.amd_status != contract.AmdStatus.MACHINE
-            ):
-                outcome = Outcome.ABANDONED
-            elif attempt.answered_at is not None:
-                outcome = Outcome.MACHINE
-            else:
-                outcome = Outcome.FAILED
-            contact = await self._store.get_contact(attempt.contact_id)
-            stored = await self._store.get_campaign(attempt.campaign_id)
-            if contact is None or stored is None:
-                continue
-            history = await self._attempts.history(attempt.contact_id)
-            history.append((now, outcome))
-            next_step = after_attempt(contact.contact, stored.campaign, history)
-            await self._attempts.finish(
-                attempt.attempt_id, outcome=outcome, ended_at=now, next=next_step
+            try:
+                if not await self._adopt_call(attempt, live):
+                    await self._close_attempt(attempt, now)
+            except StoreUnavailable as exc:
+                log.warning(
+                    "dialer: attempt not reconciled", attempt=attempt.attempt_id, error=str(exc)
+                )
+                self._reconciled = False
+
+    async def _adopt_call(self, attempt: StoredAttempt, live: set[str]) -> bool:
+        """Track a call of a previous run that is still up in Asterisk; False if it is gone."""
+        channel_id = attempt.action_id
+        assert channel_id is not None
+        agent_legs = sorted(u for u in live if u.startswith(f"{channel_id}-agent"))
+        connected = attempt.connected_at is not None and bool(agent_legs)
+        if channel_id not in live and not connected:
+            return False
+        stored = await self._store.get_campaign(attempt.campaign_id)
+        if stored is None:
+            return False
+        campaign = stored.campaign
+        request = self._request(
+            campaign,
+            attempt.attempt_id,
+            channel_id,
+            attempt.contact_id,
+            attempt.number,
+            attempt.agent_id,
+        )
+        # This run's CDR builder did not see the call start: tell it what the call is.
+        self._publish(
+            DialerAttemptStarted(
+                at=self._clock.now(),
+                linkedid=channel_id,
+                campaign_id=campaign.id,
+                contact_id=attempt.contact_id,
+                attempt_id=str(attempt.attempt_id),
             )
-            log.warning(
-                "dialer attempt reconciled after restart",
-                attempt=attempt.attempt_id,
-                outcome=outcome.value,
-                channel_live=attempt.action_id in live,
-            )
+        )
+        adopted = c.Adopted(
+            request,
+            placed_at=attempt.started_at,
+            answered_at=attempt.answered_at,
+            person=attempt.amd_status != contract.AmdStatus.MACHINE,
+            connected_at=attempt.connected_at if connected else None,
+            ring_id=agent_legs[-1] if connected else None,
+        )
+        self._carry_out(self.calls.handle(adopted, self._now()))
+        call = self.calls.call(channel_id)
+        log.warning(
+            "dialer call adopted after restart",
+            attempt=attempt.attempt_id,
+            stage=call.stage.value if call is not None else None,
+        )
+        return True
+
+    async def _close_attempt(self, attempt: StoredAttempt, now: float) -> None:
+        """An attempt whose call is gone: ended with what the records say happened."""
+        if attempt.connected_at is not None:
+            outcome = Outcome.ANSWERED
+        elif attempt.answered_at is not None and attempt.amd_status != contract.AmdStatus.MACHINE:
+            outcome = Outcome.ABANDONED  # a person answered and no agent came
+        elif attempt.answered_at is not None:
+            outcome = Outcome.MACHINE
+        else:
+            outcome = Outcome.FAILED  # what happened is not known: retried by the rules
+        contact = await self._store.get_contact(attempt.contact_id)
+        stored = await self._store.get_campaign(attempt.campaign_id)
+        if contact is None or stored is None:
+            return
+        history = await self._attempts.history(attempt.contact_id)
+        history.append((now, outcome))
+        next_step = after_attempt(contact.contact, stored.campaign, history)
+        await self._attempts.finish(
+            attempt.attempt_id, outcome=outcome, ended_at=now, next=next_step
+        )
+        log.warning(
+            "dialer attempt closed after restart", attempt=attempt.attempt_id, outcome=outcome.value
+        )
 
 
 _PERSON = frozenset({Outcome.ANSWERED, Outcome.ABANDONED})

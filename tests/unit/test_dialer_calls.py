@@ -14,6 +14,7 @@ from ccd.dialer.calls import (
     AGENT_RING_S,
     DEFAULT_MAX_WRAPUP_S,
     LOST_ORIGINATE_GRACE_S,
+    Adopted,
     AgentCallEnded,
     AgentConnected,
     AgentFound,
@@ -577,3 +578,36 @@ def test_events_for_unknown_channels_are_ignored(event: CallEvent) -> None:
     t = placed()
     assert t.handle(event, NOW + 1.0) == []
     assert len(t) == 1
+
+
+# ---- after a restart ------------------------------------------------------------------
+
+
+def test_an_adopted_conversation_goes_on_and_ends_with_the_agent_leg() -> None:
+    t = tracker()
+    ring_id = f"{CHANNEL}-agent2"
+    adopted = Adopted(RESERVED, NOW, ANSWER_AT, connected_at=ANSWER_AT + 0.4, ring_id=ring_id)
+    assert t.handle(adopted, ANSWER_AT + 30.0) == []
+    assert t.handle(Tick(), ANSWER_AT + 31.0) == []  # no 2-second rule: connected
+    out = t.handle(AgentLegGone(ring_id), ANSWER_AT + 60.0)
+    assert finished(out).outcome is Outcome.ANSWERED
+    assert finished(out).agent_id == "1001"
+    assert t.ring_of(ring_id) is None
+
+
+def test_an_adopted_person_still_waiting_hears_the_safe_harbor_at_once() -> None:
+    t = tracker()
+    assert t.handle(Adopted(REQUEST, NOW, ANSWER_AT), ANSWER_AT + 30.0) == []
+    out = t.handle(Tick(), ANSWER_AT + 30.1)
+    assert out == [Settled(CHANNEL, Outcome.ABANDONED), PlayMessage(CHANNEL, Message.SAFE_HARBOR)]
+
+
+def test_an_adopted_machine_is_hung_up_and_an_adopted_ringing_call_followed() -> None:
+    t = tracker()
+    out = t.handle(Adopted(REQUEST, NOW, ANSWER_AT, person=False), ANSWER_AT + 30.0)
+    assert out == [Settled(CHANNEL, Outcome.MACHINE), HangUp(CHANNEL)]
+    t = tracker()
+    assert t.handle(Adopted(REQUEST, NOW), NOW + 5.0) == []
+    out = t.handle(Answered(CHANNEL, AmdStatus.OFF), ANSWER_AT)
+    assert of(FindAgent, out) == [FindAgent(CHANNEL, CAMPAIGN_ID)]
+    assert t.handle(Adopted(REQUEST, NOW), NOW + 6.0) == []  # once
