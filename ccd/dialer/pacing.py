@@ -11,9 +11,11 @@ and why.
 Estimates (kept from events, windowed so they follow the list as it changes):
 
 - **Answer rate** ``p`` = people answering / attempts, over the last ``SHORT_WINDOW`` and
-  the last ``LONG_WINDOW`` attempts; the higher of the two is used (a rising answer rate
-  is the dangerous change: it makes every call already ringing more likely to need an
-  agent, so the short window reacts to it within a few seconds of calls). Before data the
+  the last ``LONG_WINDOW`` attempts; the long one is used unless the short one is higher
+  by more than two of its standard errors (a rising answer rate is the dangerous change:
+  it makes every call already ringing more likely to need an agent, so the short window
+  reacts to it within a few seconds of calls; the plain higher of the two would be biased
+  up by the short window's noise, and underdial). Before data the
   windows are topped up with ``PRIOR_ATTEMPTS`` imaginary attempts that a person answered:
   ``p`` starts at 1 (one call per free agent, progressive) and falls to the measured rate
   as the first ``PRIOR_ATTEMPTS`` attempts come in.
@@ -21,7 +23,11 @@ Estimates (kept from events, windowed so they follow the list as it changes):
   the ring times of every outcome (the last ``LONG_WINDOW``): a call that has been ringing
   ``e`` seconds is answered by a person with probability
   ``p * P(person's ring > e) / P(any ring > e)`` (the longer it rings, the likelier it ends
-  in no-answer).
+  in no-answer). Before ``MIN_RING_SAMPLES`` people's ring times are known every ringing
+  call is a person with probability ``p``: a few samples have no tail, and a call that has
+  rung longer than every ring seen so far would count as a certain no-answer (with the
+  clean start below, that let a simulated 20-agent campaign abandon 4 people in its first
+  30 s).
 - **Handle time** (talk + wrap-up): the last ``HANDLE_WINDOW`` calls. An agent whose call
   has lasted ``e`` seconds is free within ``h`` seconds with probability
   ``P(e < H <= e + h) / P(H > e)`` (the empirical distribution, not an exponential: talk
@@ -62,9 +68,16 @@ and never fewer than progressive would place (which cannot abandon anyone).
 
 **Near the cap** (today's or the rolling 30-day tally): its rate is at least
 ``NEAR_CAP_FRACTION`` (90 %) of the cap, or one more abandoned call now would put it over
-the cap (``(abandoned + 1) / (answered + 1) > cap`` — so each day starts progressive
-until about 1 / cap people have answered, 34 at 3 %). Near the cap the dialer is
-progressive on its own until the tally is clear again.
+the cap (``(abandoned + 1) / (answered + 1) > cap``: a day's first 1 / cap people, 34 at
+3 %). Near the cap the dialer is progressive on its own until the tally is clear again,
+with one exception, the **clean start**: a tally near the cap only because it is young
+(nothing abandoned yet, under 1 / cap answered) still allows predictive calls, provided an
+unlucky tick abandons nobody (``U(n) = 0``, i.e. ``mean + UNLUCKY_Z x sigma <= 0``; rule 2
+alone would allow ``U(n)`` up to ``cap x (answered + E[H])``, most of one person). The
+first abandon ends it: the tally is then near the cap by the rule above, and the dialer
+progressive, until about 2 / cap people have answered. (Progressive until 1 / cap people
+had answered kept 86 of 100 simulated agents idle for the first ~2 minutes of a day at a
+10 % answer rate.)
 
 ``PROGRESSIVE``: ``free - ringing - waiting`` (an agent is reserved for every call in
 flight: a person who answers always has one). ``PREVIEW``: the pacer places nothing (the
@@ -87,6 +100,7 @@ RING_WINDOW = 200  # people's ring times
 HANDLE_WINDOW = 300  # handle times (talk + wrap-up)
 PRIOR_ATTEMPTS = 50  # imaginary answered attempts before data: start progressive
 MIN_HANDLE_SAMPLES = 20  # before that many calls ended, busy agents never count as freeing
+MIN_RING_SAMPLES = 20  # before that many people's rings, a ringing call is a person with p
 DEFAULT_RING_S = 8.0  # a person's ring time before any was seen
 CONNECT_ALPHA = 0.1
 HORIZON_SCALE = 1.0
@@ -168,7 +182,7 @@ class Floor:
 class Decision:
     place: int  # new calls to place now
     mode: DialMode  # how they were decided (PROGRESSIVE when predictive fell back)
-    reason: str  # "predictive", "progressive", "near cap: today", "no agents", ...
+    reason: str  # "predictive", "clean start", "progressive", "near cap: today", "no agents", ...
     answer_rate: float  # the estimate used
     expected_people: float  # E[H] with the new calls
     expected_agents: float  # E[F]
@@ -364,6 +378,16 @@ class Pacer:
 
     # ---- the decision ----
 
+    def clean_start(self, today: AbandonTally, rolling: AbandonTally) -> bool:
+        """Near the cap only because a tally is young: no tally at ``NEAR_CAP_FRACTION`` of
+        the cap, and every tally one abandon would put over the cap has none yet."""
+        for tally in (today, rolling):
+            if tally.rate_pct >= NEAR_CAP_FRACTION * 100.0 * self.cap:
+                return False
+            if tally.abandoned > 0 and tally.abandoned + 1 > self.cap * (tally.answered + 1):
+                return False
+        return True
+
     def near_cap(self, today: AbandonTally, rolling: AbandonTally) -> str | None:
         """Which tally is near the cap ("today" / "rolling"), None when neither is."""
         for name, tally in (("today", today), ("rolling", rolling)):
@@ -398,7 +422,8 @@ class Pacer:
         if self.mode is DialMode.PROGRESSIVE:
             return self._progressive(progressive, "progressive", p, floor)
         near = self.near_cap(today, rolling)
-        if near is not None:
+        clean_start = near is not None and self.clean_start(today, rolling)
+        if near is not None and not clean_start:
             return self._progressive(progressive, f"near cap: {near}", p, floor)
 
         # Not self.estimates(): p is already known and the handle-time mean is not used.
@@ -427,6 +452,8 @@ class Pacer:
             excess, unlucky, people = abandons(n)
             if excess > target * people:
                 return False
+            if clean_start and unlucky > 0.0:
+                return False  # one abandon would put a young tally over the cap
             for tally in (today, rolling):
                 if tally.abandoned + unlucky > self.cap * (tally.answered + people):
                     return False
@@ -453,7 +480,7 @@ class Pacer:
         return self._decision(
             low,
             DialMode.PREDICTIVE,
-            "predictive",
+            "clean start" if clean_start else "predictive",
             p,
             people,
             agents_mean,
@@ -514,7 +541,7 @@ class Pacer:
         """Mean and variance of the people among the calls ringing now."""
         person = self._person_ring.sorted
         every = self._any_ring.sorted
-        if not person or not every:
+        if len(person) < MIN_RING_SAMPLES or not every:
             n = len(floor.ringing_s)
             return n * p, n * p * (1.0 - p)
         n_person = len(person)

@@ -133,13 +133,55 @@ def test_near_the_cap_predictive_falls_back_to_progressive() -> None:
     for today, rolling, which in (
         (AbandonTally(1000, 28), CLEAN, "today"),  # 2.8 % >= 90 % of 3 %
         (CLEAN, AbandonTally(100_000, 2_900), "rolling"),
-        (AbandonTally(20, 0), CLEAN, "today"),  # one abandon would be 1 in 21: 4.8 %
+        (AbandonTally(40, 1), CLEAN, "today"),  # 2.5 %, but one more: 2 in 41, 4.9 %
     ):
         decision = pacer.decide(floor, today, rolling, 0.0)
         assert decision.mode is DialMode.PROGRESSIVE
         assert decision.reason == f"near cap: {which}"
         assert decision.place == 6  # 10 free - 4 ringing
     assert pacer.decide(floor, CLEAN, CLEAN, 0.0).mode is DialMode.PREDICTIVE
+
+
+def test_a_young_tally_with_nothing_abandoned_allows_calls_no_unlucky_tick_abandons() -> None:
+    pacer = Pacer(DialMode.PREDICTIVE, 3.0)
+    learn(pacer, 500, 0.1)
+    handles(pacer, 100)
+    young = AbandonTally(20, 0)  # one abandon would be 1 in 21: 4.8 %
+    assert pacer.near_cap(young, CLEAN) == "today"
+    assert pacer.clean_start(young, CLEAN)
+    floor = Floor(free=10, busy_elapsed_s=[60.0] * 90, ringing_s=[1.0] * 4)
+    decision = pacer.decide(floor, young, CLEAN, 0.0)
+    assert decision.mode is DialMode.PREDICTIVE
+    assert decision.reason == "clean start"
+    assert decision.place > 6  # beyond progressive (10 free - 4 ringing)...
+    assert decision.place < pacer.decide(floor, CLEAN, CLEAN, 0.0).place  # ...but warier
+    # No room for an unlucky tick to stay abandon-free: progressive, nothing more.
+    tight = Floor(free=4, busy_elapsed_s=[60.0] * 96, ringing_s=[1.0] * 30)
+    assert pacer.decide(tight, young, CLEAN, 0.0).place == 0
+    # The first abandon ends the clean start: progressive until the tally absorbs another.
+    once = AbandonTally(20, 1)
+    assert not pacer.clean_start(once, CLEAN)
+    decision = pacer.decide(floor, once, CLEAN, 0.0)
+    assert (decision.mode, decision.reason, decision.place) == (
+        DialMode.PROGRESSIVE,
+        "near cap: today",
+        6,
+    )
+    # A tally at 90 % of the cap is never a clean start, abandons or not.
+    assert not pacer.clean_start(CLEAN, AbandonTally(100_000, 2_900))
+
+
+def test_before_enough_rings_a_long_ringing_call_still_counts_as_a_person() -> None:
+    floor = Floor(free=0, busy_elapsed_s=[10.0] * 10, ringing_s=[20.0] * 50)
+    young = Pacer(DialMode.PREDICTIVE, 3.0)
+    learn(young, 100, 0.1)  # 10 people, all answered after 8 s
+    decision = young.decide(floor, CLEAN, CLEAN, 0.0)
+    assert decision.place == 0
+    assert abs(decision.expected_people - 50 * 0.1) < 1e-9  # the plain answer rate
+    # With enough people's rings, 20 s is longer than any person rang: no-answers.
+    seasoned = Pacer(DialMode.PREDICTIVE, 3.0)
+    learn(seasoned, 500, 0.1)  # 50 people
+    assert seasoned.decide(floor, CLEAN, CLEAN, 0.0).expected_people == 0.0
 
 
 def test_a_lower_cap_is_near_sooner() -> None:
@@ -191,7 +233,8 @@ def test_never_more_in_flight_than_the_bound(
     assert decision.place >= 0
     if floor.agents == 0:
         assert decision.place == 0
-    if decision.mode is DialMode.PROGRESSIVE or pacer.near_cap(today, CLEAN):
+    near = pacer.near_cap(today, CLEAN) and not pacer.clean_start(today, CLEAN)
+    if decision.mode is DialMode.PROGRESSIVE or near:
         assert decision.place <= max(0, free - len(ringing) - waiting)
     else:
         assert in_flight <= max(len(ringing), MAX_LINES_PER_AGENT * floor.agents)
