@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,9 @@ REFILL_IDLE_S = 2.0
 CAMPAIGN_POLL_S = 5.0
 # A call placed this recently may not be in Asterisk's channel list yet.
 RESYNC_SETTLE_S = 2.0
+# An attempt's record is written again this often while the database is down, this long.
+WRITE_RETRY_S = 1.0
+WRITE_RETRY_FOR_S = 300.0
 
 
 class DialerRefused(Exception):
@@ -700,13 +704,25 @@ class DialerService:
                     # of its own and ends it itself.
                     log.info("agent's outbound call not ended", agent_id=agent_id, reason=str(exc))
             case c.RecordAnswered(attempt_id=attempt_id, at=at, amd_status=amd):
-                self._spawn(self._attempts.answered(attempt_id, at=at, amd_status=amd), "record")
+                self._record(
+                    attempt_id,
+                    "answer",
+                    functools.partial(self._attempts.answered, attempt_id, at=at, amd_status=amd),
+                )
             case c.RecordConnected(attempt_id=attempt_id, agent_id=agent_id, at=at):
-                self._spawn(
-                    self._attempts.connected(attempt_id, agent_id=agent_id, at=at), "record"
+                self._record(
+                    attempt_id,
+                    "agent connected",
+                    functools.partial(
+                        self._attempts.connected, attempt_id, agent_id=agent_id, at=at
+                    ),
                 )
             case c.RecordMessage(attempt_id=attempt_id, at=at):
-                self._spawn(self._attempts.safe_harbor(attempt_id, at=at), "record")
+                self._record(
+                    attempt_id,
+                    "message played",
+                    functools.partial(self._attempts.safe_harbor, attempt_id, at=at),
+                )
             case c.Settled(channel_id=channel_id, outcome=outcome):
                 self._publish(
                     DialerAttemptSettled(
@@ -838,7 +854,9 @@ class DialerService:
                     connected_at=finished.connected_at,
                 )
             )
-        self._spawn(self._record_finish(finished), "finish")
+        self._record(
+            request.attempt_id, "outcome", functools.partial(self._record_finish, finished)
+        )
         self._message(
             "campaign.attempt",
             campaign_id=request.campaign_id,
@@ -847,6 +865,33 @@ class DialerService:
             stage="ended",
             outcome=finished.outcome.value,
         )
+
+    def _record(self, attempt_id: int, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        self._spawn(self._durably(attempt_id, what, write), "record")
+
+    async def _durably(
+        self, attempt_id: int, what: str, write: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Write part of an attempt's record, again and again while the database is down:
+        the call goes on, its evidence must not be lost. After ``WRITE_RETRY_FOR_S`` (or
+        at shutdown) the attempt is left open: the next start closes it from the records
+        and Asterisk."""
+        give_up_at = self._clock.monotonic() + WRITE_RETRY_FOR_S
+        while True:
+            try:
+                await write()
+                return
+            except StoreUnavailable as exc:
+                if not self.started or self._clock.monotonic() >= give_up_at:
+                    log.error("dialer record not written", attempt=attempt_id, what=what)
+                    return
+                log.warning(
+                    "dialer record not written yet, retrying",
+                    attempt=attempt_id,
+                    what=what,
+                    error=str(exc),
+                )
+            await self._clock.sleep(WRITE_RETRY_S)
 
     async def _record_finish(self, finished: c.Finished) -> None:
         request = finished.request
