@@ -1,0 +1,402 @@
+"""Fakes and a harness for the dialer's runtime (``ccd.dialer.service.DialerService``): a
+real ``DialerStore`` and ``AttemptStore`` on a migrated SQLite copy, the ACD's side and
+Asterisk's side faked, time on a ``FakeClock`` the test moves.
+
+* ``FakeAgents`` (``DialerAgents``): a few agents and their ACD state, refusing what the
+  ACD refuses (``AgentNotFree`` to reserve an agent that is not available,
+  ``NotOutboundCall`` for a release / connect / end of a call the agent is not on), and a
+  record of every request the dialer made.
+* ``FakeAmi`` (``DialerAmi``): records the Originates, agent rings, redirects and hang-ups
+  written; Asterisk's answers are events the test feeds to ``service.handle``.
+* ``DatabaseSwitch``: while ``down``, every statement on the engine fails the way a lost
+  database does (a driver ``OperationalError``: the stores raise ``StoreUnavailable``).
+* ``DialerHarness``: the service wired to all of it. ``run_for`` moves the clock tick by
+  tick (``TICK_S``) and after each lets the service finish what the tick started (its
+  database round trips included): no wall-clock sleeps, nothing left in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccd.acd.engine import AgentNotFree, NotOutboundCall
+from ccd.acd.model import AgentState, AgentStatus
+from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, RingAgentAction
+from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt, StoredAttempt
+from ccd.db.dialer_store import DialerStore
+from ccd.dialer.service import TICK_S, DialerService
+from ccd.domain import contract
+from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.events import (
+    ChannelCreated,
+    ChannelEnteredBridge,
+    ChannelHungUp,
+    OriginateResponded,
+    UserEventReceived,
+)
+from tests.clock import FakeClock, settle
+
+# Asterisk's OriginateResponse failure reasons (AST_CONTROL_*).
+REASON_NO_ANSWER = 3
+REASON_BUSY = 5
+
+
+# ---- the ACD --------------------------------------------------------------------------
+
+
+class FakeAgents:
+    """The ACD's agents as the dialer sees them. ``calls`` records every request, refused
+    ones included: (operation, agent id, call id)."""
+
+    def __init__(
+        self,
+        agents: Iterable[str],
+        *,
+        queues: Mapping[str, list[str]] | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.states: dict[str, AgentState] = {
+            agent_id: AgentState(AgentStatus.AVAILABLE, now) for agent_id in agents
+        }
+        self.queues = dict(queues or {})
+        self.calls: list[tuple[str, str, str]] = []
+        self.wrapups: list[tuple[str, str, float | None]] = []  # outbound_ended's wrap-ups
+
+    # ---- DialerAgents ----
+
+    def claimable(self, agent_ids: Iterable[str]) -> list[str]:
+        return [a for a in agent_ids if self.status(a) is AgentStatus.AVAILABLE]
+
+    def reserve_outbound(self, agent_id: str, call_id: str) -> None:
+        self.calls.append(("reserve", agent_id, call_id))
+        status = self.status(agent_id)
+        if status is not AgentStatus.AVAILABLE:
+            raise AgentNotFree(agent_id, status.value)
+        self.set(agent_id, AgentStatus.RESERVED, call_id)
+
+    def release_outbound(self, agent_id: str, call_id: str) -> None:
+        self.calls.append(("release", agent_id, call_id))
+        self._expect(agent_id, call_id, AgentStatus.RESERVED)
+        self.set(agent_id, AgentStatus.AVAILABLE)
+
+    def outbound_connected(self, agent_id: str, call_id: str) -> None:
+        self.calls.append(("connected", agent_id, call_id))
+        self._expect(agent_id, call_id, AgentStatus.RESERVED)
+        self.set(agent_id, AgentStatus.ON_CALL, call_id)
+
+    def outbound_ended(self, agent_id: str, call_id: str, wrapup_s: float | None) -> None:
+        self.calls.append(("ended", agent_id, call_id))
+        self._expect(agent_id, call_id, AgentStatus.ON_CALL)
+        self.wrapups.append((agent_id, call_id, wrapup_s))
+        self.set(agent_id, AgentStatus.WRAP_UP, call_id)
+
+    def wrap_up_done(self, agent_id: str) -> None:
+        self.calls.append(("wrap_up_done", agent_id, ""))
+        if self.status(agent_id) is AgentStatus.WRAP_UP:
+            self.set(agent_id, AgentStatus.AVAILABLE)
+
+    def agent_interface(self, agent_id: str) -> str | None:
+        return f"PJSIP/{agent_id}" if agent_id in self.states else None
+
+    def queue_members(self, queue_id: str) -> list[str]:
+        return list(self.queues.get(queue_id, []))
+
+    def agent_status(self, agent_id: str) -> AgentState:
+        return self.states.get(agent_id, AgentState(AgentStatus.LOGGED_OUT, 0.0))
+
+    # ---- for the test ----
+
+    def status(self, agent_id: str) -> AgentStatus:
+        return self.agent_status(agent_id).status
+
+    def set(self, agent_id: str, status: AgentStatus, call_id: str | None = None) -> None:
+        self.states[agent_id] = AgentState(status, 0.0, call_id=call_id)
+
+    def made(self, operation: str) -> list[tuple[str, str]]:
+        """(agent id, call id) of every ``operation`` request, in order."""
+        return [(agent, call) for op, agent, call in self.calls if op == operation]
+
+    def reserved(self) -> dict[str, str]:
+        """Agent id -> the dialer's call it is reserved for, now."""
+        return {
+            agent_id: state.call_id or ""
+            for agent_id, state in self.states.items()
+            if state.status is AgentStatus.RESERVED
+        }
+
+    def _expect(self, agent_id: str, call_id: str, status: AgentStatus) -> None:
+        state = self.agent_status(agent_id)
+        if state.status is not status or state.call_id != call_id:
+            raise NotOutboundCall(agent_id, call_id, status, state)
+
+
+# ---- Asterisk -------------------------------------------------------------------------
+
+
+class FakeAmi:
+    """Records what the dialer writes to Asterisk, in order (``written``)."""
+
+    def __init__(self) -> None:
+        self.written: list[OriginateAction | RingAgentAction | RedirectAction | HangupAction] = []
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def originate(self, action: OriginateAction) -> str:
+        self.written.append(action)
+        return action.action_id or ""
+
+    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]:
+        self.written.append(action)
+
+        async def queued() -> str:
+            return action.action_id
+
+        return asyncio.ensure_future(queued())
+
+    async def hangup(self, action: HangupAction) -> None:
+        self.written.append(action)
+
+    async def redirect(self, action: RedirectAction) -> None:
+        self.written.append(action)
+
+    @property
+    def originates(self) -> list[OriginateAction]:
+        return [a for a in self.written if isinstance(a, OriginateAction)]
+
+    @property
+    def rings(self) -> list[RingAgentAction]:
+        return [a for a in self.written if isinstance(a, RingAgentAction)]
+
+    @property
+    def redirects(self) -> list[RedirectAction]:
+        return [a for a in self.written if isinstance(a, RedirectAction)]
+
+    @property
+    def hangups(self) -> list[str]:
+        return [a.channel for a in self.written if isinstance(a, HangupAction)]
+
+    def numbers(self) -> list[str]:
+        """The numbers originated, in order (``Local/<E.164>@ccd-dialer``)."""
+        return [o.channel.removeprefix("Local/").split("@")[0] for o in self.originates]
+
+    def channel_of(self, number: str) -> str:
+        """The channel id the (only) Originate of ``number`` was placed with."""
+        found = [
+            o.channel_id
+            for o in self.originates
+            if o.channel == f"Local/{number}@{contract.DIALER_CONTEXT}"
+        ]
+        assert len(found) == 1, f"{number} originated {len(found)} times"
+        assert found[0] is not None
+        return found[0]
+
+
+# ---- the database ---------------------------------------------------------------------
+
+
+class DatabaseSwitch:
+    """While ``down``, every statement on ``engine`` fails like a lost database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.down = False
+        self.failures = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+
+    def _before(self, *_: Any) -> None:
+        if self.down:
+            self.failures += 1
+            raise sqlite3.OperationalError("disk I/O error")
+
+
+class SlowAttempts(AttemptStore):
+    """An AttemptStore whose ``claim`` and ``open_attempts`` answer after ``delays`` (by
+    method name) seconds of clock time: a database slow to answer, with time in the
+    test's hands."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, clock: FakeClock, delays: Mapping[str, float]
+    ) -> None:
+        super().__init__(engine, clock=clock)
+        self._time = clock
+        self.delays = dict(delays)
+
+    async def _slow(self, method: str) -> None:
+        delay = self.delays.get(method, 0.0)
+        if delay > 0:
+            await self._time.sleep(delay)
+
+    async def claim(
+        self, contact_id: str, *, channel_id: str, now: float, agent_id: str | None = None
+    ) -> ClaimedAttempt:
+        await self._slow("claim")
+        return await super().claim(contact_id, channel_id=channel_id, now=now, agent_id=agent_id)
+
+    async def open_attempts(self, campaign_id: str | None = None) -> list[StoredAttempt]:
+        await self._slow("open_attempts")
+        return await super().open_attempts(campaign_id)
+
+
+# ---- the harness ----------------------------------------------------------------------
+
+
+class TrackingClock(FakeClock):
+    """A FakeClock that knows which tasks are waiting on it: those are idle until the
+    test moves time, the others are busy (``DialerHarness.drain`` waits for them)."""
+
+    def __init__(self, now: datetime) -> None:
+        super().__init__(now)
+        self.sleeping: set[asyncio.Task[Any]] = set()
+        self._changed: asyncio.Future[None] | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.sleeping.add(task)
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        try:
+            await super().sleep(seconds)
+        finally:
+            if task is not None:
+                self.sleeping.discard(task)
+
+    def changed(self) -> asyncio.Future[None]:
+        """Resolves when a task next starts waiting on the clock."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+
+def snapshot(
+    uniqueid: str, name: str = "", state: ChannelState = ChannelState.UP
+) -> ChannelSnapshot:
+    return ChannelSnapshot(uniqueid=uniqueid, linkedid=uniqueid, name=name or uniqueid, state=state)
+
+
+@dataclass
+class DialerHarness:
+    clock: TrackingClock
+    engine: AsyncEngine
+    store: DialerStore
+    attempts: AttemptStore
+    agents: FakeAgents
+    ami: FakeAmi = field(default_factory=FakeAmi)
+    resynced: bool = False
+    live: set[str] = field(default_factory=set)  # uniqueids Asterisk has now
+    published: list[object] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    service: DialerService = field(init=False)
+    db: DatabaseSwitch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.db = DatabaseSwitch(self.engine)
+        self.service = DialerService(
+            store=self.store,
+            attempts=self.attempts,
+            agents=self.agents,
+            ami=self.ami,
+            publish=self.published.append,
+            on_message=self.messages.append,
+            clock=self.clock,
+            resynced=lambda: self.resynced,
+            live_uniqueids=lambda: set(self.live),
+        )
+
+    async def start(self) -> None:
+        await self.service.start()
+        await self.drain()  # the tick loop waits on the clock
+
+    async def stop(self) -> None:
+        """Stop the service; what still waits on the clock (a write being retried, a slow
+        store) is given the time it waits for, as ``DialerService.stop`` waits for it."""
+        stopping = asyncio.ensure_future(self.service.stop())
+        while not stopping.done():
+            self.clock.advance(1.0)
+            await settle()
+        await stopping
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def drain(self) -> None:
+        """Let the service finish everything it started, its database round trips
+        included (no clock time passes: what waits on the clock stays waiting)."""
+        async with asyncio.timeout(10):  # a safety net, never reached when all is well
+            while True:
+                await settle()
+                busy = [
+                    task
+                    for task in asyncio.all_tasks()
+                    if task.get_name().startswith("ccd-dialer-")
+                    and not task.done()
+                    and task not in self.clock.sleeping
+                ]
+                if not busy:
+                    return
+                changed = self.clock.changed()
+                await asyncio.wait([*busy, changed], return_when=asyncio.FIRST_COMPLETED)
+
+    async def run_for(self, seconds: float) -> None:
+        """``seconds`` of clock time, tick by tick."""
+        for _ in range(round(seconds / TICK_S)):
+            self.clock.advance(TICK_S)
+            await self.drain()
+
+    async def feed(self, *events: object) -> None:
+        for item in events:
+            self.service.handle(item)
+        await self.drain()
+
+    # ---- what Asterisk reports ----
+
+    def at(self) -> datetime:
+        return self.clock.now()
+
+    def created(self, channel_id: str, name: str) -> ChannelCreated:
+        return ChannelCreated(at=self.at(), channel=snapshot(channel_id, name, ChannelState.DOWN))
+
+    def answered(self, channel_id: str, amd: str = contract.AmdStatus.HUMAN) -> UserEventReceived:
+        return UserEventReceived(
+            at=self.at(),
+            name=contract.USER_EVENT_DIALER_ANSWERED,
+            uniqueid=channel_id,
+            linkedid=channel_id,
+            fields={"Attempt": channel_id, "Amd": amd, "AmdCause": ""},
+        )
+
+    def message_started(self, channel_id: str, kind: str) -> UserEventReceived:
+        return UserEventReceived(
+            at=self.at(),
+            name=contract.USER_EVENT_DIALER_MESSAGE,
+            uniqueid=channel_id,
+            linkedid=channel_id,
+            fields={"Attempt": channel_id, "Kind": kind},
+        )
+
+    def originate_failed(self, channel_id: str, reason: int) -> OriginateResponded:
+        return OriginateResponded(
+            at=self.at(),
+            action_id=channel_id,
+            success=False,
+            reason=reason,
+            channel="",
+            uniqueid="",
+        )
+
+    def bridged(self, channel_id: str) -> ChannelEnteredBridge:
+        return ChannelEnteredBridge(at=self.at(), channel=snapshot(channel_id), bridge_id="b-1")
+
+    def hung_up(self, channel_id: str) -> ChannelHungUp:
+        return ChannelHungUp(
+            at=self.at(), channel=snapshot(channel_id), cause=16, cause_text="Normal Clearing"
+        )
