@@ -149,6 +149,7 @@ class DialerService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.Task[None] | None = None
         self._reconciled = False
+        self._reconciling = False
         self._next_poll = 0.0
         self.started = False
 
@@ -185,21 +186,28 @@ class DialerService:
     # ---- campaigns ---------------------------------------------------------------
 
     def _adopt(self, campaign: Campaign) -> None:
-        running = self._campaigns.get(campaign.id)
-        if campaign.state is not CampaignState.RUNNING:
-            if running is not None:
-                del self._campaigns[campaign.id]
-                self._withdraw_previews(campaign.id)
-                log.info("campaign no longer dialing", campaign=campaign.id)
-            return
-        if running is None:
+        """Follow a campaign's stored version. Every campaign is kept, paused and stopped
+        ones too: their calls in flight still need its agents, caller id and prompts."""
+        known = self._campaigns.get(campaign.id)
+        if known is None:
             self._campaigns[campaign.id] = _Campaign(campaign, Pacer.for_campaign(campaign))
-            log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
+            if campaign.state is CampaignState.RUNNING:
+                log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
+            return
+        if known.campaign == campaign:
+            return
+        was_running = known.campaign.state is CampaignState.RUNNING
+        known.campaign = campaign
+        known.pacer.mode = campaign.mode
+        known.pacer.cap = campaign.abandon_cap_pct / 100.0
+        known.buffer.clear()  # chosen under the old rules
+        if campaign.state is CampaignState.RUNNING:
+            if not was_running:
+                log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
         else:
-            running.campaign = campaign
-            running.pacer.mode = campaign.mode
-            running.pacer.cap = campaign.abandon_cap_pct / 100.0
-            running.buffer.clear()
+            self._withdraw_previews(campaign.id)
+            if was_running:
+                log.info("campaign no longer dialing", campaign=campaign.id)
 
     async def _load_campaigns(self) -> None:
         """Follow the campaigns' stored states (the API tells the service at once with
@@ -251,10 +259,14 @@ class DialerService:
         if not self._resynced():
             return  # AMI down or not resynchronised: no dialing
         if not self._reconciled:
-            self._reconciled = True
-            self._spawn(self._reconcile(), "reconcile")
+            # The previous run's calls first: nothing is dialed before they are settled.
+            if not self._reconciling:
+                self._reconciling = True
+                self._spawn(self._reconcile(), "reconcile")
             return
         for running in list(self._campaigns.values()):
+            if running.campaign.state is not CampaignState.RUNNING:
+                continue
             if running.ledger is None and not running.placing:
                 running.placing = True
                 self._spawn(self._load_ledger(running), "ledger")
@@ -331,6 +343,9 @@ class DialerService:
             placed = 0
             while placed < count and running.buffer and self._dialing(campaign.id):
                 stored = running.buffer.popleft()
+                if not may_call(stored.contact, campaign, self._now()):
+                    await self._postpone(campaign, stored, self._now())  # closed meanwhile
+                    continue
                 owner = stored.callback_owner
                 agent: str | None = None
                 if owner is not None:
@@ -354,8 +369,13 @@ class DialerService:
             running.placing = False
 
     def _dialing(self, campaign_id: str) -> bool:
-        running = self._campaigns.get(campaign_id)
-        return self.started and running is not None and self._resynced()
+        known = self._campaigns.get(campaign_id)
+        return (
+            self.started
+            and known is not None
+            and known.campaign.state is CampaignState.RUNNING
+            and self._resynced()
+        )
 
     async def _refill(self, running: _Campaign) -> None:
         have = {stored.contact.id for stored in running.buffer} | running.offered
@@ -553,7 +573,7 @@ class DialerService:
 
     def _preview_campaign(self, campaign_id: str) -> _Campaign:
         running = self._campaigns.get(campaign_id)
-        if running is None:
+        if running is None or running.campaign.state is not CampaignState.RUNNING:
             raise DialerRefused(f"campaign {campaign_id} is not running")
         if running.campaign.mode is not DialMode.PREVIEW:
             raise DialerRefused(f"campaign {campaign_id} is not a preview campaign")
@@ -917,7 +937,8 @@ class DialerService:
         for call in self.calls.calls():
             if call.request.campaign_id == campaign_id:
                 stages[call.stage.value] += 1
-        view: dict[str, Any] = {"dialing": running is not None, "calls": stages}
+        dialing = running is not None and running.campaign.state is CampaignState.RUNNING
+        view: dict[str, Any] = {"dialing": dialing, "calls": stages}
         if running is None:
             return view
         agents: dict[str, int] = {}
@@ -959,24 +980,19 @@ class DialerService:
         """Settle the attempts a previous run left open (see the module docstring)."""
         try:
             open_attempts = await self._attempts.open_attempts()
-        except StoreUnavailable as exc:
-            log.warning("dialer: open attempts not read, retrying", error=str(exc))
-            self._reconciled = False
-            return
-        live = self._live_uniqueids()
-        now = self._now()
-        for attempt in open_attempts:
-            channel_id = attempt.action_id
-            if channel_id is None or channel_id in self.calls:
-                continue  # this run's own call
-            try:
+            live = self._live_uniqueids()
+            now = self._now()
+            for attempt in open_attempts:
+                channel_id = attempt.action_id
+                if channel_id is None or channel_id in self.calls:
+                    continue  # this run's own call
                 if not await self._adopt_call(attempt, live):
                     await self._close_attempt(attempt, now)
-            except StoreUnavailable as exc:
-                log.warning(
-                    "dialer: attempt not reconciled", attempt=attempt.attempt_id, error=str(exc)
-                )
-                self._reconciled = False
+            self._reconciled = True
+        except StoreUnavailable as exc:
+            log.warning("dialer: previous calls not settled yet, retrying", error=str(exc))
+        finally:
+            self._reconciling = False
 
     async def _adopt_call(self, attempt: StoredAttempt, live: set[str]) -> bool:
         """Track a call of a previous run that is still up in Asterisk; False if it is gone."""
