@@ -9,6 +9,8 @@ checks every header for CR/LF/NUL (``ccd.domain.safety``) before anything is wri
 - ``OriginateAction``: call ``channel``; once it answers, run ``context,exten,priority``
   (the REST API's originate, the ACD's call back, the dialer's customer leg).
 - ``HangupAction``: hang up one channel (by name or uniqueid) with a cause.
+- ``RedirectAction``: send a channel elsewhere in the dialplan.
+- ``SetVariableAction``: set one channel variable (before a Redirect that reads it).
 - ``RedirectAction``: send one channel to ``context,exten,priority`` (the dialer's
   answered call to its safe-harbor or machine message).
 """
@@ -157,6 +159,25 @@ class RedirectAction:
             "Context": self.context,
             "Exten": self.exten,
             "Priority": str(self.priority),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariableAction:
+    """Set the channel variable ``name`` to ``value`` on ``channel`` (name or uniqueid)."""
+
+    channel: str
+    name: str
+    value: str
+
+    def headers(self) -> dict[str, str]:
+        if not self.name or "=" in self.name:
+            raise UnsafeAmiVariable(self.name)
+        return {
+            "Action": "Setvar",
+            "Channel": self.channel,
+            "Variable": self.name,
+            "Value": self.value,
         }
 
 

@@ -29,7 +29,13 @@ from typing import Any, Literal, overload
 import structlog
 from panoramisk.actions import Action
 
-from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, RingAgentAction
+from ccd.ami.actions import (
+    HangupAction,
+    OriginateAction,
+    RedirectAction,
+    RingAgentAction,
+    SetVariableAction,
+)
 from ccd.ami.framing import DEFAULT_MAX_HEADERS, MIB, Frame, FrameDecoder, message_to_frame
 from ccd.ami.protocol import (
     AmiActionFailed,
@@ -496,6 +502,11 @@ class AmiGateway:
     async def redirect(self, action: RedirectAction) -> None:
         """Send one channel elsewhere in the dialplan; ``AmiActionFailed`` when Asterisk
         has no such channel (it answers ``Channel does not exist``)."""
+        await self.send_action(action.headers(), as_list=False)
+
+    async def set_variable(self, action: SetVariableAction) -> None:
+        """Set one variable on a channel; ``AmiActionFailed`` when Asterisk has no such
+        channel."""
         await self.send_action(action.headers(), as_list=False)
 
     def _originate_now(self, fields: Mapping[str, str]) -> asyncio.Task[str]:

@@ -129,6 +129,7 @@ from ccd.domain.cdr import (
 )
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
+    AgentLegStarted,
     AgentRingStarted,
     AmiConnected,
     AmiDisconnected,
@@ -466,6 +467,7 @@ class CdrBuilder:
             QueueConnected: self._on_queue_connected,
             QueueLeft: self._on_queue_left,
             AgentRingStarted: self._on_agent_ring_started,
+            AgentLegStarted: self._on_agent_leg_started,
             DialerAttemptStarted: self._on_dialer_attempt_started,
             DialerAttemptSettled: self._on_dialer_attempt_settled,
         }
@@ -515,6 +517,12 @@ class CdrBuilder:
 
     def _on_agent_ring_started(self, event: AgentRingStarted) -> list[CallRecord]:
         self._grouping.link(event)
+        return []
+
+    def _on_agent_leg_started(self, event: AgentLegStarted) -> list[CallRecord]:
+        leg = self._legs.get(event.uniqueid)
+        if leg is not None and leg.agent_id is None:
+            leg.agent_id = event.agent_id
         return []
 
     def _on_dialer_attempt_started(self, event: DialerAttemptStarted) -> list[CallRecord]:

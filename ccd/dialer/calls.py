@@ -21,10 +21,9 @@ Originate is written):
   without an agent, the agent's ring (if any) is cancelled and the person hears the
   safe-harbor message (``PlayMessage``; or is hung up on when the campaign has none): the
   call is ``ABANDONED`` — also when the person hangs up before an agent came.
-- ``CustomerGone`` (the customer leg hung up) ends the attempt: ``Finished``. Once an
-  agent is connected, the agent leg's hang-up (``AgentLegGone``) ends it instead (the
-  agent's Bridge moves the customer leg onto a new channel, hanging up the one ccd
-  placed); the agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``) or
+- ``CustomerGone`` (the customer leg hung up) ends the attempt: ``Finished``; once an
+  agent is connected, so does the agent leg's hang-up (``AgentLegGone``; the other leg
+  follows). The agent starts wrap-up (``AgentCallEnded``) until the disposition (``Disposed``) or
   ``max_wrapup_s`` (an agent who never disposes is not lost to the campaign), when its
   handle time goes to the pacing. A disposition given during the call ends the wrap-up
   before it starts (``AgentCallEnded`` with ``wrapup_s`` 0).
@@ -97,14 +96,13 @@ class Placed:
 @dataclass(frozen=True, slots=True)
 class Adopted:
     """A call a previous run placed, still up in Asterisk after a restart: tracked from
-    where the records left it. ``ring_id``: the connected agent's leg, when connected."""
+    where the records left it (a connected one ends with its customer leg)."""
 
     request: DialRequest
     placed_at: float
     answered_at: float | None = None
     person: bool = True
     connected_at: float | None = None
-    ring_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,12 +464,9 @@ class CallTracker:
         call.answered_at = event.answered_at
         call.person = event.person
         self._calls[request.channel_id] = call
-        if event.connected_at is not None and event.ring_id is not None and call.agent_id:
+        if event.connected_at is not None and call.agent_id:
             call.stage = Stage.CONNECTED
             call.connected_at = event.connected_at
-            call.ring_id = event.ring_id
-            call.rings = 1
-            self._rings[event.ring_id] = request.channel_id
             call.outcome = Outcome.ANSWERED
         elif event.answered_at is not None and event.person:
             call.stage = Stage.WAITING
@@ -562,9 +557,7 @@ class CallTracker:
             self._finish(call, Outcome.ABANDONED, now, out)
             return
         if call.stage is Stage.CONNECTED:
-            # Not the end: the agent's Bridge moved the customer leg into the bridge on a
-            # channel of its own (Asterisk hangs the original up). The agent leg's hang-up
-            # ends the conversation, whoever hangs up first (AgentLegGone).
+            self._conversation_ended(call, now, out)
             return
         self._finish(call, call.outcome or Outcome.ABANDONED, now, out)
 
@@ -576,6 +569,10 @@ class CallTracker:
         if call.stage is not Stage.CONNECTED:
             self._ring_failed(ring_id, now, out)
             return
+        self._conversation_ended(call, now, out)
+
+    def _conversation_ended(self, call: DialerCall, now: float, out: list[CallCommand]) -> None:
+        """Whichever leg hangs up first (the other follows): the agent goes to wrap-up."""
         assert call.agent_id is not None
         assert call.connected_at is not None
         wrapup_s = 0.0 if call.disposed else self._max_wrapup_s

@@ -4,12 +4,11 @@ and the attempt records. Built by hand in ``ccd.app``; fakes in tests."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
 from ccd.acd.model import AgentState
-from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, RingAgentAction
+from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, SetVariableAction
 
 
 class DialerAgents(Protocol):
@@ -42,8 +41,8 @@ class DialerAmi(Protocol):
 
     async def originate(self, action: OriginateAction) -> str: ...
 
-    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]: ...
-
     async def hangup(self, action: HangupAction) -> None: ...
 
     async def redirect(self, action: RedirectAction) -> None: ...
+
+    async def set_variable(self, action: SetVariableAction) -> None: ...

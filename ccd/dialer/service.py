@@ -47,7 +47,7 @@ from ccd.ami.actions import (
     HangupAction,
     OriginateAction,
     RedirectAction,
-    RingAgentAction,
+    SetVariableAction,
     local_channel,
 )
 from ccd.clock import Clock
@@ -63,12 +63,13 @@ from ccd.dialer.retries import after_attempt, after_disposition
 from ccd.dialer.windows import may_call, next_open
 from ccd.domain import contract
 from ccd.domain.events import (
-    AgentRingStarted,
+    AgentLegStarted,
     ChannelCreated,
-    ChannelEnteredBridge,
     ChannelHungUp,
+    DialEnded,
     DialerAttemptSettled,
     DialerAttemptStarted,
+    DialStarted,
     OriginateResponded,
     ResyncFinished,
     UserEventReceived,
@@ -144,6 +145,10 @@ class DialerService:
         self._live_uniqueids = live_uniqueids
         self.calls = c.CallTracker(deadline_margin_s=TICK_S, max_wrapup_s=max_wrapup_s)
         self._names: dict[str, str] = {}  # customer leg uniqueid -> channel name
+        # Agents' rings: customer leg -> ring being dialed; the agent's Dial leg <-> ring.
+        self._connecting: dict[str, str] = {}
+        self._agent_legs: dict[str, str] = {}
+        self._ring_legs: dict[str, str] = {}
         self._campaigns: dict[str, _Campaign] = {}
         self._previews: dict[str, PreviewOffer] = {}  # agent id -> offer
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -664,20 +669,25 @@ class DialerService:
             case OriginateResponded(action_id=action_id, success=False, reason=reason):
                 if action_id in self.calls:
                     self._carry_out(self.calls.handle(c.OriginateFailed(action_id, reason), now))
-                elif self.calls.ring_of(action_id) is not None:
-                    self._carry_out(self.calls.handle(c.AgentRingFailed(action_id), now))
             case ChannelCreated(channel=channel) if channel.uniqueid in self.calls:
                 self._names[channel.uniqueid] = channel.name
-            case ChannelEnteredBridge(channel=channel):
-                if self.calls.ring_of(channel.uniqueid) is not None:
-                    self._carry_out(self.calls.handle(c.AgentConnected(channel.uniqueid), now))
+            case DialStarted(caller=caller, destination=leg) if caller is not None:
+                self._agent_dialed(caller.uniqueid, leg.uniqueid)
+            case DialEnded(destination=leg, status=status) if leg.uniqueid in self._agent_legs:
+                ring_id = self._agent_legs[leg.uniqueid]
+                answered = status == contract.DIAL_ANSWERED
+                ended = c.AgentConnected(ring_id) if answered else c.AgentRingFailed(ring_id)
+                self._carry_out(self.calls.handle(ended, now))
             case ChannelHungUp(channel=channel):
                 uniqueid = channel.uniqueid
                 if uniqueid in self.calls:
                     self._names.pop(uniqueid, None)
+                    self._connecting.pop(uniqueid, None)
                     self._carry_out(self.calls.handle(c.CustomerGone(uniqueid), now))
-                elif self.calls.ring_of(uniqueid) is not None:
-                    self._carry_out(self.calls.handle(c.AgentLegGone(uniqueid), now))
+                elif uniqueid in self._agent_legs:
+                    ring_id = self._agent_legs.pop(uniqueid)
+                    self._ring_legs.pop(ring_id, None)
+                    self._carry_out(self.calls.handle(c.AgentLegGone(ring_id), now))
             case ResyncFinished():
                 self._settle_after_resync(now)
 
@@ -685,11 +695,12 @@ class DialerService:
         """Calls whose hang-up the AMI outage hid."""
         live = self._live_uniqueids()
         for call in list(self.calls.calls()):
-            if call.stage is c.Stage.CONNECTED and call.ring_id is not None:
-                if call.ring_id not in live:  # the agent leg carries a connected call
-                    self._carry_out(self.calls.handle(c.AgentLegGone(call.ring_id), now))
-            elif call.channel_id not in live and now - call.placed_at > RESYNC_SETTLE_S:
+            if call.channel_id not in live and now - call.placed_at > RESYNC_SETTLE_S:
                 self._carry_out(self.calls.handle(c.CustomerGone(call.channel_id), now))
+        for uniqueid in [u for u in self._agent_legs if u not in live]:
+            ring_id = self._agent_legs.pop(uniqueid)
+            self._ring_legs.pop(ring_id, None)
+            self._carry_out(self.calls.handle(c.AgentLegGone(ring_id), now))
 
     # ---- commands ----------------------------------------------------------------
 
@@ -709,7 +720,11 @@ class DialerService:
             case c.RingAgent():
                 self._ring_agent(command)
             case c.HangUp(channel_id=channel_id):
-                self._spawn(self._hangup(channel_id), "hangup")
+                # An agent's ring is its Dial leg, once the Dial began; before, moving or
+                # hanging up the customer leg cancels the Dial.
+                leg = self._ring_legs.get(channel_id)
+                if leg is not None or self.calls.ring_of(channel_id) is None:
+                    self._spawn(self._hangup(leg or channel_id), "hangup")
             case c.PlayMessage(channel_id=channel_id, message=message):
                 self._spawn(self._play(channel_id, message), "message")
             case c.ReleaseAgent(agent_id=agent_id, channel_id=channel_id):
@@ -774,6 +789,7 @@ class DialerService:
         campaign = running.campaign if running is not None else None
         variables = {
             contract.VAR_DIALER_ATTEMPT: request.channel_id,
+            contract.VAR_DIALER_NUMBER: request.number,
             contract.VAR_DIALER_CALLERID: campaign.caller_id if campaign else "",
             contract.VAR_DIALER_AMD: "1" if request.amd is not AmdMode.OFF else "0",
         }
@@ -800,43 +816,46 @@ class DialerService:
             )
 
     def _ring_agent(self, ring: c.RingAgent) -> None:
+        """Dial the agent from the customer's own leg (``ccd-dialer-connect``): the agent's
+        interface and ring time set on it, then a Redirect there."""
         interface = self._agents.agent_interface(ring.agent_id)
         if interface is None:
             self._carry_out(self.calls.handle(c.AgentRingFailed(ring.ring_id), self._now()))
             return
+        channel_id = ring.request.channel_id
+        self._connecting[channel_id] = ring.ring_id
+        self._spawn(self._connect(ring, interface), "connect")
+
+    async def _connect(self, ring: c.RingAgent, interface: str) -> None:
+        channel = self._names.get(ring.request.channel_id, ring.request.channel_id)
+        try:
+            await self._ami.set_variable(
+                SetVariableAction(channel, contract.VAR_DIALER_AGENT, interface)
+            )
+            await self._ami.set_variable(
+                SetVariableAction(
+                    channel, contract.VAR_DIALER_AGENT_RING_S, str(max(1, round(ring.timeout_s)))
+                )
+            )
+            await self._ami.redirect(RedirectAction(channel, contract.DIALER_CONNECT_CONTEXT, "s"))
+        except Exception as exc:
+            log.warning("agent not dialed", agent_id=ring.agent_id, error=str(exc))
+            self._connecting.pop(ring.request.channel_id, None)
+            self._carry_out(self.calls.handle(c.AgentRingFailed(ring.ring_id), self._now()))
+
+    def _agent_dialed(self, customer: str, leg: str) -> None:
+        """``ccd-dialer-connect``'s Dial began: ``leg`` is the agent's side of the ring."""
+        ring_id = self._connecting.pop(customer, None)
+        call = self.calls.call(customer)
+        if ring_id is None or call is None or call.ring_id != ring_id or call.agent_id is None:
+            return
+        self._agent_legs[leg] = ring_id
+        self._ring_legs[ring_id] = leg
         self._publish(
-            AgentRingStarted(
-                at=self._clock.now(),
-                linkedid=ring.request.channel_id,
-                leg_linkedid=ring.ring_id,
-                agent_id=ring.agent_id,
-                queue="",
+            AgentLegStarted(
+                at=self._clock.now(), linkedid=customer, uniqueid=leg, agent_id=call.agent_id
             )
         )
-        action = RingAgentAction(
-            action_id=ring.ring_id,
-            interface=interface,
-            caller_channel=self._names.get(ring.request.channel_id, ring.request.channel_id),
-            caller_after_context=contract.QUEUE_AFTER_CONTEXT,
-            timeout_s=ring.timeout_s,
-            channel_id=ring.ring_id,
-            variables={contract.VAR_DIALER_ATTEMPT: ring.request.channel_id},
-            caller_id=CallerId(ring.request.number),
-        )
-        try:
-            queued = self._ami.ring_agent(action)
-        except Exception as exc:
-            log.warning("agent ring failed", agent_id=ring.agent_id, error=str(exc))
-            self._carry_out(self.calls.handle(c.AgentRingFailed(ring.ring_id), self._now()))
-            return
-        self._spawn(self._ring_queued(ring.ring_id, queued), "ring")
-
-    async def _ring_queued(self, ring_id: str, queued: asyncio.Task[str]) -> None:
-        try:
-            await queued
-        except Exception as exc:
-            log.warning("agent ring not queued", ring=ring_id, error=str(exc))
-            self._carry_out(self.calls.handle(c.AgentRingFailed(ring_id), self._now()))
 
     async def _hangup(self, channel_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -998,9 +1017,7 @@ class DialerService:
         """Track a call of a previous run that is still up in Asterisk; False if it is gone."""
         channel_id = attempt.action_id
         assert channel_id is not None
-        agent_legs = sorted(u for u in live if u.startswith(f"{channel_id}-agent"))
-        connected = attempt.connected_at is not None and bool(agent_legs)
-        if channel_id not in live and not connected:
+        if channel_id not in live:
             return False
         stored = await self._store.get_campaign(attempt.campaign_id)
         if stored is None:
@@ -1029,8 +1046,7 @@ class DialerService:
             placed_at=attempt.started_at,
             answered_at=attempt.answered_at,
             person=attempt.amd_status != contract.AmdStatus.MACHINE,
-            connected_at=attempt.connected_at if connected else None,
-            ring_id=agent_legs[-1] if connected else None,
+            connected_at=attempt.connected_at,
         )
         self._carry_out(self.calls.handle(adopted, self._now()))
         call = self.calls.call(channel_id)

@@ -223,8 +223,8 @@ class AgentRingStarted:
     channels under their own linkedid, ``leg_linkedid`` (the Originate's ChannelId), and
     moves them onto the caller's only once bridged: they belong to the caller's call
     ``linkedid`` from the start — a ring never answered is an attempt of that call, not a
-    call of its own. The dialer rings agents the same way for its answered customers, with
-    ``queue`` ``""`` (no queue: nothing keyed by linkedid reads it)."""
+    call of its own. (The dialer's agent legs are Dial legs of the customer's call:
+    ``AgentLegStarted``.)"""
 
     at: datetime
     linkedid: str
@@ -259,6 +259,17 @@ class DialerAttemptSettled:
     disposition: str
 
 
+@dataclass(frozen=True, slots=True)
+class AgentLegStarted:
+    """The dialer's ``ccd-dialer-connect`` dialed ``agent_id``: the Dial leg ``uniqueid``
+    (a leg of the customer's call ``linkedid``) is that agent's."""
+
+    at: datetime
+    linkedid: str
+    uniqueid: str
+    agent_id: str
+
+
 AmiEvent = (
     ChannelCreated
     | ChannelUpdated
@@ -283,5 +294,6 @@ ServiceEvent = (
     | AgentRingStarted
     | DialerAttemptStarted
     | DialerAttemptSettled
+    | AgentLegStarted
 )
 DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent

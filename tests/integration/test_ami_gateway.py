@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ccd.ami.actions import (
     OriginateAction,
     RedirectAction,
     RingAgentAction,
+    SetVariableAction,
     UnsafeAmiVariable,
 )
 from ccd.ami.framing import Frame
@@ -343,6 +345,10 @@ async def test_unsafe_field_raises_before_anything_is_written(
         await gateway.redirect(RedirectAction(bad, "ccd-dialer-message", "safe-harbor"))
     with pytest.raises(UnsafeAmiValue):
         await gateway.redirect(RedirectAction("Local/6001@ccd-dialer-00000001;1", "ctx", bad))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.set_variable(SetVariableAction("ccd-dial-7", "CCD_DIALER_AGENT", bad))
+    with pytest.raises(UnsafeAmiValue):
+        await gateway.set_variable(SetVariableAction(bad, "CCD_DIALER_AGENT", "PJSIP/1001"))
     # A round trip proves the fake has read everything we wrote: only this Ping.
     await gateway.send_action({"Action": "Ping"}, as_list=False)
     assert [a["Action"] for a in fake.actions[before:]] == ["Ping"]
@@ -504,6 +510,27 @@ async def test_redirect_sends_the_channel_and_where_it_goes(
             "Exten": "s",
             "Priority": "3",
         },
+    ]
+
+
+async def test_set_variable_names_the_channel_the_variable_and_its_value(
+    fake: FakeAmi, make_gateway: GatewayFactory
+) -> None:
+    gateway, _ = make_gateway()
+    await gateway.start()
+    await gateway.wait_resynced(5)
+    with contextlib.suppress(AmiActionFailed):  # the fake knows no channel
+        await gateway.set_variable(SetVariableAction("ccd-dial-7", "CCD_DIALER_AGENT", "PJSIP/1"))
+    with pytest.raises(UnsafeAmiVariable):
+        await gateway.set_variable(SetVariableAction("ccd-dial-7", "A=B", "x"))
+    setvars = [a for a in fake.actions if a["Action"] == "Setvar"]
+    assert [{k: v for k, v in a.items() if k != "ActionID"} for a in setvars] == [
+        {
+            "Action": "Setvar",
+            "Channel": "ccd-dial-7",
+            "Variable": "CCD_DIALER_AGENT",
+            "Value": "PJSIP/1",
+        }
     ]
 
 

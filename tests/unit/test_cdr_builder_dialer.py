@@ -13,7 +13,7 @@ from ccd.cdr.builder import DIALER_SETTLE_WAIT_S
 from ccd.domain import contract
 from ccd.domain.cdr import Direction, Disposition
 from ccd.domain.events import (
-    AgentRingStarted,
+    AgentLegStarted,
     DialerAttemptSettled,
     DialerAttemptStarted,
     UserEventReceived,
@@ -78,25 +78,20 @@ class Dialed(Run):
         )
 
     def connect_agent(self, agent_id: str = "a7") -> Chan:
-        """The dialer rings an agent into a bridge with the answered half (RingAgentAction),
-        announced as ``AgentRingStarted`` with no queue."""
+        """ccd-dialer-connect dials an agent from the answered half: a Dial leg of the
+        customer's call, announced as ``AgentLegStarted``."""
         t = self.t
-        ring_id = "ccd-ring-1"
+        agent = Chan("PJSIP/1007-00000003", t.uniqueid(), self.linkedid)
+        self.frames(t.newchannel(agent))
         self.events(
-            AgentRingStarted(
-                at=self.now(),
-                linkedid=self.linkedid,
-                leg_linkedid=ring_id,
-                agent_id=agent_id,
-                queue="",
+            AgentLegStarted(
+                at=self.now(), linkedid=self.linkedid, uniqueid=agent.uniqueid, agent_id=agent_id
             )
         )
-        agent = Chan("PJSIP/1007-00000003", ring_id, ring_id)
-        self.frames(t.newchannel(agent), t.newstate(agent, 5))
+        self.frames(t.newstate(agent, 5))
         t.clock += 1.0
         bridge = t.bridge_id()
         self.frames(t.newstate(agent, 6))
-        agent.linkedid = self.linkedid  # BridgeEnter moves it onto the customer's call
         self.frames(t.bridge_enter(agent, bridge, 1), t.bridge_enter(self.answered_side, bridge, 2))
         return agent
 
@@ -133,7 +128,7 @@ def test_an_answered_attempt_connected_to_an_agent_is_one_outbound_record() -> N
     assert record.direction is Direction.OUTBOUND
     assert (record.campaign_id, record.contact_id) == ("spring", "c42")
     assert record.disposition is Disposition.ANSWERED
-    # The agent's leg joined the customer's record (no queue: the dialer rang it).
+    # The agent's Dial leg is a leg of the customer's record, with its agent.
     assert [leg.agent_id for leg in record.legs if leg.uniqueid == agent.uniqueid] == ["a7"]
     # No queue: the call's agent is the one whose leg answered.
     assert (record.queue, record.agent_id) == (None, "a7")

@@ -334,9 +334,6 @@ def test_the_connected_agents_leg_entering_a_bridge_again_changes_nothing() -> N
 def test_the_agent_leg_hanging_up_ends_an_answered_call_and_starts_wrap_up() -> None:
     t, ring, _ = connected(wait_s=0.5)
     assert list(t.wrapping()) == []
-    # The placed customer leg goes when the Bridge moves the customer: not the end.
-    assert t.handle(CustomerGone(CHANNEL), ANSWER_AT + 0.6) == []
-    assert CHANNEL in t
     out = t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.0)
     assert out == [
         AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S),
@@ -583,16 +580,22 @@ def test_events_for_unknown_channels_are_ignored(event: CallEvent) -> None:
 # ---- after a restart ------------------------------------------------------------------
 
 
-def test_an_adopted_conversation_goes_on_and_ends_with_the_agent_leg() -> None:
+def test_the_customer_hanging_up_ends_an_answered_call_too() -> None:
+    t, ring, _ = connected(wait_s=0.5)
+    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
+    assert of(AgentCallEnded, out) == [AgentCallEnded("1001", CHANNEL, DEFAULT_MAX_WRAPUP_S)]
+    assert finished(out).outcome is Outcome.ANSWERED
+    assert t.handle(AgentLegGone(ring.ring_id), ANSWER_AT + 60.1) == []  # the other leg
+
+
+def test_an_adopted_conversation_goes_on_and_ends_with_the_customer_leg() -> None:
     t = tracker()
-    ring_id = f"{CHANNEL}-agent2"
-    adopted = Adopted(RESERVED, NOW, ANSWER_AT, connected_at=ANSWER_AT + 0.4, ring_id=ring_id)
+    adopted = Adopted(RESERVED, NOW, ANSWER_AT, connected_at=ANSWER_AT + 0.4)
     assert t.handle(adopted, ANSWER_AT + 30.0) == []
     assert t.handle(Tick(), ANSWER_AT + 31.0) == []  # no 2-second rule: connected
-    out = t.handle(AgentLegGone(ring_id), ANSWER_AT + 60.0)
+    out = t.handle(CustomerGone(CHANNEL), ANSWER_AT + 60.0)
     assert finished(out).outcome is Outcome.ANSWERED
     assert finished(out).agent_id == "1001"
-    assert t.ring_of(ring_id) is None
 
 
 def test_an_adopted_person_still_waiting_hears_the_safe_harbor_at_once() -> None:
