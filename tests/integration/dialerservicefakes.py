@@ -6,8 +6,11 @@ Asterisk's side faked, time on a ``FakeClock`` the test moves.
   ACD refuses (``AgentNotFree`` to reserve an agent that is not available,
   ``NotOutboundCall`` for a release / connect / end of a call the agent is not on), and a
   record of every request the dialer made.
-* ``FakeAmi`` (``DialerAmi``): records the Originates, agent rings, redirects and hang-ups
-  written; Asterisk's answers are events the test feeds to ``service.handle``.
+* ``FakeAmi`` (``DialerAmi``): records the Originates, channel variables set, redirects and
+  hang-ups written; Asterisk's answers are events the test feeds to ``service.handle``
+  (``DialerHarness``'s helpers build them: ``ccd-dialer-connect``'s Dial of an agent is a
+  ``DialStarted`` / ``DialEnded`` pair whose caller is the customer leg and whose
+  destination is the agent's Dial leg, of a uniqueid of its own: ``agent_leg``).
 * ``DatabaseSwitch``: while ``down``, every statement on the engine fails the way a lost
   database does (a driver ``OperationalError``: the stores raise ``StoreUnavailable``).
 * ``DialerHarness``: the service wired to all of it. ``run_for`` moves the clock tick by
@@ -29,7 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.engine import AgentNotFree, NotOutboundCall
 from ccd.acd.model import AgentState, AgentStatus
-from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction, RingAgentAction
+from ccd.ami.actions import (
+    HangupAction,
+    OriginateAction,
+    RedirectAction,
+    SetVariableAction,
+)
 from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt, StoredAttempt
 from ccd.db.dialer_store import DialerStore
 from ccd.dialer.service import TICK_S, DialerService
@@ -37,8 +45,9 @@ from ccd.domain import contract
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
     ChannelCreated,
-    ChannelEnteredBridge,
     ChannelHungUp,
+    DialEnded,
+    DialStarted,
     OriginateResponded,
     UserEventReceived,
 )
@@ -69,6 +78,7 @@ class FakeAgents:
         self.queues = dict(queues or {})
         self.calls: list[tuple[str, str, str]] = []
         self.wrapups: list[tuple[str, str, float | None]] = []  # outbound_ended's wrap-ups
+        self.pausing: set[str] = set()  # a pause asked while reserved: applied at the release
 
     # ---- DialerAgents ----
 
@@ -85,7 +95,11 @@ class FakeAgents:
     def release_outbound(self, agent_id: str, call_id: str) -> None:
         self.calls.append(("release", agent_id, call_id))
         self._expect(agent_id, call_id, AgentStatus.RESERVED)
-        self.set(agent_id, AgentStatus.AVAILABLE)
+        if agent_id in self.pausing:
+            self.pausing.discard(agent_id)
+            self.set(agent_id, AgentStatus.PAUSED)
+        else:
+            self.set(agent_id, AgentStatus.AVAILABLE)
 
     def outbound_connected(self, agent_id: str, call_id: str) -> None:
         self.calls.append(("connected", agent_id, call_id))
@@ -120,6 +134,14 @@ class FakeAgents:
     def set(self, agent_id: str, status: AgentStatus, call_id: str | None = None) -> None:
         self.states[agent_id] = AgentState(status, 0.0, call_id=call_id)
 
+    def pause(self, agent_id: str) -> None:
+        """The agent asks for a pause: at once, or (reserved for outbound) at the release,
+        as the ACD defers it."""
+        if self.status(agent_id) is AgentStatus.RESERVED:
+            self.pausing.add(agent_id)
+        else:
+            self.set(agent_id, AgentStatus.PAUSED)
+
     def made(self, operation: str) -> list[tuple[str, str]]:
         """(agent id, call id) of every ``operation`` request, in order."""
         return [(agent, call) for op, agent, call in self.calls if op == operation]
@@ -132,6 +154,11 @@ class FakeAgents:
             if state.status is AgentStatus.RESERVED
         }
 
+    def reserved_for(self, call_id: str) -> str:
+        """The agent reserved for the dialer's call ``call_id`` now."""
+        [agent_id] = [a for a, call in self.reserved().items() if call == call_id]
+        return agent_id
+
     def _expect(self, agent_id: str, call_id: str, status: AgentStatus) -> None:
         state = self.agent_status(agent_id)
         if state.status is not status or state.call_id != call_id:
@@ -142,10 +169,13 @@ class FakeAgents:
 
 
 class FakeAmi:
-    """Records what the dialer writes to Asterisk, in order (``written``)."""
+    """Records what the dialer writes to Asterisk, in order (``written``). A Setvar is
+    answered after ``set_variable_delay_s`` of ``clock`` time (a slow AMI); at once when 0."""
 
-    def __init__(self) -> None:
-        self.written: list[OriginateAction | RingAgentAction | RedirectAction | HangupAction] = []
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock
+        self.set_variable_delay_s = 0.0
+        self.written: list[OriginateAction | SetVariableAction | RedirectAction | HangupAction] = []
 
     @property
     def connected(self) -> bool:
@@ -155,27 +185,29 @@ class FakeAmi:
         self.written.append(action)
         return action.action_id or ""
 
-    def ring_agent(self, action: RingAgentAction) -> asyncio.Task[str]:
-        self.written.append(action)
-
-        async def queued() -> str:
-            return action.action_id
-
-        return asyncio.ensure_future(queued())
-
     async def hangup(self, action: HangupAction) -> None:
         self.written.append(action)
 
     async def redirect(self, action: RedirectAction) -> None:
         self.written.append(action)
 
+    async def set_variable(self, action: SetVariableAction) -> None:
+        self.written.append(action)
+        if self.set_variable_delay_s > 0:
+            assert self.clock is not None
+            await self.clock.sleep(self.set_variable_delay_s)
+
     @property
     def originates(self) -> list[OriginateAction]:
         return [a for a in self.written if isinstance(a, OriginateAction)]
 
     @property
-    def rings(self) -> list[RingAgentAction]:
-        return [a for a in self.written if isinstance(a, RingAgentAction)]
+    def set_variables(self) -> list[SetVariableAction]:
+        return [a for a in self.written if isinstance(a, SetVariableAction)]
+
+    def agents_dialed(self) -> list[str]:
+        """The interfaces set as ``CCD_DIALER_AGENT`` (an agent to connect), in order."""
+        return [v.value for v in self.set_variables if v.name == contract.VAR_DIALER_AGENT]
 
     @property
     def redirects(self) -> list[RedirectAction]:
@@ -186,19 +218,21 @@ class FakeAmi:
         return [a.channel for a in self.written if isinstance(a, HangupAction)]
 
     def numbers(self) -> list[str]:
-        """The numbers originated, in order (``Local/<E.164>@ccd-dialer``)."""
-        return [o.channel.removeprefix("Local/").split("@")[0] for o in self.originates]
+        """The numbers originated, in order (``Local/<E.164>@ccd-dialer[/n]``)."""
+        return [_number(o) for o in self.originates]
 
     def channel_of(self, number: str) -> str:
         """The channel id the (only) Originate of ``number`` was placed with."""
-        found = [
-            o.channel_id
-            for o in self.originates
-            if o.channel == f"Local/{number}@{contract.DIALER_CONTEXT}"
-        ]
+        found = [o.channel_id for o in self.originates if _number(o) == number]
         assert len(found) == 1, f"{number} originated {len(found)} times"
         assert found[0] is not None
         return found[0]
+
+
+def _number(originate: OriginateAction) -> str:
+    local, _, context = originate.channel.removeprefix("Local/").partition("@")
+    assert context.split("/")[0] == contract.DIALER_CONTEXT, originate.channel
+    return local
 
 
 # ---- the database ---------------------------------------------------------------------
@@ -278,9 +312,28 @@ class TrackingClock(FakeClock):
 
 
 def snapshot(
-    uniqueid: str, name: str = "", state: ChannelState = ChannelState.UP
+    uniqueid: str,
+    name: str = "",
+    state: ChannelState = ChannelState.UP,
+    *,
+    linkedid: str = "",
 ) -> ChannelSnapshot:
-    return ChannelSnapshot(uniqueid=uniqueid, linkedid=uniqueid, name=name or uniqueid, state=state)
+    return ChannelSnapshot(
+        uniqueid=uniqueid, linkedid=linkedid or uniqueid, name=name or uniqueid, state=state
+    )
+
+
+def connect_actions(
+    channel: str, interface: str, ring_s: str = "15"
+) -> list[SetVariableAction | RedirectAction]:
+    """What the dialer writes to connect an agent to the answered customer leg
+    ``channel`` (its name, or its uniqueid): the agent's interface and ring time set on
+    it, then a Redirect to ``ccd-dialer-connect``, which Dials the agent."""
+    return [
+        SetVariableAction(channel, contract.VAR_DIALER_AGENT, interface),
+        SetVariableAction(channel, contract.VAR_DIALER_AGENT_RING_S, ring_s),
+        RedirectAction(channel, contract.DIALER_CONNECT_CONTEXT, "s"),
+    ]
 
 
 @dataclass
@@ -295,10 +348,14 @@ class DialerHarness:
     live: set[str] = field(default_factory=set)  # uniqueids Asterisk has now
     published: list[object] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # Agent legs (``agent_leg``): uniqueid -> (the customer leg, the agent); channel names.
+    legs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
     service: DialerService = field(init=False)
     db: DatabaseSwitch = field(init=False)
 
     def __post_init__(self) -> None:
+        self.ami.clock = self.clock
         self.db = DatabaseSwitch(self.engine)
         self.service = DialerService(
             store=self.store,
@@ -363,6 +420,7 @@ class DialerHarness:
         return self.clock.now()
 
     def created(self, channel_id: str, name: str) -> ChannelCreated:
+        self.names[channel_id] = name
         return ChannelCreated(at=self.at(), channel=snapshot(channel_id, name, ChannelState.DOWN))
 
     def answered(self, channel_id: str, amd: str = contract.AmdStatus.HUMAN) -> UserEventReceived:
@@ -393,10 +451,46 @@ class DialerHarness:
             uniqueid="",
         )
 
-    def bridged(self, channel_id: str) -> ChannelEnteredBridge:
-        return ChannelEnteredBridge(at=self.at(), channel=snapshot(channel_id), bridge_id="b-1")
+    def agent_leg(self, channel_id: str, agent_id: str) -> str:
+        """A new uniqueid for the Dial leg ``ccd-dialer-connect`` makes to ``agent_id``
+        from the customer leg ``channel_id`` (the leg is a channel of the customer's call)."""
+        count = len(self.legs) + 1
+        leg = f"1764082800.{100 + count}"  # Asterisk's kind: nothing of the customer's
+        self.legs[leg] = (channel_id, agent_id)
+        self.names[leg] = f"PJSIP/{agent_id}-{count:08x}"
+        return leg
+
+    def dial_started(self, leg: str) -> DialStarted:
+        """``ccd-dialer-connect``'s Dial of the agent leg ``leg`` (from ``agent_leg``)."""
+        customer, agent_id = self.legs[leg]
+        return DialStarted(
+            at=self.at(),
+            caller=self._customer(customer),
+            destination=self._agent(leg, ChannelState.DOWN),
+            dial_string=f"PJSIP/{agent_id}",
+        )
+
+    def dial_ended(self, leg: str, status: str = contract.DIAL_ANSWERED) -> DialEnded:
+        """That Dial's end: ``ANSWER`` (the agent picked up), ``NOANSWER``, ``BUSY``, …"""
+        state = ChannelState.UP if status == contract.DIAL_ANSWERED else ChannelState.RINGING
+        return DialEnded(
+            at=self.at(),
+            caller=self._customer(self.legs[leg][0]),
+            destination=self._agent(leg, state),
+            status=status,
+        )
 
     def hung_up(self, channel_id: str) -> ChannelHungUp:
-        return ChannelHungUp(
-            at=self.at(), channel=snapshot(channel_id), cause=16, cause_text="Normal Clearing"
+        """``channel_id`` (a customer leg, or an agent leg from ``agent_leg``) hung up."""
+        channel = (
+            self._agent(channel_id, ChannelState.UP)
+            if channel_id in self.legs
+            else self._customer(channel_id)
         )
+        return ChannelHungUp(at=self.at(), channel=channel, cause=16, cause_text="Normal Clearing")
+
+    def _customer(self, channel_id: str) -> ChannelSnapshot:
+        return snapshot(channel_id, self.names.get(channel_id, ""))
+
+    def _agent(self, leg: str, state: ChannelState) -> ChannelSnapshot:
+        return snapshot(leg, self.names[leg], state, linkedid=self.legs[leg][0])

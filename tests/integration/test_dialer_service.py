@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.model import AgentStatus
-from ccd.ami.actions import CallerId, HangupAction, OriginateAction, RedirectAction
+from ccd.ami.actions import CallerId, OriginateAction, RedirectAction
 from ccd.db.dialer_attempts import AttemptStore, StoredAttempt
 from ccd.db.dialer_store import ContactStatus, DialerStore, StoredContact
 from ccd.db.engine import create_engine
@@ -33,15 +33,15 @@ from ccd.dialer.model import (
     Weekday,
 )
 from ccd.dialer.retries import Dial, DoneReason
-from ccd.domain import contract
 from ccd.domain.contract import AmdStatus
-from ccd.domain.events import DialerAttemptStarted
+from ccd.domain.events import AgentLegStarted, DialerAttemptStarted
 from tests.integration.dialerservicefakes import (
     REASON_BUSY,
     DialerHarness,
     FakeAgents,
     SlowAttempts,
     TrackingClock,
+    connect_actions,
 )
 from tests.integration.sqlitedb import build_template, copy_database
 
@@ -74,6 +74,12 @@ def contact(index: int, zone: str = NEW_YORK) -> Contact:
 
 def number(index: int) -> str:
     return f"+1212555{index:04d}"
+
+
+def dialed(index: int) -> str:
+    """The channel the Originate of ``number(index)`` dials: a Local channel never
+    optimised away (``/n``), so the customer leg keeps its uniqueid once bridged."""
+    return f"Local/{number(index)}@ccd-dialer/n"
 
 
 Make = Callable[..., Awaitable[DialerHarness]]
@@ -177,13 +183,14 @@ async def test_nothing_is_dialed_before_the_ami_resync_then_the_originate_carrie
     assert channel_id is not None
     assert channel_id.startswith("ccd-dial-")
     assert originate == OriginateAction(
-        channel=f"Local/{number(0)}@ccd-dialer",
+        channel=dialed(0),
         context="ccd-dialer-answered",
         exten="s",
         timeout_s=20.0,
         caller_id=CallerId("5000"),
         variables={
             "CCD_DIALER_ATTEMPT": channel_id,
+            "CCD_DIALER_NUMBER": number(0),
             "CCD_DIALER_CALLERID": "5000",
             "CCD_DIALER_AMD": "1",
             "CCD_DIALER_SAFE_HARBOR": SAFE_HARBOR,
@@ -214,6 +221,7 @@ async def test_amd_off_says_so_and_a_campaign_without_messages_sets_none(make: M
     [originate] = h.ami.originates
     assert originate.variables == {
         "CCD_DIALER_ATTEMPT": originate.channel_id,
+        "CCD_DIALER_NUMBER": number(0),
         "CCD_DIALER_CALLERID": "5000",
         "CCD_DIALER_AMD": "0",
     }
@@ -251,7 +259,7 @@ async def test_a_failing_database_places_no_call_releases_the_agent_and_dialing_
     h.db.down = False
     await h.run_for(3)
     [originate] = h.ami.originates
-    assert originate.channel == f"Local/{number(0)}@ccd-dialer"
+    assert originate.channel == dialed(0)
     attempt = await only_attempt(h, "spring-0")
     assert attempt.action_id == originate.channel_id
     assert h.agents.reserved() == {"1001": originate.channel_id}
@@ -320,9 +328,12 @@ async def test_progressive_never_has_more_calls_in_flight_than_agents_reserved_f
     assert h.agents.reserved()[busy_agent] == third
 
     # The other call is answered and connected: its agent is busy, no call for it.
+    second_agent = next(a for a, c in h.agents.reserved().items() if c == second)
     await h.feed(h.answered(second))
-    [ring] = h.ami.rings
-    await h.feed(h.bridged(ring.channel_id))
+    assert h.ami.agents_dialed() == [f"PJSIP/{second_agent}"]
+    leg = h.agent_leg(second, second_agent)
+    await h.feed(h.dial_started(leg), h.dial_ended(leg))
+    assert h.agents.status(second_agent) is AgentStatus.ON_CALL
     await run_checking(5)
     assert len(h.ami.originates) == 3
     assert (await only_attempt(h, "spring-0")).outcome is Outcome.BUSY
@@ -426,7 +437,7 @@ async def test_an_agent_owned_call_back_is_dialed_only_with_that_agent_reserved(
     h.agents.set("1002", AgentStatus.AVAILABLE)
     await h.run_for(3)
     [originate] = h.ami.originates
-    assert originate.channel == f"Local/{number(0)}@ccd-dialer"
+    assert originate.channel == dialed(0)
     assert h.agents.made("reserve") == [("1002", originate.channel_id)]
     assert h.agents.status("1001") is AgentStatus.AVAILABLE
     attempts = await h.attempts.attempts_of("spring-0")
@@ -438,8 +449,9 @@ async def test_an_agent_owned_call_back_is_dialed_only_with_that_agent_reserved(
 # ---- (7) a person answers, an agent talks to them --------------------------------------------
 
 
+@pytest.mark.parametrize("first_to_hang_up", ["customer", "agent"])
 async def test_a_person_answers_the_reserved_agent_is_connected_and_the_call_ends_answered(
-    make: Make,
+    make: Make, first_to_hang_up: str
 ) -> None:
     h = await make(SPRING, [contact(0)], agents=["1001"])
     await h.start()
@@ -448,18 +460,29 @@ async def test_a_person_answers_the_reserved_agent_is_connected_and_the_call_end
     name = f"Local/{number(0)}@ccd-dialer-00000001;1"
 
     await h.feed(h.created(channel_id, name), h.answered(channel_id, AmdStatus.HUMAN))
-    [ring] = h.ami.rings
-    assert ring.interface == "PJSIP/1001"
-    assert ring.caller_channel == name
-    assert ring.caller_after_context == contract.QUEUE_AFTER_CONTEXT
-    assert ring.variables == {"CCD_DIALER_ATTEMPT": channel_id}
-    assert ring.caller_id == CallerId(number(0))
+    # The agent is dialed from the customer's own leg: its interface and ring time set on
+    # it, then off to ccd-dialer-connect (whose Dial shows the agent CCD_DIALER_NUMBER).
+    [originate] = h.ami.originates
+    assert originate.variables["CCD_DIALER_NUMBER"] == number(0)
+    assert h.ami.written[1:] == connect_actions(name, "PJSIP/1001", "15")
     attempt = await only_attempt(h, "spring-0")
     assert attempt.answered_at == h.now()
     assert attempt.amd_status == AmdStatus.HUMAN
+    assert h.agents.status("1001") is AgentStatus.RESERVED  # ringing: not connected yet
 
-    await h.run_for(1.0)
-    await h.feed(h.bridged(ring.channel_id))
+    # The Dial begins: a new channel, the agent's leg of the customer's call.
+    leg = h.agent_leg(channel_id, "1001")
+    await h.run_for(0.3)
+    await h.feed(h.dial_started(leg))
+    legs = [e for e in h.published if isinstance(e, AgentLegStarted)]
+    assert [(e.linkedid, e.uniqueid, e.agent_id, e.at) for e in legs] == [
+        (channel_id, leg, "1001", h.at())
+    ]
+    assert h.agents.status("1001") is AgentStatus.RESERVED
+    assert (await only_attempt(h, "spring-0")).connected_at is None
+
+    await h.run_for(0.7)
+    await h.feed(h.dial_ended(leg, "ANSWER"))  # the agent picked up
     connected_at = h.now()
     attempt = await only_attempt(h, "spring-0")
     assert (attempt.connected_at, attempt.agent_id, attempt.outcome) == (
@@ -471,30 +494,112 @@ async def test_a_person_answers_the_reserved_agent_is_connected_and_the_call_end
     assert h.agents.made("connected") == [("1001", channel_id)]
 
     await h.run_for(5)  # talking: no 2-second rule, no message
-    assert h.ami.redirects == []
-    # The Bridge moved the customer leg: the original ;1 hangs up, the call goes on.
-    await h.feed(h.hung_up(channel_id))
-    assert (await only_attempt(h, "spring-0")).outcome is None
+    assert h.ami.redirects == connect_actions(name, "PJSIP/1001")[2:]
     await h.run_for(30)
-    await h.feed(h.hung_up(ring.channel_id))  # the conversation ends
+    # Either leg's hang-up ends the conversation (Asterisk hangs the other one up).
+    first, second = (channel_id, leg) if first_to_hang_up == "customer" else (leg, channel_id)
+    await h.feed(h.hung_up(first))
+    ended_at = h.now()
 
     attempt = await only_attempt(h, "spring-0")
     assert attempt.outcome is Outcome.ANSWERED
-    assert attempt.ended_at == h.now()
+    assert attempt.ended_at == ended_at
     done = await contact_row(h, "spring-0")
     assert (done.status, done.done_reason) == (ContactStatus.DONE, DoneReason.ANSWERED)
     assert h.agents.status("1001") is AgentStatus.WRAP_UP
     assert h.agents.wrapups == [("1001", channel_id, 120.0)]
-    assert h.ami.hangups == []
-    assert h.ami.redirects == []
     view = h.service.live("spring")
     assert view is not None
     assert view["abandonment"]["today"] == {"answered": 1, "abandoned": 0, "rate_pct": 0.0}
+
+    await h.run_for(0.1)
+    await h.feed(h.hung_up(second))  # the other leg follows: nothing more to do
+    assert (await only_attempt(h, "spring-0")).ended_at == ended_at
+    assert h.agents.made("ended") == [("1001", channel_id)]
+    assert h.agents.status("1001") is AgentStatus.WRAP_UP
+    assert h.ami.hangups == []
+    assert h.ami.redirects == connect_actions(name, "PJSIP/1001")[2:]
+    assert list(h.service.calls.calls()) == []
 
     # The agent's disposition ends the wrap-up.
     await h.service.dispose("spring", attempt.attempt_id, agent_id="1001", disposition="sale")
     assert h.agents.status("1001") is AgentStatus.AVAILABLE
     assert (await only_attempt(h, "spring-0")).disposition == "sale"
+
+
+async def test_an_agent_whose_dial_is_not_answered_is_released_and_the_next_agent_is_dialed(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
+    await h.start()
+    await dialing(h)
+    channel_id = h.ami.channel_of(number(0))
+    assert h.agents.reserved() == {"1001": channel_id}  # progressive: the first free agent
+    await h.feed(h.answered(channel_id))
+    assert h.ami.written[1:] == connect_actions(channel_id, "PJSIP/1001")
+    leg = h.agent_leg(channel_id, "1001")
+    await h.feed(h.dial_started(leg))
+
+    h.agents.pause("1001")  # 1001 rejects the call and pauses (applied at the release)
+    await h.run_for(0.5)
+    await h.feed(h.dial_ended(leg, "NOANSWER"))
+    # 1001 is given back and the free agent is dialed at once, within the 2 s.
+    assert h.agents.made("release") == [("1001", channel_id)]
+    assert h.agents.status("1001") is AgentStatus.PAUSED
+    assert h.agents.reserved() == {"1002": channel_id}
+    assert h.ami.written[4:] == connect_actions(channel_id, "PJSIP/1002")
+    await h.feed(h.hung_up(leg))  # the failed leg goes: nothing more happens
+    assert h.agents.reserved() == {"1002": channel_id}
+    assert len(h.ami.written) == 7
+    assert (await only_attempt(h, "spring-0")).outcome is None
+
+    second = h.agent_leg(channel_id, "1002")
+    await h.run_for(0.3)
+    await h.feed(h.dial_started(second))
+    await h.run_for(0.5)
+    await h.feed(h.dial_ended(second))
+    connected_at = h.now()
+    legs = [e for e in h.published if isinstance(e, AgentLegStarted)]
+    assert [(e.linkedid, e.uniqueid, e.agent_id) for e in legs] == [
+        (channel_id, leg, "1001"),
+        (channel_id, second, "1002"),
+    ]
+    attempt = await only_attempt(h, "spring-0")
+    assert (attempt.connected_at, attempt.agent_id) == (connected_at, "1002")
+    assert h.agents.made("connected") == [("1002", channel_id)]
+    assert h.agents.status("1002") is AgentStatus.ON_CALL
+    assert h.ami.hangups == []
+    assert h.ami.redirects == [RedirectAction(channel_id, "ccd-dialer-connect", "s")] * 2
+
+    await h.run_for(20)
+    await h.feed(h.hung_up(second))
+    attempt = await only_attempt(h, "spring-0")
+    assert (attempt.outcome, attempt.ended_at) == (Outcome.ANSWERED, h.now())
+    assert h.agents.wrapups == [("1002", channel_id, 120.0)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: DialerCall.tried is filled (ccd/dialer/calls.py _ring) but never read; "
+    "DialerService._find_agent reserves the first claimable agent, and the ACD gives a "
+    "released agent back its idle time, so the agent whose Dial just failed is dialed again",
+)
+async def test_an_agent_whose_dial_failed_is_not_dialed_again_while_another_is_free(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
+    await h.start()
+    await dialing(h)
+    channel_id = h.ami.channel_of(number(0))
+    assert h.agents.reserved() == {"1001": channel_id}
+    await h.feed(h.answered(channel_id))
+    leg = h.agent_leg(channel_id, "1001")
+    await h.feed(h.dial_started(leg))
+    await h.run_for(0.5)
+    await h.feed(h.dial_ended(leg, "BUSY"))  # 1001's phone is busy
+    assert h.agents.made("release") == [("1001", channel_id)]
+    assert h.agents.reserved() == {"1002": channel_id}
+    assert h.ami.agents_dialed() == ["PJSIP/1001", "PJSIP/1002"]
 
 
 async def test_a_machine_gets_the_campaign_message_and_the_agent_is_released(
@@ -506,7 +611,7 @@ async def test_a_machine_gets_the_campaign_message_and_the_agent_is_released(
     await dialing(h)
     channel_id = h.ami.channel_of(number(0))
     await h.feed(h.answered(channel_id, AmdStatus.MACHINE))
-    assert h.ami.rings == []
+    assert h.ami.set_variables == []  # no agent dialed
     assert h.ami.redirects == [RedirectAction(channel_id, "ccd-dialer-message", "machine")]
     assert h.agents.made("release") == [("1001", channel_id)]
     await h.feed(h.hung_up(channel_id))
@@ -523,25 +628,40 @@ async def test_a_machine_gets_the_campaign_message_and_the_agent_is_released(
 # ---- (8) the 2-second rule -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dial_began", [True, False])
 async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_an_abandon(
-    make: Make,
+    make: Make, dial_began: bool
 ) -> None:
     h = await make(SPRING, [contact(0)], agents=["1001"])
     await h.start()
     await dialing(h)
     channel_id = h.ami.channel_of(number(0))
-    await h.feed(h.created(channel_id, f"Local/{number(0)}@ccd-dialer-00000002;1"))
+    name = f"Local/{number(0)}@ccd-dialer-00000002;1"
+    await h.feed(h.created(channel_id, name))
     await h.feed(h.answered(channel_id, AmdStatus.HUMAN))
     answered_at = h.now()
-    [ring] = h.ami.rings  # the agent's phone rings and rings
+    assert h.ami.written[1:] == connect_actions(name, "PJSIP/1001")
+    leg = h.agent_leg(channel_id, "1001")
+    if dial_began:
+        await h.feed(h.dial_started(leg))  # the agent's phone rings and rings
 
     await h.run_for(1.8)
-    assert h.ami.redirects == []
+    assert h.ami.redirects == [RedirectAction(name, "ccd-dialer-connect", "s")]
     await h.run_for(0.2)
-    assert h.ami.redirects == [RedirectAction(channel_id, "ccd-dialer-message", "safe-harbor")]
-    assert HangupAction(ring.channel_id) in h.ami.written  # the agent's ring is cancelled
+    assert h.ami.redirects == [
+        RedirectAction(name, "ccd-dialer-connect", "s"),
+        RedirectAction(channel_id, "ccd-dialer-message", "safe-harbor"),
+    ]
+    # The agent's ring is cancelled: its Dial leg hung up, or (no Dial leg yet) the Dial
+    # left with the customer leg's Redirect.
+    assert h.ami.hangups == ([leg] if dial_began else [])
     assert h.agents.made("release") == [("1001", channel_id)]
     assert h.agents.status("1001") is AgentStatus.AVAILABLE
+    if dial_began:  # the Dial's end and the leg's hang-up change nothing
+        await h.feed(h.dial_ended(leg, "CANCEL"), h.hung_up(leg))
+        assert h.agents.made("release") == [("1001", channel_id)]
+        assert h.agents.status("1001") is AgentStatus.AVAILABLE
+        assert len(h.ami.written) == 6
 
     await h.feed(h.message_started(channel_id, "safe-harbor"))
     message_at = h.now()
@@ -562,6 +682,39 @@ async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_an_a
     assert abandonment["today"] == {"answered": 1, "abandoned": 1, "rate_pct": 100.0}
     assert abandonment["rolling_30_days"] == {"answered": 1, "abandoned": 1, "rate_pct": 100.0}
     assert abandonment["cap_pct"] == 3.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: DialerService._connect (ccd/dialer/service.py) sends its Redirect to "
+    "ccd-dialer-connect even when the ring was given up while its Setvars were answered "
+    "(the 2 s deadline): the customer is taken off the safe-harbor message to Dial the "
+    "agent just released",
+)
+async def test_a_ring_given_up_at_the_deadline_does_not_move_the_customer_off_the_message(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
+    await h.start()
+    await dialing(h)
+    channel_id = h.ami.channel_of(number(0))
+    await h.feed(h.answered(channel_id))
+    leg = h.agent_leg(channel_id, "1001")
+    await h.feed(h.dial_started(leg))
+    h.agents.pause("1001")
+    await h.run_for(1.7)
+    h.ami.set_variable_delay_s = 0.15  # the AMI answers in 150 ms from now on
+    await h.feed(h.dial_ended(leg, "BUSY"))  # 1002 is dialed next: its Setvars are slow
+    assert h.agents.reserved() == {"1002": channel_id}
+    await h.run_for(0.2)  # the 2 s are up before the Setvars are answered
+    assert h.agents.status("1002") is AgentStatus.AVAILABLE  # released, the ring given up
+    safe_harbor = [
+        RedirectAction(channel_id, "ccd-dialer-connect", "s"),
+        RedirectAction(channel_id, "ccd-dialer-message", "safe-harbor"),
+    ]
+    assert h.ami.redirects == safe_harbor
+    await h.run_for(1.0)
+    assert h.ami.redirects == safe_harbor, "the customer was moved off the safe-harbor message"
 
 
 # ---- (9) after a restart ---------------------------------------------------------------------
@@ -585,8 +738,9 @@ async def test_attempts_left_open_by_a_previous_run_are_adopted_or_closed_with_w
     await a.claim("spring-3", channel_id="ccd-dial-old-3", now=now - 5)
     machine = await a.claim("spring-4", channel_id="ccd-dial-old-4", now=now - 40)
     await a.answered(machine.attempt_id, at=now - 35, amd_status=AmdStatus.MACHINE)
-    # Asterisk still has the agent's leg of the conversation and the ringing call.
-    h.live = {"ccd-dial-old-0-agent1", "ccd-dial-old-3"}
+    # Asterisk still has the customer leg of the conversation (and its agent's Dial leg,
+    # of a uniqueid of its own) and the ringing call.
+    h.live = {"ccd-dial-old-0", "1764082700.7", "ccd-dial-old-3"}
     h.agents.set("1001", AgentStatus.ON_CALL)  # the ACD restored its call
 
     await h.start()
@@ -617,9 +771,14 @@ async def test_attempts_left_open_by_a_previous_run_are_adopted_or_closed_with_w
     adopted = {e.linkedid for e in h.published if isinstance(e, DialerAttemptStarted)}
     assert {"ccd-dial-old-0", "ccd-dial-old-3"} <= adopted
 
-    # The adopted calls end as calls of this run do.
-    await h.feed(h.hung_up("ccd-dial-old-0-agent1"))
-    assert (await only_attempt(h, "spring-0")).outcome is Outcome.ANSWERED
+    # The adopted calls end as calls of this run do: the conversation with its customer leg.
+    await h.feed(h.hung_up("ccd-dial-old-0"))
+    ended = await only_attempt(h, "spring-0")
+    assert (ended.outcome, ended.connected_at, ended.ended_at) == (
+        Outcome.ANSWERED,
+        now - 49,
+        h.now(),
+    )
     assert (await contact_row(h, "spring-0")).status is ContactStatus.DONE
     await h.feed(h.originate_failed("ccd-dial-old-3", REASON_BUSY))
     assert (await only_attempt(h, "spring-3")).outcome is Outcome.BUSY
@@ -659,16 +818,20 @@ async def test_a_paused_campaign_places_no_new_call_and_its_calls_in_flight_go_o
     assert view["dialing"] is False
 
     # The calls already placed go on: one is answered and connected, the other is busy.
+    first_agent = h.agents.reserved_for(first)
     await h.feed(h.answered(first))
-    [ring] = h.ami.rings
+    assert h.ami.written[2:] == connect_actions(first, f"PJSIP/{first_agent}")
+    leg = h.agent_leg(first, first_agent)
+    await h.feed(h.dial_started(leg))
     await h.run_for(0.5)
-    await h.feed(h.bridged(ring.channel_id))
+    await h.feed(h.dial_ended(leg))
+    assert h.agents.status(first_agent) is AgentStatus.ON_CALL
     await h.feed(h.originate_failed(second, REASON_BUSY))
     await h.run_for(10)
     assert h.ami.numbers() == [number(0), number(1)]  # the free agent gets no call
     assert h.agents.status("1002") is AgentStatus.AVAILABLE
-    assert h.ami.redirects == []
-    await h.feed(h.hung_up(ring.channel_id))
+    assert h.ami.redirects == [RedirectAction(first, "ccd-dialer-connect", "s")]
+    await h.feed(h.hung_up(leg))
     assert (await only_attempt(h, "spring-0")).outcome is Outcome.ANSWERED
     assert (await only_attempt(h, "spring-1")).outcome is Outcome.BUSY
     assert (await contact_row(h, "spring-2")).status is ContactStatus.PENDING
@@ -710,6 +873,6 @@ async def test_a_person_answering_a_predictive_call_after_the_pause_still_gets_a
     await h.service.reload("spring")
     await h.feed(h.answered(channel_id))
     await h.run_for(1)  # within the 2 s: rung, not given up on
-    rung = [r.interface for r in h.ami.rings]
+    rung = h.ami.agents_dialed()
     assert rung in (["PJSIP/1001"], ["PJSIP/1002"]), f"no agent rung; redirected: {h.ami.redirects}"
-    assert h.ami.redirects == []
+    assert h.ami.written[len(h.ami.originates) :] == connect_actions(channel_id, rung[0])
