@@ -48,9 +48,10 @@ class CallerId:
         return f'"{name}" <{self.number}>'
 
 
-def local_channel(exten: str, context: str) -> str:
-    """The dialable Local channel running ``exten`` in ``context``."""
-    return f"Local/{exten}@{context}"
+def local_channel(exten: str, context: str, *, keep: bool = False) -> str:
+    """The dialable Local channel running ``exten`` in ``context``. ``keep``: never
+    optimised away (``/n``), so its ``;1`` half stays the same channel once bridged."""
+    return f"Local/{exten}@{context}" + ("/n" if keep else "")
 
 
 @dataclass(frozen=True, slots=True)

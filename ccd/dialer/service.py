@@ -680,8 +680,8 @@ class DialerService:
                 self._carry_out(self.calls.handle(ended, now))
             case ChannelHungUp(channel=channel):
                 uniqueid = channel.uniqueid
+                self._names.pop(uniqueid, None)
                 if uniqueid in self.calls:
-                    self._names.pop(uniqueid, None)
                     self._connecting.pop(uniqueid, None)
                     self._carry_out(self.calls.handle(c.CustomerGone(uniqueid), now))
                 elif uniqueid in self._agent_legs:
@@ -773,9 +773,13 @@ class DialerService:
 
     def _find_agent(self, channel_id: str, campaign_id: str) -> None:
         running = self._campaigns.get(campaign_id)
-        if running is None:
+        call = self.calls.call(channel_id)
+        if running is None or call is None:
             return
-        for agent_id in self._agents.claimable(self.campaign_agents(running.campaign)):
+        free = self._agents.claimable(self.campaign_agents(running.campaign))
+        # An agent whose phone did not take this call is tried again only when no other
+        # agent is free (a failed Dial comes back in milliseconds: no ringing in a loop).
+        for agent_id in sorted(free, key=lambda agent: agent in call.tried):
             try:
                 self._agents.reserve_outbound(agent_id, channel_id)
             except AcdError as exc:  # taken in the meantime: the next one
@@ -798,7 +802,9 @@ class DialerService:
         if campaign is not None and campaign.machine_message_prompt:
             variables[contract.VAR_DIALER_MACHINE_MESSAGE] = campaign.machine_message_prompt
         action = OriginateAction(
-            channel=local_channel(request.number, contract.DIALER_CONTEXT),
+            # /n: bridged with the agent, the pair would be optimised out and the
+            # customer leg ccd follows (its uniqueid is the attempt's) would vanish.
+            channel=local_channel(request.number, contract.DIALER_CONTEXT, keep=True),
             context=contract.DIALER_ANSWERED_CONTEXT,
             exten="s",
             timeout_s=request.ring_timeout_s,
@@ -837,6 +843,9 @@ class DialerService:
                     channel, contract.VAR_DIALER_AGENT_RING_S, str(max(1, round(ring.timeout_s)))
                 )
             )
+            call = self.calls.call(ring.request.channel_id)
+            if call is None or call.ring_id != ring.ring_id or call.stage is not c.Stage.WAITING:
+                return  # given up on meanwhile (the 2 s, a hang-up): leave the customer be
             await self._ami.redirect(RedirectAction(channel, contract.DIALER_CONNECT_CONTEXT, "s"))
         except Exception as exc:
             log.warning("agent not dialed", agent_id=ring.agent_id, error=str(exc))

@@ -578,12 +578,6 @@ async def test_an_agent_whose_dial_is_not_answered_is_released_and_the_next_agen
     assert h.agents.wrapups == [("1002", channel_id, 120.0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DialerCall.tried is filled (ccd/dialer/calls.py _ring) but never read; "
-    "DialerService._find_agent reserves the first claimable agent, and the ACD gives a "
-    "released agent back its idle time, so the agent whose Dial just failed is dialed again",
-)
 async def test_an_agent_whose_dial_failed_is_not_dialed_again_while_another_is_free(
     make: Make,
 ) -> None:
@@ -684,13 +678,6 @@ async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_an_a
     assert abandonment["cap_pct"] == 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DialerService._connect (ccd/dialer/service.py) sends its Redirect to "
-    "ccd-dialer-connect even when the ring was given up while its Setvars were answered "
-    "(the 2 s deadline): the customer is taken off the safe-harbor message to Dial the "
-    "agent just released",
-)
 async def test_a_ring_given_up_at_the_deadline_does_not_move_the_customer_off_the_message(
     make: Make,
 ) -> None:

@@ -1,11 +1,18 @@
 """Rig shared by the system tests: the daemon's environment against the sandbox, a quiet
-sandbox, and a fresh database in the session's PostgreSQL cluster."""
+sandbox, a fresh database in the session's PostgreSQL cluster, and `ccd run` as a
+subprocess (for kill -9 and restarts)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import asyncpg
 
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
@@ -48,3 +55,53 @@ async def create_database(cluster: PostgresCluster) -> str:
     finally:
         await admin.close()
     return cluster.url.rsplit("/", 1)[0] + "/" + name
+
+
+# ---- `ccd run` as a subprocess (kill -9 and restarts) ------------------------------
+
+CCD = Path(sys.executable).parent / "ccd"
+
+
+@dataclass
+class CcdProcess:
+    process: asyncio.subprocess.Process
+    log_path: Path
+    port: int
+
+    def log_events(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def ended_linkedids(self) -> set[str]:
+        return {e["linkedid"] for e in self.log_events() if e.get("event") == "call ended"}
+
+    async def readiness(self) -> tuple[int, dict[str, Any]] | None:
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/readyz") as response,
+            ):
+                return response.status, await response.json()
+        except aiohttp.ClientConnectionError:
+            return None
+
+    async def wait_ready(self) -> None:
+        async def ready() -> bool:
+            answer = await self.readiness()
+            return answer is not None and answer[0] == 200
+
+        await eventually(ready, within_s=30, what="ccd run /readyz 200", interval_s=0.2)
+
+
+async def start_ccd(env: dict[str, str], log_path: Path) -> CcdProcess:
+    with log_path.open("ab") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            str(CCD), "run", env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+        )
+    return CcdProcess(process=process, log_path=log_path, port=int(env["CCD_HTTP__PORT"]))
+
+
+async def stop_process(ccd: CcdProcess) -> None:
+    if ccd.process.returncode is None:
+        ccd.process.kill()
+        await ccd.process.wait()

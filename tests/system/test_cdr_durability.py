@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,10 +35,15 @@ from ccd.settings import parse_settings
 from tests.cdrsamples import sample_asterisk_cdr, sample_call
 from tests.ports import free_port
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
-from tests.system.rig import create_database, daemon_environment, quiet_sandbox
+from tests.system.rig import (
+    create_database,
+    daemon_environment,
+    quiet_sandbox,
+    start_ccd,
+    stop_process,
+)
 from tests.system.waiting import eventually
 
-CCD = Path(sys.executable).parent / "ccd"
 SHORT_CALL = f"channel originate {sim_channel(SimExten.HANGUP_AFTER_2)} application Wait 5"
 BRIDGED_CALL = f"channel originate {sim_channel(SimExten.DIAL_ANSWER)} application Wait 1"
 OUTAGE_S = 60
@@ -255,45 +259,6 @@ async def test_postgres_down_for_a_minute_loses_and_duplicates_nothing(
 # ------------------------------------------------------------------ ccd run subprocess
 
 
-@dataclass
-class CcdProcess:
-    process: asyncio.subprocess.Process
-    log_path: Path
-    port: int
-
-    def log_events(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def ended_linkedids(self) -> set[str]:
-        return {e["linkedid"] for e in self.log_events() if e.get("event") == "call ended"}
-
-    async def readiness(self) -> tuple[int, dict[str, Any]] | None:
-        try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(f"http://127.0.0.1:{self.port}/readyz") as response,
-            ):
-                return response.status, await response.json()
-        except aiohttp.ClientConnectionError:
-            return None
-
-    async def wait_ready(self) -> None:
-        async def ready() -> bool:
-            answer = await self.readiness()
-            return answer is not None and answer[0] == 200
-
-        await eventually(ready, within_s=30, what="ccd run /readyz 200", interval_s=0.2)
-
-
-async def start_ccd(env: dict[str, str], log_path: Path) -> CcdProcess:
-    with log_path.open("ab") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            str(CCD), "run", env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
-        )
-    return CcdProcess(process=process, log_path=log_path, port=int(env["CCD_HTTP__PORT"]))
-
-
 def spooled_lines(spool_dir: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in spool_dir.glob("*.seg"))
 
@@ -323,12 +288,6 @@ async def ccd_env(
     )
     yield env
     asterisk_sandbox.hangup_all()
-
-
-async def stop_process(ccd: CcdProcess) -> None:
-    if ccd.process.returncode is None:
-        ccd.process.kill()
-        await ccd.process.wait()
 
 
 async def test_kill_9_between_spool_and_database_then_restart_writes_each_call_once(

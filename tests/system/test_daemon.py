@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,10 +21,8 @@ from ccd.domain.auth import Role
 from ccd.domain.contract import SimExten, sim_channel
 from ccd.settings import Settings, parse_settings
 from tests.system.conftest import AsteriskSandbox
-from tests.system.rig import daemon_environment
+from tests.system.rig import CCD, daemon_environment
 from tests.system.waiting import eventually
-
-CCD = Path(sys.executable).parent / "ccd"
 
 
 @dataclass
