@@ -7,7 +7,10 @@ written through the store (the CSV import has its own tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,9 @@ from ccd.acd.model import Agent, Queue
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import create_engine
 from ccd.dialer.model import Contact
+from ccd.domain import contract
 from ccd.domain.auth import Role
+from ccd.domain.events import UserEventReceived
 from tests.system.acdrig import AcdRun, _fetch, acd_daemon, acd_database, config
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.waiting import eventually
@@ -87,6 +92,102 @@ class DialerRun:
         status, body = await self.run.api("POST", f"/api/v1/agents/{agent_id}/login", token)
         assert status in (200, 204), body
         return token
+
+    async def view(self) -> dict[str, Any]:
+        """``GET /api/v1/campaigns/{id}`` as the admin sees it (``live`` included)."""
+        status, body = await self.run.api(
+            "GET", f"/api/v1/campaigns/{self.campaign_id}", self.admin
+        )
+        assert status == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    async def contact_view(self, contact_id: str) -> dict[str, Any]:
+        """``GET /api/v1/campaigns/{id}/contacts/{contact_id}``: the contact and its history."""
+        status, body = await self.run.api(
+            "GET", f"/api/v1/campaigns/{self.campaign_id}/contacts/{contact_id}", self.admin
+        )
+        assert status == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    async def dispose(self, token: str, attempt_id: int, disposition: str) -> dict[str, Any]:
+        """The agent (``token``) closes its answered attempt."""
+        status, body = await self.run.api(
+            "POST",
+            f"/api/v1/campaigns/{self.campaign_id}/dispositions",
+            token,
+            {"attempt_id": attempt_id, "disposition": disposition},
+        )
+        assert status == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    async def post_csv(self, path: str, text: str) -> tuple[int, Any]:
+        """A ``text/csv`` body POSTed as the admin (contacts or do-not-call uploads)."""
+        headers = {"Authorization": f"Bearer {self.admin}", "Content-Type": "text/csv"}
+        async with self.run.http.post(path, data=text.encode(), headers=headers) as response:
+            return response.status, await response.json()
+
+    async def request(
+        self, method: str, path: str, token: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """As ``AcdRun.api``, but a reply without a body (204) is None, not an error."""
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.run.http.request(method, path, json=body, headers=headers) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text else None
+
+    async def get_text(self, path: str) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {self.admin}"}
+        async with self.run.http.get(path, headers=headers) as response:
+            return response.status, await response.text()
+
+    def messages(self) -> list[UserEventReceived]:
+        """From now on, every ``CcdDialerMessage`` (a safe-harbor or machine message about
+        to play) as the bus carries it."""
+        found: list[UserEventReceived] = []
+
+        def collect(event: object) -> None:
+            if (
+                isinstance(event, UserEventReceived)
+                and event.name == contract.USER_EVENT_DIALER_MESSAGE
+            ):
+                found.append(event)
+
+        self.run.daemon.components.bus.subscribe(collect)
+        return found
+
+    @asynccontextmanager
+    async def disposing(
+        self, tokens: Mapping[str, str], disposition: str = "sale"
+    ) -> AsyncIterator[set[int]]:
+        """Agents who close each call they are connected to (``tokens``: agent id → its
+        token), as soon as it is connected, so that their wrap-up does not hold them; yields
+        the attempt ids disposed so far."""
+        done: set[int] = set()
+
+        async def work() -> None:
+            while True:
+                for row in await self.attempts():
+                    agent = row["agent_id"]
+                    if (
+                        row["agent_connected_at"] is not None
+                        and row["disposition"] is None
+                        and row["id"] not in done
+                        and agent in tokens
+                    ):
+                        await self.dispose(tokens[agent], row["id"], disposition)
+                        done.add(row["id"])
+                await asyncio.sleep(0.2)
+
+        task = asyncio.create_task(work())
+        try:
+            yield done
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # a failure of the agents' own requests is raised here
 
 
 async def add_contacts(database_url: str, numbers: Sequence[str], *, first: int = 0) -> list[str]:
