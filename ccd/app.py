@@ -245,6 +245,7 @@ def build(settings: Settings) -> Components:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(settings.http.shutdown_timeout_s / 2):
                 await bus.drain()
+        cdr.flush_waiting()  # no more events: nothing else will settle a call
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

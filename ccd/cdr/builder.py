@@ -572,6 +572,16 @@ class CdrBuilder:
             records.append(self._finish(self._calls[linkedid]))
         return records
 
+    def give_up_settling(self) -> list[CallRecord]:
+        """At shutdown: the dialer calls still waiting for their settlement are recorded
+        now, with the disposition their channels give (late beats lost)."""
+        records: list[CallRecord] = []
+        while self._unsettled:
+            linkedid, _ = self._unsettled.popitem(last=False)
+            self.unsettled_dialer_calls += 1
+            records.append(self._finish(self._calls[linkedid]))
+        return records
+
     def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
         """Asterisk's ``Cdr`` event as a raw row; None without linkedid and sequence (the
         ``cdr_manager.conf`` ``[mappings]`` are missing): such a row has no key."""

@@ -27,6 +27,8 @@ class RecordBuilder(Protocol):
 
     def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None: ...
 
+    def give_up_settling(self) -> Sequence[CallRecord]: ...
+
 
 class Wakeable(Protocol):
     def wake(self) -> None: ...
@@ -47,6 +49,14 @@ class CdrService:
             records = () if raw is None else (raw,)
         else:
             records = self._builder.apply(event)
+        self._spool_all(records)
+
+    def flush_waiting(self) -> None:
+        """At shutdown, after the bus drained: spool the records still waiting for an
+        event that will not come now (dialer calls awaiting their settlement)."""
+        self._spool_all(self._builder.give_up_settling())
+
+    def _spool_all(self, records: Sequence[SpoolRecord]) -> None:
         if not records:
             return
         for record in records:

@@ -282,6 +282,9 @@ class ScriptedBuilder:
         record = self.finished.pop(str(event), None)
         return [] if record is None else [record]
 
+    def give_up_settling(self) -> list[CallRecord]:
+        return []
+
     def asterisk_cdr(self, event: AsteriskCdrReceived) -> AsteriskCdr | None:
         fields = event.fields
         if "LinkedID" not in fields:

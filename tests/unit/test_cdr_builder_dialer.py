@@ -171,6 +171,18 @@ def test_without_a_settlement_the_record_comes_later_with_the_channels_dispositi
     call.assert_empty()
 
 
+def test_at_shutdown_a_call_waiting_for_its_settlement_is_recorded_anyway() -> None:
+    call = Dialed()
+    t = call.t
+    call.frames(t.dial_end(call.dialing_side, call.far_end, "BUSY"))
+    call.everyone_hangs_up(cause=17)
+    assert call.records == []
+    [record] = call.builder.give_up_settling()
+    assert record.disposition is Disposition.BUSY
+    assert record.campaign_id == "spring"
+    assert call.builder.give_up_settling() == []  # once
+
+
 def test_a_disposition_the_dialer_may_not_give_is_counted_and_ignored() -> None:
     call = Dialed()
     call.customer_answers()
