@@ -181,9 +181,7 @@ async def test_import_reports_bad_rows_and_is_idempotent(store: DialerStore) -> 
     assert again.already_there == 3
 
     due = await store.due_contacts("spring")
-    # Imported together: due together, then in id order (stable, not the file's order).
     assert {entry.contact.name for entry in due} == {"Alice", "Bob", "Chloé"}
-    assert [entry.contact.id for entry in due] == sorted(entry.contact.id for entry in due)
     chloe = next(entry for entry in due if entry.contact.name == "Chloé")
     assert chloe.contact.number == "+33612345678"
     assert chloe.contact.time_zones == ("Europe/Paris",)
@@ -204,6 +202,14 @@ async def test_reimport_leaves_stored_contacts_alone(store: DialerStore, clock: 
     rows = read("phone,name\n+12125550100,Renamed\n", "spring")
     assert (await store.import_contacts("spring", rows)).new == 0
     assert await store.get_contact(before.contact.id) == before
+
+
+async def test_contacts_are_due_in_file_order(store: DialerStore) -> None:
+    await store.put_campaign(SPRING)
+    numbers = ["212 555 0109", "212 555 0101", "212 555 0105", "212 555 0100"]
+    await store.import_contacts("spring", read("phone\n" + "\n".join(numbers) + "\n"))
+    due = [c.contact.number for c in await store.due_contacts("spring")]
+    assert due == ["+1" + n.replace(" ", "") for n in numbers]
 
 
 async def test_reschedule_moves_a_pending_contact_or_ends_it_without_a_window(

@@ -105,7 +105,8 @@ class AcdRun:
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
         async with self.http.request(method, path, json=body, headers=headers) as response:
-            payload = await response.json() if response.content_length != 0 else None
+            empty = response.status == 204 or response.content_length == 0
+            payload = None if empty else await response.json()
             return response.status, payload
 
     def customer_half(self, caller: str) -> str:
