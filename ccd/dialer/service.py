@@ -544,8 +544,17 @@ class DialerService:
     async def preview_dial(self, campaign_id: str, agent_id: str, contact_id: str) -> None:
         running = self._preview_campaign(campaign_id)
         offer = self._offer(campaign_id, agent_id, contact_id)
+        if not self._resynced():
+            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
         del self._previews[agent_id]
         running.offered.discard(contact_id)
+        if not may_call(offer.contact.contact, running.campaign, self._now()):
+            # The window closed while the agent read the contact: not dialed, moved on.
+            self._release(agent_id, offer.channel_id)
+            await self._postpone(running.campaign, offer.contact, self._now())
+            raise DialerRefused(
+                f"contact {contact_id} is outside the calling hours of its time zone now"
+            )
         try:
             claimed = await self._attempts.claim(
                 contact_id, channel_id=offer.channel_id, now=self._now(), agent_id=agent_id

@@ -33,6 +33,7 @@ from ccd.dialer.model import (
     Weekday,
 )
 from ccd.dialer.retries import Dial, DoneReason
+from ccd.dialer.service import DialerRefused
 from ccd.domain.contract import AmdStatus
 from ccd.domain.events import AgentLegStarted, DialerAttemptStarted
 from tests.integration.dialerservicefakes import (
@@ -379,6 +380,30 @@ async def test_a_buffered_contact_is_not_dialed_after_its_window_closed(make: Ma
     assert h.ami.originates == [], "dialed at 10:00:03 New York time, outside its window"
     moved = await contact_row(h, "spring-0")
     assert moved.status is ContactStatus.PENDING
+    assert moved.next_attempt_at == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)  # 08:00 EST
+
+
+async def test_a_preview_offer_the_agent_dials_after_the_window_closed_is_not_dialed(
+    make: Make,
+) -> None:
+    every_day = frozenset(Weekday)
+    campaign = replace(
+        SPRING,
+        mode=DialMode.PREVIEW,
+        agent_ids=frozenset({"1001"}),
+        windows=(CallingWindow(every_day, time(8, 0), time(10, 0, 2, 500000)),),
+    )
+    h = await make(campaign, [contact(0)], agents=["1001"])
+    await h.start()
+    await dialing(h, 1.0)  # 10:00:01 in New York: inside the window
+    offer = await h.service.preview_next("spring", "1001")
+    assert offer is not None
+    await h.run_for(2.0)  # the agent reads the contact; the window closes at 10:00:02.5
+    with pytest.raises(DialerRefused, match="outside the calling hours"):
+        await h.service.preview_dial("spring", "1001", offer.contact.contact.id)
+    assert h.ami.originates == []
+    assert h.agents.made("release")  # the agent is free again
+    moved = await contact_row(h, "spring-0")
     assert moved.next_attempt_at == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)  # 08:00 EST
 
 
