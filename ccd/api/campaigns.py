@@ -1,7 +1,9 @@
 """Dialer campaigns over HTTP: create, read, change and delete them, and move them through
 their life (draft → running ⇄ paused → stopped). Admins and supervisors (``ccd.api.policy``).
 
-A draft may be incomplete; ``problems`` in every view lists what still stops it from
+A predictive campaign without a safe-harbor prompt is refused (422, the issue's rule: the
+message is what an abandoned person must hear). Otherwise a draft may be incomplete;
+``problems`` in every view lists what still stops it from
 running (``Campaign.problems``). ``start`` and ``resume`` are refused (409, with the
 reasons) while that list is not empty, and a running or paused campaign cannot be changed
 into one that breaks a rule (422). The state is stored, so it survives a restart; every
@@ -21,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ccd.acd.seed import ID_PATTERN, Id
 from ccd.api.campaign_live import live_view
@@ -135,7 +137,8 @@ class CampaignFields(_Body):
     abandon_cap_pct: Annotated[float, Field(gt=0, le=100)] = 3.0
     cap_override: bool = False
     amd: Literal["off", "hang-up", "leave-message"] = "off"
-    safe_harbor_prompt: Prompt | None = None
+    # Checked even when left out: a predictive campaign must have one (422, not a draft).
+    safe_harbor_prompt: Prompt | None = Field(default=None, validate_default=True)
     machine_message_prompt: Prompt | None = None
     dispositions: Annotated[list[Id], Field(min_length=1, max_length=100)] = Field(
         default_factory=lambda: ["sale", "no-sale", "call-back", "do-not-call"]
@@ -161,6 +164,15 @@ class CampaignFields(_Body):
             if not time.fromisoformat(window.start) < time.fromisoformat(window.end):
                 raise ValueError(f"window {window.start}-{window.end}: end must be after start")
         return windows
+
+    @field_validator("safe_harbor_prompt")
+    @classmethod
+    def _safe_harbor(cls, prompt: str | None, info: ValidationInfo) -> str | None:
+        if prompt is None and info.data.get("mode") == DialMode.PREDICTIVE.value:
+            raise ValueError(
+                "required for a predictive campaign (the message an abandoned person hears)"
+            )
+        return prompt
 
     @field_validator("default_region")
     @classmethod

@@ -228,21 +228,27 @@ async def test_lifecycle_moves_and_illegal_moves(api: Api) -> None:
 async def test_start_and_resume_refused_while_the_campaign_breaks_a_rule(
     api: Api, store: DialerStore
 ) -> None:
+    # A predictive campaign without its safe-harbor message is refused outright.
     predictive = {**MINIMAL, "mode": "predictive", "abandon_cap_pct": 5}
+    status, problem = await send(api, "PUT", "/api/v1/campaigns/draft", body=predictive)
+    assert status == 422
+    assert error_fields(problem) == {"safe_harbor_prompt"}
+    # Other rules: a draft may break them, start says which.
+    predictive["safe_harbor_prompt"] = "safe-harbor"
     status, view = await send(api, "PUT", "/api/v1/campaigns/draft", body=predictive)
     assert status == 200  # a draft may be incomplete
-    assert {p["field"] for p in view["problems"]} == {"safe_harbor_prompt", "abandon_cap_pct"}
+    assert {p["field"] for p in view["problems"]} == {"abandon_cap_pct"}
     status, problem = await send(api, "POST", "/api/v1/campaigns/draft/start")
     assert status == 409
     assert problem["type"] == "urn:ccd:problem:campaign-not-ready"
-    assert error_fields(problem) == {"safe_harbor_prompt", "abandon_cap_pct"}
-    assert "safe_harbor_prompt" in problem["detail"]
+    assert error_fields(problem) == {"abandon_cap_pct"}
+    assert "abandon_cap_pct" in problem["detail"]
     assert (await store.get_campaign("draft")).campaign.state is CampaignState.DRAFT  # type: ignore[union-attr]
 
     # A running campaign cannot be changed into one that breaks a rule...
     status, problem = await send(api, "PUT", "/api/v1/campaigns/running", body=predictive)
     assert status == 422
-    assert error_fields(problem) == {"safe_harbor_prompt", "abandon_cap_pct"}
+    assert error_fields(problem) == {"abandon_cap_pct"}
     # ...and a paused one that breaks one (an older version's row) cannot resume.
     broken = replace(BASE, id="paused", mode=DialMode.PREDICTIVE, state=CampaignState.PAUSED)
     await store.put_campaign(broken)
@@ -250,7 +256,7 @@ async def test_start_and_resume_refused_while_the_campaign_breaks_a_rule(
     assert status == 409
     assert error_fields(problem) == {"safe_harbor_prompt"}
 
-    fixed = {**predictive, "safe_harbor_prompt": "safe-harbor", "cap_override": True}
+    fixed = {**predictive, "cap_override": True}
     status, view = await send(api, "PUT", "/api/v1/campaigns/draft", body=fixed)
     assert (status, view["problems"]) == (200, [])
     status, view = await send(api, "POST", "/api/v1/campaigns/draft/start")
