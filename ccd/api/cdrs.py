@@ -21,16 +21,17 @@ import hmac
 import io
 import json
 import operator
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID
+from ccd.api.context import DEPS, PRINCIPAL
+from ccd.api.downloads import start_csv_download, stream_csv_body, wants_body
 from ccd.api.handlers import no_store_json
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
@@ -387,47 +388,31 @@ async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
     except CdrStoreUnavailable:
         raise _unavailable() from None
     stamp = request.app[DEPS].clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8; header=present",
-            "Content-Disposition": f'attachment; filename="cdrs-{stamp}.csv"',
-            "Cache-Control": "no-store",
-            # The access-log middleware cannot add it once the response is streaming.
-            "X-Request-ID": request.get(REQUEST_ID, ""),
-        }
-    )
-    if request.method == hdrs.METH_HEAD:
-        # aiohttp would send a chunked body even to HEAD, corrupting the connection.
-        await response.prepare(request)
-        await response.write_eof()
+    response = await start_csv_download(request, f"cdrs-{stamp}.csv")
+    if not wants_body(request):
         return response
-    response.enable_chunked_encoding()
-    await response.prepare(request)
     await response.write(csv_header().encode())
-    written = 0
-    try:
-        while rows:
-            await response.write(csv_rows(rows).encode())
-            written += len(rows)
-            if len(rows) < CSV_PAGE_ROWS:
-                break
-            after = _position_of(rows[-1])
-            rows = await reader.page(filters, sort=query.sort, after=after, limit=CSV_PAGE_ROWS)
-    except ConnectionResetError:
-        raise  # the client went away; nothing to tell it
-    except Exception as exc:
-        # The status line is sent: the only honest signal left is an unterminated chunked
-        # body, so the client cannot mistake a partial export for a whole one.
-        if isinstance(exc, CdrStoreUnavailable):
-            log.warning("csv export cut short: database unavailable", rows_written=written)
-        else:
-            log.exception("csv export failed", rows_written=written)
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
-    log.info("csv export done", rows=written)
+
+    async def pages() -> AsyncIterator[tuple[bytes, int]]:
+        page = rows
+        while page:
+            yield csv_rows(page).encode(), len(page)
+            if len(page) < CSV_PAGE_ROWS:
+                return
+            after = _position_of(page[-1])
+            page = await reader.page(filters, sort=query.sort, after=after, limit=CSV_PAGE_ROWS)
+
+    written = await stream_csv_body(request, response, pages(), _export_cut_short)
+    if written is not None:
+        log.info("csv export done", rows=written)
     return response
+
+
+def _export_cut_short(exc: Exception, written: int) -> None:
+    if isinstance(exc, CdrStoreUnavailable):
+        log.warning("csv export cut short: database unavailable", rows_written=written)
+    else:
+        log.exception("csv export failed", rows_written=written)
 
 
 def add_routes(app: web.Application, reader: CdrReader) -> None:

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 import structlog
-from aiohttp import hdrs, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.campaign_live import load_ledger
 from ccd.api.campaigns import dialer_errors, stored_campaign
 from ccd.api.cdrs import IsoDateTime, csv_cell
-from ccd.api.context import DEPS, REQUEST_ID
+from ccd.api.context import DEPS
 from ccd.api.dialer_runtime import REPORT_ZONE, attempt_store, today_of, window_start
 from ccd.api.dialer_views import tally_view
+from ccd.api.downloads import start_csv_download, stream_csv_body, wants_body
 from ccd.api.handlers import no_store_json
 from ccd.api.problems import FieldError, validation_problem
 from ccd.api.serialize import iso
@@ -173,45 +174,30 @@ async def compliance_csv(request: web.Request) -> web.StreamResponse:
         with dialer_errors():
             batch = await batches.next()
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/csv; charset=utf-8; header=present",
-                "Content-Disposition": (
-                    f'attachment; filename="compliance-{campaign.id}-{stamp}.csv"'
-                ),
-                "Cache-Control": "no-store",
-                "X-Request-ID": request.get(REQUEST_ID, ""),
-            }
-        )
-        if request.method == hdrs.METH_HEAD:
-            await response.prepare(request)
-            await response.write_eof()
+        response = await start_csv_download(request, f"compliance-{campaign.id}-{stamp}.csv")
+        if not wants_body(request):
             return response
-        response.enable_chunked_encoding()
-        await response.prepare(request)
         await response.write(_csv_text([CSV_FIELDS]))
-        written = 0
-        try:
-            while batch:
-                await response.write(_csv_text(_cells(compliance_rows(batch, zone))))
-                written += len(batch)
-                batch = await batches.next()
-        except ConnectionResetError:
-            raise
-        except Exception as exc:
-            # Headers are sent: cut the chunked body so the file cannot pass for whole.
-            if isinstance(exc, StoreUnavailable):
-                log.warning("compliance export cut short: database unavailable", rows=written)
-            else:
-                log.exception("compliance export failed", rows=written)
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        await response.write_eof()
-        log.info("compliance export done", campaign=campaign.id, rows=written)
+
+        async def chunks() -> AsyncIterator[tuple[bytes, int]]:
+            rows = batch
+            while rows:
+                yield _csv_text(_cells(compliance_rows(rows, zone))), len(rows)
+                rows = await batches.next()
+
+        written = await stream_csv_body(request, response, chunks(), _export_cut_short)
+        if written is not None:
+            log.info("compliance export done", campaign=campaign.id, rows=written)
         return response
     finally:
         await batches.close()
+
+
+def _export_cut_short(exc: Exception, written: int) -> None:
+    if isinstance(exc, StoreUnavailable):
+        log.warning("compliance export cut short: database unavailable", rows=written)
+    else:
+        log.exception("compliance export failed", rows=written)
 
 
 def add_routes(app: web.Application) -> None:
