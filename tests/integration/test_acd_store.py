@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,21 +23,9 @@ from ccd.db.acd_store import (
 )
 from ccd.db.engine import create_engine
 from tests.integration.apifakes import FixedClock
-from tests.integration.sqlitedb import SAMPLE_SEED, build_template, copy_database
+from tests.integration.sqlitedb import SAMPLE_SEED
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("acd-store"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

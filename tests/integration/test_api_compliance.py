@@ -23,7 +23,6 @@ from ccd.dialer.compliance import CSV_FIELDS, AnsweredCall
 from ccd.dialer.contacts import contact_id
 from ccd.dialer.model import Campaign, CampaignState, Contact, DialMode
 from tests.integration.apifakes import Api, error_fields, running_api, send
-from tests.integration.sqlitedb import build_template, copy_database
 
 # running_api's clock: 2026-11-25T09:00:30Z. The rolling 30 days are 2026-10-27..11-25.
 NUMBER = "+12125550123"
@@ -88,18 +87,6 @@ EVIDENCE = [
     attempt("2026-11-15T12:00:00Z", safe_harbor_after_s=2.0, outcome="abandoned"),
     attempt("2026-10-26T12:00:00Z", safe_harbor_after_s=2.0, outcome="abandoned"),  # too old
 ]
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("compliance-api"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 async def add_attempts(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:

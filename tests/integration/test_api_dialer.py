@@ -24,7 +24,6 @@ from tests.integration.authmatrix import (
     expected_status,
     headers_for,
 )
-from tests.integration.sqlitedb import build_template, copy_database
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 BASE = Campaign(
@@ -35,18 +34,6 @@ BASE = Campaign(
     queue_id="sales",
 )
 MINIMAL = {"mode": "progressive", "caller_id": "+12125550100", "queue_id": "sales"}
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("dialer-api"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

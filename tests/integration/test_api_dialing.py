@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import ContactStatus, DialerStore
-from ccd.db.engine import create_engine
 from ccd.dialer.contacts import contact_id
 from ccd.dialer.model import Campaign, CampaignState, Contact, DialMode, Outcome
 from ccd.dialer.retries import Done, DoneReason
@@ -32,7 +30,6 @@ from tests.integration.authmatrix import (
     headers_for,
 )
 from tests.integration.dialerfakes import FakeDialer
-from tests.integration.sqlitedb import build_template, copy_database
 
 NOW = T0 + timedelta(seconds=30)  # running_api's clock
 PREVIEW = Campaign(
@@ -51,18 +48,6 @@ ANSWERED_AT = (T0 - timedelta(minutes=5)).timestamp()
 class Stores:
     dialer: DialerStore
     attempts: AttemptStore
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("dialing-api"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

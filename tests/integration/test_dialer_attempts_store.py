@@ -6,9 +6,8 @@ reach the database only through the ``engine`` fixture, which that module replac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,14 +26,12 @@ from ccd.db.dialer_attempts import (
     StoredAttempt,
 )
 from ccd.db.dialer_store import ContactStatus, DialerConflict, DialerNotFound, DialerStore
-from ccd.db.engine import create_engine
 from ccd.db.models import metadata
 from ccd.dialer.compliance import AnsweredCall
 from ccd.dialer.model import AbandonTally, Campaign, Contact, DialMode, Outcome
 from ccd.dialer.retries import Dial, Done, DoneReason
 from ccd.domain.contract import AmdStatus
 from tests.clock import FakeClock
-from tests.integration.sqlitedb import build_template, copy_database
 
 NEW_YORK = ZoneInfo("America/New_York")
 T0 = datetime(2026, 12, 12, 15, 0, tzinfo=UTC)
@@ -55,18 +52,6 @@ def contact(index: int, campaign: str = "spring") -> Contact:
         number=f"+1212555{index:04d}",
         time_zones=("America/New_York",),
     )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("dialer-attempts"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, time
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +19,6 @@ from ccd.acd.model import AgentStatus
 from ccd.ami.actions import CallerId, OriginateAction, RedirectAction
 from ccd.db.dialer_attempts import AttemptStore, StoredAttempt
 from ccd.db.dialer_store import ContactStatus, DialerStore, StoredContact
-from ccd.db.engine import create_engine
 from ccd.dialer.calls import Stage
 from ccd.dialer.model import (
     AmdMode,
@@ -44,7 +42,6 @@ from tests.integration.dialerservicefakes import (
     TrackingClock,
     connect_actions,
 )
-from tests.integration.sqlitedb import build_template, copy_database
 
 # A Wednesday, 10:00 in New York (EST, UTC-5), 07:00 in Los Angeles (PST, UTC-8).
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -84,18 +81,6 @@ def dialed(index: int) -> str:
 
 
 Make = Callable[..., Awaitable[DialerHarness]]
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("dialer-service"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -42,7 +42,7 @@ from ccd.dialer.model import (
 from ccd.dialer.retries import DoneReason
 from ccd.errors import UsageError
 from tests.integration.apifakes import FixedClock
-from tests.integration.sqlitedb import build_template, copy_database, table_names
+from tests.integration.sqlitedb import table_names
 
 T0 = datetime(2026, 12, 12, 15, 0, tzinfo=UTC)
 DIALER_TABLES = {"dialer_campaigns", "dialer_contacts", "dialer_attempts", "dialer_dnc"}
@@ -78,18 +78,6 @@ CONTACTS_CSV = (
     "+33 6 12 34 56 78,Chloé,gold\n"
     "212-555-0100,Alice twice,\n"
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("dialer-store"))
-
-
-@pytest.fixture
-async def engine(template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

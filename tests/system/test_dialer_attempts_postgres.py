@@ -2,7 +2,8 @@
 real PostgreSQL cluster (scripts/pg-cluster), in a private schema of the session database:
 row locks under concurrent claims, FILTER aggregates, ON CONFLICT over the partial index
 of the global do-not-call list, timestamptz, and migration 0006's round trip. They are
-collected here from the star import; only the ``engine`` fixture is replaced."""
+collected here from the star import, with this ``engine`` fixture (the SQLite one is
+tests/integration/conftest.py's, which does not reach this folder)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from tests.integration.test_dialer_attempts_store import *  # noqa: F403
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture  # type: ignore[no-redef]  # replaces the SQLite engine of the star import
+@pytest.fixture
 async def engine(private_schema_engine: AsyncEngine) -> AsyncEngine:
-    """The tests' database: this schema, migrated (replaces the SQLite copy)."""
+    """The tests' database: this schema, migrated."""
     await migrate.upgrade(private_schema_engine)
     return private_schema_engine
