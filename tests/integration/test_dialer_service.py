@@ -141,6 +141,17 @@ async def dialing(h: DialerHarness, seconds: float = 2.0) -> None:
     await h.run_for(seconds)
 
 
+async def one_call(
+    make: Make, campaign: Campaign = SPRING, agents: Iterable[str] = ("1001", "1002")
+) -> tuple[DialerHarness, str]:
+    """``campaign`` with contact 0 started and its call originated (progressive: the first
+    free agent reserved for it); the harness and the call's channel id."""
+    h = await make(campaign, [contact(0)], agents=agents)
+    await h.start()
+    await dialing(h)
+    return h, h.ami.channel_of(number(0))
+
+
 # ---- (1) no dialing before the AMI resync; the Originate ------------------------------------
 
 
@@ -255,10 +266,7 @@ async def test_a_failing_database_places_no_call_releases_the_agent_and_dialing_
 async def test_a_call_that_ends_while_the_database_is_down_is_recorded_once_it_is_back(
     make: Make,
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make, agents=["1001"])
     h.db.down = True
     await h.feed(h.originate_failed(channel_id, REASON_BUSY))
     assert h.agents.status("1001") is AgentStatus.AVAILABLE
@@ -463,10 +471,7 @@ async def test_an_agent_owned_call_back_is_dialed_only_with_that_agent_reserved(
 async def test_a_person_answers_the_reserved_agent_is_connected_and_the_call_ends_answered(
     make: Make, first_to_hang_up: str
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make, agents=["1001"])
     name = f"Local/{number(0)}@ccd-dialer-00000001;1"
 
     await h.feed(h.created(channel_id, name), h.answered(channel_id, AmdStatus.HUMAN))
@@ -540,10 +545,7 @@ async def test_a_person_answers_the_reserved_agent_is_connected_and_the_call_end
 async def test_an_agent_whose_dial_is_not_answered_is_released_and_the_next_agent_is_dialed(
     make: Make,
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make)
     assert h.agents.reserved() == {"1001": channel_id}  # progressive: the first free agent
     await h.feed(h.answered(channel_id))
     assert h.ami.written[1:] == connect_actions(channel_id, "PJSIP/1001")
@@ -591,10 +593,7 @@ async def test_an_agent_whose_dial_is_not_answered_is_released_and_the_next_agen
 async def test_an_agent_whose_dial_failed_is_not_dialed_again_while_another_is_free(
     make: Make,
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make)
     assert h.agents.reserved() == {"1001": channel_id}
     await h.feed(h.answered(channel_id))
     leg = h.agent_leg(channel_id, "1001")
@@ -610,10 +609,7 @@ async def test_a_machine_gets_the_campaign_message_and_the_agent_is_released(
     make: Make,
 ) -> None:
     campaign = replace(SPRING, amd=AmdMode.LEAVE_MESSAGE, machine_message_prompt=MACHINE_MESSAGE)
-    h = await make(campaign, [contact(0)], agents=["1001"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make, campaign, agents=["1001"])
     await h.feed(h.answered(channel_id, AmdStatus.MACHINE))
     assert h.ami.set_variables == []  # no agent dialed
     assert h.ami.redirects == [RedirectAction(channel_id, "ccd-dialer-message", "machine")]
@@ -636,10 +632,7 @@ async def test_a_machine_gets_the_campaign_message_and_the_agent_is_released(
 async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_an_abandon(
     make: Make, dial_began: bool
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make, agents=["1001"])
     name = f"Local/{number(0)}@ccd-dialer-00000002;1"
     await h.feed(h.created(channel_id, name))
     await h.feed(h.answered(channel_id, AmdStatus.HUMAN))
@@ -691,10 +684,7 @@ async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_an_a
 async def test_a_ring_given_up_at_the_deadline_does_not_move_the_customer_off_the_message(
     make: Make,
 ) -> None:
-    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
-    await h.start()
-    await dialing(h)
-    channel_id = h.ami.channel_of(number(0))
+    h, channel_id = await one_call(make)
     await h.feed(h.answered(channel_id))
     leg = h.agent_leg(channel_id, "1001")
     await h.feed(h.dial_started(leg))
