@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import create_engine
 from ccd.domain import contract
-from ccd.domain.events import UserEventReceived
 from tests.system.acdrig import sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.dialerrig import (
@@ -90,16 +89,7 @@ async def test_no_agent_within_two_seconds_plays_the_safe_harbor_and_counts_it(
     async with dialer_daemon(
         asterisk_sandbox, postgres_cluster, tmp_path, agents=[silent]
     ) as dialer:
-        messages: list[UserEventReceived] = []
-
-        def collect(event: object) -> None:
-            if (
-                isinstance(event, UserEventReceived)
-                and event.name == contract.USER_EVENT_DIALER_MESSAGE
-            ):
-                messages.append(event)
-
-        dialer.run.daemon.components.bus.subscribe(collect)
+        messages = dialer.messages()
         [contact_id] = await add_contacts(dialer.run.database_url, [number(PERSON, 1)])
         await dialer.login(silent.id)
         await dialer.action("start")
