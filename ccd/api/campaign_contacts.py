@@ -16,17 +16,19 @@ from ccd.api.dialer_runtime import attempt_store
 from ccd.api.dialer_views import attempt_view, contact_view
 from ccd.api.handlers import no_store_json
 from ccd.api.problems import not_found
-from ccd.api.validation import check_path_param
+from ccd.api.validation import check_id_param
 
 MAX_CONTACT_ID_LENGTH = 64
 
 
 def contact_key(request: web.Request) -> str:
     """The path's contact id (CR/LF/NUL 422; one too long to exist 404)."""
-    value = check_path_param("contact_id", request.match_info["contact_id"])
-    if len(value) > MAX_CONTACT_ID_LENGTH:
-        raise not_found("no such contact")
-    return value
+    return check_id_param(
+        "contact_id",
+        request.match_info["contact_id"],
+        max_length=MAX_CONTACT_ID_LENGTH,
+        missing="no such contact",
+    )
 
 
 async def get_contact(request: web.Request) -> web.Response:

@@ -43,7 +43,7 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import check_path_param, validate_body
+from ccd.api.validation import check_id_param, check_path_param, validate_body
 from ccd.cdr.queries import (
     CdrDetail,
     CdrFilter,
@@ -361,9 +361,9 @@ async def list_cdrs(request: web.Request) -> web.Response:
 async def get_cdr(request: web.Request) -> web.Response:
     reader = request.app[CDRS]
     principal = request[PRINCIPAL]
-    linkedid = check_path_param("id", request.match_info["id"])
-    if len(linkedid) > MAX_CDR_ID_LENGTH:
-        raise not_found("no CDR with this id")
+    linkedid = check_id_param(
+        "id", request.match_info["id"], max_length=MAX_CDR_ID_LENGTH, missing="no CDR with this id"
+    )
     try:
         detail = await reader.get(linkedid)
     except CdrStoreUnavailable:

@@ -22,7 +22,7 @@ from ccd.api.problems import (
 )
 from ccd.api.schemas import OriginateRequest
 from ccd.api.serialize import call_view, snapshot_message
-from ccd.api.validation import ModelT, check_path_param, parse_json_object, validate_body
+from ccd.api.validation import ModelT, check_id_param, parse_json_object, validate_body
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 from ccd.live.ports import OriginateRejected
 
@@ -65,10 +65,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _call_id(request: web.Request) -> str:
-    call_id = check_path_param("id", request.match_info["id"])
-    if len(call_id) > MAX_CALL_ID_LENGTH:
-        raise not_found("no live call with this id")
-    return call_id
+    return check_id_param(
+        "id",
+        request.match_info["id"],
+        max_length=MAX_CALL_ID_LENGTH,
+        missing="no live call with this id",
+    )
 
 
 async def list_calls(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ccd.api.problems import ApiProblem, FieldError, validation_problem
+from ccd.api.problems import ApiProblem, FieldError, not_found, validation_problem
 from ccd.domain.safety import is_ami_safe
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -132,4 +132,13 @@ def check_path_param(name: str, value: str) -> str:
     problem = _text_problem(value)
     if problem is not None:
         raise validation_problem([FieldError(name, problem)])
+    return value
+
+
+def check_id_param(name: str, value: str, *, max_length: int, missing: str) -> str:
+    """``check_path_param``, and an id longer than any that is stored is not found (404
+    with ``missing``) before any lookup."""
+    check_path_param(name, value)
+    if len(value) > max_length:
+        raise not_found(missing)
     return value
