@@ -25,7 +25,13 @@ from ccd.db.dialer_attempts import (
     ContactBlocked,
     StoredAttempt,
 )
-from ccd.db.dialer_store import ContactStatus, DialerConflict, DialerNotFound, DialerStore
+from ccd.db.dialer_store import (
+    ContactStatus,
+    DialerConflict,
+    DialerNotFound,
+    DialerStore,
+    StoredContact,
+)
 from ccd.db.models import metadata
 from ccd.dialer.compliance import AnsweredCall
 from ccd.dialer.model import AbandonTally, Campaign, Contact, DialMode, Outcome
@@ -69,10 +75,14 @@ def attempts(engine: AsyncEngine, dialer: DialerStore) -> AttemptStore:
     return AttemptStore(engine, clock=FakeClock(T0))
 
 
-async def status_of(dialer: DialerStore, contact_id: str) -> ContactStatus:
+async def contact_row(dialer: DialerStore, contact_id: str) -> StoredContact:
     stored = await dialer.get_contact(contact_id)
     assert stored is not None
-    return stored.status
+    return stored
+
+
+async def status_of(dialer: DialerStore, contact_id: str) -> ContactStatus:
+    return (await contact_row(dialer, contact_id)).status
 
 
 async def place(
@@ -126,8 +136,7 @@ async def test_claim_writes_the_attempt_and_takes_the_contact(
 ) -> None:
     claimed = await attempts.claim("spring-0", channel_id="ch-1", now=NOW, agent_id="1001")
     assert claimed == ClaimedAttempt(claimed.attempt_id, contact(0), 1, False, None)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.attempts) == (ContactStatus.DIALING, 1)
     assert [c.contact.id for c in await dialer.due_contacts("spring")] == [
         f"spring-{i}" for i in range(1, 10)
@@ -191,8 +200,7 @@ async def test_finish_schedules_a_retry_then_ends_the_contact(
     first = (await attempts.claim("spring-0", channel_id="ch-1", now=NOW)).attempt_id
     retry = Dial(at=NOW + 3600, due=NOW + 3600)
     assert await attempts.finish(first, outcome=Outcome.NO_ANSWER, ended_at=NOW + 25, next=retry)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.next_attempt_at, stored.last_outcome) == (
         ContactStatus.PENDING,
         datetime.fromtimestamp(NOW + 3600, UTC),
@@ -206,8 +214,7 @@ async def test_finish_schedules_a_retry_then_ends_the_contact(
     done = Done(DoneReason.MAX_ATTEMPTS)
     ended = NOW + 3630
     assert await attempts.finish(second.attempt_id, outcome=Outcome.BUSY, ended_at=ended, next=done)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.done_reason, stored.last_outcome, stored.next_attempt_at) == (
         ContactStatus.DONE,
         DoneReason.MAX_ATTEMPTS,
@@ -241,8 +248,7 @@ async def test_a_disposition_during_the_call_outlives_the_hang_up(
     )  # fmt: skip
     retry = Dial(at=NOW + 3600, due=NOW + 3600)
     assert await attempts.finish(attempt, outcome=Outcome.ABANDONED, ended_at=NOW + 60, next=retry)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.done_reason, stored.last_outcome) == (
         ContactStatus.DONE,
         DoneReason.ANSWERED,
@@ -264,8 +270,7 @@ async def test_finish_never_undoes_a_later_claim(
     second = await attempts.claim("spring-0", channel_id="ch-2", now=NOW + 60)
     assert (second.call_back, second.call_back_owner) == (True, "1001")
     assert await attempts.finish(first, outcome=Outcome.ANSWERED, ended_at=NOW + 61, next=ANSWERED)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.last_outcome) == (ContactStatus.DIALING, None)
     assert [a.call_back for a in await attempts.attempts_of("spring-0")] == [False, True]
 
@@ -323,8 +328,7 @@ async def test_a_do_not_call_disposition_puts_the_number_on_the_global_list(
     [entry] = await dialer.dnc_entries("+12125550000")
     assert (entry.campaign_id, entry.source) == (None, f"disposition:spring/{attempt}")
     assert entry.added_at == datetime.fromtimestamp(NOW + 90, UTC)
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.done_reason, stored.call_back) == (
         ContactStatus.DONE,
         DoneReason.DO_NOT_CALL,
@@ -364,8 +368,7 @@ async def test_a_disposition_decides_the_final_state(
         attempt, disposition="call-back", agent_id="1001", next=back, now=NOW + 90,
         do_not_call=False,
     )  # fmt: skip
-    stored = await dialer.get_contact("spring-0")
-    assert stored is not None
+    stored = await contact_row(dialer, "spring-0")
     assert (stored.status, stored.call_back, stored.callback_owner, stored.done_reason) == (
         ContactStatus.PENDING,
         True,
