@@ -23,7 +23,7 @@ from tests.integration.authmatrix import (
     expected_status,
     headers_for,
 )
-from tests.integration.sqlitedb import SAMPLE_SEED, build_template, copy_database
+from tests.integration.sqlitedb import SAMPLE_SEED, build_template
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 WRITES = {"POST", "PUT", "DELETE"}
@@ -52,15 +52,10 @@ def _seeded_template(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrated database with the sample seed applied: here, conftest's ``engine``
+    copies this one."""
     return _seeded_template(tmp_path_factory.mktemp("acd-api"))
-
-
-@pytest.fixture
-async def engine(seeded_template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(copy_database(seeded_template, tmp_path))
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture
