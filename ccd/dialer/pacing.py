@@ -110,6 +110,9 @@ UNLUCKY_Z = 4.0  # an unlucky tick: mean + 4 sigma (2 let 20-agent days start at
 MAX_LINES_PER_AGENT = 20  # calls in flight per logged-in agent, whatever the estimates
 _SEARCH_LIMIT = 1 << 16
 MAX_PENDING = 10_000  # calls waited for in order (a lost result is given up on)
+# Ends a sorted window walked by the sweeps below: NaN compares false, so a walk stops there
+# whatever the elapsed time (even an infinite one).
+_END = math.nan
 
 
 # ---- events (what happened to the campaign's calls) ---------------------------------
@@ -203,7 +206,8 @@ class Estimates:
 
 
 class _SortedWindow:
-    """The last ``size`` samples, also kept sorted (counts above a value by bisection)."""
+    """The last ``size`` samples, also kept sorted (the pacer walks them against the floor's
+    elapsed times, sorted too)."""
 
     __slots__ = ("_order", "_size", "sorted")
 
@@ -520,43 +524,72 @@ class Pacer:
         )
 
     def _agents(self, floor: Floor, within_s: float) -> tuple[float, float]:
-        """Mean and variance of the agents free within ``within_s``."""
+        """Mean and variance of the agents free within ``within_s``.
+
+        The busy agents are taken shortest call first, so the handle times already reached
+        (``<= elapsed``) and reached within the horizon (``<= elapsed + within_s``) only
+        grow: one walk of the sorted window counts them for every agent, in place of two
+        bisections per agent. The sums are those over the floor in its own order, up to
+        float rounding (the same terms, added in another order)."""
         mean = float(floor.free)
         var = 0.0
-        handle = self._handle.sorted
-        total = len(handle)
+        total = len(self._handle.sorted)
         if total < MIN_HANDLE_SAMPLES:
             return mean, var
-        right = bisect.bisect_right
-        for elapsed in floor.busy_elapsed_s:
-            still = total - right(handle, elapsed)
-            if still == 0:
-                continue  # longer than every call in the window: no telling when it ends
-            q = (still - (total - right(handle, elapsed + within_s))) / still
+        handle = [*self._handle.sorted, _END]
+        ended = 0  # handle times <= elapsed
+        ended_within = 0  # handle times <= elapsed + within_s
+        for elapsed in sorted(floor.busy_elapsed_s):
+            while handle[ended] <= elapsed:
+                ended += 1
+            if ended == total:
+                # This call and the rest are longer than every call in the window: no
+                # telling when they end.
+                break
+            end = elapsed + within_s
+            while handle[ended_within] <= end:
+                ended_within += 1
+            q = (ended_within - ended) / (total - ended)
             mean += q
             var += q * (1.0 - q)
         return mean, var
 
     def _ringing_people(self, floor: Floor, p: float) -> tuple[float, float]:
-        """Mean and variance of the people among the calls ringing now."""
-        person = self._person_ring.sorted
-        every = self._any_ring.sorted
-        if len(person) < MIN_RING_SAMPLES or not every:
+        """Mean and variance of the people among the calls ringing now.
+
+        The calls are taken shortest ring first, walking the two sorted ring windows once
+        (as in ``_agents``); a call's chance is the previous call's until its ring reaches
+        the next ring time in either window."""
+        n_person = len(self._person_ring.sorted)
+        n_every = len(self._any_ring.sorted)
+        if n_person < MIN_RING_SAMPLES or not n_every:
             n = len(floor.ringing_s)
             return n * p, n * p * (1.0 - p)
-        n_person = len(person)
-        n_every = len(every)
-        right = bisect.bisect_right
+        person = [*self._person_ring.sorted, _END]
+        every = [*self._any_ring.sorted, _END]
+        rang = 0  # ring times of every outcome <= elapsed
+        rang_person = 0  # people's ring times <= elapsed
         mean = 0.0
         var = 0.0
-        for elapsed in floor.ringing_s:
-            still = n_every - right(every, elapsed)
-            if still == 0:
-                continue  # rang longer than any call seen: it will time out
-            q = p * ((n_person - right(person, elapsed)) / n_person) * (n_every / still)
-            q = min(q, 1.0)
+        q = 0.0
+        q_var = 0.0
+        change = -math.inf  # the next ring time in either window: q is stale from there
+        for elapsed in sorted(floor.ringing_s):
+            if elapsed >= change:
+                while every[rang] <= elapsed:
+                    rang += 1
+                if rang == n_every:
+                    break  # this call and the rest rang longer than any call seen: time-outs
+                while person[rang_person] <= elapsed:
+                    rang_person += 1
+                still = n_every - rang
+                q = p * ((n_person - rang_person) / n_person) * (n_every / still)
+                q = min(q, 1.0)
+                q_var = q * (1.0 - q)
+                following = person[rang_person]
+                change = following if following < every[rang] else every[rang]
             mean += q
-            var += q * (1.0 - q)
+            var += q_var
         return mean, var
 
 
