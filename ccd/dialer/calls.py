@@ -8,7 +8,9 @@ An attempt's life (keyed by ``channel_id``, the customer leg's uniqueid, known b
 Originate is written):
 
 - ``Placed`` → ``Originate``. The Originate fails (``OriginateFailed``: busy, no answer,
-  congestion) → ``Finished`` with that outcome; its reserved agent is released.
+  congestion) → ``Finished`` with that outcome; its reserved agent is released. The leg
+  often hangs up just before that answer: ``CustomerGone`` while dialing frees the agent
+  and waits ``ORIGINATE_RESULT_WAIT_S`` for it, then ends ``NO_ANSWER``.
 - ``Answered`` (the dialplan's ``CcdDialerAnswered``: the answer, after AMD when it is on):
   * a **machine** (AMD ``MACHINE``) is hung up, or sent to the machine message, per the
     campaign; outcome ``MACHINE``. Any agent reserved for it is released.
@@ -51,6 +53,9 @@ _REASON_OUTCOMES = {1: Outcome.NO_ANSWER, 3: Outcome.NO_ANSWER, 5: Outcome.BUSY}
 # An Originate whose answer never came (lost with the AMI connection) is given up this
 # long after its ring timeout.
 LOST_ORIGINATE_GRACE_S = 10.0
+# A customer leg that hung up unanswered waits this long for the OriginateResponse that
+# tells busy from no answer from congestion.
+ORIGINATE_RESULT_WAIT_S = 2.0
 # An outbound call's wrap-up lasts until the agent's disposition, at most this long.
 DEFAULT_MAX_WRAPUP_S = 120.0
 # An agent's ring for a waiting person: as long as the 2 s allow, the deadline cancels it.
@@ -325,6 +330,7 @@ class DialerCall:
     connected_at: float | None = None
     outcome: Outcome | None = None  # decided before the hang-up (machine, abandoned)
     disposed: bool = False  # the agent gave the disposition during the call
+    gone_at: float | None = None  # the customer leg hung up before any answer
     tried: set[str] = field(default_factory=set)
 
     @property
@@ -411,7 +417,7 @@ class CallTracker:
                     self._finish(call, outcome, now, out)
             case Answered(channel_id=channel_id, amd_status=amd_status):
                 call = self._calls.get(channel_id)
-                if call is not None and call.stage is Stage.DIALING:
+                if call is not None and call.stage is Stage.DIALING and call.gone_at is None:
                     self._answered(call, amd_status, now, out)
             case AgentFound(channel_id=channel_id, agent_id=agent_id):
                 call = self._calls.get(channel_id)
@@ -544,10 +550,11 @@ class CallTracker:
         if call is None:
             return
         if call.stage is Stage.DIALING:
-            # Hung up before the answer reached ccd (a lost OriginateResponse, or a
-            # hang-up racing the UserEvent): nobody was reached.
-            self._ring_ended(call, Outcome.NO_ANSWER, now, out)
-            self._finish(call, Outcome.NO_ANSWER, now, out)
+            # Busy, congestion, no answer: the leg often hangs up just before Asterisk's
+            # OriginateResponse says which. Wait a moment for it (the agent is free now).
+            if call.gone_at is None:
+                call.gone_at = now
+                self._release(call, out)
             return
         if call.stage is Stage.WAITING:
             # The person hung up before an agent came: abandoned (the letter of the rule).
@@ -588,7 +595,12 @@ class CallTracker:
 
     def _check_deadlines(self, call: DialerCall, now: float, out: list[CallCommand]) -> None:
         if call.stage is Stage.DIALING:
-            if now >= call.placed_at + call.request.ring_timeout_s + LOST_ORIGINATE_GRACE_S:
+            if call.gone_at is not None and now >= call.gone_at + ORIGINATE_RESULT_WAIT_S:
+                # Hung up and no OriginateResponse came (lost with the AMI connection, or
+                # a hang-up racing the UserEvent): nobody was reached.
+                self._ring_ended(call, Outcome.NO_ANSWER, now, out)
+                self._finish(call, Outcome.NO_ANSWER, now, out)
+            elif now >= call.placed_at + call.request.ring_timeout_s + LOST_ORIGINATE_GRACE_S:
                 out.append(HangUp(call.channel_id))
                 self._release(call, out)
                 self._ring_ended(call, Outcome.FAILED, now, out)

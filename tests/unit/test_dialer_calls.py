@@ -14,6 +14,7 @@ from ccd.dialer.calls import (
     AGENT_RING_S,
     DEFAULT_MAX_WRAPUP_S,
     LOST_ORIGINATE_GRACE_S,
+    ORIGINATE_RESULT_WAIT_S,
     Adopted,
     AgentCallEnded,
     AgentConnected,
@@ -196,12 +197,24 @@ def test_an_originate_failure_after_the_answer_is_ignored() -> None:
     assert CHANNEL in t
 
 
-def test_a_hang_up_before_the_answer_reached_ccd_is_no_answer() -> None:
+def test_a_hang_up_before_the_originate_result_waits_for_it() -> None:
     t = placed(RESERVED)
-    out = t.handle(CustomerGone(CHANNEL), NOW + 6.0)
-    assert paced(out) == [pacing.RingEnded(CHANNEL, Outcome.NO_ANSWER, 6.0)]
-    assert of(ReleaseAgent, out) == [ReleaseAgent("1001", CHANNEL)]
-    assert finished(out) == Finished(RESERVED, Outcome.NO_ANSWER, NOW + 6.0, None)
+    # The busy leg hangs up a moment before Asterisk's OriginateResponse says "busy".
+    assert t.handle(CustomerGone(CHANNEL), NOW + 1.0) == [ReleaseAgent("1001", CHANNEL)]
+    out = t.handle(OriginateFailed(CHANNEL, 5), NOW + 1.01)
+    assert finished(out).outcome is Outcome.BUSY
+    assert not of(ReleaseAgent, out)  # freed already
+    assert CHANNEL not in t
+
+
+def test_a_hang_up_with_no_originate_result_is_no_answer_after_the_wait() -> None:
+    t = placed(RESERVED)
+    t.handle(CustomerGone(CHANNEL), NOW + 6.0)
+    assert t.handle(Tick(), NOW + 6.0 + ORIGINATE_RESULT_WAIT_S - 0.1) == []
+    assert t.handle(Answered(CHANNEL, AmdStatus.OFF), NOW + 6.5) == []  # gone: too late
+    out = t.handle(Tick(), NOW + 6.0 + ORIGINATE_RESULT_WAIT_S)
+    assert paced(out) == [pacing.RingEnded(CHANNEL, Outcome.NO_ANSWER, 8.0)]
+    assert finished(out) == Finished(RESERVED, Outcome.NO_ANSWER, NOW + 8.0, None)
     assert CHANNEL not in t
 
 
