@@ -206,13 +206,14 @@ class DialerService:
         known.pacer.mode = campaign.mode
         known.pacer.cap = campaign.abandon_cap_pct / 100.0
         known.buffer.clear()  # chosen under the old rules
+        if campaign.state is not CampaignState.RUNNING or campaign.mode is not DialMode.PREVIEW:
+            # Offers that can be neither dialed nor skipped now: they must not hold agents.
+            self._withdraw_previews(campaign.id)
         if campaign.state is CampaignState.RUNNING:
             if not was_running:
                 log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
-        else:
-            self._withdraw_previews(campaign.id)
-            if was_running:
-                log.info("campaign no longer dialing", campaign=campaign.id)
+        elif was_running:
+            log.info("campaign no longer dialing", campaign=campaign.id)
 
     async def _load_campaigns(self) -> None:
         """Follow the campaigns' stored states (the API tells the service at once with
@@ -604,9 +605,12 @@ class DialerService:
         return offer
 
     def _withdraw_previews(self, campaign_id: str) -> None:
+        running = self._campaigns.get(campaign_id)
         for agent_id, offer in list(self._previews.items()):
             if offer.campaign_id == campaign_id:
                 del self._previews[agent_id]
+                if running is not None:  # offered again later, like any due contact
+                    running.offered.discard(offer.contact.contact.id)
                 self._release(agent_id, offer.channel_id)
 
     # ---- dispositions ------------------------------------------------------------

@@ -863,3 +863,47 @@ async def test_a_person_answering_a_predictive_call_after_the_pause_still_gets_a
     rung = h.ami.agents_dialed()
     assert rung in (["PJSIP/1001"], ["PJSIP/1002"]), f"no agent rung; redirected: {h.ami.redirects}"
     assert h.ami.written[len(h.ami.originates) :] == connect_actions(channel_id, rung[0])
+
+
+# ---- (11) reviewed: reservations and memory over a long run ----------------------------------
+
+
+async def test_a_preview_offer_is_withdrawn_when_its_campaign_stops_being_a_preview_campaign(
+    make: Make,
+) -> None:
+    campaign = replace(SPRING, mode=DialMode.PREVIEW, agent_ids=frozenset({"1001"}))
+    h = await make(campaign, [contact(0)], agents=["1001"])
+    await h.start()
+    await dialing(h, 1.0)
+    offer = await h.service.preview_next("spring", "1001")
+    assert offer is not None
+    assert h.agents.status("1001") is AgentStatus.RESERVED
+
+    # The campaign is switched to progressive while the agent reads the contact: the
+    # offer can be neither dialed nor skipped any more, so it must not hold the agent.
+    await h.store.put_campaign(replace(campaign, mode=DialMode.PROGRESSIVE))
+    await h.service.reload("spring")
+    with pytest.raises(DialerRefused):
+        await h.service.preview_skip("spring", "1001", offer.contact.contact.id)
+    assert h.service.preview_of("1001") is None
+    assert h.agents.made("release") == [("1001", offer.channel_id)]
+
+
+async def test_a_contact_whose_preview_offer_was_withdrawn_is_offered_again(make: Make) -> None:
+    campaign = replace(SPRING, mode=DialMode.PREVIEW, agent_ids=frozenset({"1001"}))
+    h = await make(campaign, [contact(0)], agents=["1001"])
+    await h.start()
+    await dialing(h, 1.0)
+    offer = await h.service.preview_next("spring", "1001")
+    assert offer is not None
+
+    await h.store.set_campaign_state("spring", CampaignState.PAUSED)
+    await h.service.reload("spring")  # the offer is withdrawn, the agent released
+    assert h.agents.status("1001") is AgentStatus.AVAILABLE
+    await h.store.set_campaign_state("spring", CampaignState.RUNNING)
+    await h.service.reload("spring")
+    await h.run_for(3.0)
+
+    again = await h.service.preview_next("spring", "1001")
+    assert again is not None, "the withdrawn contact is never offered again"
+    assert again.contact.contact.id == "spring-0"
