@@ -21,7 +21,8 @@ Rules it keeps (each with a test):
   the AMI resync is done, before anything is dialed: a call still up is adopted where the
   records left it (a conversation goes on and ends normally; a person still waiting is
   long past the 2 s: safe harbor, abandoned; a machine is hung up on; a call still
-  ringing is followed to its answer or hang-up); an attempt whose call is gone ends with
+  ringing is followed to its answer or hang-up, its agent reserved again: the ACD
+  restored it as available, or it finds one at the answer); an attempt whose call is gone ends with
   what the records prove (connected: answered; answered: abandoned, or machine; else
   ``failed``) and its contact follows its retry rule. Contacts are claimed with a
   compare-and-set, so none is dialed twice at once.
@@ -1045,13 +1046,25 @@ class DialerService:
         if stored is None:
             return False
         campaign = stored.campaign
+        # The ACD restores a reserved agent as available: a call still ringing takes its
+        # agent again (else it finds one at the answer, like a predictive call); a person
+        # long past the 2 s or a machine needs none. A conversation keeps its agent.
+        agent_id = attempt.agent_id if attempt.connected_at is not None else None
+        if attempt.agent_id is not None and attempt.answered_at is None:
+            try:
+                self._agents.reserve_outbound(attempt.agent_id, channel_id)
+                agent_id = attempt.agent_id
+            except AcdError as exc:
+                log.info(
+                    "adopted call's agent not reserved", agent_id=attempt.agent_id, reason=str(exc)
+                )
         request = self._request(
             campaign,
             attempt.attempt_id,
             channel_id,
             attempt.contact_id,
             attempt.number,
-            attempt.agent_id,
+            agent_id,
         )
         # This run's CDR builder did not see the call start: tell it what the call is.
         self._publish(

@@ -907,3 +907,44 @@ async def test_a_contact_whose_preview_offer_was_withdrawn_is_offered_again(make
     again = await h.service.preview_next("spring", "1001")
     assert again is not None, "the withdrawn contact is never offered again"
     assert again.contact.contact.id == "spring-0"
+
+
+async def test_a_ringing_call_adopted_after_a_restart_has_its_agent_reserved_again(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(i) for i in range(4)], agents=["1001", "1002"])
+    # The previous run placed a progressive call for agent 1001; after the restart the ACD
+    # restored 1001 as available (a reservation does not survive it).
+    await h.attempts.claim(
+        "spring-0", channel_id="ccd-dial-old-0", now=h.now() - 5, agent_id="1001"
+    )
+    h.live = {"ccd-dial-old-0"}  # still ringing in Asterisk
+    await h.start()
+    await dialing(h)
+
+    assert h.agents.reserved().get("1001") == "ccd-dial-old-0"
+    assert len(h.ami.originates) == 1, "the adopted call's agent was counted twice"
+    new_call = h.ami.originates[0].channel_id or ""
+    assert h.agents.reserved() == {"1001": "ccd-dial-old-0", "1002": new_call}
+
+    # The adopted call is answered: its own agent is rung, nobody else's.
+    await h.feed(h.answered("ccd-dial-old-0"))
+    assert h.ami.agents_dialed() == ["PJSIP/1001"]
+
+
+async def test_a_ringing_call_adopted_after_a_restart_whose_agent_is_busy_finds_another(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001", "1002"])
+    await h.attempts.claim(
+        "spring-0", channel_id="ccd-dial-old-0", now=h.now() - 5, agent_id="1001"
+    )
+    h.live = {"ccd-dial-old-0"}
+    h.agents.set("1001", AgentStatus.ON_CALL)  # took an inbound call since
+    await h.start()
+    await dialing(h)
+    assert h.agents.made("reserve")[:1] == [("1001", "ccd-dial-old-0")]  # refused
+
+    await h.feed(h.answered("ccd-dial-old-0"))
+    assert h.ami.agents_dialed() == ["PJSIP/1002"]
+    assert h.agents.reserved() == {"1002": "ccd-dial-old-0"}
