@@ -110,6 +110,9 @@ class _Campaign:
     campaign: Campaign
     pacer: Pacer
     ledger: AbandonLedger | None = None  # None until loaded from the attempt records
+    # Calls answered before this were in the records the ledger was loaded from (a call
+    # adopted after a restart, say): not counted again when they end.
+    ledger_from: float = 0.0
     buffer: deque[StoredContact] = field(default_factory=deque)
     placing: bool = False
     last_decision: Decision | None = None
@@ -295,6 +298,7 @@ class DialerService:
             for day, tally in tallies.items():
                 ledger.load(day, tally)
             running.ledger = ledger
+            running.ledger_from = now
         except StoreUnavailable as exc:
             log.warning("dialer: tallies not loaded", campaign=running.campaign.id, error=str(exc))
         finally:
@@ -906,6 +910,7 @@ class DialerService:
             and running.ledger is not None
             and finished.outcome in _PERSON
             and finished.answered_at is not None
+            and finished.answered_at >= running.ledger_from
         ):
             running.ledger.record(
                 AnsweredCall(

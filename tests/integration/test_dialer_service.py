@@ -948,3 +948,29 @@ async def test_a_ringing_call_adopted_after_a_restart_whose_agent_is_busy_finds_
     await h.feed(h.answered("ccd-dial-old-0"))
     assert h.ami.agents_dialed() == ["PJSIP/1002"]
     assert h.agents.reserved() == {"1002": "ccd-dial-old-0"}
+
+
+async def test_a_conversation_adopted_after_a_restart_is_counted_once_in_the_abandon_rate(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    now = h.now()
+    talking = await h.attempts.claim(
+        "spring-0", channel_id="ccd-dial-old-0", now=now - 60, agent_id="1001"
+    )
+    await h.attempts.answered(talking.attempt_id, at=now - 50, amd_status=AmdStatus.HUMAN)
+    await h.attempts.connected(talking.attempt_id, agent_id="1001", at=now - 49)
+    h.live = {"ccd-dial-old-0"}
+    h.agents.set("1001", AgentStatus.ON_CALL)  # the ACD restored its call
+    await h.start()
+    await dialing(h)
+    view = h.service.live("spring")
+    assert view is not None
+    # The tallies read at start count the answered call already.
+    assert view["abandonment"]["today"] == {"answered": 1, "abandoned": 0, "rate_pct": 0.0}
+
+    await h.feed(h.hung_up("ccd-dial-old-0"))
+    assert (await only_attempt(h, "spring-0")).outcome is Outcome.ANSWERED
+    view = h.service.live("spring")
+    assert view is not None
+    assert view["abandonment"]["today"] == {"answered": 1, "abandoned": 0, "rate_pct": 0.0}
