@@ -51,6 +51,7 @@ from ccd.ami.actions import (
     SetVariableAction,
     local_channel,
 )
+from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
 from ccd.clock import Clock
 from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt, StoredAttempt
 from ccd.db.dialer_store import DialerStore, StoredContact
@@ -834,6 +835,13 @@ class DialerService:
         try:
             await self._ami.originate(action)
         except Exception as exc:
+            if _maybe_written(exc):
+                # The call may ring all the same: followed like an Originate whose answer
+                # was lost (its answer handled, else hung up after its ring time).
+                log.warning(
+                    "dialer originate unanswered", attempt=request.attempt_id, error=str(exc)
+                )
+                return
             log.warning("dialer originate failed", attempt=request.attempt_id, error=str(exc))
             self._carry_out(
                 self.calls.handle(c.OriginateFailed(request.channel_id, None), self._now())
@@ -1123,3 +1131,11 @@ class DialerService:
 
 
 _PERSON = frozenset({Outcome.ANSWERED, Outcome.ABANDONED})
+
+
+def _maybe_written(exc: Exception) -> bool:
+    """Could the Originate be dialing? Not when it was refused (not connected, an unsafe
+    value, Asterisk's error answer); after a lost connection or a timeout it may be."""
+    if isinstance(exc, AmiConnectionLost):  # an AmiNotConnected that came after the write
+        return True
+    return not isinstance(exc, AmiNotConnected | AmiActionFailed | ValueError)

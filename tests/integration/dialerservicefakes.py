@@ -7,10 +7,12 @@ Asterisk's side faked, time on a ``FakeClock`` the test moves.
   ``NotOutboundCall`` for a release / connect / end of a call the agent is not on), and a
   record of every request the dialer made.
 * ``FakeAmi`` (``DialerAmi``): records the Originates, channel variables set, redirects and
-  hang-ups written; Asterisk's answers are events the test feeds to ``service.handle``
-  (``DialerHarness``'s helpers build them: ``ccd-dialer-connect``'s Dial of an agent is a
-  ``DialStarted`` / ``DialEnded`` pair whose caller is the customer leg and whose
-  destination is the agent's Dial leg, of a uniqueid of its own: ``agent_leg``).
+  hang-ups written (``originate_error``: each Originate is written, then raises it, like
+  a connection lost with the action in flight); Asterisk's answers are events the test
+  feeds to ``service.handle`` (``DialerHarness``'s helpers build them:
+  ``ccd-dialer-connect``'s Dial of an agent is a ``DialStarted`` / ``DialEnded`` pair
+  whose caller is the customer leg and whose destination is the agent's Dial leg, of a
+  uniqueid of its own: ``agent_leg``).
 * ``DatabaseSwitch``: while ``down``, every statement on the engine fails the way a lost
   database does (a driver ``OperationalError``: the stores raise ``StoreUnavailable``).
 * ``DialerHarness``: the service wired to all of it. ``run_for`` moves the clock tick by
@@ -175,6 +177,7 @@ class FakeAmi:
     def __init__(self, clock: FakeClock | None = None) -> None:
         self.clock = clock
         self.set_variable_delay_s = 0.0
+        self.originate_error: Exception | None = None  # raised after the Originate is written
         self.written: list[OriginateAction | SetVariableAction | RedirectAction | HangupAction] = []
 
     @property
@@ -183,6 +186,8 @@ class FakeAmi:
 
     async def originate(self, action: OriginateAction) -> str:
         self.written.append(action)
+        if self.originate_error is not None:
+            raise self.originate_error
         return action.action_id or ""
 
     async def hangup(self, action: HangupAction) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.model import AgentStatus
 from ccd.ami.actions import CallerId, OriginateAction, RedirectAction
+from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected
 from ccd.db.dialer_attempts import AttemptStore, StoredAttempt
 from ccd.db.dialer_store import ContactStatus, DialerStore, StoredContact
 from ccd.dialer.calls import Stage
@@ -974,3 +975,44 @@ async def test_a_conversation_adopted_after_a_restart_is_counted_once_in_the_aba
     view = h.service.live("spring")
     assert view is not None
     assert view["abandonment"]["today"] == {"answered": 1, "abandoned": 0, "rate_pct": 0.0}
+
+
+async def test_an_originate_whose_connection_dropped_in_flight_is_followed_not_failed(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    # The Originate is written, then the AMI connection drops before its response: the
+    # call may ring anyway. Finished as failed at once, a person answering would get
+    # neither an agent nor the safe-harbor message (and the contact would be retried).
+    h.ami.originate_error = AmiConnectionLost("Originate", "connection reset")
+    await h.start()
+    await dialing(h)
+    channel_id = h.ami.channel_of(number(0))
+    assert (await only_attempt(h, "spring-0")).outcome is None
+    assert h.agents.reserved() == {"1001": channel_id}
+
+    await h.feed(h.answered(channel_id))
+    assert h.ami.agents_dialed() == ["PJSIP/1001"]
+
+
+async def test_an_originate_lost_with_the_connection_is_hung_up_after_its_ring_time(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    h.ami.originate_error = AmiConnectionLost("Originate", "connection reset")
+    await h.start()
+    await dialing(h)
+    channel_id = h.ami.channel_of(number(0))
+    await h.run_for(SPRING.ring_timeout_s + 10)
+    assert h.ami.hangups == [channel_id]  # in case it rings after all
+    assert (await only_attempt(h, "spring-0")).outcome is Outcome.FAILED
+    assert h.agents.status("1001") is AgentStatus.AVAILABLE
+
+
+async def test_an_originate_refused_before_it_was_written_fails_at_once(make: Make) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    h.ami.originate_error = AmiNotConnected()
+    await h.start()
+    await dialing(h, 1.0)
+    assert (await only_attempt(h, "spring-0")).outcome is Outcome.FAILED
+    assert h.agents.made("release")
