@@ -715,7 +715,11 @@ class DialerService:
         live = self._live_uniqueids()
         for call in list(self.calls.calls()):
             if call.channel_id not in live and now - call.placed_at > RESYNC_SETTLE_S:
+                self._names.pop(call.channel_id, None)
+                self._connecting.pop(call.channel_id, None)
                 self._carry_out(self.calls.handle(c.CustomerGone(call.channel_id), now))
+        for uniqueid in [u for u in self._names if u not in live and u not in self.calls]:
+            del self._names[uniqueid]  # a call ended before its hang-up was missed
         for uniqueid in [u for u in self._agent_legs if u not in live]:
             ring_id = self._agent_legs.pop(uniqueid)
             self._ring_legs.pop(ring_id, None)

@@ -34,7 +34,7 @@ from ccd.dialer.model import (
 from ccd.dialer.retries import Dial, DoneReason
 from ccd.dialer.service import DialerRefused
 from ccd.domain.contract import AmdStatus
-from ccd.domain.events import AgentLegStarted, DialerAttemptStarted
+from ccd.domain.events import AgentLegStarted, DialerAttemptStarted, ResyncFinished
 from tests.integration.dialerservicefakes import (
     REASON_BUSY,
     DialerHarness,
@@ -1016,3 +1016,27 @@ async def test_an_originate_refused_before_it_was_written_fails_at_once(make: Ma
     await dialing(h, 1.0)
     assert (await only_attempt(h, "spring-0")).outcome is Outcome.FAILED
     assert h.agents.made("release")
+
+
+async def test_a_call_whose_hang_up_the_ami_outage_hid_leaves_nothing_behind(make: Make) -> None:
+    h, channel_id = await one_call(make, agents=["1001"])
+    name = f"Local/{number(0)}@ccd-dialer-00000001;1"
+    h.live = {channel_id}
+    await h.feed(h.created(channel_id, name), h.answered(channel_id))
+    assert h.ami.agents_dialed() == ["PJSIP/1001"]  # the agent's Dial is being set up
+    # The AMI connection drops; the customer hangs up meanwhile (nobody sees it).
+    h.resynced = False
+    h.live = set()
+    await h.run_for(3.0)
+    h.resynced = True
+    await h.feed(ResyncFinished(at=h.at(), channel_count=0))
+    await h.run_for(0.1)
+    assert (await only_attempt(h, "spring-0")).outcome is Outcome.ABANDONED
+    # What the service keeps per call is gone with it (days of outages must not pile up).
+    service = h.service
+    assert (service._names, service._connecting, service._agent_legs, service._ring_legs) == (
+        {},
+        {},
+        {},
+        {},
+    )
