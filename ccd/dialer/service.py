@@ -54,7 +54,7 @@ from ccd.ami.actions import (
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
 from ccd.clock import Clock
 from ccd.db.dialer_attempts import AttemptStore, ClaimedAttempt, StoredAttempt
-from ccd.db.dialer_store import DialerStore, StoredContact
+from ccd.db.dialer_store import DialerStore, StoredCampaign, StoredContact
 from ccd.db.stores import StoreConflict, StoreUnavailable
 from ccd.dialer import calls as c
 from ccd.dialer.compliance import AbandonLedger, AnsweredCall
@@ -120,6 +120,7 @@ class _Campaign:
     offered: set[str] = field(default_factory=set)  # contact ids offered in preview
     last_paced: float = 0.0
     refill_at: float = 0.0  # when the contact buffer may be refilled from the database
+    updated_at: datetime | None = None  # the stored version followed
 
 
 class DialerService:
@@ -161,6 +162,7 @@ class DialerService:
         self._reconciled = False
         self._reconciling = False
         self._next_poll = 0.0
+        self._reloads = 0  # reload() calls: a campaign list read before one is stale
         self.started = False
 
     # ---- lifetime ----------------------------------------------------------------
@@ -195,15 +197,22 @@ class DialerService:
 
     # ---- campaigns ---------------------------------------------------------------
 
-    def _adopt(self, campaign: Campaign) -> None:
+    def _adopt(self, stored: StoredCampaign) -> None:
         """Follow a campaign's stored version. Every campaign is kept, paused and stopped
-        ones too: their calls in flight still need its agents, caller id and prompts."""
+        ones too: their calls in flight still need its agents, caller id and prompts. A
+        version older than the one followed (a poll read before a ``reload``) is ignored."""
+        campaign = stored.campaign
         known = self._campaigns.get(campaign.id)
         if known is None:
-            self._campaigns[campaign.id] = _Campaign(campaign, Pacer.for_campaign(campaign))
+            self._campaigns[campaign.id] = _Campaign(
+                campaign, Pacer.for_campaign(campaign), updated_at=stored.updated_at
+            )
             if campaign.state is CampaignState.RUNNING:
                 log.info("campaign dialing", campaign=campaign.id, mode=campaign.mode.value)
             return
+        if known.updated_at is not None and stored.updated_at < known.updated_at:
+            return
+        known.updated_at = stored.updated_at
         if known.campaign == campaign:
             return
         was_running = known.campaign.state is CampaignState.RUNNING
@@ -223,13 +232,16 @@ class DialerService:
     async def _load_campaigns(self) -> None:
         """Follow the campaigns' stored states (the API tells the service at once with
         ``reload``; this also catches changes made elsewhere, e.g. another ccd's API)."""
+        reloads = self._reloads
         try:
             stored = await self._store.list_campaigns()
         except StoreUnavailable as exc:
             log.warning("dialer: campaigns not loaded, retrying", error=str(exc))
             return
         for item in stored:
-            self._adopt(item.campaign)
+            self._adopt(item)
+        if self._reloads != reloads:
+            return  # a campaign created meanwhile may be missing from the list: next poll
         known = {item.campaign.id for item in stored}
         for campaign_id in [cid for cid in self._campaigns if cid not in known]:
             del self._campaigns[campaign_id]
@@ -237,12 +249,13 @@ class DialerService:
 
     async def reload(self, campaign_id: str) -> None:
         """The campaign changed in the database (the API calls this after a write)."""
+        self._reloads += 1
         stored = await self._store.get_campaign(campaign_id)
         if stored is None:
             self._campaigns.pop(campaign_id, None)
             self._withdraw_previews(campaign_id)
             return
-        self._adopt(stored.campaign)
+        self._adopt(stored)
         self._message("campaign.state", campaign_id=campaign_id, state=stored.campaign.state.value)
 
     def campaign_agents(self, campaign: Campaign) -> list[str]:

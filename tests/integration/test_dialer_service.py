@@ -19,7 +19,7 @@ from ccd.acd.model import AgentStatus
 from ccd.ami.actions import CallerId, OriginateAction, RedirectAction
 from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected
 from ccd.db.dialer_attempts import AttemptStore, StoredAttempt
-from ccd.db.dialer_store import ContactStatus, DialerStore, StoredContact
+from ccd.db.dialer_store import ContactStatus, DialerStore, StoredCampaign, StoredContact
 from ccd.dialer.calls import Stage
 from ccd.dialer.model import (
     AmdMode,
@@ -1040,3 +1040,51 @@ async def test_a_call_whose_hang_up_the_ami_outage_hid_leaves_nothing_behind(mak
         {},
         {},
     )
+
+
+async def test_a_campaign_list_read_before_a_pause_does_not_start_the_campaign_again(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    await h.start()
+    listed = h.store.list_campaigns
+
+    async def slow_list() -> list[StoredCampaign]:
+        stored = await listed()  # read now, answered a second later
+        await h.clock.sleep(1.0)
+        return stored
+
+    h.store.list_campaigns = slow_list  # type: ignore[method-assign]
+    await h.run_for(0.1)  # the periodic poll has read the campaign running
+    await h.store.set_campaign_state("spring", CampaignState.PAUSED)
+    await h.service.reload("spring")
+    await h.run_for(1.5)  # the poll's answer arrives: older than the pause
+    view = h.service.live("spring")
+    assert view is not None
+    assert view["dialing"] is False
+    h.resynced = True
+    await h.run_for(2.0)
+    assert h.ami.originates == []
+
+
+async def test_a_campaign_list_read_before_a_campaign_was_created_does_not_drop_it(
+    make: Make,
+) -> None:
+    h = await make(SPRING, [contact(0)], agents=["1001"])
+    await h.start()
+    listed = h.store.list_campaigns
+
+    async def slow_list() -> list[StoredCampaign]:
+        stored = await listed()
+        await h.clock.sleep(1.0)
+        return stored
+
+    h.store.list_campaigns = slow_list  # type: ignore[method-assign]
+    await h.run_for(0.1)  # the periodic poll has read the campaigns: "autumn" is not one
+    await h.store.put_campaign(replace(SPRING, id="autumn", name="Autumn"))
+    await h.service.reload("autumn")
+    await h.run_for(1.5)  # the poll's answer arrives
+    view = h.service.live("autumn")
+    assert view is not None
+    assert view["dialing"] is True
+    assert "agents" in view, "the new campaign was dropped by the stale list"
