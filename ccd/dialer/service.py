@@ -523,15 +523,16 @@ class DialerService:
 
     async def preview_next(self, campaign_id: str, agent_id: str) -> PreviewOffer | None:
         """Offer ``agent_id`` the campaign's next contact; the agent is reserved until it
-        dials or skips. None when no contact is due now."""
+        dials or skips. None when no contact is due now; ``DialerRefused`` while nothing
+        may be dialed (see the module docstring: before the resync, the previous run's
+        attempts settled and the tallies loaded)."""
         running = self._preview_campaign(campaign_id)
         current = self._previews.get(agent_id)
         if current is not None:
             if current.campaign_id == campaign_id:
                 return current
             raise DialerRefused(f"agent {agent_id} has an offer of campaign {current.campaign_id}")
-        if not self._resynced():
-            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
+        self._ready_to_dial(running)
         if len(running.buffer) < BUFFER_LOW:
             await self._refill(running)
         stored = next(
@@ -564,8 +565,7 @@ class DialerService:
     async def preview_dial(self, campaign_id: str, agent_id: str, contact_id: str) -> None:
         running = self._preview_campaign(campaign_id)
         offer = self._offer(campaign_id, agent_id, contact_id)
-        if not self._resynced():
-            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
+        self._ready_to_dial(running)
         del self._previews[agent_id]
         running.offered.discard(contact_id)
         if not may_call(offer.contact.contact, running.campaign, self._now()):
@@ -612,6 +612,17 @@ class DialerService:
         if running.campaign.mode is not DialMode.PREVIEW:
             raise DialerRefused(f"campaign {campaign_id} is not a preview campaign")
         return running
+
+    def _ready_to_dial(self, running: _Campaign) -> None:
+        """The rules of the module docstring for a preview call (the tick keeps them for
+        the others)."""
+        if not self._resynced():
+            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
+        if not self._reconciled or running.ledger is None:
+            raise DialerRefused(
+                "the dialer is not ready yet (settling the previous run's calls, or loading"
+                " the campaign's abandonment tallies): try again in a moment"
+            )
 
     def _offer(self, campaign_id: str, agent_id: str, contact_id: str) -> PreviewOffer:
         offer = self._previews.get(agent_id)

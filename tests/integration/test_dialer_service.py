@@ -1088,3 +1088,21 @@ async def test_a_campaign_list_read_before_a_campaign_was_created_does_not_drop_
     assert view is not None
     assert view["dialing"] is True
     assert "agents" in view, "the new campaign was dropped by the stale list"
+
+
+async def test_a_preview_call_waits_for_the_previous_runs_attempts_and_the_tallies(
+    make: Make,
+) -> None:
+    campaign = replace(SPRING, mode=DialMode.PREVIEW, agent_ids=frozenset({"1001"}))
+    h = await make(campaign, [contact(0)], agents=["1001"], slow={"open_attempts": 1.0})
+    await h.start()
+    await dialing(h, 0.5)  # resynchronised; the open attempts are still being read
+    with pytest.raises(DialerRefused, match="not ready"):
+        await h.service.preview_next("spring", "1001")
+    assert h.agents.made("reserve") == []
+    await h.run_for(1.5)  # settled, tallies loaded
+    offer = await h.service.preview_next("spring", "1001")
+    assert offer is not None
+    await h.service.preview_dial("spring", "1001", offer.contact.contact.id)
+    await h.drain()
+    assert h.ami.numbers() == [number(0)]
