@@ -403,22 +403,30 @@ class DialerService:
         )
 
     async def _refill(self, running: _Campaign) -> None:
-        have = {stored.contact.id for stored in running.buffer} | running.offered
-        for call in self.calls.calls():
-            have.add(call.request.contact_id)
         due = await self._store.due_contacts(
             running.campaign.id, now=self._clock.now(), limit=BUFFER_FETCH
         )
         now = self._now()
         # Nothing (more) due: ask the database again a little later, not every tick.
         running.refill_at = now + (REFILL_IDLE_S if len(due) < BUFFER_FETCH else 0.0)
+        # Read after the database answered: another refill (two agents asking for a
+        # preview at once) may have buffered the same contacts meanwhile.
+        have = self._taken(running)
         for stored in due:
             if stored.contact.id in have:
                 continue
             if not may_call(stored.contact, running.campaign, now):
                 await self._postpone(running.campaign, stored, now)
+                have = self._taken(running)
                 continue
             running.buffer.append(stored)
+            have.add(stored.contact.id)
+
+    def _taken(self, running: _Campaign) -> set[str]:
+        """The contacts buffered, offered or in a call: not to be buffered again."""
+        have = {stored.contact.id for stored in running.buffer} | running.offered
+        have.update(call.request.contact_id for call in self.calls.calls())
+        return have
 
     async def _postpone(self, campaign: Campaign, stored: StoredContact, now: float) -> None:
         """Outside every calling window now: not dialed, moved to the next open instant."""

@@ -8,6 +8,7 @@ service's tick loop sleeps on the FakeClock: ``run_for`` moves it tick by tick.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, time
@@ -1106,3 +1107,34 @@ async def test_a_preview_call_waits_for_the_previous_runs_attempts_and_the_talli
     await h.service.preview_dial("spring", "1001", offer.contact.contact.id)
     await h.drain()
     assert h.ami.numbers() == [number(0)]
+
+
+async def test_two_agents_asking_for_a_preview_at_once_never_get_a_contact_twice(
+    make: Make,
+) -> None:
+    campaign = replace(SPRING, mode=DialMode.PREVIEW)
+    h = await make(campaign, [contact(0), contact(1)], agents=["1001", "1002", "1003"])
+    await h.start()
+    await dialing(h, 1.0)
+    due = h.store.due_contacts
+
+    async def slow_due(*args: object, **kwargs: object) -> list[StoredContact]:
+        found = await due(*args, **kwargs)  # type: ignore[arg-type]
+        await h.clock.sleep(0.1)
+        return found
+
+    h.store.due_contacts = slow_due  # type: ignore[method-assign]
+    asks = [  # named so that the harness waits for them like the service's own tasks
+        asyncio.create_task(h.service.preview_next("spring", agent), name=f"ccd-dialer-{agent}")
+        for agent in ("1001", "1002")
+    ]
+    await h.run_for(0.5)
+    first, second = [ask.result() for ask in asks]
+    h.store.due_contacts = due  # type: ignore[method-assign]
+    assert first is not None
+    assert second is not None
+    assert {first.contact.contact.id, second.contact.contact.id} == {"spring-0", "spring-1"}
+    await h.service.preview_dial("spring", "1001", first.contact.contact.id)
+    await h.run_for(3.0)
+    # Both contacts are taken (one dialing, one offered): nothing else to offer.
+    assert await h.service.preview_next("spring", "1003") is None
