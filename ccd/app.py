@@ -1,12 +1,13 @@
 """Composition root: every long-lived object is built here, by hand, and nowhere else.
 
 Lifetimes follow aiohttp's ``cleanup_ctx`` (entered in order, left in reverse): the
-database engine, the CDR writer (which first replays the spool an earlier run left), the
-bus dispatcher, the IVR's FastAGI server (with its HTTP client for lookup nodes), then the
-AMI connection. On shutdown the AMI connection closes first, the AGI server stops (calls in
-the IVR go to the dialplan's default destination and their paths are published), the
-bus drains what it already holds (so every finished call is spooled), the CDR writer
-flushes the spool to the database within its time budget, and the engine goes last.
+event-loop lag probe (``/metrics``), the database engine, the CDR writer (which first
+replays the spool an earlier run left), the bus dispatcher, the IVR's FastAGI server (with
+its HTTP client for lookup nodes), then the AMI connection. On shutdown the AMI connection
+closes first, the AGI server stops (calls in the IVR go to the dialplan's default
+destination and their paths are published), the bus drains what it already holds (so
+every finished call is spooled), the CDR writer flushes the spool to the database within
+its time budget, the engine goes, and the lag probe last.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ from ccd.ivr.holder import FlowsHolder
 from ccd.live.control import AmiCallControl
 from ccd.live.model import LiveModel
 from ccd.live.service import LiveCalls
+from ccd.metrics.collector import CcdCollector, build_registry
+from ccd.metrics.dialer import DialerTally
+from ccd.metrics.loop_lag import LoopLagProbe
 from ccd.settings import Settings
 
 log = structlog.get_logger("ccd.app")
@@ -92,6 +96,7 @@ class Components:
     agi: AgiServer
     acd: AcdService
     dialer: DialerService
+    loop_lag: LoopLagProbe
     web_app: web.Application
 
 
@@ -193,6 +198,19 @@ def build(settings: Settings) -> Components:
         live_uniqueids=lambda: set(live_channels()),
     )
     bus.subscribe(dialer.handle)
+    dialer_tally = DialerTally()
+    bus.subscribe(dialer_tally.handle)
+    loop_lag = LoopLagProbe(clock)
+    metrics = build_registry(
+        CcdCollector(
+            pbx=gateway,
+            cdr_writer=cdr_writer,
+            bus=bus,
+            acd=acd,
+            dialer=dialer_tally,
+            loop_lag=loop_lag,
+        )
+    )
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
     readiness = Readiness(
         ami=gateway,
@@ -214,6 +232,7 @@ def build(settings: Settings) -> Components:
         dialer=dialer,
         dialer_attempts=attempt_store,
         dialer_report_zone=settings.dialer.report_zone,
+        metrics=metrics,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -249,6 +268,11 @@ def build(settings: Settings) -> Components:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    async def loop_lag_probe(_: web.Application) -> AsyncIterator[None]:
+        loop_lag.start()
+        yield
+        await loop_lag.stop()
 
     async def asterisk(_: web.Application) -> AsyncIterator[None]:
         await gateway.start()
@@ -308,7 +332,9 @@ def build(settings: Settings) -> Components:
         finally:
             await lookups.close()
 
-    web_app.cleanup_ctx.extend([database, cdr_records, dispatcher, queues, dialing, ivr, asterisk])
+    web_app.cleanup_ctx.extend(
+        [loop_lag_probe, database, cdr_records, dispatcher, queues, dialing, ivr, asterisk]
+    )
     return Components(
         settings=settings,
         bus=bus,
@@ -322,6 +348,7 @@ def build(settings: Settings) -> Components:
         agi=agi,
         acd=acd,
         dialer=dialer,
+        loop_lag=loop_lag,
         web_app=web_app,
     )
 

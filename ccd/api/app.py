@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client.registry import CollectorRegistry
 
 from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
@@ -14,6 +15,7 @@ from ccd.api import dialing as dialing_routes
 from ccd.api import dnc as dnc_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
+from ccd.api import metrics as metrics_routes
 from ccd.api.context import DEPS, ApiDeps
 from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
@@ -49,6 +51,7 @@ def build_api(
     dialer: DialerRuntime | None = None,
     dialer_attempts: AttemptStore | None = None,
     dialer_report_zone: str = "UTC",
+    metrics: CollectorRegistry | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -83,6 +86,7 @@ def build_api(
     dialing_routes.add_routes(app)
     compliance_routes.add_routes(app)
     dnc_routes.add_routes(app)
+    metrics_routes.add_routes(app, metrics)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -36,6 +36,9 @@ DIALER_AGENT_SELF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
 # integrators included, for reporting systems; never agents (customers' numbers of the
 # whole campaign).
 COMPLIANCE_READERS = CALL_READERS
+# Prometheus (ccd.api.metrics): operational counts only — no numbers, no agent ids — read by
+# the monitoring system with an integrator token of its own, and by admins.
+METRICS_SCRAPERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -97,6 +100,7 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "dnc.remove": DIALER_MANAGERS,
     "dnc.upload": DIALER_MANAGERS,
     "dnc.check": DNC_CHECKERS,
+    "metrics": METRICS_SCRAPERS,
 }
 
 

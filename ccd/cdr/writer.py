@@ -31,6 +31,7 @@ from ccd.cdr.spool import Spool, SpoolEntry
 from ccd.clock import Clock, SystemClock
 from ccd.db.cdr_store import BatchResult
 from ccd.db.engine import driver_error
+from ccd.metrics.histogram import Histogram
 
 log = structlog.get_logger("ccd.cdr.writer")
 
@@ -81,6 +82,8 @@ class CdrWriter:
         self.spool_error: str | None = None
         self.written = 0
         self.duplicates_skipped = 0
+        # Seconds per committed batch (the insert that succeeded; failed ones are retried).
+        self.write_latency = Histogram()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,6 +237,8 @@ class CdrWriter:
                 await self._clock.sleep(self._backoff.next_delay())
                 continue
             break
+        elapsed_s = self._clock.monotonic() - started
+        self.write_latency.observe(elapsed_s)
         self._spool.ack(batch)
         self.written += result.calls_inserted + result.asterisk_cdrs_inserted
         self.duplicates_skipped += result.duplicates
@@ -252,7 +257,7 @@ class CdrWriter:
             inserted=result.calls_inserted + result.asterisk_cdrs_inserted,
             duplicates=result.duplicates,
             backlog=self._spool.pending,
-            elapsed_ms=round((self._clock.monotonic() - started) * 1000, 1),
+            elapsed_ms=round(elapsed_s * 1000, 1),
         )
 
     def _failed(self, exc: Exception, records: Sequence[SpoolRecord]) -> None:

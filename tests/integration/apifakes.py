@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.registry import CollectorRegistry
 
 from ccd.acd.ports import AcdLive, AcdRefused
 from ccd.api.app import build_api
@@ -360,6 +361,7 @@ async def running_api(
     dialer: DialerRuntime | None = None,
     dialer_attempts: AttemptStore | None = None,
     dialer_report_zone: str = "UTC",
+    metrics: CollectorRegistry | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -386,6 +388,7 @@ async def running_api(
         dialer=dialer,
         dialer_attempts=dialer_attempts,
         dialer_report_zone=dialer_report_zone,
+        metrics=metrics,
     )
     statuses: list[int] = []
 

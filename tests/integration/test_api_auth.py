@@ -55,6 +55,8 @@ ENDPOINTS = {
     "cdrs.csv": Endpoint("GET", "/api/v1/cdrs.csv", 200, ALL_ROLES),
     "ivr.flows": Endpoint("GET", "/api/v1/ivr/flows", 200, CONTROLLERS),
     "ivr.reload": Endpoint("POST", "/api/v1/ivr/reload", 200, frozenset({"admin"})),
+    # Prometheus scrapes with an integrator token of its own (README, "Metrics").
+    "metrics": Endpoint("GET", "/metrics", 200, frozenset({"admin", "integrator"})),
 }
 
 

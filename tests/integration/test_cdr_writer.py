@@ -356,3 +356,52 @@ async def test_a_backlog_that_does_not_drain_is_reported_even_without_errors(
     async with asyncio.timeout(5):
         assert not await draining
     assert Spool(tmp_path / "spool").open().records == 1  # still on disk for next start
+
+
+@dataclass
+class SlowDatabase:
+    """Commits every batch ``delay_s`` of clock time after it is handed over; the first
+    ``failures`` inserts fail at once."""
+
+    clock: FakeClock
+    delay_s: float
+    failures: int = 0
+    batches: list[int] = field(default_factory=list)
+
+    async def insert_batch(self, records: Sequence[SpoolRecord]) -> BatchResult:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError(111, "Connect call failed")
+        await self.clock.sleep(self.delay_s)
+        self.batches.append(len(records))
+        return BatchResult(
+            calls=len(records),
+            calls_inserted=len(records),
+            asterisk_cdrs=0,
+            asterisk_cdrs_inserted=0,
+        )
+
+
+async def test_write_latency_is_measured_per_committed_batch_on_the_clock(tmp_path: Path) -> None:
+    clock = FakeClock()
+    database = SlowDatabase(clock, delay_s=0.2, failures=1)
+    spool = opened_spool(tmp_path / "spool", clock)
+    writer = writer_for(spool, database, clock)
+    writer.start()
+    for n in range(3):
+        spool.append(sample_call(f"call-{n}"))
+    writer.wake()
+    await step_when_waiting(clock, FLUSH_S)  # fsync; the first insert fails at once
+    await step_when_waiting(clock, RETRY_MAX_S)  # the retry starts, its commit takes 0.2 s
+    await step_when_waiting(clock, 0.2)
+    await until(lambda: spool.pending == 0)
+
+    assert database.batches == [3]
+    # One committed batch; the failed attempt is not a latency sample.
+    assert writer.write_latency.count == 1
+    assert writer.write_latency.sum == pytest.approx(0.2)
+    cumulative = dict(writer.write_latency.cumulative())
+    assert cumulative[0.1] == 0
+    assert cumulative[0.25] == 1
+    assert cumulative[float("inf")] == 1
+    assert await drained(writer)
