@@ -915,6 +915,12 @@ class AcdService:
         """The agent's state (LOGGED_OUT when not logged in)."""
         return self.engine.agent_state(agent_id)
 
+    def wants_out(self, agent_id: str) -> bool:
+        """A pause or logout the agent asked for waits for its current work to end."""
+        return (
+            self.engine.logout_pending(agent_id) or self.engine.pending_pause(agent_id) is not None
+        )
+
     def _apply_now(self, event: Event) -> None:
         """Apply the dialer's event at once so a refusal raises to the dialer. Never from
         inside an engine step (while a command executes): the event would only be queued

@@ -34,6 +34,10 @@ class DialerAgents(Protocol):
 
     def agent_status(self, agent_id: str) -> AgentState: ...
 
+    def wants_out(self, agent_id: str) -> bool:
+        """A pause or logout asked while reserved waits for the release."""
+        ...
+
 
 class DialerAmi(Protocol):
     @property

@@ -277,6 +277,7 @@ class DialerService:
     def _tick(self) -> None:
         now = self._now()
         self._carry_out(self.calls.handle(c.Tick(), now))
+        self._withdraw_left_previews()
         if now >= self._next_poll:
             self._next_poll = now + CAMPAIGN_POLL_S
             self._spawn(self._load_campaigns(), "campaigns")
@@ -642,14 +643,25 @@ class DialerService:
             raise DialerRefused(f"contact {contact_id} is not offered to agent {agent_id}")
         return offer
 
+    def _withdraw_left_previews(self) -> None:
+        """An agent who asked to pause or log out while reading an offer gets its pause:
+        the offer goes back (a reserved agent's pause waits for the release)."""
+        for agent_id, offer in list(self._previews.items()):
+            if self._agents.wants_out(agent_id):
+                self._withdraw(agent_id, offer)
+                log.info("preview offer withdrawn: the agent is leaving", agent_id=agent_id)
+
     def _withdraw_previews(self, campaign_id: str) -> None:
-        running = self._campaigns.get(campaign_id)
         for agent_id, offer in list(self._previews.items()):
             if offer.campaign_id == campaign_id:
-                del self._previews[agent_id]
-                if running is not None:  # offered again later, like any due contact
-                    running.offered.discard(offer.contact.contact.id)
-                self._release(agent_id, offer.channel_id)
+                self._withdraw(agent_id, offer)
+
+    def _withdraw(self, agent_id: str, offer: PreviewOffer) -> None:
+        del self._previews[agent_id]
+        running = self._campaigns.get(offer.campaign_id)
+        if running is not None:  # offered again later, like any due contact
+            running.offered.discard(offer.contact.contact.id)
+        self._release(agent_id, offer.channel_id)
 
     # ---- dispositions ------------------------------------------------------------
 

@@ -128,6 +128,9 @@ class FakeAgents:
     def agent_status(self, agent_id: str) -> AgentState:
         return self.states.get(agent_id, AgentState(AgentStatus.LOGGED_OUT, 0.0))
 
+    def wants_out(self, agent_id: str) -> bool:
+        return agent_id in self.pausing
+
     # ---- for the test ----
 
     def status(self, agent_id: str) -> AgentStatus:

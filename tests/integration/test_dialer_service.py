@@ -911,6 +911,25 @@ async def test_a_contact_whose_preview_offer_was_withdrawn_is_offered_again(make
     assert again.contact.contact.id == "spring-0"
 
 
+async def test_an_agent_pausing_while_reading_an_offer_gets_the_pause(make: Make) -> None:
+    campaign = replace(SPRING, mode=DialMode.PREVIEW, agent_ids=frozenset({"1001"}))
+    h = await make(campaign, [contact(0)], agents=["1001"])
+    await h.start()
+    await dialing(h, 1.0)
+    offer = await h.service.preview_next("spring", "1001")
+    assert offer is not None
+    h.agents.pause("1001")  # reserved: the ACD keeps the pause for the release
+    assert h.agents.status("1001") is AgentStatus.RESERVED
+    await h.run_for(0.2)
+    assert h.agents.status("1001") is AgentStatus.PAUSED  # the offer went back
+    assert h.service.preview_of("1001") is None
+    assert h.ami.originates == []
+    h.agents.set("1001", AgentStatus.AVAILABLE)
+    again = await h.service.preview_next("spring", "1001")
+    assert again is not None
+    assert again.contact.contact.id == "spring-0"
+
+
 async def test_a_ringing_call_adopted_after_a_restart_has_its_agent_reserved_again(
     make: Make,
 ) -> None:

@@ -371,8 +371,12 @@ async def test_service_lends_an_agent_and_logs_every_transition() -> None:
             ("available", None),
         ]
         service.reserve_outbound("1002", "o3")
+        assert not service.wants_out("1002")
+        await service.pause("1002", "lunch")  # kept for the release
+        assert service.wants_out("1002")
         service.release_outbound("1002", "o3")
-        assert rig.status("1002") == "available"
+        assert rig.status("1002") == "paused"
+        assert not service.wants_out("1002")
     assert [r.status for r in rig.store.rows if r.agent_id == "1001"][1:] == [
         "reserved",
         "on_call",
