@@ -1018,16 +1018,32 @@ class DialerService:
 
     async def _record_finish(self, finished: c.Finished) -> None:
         request = finished.request
-        stored = await self._store.get_campaign(request.campaign_id)
-        contact = await self._store.get_contact(request.contact_id)
-        if stored is None or contact is None:
-            return
-        history = await self._attempts.history(request.contact_id)
-        history.append((finished.at, finished.outcome))
-        next_step = after_attempt(contact.contact, stored.campaign, history)
-        await self._attempts.finish(
-            request.attempt_id, outcome=finished.outcome, ended_at=finished.at, next=next_step
+        await self._end_attempt(
+            request.attempt_id,
+            request.campaign_id,
+            request.contact_id,
+            finished.outcome,
+            finished.at,
         )
+
+    async def _end_attempt(
+        self, attempt_id: int, campaign_id: str, contact_id: str, outcome: Outcome, at: float
+    ) -> bool:
+        """Write the attempt's outcome and its contact's next step (the retry rules);
+        False when the contact or its campaign is gone."""
+        known = self._campaigns.get(campaign_id)
+        campaign = known.campaign if known is not None else None
+        if campaign is None:  # not followed by this run (yet): the stored one
+            stored = await self._store.get_campaign(campaign_id)
+            campaign = stored.campaign if stored is not None else None
+        contact = await self._store.get_contact(contact_id)
+        if contact is None or campaign is None:
+            return False
+        history = await self._attempts.history(contact_id)
+        history.append((at, outcome))
+        next_step = after_attempt(contact.contact, campaign, history)
+        await self._attempts.finish(attempt_id, outcome=outcome, ended_at=at, next=next_step)
+        return True
 
     # ---- live view ---------------------------------------------------------------
 
@@ -1163,16 +1179,10 @@ class DialerService:
             outcome = Outcome.MACHINE
         else:
             outcome = Outcome.FAILED  # what happened is not known: retried by the rules
-        contact = await self._store.get_contact(attempt.contact_id)
-        stored = await self._store.get_campaign(attempt.campaign_id)
-        if contact is None or stored is None:
+        if not await self._end_attempt(
+            attempt.attempt_id, attempt.campaign_id, attempt.contact_id, outcome, now
+        ):
             return
-        history = await self._attempts.history(attempt.contact_id)
-        history.append((now, outcome))
-        next_step = after_attempt(contact.contact, stored.campaign, history)
-        await self._attempts.finish(
-            attempt.attempt_id, outcome=outcome, ended_at=now, next=next_step
-        )
         log.warning(
             "dialer attempt closed after restart", attempt=attempt.attempt_id, outcome=outcome.value
         )
