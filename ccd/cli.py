@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser(
         "create", parents=[config_option], help="create a token (shown once)"
     )
-    create.add_argument("--role", required=True, help="admin, supervisor, agent or integrator")
+    create.add_argument(
+        "--role", required=True, help="admin, supervisor, agent, integrator, qa or analyst"
+    )
     create.add_argument("--agent", metavar="ID", help="agent id (required for --role agent)")
     create.add_argument("--label", default="", help="free text: who or what uses the token")
     create.set_defaults(handler=_cmd_token_create)

@@ -12,6 +12,10 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     AGENT = "agent"
     INTEGRATOR = "integrator"
+    # Scores calls against evaluation forms; reads CDRs and recordings to do so.
+    QA = "qa"
+    # Reads reports, forecasts and CDRs; changes nothing.
+    ANALYST = "analyst"
 
 
 @dataclass(frozen=True, slots=True)

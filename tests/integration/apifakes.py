@@ -39,12 +39,16 @@ TOKENS = {
     "supervisor": "tok-supervisor-secret",
     "agent": "tok-agent-secret",
     "integrator": "tok-integrator-secret",
+    "qa": "tok-qa-secret",
+    "analyst": "tok-analyst-secret",
 }
 PRINCIPALS = {
     TOKENS["admin"]: Principal("t-admin", Role.ADMIN, None),
     TOKENS["supervisor"]: Principal("t-sup", Role.SUPERVISOR, None),
     TOKENS["agent"]: Principal("t-agent", Role.AGENT, "1001"),
     TOKENS["integrator"]: Principal("t-int", Role.INTEGRATOR, None),
+    TOKENS["qa"]: Principal("t-qa", Role.QA, None),
+    TOKENS["analyst"]: Principal("t-analyst", Role.ANALYST, None),
 }
 
 

@@ -10,7 +10,16 @@ import aiohttp
 from ccd.dialer.contacts import contact_id
 from tests.integration.apifakes import TOKENS, Api
 
-IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
+IDENTITIES = [
+    "anonymous",
+    "bad-token",
+    "admin",
+    "supervisor",
+    "agent",
+    "integrator",
+    "qa",
+    "analyst",
+]
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,7 @@ class Endpoint:
 
 READERS = frozenset({"admin", "supervisor", "integrator"})
 CONTROLLERS = frozenset({"admin", "supervisor"})
-ALL_ROLES = frozenset({"admin", "supervisor", "agent", "integrator"})
+ALL_ROLES = frozenset({"admin", "supervisor", "agent", "integrator", "qa", "analyst"})
 
 ADMIN_ONLY = frozenset({"admin"})
 VIEWERS = frozenset({"admin", "supervisor"})

@@ -36,7 +36,7 @@ from ccd.db.engine import create_engine
 from ccd.domain.auth import Principal, Role
 from tests.cdrrows import T0, cdr_row, insert_rows, leg_row
 from tests.integration.apifakes import Api, running_api
-from tests.integration.authmatrix import headers_for
+from tests.integration.authmatrix import IDENTITIES, headers_for
 
 CDR_COLUMNS = [f.name for f in fields(StoredCdr)]
 
@@ -420,7 +420,6 @@ async def test_unmigrated_database_is_503_not_500(tmp_path: Path) -> None:
 
 # --- roles -------------------------------------------------------------------------------
 
-IDENTITIES = ["anonymous", "bad-token", "admin", "supervisor", "agent", "integrator"]
 ROUTES = {
     "cdrs.list": "/api/v1/cdrs",
     "cdrs.get": "/api/v1/cdrs/c1",  # agent 1001's call; the test agent is 1001
