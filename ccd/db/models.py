@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -189,6 +190,7 @@ class AcdQueueRow(Base):
     announce_hold_time: Mapped[bool] = mapped_column(Boolean)
     announce_every_s: Mapped[float] = mapped_column(Float)
     callback_key: Mapped[str | None] = mapped_column(String(1))
+    survey_flow: Mapped[str | None] = mapped_column(String(64))  # post-call survey (0010)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -376,3 +378,24 @@ class AuditEventRow(Base):
     target_kind: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SurveyResponseRow(Base):
+    """One question of a post-call survey: its score 1..5, or NULL when the caller was asked
+    and gave no valid answer. ``linkedid`` is the call's CDR; one row per call and question
+    (a retried write cannot store an answer twice)."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR (score >= 1 AND score <= 5)", name="score_range"),
+        UniqueConstraint("linkedid", "question"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(80))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
