@@ -15,6 +15,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -399,3 +400,76 @@ class SurveyResponseRow(Base):
     question: Mapped[str] = mapped_column(String(64))
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class QaFormRow(Base):
+    """An evaluation form: its id, name and latest version (``qa_form_versions``)."""
+
+    __tablename__ = "qa_forms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    current_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QaFormVersionRow(Base):
+    """One version of a form's sections and questions; never changed once written, so an
+    evaluation always scores against the questions it was made with."""
+
+    __tablename__ = "qa_form_versions"
+
+    form_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("qa_forms.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))  # token id
+
+
+class QaEvaluationRow(Base):
+    """One scored call. The CDR's agent, queue and campaign are copied when it is made;
+    ``score_pct`` is None when every answer is N/A (reports read it from here)."""
+
+    __tablename__ = "qa_evaluations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["form_id", "form_version"],
+            ["qa_form_versions.form_id", "qa_form_versions.version"],
+            name="fk_qa_evaluations_form_id_qa_form_versions",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(80))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[int] = mapped_column(Integer)
+    score_pct: Mapped[float | None] = mapped_column(Float)
+    critical_failed: Mapped[bool] = mapped_column(Boolean)
+    comments: Mapped[str] = mapped_column(String(4000))
+    evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    evaluator_token_id: Mapped[str] = mapped_column(String(64))
+    evaluator_role: Mapped[str] = mapped_column(String(16))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledgement_comment: Mapped[str | None] = mapped_column(String(2000))
+
+
+class QaAnswerRow(Base):
+    """One answer of an evaluation: ``answer`` is yes, no, na or the scale value;
+    ``score_pct`` that question's own percentage (None for N/A)."""
+
+    __tablename__ = "qa_answers"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        AutoIncrementId, ForeignKey("qa_evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(8))
+    score_pct: Mapped[float | None] = mapped_column(Float)
