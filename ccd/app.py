@@ -46,6 +46,7 @@ from ccd.cdr.writer import CdrWriter
 from ccd.clock import Clock, SystemClock
 from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
+from ccd.db.audit_store import AuditStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.cdr_store import CdrStore
 from ccd.db.dialer_attempts import AttemptStore
@@ -96,6 +97,7 @@ class Components:
     agi: AgiServer
     acd: AcdService
     dialer: DialerService
+    audit: AuditStore
     loop_lag: LoopLagProbe
     web_app: web.Application
 
@@ -136,6 +138,8 @@ def build(settings: Settings) -> Components:
         )
     engine = create_engine(settings.database_url)
     tokens = TokenStore(engine, clock=clock)
+    # One trail for every audited act (monitoring, playbacks…), read by GET /api/v1/audit.
+    audit = AuditStore(engine, clock)
     bus = Bus()
     live = LiveCalls(LiveModel())
     hub = EventHub()
@@ -233,6 +237,7 @@ def build(settings: Settings) -> Components:
         dialer_attempts=attempt_store,
         dialer_report_zone=settings.dialer.report_zone,
         metrics=metrics,
+        audit=audit,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -348,6 +353,7 @@ def build(settings: Settings) -> Components:
         agi=agi,
         acd=acd,
         dialer=dialer,
+        audit=audit,
         loop_lag=loop_lag,
         web_app=web_app,
     )

@@ -7,6 +7,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from ccd.acd.ports import AcdLive
 from ccd.api import acd as acd_routes
+from ccd.api import audit as audit_routes
 from ccd.api import campaign_contacts as campaign_contact_routes
 from ccd.api import campaigns as campaign_routes
 from ccd.api import cdrs as cdr_routes
@@ -16,7 +17,7 @@ from ccd.api import dnc as dnc_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
 from ccd.api import metrics as metrics_routes
-from ccd.api.context import DEPS, ApiDeps
+from ccd.api.context import AUDIT_LOG, DEPS, ApiDeps
 from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
@@ -26,6 +27,7 @@ from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
+from ccd.domain.audit import AuditLog
 from ccd.domain.auth import TokenVerifier
 from ccd.health import ReadinessCheck
 from ccd.ivr.ports import IvrFlows
@@ -52,6 +54,7 @@ def build_api(
     dialer_attempts: AttemptStore | None = None,
     dialer_report_zone: str = "UTC",
     metrics: CollectorRegistry | None = None,
+    audit: AuditLog | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -68,6 +71,7 @@ def build_api(
         clock=clock if clock is not None else SystemClock(),
         max_body_bytes=max_body_bytes,
     )
+    app[AUDIT_LOG] = audit
     router = app.router
     router.add_get("/healthz", handlers.healthz, name="healthz")
     router.add_get("/readyz", handlers.readyz, name="readyz")
@@ -87,6 +91,7 @@ def build_api(
     compliance_routes.add_routes(app)
     dnc_routes.add_routes(app)
     metrics_routes.add_routes(app, metrics)
+    audit_routes.add_routes(app)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from ccd.acd.ports import AcdLive
 from ccd.api.hub import EventHub
 from ccd.clock import Clock
+from ccd.domain.audit import AuditLog
 from ccd.domain.auth import Principal, TokenVerifier
 from ccd.health import ReadinessCheck
 from ccd.live.ports import CallControl, CallDirectory
@@ -28,5 +29,7 @@ class ApiDeps:
 DEPS = web.AppKey("deps", ApiDeps)
 # The running ACD, when this process runs one (None: ACD routes answer 503).
 ACD_LIVE: web.AppKey[AcdLive | None] = web.AppKey("acd_live")
+# The audit trail every handler records to (``ccd.api.audit.record_audit``); None: 503.
+AUDIT_LOG: web.AppKey[AuditLog | None] = web.AppKey("audit_log")
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -39,6 +39,7 @@ COMPLIANCE_READERS = CALL_READERS
 # Prometheus (ccd.api.metrics): operational counts only — no numbers, no agent ids — read by
 # the monitoring system with an integrator token of its own, and by admins.
 METRICS_SCRAPERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
+AUDIT_READERS = frozenset({Role.ADMIN})
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -101,6 +102,9 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "dnc.upload": DIALER_MANAGERS,
     "dnc.check": DNC_CHECKERS,
     "metrics": METRICS_SCRAPERS,
+    # Who listened to which call, who played which recording: the PBX admin's record (and
+    # the supervisors it is about may not read or filter it).
+    "audit.list": AUDIT_READERS,
 }
 
 

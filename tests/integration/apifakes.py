@@ -21,6 +21,7 @@ from ccd.api.dialer_runtime import DialerRuntime
 from ccd.api.hub import EventHub
 from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
+from ccd.db.audit_store import AuditStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.domain.auth import Principal, Role, TokenVerifier
@@ -366,6 +367,7 @@ async def running_api(
     dialer_attempts: AttemptStore | None = None,
     dialer_report_zone: str = "UTC",
     metrics: CollectorRegistry | None = None,
+    audit: AuditStore | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -393,6 +395,7 @@ async def running_api(
         dialer_attempts=dialer_attempts,
         dialer_report_zone=dialer_report_zone,
         metrics=metrics,
+        audit=audit,
     )
     statuses: list[int] = []
 

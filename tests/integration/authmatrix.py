@@ -169,6 +169,12 @@ AGENT_ACTIONS = (
 )
 
 
+# The audit trail, for the auth matrix of test_api_audit (it needs a database): admins only.
+AUDIT_ENDPOINTS = {
+    "audit.list": Endpoint("GET", "/api/v1/audit?action=monitor.started", 200, ADMIN_ONLY),
+}
+
+
 def expected_status(endpoint: Endpoint, identity: str) -> int:
     if identity in ("anonymous", "bad-token"):
         return 401

@@ -26,6 +26,7 @@ from tests.integration.apifakes import (
 from tests.integration.authmatrix import (
     ACD_ENDPOINTS,
     ALL_ROLES,
+    AUDIT_ENDPOINTS,
     CONTROLLERS,
     DIALER_ENDPOINTS,
     DIALING_ENDPOINTS,
@@ -64,6 +65,7 @@ def test_matrix_covers_every_authenticated_route() -> None:
     # The ACD and dialer routes are checked in test_api_acd, test_api_dialer and
     # test_api_dialing (they need a database).
     covered = set(ENDPOINTS) | set(ACD_ENDPOINTS) | set(DIALER_ENDPOINTS) | set(DIALING_ENDPOINTS)
+    covered |= set(AUDIT_ENDPOINTS)  # test_api_audit
     assert covered == set(ROUTE_ROLES)
 
 

@@ -1,0 +1,128 @@
+"""The audit trail over HTTP: ``GET /api/v1/audit`` (admins only, ``ccd.api.policy``).
+
+Also the one way a handler writes to the trail: ``record_audit`` (monitoring, playbacks…)
+stores the entry before the handler answers, so an act that could not be audited is a 503
+rather than an unrecorded success.
+
+Query parameters are validated like bodies: unknown or repeated names, CR/LF/NUL, values
+too long for the column, datetimes without a timezone and ``since`` later than ``until``
+are 422 problems naming the parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from multidict import MultiMapping
+from pydantic import BaseModel, ConfigDict, Field
+
+from ccd.api.cdrs import IsoDateTime
+from ccd.api.context import AUDIT_LOG
+from ccd.api.handlers import no_store_json
+from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
+from ccd.api.serialize import iso
+from ccd.api.validation import validate_body
+from ccd.db.audit_store import AuditUnavailable
+from ccd.domain.audit import AuditEntry, AuditLog, AuditRecord
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class AuditQuery(BaseModel):
+    """``GET /api/v1/audit`` query parameters (all strings on the wire)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Lengths are the columns' (audit_events): a longer value can match nothing.
+    action: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    target_kind: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    target_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    since: IsoDateTime = None
+    until: IsoDateTime = None
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+
+
+def parse_audit_query(query: MultiMapping[str]) -> AuditQuery:
+    """``AuditQuery`` from a query string, or a 422 naming each bad parameter."""
+    errors: list[FieldError] = []
+    data: dict[str, object] = {}
+    for name in dict.fromkeys(query.keys()):
+        values = query.getall(name)
+        if len(values) > 1:
+            errors.append(FieldError(name, "must be given at most once"))
+        else:
+            data[name] = values[0]
+    if errors:
+        raise validation_problem(errors)
+    try:
+        parsed = validate_body(AuditQuery, data)
+    except ApiProblem as problem:
+        # An unsafe parameter *name* comes back as "body"; here it is the query string.
+        raise validation_problem(
+            [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
+        ) from None
+    if parsed.since is not None and parsed.until is not None and parsed.since > parsed.until:
+        raise validation_problem([FieldError("since", "must not be later than until")])
+    return parsed
+
+
+def audit_view(record: AuditRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "at": iso(record.at),
+        "actor": {
+            "token_id": record.actor_token_id,
+            "role": record.actor_role,
+            "agent_id": record.actor_agent_id,
+        },
+        "action": record.action,
+        "target_kind": record.target_kind,
+        "target_id": record.target_id,
+        "detail": dict(record.detail),
+    }
+
+
+def _audit_unavailable() -> ApiProblem:
+    return ApiProblem(
+        503, "the audit trail is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
+    )
+
+
+def audit_log(app: web.Application) -> AuditLog:
+    """The trail this process writes to (503 when the API was built without one)."""
+    log = app[AUDIT_LOG]
+    if log is None:
+        raise _audit_unavailable()
+    return log
+
+
+async def record_audit(app: web.Application, entry: AuditEntry) -> AuditRecord:
+    """Store ``entry`` now; a trail that cannot take it is a 503 problem."""
+    try:
+        return await audit_log(app).record(entry)
+    except AuditUnavailable:
+        raise _audit_unavailable() from None
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    trail = audit_log(request.app)
+    query = parse_audit_query(request.query)
+    try:
+        records = await trail.search(
+            action=query.action,
+            target_kind=query.target_kind,
+            target_id=query.target_id,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+        )
+    except AuditUnavailable:
+        raise _audit_unavailable() from None
+    events = [audit_view(record) for record in records]
+    return no_store_json({"events": events, "count": len(events)})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/audit", list_audit, name="audit.list")
