@@ -20,6 +20,7 @@ import random
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -33,9 +34,11 @@ from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
 from ccd.agi.server import AgiHandler, AgiServer
 from ccd.ami.gateway import AmiGateway
+from ccd.ami.recording import AmiRecorder
 from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
+from ccd.api.recordings import RecordingApi
 from ccd.backoff import Backoff, BackoffPolicy
 from ccd.bus import Bus
 from ccd.cdr.builder import CdrBuilder
@@ -52,6 +55,11 @@ from ccd.db.cdr_store import CdrStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import create_engine, ping
+from ccd.db.forecast_history import ForecastHistory
+from ccd.db.quality_store import QualityStore
+from ccd.db.recording_store import RecordingStore
+from ccd.db.report_queries import ReportQueries
+from ccd.db.survey_store import SurveyStore
 from ccd.db.tokens import TokenStore
 from ccd.dialer.service import CHANNEL_PREFIX as DIALER_CHANNEL_PREFIX
 from ccd.dialer.service import DialerService
@@ -59,6 +67,7 @@ from ccd.domain import contract
 from ccd.domain.cdr import IvrStep
 from ccd.domain.events import IvrFinished
 from ccd.errors import CcdError
+from ccd.forecast.config import forecast_defaults
 from ccd.health import Readiness
 from ccd.ivr.flows import load_flows
 from ccd.ivr.holder import FlowsHolder
@@ -68,7 +77,12 @@ from ccd.live.service import LiveCalls
 from ccd.metrics.collector import CcdCollector, build_registry
 from ccd.metrics.dialer import DialerTally
 from ccd.metrics.loop_lag import LoopLagProbe
+from ccd.recording.service import RecordingService
+from ccd.reports.service import ReportRules, ReportService
 from ccd.settings import Settings
+from ccd.survey.agi import PostCallSurvey
+from ccd.survey.writer import AnswerWriter
+from ccd.wallboard.view import ServiceLevelTargets
 
 log = structlog.get_logger("ccd.app")
 
@@ -98,6 +112,7 @@ class Components:
     acd: AcdService
     dialer: DialerService
     audit: AuditStore
+    recording: RecordingService
     loop_lag: LoopLagProbe
     web_app: web.Application
 
@@ -110,13 +125,18 @@ class _AgiRouter:
     def __init__(self, queue: AgiHandler) -> None:
         self._queue = queue
         self._ivr: AgiHandler | None = None
+        self._survey: AgiHandler | None = None
 
-    def attach(self, handler: AgiHandler) -> None:
+    def attach(self, handler: AgiHandler, survey: AgiHandler | None = None) -> None:
         self._ivr = handler
+        self._survey = survey
 
     async def __call__(self, channel: AgiChannel) -> None:
         if channel.network_script == contract.AGI_SCRIPT_QUEUE:
             await self._queue(channel)
+            return
+        if channel.network_script == contract.AGI_SCRIPT_SURVEY and self._survey is not None:
+            await self._survey(channel)
             return
         if self._ivr is None:
             log.warning("agi call before the ivr was ready, default destination")
@@ -202,6 +222,42 @@ def build(settings: Settings) -> Components:
         live_uniqueids=lambda: set(live_channels()),
     )
     bus.subscribe(dialer.handle)
+    # Post-call survey: answers written with retries; the queue's survey_flow names the flow.
+    survey_answers = AnswerWriter(
+        SurveyStore(engine),
+        clock,
+        Backoff(
+            BackoffPolicy(min_s=settings.survey.retry_min_s, max_s=settings.survey.retry_max_s),
+            random.Random(),
+        ),
+        max_pending=settings.survey.max_pending,
+    )
+
+    def survey_flow_for(queue_id: str) -> str | None:
+        queue = acd.engine.queues().get(queue_id)
+        return queue.survey_flow if queue is not None else None
+
+    survey = PostCallSurvey(
+        flows=lambda: flows.current,
+        survey_flow_for=survey_flow_for,
+        writer=survey_answers,
+        clock=clock,
+    )
+    bus.subscribe(survey.handle)
+    recording_settings = settings.recording
+    recording_store = RecordingStore(engine)
+    recording = RecordingService(
+        recorder=AmiRecorder(gateway),
+        store=recording_store,
+        publish=bus.publish,
+        clock=clock,
+        asterisk_dir=recording_settings.asterisk_dir,
+        local_dir=recording_settings.local_dir,
+        retention_days=recording_settings.retention_days,
+        retention_interval_s=recording_settings.retention_interval_s,
+        rng=random.Random(),
+    )
+    bus.subscribe(recording.handle)
     dialer_tally = DialerTally()
     bus.subscribe(dialer_tally.handle)
     loop_lag = LoopLagProbe(clock)
@@ -238,6 +294,29 @@ def build(settings: Settings) -> Components:
         dialer_report_zone=settings.dialer.report_zone,
         metrics=metrics,
         audit=audit,
+        quality=QualityStore(engine, clock),
+        forecast_history=ForecastHistory(engine),
+        forecast_defaults=forecast_defaults(settings),
+        reports=ReportService(
+            ReportQueries(engine),
+            ReportRules(
+                zone=settings.reports.zone,
+                short_abandon_s=settings.reports.short_abandon_s,
+                fcr_window=timedelta(hours=settings.reports.fcr_window_h),
+                unresolved_dispositions=frozenset(settings.reports.unresolved_dispositions),
+            ),
+        ),
+        recordings=RecordingApi(
+            store=recording_store,
+            control=recording,
+            audit=audit,
+            directory=recording_settings.local_dir,
+            integrators_may_play=recording_settings.integrators_may_play,
+        ),
+        wallboard_targets=ServiceLevelTargets(
+            settings.wallboard.service_level_target_pct,
+            dict(settings.wallboard.queue_targets_pct),
+        ),
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -297,6 +376,19 @@ def build(settings: Settings) -> Components:
         yield
         await dialer.stop()
 
+    async def recordings(_: web.Application) -> AsyncIterator[None]:
+        # After the database; its retention sweep and file bookkeeping stop before it.
+        recording.start()
+        yield
+        await recording.stop()
+
+    async def survey_writer(_: web.Application) -> AsyncIterator[None]:
+        # Entered after the database, left after the AGI server: the answers of surveys
+        # cut off at shutdown still get their chance to be written.
+        survey_answers.start()
+        yield
+        await survey_answers.drain(settings.http.shutdown_timeout_s / 2)
+
     async def hold_caller(channel: AgiChannel) -> None:
         await hold(channel, acd, clock)
 
@@ -322,7 +414,8 @@ def build(settings: Settings) -> Components:
                     lookups,
                     clock,
                     on_finished=_publish_ivr_path(bus, clock),
-                )
+                ),
+                survey=survey.agi_handler(lookups),
             )
             try:
                 await agi.start()
@@ -338,7 +431,18 @@ def build(settings: Settings) -> Components:
             await lookups.close()
 
     web_app.cleanup_ctx.extend(
-        [loop_lag_probe, database, cdr_records, dispatcher, queues, dialing, ivr, asterisk]
+        [
+            loop_lag_probe,
+            database,
+            cdr_records,
+            survey_writer,
+            dispatcher,
+            recordings,
+            queues,
+            dialing,
+            ivr,
+            asterisk,
+        ]
     )
     return Components(
         settings=settings,
@@ -354,6 +458,7 @@ def build(settings: Settings) -> Components:
         acd=acd,
         dialer=dialer,
         audit=audit,
+        recording=recording,
         loop_lag=loop_lag,
         web_app=web_app,
     )

@@ -13,8 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, get_args
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -233,6 +233,58 @@ class DialerSettings(_Section):
         return value
 
 
+class RecordingSettings(_Section):
+    # Where Asterisk writes recordings, as Asterisk sees it (absolute; inside its chroot
+    # when it runs in one). ccd names every file itself: <recording id>.wav.
+    asterisk_dir: PurePosixPath = PurePosixPath("/var/spool/asterisk/monitor/ccd")
+    # The same directory as ccd reads it (playback, size, retention). Unset: asterisk_dir
+    # (ccd and Asterisk on one file system, no chroot). Relative: see Settings.data_dir.
+    dir: Path | None = None
+    # Recordings older than this many days are deleted (file removed, row kept, marked).
+    retention_days: int = Field(default=90, ge=1, le=36_500)
+    # How often the retention sweep runs.
+    retention_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
+    # Integrators (CRM, helpdesk) may play recordings only when this is true.
+    integrators_may_play: bool = False
+
+    @field_validator("asterisk_dir")
+    @classmethod
+    def _absolute_for_asterisk(cls, value: PurePosixPath) -> PurePosixPath:
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path (Asterisk's own view of it)")
+        _check_ami_safe(str(value))
+        return value
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().absolute()
+
+    @property
+    def local_dir(self) -> Path:
+        """Where ccd reads recordings: ``dir``, else ``asterisk_dir``."""
+        return self.dir if self.dir is not None else Path(self.asterisk_dir)
+
+
+class ReportSettings(_Section):
+    # The zone whose wall clock draws report intervals and days (an IANA name); a report's
+    # ``zone`` parameter overrides it.
+    zone: str = "UTC"
+    # An abandon before this many seconds of waiting is a short abandon: counted apart,
+    # left out of service level and abandonment rate.
+    short_abandon_s: float = Field(default=5.0, ge=0, le=600)
+    # First-contact resolution: a repeat call from the same number to the same queue (or
+    # campaign) within this many hours means the first was not resolved.
+    fcr_window_h: float = Field(default=72.0, ge=0, le=24 * 90)
+    # Agent dispositions (dialer) that mean "not resolved".
+    unresolved_dispositions: tuple[str, ...] = ("call-back",)
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return DialerSettings._known_zone(value)
+
+
 @dataclass(frozen=True)
 class _LoadInputs:
     file_data: dict[str, Any]
@@ -270,6 +322,41 @@ class _FileDataSource(PydanticBaseSettingsSource):
         return dict(self._data)
 
 
+class WallboardSettings(_Section):
+    # The service-level target the wallboard compares each queue's SL today with: the
+    # "80" of "80 % answered within the queue's service_level_s"; per queue id overrides.
+    service_level_target_pct: float = Field(default=80.0, ge=0, le=100)
+    queue_targets_pct: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict
+    )
+
+
+class SurveySettings(_Section):
+    # Post-call survey answers not yet in the database (an outage) kept in memory; past
+    # this the oldest are dropped (and logged).
+    max_pending: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Retry delays while the database refuses the answers (backoff with jitter).
+    retry_min_s: float = Field(default=0.5, gt=0, le=60)
+    retry_max_s: float = Field(default=10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SurveySettings:
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        return self
+
+
+class ForecastSettings(_Section):
+    # Defaults of a staffing forecast's parameters (GET /api/v1/forecast, `ccd forecast`);
+    # its days and intervals are drawn in [reports] zone.
+    interval_minutes: Literal[15, 30, 60] = 30
+    weeks: int = Field(default=6, ge=1, le=52)
+    sl_target_pct: float = Field(default=80.0, gt=0, lt=100)
+    sl_seconds: float = Field(default=20.0, gt=0, le=3600)
+    max_occupancy_pct: float = Field(default=85.0, gt=0, le=100)
+    shrinkage_pct: float = Field(default=0.0, ge=0, le=90)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -288,6 +375,11 @@ class Settings(BaseSettings):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     dialer: DialerSettings = Field(default_factory=DialerSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    wallboard: WallboardSettings = Field(default_factory=WallboardSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    survey: SurveySettings = Field(default_factory=SurveySettings)
     # Relative paths (this and every other path key) are taken from the directory of the
     # config file that names them; from the environment or as defaults, from the working
     # directory at load time. Then made absolute so a later chdir cannot move the database.

@@ -14,9 +14,14 @@ from ccd.api import cdrs as cdr_routes
 from ccd.api import compliance as compliance_routes
 from ccd.api import dialing as dialing_routes
 from ccd.api import dnc as dnc_routes
+from ccd.api import forecast as forecast_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
 from ccd.api import metrics as metrics_routes
+from ccd.api import quality as quality_routes
+from ccd.api import recordings as recording_routes
+from ccd.api import reports as report_routes
+from ccd.api import wallboard as wallboard_routes
 from ccd.api.context import AUDIT_LOG, DEPS, ApiDeps
 from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
@@ -27,11 +32,16 @@ from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
+from ccd.db.quality_store import QualityStore
 from ccd.domain.audit import AuditLog
 from ccd.domain.auth import TokenVerifier
+from ccd.forecast.parameters import ForecastDefaults
+from ccd.forecast.run import HistoryReader
 from ccd.health import ReadinessCheck
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallControl, CallDirectory
+from ccd.reports.service import ReportService
+from ccd.wallboard.view import ServiceLevelTargets
 
 API_PREFIX = "/api/"
 
@@ -55,6 +65,12 @@ def build_api(
     dialer_report_zone: str = "UTC",
     metrics: CollectorRegistry | None = None,
     audit: AuditLog | None = None,
+    quality: QualityStore | None = None,
+    forecast_history: HistoryReader | None = None,
+    forecast_defaults: ForecastDefaults | None = None,
+    reports: ReportService | None = None,
+    recordings: recording_routes.RecordingApi | None = None,
+    wallboard_targets: ServiceLevelTargets | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -84,6 +100,8 @@ def build_api(
     cdr_routes.add_routes(app, cdrs)
     ivr_routes.add_routes(app, ivr)
     acd_routes.add_routes(app, acd_store, acd_live)
+    report_routes.add_routes(app, reports)
+    wallboard_routes.add_routes(app, wallboard_targets or ServiceLevelTargets())
     install(app, dialer, dialer_attempts, dialer_report_zone)
     campaign_routes.add_routes(app, dialer_store)
     campaign_contact_routes.add_routes(app)
@@ -91,6 +109,9 @@ def build_api(
     compliance_routes.add_routes(app)
     dnc_routes.add_routes(app)
     metrics_routes.add_routes(app, metrics)
+    forecast_routes.add_routes(app, forecast_history, forecast_defaults)
+    recording_routes.add_routes(app, recordings)
+    quality_routes.add_routes(app, quality)
     audit_routes.add_routes(app)
     ensure_routes_have_policy(app)
 

@@ -25,7 +25,7 @@ MAX_TOKEN_LENGTH = 512
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 # Only the websocket route may carry its token in Sec-WebSocket-Protocol: browsers
 # cannot set Authorization on a websocket, and the query string ends up in logs.
-SUBPROTOCOL_AUTH_ROUTES = frozenset({"events.stream"})
+SUBPROTOCOL_AUTH_ROUTES = frozenset({"events.stream", "wallboard.events"})
 
 
 def _request_id(request: web.Request) -> str:

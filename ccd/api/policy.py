@@ -40,6 +40,38 @@ COMPLIANCE_READERS = CALL_READERS
 # the monitoring system with an integrator token of its own, and by admins.
 METRICS_SCRAPERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
 AUDIT_READERS = frozenset({Role.ADMIN})
+# Reports (ccd.api.reports): aggregates, no customer numbers. Integrators included (BI
+# systems read them as they read CDRs); agents only their own agent report (the handler
+# pins the agent parameter to their id); not QA (they score calls, not staffing).
+REPORT_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.ANALYST, Role.INTEGRATOR})
+AGENT_REPORT_READERS = REPORT_READERS | {Role.AGENT}
+# Recordings (ccd.api.recordings): QA scores calls from them, supervisors coach; agents
+# included (the handlers narrow them to recordings of their own calls) and integrators
+# (refused unless recording.integrators_may_play); never analysts.
+RECORDING_LISTENERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.QA, Role.AGENT, Role.INTEGRATOR})
+# PCI pause/resume of a live call's recording: its own agent (checked by the handler),
+# supervisors and admins.
+RECORDING_PAUSERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT})
+# The wallboard (ccd.api.wallboard): queue and agent states for a wall screen, no caller
+# numbers. Supervisors run the floor, analysts watch service level; not agents (a
+# colleague's pauses) nor integrators (they have the call routes and /metrics).
+WALLBOARD_VIEWERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
+# The staffing forecast (ccd.api.forecast): planning figures, no customer data.
+FORECAST_READERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
+# Quality evaluation (ccd.api.quality_*). Evaluators score calls and keep the forms they
+# score with: the QA team, and supervisors and admins who coach.
+QA_EVALUATORS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.QA})
+# Forms are read by everyone who evaluates, reports on or is evaluated (agents read the
+# questions they are scored on); not integrators (no quality data leaves for other systems).
+QA_FORM_READERS = QA_EVALUATORS | {Role.ANALYST, Role.AGENT}
+# Evaluations: agents included — the handlers narrow an agent to evaluations of their own
+# calls (another agent's is 403, the list is pinned to their id); analysts read.
+QA_EVALUATION_READERS = QA_EVALUATORS | {Role.ANALYST, Role.AGENT}
+# Acknowledging is the evaluated agent's own act (the handler checks it is theirs): no
+# other role may acknowledge on an agent's behalf.
+QA_ACKNOWLEDGERS = frozenset({Role.AGENT})
+# Averages compare agents with each other: evaluators and analysts, never agents.
+QA_AVERAGE_READERS = QA_EVALUATORS | {Role.ANALYST}
 # route name -> roles allowed to call it. Agents are kept off the call routes until
 # agent-scoped views exist; routes that take an agent id must also call
 # ``require_agent_self``.
@@ -102,14 +134,43 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "dnc.upload": DIALER_MANAGERS,
     "dnc.check": DNC_CHECKERS,
     "metrics": METRICS_SCRAPERS,
+    "forecast": FORECAST_READERS,
+    "reports.queues": REPORT_READERS,
+    "reports.agents": AGENT_REPORT_READERS,
+    "reports.campaigns": REPORT_READERS,
+    "recordings.list": RECORDING_LISTENERS,
+    "recordings.get": RECORDING_LISTENERS,
+    "recordings.play": RECORDING_LISTENERS,
+    "recordings.pause": RECORDING_PAUSERS,
+    "recordings.resume": RECORDING_PAUSERS,
+    # Which calls are recorded: queue configuration is the admin's, campaigns are run by
+    # their managers.
+    "queues.recording_get": ACD_VIEWERS,
+    "queues.recording_set": ACD_ADMIN,
+    "campaigns.recording_get": DIALER_MANAGERS,
+    "campaigns.recording_set": DIALER_MANAGERS,
+    "wallboard.get": WALLBOARD_VIEWERS,
+    "wallboard.events": WALLBOARD_VIEWERS,
     # Who listened to which call, who played which recording: the PBX admin's record (and
     # the supervisors it is about may not read or filter it).
     "audit.list": AUDIT_READERS,
+    "quality.forms.list": QA_FORM_READERS,
+    "quality.forms.get": QA_FORM_READERS,
+    "quality.forms.version": QA_FORM_READERS,
+    "quality.forms.create": QA_EVALUATORS,
+    "quality.forms.update": QA_EVALUATORS,
+    "quality.evaluations.list": QA_EVALUATION_READERS,
+    "quality.evaluations.get": QA_EVALUATION_READERS,
+    "quality.evaluations.create": QA_EVALUATORS,
+    "quality.evaluations.update": QA_EVALUATORS,
+    "quality.evaluations.acknowledge": QA_ACKNOWLEDGERS,
+    "quality.averages": QA_AVERAGE_READERS,
 }
 
 
 # Routes reachable without a token (probes for orchestrators and load balancers).
-PUBLIC_ROUTES = frozenset({"healthz", "readyz"})
+# The wallboard's page and its files hold no data: every figure comes from the routes above.
+PUBLIC_ROUTES = frozenset({"healthz", "readyz", "wallboard.page", "wallboard.asset"})
 
 
 def require_role(principal: Principal, route_name: str) -> None:

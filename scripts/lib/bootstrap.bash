@@ -24,6 +24,8 @@ install_system_packages() {
     # The sandbox's simulated callees speak (answering-machine detection needs speech).
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     command -v sox >/dev/null || missing+=(sox)
+    # Headless Chromium: the wallboard's browser tests drive it over the DevTools protocol.
+    command -v chromium >/dev/null || missing+=(chromium)
     if ((${#missing[@]} == 0)); then
         echo "nothing to install"
         return

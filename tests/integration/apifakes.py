@@ -24,12 +24,17 @@ from ccd.db.acd_store import AcdStore
 from ccd.db.audit_store import AuditStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
+from ccd.db.quality_store import QualityStore
 from ccd.domain.auth import Principal, Role, TokenVerifier
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.forecast.parameters import ForecastDefaults
+from ccd.forecast.run import HistoryReader
 from ccd.ivr.holder import FlowsHolder
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallDirectory, OriginateRejected
+from ccd.reports.service import ReportService
+from ccd.wallboard.view import ServiceLevelTargets
 from tests.clock import FakeClock
 
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
@@ -368,6 +373,11 @@ async def running_api(
     dialer_report_zone: str = "UTC",
     metrics: CollectorRegistry | None = None,
     audit: AuditStore | None = None,
+    quality: QualityStore | None = None,
+    wallboard_targets: ServiceLevelTargets | None = None,
+    reports: ReportService | None = None,
+    forecast_history: HistoryReader | None = None,
+    forecast_defaults: ForecastDefaults | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -396,6 +406,11 @@ async def running_api(
         dialer_report_zone=dialer_report_zone,
         metrics=metrics,
         audit=audit,
+        quality=quality,
+        wallboard_targets=wallboard_targets,
+        reports=reports,
+        forecast_history=forecast_history,
+        forecast_defaults=forecast_defaults,
     )
     statuses: list[int] = []
 

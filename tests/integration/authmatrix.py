@@ -160,6 +160,21 @@ DIALING_ENDPOINTS = {
         "GET", "/api/v1/campaigns/preview/compliance.csv", 200, READERS
     ),
 }
+# Every report route, for the auth matrix of test_api_reports. Agents read their own agent
+# report only (the agent token is 1001's: the report is pinned to it).
+REPORT_READERS = frozenset({"admin", "supervisor", "analyst", "integrator"})
+_REPORT_RANGE = "from=2026-11-24&to=2026-11-24"
+REPORT_ENDPOINTS = {
+    "reports.queues": Endpoint(
+        "GET", f"/api/v1/reports/queues?{_REPORT_RANGE}", 200, REPORT_READERS
+    ),
+    "reports.agents": Endpoint(
+        "GET", f"/api/v1/reports/agents?{_REPORT_RANGE}", 200, REPORT_READERS | {"agent"}
+    ),
+    "reports.campaigns": Endpoint(
+        "GET", f"/api/v1/reports/campaigns?{_REPORT_RANGE}", 200, REPORT_READERS
+    ),
+}
 # The routes where an agent acts for an agent: another agent's id is 403 for an agent.
 AGENT_ACTIONS = (
     "campaigns.preview",
@@ -172,6 +187,75 @@ AGENT_ACTIONS = (
 # The audit trail, for the auth matrix of test_api_audit (it needs a database): admins only.
 AUDIT_ENDPOINTS = {
     "audit.list": Endpoint("GET", "/api/v1/audit?action=monitor.started", 200, ADMIN_ONLY),
+}
+
+
+# The wallboard's data, for the auth matrix of test_api_wallboard (it needs a database).
+WALLBOARD_VIEWERS = frozenset({"admin", "supervisor", "analyst"})
+WALLBOARD_ENDPOINTS = {
+    "wallboard.get": Endpoint("GET", "/api/v1/wallboard", 200, WALLBOARD_VIEWERS),
+    "wallboard.events": Endpoint(
+        "GET", "/api/v1/wallboard/events", 101, WALLBOARD_VIEWERS, websocket=True
+    ),
+}
+
+
+# The staffing forecast, for the auth matrix of test_api_forecast (it reads CDR history).
+FORECAST_READERS = frozenset({"admin", "supervisor", "analyst"})
+FORECAST_ENDPOINTS = {
+    "forecast": Endpoint(
+        "GET", "/api/v1/forecast?queue=sales&date=2026-11-30", 200, FORECAST_READERS
+    ),
+}
+
+
+# Quality evaluation, for the auth matrix of test_api_quality (it needs a database). Its
+# database holds form "basic" (version 1: yes/no "greeting", scale 1-5 "empathy") and
+# evaluation 1, unacknowledged, of call QA_CALL_ID, agent 1001's (the agent token's).
+QA_CALL_ID = "1700000100.7"
+QA_EVALUATORS = frozenset({"admin", "supervisor", "qa"})
+QA_READERS = QA_EVALUATORS | {"analyst", "agent"}
+QA_ANSWERS: dict[str, object] = {"greeting": "yes", "empathy": 4}
+QA_FORM: dict[str, object] = {
+    "name": "Basic",
+    "sections": [
+        {
+            "title": "Opening",
+            "questions": [{"id": "greeting", "text": "Greeted?", "kind": "yes_no"}],
+        }
+    ],
+}
+QUALITY_ENDPOINTS = {
+    "quality.forms.list": Endpoint("GET", "/api/v1/quality/forms", 200, QA_READERS),
+    "quality.forms.create": Endpoint(
+        "POST", "/api/v1/quality/forms", 201, QA_EVALUATORS, body={"id": "outbound", **QA_FORM}
+    ),
+    "quality.forms.get": Endpoint("GET", "/api/v1/quality/forms/basic", 200, QA_READERS),
+    "quality.forms.update": Endpoint(
+        "PUT", "/api/v1/quality/forms/basic", 200, QA_EVALUATORS, body=QA_FORM
+    ),
+    "quality.forms.version": Endpoint(
+        "GET", "/api/v1/quality/forms/basic/versions/1", 200, QA_READERS
+    ),
+    "quality.evaluations.list": Endpoint("GET", "/api/v1/quality/evaluations", 200, QA_READERS),
+    "quality.evaluations.get": Endpoint("GET", "/api/v1/quality/evaluations/1", 200, QA_READERS),
+    "quality.evaluations.create": Endpoint(
+        "POST",
+        "/api/v1/quality/evaluations",
+        201,
+        QA_EVALUATORS,
+        body={"linkedid": QA_CALL_ID, "form_id": "basic", "answers": QA_ANSWERS},
+    ),
+    "quality.evaluations.update": Endpoint(
+        "PUT", "/api/v1/quality/evaluations/1", 200, QA_EVALUATORS, body={"answers": QA_ANSWERS}
+    ),
+    # Only the evaluated agent acknowledges.
+    "quality.evaluations.acknowledge": Endpoint(
+        "POST", "/api/v1/quality/evaluations/1/acknowledge", 200, frozenset({"agent"})
+    ),
+    "quality.averages": Endpoint(
+        "GET", "/api/v1/quality/averages?by=agent", 200, QA_EVALUATORS | {"analyst"}
+    ),
 }
 
 

@@ -30,8 +30,12 @@ from tests.integration.authmatrix import (
     CONTROLLERS,
     DIALER_ENDPOINTS,
     DIALING_ENDPOINTS,
+    FORECAST_ENDPOINTS,
     IDENTITIES,
+    QUALITY_ENDPOINTS,
     READERS,
+    REPORT_ENDPOINTS,
+    WALLBOARD_ENDPOINTS,
     Endpoint,
     call,
     expected_status,
@@ -66,6 +70,10 @@ def test_matrix_covers_every_authenticated_route() -> None:
     # test_api_dialing (they need a database).
     covered = set(ENDPOINTS) | set(ACD_ENDPOINTS) | set(DIALER_ENDPOINTS) | set(DIALING_ENDPOINTS)
     covered |= set(AUDIT_ENDPOINTS)  # test_api_audit
+    covered |= set(FORECAST_ENDPOINTS)  # test_api_forecast
+    covered |= set(WALLBOARD_ENDPOINTS)  # test_api_wallboard
+    covered |= set(REPORT_ENDPOINTS)  # test_api_reports
+    covered |= set(QUALITY_ENDPOINTS)  # test_api_quality
     assert covered == set(ROUTE_ROLES)
 
 

@@ -1,0 +1,301 @@
+"""The wallboard over HTTP: the page (public: it holds no data), its data as JSON and as a
+websocket that pushes the whole board again whenever the ACD reports a change.
+
+- ``GET /wallboard`` and ``GET /wallboard/{asset}``: the page, packaged in
+  ``ccd/wallboard/static``; only the files found there at start are served (no path is
+  ever joined from the URL), with an ETag, ``Cache-Control: no-cache`` (revalidate: an
+  upgraded ccd serves its new page at once) and a strict Content-Security-Policy (own
+  scripts and styles only, no inline code, connections to this origin only).
+- ``GET /api/v1/wallboard``: the board (``ccd.wallboard.view.build_board``).
+- ``GET /api/v1/wallboard/events``: websocket; the board on connect, then again at most
+  ``COALESCE_S`` after each ``agent.*`` / ``queue.*`` message on the event hub, and every
+  ``REFRESH_S`` without one (today's counters restart at midnight without any event).
+  Browsers cannot set Authorization on a websocket: the token travels in
+  Sec-WebSocket-Protocol (``bearer.<token>``, beside ``ccd.v1`` which is the one echoed),
+  never in the URL, which lands in access logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import structlog
+from aiohttp import WSCloseCode, hdrs, web
+
+from ccd.acd.ports import AcdLive
+from ccd.api.acd import ACD_STORE
+from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
+from ccd.api.handlers import no_store_json, store_problems
+from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
+from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
+from ccd.clock import Clock
+from ccd.db.acd_store import AcdStore, StoredAgent, StoredQueue
+from ccd.db.stores import StoreUnavailable
+from ccd.wallboard.view import (
+    AgentInfo,
+    CallQueues,
+    QueueInfo,
+    ServiceLevelTargets,
+    build_board,
+    is_board_message,
+)
+
+log = structlog.get_logger("ccd.api")
+
+WALLBOARD_TARGETS: web.AppKey[ServiceLevelTargets] = web.AppKey("wallboard_targets")
+WALLBOARD_ASSETS: web.AppKey[dict[str, StaticAsset]] = web.AppKey("wallboard_assets")
+
+SUBPROTOCOL = "ccd.v1"
+COALESCE_S = 0.25  # a burst of changes (a call connecting) becomes one push
+REFRESH_S = 15.0
+WS_HEARTBEAT_S = 30.0
+WS_MAX_CLIENT_MESSAGE = 4096  # the page has nothing to say on this stream
+PAGE = "index.html"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# The page runs only its own files; 'self' in connect-src covers the same-origin ws://.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAsset:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def load_assets() -> dict[str, StaticAsset]:
+    """Every file of ``ccd/wallboard/static`` (package data), read once at start."""
+    assets: dict[str, StaticAsset] = {}
+    for entry in resources.files("ccd.wallboard").joinpath("static").iterdir():
+        suffix = "." + entry.name.rpartition(".")[2]
+        if not entry.is_file() or suffix not in CONTENT_TYPES:
+            continue
+        body = entry.read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        assets[entry.name] = StaticAsset(body, CONTENT_TYPES[suffix], etag)
+    if PAGE not in assets:
+        raise RuntimeError(f"the wallboard package data has no {PAGE}")
+    return assets
+
+
+def _serve(request: web.Request, asset: StaticAsset) -> web.Response:
+    if asset.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
+        response = web.Response(status=304)
+    else:
+        response = web.Response(body=asset.body, content_type=None)
+        response.headers[hdrs.CONTENT_TYPE] = asset.content_type
+    response.headers[hdrs.ETAG] = asset.etag
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+async def page(request: web.Request) -> web.Response:
+    return _serve(request, request.app[WALLBOARD_ASSETS][PAGE])
+
+
+async def asset(request: web.Request) -> web.Response:
+    found = request.app[WALLBOARD_ASSETS].get(request.match_info["asset"])
+    if found is None:
+        raise web.HTTPNotFound()
+    return _serve(request, found)
+
+
+class BoardSource:
+    """Builds the board for one client: names and service-level thresholds from the
+    configuration store (the last ones read stay in use while the database is down),
+    live figures from the ACD, and the call -> queue pairs this client has seen."""
+
+    def __init__(
+        self, store: AcdStore, live: AcdLive, targets: ServiceLevelTargets, clock: Clock
+    ) -> None:
+        self._store = store
+        self._live = live
+        self._targets = targets
+        self._clock = clock
+        self._calls = CallQueues()
+        self._queues: list[QueueInfo] = []
+        self._agents: list[AgentInfo] = []
+        self._names_read = False
+        self._reading: asyncio.Future[tuple[list[StoredQueue], list[StoredAgent]]] | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def learn(self, message: dict[str, Any]) -> None:
+        self._calls.learn_message(message)
+
+    async def _read_names(self) -> None:
+        # Shielded, and awaited by ``settle``: a read cancelled halfway would leave the
+        # database driver finishing it after the connection handler is gone.
+        self._reading = asyncio.ensure_future(self._read_store())
+        try:
+            queues, agents = await asyncio.shield(self._reading)
+        except StoreUnavailable:
+            if not self._names_read:
+                raise
+            log.warning("wallboard keeps the names it read last: the ACD database is down")
+            return
+        self._queues = [
+            QueueInfo(q.queue.id, q.queue.name, q.queue.service_level_s) for q in queues
+        ]
+        self._agents = [AgentInfo(a.agent.id, a.agent.name) for a in agents]
+        self._names_read = True
+
+    async def _read_store(self) -> tuple[list[StoredQueue], list[StoredAgent]]:
+        return await self._store.list_queues(), await self._store.list_agents()
+
+    async def settle(self) -> None:
+        """Wait for a store read still under way (the stream is closing)."""
+        if self._reading is not None:
+            await asyncio.gather(self._reading, return_exceptions=True)
+
+    async def board(self) -> dict[str, Any]:
+        await self._read_names()
+        now = self._clock.now()
+        return build_board(
+            queues=self._queues,
+            agents=self._agents,
+            snapshot=self._live.snapshot(),
+            calls=self._calls,
+            targets=self._targets,
+            now=now,
+            day_start=local_midnight(now),
+        )
+
+
+def local_midnight(now: datetime) -> datetime:
+    """Where the ACD's "today" counters started (they restart at the host's midnight)."""
+    return now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _source(request: web.Request) -> BoardSource:
+    store = request.app[ACD_STORE]
+    live = request.app[ACD_LIVE]
+    if store is None or live is None:
+        raise ApiProblem(503, "the ACD is not running in this process", type_=UPSTREAM_UNAVAILABLE)
+    targets = request.app[WALLBOARD_TARGETS]
+    return BoardSource(store, live, targets, request.app[DEPS].clock)
+
+
+async def get_board(request: web.Request) -> web.Response:
+    source = _source(request)
+    with store_problems("ACD"):
+        return no_store_json(await source.board())
+
+
+def _subprotocols(request: web.Request) -> tuple[str, ...]:
+    offered = [p.strip() for p in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(",")]
+    if SUBPROTOCOL in offered:
+        return (SUBPROTOCOL,)
+    # A client that offered only bearer.<token> fails the handshake unless it gets it back.
+    return tuple(p for p in offered if p.startswith("bearer."))[:1]
+
+
+async def _next_change(subscription: Subscription, source: BoardSource, clock: Clock) -> None:
+    """Return once a board message arrived (its burst absorbed) or REFRESH_S passed."""
+    refresh = asyncio.ensure_future(clock.sleep(REFRESH_S))
+    try:
+        while True:
+            reading = asyncio.ensure_future(subscription.get())
+            done, _ = await asyncio.wait({reading, refresh}, return_when=asyncio.FIRST_COMPLETED)
+            if reading not in done:
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
+                return
+            message = json.loads(reading.result())
+            if not is_board_message(str(message.get("type", ""))):
+                continue
+            source.learn(message)
+            await clock.sleep(COALESCE_S)
+            while subscription.pending:
+                source.learn(json.loads(await subscription.get()))
+            return
+    finally:
+        refresh.cancel()
+
+
+async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: BoardSource) -> None:
+    clock = source.clock
+    try:
+        while True:
+            with store_problems("ACD"):
+                board = await source.board()
+            await ws.send_str(json.dumps(board, separators=(",", ":")))
+            await _next_change(subscription, source, clock)
+    except SubscriptionEnded as ended:
+        code = (
+            WSCloseCode.POLICY_VIOLATION
+            if ended.reason is EndReason.TOO_SLOW
+            else WSCloseCode.GOING_AWAY
+        )
+        await ws.close(code=code, message=ended.reason.value.encode())
+    except ApiProblem as problem:
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=problem.detail.encode()[:120])
+    except ConnectionError:
+        return
+
+
+async def board_events(request: web.Request) -> web.WebSocketResponse:
+    source = _source(request)
+    principal = request[PRINCIPAL]
+    ws = web.WebSocketResponse(
+        protocols=_subprotocols(request),
+        heartbeat=WS_HEARTBEAT_S,
+        max_msg_size=WS_MAX_CLIENT_MESSAGE,
+    )
+    if not ws.can_prepare(request).ok:
+        raise ApiProblem(
+            426,
+            "this endpoint is a websocket; send an Upgrade: websocket request",
+            headers={hdrs.UPGRADE: "websocket"},
+        )
+    await ws.prepare(request)
+    with request.app[DEPS].hub.subscribe(client=principal.token_id) as subscription:
+        pusher = asyncio.create_task(_push(ws, subscription, source))
+        try:
+            # Reading keeps ping/pong and the close handshake going; client text is ignored.
+            async for _message in ws:
+                continue
+        finally:
+            pusher.cancel()
+            (outcome,) = await asyncio.gather(pusher, return_exceptions=True)
+            await source.settle()
+            if isinstance(outcome, Exception):
+                log.error("wallboard stream failed", exc_info=outcome)
+                await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+    return ws
+
+
+def add_routes(app: web.Application, targets: ServiceLevelTargets) -> None:
+    """After ``ccd.api.acd.add_routes`` (the board reads its store and live ACD)."""
+    app[WALLBOARD_TARGETS] = targets
+    app[WALLBOARD_ASSETS] = load_assets()
+    r = app.router
+    r.add_get("/wallboard", page, name="wallboard.page")
+    r.add_get("/wallboard/{asset}", asset, name="wallboard.asset")
+    r.add_get("/api/v1/wallboard", get_board, name="wallboard.get")
+    r.add_get("/api/v1/wallboard/events", board_events, name="wallboard.events")
