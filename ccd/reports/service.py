@@ -1,0 +1,319 @@
+"""Builds the queue, agent and campaign reports: streams the rows from a ``ReportSource``
+in bounded batches, folds them into per-(key, bucket) tallies (``ccd.reports.figures``)
+and renders rows. Memory grows with keys x buckets and with the calls of one FCR window,
+never with the range."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ccd.reports.buckets import Bucket, BucketIndex, Interval, build_buckets
+from ccd.reports.fcr import Contact, FcrTracker
+from ccd.reports.figures import (
+    AttemptTally,
+    CallRow,
+    CallTally,
+    PresenceTally,
+    RatingTally,
+    attempt_figures,
+    call_figures,
+    presence_figures,
+    queue_figures,
+    rating_figures,
+)
+from ccd.reports.ports import ReportSource
+from ccd.reports.presence import PresenceFold
+
+DEFAULT_SL_TARGET_S = 20.0  # ccd.acd.model.Queue's default, for a queue no longer configured
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRules:
+    """``[reports]`` settings."""
+
+    zone: str = "UTC"
+    short_abandon_s: float = 5.0
+    fcr_window: timedelta = timedelta(hours=72)
+    unresolved_dispositions: frozenset[str] = frozenset({"call-back"})
+    max_buckets: int = 3000
+    max_rows: int = 20000
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    start: datetime  # aware
+    end: datetime  # aware, exclusive
+    interval: Interval
+    zone: ZoneInfo
+    now: datetime  # time past now is not counted as logged in
+    key: str | None = None  # the one queue / agent / campaign asked for
+
+
+class TooManyRows(ValueError):
+    def __init__(self, rows: int, limit: int, keys: int, buckets: int) -> None:
+        super().__init__(f"{rows} rows ({keys} x {buckets} intervals), at most {limit}")
+        self.rows, self.limit, self.keys, self.buckets = rows, limit, keys, buckets
+
+
+def iso_local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat()
+
+
+def customer_of(call: CallRow) -> str:
+    return call.callee_num if call.direction == "outbound" else call.caller_num
+
+
+def scope_of(call: CallRow) -> str | None:
+    if call.queue is not None:
+        return f"queue:{call.queue}"
+    if call.campaign_id is not None:
+        return f"campaign:{call.campaign_id}"
+    return None
+
+
+class ReportService:
+    def __init__(self, source: ReportSource, rules: ReportRules) -> None:
+        self._source = source
+        self.rules = rules
+
+    def buckets(self, request: ReportRequest) -> list[Bucket]:
+        """Raises ``buckets.TooManyBuckets``."""
+        return build_buckets(
+            request.start,
+            request.end,
+            request.interval,
+            request.zone,
+            limit=self.rules.max_buckets,
+        )
+
+    # --- shared folds -----------------------------------------------------------------
+
+    async def _fold_calls(
+        self,
+        request: ReportRequest,
+        index: BucketIndex,
+        *,
+        key_of: Callable[[CallRow], str | None],
+        on_call: Callable[[CallRow, int], None],
+        tally_of: Callable[[str, int], CallTally],
+        queue: str | None = None,
+        campaign: str | None = None,
+    ) -> None:
+        """Every call of [start, end + FCR window): those in range go to ``on_call``; all
+        of them feed FCR, whose verdicts count for the in-range handled calls' keys."""
+        tracker = FcrTracker(self.rules.fcr_window)
+        unresolved = self.rules.unresolved_dispositions
+
+        def count(verdicts: Iterable[tuple[Contact, bool]]) -> None:
+            for contact, resolved in verdicts:
+                ref = contact.ref
+                assert isinstance(ref, tuple)
+                tally_of(ref[0], ref[1]).add_fcr(resolved)
+
+        stop = request.end + self.rules.fcr_window
+        async for batch in self._source.calls(request.start, stop, queue=queue, campaign=campaign):
+            for call in batch:
+                bucket = index.index_of(call.started_at)
+                key = key_of(call) if bucket is not None else None
+                if bucket is not None:
+                    on_call(call, bucket)
+                judged = key is not None and bucket is not None and call.handled
+                count(
+                    tracker.push(
+                        Contact(
+                            call_id=call.linkedid,
+                            customer=customer_of(call),
+                            scope=scope_of(call),
+                            started_at=call.started_at,
+                            handled=judged,
+                            unresolved_disposition=call.agent_disposition in unresolved,
+                            ref=(key, bucket) if judged else None,
+                        )
+                    )
+                )
+        count(tracker.finish())
+
+    async def _fold_ratings(
+        self, request: ReportRequest, index: BucketIndex, field: str
+    ) -> dict[Key, RatingTally]:
+        ratings: dict[Key, RatingTally] = {}
+
+        def tally(key: str | None, bucket: int | None) -> RatingTally | None:
+            if key is None or bucket is None:
+                return None
+            if request.key is not None and key != request.key:
+                return None
+            return ratings.setdefault((key, bucket), RatingTally())
+
+        async for surveys in self._source.surveys(request.start, request.end):
+            for survey in surveys:
+                found = tally(getattr(survey, field), index.index_of(survey.answered_at))
+                if found is not None:
+                    found.add_survey(survey.score)
+        async for evaluations in self._source.evaluations(request.start, request.end):
+            for evaluation in evaluations:
+                found = tally(getattr(evaluation, field), index.index_of(evaluation.evaluated_at))
+                if found is not None:
+                    found.add_evaluation(evaluation.score_pct)
+        return ratings
+
+    def _check_rows(self, keys: int, buckets: int) -> None:
+        rows = keys * buckets
+        if rows > self.rules.max_rows:
+            raise TooManyRows(rows, self.rules.max_rows, keys, buckets)
+
+    def _envelope(self, request: ReportRequest, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "from": iso_local(request.start, request.zone),
+            "to": iso_local(request.end, request.zone),
+            "interval": request.interval.value,
+            "zone": request.zone.key,
+            "short_abandon_s": self.rules.short_abandon_s,
+            "fcr_window_h": self.rules.fcr_window / timedelta(hours=1),
+            "rows": rows,
+        }
+
+    # --- reports ----------------------------------------------------------------------
+
+    async def queue_report(self, request: ReportRequest) -> dict[str, Any]:
+        index = BucketIndex(self.buckets(request))
+        targets = await self._source.service_level_targets()
+        tallies: dict[Key, CallTally] = {}
+
+        def tally_of(queue: str, bucket: int) -> CallTally:
+            return tallies.setdefault((queue, bucket), CallTally())
+
+        def on_call(call: CallRow, bucket: int) -> None:
+            if call.queue is None:
+                return
+            tally_of(call.queue, bucket).add_queue_call(
+                call,
+                sl_target_s=targets.get(call.queue, DEFAULT_SL_TARGET_S),
+                short_abandon_s=self.rules.short_abandon_s,
+            )
+
+        await self._fold_calls(
+            request,
+            index,
+            key_of=lambda call: call.queue,
+            on_call=on_call,
+            tally_of=tally_of,
+            queue=request.key,
+        )
+        ratings = await self._fold_ratings(request, index, "queue")
+        keys = _keys(request.key, targets, tallies, ratings)
+        self._check_rows(len(keys), len(index))
+        rows = []
+        for queue in keys:
+            target = targets.get(queue, DEFAULT_SL_TARGET_S)
+            for bucket_no, bucket in enumerate(index.buckets):
+                row: dict[str, Any] = {"queue": queue, **_span(bucket, request.zone)}
+                row |= queue_figures(tallies.get((queue, bucket_no), CallTally()), target)
+                row |= rating_figures(ratings.get((queue, bucket_no), RatingTally()))
+                rows.append(row)
+        return self._envelope(request, rows)
+
+    async def agent_report(self, request: ReportRequest) -> dict[str, Any]:
+        index = BucketIndex(self.buckets(request))
+        until = max(request.start, min(request.end, request.now))
+        presence = PresenceFold(index, until)
+        wanted = request.key
+        for state in await self._source.opening_states(request.start):
+            if wanted is None or state.agent_id == wanted:
+                presence.opening(state, request.start)
+        async for changes in self._source.state_changes(request.start, until):
+            for change in changes:
+                if wanted is None or change.agent_id == wanted:
+                    presence.add(change)
+        tallies: dict[Key, CallTally] = {}
+
+        def tally_of(agent: str, bucket: int) -> CallTally:
+            return tallies.setdefault((agent, bucket), CallTally())
+
+        def on_call(call: CallRow, bucket: int) -> None:
+            if call.agent_id is None or not call.handled:
+                return
+            if wanted is not None and call.agent_id != wanted:
+                return
+            tally_of(call.agent_id, bucket).add_handled(call)
+            presence.add_handling(call)
+
+        def agent_key(call: CallRow) -> str | None:
+            if wanted is not None and call.agent_id != wanted:
+                return None
+            return call.agent_id
+
+        # No agent filter in SQL: a repeat call may reach another agent.
+        await self._fold_calls(request, index, key_of=agent_key, on_call=on_call, tally_of=tally_of)
+        times = presence.finish()
+        ratings = await self._fold_ratings(request, index, "agent_id")
+        keys = _keys(wanted, {}, tallies, ratings, times)
+        self._check_rows(len(keys), len(index))
+        rows = []
+        for agent in keys:
+            for bucket_no, bucket in enumerate(index.buckets):
+                row: dict[str, Any] = {"agent_id": agent, **_span(bucket, request.zone)}
+                row |= call_figures(tallies.get((agent, bucket_no), CallTally()))
+                row |= presence_figures(times.get((agent, bucket_no), PresenceTally()))
+                row |= rating_figures(ratings.get((agent, bucket_no), RatingTally()))
+                rows.append(row)
+        return self._envelope(request, rows)
+
+    async def campaign_report(self, request: ReportRequest) -> dict[str, Any]:
+        index = BucketIndex(self.buckets(request))
+        attempts: dict[Key, AttemptTally] = {}
+        async for batch in self._source.attempts(request.start, request.end, campaign=request.key):
+            for attempt in batch:
+                slot = index.index_of(attempt.started_at)
+                if slot is not None:
+                    attempts.setdefault((attempt.campaign_id, slot), AttemptTally()).add(attempt)
+        tallies: dict[Key, CallTally] = {}
+
+        def tally_of(campaign: str, bucket: int) -> CallTally:
+            return tallies.setdefault((campaign, bucket), CallTally())
+
+        def on_call(call: CallRow, bucket: int) -> None:
+            if call.campaign_id is not None and call.handled:
+                tally_of(call.campaign_id, bucket).add_handled(call)
+
+        await self._fold_calls(
+            request,
+            index,
+            key_of=lambda call: call.campaign_id,
+            on_call=on_call,
+            tally_of=tally_of,
+            campaign=request.key,
+        )
+        ratings = await self._fold_ratings(request, index, "campaign_id")
+        keys = _keys(request.key, {}, attempts, tallies, ratings)
+        self._check_rows(len(keys), len(index))
+        rows = []
+        for campaign in keys:
+            for bucket_no, bucket in enumerate(index.buckets):
+                row: dict[str, Any] = {"campaign_id": campaign, **_span(bucket, request.zone)}
+                row |= attempt_figures(attempts.get((campaign, bucket_no), AttemptTally()))
+                row |= call_figures(tallies.get((campaign, bucket_no), CallTally()))
+                row |= rating_figures(ratings.get((campaign, bucket_no), RatingTally()))
+                rows.append(row)
+        return self._envelope(request, rows)
+
+
+def _span(bucket: Bucket, zone: ZoneInfo) -> dict[str, str]:
+    return {"start": iso_local(bucket.start, zone), "end": iso_local(bucket.end, zone)}
+
+
+def _keys(
+    wanted: str | None, configured: Mapping[str, object], *seen: Mapping[Key, object]
+) -> list[str]:
+    """The one key asked for, else every configured key and every key with data."""
+    if wanted is not None:
+        return [wanted]
+    found = set(configured)
+    for tallies in seen:
+        found.update(key for key, _ in tallies)
+    return sorted(found)
