@@ -192,6 +192,9 @@ class AcdQueueRow(Base):
     announce_every_s: Mapped[float] = mapped_column(Float)
     callback_key: Mapped[str | None] = mapped_column(String(1))
     survey_flow: Mapped[str | None] = mapped_column(String(64))  # post-call survey (0010)
+    # Which calls are recorded (0008; ccd.recording.policy): all, none or percent.
+    recording_mode: Mapped[str] = mapped_column(String(8), server_default="none")
+    recording_percent: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -261,6 +264,9 @@ class DialerCampaignRow(Base):
     dispositions: Mapped[list[str]] = mapped_column(JSON)
     default_region: Mapped[str] = mapped_column(String(2))
     state: Mapped[str] = mapped_column(String(16))
+    # Which calls are recorded (0008; ccd.recording.policy): all, none or percent.
+    recording_mode: Mapped[str] = mapped_column(String(8), server_default="none")
+    recording_percent: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -431,8 +437,8 @@ class QaFormVersionRow(Base):
 
 
 class QaEvaluationRow(Base):
-    """One scored call. The CDR's agent, queue and campaign are copied when it is made;
-    ``score_pct`` is None when every answer is N/A (reports read it from here)."""
+    """One scored call. The CDR's agent, queue, campaign and recording are copied when it
+    is made; ``score_pct`` is None when every answer is N/A (reports read it from here)."""
 
     __tablename__ = "qa_evaluations"
     __table_args__ = (
@@ -448,6 +454,7 @@ class QaEvaluationRow(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
     queue: Mapped[str | None] = mapped_column(String(80))
     campaign_id: Mapped[str | None] = mapped_column(String(64))
+    recording_ref: Mapped[str | None] = mapped_column(String(500))
     form_id: Mapped[str] = mapped_column(String(64))
     form_version: Mapped[int] = mapped_column(Integer)
     score_pct: Mapped[float | None] = mapped_column(Float)
@@ -473,3 +480,24 @@ class QaAnswerRow(Base):
     question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     answer: Mapped[str] = mapped_column(String(8))
     score_pct: Mapped[float | None] = mapped_column(Float)
+
+
+class RecordingRow(Base):
+    """One recorded call (ccd.recording): its audio file, who and what it belongs to, the
+    PCI pauses (``[{"start": iso, "end": iso | null}]``) and, once retention removed the
+    file, ``deleted_at`` (the row stays: CDRs keep pointing at it)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(150), index=True)
+    channel: Mapped[str] = mapped_column(String(200))  # the customer's channel recorded
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    file: Mapped[str] = mapped_column(String(200))  # name inside [recording] directory
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -7,11 +7,11 @@ Create Date: 2026-12-06
 ``qa_forms``: one row per form (its id, name and latest version). ``qa_form_versions``:
 every version of a form's sections and questions as JSON; a version never changes once
 written (an edit adds the next one), so an evaluation keeps scoring against the questions
-it was made with. ``qa_evaluations``: one scored call (the CDR's linkedid, agent, queue and
-campaign copied at evaluation time), its ``score_pct`` (NULL when every answer is N/A), the
-form version, comments, who evaluated and the agent's acknowledgement. ``qa_answers``: one
-row per question answered, with that question's own percentage (NULL for N/A) so
-per-question averages are computed by the database.
+it was made with. ``qa_evaluations``: one scored call (the CDR's linkedid, agent, queue,
+campaign and recording copied at evaluation time), its ``score_pct`` (NULL when every
+answer is N/A), the form version, comments, who evaluated and the agent's acknowledgement.
+``qa_answers``: one row per question answered, with that question's own percentage (NULL
+for N/A) so per-question averages are computed by the database.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.String(64), nullable=True),
         sa.Column("queue", sa.String(80), nullable=True),
         sa.Column("campaign_id", sa.String(64), nullable=True),
+        sa.Column("recording_ref", sa.String(500), nullable=True),
         sa.Column("form_id", sa.String(64), nullable=False),
         sa.Column("form_version", sa.Integer(), nullable=False),
         sa.Column("score_pct", sa.Float(), nullable=True),
