@@ -16,8 +16,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccd.db.dialer_store import DialerStore
 from ccd.db.models import metadata
+from ccd.dialer.model import Campaign, Contact, DialMode
 from tests.cdrrows import cdr_row
+from tests.clock import FakeClock
 
 DAY = datetime(2026, 11, 24, tzinfo=UTC)
 FROM = DAY.replace(hour=9)
@@ -129,6 +132,32 @@ CDRS = [
     ),
     # c8's caller again exactly 72 h later (after the range, at the window's edge): c8 is
     # not resolved.
+    # Campaign winter's two connected calls (agent 1003); o2's agent said call-back.
+    cdr_row(
+        "o1",
+        direction="outbound",
+        caller_num="5000",
+        callee_num="+12125559001",
+        started_at=at(9, 1),
+        answered_at=at(9, 1, 10),
+        ended_at=at(9, 2, 40),
+        talk_s=90.0,
+        agent_id="1003",
+        wrapup_s=30.0,
+        campaign_id="winter",
+    ),
+    cdr_row(
+        "o2",
+        direction="outbound",
+        caller_num="5000",
+        callee_num="+12125559005",
+        started_at=at(9, 5),
+        answered_at=at(9, 5, 10),
+        ended_at=at(9, 5, 40),
+        talk_s=30.0,
+        agent_id="1003",
+        campaign_id="winter",
+    ),
     queue_call(
         "c10",
         at(10, 30, day=DAY + timedelta(days=3)),
@@ -150,6 +179,9 @@ CDRS = [
 #   ASA 5.0, AHT 60.0; FCR: repeated at exactly +72 h -> 0 / 1 = 0.0.
 # support 09: nothing: SL, abandon rate, ASA, AHT, FCR null.
 # support 10: c9: SL 100.0 (25 <= 30), ASA 25.0, AHT 150.0, FCR 100.0.
+# CSAT (SURVEYS, by answer time): sales 09 has scores 5, 4, 2 (s4 was not answered):
+#   satisfied (>= 4) 2 / 3 = 66.67 %, mean 11 / 3 = 3.67. QA (EVALUATIONS, by evaluation
+#   time): sales 10 has 80 and 90 (e3 scored nothing): 85.0.
 EXPECTED_QUEUES: dict[tuple[str, int], dict[str, Any]] = {
     ("sales", 9): {
         "offered": 7,
@@ -164,6 +196,11 @@ EXPECTED_QUEUES: dict[tuple[str, int], dict[str, Any]] = {
         "aht_s": 130.0,
         "handled": 3,
         "fcr_pct": 66.67,
+        "csat_responses": 3,
+        "csat_pct": 66.67,
+        "csat_mean": 3.67,
+        "qa_evaluations": 0,
+        "qa_score_pct": None,
     },
     ("sales", 10): {
         "offered": 1,
@@ -175,6 +212,10 @@ EXPECTED_QUEUES: dict[tuple[str, int], dict[str, Any]] = {
         "asa_s": 5.0,
         "aht_s": 60.0,
         "fcr_pct": 0.0,
+        "csat_responses": 0,
+        "csat_pct": None,
+        "qa_evaluations": 2,
+        "qa_score_pct": 85.0,
     },
     ("support", 9): {
         "offered": 0,
@@ -213,6 +254,9 @@ SESSIONS = [
 #   1800 (training); handling 120 + 30 = 150; occupancy 150 / 900 = 16.67 %.
 # 1002 09: c2: AHT 220.0, FCR 100.0; no session rows: logged in 0, occupancy null.
 # 1002 10: c8: AHT 60.0, FCR 0.0.
+# CSAT: 1001 09 scores 5, 4 -> 100.0 %, mean 4.5; 1002 09 score 2 -> 0.0 %, mean 2.0.
+# QA: 1001 10: 80, 90 -> 85.0; 1002 10: one evaluation without a score -> none, null.
+# 1003 09 (the campaign's calls o1, o2): handled 2, AHT 75.0, FCR 50.0 (o2 call-back).
 EXPECTED_AGENTS: dict[tuple[str, int], dict[str, Any]] = {
     ("1001", 9): {
         "handled": 2,
@@ -226,6 +270,9 @@ EXPECTED_AGENTS: dict[tuple[str, int], dict[str, Any]] = {
         "pause_by_reason": {"lunch": 900.0},
         "handling_s": 170.0,
         "occupancy_pct": 6.3,
+        "csat_responses": 2,
+        "csat_pct": 100.0,
+        "csat_mean": 4.5,
     },
     ("1001", 10): {
         "handled": 1,
@@ -236,6 +283,8 @@ EXPECTED_AGENTS: dict[tuple[str, int], dict[str, Any]] = {
         "pause_by_reason": {"training": 1800.0},
         "handling_s": 150.0,
         "occupancy_pct": 16.67,
+        "qa_evaluations": 2,
+        "qa_score_pct": 85.0,
     },
     ("1002", 9): {
         "handled": 1,
@@ -243,8 +292,17 @@ EXPECTED_AGENTS: dict[tuple[str, int], dict[str, Any]] = {
         "fcr_pct": 100.0,
         "logged_in_s": 0.0,
         "occupancy_pct": None,
+        "csat_pct": 0.0,
+        "csat_mean": 2.0,
     },
-    ("1002", 10): {"handled": 1, "aht_s": 60.0, "fcr_pct": 0.0},
+    ("1002", 10): {
+        "handled": 1,
+        "aht_s": 60.0,
+        "fcr_pct": 0.0,
+        "qa_evaluations": 0,
+        "qa_score_pct": None,
+    },
+    ("1003", 9): {"handled": 2, "aht_s": 75.0, "fcr_pct": 50.0, "csat_pct": 0.0},
 }
 
 
@@ -274,6 +332,58 @@ def queue_row(queue: str, service_level_s: float) -> dict[str, Any]:
     }
 
 
+# Campaign winter's attempts, all between 09:01 and 09:07:
+# attempts 7; person answered a1, a4, a5 = 3 (a3 is a machine); connected a1, a5 = 2;
+# machines 1; abandoned 1 (a4) -> abandon rate 1 / 3 = 33.33 %; no-answer 1, busy 1,
+# in flight 1 (a7); dispositions sale 1, call-back 1. Its CDRs o1 (talk 90 + wrap-up 30)
+# and o2 (talk 30): handled 2, AHT 150 / 2 = 75.0; FCR: o2's disposition is call-back
+# (unresolved), o1 resolved -> 50.0. CSAT: o1 scored 3 -> 0.0 %, mean 3.0.
+ATTEMPTS = [
+    # (id, started minute, answered, connected, outcome, disposition, linkedid)
+    ("a1", 1, True, True, "answered", "sale", "o1"),
+    ("a2", 2, False, False, "no-answer", None, None),
+    ("a3", 3, True, False, "machine", None, None),
+    ("a4", 4, True, False, "abandoned", None, None),
+    ("a5", 5, True, True, "answered", "call-back", "o2"),
+    ("a6", 6, False, False, "busy", None, None),
+    ("a7", 7, False, False, None, None, None),
+]
+EXPECTED_CAMPAIGN_09 = {
+    "attempts": 7,
+    "answered": 3,
+    "connected": 2,
+    "machines": 1,
+    "abandoned": 1,
+    "no_answer": 1,
+    "busy": 1,
+    "failed": 0,
+    "in_flight": 1,
+    "abandon_rate_pct": 33.33,
+    "dispositions": {"call-back": 1, "sale": 1},
+    "handled": 2,
+    "aht_s": 75.0,
+    "fcr_pct": 50.0,
+    "csat_responses": 1,
+    "csat_pct": 0.0,
+    "csat_mean": 3.0,
+}
+
+SURVEYS = [
+    # (linkedid, queue, agent, campaign, question, score, answered_at)
+    ("c1", "sales", "1001", None, "agent", 5, at(9, 10)),
+    ("c1", "sales", "1001", None, "overall", 4, at(9, 10)),
+    ("c2", "sales", "1002", None, "agent", 2, at(9, 20)),
+    ("c6", "sales", "1001", None, "agent", None, at(9, 45)),
+    ("o1", None, "1003", "winter", "agent", 3, at(9, 30)),
+]
+EVALUATIONS = [
+    # (linkedid, queue, agent, score_pct, evaluated_at)
+    ("c1", "sales", "1001", 80.0, at(10, 20)),
+    ("c6", "sales", "1001", 90.0, at(10, 25)),
+    ("c2", "sales", "1002", None, at(10, 30)),
+]
+
+
 async def insert_rows(engine: AsyncEngine, table: str, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         async with engine.begin() as connection:
@@ -294,6 +404,106 @@ async def load_report_fixture(engine: AsyncEngine) -> None:
             for a, s, r, t in SESSIONS
         ],
     )
+    await _load_campaign(engine)
+    await insert_rows(
+        engine,
+        "survey_responses",
+        [
+            {
+                "linkedid": lid,
+                "queue": q,
+                "agent_id": ag,
+                "campaign_id": cp,
+                "question": qu,
+                "score": sc,
+                "answered_at": t,
+            }
+            for lid, q, ag, cp, qu, sc, t in SURVEYS
+        ],
+    )
+    await insert_rows(
+        engine,
+        "qa_forms",
+        [{"id": "f", "name": "Form", "current_version": 1, "created_at": DAY, "updated_at": DAY}],
+    )
+    await insert_rows(
+        engine,
+        "qa_form_versions",
+        [
+            {
+                "form_id": "f",
+                "version": 1,
+                "name": "Form",
+                "sections": [],
+                "created_at": DAY,
+                "created_by": "t-qa",
+            }
+        ],
+    )
+    await insert_rows(
+        engine,
+        "qa_evaluations",
+        [
+            {
+                "linkedid": lid,
+                "agent_id": ag,
+                "queue": q,
+                "campaign_id": None,
+                "recording_ref": None,
+                "form_id": "f",
+                "form_version": 1,
+                "score_pct": sc,
+                "critical_failed": False,
+                "comments": "",
+                "evaluated_at": t,
+                "updated_at": t,
+                "evaluator_token_id": "t-qa",
+                "evaluator_role": "qa",
+                "acknowledged_at": None,
+                "acknowledgement_comment": None,
+            }
+            for lid, q, ag, sc, t in EVALUATIONS
+        ],
+    )
+
+
+async def _load_campaign(engine: AsyncEngine) -> None:
+    store = DialerStore(engine, clock=FakeClock(DAY))
+    await store.put_campaign(
+        Campaign(id="winter", name="Winter", mode=DialMode.PROGRESSIVE, caller_id="5000")
+    )
+    contacts = [
+        Contact(
+            id=f"winter-{n}",
+            campaign_id="winter",
+            number=f"+1212555900{n}",
+            time_zones=("America/New_York",),
+        )
+        for n in range(1, 8)
+    ]
+    await store.add_contacts("winter", contacts)
+    rows = []
+    for n, (_, minute, answered, connected, outcome, disposition, linkedid) in enumerate(
+        ATTEMPTS, start=1
+    ):
+        started = at(9, minute)
+        rows.append(
+            {
+                "campaign_id": "winter",
+                "contact_id": f"winter-{n}",
+                "number": f"+1212555900{n}",
+                "started_at": started,
+                "answered_at": started + timedelta(seconds=10) if answered else None,
+                "agent_connected_at": started + timedelta(seconds=10) if connected else None,
+                "ended_at": None if outcome is None else started + timedelta(seconds=60),
+                "agent_id": "1003" if connected else None,
+                "outcome": outcome,
+                "disposition": disposition,
+                "linkedid": linkedid,
+                "safe_harbor_played": outcome == "abandoned",
+            }
+        )
+    await insert_rows(engine, "dialer_attempts", rows)
 
 
 def subset(row: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,6 @@ Each stream is a keyset walk over an indexed time column in batches of ``batch_r
 is read in constant memory and never locks a connection for the whole report. The
 bucketing and the figures are done by the caller (``ccd.reports``): bucket boundaries in
 a report's time zone across daylight-saving changes are not portable SQL.
-
-The survey and QA tables are read when their ORM classes exist in ``ccd.db.models``;
-until then those streams are empty.
 """
 
 from __future__ import annotations
@@ -35,8 +32,8 @@ ATTEMPTS: Table = metadata.tables["dialer_attempts"]
 SESSIONS: Table = metadata.tables["acd_agent_sessions"]
 QUEUES: Table = metadata.tables["acd_queues"]
 AGENTS: Table = metadata.tables["acd_agents"]
-SURVEY_TABLE = "survey_responses"
-QA_TABLE = "qa_evaluations"
+SURVEYS: Table = metadata.tables["survey_responses"]
+EVALUATIONS: Table = metadata.tables["qa_evaluations"]
 DEFAULT_BATCH_ROWS = 5000
 
 RowT = TypeVar("RowT")
@@ -200,15 +197,12 @@ class ReportQueries:
 
     # --- surveys and QA ------------------------------------------------------------------
 
-    async def surveys(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[SurveyRow]]:
-        table = metadata.tables.get(SURVEY_TABLE)
-        if table is None:
-            return
-        t = table.c
+    def surveys(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[SurveyRow]]:
+        t = SURVEYS.c
         statement = select(
             t.answered_at, t.id, t.linkedid, t.queue, t.agent_id, t.campaign_id, t.score
         )
-        async for batch in self._stream(
+        return self._stream(
             statement,
             t.answered_at,
             t.id,
@@ -222,20 +216,14 @@ class ReportQueries:
                 score=row.score,
                 answered_at=row.answered_at,
             ),
-        ):
-            yield batch
+        )
 
-    async def evaluations(
-        self, start: datetime, end: datetime
-    ) -> AsyncIterator[Sequence[EvaluationRow]]:
-        table = metadata.tables.get(QA_TABLE)
-        if table is None:
-            return
-        t = table.c
+    def evaluations(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[EvaluationRow]]:
+        t = EVALUATIONS.c
         statement = select(
             t.evaluated_at, t.id, t.linkedid, t.queue, t.agent_id, t.campaign_id, t.score_pct
         )
-        async for batch in self._stream(
+        return self._stream(
             statement,
             t.evaluated_at,
             t.id,
@@ -249,8 +237,7 @@ class ReportQueries:
                 score_pct=row.score_pct,
                 evaluated_at=row.evaluated_at,
             ),
-        ):
-            yield batch
+        )
 
 
 def _state(row: Row[Any]) -> StateChange:

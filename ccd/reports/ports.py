@@ -52,9 +52,9 @@ class ReportSource(Protocol):
         ...
 
     def surveys(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[SurveyRow]]:
-        """Survey answers with start <= answered_at < end (none before the survey table)."""
+        """Survey answers with start <= answered_at < end."""
         ...
 
     def evaluations(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[EvaluationRow]]:
-        """QA evaluations with start <= evaluated_at < end (none before the QA table)."""
+        """QA evaluations with start <= evaluated_at < end."""
         ...

@@ -24,6 +24,7 @@ from tests.integration.authmatrix import (
 )
 from tests.reportrows import (
     EXPECTED_AGENTS,
+    EXPECTED_CAMPAIGN_09,
     EXPECTED_QUEUES,
     load_report_fixture,
     subset,
@@ -202,3 +203,23 @@ async def test_auth_matrix(route: str, identity: str, engine: AsyncEngine) -> No
         assert await call(api, endpoint, headers_for(identity)) == expected_status(
             endpoint, identity
         )
+
+
+async def test_campaign_report_dialer_figures(api: Api) -> None:
+    status, body = await send(
+        api, "GET", f"/api/v1/reports/campaigns?{RANGE}&campaign=winter", role="integrator"
+    )
+    assert status == 200, body
+    rows = by_key(body["rows"], "campaign_id")
+    assert subset(rows[("winter", 9)], EXPECTED_CAMPAIGN_09) == EXPECTED_CAMPAIGN_09
+    assert rows[("winter", 10)]["attempts"] == 0
+    assert rows[("winter", 10)]["dispositions"] == {}
+
+
+async def test_a_call_back_disposition_is_configurable(engine: AsyncEngine) -> None:
+    # With no unresolved dispositions, o2 is resolved: winter's FCR is 2 / 2.
+    await load_report_fixture(engine)
+    async with running_api(reports=service(engine, unresolved_dispositions=frozenset())) as api:
+        _, body = await send(api, "GET", f"/api/v1/reports/campaigns?{RANGE}&interval=day")
+    [winter] = [row for row in body["rows"] if row["campaign_id"] == "winter"]
+    assert winter["fcr_pct"] == 100.0
