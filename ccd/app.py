@@ -77,6 +77,8 @@ from ccd.live.service import LiveCalls
 from ccd.metrics.collector import CcdCollector, build_registry
 from ccd.metrics.dialer import DialerTally
 from ccd.metrics.loop_lag import LoopLagProbe
+from ccd.monitor.service import MonitorService
+from ccd.recording.files import RECORDER_CHANNEL_PREFIX
 from ccd.recording.service import RecordingService
 from ccd.reports.service import ReportRules, ReportService
 from ccd.settings import Settings
@@ -87,7 +89,7 @@ from ccd.wallboard.view import ServiceLevelTargets
 log = structlog.get_logger("ccd.app")
 
 PIDFILE_NAME = "ccd.pid"
-OWN_CHANNEL_PREFIXES = (AGENT_CHANNEL_PREFIX, DIALER_CHANNEL_PREFIX)
+OWN_CHANNEL_PREFIXES = (AGENT_CHANNEL_PREFIX, DIALER_CHANNEL_PREFIX, RECORDER_CHANNEL_PREFIX)
 
 
 def pidfile_path(settings: Settings) -> Path:
@@ -113,6 +115,7 @@ class Components:
     dialer: DialerService
     audit: AuditStore
     recording: RecordingService
+    monitors: MonitorService
     loop_lag: LoopLagProbe
     web_app: web.Application
 
@@ -256,6 +259,7 @@ def build(settings: Settings) -> Components:
         retention_days=recording_settings.retention_days,
         retention_interval_s=recording_settings.retention_interval_s,
         rng=random.Random(),
+        channel_name=lambda uniqueid: live_channels().get(uniqueid),
     )
     bus.subscribe(recording.handle)
     dialer_tally = DialerTally()
@@ -272,6 +276,15 @@ def build(settings: Settings) -> Components:
         )
     )
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
+    monitors = MonitorService(
+        ami=gateway,
+        calls=live,
+        audit=audit,
+        clock=clock,
+        live_uniqueids=lambda: live_channels().keys(),
+        ring_timeout_s=settings.monitor.ring_timeout_s,
+    )
+    bus.subscribe(monitors.handle)
     readiness = Readiness(
         ami=gateway,
         database_ping=lambda: ping(engine),
@@ -317,6 +330,7 @@ def build(settings: Settings) -> Components:
             settings.wallboard.service_level_target_pct,
             dict(settings.wallboard.queue_targets_pct),
         ),
+        monitors=monitors,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -389,6 +403,11 @@ def build(settings: Settings) -> Components:
         yield
         await survey_answers.drain(settings.http.shutdown_timeout_s / 2)
 
+    async def monitoring(_: web.Application) -> AsyncIterator[None]:
+        # Left before the AMI connection closes: hang-ups and audit rows under way finish.
+        yield
+        await monitors.stop_all()
+
     async def hold_caller(channel: AgiChannel) -> None:
         await hold(channel, acd, clock)
 
@@ -442,6 +461,7 @@ def build(settings: Settings) -> Components:
             dialing,
             ivr,
             asterisk,
+            monitoring,
         ]
     )
     return Components(
@@ -459,6 +479,7 @@ def build(settings: Settings) -> Components:
         dialer=dialer,
         audit=audit,
         recording=recording,
+        monitors=monitors,
         loop_lag=loop_lag,
         web_app=web_app,
     )

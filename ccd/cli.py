@@ -178,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     dnc_import.set_defaults(handler=_cmd_dnc_import)
     dnc.set_defaults(handler=_help_for(dnc))
 
+    forecast = commands.add_parser(
+        "forecast",
+        parents=[config_option],
+        help="agents needed per interval of a day, forecast from a queue's call history",
+    )
+    forecast.add_argument("--queue", required=True, help="the queue (CDRs' queue)")
+    forecast.add_argument(
+        "--date", required=True, metavar="YYYY-MM-DD", help="the day, in [reports] zone"
+    )
+    for option, what in FORECAST_OPTIONS.items():
+        forecast.add_argument(option, metavar="N", help=what)
+    forecast.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    forecast.set_defaults(handler=_cmd_forecast)
+
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION")
     up = db_commands.add_parser(
@@ -519,6 +533,89 @@ def _cmd_dnc_import(args: argparse.Namespace) -> int:
     return _run_import(
         settings, run, report, path=args.file, noun="number", done="listed", summary=summary
     )
+
+
+# The forecast's optional parameters: option -> help (defaults: [forecast] settings).
+FORECAST_OPTIONS = {
+    "--interval": "interval length: 15, 30 or 60 minutes",
+    "--weeks": "same weekdays of how many past weeks to learn from (1-52)",
+    "--sl-target-pct": "service level target, percent answered within --sl-seconds",
+    "--sl-seconds": "the service level's answer threshold in seconds",
+    "--max-occupancy-pct": "most of their time agents may spend on calls, percent",
+    "--shrinkage-pct": "share of scheduled time agents are off the phones, percent",
+}
+
+
+def _forecast_parameters(args: argparse.Namespace, defaults: Any) -> Any:
+    from pydantic import ValidationError
+
+    from ccd.forecast.parameters import ForecastParameters
+
+    given: dict[str, object] = {"queue": args.queue, "date": args.date}
+    for option in FORECAST_OPTIONS:
+        value = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if value is not None:
+            given[option.removeprefix("--").replace("-", "_")] = value
+    try:
+        return ForecastParameters.model_validate(defaults.fill(given))
+    except ValidationError as exc:
+        problems = [
+            f"--{'-'.join(str(part) for part in err['loc']).replace('_', '-')}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors(include_url=False)
+        ]
+        raise UsageError("; ".join(problems)) from None
+
+
+class _HistoryProgress:
+    """One stderr line per history day read (rewritten in place on a terminal)."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, day: Any, calls: int) -> None:
+        line = f"reading history: {done}/{total} days ({day}: {calls} calls)"
+        if self._tty:
+            end = "\n" if done == total else ""
+            print("\r" + line, end=end, file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    import csv
+    from zoneinfo import ZoneInfo
+
+    from ccd.clock import SystemClock
+    from ccd.db.forecast_history import ForecastHistory
+    from ccd.forecast.config import forecast_defaults
+    from ccd.forecast.report import as_data, csv_rows, summary_lines, table_lines
+    from ccd.forecast.run import run_forecast
+
+    settings = _settings_with_logging(args, require_ami_secret=False)
+    defaults = forecast_defaults(settings)
+    params = _forecast_parameters(args, defaults)
+    today = SystemClock().now().astimezone(ZoneInfo(defaults.zone)).date()
+    progress = _HistoryProgress()
+    report = _run_async(
+        lambda: _with_current_database(
+            settings,
+            lambda engine: run_forecast(
+                ForecastHistory(engine), params, defaults.zone, today, progress
+            ),
+        )
+    )
+    if args.format == "json":
+        print(json.dumps(as_data(report), indent=2))
+    elif args.format == "csv":
+        csv.writer(sys.stdout, lineterminator="\n").writerows(csv_rows(report))
+    else:
+        print("\n".join([*summary_lines(report), "", *table_lines(report)]))
+        if any(
+            row.staffing.agents > row.staffing.agents_for_service_level for row in report.intervals
+        ):
+            print("* more agents than Erlang C needs: the occupancy cap")
+    return EXIT_OK
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:

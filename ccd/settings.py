@@ -167,6 +167,12 @@ class OriginateSettings(_Section):
         return self
 
 
+class MonitorSettings(_Section):
+    # How long a supervisor's device rings for a live-monitoring session before it ends
+    # unanswered (ccd.monitor).
+    ring_timeout_s: int = Field(default=30, ge=5, le=300)
+
+
 class CdrSettings(_Section):
     # Unset: <data_dir>/spool/cdr (see Settings.cdr_spool_dir).
     spool_dir: Path | None = None
@@ -380,6 +386,7 @@ class Settings(BaseSettings):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     # Relative paths (this and every other path key) are taken from the directory of the
     # config file that names them; from the environment or as defaults, from the working
     # directory at load time. Then made absolute so a later chdir cannot move the database.

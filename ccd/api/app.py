@@ -18,6 +18,7 @@ from ccd.api import forecast as forecast_routes
 from ccd.api import handlers
 from ccd.api import ivr as ivr_routes
 from ccd.api import metrics as metrics_routes
+from ccd.api import monitoring as monitoring_routes
 from ccd.api import quality as quality_routes
 from ccd.api import recordings as recording_routes
 from ccd.api import reports as report_routes
@@ -40,6 +41,7 @@ from ccd.forecast.run import HistoryReader
 from ccd.health import ReadinessCheck
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallControl, CallDirectory
+from ccd.monitor.service import MonitorService
 from ccd.reports.service import ReportService
 from ccd.wallboard.view import ServiceLevelTargets
 
@@ -71,6 +73,7 @@ def build_api(
     reports: ReportService | None = None,
     recordings: recording_routes.RecordingApi | None = None,
     wallboard_targets: ServiceLevelTargets | None = None,
+    monitors: MonitorService | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -113,6 +116,7 @@ def build_api(
     recording_routes.add_routes(app, recordings)
     quality_routes.add_routes(app, quality)
     audit_routes.add_routes(app)
+    monitoring_routes.add_routes(app, monitors)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

@@ -40,6 +40,10 @@ COMPLIANCE_READERS = CALL_READERS
 # the monitoring system with an integrator token of its own, and by admins.
 METRICS_SCRAPERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
 AUDIT_READERS = frozenset({Role.ADMIN})
+# Live monitoring (ccd.api.monitoring): listening to a conversation is a supervisory act,
+# so supervisors only — admins run the PBX, not the floor, and an admin token is often a
+# deployment's or an integration's; whoever needs to listen gets a supervisor token.
+MONITORS = frozenset({Role.SUPERVISOR})
 # Reports (ccd.api.reports): aggregates, no customer numbers. Integrators included (BI
 # systems read them as they read CDRs); agents only their own agent report (the handler
 # pins the agent parameter to their id); not QA (they score calls, not staffing).
@@ -154,6 +158,11 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     # Who listened to which call, who played which recording: the PBX admin's record (and
     # the supervisors it is about may not read or filter it).
     "audit.list": AUDIT_READERS,
+    "monitors.start": MONITORS,
+    "monitors.list": MONITORS,
+    "monitors.get": MONITORS,
+    "monitors.switch": MONITORS,
+    "monitors.stop": MONITORS,
     "quality.forms.list": QA_FORM_READERS,
     "quality.forms.get": QA_FORM_READERS,
     "quality.forms.version": QA_FORM_READERS,

@@ -33,6 +33,7 @@ from ccd.forecast.run import HistoryReader
 from ccd.ivr.holder import FlowsHolder
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallDirectory, OriginateRejected
+from ccd.monitor.service import MonitorService
 from ccd.reports.service import ReportService
 from ccd.wallboard.view import ServiceLevelTargets
 from tests.clock import FakeClock
@@ -378,6 +379,7 @@ async def running_api(
     reports: ReportService | None = None,
     forecast_history: HistoryReader | None = None,
     forecast_defaults: ForecastDefaults | None = None,
+    monitors: MonitorService | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -411,6 +413,7 @@ async def running_api(
         reports=reports,
         forecast_history=forecast_history,
         forecast_defaults=forecast_defaults,
+        monitors=monitors,
     )
     statuses: list[int] = []
 

@@ -259,6 +259,29 @@ QUALITY_ENDPOINTS = {
 }
 
 
+# Live monitoring, for the auth matrix of test_api_monitoring: supervisors only. The live
+# call MONITORED_CALL has agent 1001's leg up; the supervisor token already monitors it in
+# session MONITOR_ID from PJSIP/2001.
+MONITORED_CALL = "1700000000.1"
+MONITOR_ID = "m1"
+SUPERVISOR_ONLY = frozenset({"supervisor"})
+MONITOR_ENDPOINTS = {
+    "monitors.start": Endpoint(
+        "POST",
+        f"/api/v1/calls/{MONITORED_CALL}/monitor",
+        201,
+        SUPERVISOR_ONLY,
+        body={"mode": "listen", "device": "PJSIP/2002"},
+    ),
+    "monitors.list": Endpoint("GET", "/api/v1/monitors", 200, SUPERVISOR_ONLY),
+    "monitors.get": Endpoint("GET", f"/api/v1/monitors/{MONITOR_ID}", 200, SUPERVISOR_ONLY),
+    "monitors.switch": Endpoint(
+        "PATCH", f"/api/v1/monitors/{MONITOR_ID}", 200, SUPERVISOR_ONLY, body={"mode": "barge"}
+    ),
+    "monitors.stop": Endpoint("DELETE", f"/api/v1/monitors/{MONITOR_ID}", 200, SUPERVISOR_ONLY),
+}
+
+
 def expected_status(endpoint: Endpoint, identity: str) -> int:
     if identity in ("anonymous", "bad-token"):
         return 401

@@ -32,6 +32,7 @@ from tests.integration.authmatrix import (
     DIALING_ENDPOINTS,
     FORECAST_ENDPOINTS,
     IDENTITIES,
+    MONITOR_ENDPOINTS,
     QUALITY_ENDPOINTS,
     READERS,
     REPORT_ENDPOINTS,
@@ -70,6 +71,7 @@ def test_matrix_covers_every_authenticated_route() -> None:
     # test_api_dialing (they need a database).
     covered = set(ENDPOINTS) | set(ACD_ENDPOINTS) | set(DIALER_ENDPOINTS) | set(DIALING_ENDPOINTS)
     covered |= set(AUDIT_ENDPOINTS)  # test_api_audit
+    covered |= set(MONITOR_ENDPOINTS)  # test_api_monitoring
     covered |= set(FORECAST_ENDPOINTS)  # test_api_forecast
     covered |= set(WALLBOARD_ENDPOINTS)  # test_api_wallboard
     covered |= set(REPORT_ENDPOINTS)  # test_api_reports

@@ -1,0 +1,69 @@
+"""The staffing forecast over HTTP: ``GET /api/v1/forecast?queue=&date=&interval=
+&sl_target_pct=&sl_seconds=&max_occupancy_pct=&weeks=&shrinkage_pct=`` (roles in
+``ccd.api.policy``: admins, supervisors, analysts).
+
+``queue`` and ``date`` (YYYY-MM-DD, a day in the report zone) are required; the others
+default to the ``[forecast]`` settings. Unknown, repeated or unsafe (CR/LF/NUL) parameters
+and values out of range are 422 problems naming the parameter. The history is read from
+the CDR database; the database down is 503.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ccd.api.context import DEPS
+from ccd.api.handlers import no_store_json, store_problems
+from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
+from ccd.api.serialize import iso
+from ccd.api.uploads import query_param
+from ccd.api.validation import validate_body
+from ccd.domain.safety import is_ami_safe
+from ccd.forecast.parameters import PARAMETERS, ForecastDefaults, ForecastParameters
+from ccd.forecast.report import as_data
+from ccd.forecast.run import HistoryReader, run_forecast
+
+FORECAST_HISTORY: web.AppKey[HistoryReader | None] = web.AppKey("forecast_history")
+FORECAST_DEFAULTS = web.AppKey("forecast_defaults", ForecastDefaults)
+
+
+def parse_parameters(request: web.Request, defaults: ForecastDefaults) -> ForecastParameters:
+    errors = [
+        # A name with CR/LF/NUL is not echoed back as a field.
+        FieldError(name if is_ami_safe(name) else "query", "is not a parameter of this endpoint")
+        for name in dict.fromkeys(request.query.keys())
+        if name not in PARAMETERS
+    ]
+    if errors:
+        raise validation_problem(errors)
+    given: dict[str, object] = {}
+    for name in sorted(PARAMETERS):
+        value = query_param(request, name)  # at most once, no CR/LF/NUL
+        if value is not None:
+            given[name] = value
+    return validate_body(ForecastParameters, defaults.fill(given))
+
+
+async def forecast(request: web.Request) -> web.Response:
+    defaults = request.app[FORECAST_DEFAULTS]
+    params = parse_parameters(request, defaults)
+    reader = request.app[FORECAST_HISTORY]
+    if reader is None:
+        raise ApiProblem(
+            503, "this process has no CDR database to forecast from", type_=UPSTREAM_UNAVAILABLE
+        )
+    now = request.app[DEPS].clock.now()
+    today = now.astimezone(ZoneInfo(defaults.zone)).date()
+    with store_problems("CDR"):
+        report = await run_forecast(reader, params, defaults.zone, today)
+    return no_store_json({"as_of": iso(now), **as_data(report)})
+
+
+def add_routes(
+    app: web.Application, history: HistoryReader | None, defaults: ForecastDefaults | None
+) -> None:
+    app[FORECAST_HISTORY] = history
+    app[FORECAST_DEFAULTS] = defaults if defaults is not None else ForecastDefaults()
+    app.router.add_get("/api/v1/forecast", forecast, name="forecast")

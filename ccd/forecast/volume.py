@@ -1,0 +1,170 @@
+"""Volume and average handle time (AHT) per interval of a coming day, from the same
+weekday of the last weeks (pure: history in, forecast out).
+
+With ``D_k`` the calls offered on the k-th most recent same weekday (k = 1..n) and
+``V_k(s)`` those of wall-clock slot ``s`` (``ccd.forecast.intervals``):
+
+- **Days used.** The oldest days with no call at all are dropped (the queue did not
+  exist yet); a day with no call between two busy ones stays (the queue was closed).
+- **Recency weights** ``w_k = (n - k + 1) · n / Σ(n - j + 1)``: linear, newest heaviest,
+  scaled to average 1 (so weighted sums still count calls).
+- **Interval base** ``B(s) = Σ w_k V_k(s) / Σ w_k`` over the days the slot exists on (a
+  spring-forward day has no 02:00; a fall-back day's second 01:00 reads the first one's
+  history where a day had only one).
+- **Day level.** ``D̄ = Σ w_k D_k / Σ w_k``. With at least ``MIN_DAYS_FOR_TREND`` days, the
+  weighted least-squares line through ``(x_k, D_k)``, ``x_k`` = weeks from the target day
+  (negative), extrapolated to ``x = 0``: ``T = max(0, D̄ + b · (0 - x̄))`` with
+  ``b = Σ w (x - x̄)(D - D̄) / Σ w (x - x̄)²``; with fewer days ``T = D̄``.
+- **Volume** ``V(s) = B(s) · T / D̄`` (0 when ``D̄`` is 0): the weekday's intraday shape at
+  the trend's level. A slot with no history is 0.
+- **AHT** (handle = talk, hold included, + wrap-up, of answered calls):
+  ``AHT(s) = (Σ w_k H_k(s) + m · AHT_day) / (Σ w_k N_k(s) + m)`` where ``H`` is handle
+  seconds, ``N`` answered calls and ``AHT_day = ΣΣ w H / ΣΣ w N``: a thin slot is pulled
+  toward the day's AHT as if it had ``m = AHT_PRIOR_CALLS`` more calls at that average.
+  A slot with no calls in its history has volume 0 and AHT 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, tzinfo
+
+from ccd.forecast.history import DayHistory
+from ccd.forecast.intervals import Interval, WallSlot, day_intervals, wall_slot
+
+MIN_DAYS_FOR_TREND = 3
+AHT_PRIOR_CALLS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalForecast:
+    interval: Interval
+    volume: float
+    aht_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsed:
+    day: date
+    offered: int
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class DayForecast:
+    day: date
+    intervals: tuple[IntervalForecast, ...]
+    days_used: tuple[DayUsed, ...]  # most recent first
+    mean_day_volume: float  # D̄
+    trend_per_week: float  # b (0 without a trend)
+    day_volume: float  # T
+    day_aht_s: float
+
+
+@dataclass
+class SlotTotal:
+    offered: int = 0
+    answered: int = 0
+    handle_s: float = 0.0
+
+
+def slot_totals(history: DayHistory, zone: tzinfo, minutes: int) -> dict[WallSlot, SlotTotal]:
+    """The day's calls by wall-clock slot; every slot the day has is present."""
+    slots = {iv.slot: SlotTotal() for iv in day_intervals(history.day, zone, minutes)}
+    for bucket in history.buckets:
+        slot = slots.setdefault(wall_slot(bucket.start, zone, minutes), SlotTotal())
+        slot.offered += bucket.offered
+        slot.answered += bucket.answered
+        slot.handle_s += bucket.handle_s
+    return slots
+
+
+def _days_with_history(history: Sequence[DayHistory]) -> list[DayHistory]:
+    recent_first = sorted(history, key=lambda h: h.day, reverse=True)
+    while recent_first and recent_first[-1].offered == 0:
+        recent_first.pop()
+    return recent_first
+
+
+def recency_weights(n: int) -> tuple[float, ...]:
+    """``n`` weights, most recent first: n, n-1, ..., 1 scaled to average 1."""
+    raw = [float(n - k) for k in range(n)]
+    total = sum(raw)
+    return tuple(w * n / total for w in raw)
+
+
+def weighted_trend(points: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """``(x̄, ȳ, b)`` of the weighted least-squares line through ``(x, y, weight)``."""
+    total = sum(w for _, _, w in points)
+    mean_x = sum(x * w for x, _, w in points) / total
+    mean_y = sum(y * w for _, y, w in points) / total
+    spread = sum(w * (x - mean_x) ** 2 for x, _, w in points)
+    if spread == 0:
+        return mean_x, mean_y, 0.0
+    slope = sum(w * (x - mean_x) * (y - mean_y) for x, y, w in points) / spread
+    return mean_x, mean_y, slope
+
+
+def _lookup(slots: Mapping[WallSlot, SlotTotal], slot: WallSlot) -> SlotTotal | None:
+    found = slots.get(slot)
+    if found is None and slot.fold == 1:
+        # The target repeats an hour this day had once: that hour's history stands for it.
+        found = slots.get(WallSlot(slot.index, 0))
+    return found
+
+
+def forecast_day(
+    target: date,
+    history: Sequence[DayHistory],
+    zone: tzinfo,
+    minutes: int,
+    *,
+    trend: bool = True,
+) -> DayForecast:
+    """The forecast of ``target``; ``trend=False`` keeps the weighted mean level (the
+    bench compares both)."""
+    intervals = day_intervals(target, zone, minutes)
+    days = _days_with_history(history)
+    weights = recency_weights(len(days))
+    per_day = [slot_totals(day, zone, minutes) for day in days]
+    used = tuple(
+        DayUsed(day.day, day.offered, weight) for day, weight in zip(days, weights, strict=True)
+    )
+    if not days:
+        empty = tuple(IntervalForecast(iv, 0.0, 0.0) for iv in intervals)
+        return DayForecast(target, empty, used, 0.0, 0.0, 0.0, 0.0)
+
+    points = [
+        ((d.day - target).days / 7, float(d.offered), w) for d, w in zip(days, weights, strict=True)
+    ]
+    mean_x, mean_day, slope = weighted_trend(points)
+    if not trend or len(days) < MIN_DAYS_FOR_TREND:
+        slope = 0.0
+    day_volume = max(0.0, mean_day + slope * (0.0 - mean_x))
+    level = day_volume / mean_day if mean_day > 0 else 0.0
+
+    weighted = list(zip(weights, per_day, strict=True))
+    answered_total = sum(w * s.answered for w, slots in weighted for s in slots.values())
+    handle_total = sum(w * s.handle_s for w, slots in weighted for s in slots.values())
+    day_aht = handle_total / answered_total if answered_total > 0 else 0.0
+
+    forecasts: list[IntervalForecast] = []
+    for interval in intervals:
+        found = [(w, _lookup(slots, interval.slot)) for w, slots in weighted]
+        present = [(w, slot) for w, slot in found if slot is not None]
+        weight_sum = sum(w for w, _ in present)
+        base = sum(w * slot.offered for w, slot in present) / weight_sum if present else 0.0
+        answered = sum(w * slot.answered for w, slot in present)
+        handle = sum(w * slot.handle_s for w, slot in present)
+        aht = (handle + AHT_PRIOR_CALLS * day_aht) / (answered + AHT_PRIOR_CALLS) if base else 0.0
+        forecasts.append(IntervalForecast(interval, base * level, aht))
+    return DayForecast(
+        day=target,
+        intervals=tuple(forecasts),
+        days_used=used,
+        mean_day_volume=mean_day,
+        trend_per_week=slope,
+        day_volume=day_volume,
+        day_aht_s=day_aht,
+    )
