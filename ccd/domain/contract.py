@@ -35,7 +35,17 @@ announcements, the call-back key) until ccd bridges an agent to the channel or s
 
 QUEUE_AFTER_CONTEXT: Final = "ccd-queue-after"
 """Where a queue caller goes when the agent hangs up first (``Bridge(...,F(ccd-queue-after^s^1))``):
-the shipped context hangs up; an admin may put a survey there."""
+the shipped context sends the caller to ``ccd-survey`` (the queue's post-call survey, if
+it has one), then hangs up."""
+
+SURVEY_CONTEXT: Final = "ccd-survey"
+"""The post-call survey: ``AGI(agi://host:port/survey,${CCD_QUEUE})`` runs the survey flow
+of the caller's queue (none: the AGI ends at once), then hangs up. Only the caller's own
+channel comes here, and only after the agent hung up: a call that was never answered or
+that the caller ended never reaches it."""
+
+AGI_SCRIPT_SURVEY: Final = "survey"
+"""The FastAGI script of the post-call survey: ``agi_arg_1`` is the caller's queue id."""
 
 QUEUE_CALLBACK_CONTEXT: Final = "ccd-queue-callback"
 """A called-back customer who answered continues here, then waits in ``ccd-queue-wait``
@@ -82,6 +92,28 @@ DIALER_SAFE_HARBOR_EXTEN: Final = "safe-harbor"
 """No agent within 2 s of a person's answer: plays ``CCD_DIALER_SAFE_HARBOR``."""
 DIALER_MACHINE_EXTEN: Final = "machine"
 """An answering machine: plays the campaign's ``CCD_DIALER_MACHINE_MESSAGE``."""
+
+MONITOR_CONTEXT: Final = "ccd-monitor"
+"""A supervisor's live monitoring session: ccd rings the supervisor's device with
+``Originate Context=ccd-monitor Exten=<mode>`` (``MonitorExten``), ``CCD_MONITOR_TARGET``
+(the agent's channel name) and ``CCD_MONITOR_ID`` set; the extension runs ``ChanSpy`` on
+the target with the mode's options and hangs up when the agent's channel is gone. A
+Redirect of the supervisor's channel to another extension switches the mode."""
+
+MONITOR_SIM_CONTEXT: Final = "ccd-monitor-sim"
+"""The live-monitoring system test's parties (``Local/rec-<Hz>-<name>@ccd-monitor-sim``):
+each plays a tone and records what it hears."""
+
+RECORDING_CONTEXT: Final = "ccd-recording"
+"""A call's recorder (``ccd.recording``): ccd originates ``Local/s@ccd-recording-hold`` with
+``Context=ccd-recording Exten=s``, ``CCD_RECORDING_FILE`` (the wav, as Asterisk sees it) and
+``CCD_RECORDING_TARGET`` (the customer's channel name) set. That channel runs MixMonitor
+into the file and ChanSpy on the target (both parties, mixed); it ends with the target or
+when ccd hangs it up. MixMonitor starts in the dialplan because the AMI action needs the
+``system`` class, which ccd's AMI user never has; MixMonitorMute (PCI pause) is ``call``."""
+
+RECORDING_HOLD_CONTEXT: Final = "ccd-recording-hold"
+"""The other half of a recorder's Local channel: answers and waits, silent."""
 
 SIM_CONTEXT: Final = "ccd-sim"
 """Simulated far ends for the sandbox and demos (``dialplan/extensions_ccd_sim.conf``)."""
@@ -155,6 +187,14 @@ VAR_ACD_AGENT: Final = "CCD_ACD_AGENT"
 """Set by ccd on the agent channel it originates (which waiting call, which agent), for
 the admin's logs and the agent's screen pop; the shipped dialplan does not read them."""
 VAR_SIM_TALK_S: Final = "CCD_SIM_TALK_S"
+VAR_MONITOR_TARGET: Final = "CCD_MONITOR_TARGET"
+"""The channel a ``ccd-monitor`` session spies on (a ChanSpy prefix: the full name)."""
+VAR_MONITOR_ID: Final = "CCD_MONITOR_ID"
+VAR_RECORDING_FILE: Final = "CCD_RECORDING_FILE"
+"""The recorder's wav file, as Asterisk sees it (``[recording] asterisk_dir``)."""
+VAR_RECORDING_TARGET: Final = "CCD_RECORDING_TARGET"
+"""The channel a recorder spies on: the customer's (a ChanSpy prefix: the full name)."""
+"""The monitor session's id, for the admin's logs."""
 
 VAR_DIALER_ATTEMPT: Final = "CCD_DIALER_ATTEMPT"
 """The dial attempt's id, set by ccd on the customer leg (it comes back in the UserEvent)."""
@@ -177,6 +217,14 @@ Setvar first: the message starts at once."""
 
 DIAL_ANSWERED: Final = "ANSWER"
 """``DialEnd``'s ``DialStatus`` (Asterisk's ``DIALSTATUS``) when the dialed party answered."""
+
+
+class MonitorExten:
+    """Extensions of ``ccd-monitor``: one per monitoring mode."""
+
+    LISTEN: Final = "listen"
+    WHISPER: Final = "whisper"
+    BARGE: Final = "barge"
 
 
 class QueueAction:
@@ -259,15 +307,21 @@ SHIPPED_CONTEXTS: Final = frozenset(
         IVR_CONTEXT,
         QUEUE_CONTEXT,
         QUEUE_AFTER_CONTEXT,
+        SURVEY_CONTEXT,
         QUEUE_CALLBACK_CONTEXT,
         CALLBACK_DIAL_CONTEXT,
         DIALER_CONTEXT,
         DIALER_ANSWERED_CONTEXT,
         DIALER_MESSAGE_CONTEXT,
         DIALER_CONNECT_CONTEXT,
+        MONITOR_CONTEXT,
+        RECORDING_CONTEXT,
+        RECORDING_HOLD_CONTEXT,
     }
 )
-SIM_CONTEXTS: Final = frozenset({SIM_CONTEXT, AGENT_SIM_CONTEXT, BENCH_QUEUE_CONTEXT})
+SIM_CONTEXTS: Final = frozenset(
+    {SIM_CONTEXT, AGENT_SIM_CONTEXT, BENCH_QUEUE_CONTEXT, MONITOR_SIM_CONTEXT}
+)
 CHANNEL_VARIABLES: Final = frozenset(
     {
         VAR_REQUEST_ID,
@@ -302,12 +356,19 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_DIALER_AGENT_RING_S,
         VAR_DIALER_SAFE_HARBOR,
         VAR_DIALER_MACHINE_MESSAGE,
+        VAR_MONITOR_TARGET,
+        VAR_MONITOR_ID,
+        VAR_RECORDING_FILE,
+        VAR_RECORDING_TARGET,
     }
 )
 USER_EVENTS: Final = frozenset(
     {USER_EVENT_ORIGINATE, USER_EVENT_DIALER_ANSWERED, USER_EVENT_DIALER_MESSAGE}
 )
 DIALER_MESSAGE_EXTENS: Final = frozenset({DIALER_SAFE_HARBOR_EXTEN, DIALER_MACHINE_EXTEN})
+MONITOR_EXTENS: Final = frozenset(
+    {MonitorExten.LISTEN, MonitorExten.WHISPER, MonitorExten.BARGE, "none"}
+)
 SIM_EXTENS: Final = frozenset(
     {
         SimExten.ANSWER,

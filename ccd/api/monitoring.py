@@ -1,0 +1,187 @@
+"""Live monitoring over HTTP: a supervisor listens to, whispers to or barges into an agent's
+live call from their own device (``ccd.monitor``). Supervisors only (``ccd.api.policy``).
+
+Routes: ``POST /api/v1/calls/{id}/monitor`` (start), ``GET /api/v1/monitors`` (active
+sessions), ``GET /api/v1/monitors/{id}``, ``PATCH /api/v1/monitors/{id}`` (switch mode),
+``DELETE /api/v1/monitors/{id}`` (end). A session is changed only with the token that
+started it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import structlog
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from ccd.acd.seed import Interface
+from ccd.api.context import PRINCIPAL
+from ccd.api.handlers import no_store_json, read_json
+from ccd.api.problems import (
+    ORIGINATE_REJECTED,
+    UPSTREAM_UNAVAILABLE,
+    ApiProblem,
+    forbidden,
+    not_found,
+)
+from ccd.api.serialize import iso
+from ccd.api.validation import check_id_param
+from ccd.db.audit_store import AuditUnavailable
+from ccd.domain import contract
+from ccd.monitor.service import (
+    MonitorService,
+    NoAgentLeg,
+    NoSuchCall,
+    NotYourSession,
+    RingRefused,
+)
+from ccd.monitor.sessions import Mode, MonitorError, Session, UnknownSession
+
+log = structlog.get_logger("ccd.api")
+
+MONITORS: web.AppKey[MonitorService | None] = web.AppKey("monitors")
+MAX_ID_LENGTH = 128
+# A device that is itself a monitor session would spy on the call from inside ccd's context.
+_MONITOR_LOOP = re.compile(rf"@{re.escape(contract.MONITOR_CONTEXT)}(/|$)", re.IGNORECASE)
+
+
+def _not_a_monitor_context(device: str) -> str:
+    if _MONITOR_LOOP.search(device):
+        raise ValueError(
+            f"must be the supervisor's own device, not ccd's {contract.MONITOR_CONTEXT}"
+        )
+    return device
+
+
+SupervisorDevice = Annotated[Interface, AfterValidator(_not_a_monitor_context)]
+
+
+class MonitorStart(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode = Mode.LISTEN
+    device: SupervisorDevice
+
+
+class MonitorSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Mode
+
+
+def monitor_view(session: Session) -> dict[str, object]:
+    return {
+        "id": session.id,
+        "call_id": session.call_id,
+        "agent_id": session.agent_id,
+        "agent_channel": session.agent_channel,
+        "device": session.device,
+        "mode": session.mode.value,
+        "state": session.status.value,
+        "started_at": iso(session.started_at),
+        "answered_at": iso(session.answered_at),
+        "started_by": session.started_by.token_id,
+    }
+
+
+def _service(request: web.Request) -> MonitorService:
+    service = request.app[MONITORS]
+    if service is None:
+        raise ApiProblem(
+            503, "live monitoring is not running in this process", type_=UPSTREAM_UNAVAILABLE
+        )
+    return service
+
+
+def _session_id(request: web.Request) -> str:
+    return check_id_param(
+        "id",
+        request.match_info["id"],
+        max_length=MAX_ID_LENGTH,
+        missing="no active monitor session with this id",
+    )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The service's refusals as problems."""
+    try:
+        yield
+    except (NoSuchCall, UnknownSession) as exc:
+        raise not_found(str(exc)) from None
+    except NotYourSession as exc:
+        raise forbidden(str(exc)) from None
+    except (NoAgentLeg, MonitorError) as exc:
+        raise ApiProblem(409, str(exc)) from None
+    except RingRefused as exc:
+        raise ApiProblem(502, str(exc), type_=ORIGINATE_REJECTED) from None
+    except ConnectionError:  # nothing was written to Asterisk
+        raise ApiProblem(
+            503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE
+        ) from None
+    except AuditUnavailable:
+        raise ApiProblem(
+            503,
+            "the audit trail is unavailable, so monitoring is refused; retry later",
+            type_=UPSTREAM_UNAVAILABLE,
+        ) from None
+
+
+async def start_monitor(request: web.Request) -> web.Response:
+    service = _service(request)
+    call_id = check_id_param(
+        "id",
+        request.match_info["id"],
+        max_length=MAX_ID_LENGTH,
+        missing="no live call with this id",
+    )
+    body = await read_json(request, MonitorStart)
+    with _refusals():
+        session = await service.start(call_id, body.device, body.mode, request[PRINCIPAL])
+    response = no_store_json(monitor_view(session), status=201)
+    response.headers["Location"] = f"/api/v1/monitors/{session.id}"
+    return response
+
+
+async def list_monitors(request: web.Request) -> web.Response:
+    sessions = [monitor_view(s) for s in _service(request).sessions()]
+    return no_store_json({"monitors": sessions, "count": len(sessions)})
+
+
+async def get_monitor(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    session = _service(request).session(session_id)
+    if session is None:
+        raise not_found(f"no active monitor session {session_id!r}")
+    return no_store_json(monitor_view(session))
+
+
+async def switch_monitor(request: web.Request) -> web.Response:
+    service = _service(request)
+    session_id = _session_id(request)
+    body = await read_json(request, MonitorSwitch)
+    with _refusals():
+        session = await service.switch(session_id, body.mode, request[PRINCIPAL])
+    return no_store_json(monitor_view(session))
+
+
+async def stop_monitor(request: web.Request) -> web.Response:
+    service = _service(request)
+    session_id = _session_id(request)
+    with _refusals():
+        session = await service.stop(session_id, request[PRINCIPAL])
+    return no_store_json({**monitor_view(session), "state": "ended", "reason": "stopped"})
+
+
+def add_routes(app: web.Application, monitors: MonitorService | None) -> None:
+    app[MONITORS] = monitors
+    router = app.router
+    router.add_post("/api/v1/calls/{id}/monitor", start_monitor, name="monitors.start")
+    router.add_get("/api/v1/monitors", list_monitors, name="monitors.list")
+    router.add_get("/api/v1/monitors/{id}", get_monitor, name="monitors.get")
+    router.add_patch("/api/v1/monitors/{id}", switch_monitor, name="monitors.switch")
+    router.add_delete("/api/v1/monitors/{id}", stop_monitor, name="monitors.stop")

@@ -1,0 +1,365 @@
+"""Live monitoring as a running service: the API's requests and the bus's events go through
+the pure ``MonitorSessions``; this executes its commands on Asterisk and writes the audit
+trail (``monitor.started`` / ``monitor.switched`` / ``monitor.ended``, target the call).
+
+An act the API asks for is audited before it is done (start, switch) or right after (stop),
+so the API can answer 503 when the trail cannot take it. Ends nobody asked for (the
+supervisor hung up, the call ended) are audited with the session's own supervisor as the
+actor, from a task this service owns.
+
+Which channel of a call is the agent's: the ACD's ``AgentRingStarted`` (its agent channel's
+uniqueid) and the dialer's ``AgentLegStarted`` (its Dial leg), followed on the bus. A call
+whose agent leg ccd did not see start (before a ccd restart) cannot be monitored (409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
+
+import structlog
+
+from ccd.ami.actions import CallerId, HangupAction, OriginateAction, RedirectAction
+from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ccd.clock import Clock
+from ccd.domain import contract
+from ccd.domain.audit import AuditEntry, AuditLog
+from ccd.domain.auth import Principal
+from ccd.domain.events import (
+    AgentLegStarted,
+    AgentRingStarted,
+    ChannelHungUp,
+    OriginateResponded,
+    ResyncFinished,
+)
+from ccd.live.ports import CallDirectory
+from ccd.monitor.sessions import (
+    SUPERVISOR_CHANNEL_PREFIX,
+    ChannelGone,
+    Command,
+    Event,
+    HangupSupervisor,
+    Mode,
+    MonitorSessions,
+    OriginateAnswered,
+    OriginateFailed,
+    RedirectSupervisor,
+    Resynced,
+    RingFailed,
+    RingSupervisor,
+    Session,
+    SessionEnded,
+    StartRequested,
+    StopRequested,
+    SwitchRequested,
+    UnknownSession,
+    agent_leg,
+)
+
+log = structlog.get_logger("ccd.monitor")
+
+AUDIT_TARGET_KIND = "call"
+MODE_EXTENS = {
+    Mode.LISTEN: contract.MonitorExten.LISTEN,
+    Mode.WHISPER: contract.MonitorExten.WHISPER,
+    Mode.BARGE: contract.MonitorExten.BARGE,
+}
+
+
+class MonitorAmi(Protocol):
+    async def originate(self, action: OriginateAction) -> str: ...
+
+    async def redirect(self, action: RedirectAction) -> None: ...
+
+    async def hangup(self, action: HangupAction) -> None: ...
+
+
+class MonitorRefused(Exception):
+    """The request cannot be done; ``str()`` says why (shown to the caller)."""
+
+
+class NoSuchCall(MonitorRefused):
+    pass
+
+
+class NoAgentLeg(MonitorRefused):
+    pass
+
+
+class NotYourSession(MonitorRefused):
+    pass
+
+
+class RingRefused(MonitorRefused):
+    """Asterisk refused the supervisor's Originate, or may not have placed it."""
+
+
+class MonitorService:
+    def __init__(
+        self,
+        *,
+        ami: MonitorAmi,
+        calls: CallDirectory,
+        audit: AuditLog,
+        clock: Clock,
+        live_uniqueids: Callable[[], Iterable[str]],
+        ring_timeout_s: float,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._ami = ami
+        self._calls = calls
+        self._audit = audit
+        self._clock = clock
+        self._live_uniqueids = live_uniqueids
+        self._ring_timeout_s = ring_timeout_s
+        self._new_id = new_id
+        self._machine = MonitorSessions()
+        self._agent_legs: dict[str, str] = {}  # uniqueid -> agent id
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- what the API reads ----------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        return self._machine.sessions()
+
+    def session(self, session_id: str) -> Session | None:
+        return self._machine.get(session_id)
+
+    # -- what the API asks ---------------------------------------------------------------
+
+    async def start(self, call_id: str, device: str, mode: Mode, actor: Principal) -> Session:
+        """Ring ``device`` to monitor the agent of live call ``call_id``. Raises
+        ``NoSuchCall``, ``NoAgentLeg``, ``MonitorError`` (the device is in a session),
+        ``AmiNotConnected`` / ``RingRefused`` (nothing rings), or the audit trail's error
+        (nothing was done)."""
+        call = self._calls.call(call_id)
+        if call is None:
+            raise NoSuchCall(f"no live call with id {call_id!r}")
+        leg = agent_leg(call, self._agent_legs)
+        if leg is None:
+            raise NoAgentLeg(f"call {call_id!r} has no answered agent leg to monitor yet")
+        channel, agent_id = leg
+        event = StartRequested(
+            session_id=self._new_id(),
+            call_id=call_id,
+            agent_channel=channel.snapshot.name,
+            agent_uniqueid=channel.snapshot.uniqueid,
+            agent_id=agent_id,
+            device=device,
+            mode=mode,
+            started_by=actor,
+        )
+        self._machine.check_start(event)
+        await self._audit.record(
+            AuditEntry(
+                actor,
+                "monitor.started",
+                AUDIT_TARGET_KIND,
+                call_id,
+                {
+                    "mode": mode.value,
+                    "device": device,
+                    "agent_id": agent_id,
+                    "monitor_id": event.session_id,
+                },
+            )
+        )
+        commands = self._machine.handle(event, self._clock.now())
+        session = self._machine.get(event.session_id)
+        assert session is not None
+        try:
+            for command in commands:
+                if isinstance(command, RingSupervisor):
+                    await self._ring(command.session)
+        except (AmiNotConnected, RingRefused):
+            await self._execute(
+                self._machine.handle(RingFailed(session.id), self._clock.now()), actor
+            )
+            raise
+        log.info(
+            "monitor started",
+            monitor_id=session.id,
+            linkedid=call_id,
+            agent=agent_id,
+            mode=mode.value,
+            device=device,
+            token_id=actor.token_id,
+        )
+        return session
+
+    async def switch(self, session_id: str, mode: Mode, actor: Principal) -> Session:
+        """Switch a session's mode without hanging up the supervisor. Raises
+        ``UnknownSession``, ``NotYourSession``, ``AmiNotConnected`` or the audit's error."""
+        session = self._own(session_id, actor)
+        if mode is session.mode:
+            return session
+        await self._audit.record(
+            AuditEntry(
+                actor,
+                "monitor.switched",
+                AUDIT_TARGET_KIND,
+                session.call_id,
+                {
+                    "mode": mode.value,
+                    "previous_mode": session.mode.value,
+                    "device": session.device,
+                    "monitor_id": session.id,
+                },
+            )
+        )
+        await self._execute(
+            self._machine.handle(SwitchRequested(session_id, mode), self._clock.now()), actor
+        )
+        log.info(
+            "monitor switched", monitor_id=session_id, linkedid=session.call_id, mode=mode.value
+        )
+        switched = self._machine.get(session_id)
+        return switched if switched is not None else session
+
+    async def stop(self, session_id: str, actor: Principal) -> Session:
+        session = self._own(session_id, actor)
+        await self._execute(
+            self._machine.handle(StopRequested(session_id), self._clock.now()), actor
+        )
+        return session
+
+    def _own(self, session_id: str, actor: Principal) -> Session:
+        session = self._machine.get(session_id)
+        if session is None:
+            raise UnknownSession(f"no active monitor session {session_id!r}")
+        # Tokens are who ccd knows: another supervisor's session is theirs to change.
+        if session.started_by.token_id != actor.token_id:
+            raise NotYourSession("only the supervisor who started a monitor session may change it")
+        return session
+
+    # -- the bus -------------------------------------------------------------------------
+
+    def handle(self, event: object) -> None:
+        """Bus subscriber."""
+        if isinstance(event, AgentRingStarted):
+            self._agent_legs[event.leg_linkedid] = event.agent_id
+        elif isinstance(event, AgentLegStarted):
+            self._agent_legs[event.uniqueid] = event.agent_id
+        elif isinstance(event, OriginateResponded):
+            if event.action_id.startswith(SUPERVISOR_CHANNEL_PREFIX):
+                outcome: Event = (
+                    OriginateAnswered(event.action_id)
+                    if event.success
+                    else OriginateFailed(event.action_id)
+                )
+                self._feed(outcome)
+        elif isinstance(event, ChannelHungUp):
+            uniqueid = event.channel.uniqueid
+            self._feed(ChannelGone(uniqueid))
+            self._agent_legs.pop(uniqueid, None)
+        elif isinstance(event, ResyncFinished):
+            live = frozenset(self._live_uniqueids())
+            self._feed(Resynced(live))
+            self._agent_legs = {u: a for u, a in self._agent_legs.items() if u in live}
+
+    def _feed(self, event: Event) -> None:
+        commands = self._machine.handle(event, self._clock.now())
+        if commands:
+            self._spawn(self._execute(commands, None))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="ccd-monitor")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop_all(self) -> None:
+        """On shutdown: let the commands already under way finish (bounded by the AMI's
+        action timeout), cancel them if this is cancelled."""
+        tasks = list(self._tasks)
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def _execute(self, commands: list[Command], actor: Principal | None) -> None:
+        """Run ``commands`` in order. ``actor``: who asked (None: nobody, the bus)."""
+        for command in commands:
+            match command:
+                case RingSupervisor(session=session):
+                    await self._ring(session)
+                case RedirectSupervisor(channel_id=channel_id, mode=mode):
+                    await self._redirect(channel_id, mode, raise_errors=actor is not None)
+                case HangupSupervisor(channel_id=channel_id):
+                    await self._hangup(channel_id)
+                case SessionEnded(session=session, reason=reason):
+                    await self._ended(session, reason.value, actor)
+
+    async def _ring(self, session: Session) -> None:
+        action = OriginateAction(
+            channel=session.device,
+            context=contract.MONITOR_CONTEXT,
+            exten=MODE_EXTENS[session.dialed_mode],
+            timeout_s=self._ring_timeout_s,
+            caller_id=CallerId(number=session.agent_id or "", name="ccd monitor"),
+            variables={
+                contract.VAR_MONITOR_TARGET: session.agent_channel,
+                contract.VAR_MONITOR_ID: session.id,
+            },
+            channel_id=session.channel_id,
+            action_id=session.channel_id,
+        )
+        try:
+            await self._ami.originate(action)
+        except (AmiConnectionLost, AmiTimeout) as exc:
+            # Written, answer lost: it may ring; make sure it does not.
+            await self._hangup(session.channel_id)
+            raise RingRefused(f"{exc}; the supervisor's device was hung up") from exc
+        except AmiNotConnected:
+            raise  # nothing was written
+        except Exception as exc:
+            await self._hangup(session.channel_id)
+            raise RingRefused(str(exc) or type(exc).__name__) from exc
+
+    async def _redirect(self, channel_id: str, mode: Mode, *, raise_errors: bool) -> None:
+        action = RedirectAction(channel_id, contract.MONITOR_CONTEXT, MODE_EXTENS[mode])
+        try:
+            await self._ami.redirect(action)
+        except Exception as exc:
+            log.warning("monitor switch not applied", channel=channel_id, reason=str(exc))
+            if raise_errors:
+                raise
+
+    async def _hangup(self, channel_id: str) -> None:
+        try:
+            await self._ami.hangup(HangupAction(channel_id))
+        except Exception as exc:
+            # Gone already (it hung up first): not an error.
+            log.info("monitor hangup not applied", channel=channel_id, reason=str(exc))
+
+    async def _ended(self, session: Session, reason: str, actor: Principal | None) -> None:
+        log.info(
+            "monitor ended",
+            monitor_id=session.id,
+            linkedid=session.call_id,
+            reason=reason,
+            mode=session.mode.value,
+        )
+        entry = AuditEntry(
+            actor or session.started_by,
+            "monitor.ended",
+            AUDIT_TARGET_KIND,
+            session.call_id,
+            {
+                "mode": session.mode.value,
+                "device": session.device,
+                "reason": reason,
+                "monitor_id": session.id,
+            },
+        )
+        if actor is not None:
+            await self._audit.record(entry)  # the API says so if it cannot be recorded
+            return
+        try:
+            await self._audit.record(entry)
+        except Exception:
+            log.exception("monitor end not audited", monitor_id=session.id)

@@ -1,0 +1,262 @@
+"""The live-monitoring session machine: events in, commands out, no loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ccd.domain.auth import Principal, Role
+from ccd.domain.calls import Call, CallState, LiveChannel
+from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.monitor.sessions import (
+    ChannelGone,
+    EndReason,
+    HangupSupervisor,
+    Mode,
+    MonitorError,
+    MonitorSessions,
+    OriginateAnswered,
+    OriginateFailed,
+    RedirectSupervisor,
+    Resynced,
+    RingFailed,
+    RingSupervisor,
+    SessionEnded,
+    StartRequested,
+    Status,
+    StopRequested,
+    SwitchRequested,
+    UnknownSession,
+    agent_leg,
+)
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+SUP = Principal("t-sup", Role.SUPERVISOR, None)
+AGENT_CHANNEL = "PJSIP/1001-0000000a"
+AGENT_UNIQUEID = "ccd-acd-r1"
+CHANNEL_ID = "ccd-mon-m1"
+
+
+def start(
+    session_id: str = "m1", device: str = "PJSIP/2001", mode: Mode = Mode.LISTEN
+) -> StartRequested:
+    return StartRequested(
+        session_id=session_id,
+        call_id="1700000000.1",
+        agent_channel=AGENT_CHANNEL,
+        agent_uniqueid=AGENT_UNIQUEID,
+        agent_id="1001",
+        device=device,
+        mode=mode,
+        started_by=SUP,
+    )
+
+
+def started(mode: Mode = Mode.LISTEN) -> MonitorSessions:
+    machine = MonitorSessions()
+    machine.handle(start(mode=mode), T0)
+    return machine
+
+
+def answered(mode: Mode = Mode.LISTEN) -> MonitorSessions:
+    machine = started(mode)
+    assert machine.handle(OriginateAnswered(CHANNEL_ID), T0 + timedelta(seconds=3)) == []
+    return machine
+
+
+def ended_reasons(commands: Sequence[object]) -> list[EndReason]:
+    return [c.reason for c in commands if isinstance(c, SessionEnded)]
+
+
+def test_start_rings_the_supervisor_at_the_modes_extension() -> None:
+    machine = MonitorSessions()
+    commands = machine.handle(start(mode=Mode.WHISPER), T0)
+    assert len(commands) == 1
+    assert isinstance(commands[0], RingSupervisor)
+    session = commands[0].session
+    assert session.channel_id == CHANNEL_ID
+    assert (session.agent_channel, session.device) == (AGENT_CHANNEL, "PJSIP/2001")
+    assert (session.mode, session.dialed_mode, session.status) == (
+        Mode.WHISPER,
+        Mode.WHISPER,
+        Status.RINGING,
+    )
+    assert machine.sessions() == [session]
+
+
+def test_answer_makes_the_session_active() -> None:
+    machine = answered()
+    session = machine.get("m1")
+    assert session is not None
+    assert session.status is Status.ACTIVE
+    assert session.answered_at == T0 + timedelta(seconds=3)
+
+
+def test_a_device_already_monitoring_is_refused() -> None:
+    machine = started()
+    with pytest.raises(MonitorError, match="already in monitor session 'm1'"):
+        machine.handle(start("m2"), T0)
+    assert [s.id for s in machine.sessions()] == ["m1"]
+    # Another device may monitor the same call.
+    assert isinstance(machine.handle(start("m2", device="PJSIP/2002"), T0)[0], RingSupervisor)
+
+
+def test_switching_an_answered_session_redirects_the_supervisor() -> None:
+    machine = answered()
+    assert machine.handle(SwitchRequested("m1", Mode.BARGE), T0) == [
+        RedirectSupervisor(CHANNEL_ID, Mode.BARGE)
+    ]
+    session = machine.get("m1")
+    assert session is not None
+    assert session.mode is Mode.BARGE
+    # To the mode it is in already: nothing to do.
+    assert machine.handle(SwitchRequested("m1", Mode.BARGE), T0) == []
+    assert machine.handle(SwitchRequested("m1", Mode.LISTEN), T0) == [
+        RedirectSupervisor(CHANNEL_ID, Mode.LISTEN)
+    ]
+
+
+def test_a_switch_while_ringing_is_applied_at_the_answer() -> None:
+    machine = started(Mode.LISTEN)
+    assert machine.handle(SwitchRequested("m1", Mode.WHISPER), T0) == []
+    assert machine.handle(OriginateAnswered(CHANNEL_ID), T0) == [
+        RedirectSupervisor(CHANNEL_ID, Mode.WHISPER)
+    ]
+    # ...and switched back before the answer: no redirect at all.
+    machine = started(Mode.LISTEN)
+    machine.handle(SwitchRequested("m1", Mode.BARGE), T0)
+    machine.handle(SwitchRequested("m1", Mode.LISTEN), T0)
+    assert machine.handle(OriginateAnswered(CHANNEL_ID), T0) == []
+
+
+def test_stop_hangs_up_the_supervisor_and_ends_the_session() -> None:
+    machine = answered()
+    session = machine.get("m1")
+    assert session is not None
+    commands = machine.handle(StopRequested("m1"), T0)
+    assert commands == [HangupSupervisor(CHANNEL_ID), SessionEnded(session, EndReason.STOPPED)]
+    assert machine.sessions() == []
+    # Its channel's hang-up afterwards ends nothing more.
+    assert machine.handle(ChannelGone(CHANNEL_ID), T0) == []
+
+
+def test_requests_about_an_unknown_session_raise() -> None:
+    machine = MonitorSessions()
+    with pytest.raises(UnknownSession):
+        machine.handle(SwitchRequested("nope", Mode.BARGE), T0)
+    with pytest.raises(UnknownSession):
+        machine.handle(StopRequested("nope"), T0)
+
+
+def test_the_supervisor_hanging_up_ends_the_session() -> None:
+    machine = answered()
+    assert ended_reasons(machine.handle(ChannelGone(CHANNEL_ID), T0)) == [
+        EndReason.SUPERVISOR_HUNG_UP
+    ]
+    assert machine.sessions() == []
+
+
+@pytest.mark.parametrize(
+    "event", [OriginateFailed(CHANNEL_ID), ChannelGone(CHANNEL_ID), RingFailed("m1")]
+)
+def test_a_ring_never_answered_ends_the_session(event: object) -> None:
+    machine = started()
+    commands = machine.handle(event, T0)  # type: ignore[arg-type]
+    assert ended_reasons(commands) == [EndReason.NOT_ANSWERED]
+    assert not any(isinstance(c, HangupSupervisor) for c in commands)
+
+
+def test_the_agents_channel_ending_hangs_up_the_supervisor() -> None:
+    machine = answered()
+    machine.handle(start("m2", device="PJSIP/2002"), T0)  # still ringing
+    commands = machine.handle(ChannelGone(AGENT_UNIQUEID), T0)
+    assert [c for c in commands if isinstance(c, HangupSupervisor)] == [
+        HangupSupervisor(CHANNEL_ID),
+        HangupSupervisor("ccd-mon-m2"),
+    ]
+    assert ended_reasons(commands) == [EndReason.CALL_ENDED, EndReason.CALL_ENDED]
+    assert machine.sessions() == []
+
+
+def test_other_channels_and_originates_are_ignored() -> None:
+    machine = answered()
+    assert machine.handle(ChannelGone("1700000000.1"), T0) == []
+    assert machine.handle(OriginateFailed("ccd-acd-r9"), T0) == []
+    assert machine.handle(OriginateAnswered("ccd-mon-unknown"), T0) == []
+    assert len(machine.sessions()) == 1
+
+
+def test_resync_ends_what_hung_up_unseen() -> None:
+    machine = answered()
+    machine.handle(start("m2", device="PJSIP/2002"), T0)
+    machine.handle(start("m3", device="PJSIP/2003"), T0)
+    live = frozenset({AGENT_UNIQUEID, CHANNEL_ID, "ccd-mon-m3"})
+    # m2's supervisor channel is gone: lost. m1 and m3 stay.
+    assert ended_reasons(machine.handle(Resynced(live), T0)) == [EndReason.LOST]
+    assert [s.id for s in machine.sessions()] == ["m1", "m3"]
+    # The agent's channel gone as well: the rest end, their supervisors hung up.
+    commands = machine.handle(Resynced(frozenset({CHANNEL_ID, "ccd-mon-m3"})), T0)
+    assert ended_reasons(commands) == [EndReason.CALL_ENDED, EndReason.CALL_ENDED]
+    assert HangupSupervisor(CHANNEL_ID) in commands
+
+
+# ---- the agent's leg ------------------------------------------------------------------
+
+
+def channel(uniqueid: str, name: str, *, answered_at: datetime | None = T0) -> LiveChannel:
+    return LiveChannel(
+        snapshot=ChannelSnapshot(
+            uniqueid=uniqueid,
+            linkedid="1700000000.1",
+            name=name,
+            state=ChannelState.UP if answered_at else ChannelState.RINGING,
+            caller_num="5551234",
+            caller_name="",
+            context="",
+            exten="",
+        ),
+        created_at=T0,
+        answered_at=answered_at,
+        bridge_id="b1",
+    )
+
+
+def call(*channels: LiveChannel) -> Call:
+    return Call(
+        linkedid="1700000000.1",
+        state=CallState.BRIDGED,
+        started_at=T0,
+        answered_at=T0,
+        caller_num="5551234",
+        caller_name="",
+        callee_num="100",
+        channels=channels,
+    )
+
+
+def test_agent_leg_is_the_latest_answered_agent_channel() -> None:
+    customer = channel("1700000000.1", "PJSIP/trunk-00000001")
+    first = channel("ccd-acd-r1", "PJSIP/1001-00000002")
+    ringing = channel("ccd-acd-r2", "PJSIP/1002-00000003", answered_at=None)
+    second = channel("dial-leg", "PJSIP/1003-00000004", answered_at=T0 + timedelta(seconds=9))
+    legs = {"ccd-acd-r1": "1001", "ccd-acd-r2": "1002", "dial-leg": "1003"}
+    assert agent_leg(call(customer, first, ringing), legs) == (first, "1001")
+    assert agent_leg(call(customer, first, ringing, second), legs) == (second, "1003")
+
+
+def test_no_agent_leg_while_the_agent_only_rings() -> None:
+    customer = channel("1700000000.1", "PJSIP/trunk-00000001")
+    ringing = channel("ccd-acd-r2", "PJSIP/1002-00000003", answered_at=None)
+    assert agent_leg(call(customer, ringing), {"ccd-acd-r2": "1002"}) is None
+    # An answered channel nobody said was an agent's is not one.
+    assert agent_leg(call(customer), {}) is None
+    hung_up = replace(
+        channel("ccd-acd-r1", "PJSIP/1001-00000002"),
+        snapshot=replace(
+            channel("ccd-acd-r1", "PJSIP/1001-00000002").snapshot, state=ChannelState.DOWN
+        ),
+    )
+    assert agent_leg(call(customer, hung_up), {"ccd-acd-r1": "1001"}) is None
