@@ -4,6 +4,8 @@ acknowledges, averages computed by hand, and every refusal a problem naming its 
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -603,3 +605,60 @@ async def test_bad_average_parameters_are_named(
     async with api_on(engine, quality) as api:
         status, problem = await send(api, "GET", f"/api/v1/quality/averages?{query}", "qa")
     assert (status, error_fields(problem)) == (422, {field})
+
+
+# --- garbage ---------------------------------------------------------------------------------
+
+NASTY: list[object] = [
+    "",
+    "\r\n",
+    "\0",
+    "\ud800",
+    "yes",
+    "na",
+    "no",
+    0,
+    -1,
+    3,
+    2**70,
+    1.5,
+    True,
+    None,
+    [],
+    {},
+    "x" * 300,
+]
+
+
+def junk_form(rng: random.Random) -> dict[str, Any]:
+    form: dict[str, Any] = json.loads(json.dumps(INBOUND))
+    section = rng.choice(form["sections"])
+    question = rng.choice(section["questions"])
+    for _ in range(rng.randrange(1, 4)):
+        target = rng.choice([form, section, question])
+        target[rng.choice([*target.keys(), "extra"])] = rng.choice(NASTY)
+    return form
+
+
+async def test_random_forms_and_answers_never_cause_a_server_error(
+    engine: AsyncEngine, quality: QualityStore
+) -> None:
+    rng = random.Random(20261206)
+    seen: set[int] = set()
+    async with api_on(engine, quality) as api:
+        await send(api, "POST", FORMS, "qa", INBOUND)
+        for index in range(150):
+            form = junk_form(rng)
+            form["id"] = rng.choice([f"f{index}", f"f{index}", "inbound", rng.choice(NASTY)])
+            status, _ = await send(api, "POST", FORMS, "qa", form)
+            seen.add(status)
+            answers: dict[str, Any] = dict(EXAMPLE_ANSWERS)
+            for _ in range(rng.randrange(1, 3)):
+                answers[rng.choice([*answers, "zz", "\r"])] = rng.choice(NASTY)
+            body = {
+                "linkedid": rng.choice([QA_CALL_ID, QA_CALL_ID, "1.2", "\0", "x" * 70]),
+                "form_id": "inbound",
+            }
+            status, _ = await send(api, "POST", EVALUATIONS, "qa", {**body, "answers": answers})
+            seen.add(status)
+    assert {201, 404, 409, 422} <= seen
