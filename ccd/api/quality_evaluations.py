@@ -189,7 +189,7 @@ def _evaluation_id(request: web.Request) -> int:
     raw = check_id_param(
         "id", request.match_info["id"], max_length=19, missing="no such evaluation"
     )
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_EVALUATION_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_EVALUATION_ID:
         raise not_found(f"no evaluation {raw!r}")
     return int(raw)
 

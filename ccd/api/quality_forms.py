@@ -24,7 +24,7 @@ from ccd.api.handlers import no_store_json, read_json
 from ccd.api.problems import FieldError, not_found, validation_problem
 from ccd.api.quality_common import quality_errors, quality_store
 from ccd.api.serialize import iso
-from ccd.api.validation import check_id_param
+from ccd.api.validation import check_id_param, check_path_param
 from ccd.domain.audit import AuditEntry
 from ccd.quality.forms import (
     MAX_WEIGHT,
@@ -160,8 +160,8 @@ async def get_form(request: web.Request) -> web.Response:
 
 async def get_form_version(request: web.Request) -> web.Response:
     form_id = form_id_param(request)
-    raw = request.match_info["version"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_VERSION:
+    raw = check_path_param("version", request.match_info["version"])
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_VERSION:
         raise not_found(f"form {form_id!r} has no version {raw[:20]!r}")
     with quality_errors():
         stored = await quality_store(request).get_form(form_id, int(raw))

@@ -480,9 +480,12 @@ async def test_bad_list_parameters_are_named(
 
 async def test_unknown_evaluations_are_404(engine: AsyncEngine, quality: QualityStore) -> None:
     async with api_on(engine, quality) as api:
-        for path in ("999", "0", "abc", "9" * 30):
+        for path in ("999", "0", "abc", "9" * 30, "%EF%BC%91"):  # the last: fullwidth 1
             assert (await send(api, "GET", f"{EVALUATIONS}/{path}", "qa"))[0] == 404
         assert (await send(api, "PUT", f"{EVALUATIONS}/999", "qa", {"answers": {}}))[0] == 404
+        for path in (f"{EVALUATIONS}/1%0D%0A", f"{FORMS}/basic/versions/1%00", f"{FORMS}/a%0Ab"):
+            status, problem = await send(api, "GET", path, "qa")
+            assert (status, problem["type"]) == (422, "urn:ccd:problem:validation-error")
 
 
 async def test_without_a_quality_database_the_routes_are_503(engine: AsyncEngine) -> None:
