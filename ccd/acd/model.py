@@ -88,6 +88,9 @@ class Queue:
     announce_every_s: float = 30.0
     # DTMF key a waiting caller presses to be called back keeping their place; None: off.
     callback_key: str | None = None
+    # The IVR flow (its id) holding the post-call survey callers hear when the agent hangs
+    # up first; None: no survey.
+    survey_flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,8 @@ Skills = dict[SkillName, SkillLevel]
 Label = Annotated[str, Field(max_length=200), AfterValidator(_check_label)]
 Interface = Annotated[str, Field(max_length=200), AfterValidator(_check_interface)]
 TargetText = Annotated[str, Field(max_length=200), AfterValidator(_check_target)]
+# An IVR flow's id (ccd.ivr.flows.Flow.id), as acd_queues.survey_flow stores it.
+FlowId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 PositiveSeconds = Annotated[StrictFloat, Field(gt=0, le=86_400, allow_inf_nan=False)]
 
 
@@ -137,6 +139,7 @@ class QueueFields(_Spec):
     announce_hold_time: StrictBool = False
     announce_every_s: Annotated[StrictFloat, Field(ge=5, le=3600, allow_inf_nan=False)] = 30.0
     callback_key: Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"] | None = None
+    survey_flow: FlowId | None = None
 
     def to_queue(self, queue_id: str) -> Queue:
         return Queue(
@@ -159,6 +162,7 @@ class QueueFields(_Spec):
             announce_hold_time=self.announce_hold_time,
             announce_every_s=self.announce_every_s,
             callback_key=self.callback_key,
+            survey_flow=self.survey_flow,
         )
 
 

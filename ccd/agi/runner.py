@@ -48,6 +48,7 @@ from ccd.ivr.protocol import (
     PromptFailed,
     SetLanguage,
     SetVariables,
+    SurveyAnswered,
     Transfer,
     Voicemail,
 )
@@ -58,6 +59,8 @@ FlowResolver = Callable[[str, str], Flow | None]
 """(flow name from the dialplan, DID) → the flow this call runs, or None if there is none."""
 OnFinished = Callable[[str, str, tuple[IvrStep, ...]], None]
 """(uniqueid, linkedid, path) once the call leaves the IVR, however it leaves."""
+OnAnswer = Callable[[SurveyAnswered], None]
+"""A survey question settled (a survey node's ``SurveyAnswered``), as soon as it is."""
 
 ALL_DIGITS = "0123456789*#"
 NORMAL_CLEARING = 16
@@ -106,6 +109,7 @@ async def run_ivr(
     clock: Clock,
     *,
     on_finished: OnFinished | None = None,
+    on_answer: OnAnswer | None = None,
     session_factory: Callable[[], IvrSession] = IvrSession,
 ) -> None:
     """Drive one call through its flow. Never raises (cancellation aside); the AGI socket is
@@ -133,7 +137,7 @@ async def run_ivr(
                 language=channel.language,
             )
             log.info("ivr started", caller=arrived.caller_num, did=did)
-            runner = _Runner(channel, session, lookup_client, clock, flow)
+            runner = _Runner(channel, session, lookup_client, clock, flow, on_answer)
             await runner.run(session.start(flow, arrived))
             if session.finished:
                 log.info("ivr finished", outcome=str(session.outcome), node=session.node_id)
@@ -164,8 +168,10 @@ class _Runner:
         lookup_client: aiohttp.ClientSession,
         clock: Clock,
         flow: Flow,
+        on_answer: OnAnswer | None = None,
     ) -> None:
         self.channel = channel
+        self.on_answer = on_answer
         self.session = session
         self.lookup_client = lookup_client
         self.clock = clock
@@ -212,6 +218,13 @@ class _Runner:
                 return None
             case Lookup():
                 return await self._lookup(command)
+            case SurveyAnswered():
+                log.info("survey answer", question=command.question, score=command.score)
+                if self.on_answer is None:
+                    log.warning("survey node outside a post-call survey, answer not kept")
+                else:
+                    self.on_answer(command)
+                return None
             case Transfer():
                 log.info("ivr transfer", context=command.context, exten=command.exten)
                 await self._leave(

@@ -4,8 +4,8 @@ port that ``ccd.db.cdr_queries`` implements for the HTTP layer."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -44,8 +44,9 @@ class CdrPosition:
 
 @dataclass(frozen=True, slots=True)
 class StoredCdr:
-    """One row of the ``cdrs`` table, every column, in table order. Direction and
-    disposition stay plain text so a value written by a newer ccd never breaks a read."""
+    """One row of the ``cdrs`` table, every column, in table order, then the call's survey.
+    Direction and disposition stay plain text so a value written by a newer ccd never
+    breaks a read."""
 
     linkedid: str
     direction: str
@@ -72,6 +73,9 @@ class StoredCdr:
     contact_id: str | None
     recording_ref: str | None
     written_at: datetime
+    # Not a cdrs column: the call's post-call survey (survey_responses), question → score
+    # 1..5 or None when asked and not answered; {} when the caller took no survey.
+    survey: Mapping[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from ccd.cdr.queries import (
 )
 from ccd.db.engine import driver_error
 from ccd.db.models import metadata
+from ccd.db.survey_store import scores_by_call
 from ccd.domain.cdr import LegRecord
 
 log = structlog.get_logger("ccd.db.cdr_queries")
@@ -109,8 +110,11 @@ class CdrQueries:
         statement = page_statement(filters, sort=sort, after=after, limit=limit)
         try:
             async with self._engine.connect() as connection:
-                result = await connection.execute(statement)
-                return [StoredCdr(**row._asdict()) for row in result]
+                rows = (await connection.execute(statement)).all()
+                surveys = await scores_by_call(connection, [row.linkedid for row in rows])
+                return [
+                    StoredCdr(**row._asdict(), survey=surveys.get(row.linkedid, {})) for row in rows
+                ]
         except (DBAPIError, OSError, TimeoutError) as exc:
             raise _unavailable(exc) from exc
 
@@ -127,8 +131,9 @@ class CdrQueries:
                     .where(LEGS.c.linkedid == linkedid)
                     .order_by(LEGS.c.started_at, LEGS.c.uniqueid)
                 )
+                surveys = await scores_by_call(connection, [linkedid])
                 return CdrDetail(
-                    cdr=StoredCdr(**row._asdict()),
+                    cdr=StoredCdr(**row._asdict(), survey=surveys.get(linkedid, {})),
                     legs=tuple(LegRecord(**leg._asdict()) for leg in legs),
                 )
         except (DBAPIError, OSError, TimeoutError) as exc:

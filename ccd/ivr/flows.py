@@ -133,6 +133,30 @@ class VoicemailNode(_Model):
     mailbox: str
 
 
+class SurveyQuestion(_Model):
+    key: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")  # survey_responses.question
+    prompts: Prompts = Field(min_length=1)
+
+
+class SurveyNode(_Model):
+    """A post-call survey: each question in turn, answered with one DTMF key 1..5. An other
+    key or silence re-asks (``invalid_prompts`` / ``timeout_prompts`` first) up to
+    ``retries`` times, then the question counts as not answered and the next one comes.
+    Each answer is reported as soon as it is given; ``thanks_prompts`` play after the last
+    question, then the call goes to ``next``."""
+
+    kind: Literal["survey"]
+    # At least one (checked in validate_flow: a pydantic min_length would add a second,
+    # misleading "too short" error whenever one question is invalid).
+    questions: tuple[SurveyQuestion, ...] = Field(max_length=10)
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    retries: int = Field(default=2, ge=0, le=10)
+    invalid_prompts: Prompts = ("invalid",)
+    timeout_prompts: Prompts = ("please-try-again",)
+    thanks_prompts: Prompts = ("auth-thankyou",)
+    next: str
+
+
 class HangupNode(_Model):
     kind: Literal["hangup"]
     prompts: Prompts = ()  # played before hanging up, e.g. "vm-goodbye"
@@ -149,6 +173,7 @@ Node = Annotated[
     | QueueNode
     | TransferNode
     | VoicemailNode
+    | SurveyNode
     | HangupNode,
     Field(discriminator="kind"),
 ]
@@ -229,7 +254,7 @@ def node_targets(node: Node) -> dict[str, str]:
             if node.after_retries is not None:
                 edges["after_retries"] = node.after_retries
             return edges
-        case PlayNode() | LanguageNode():
+        case PlayNode() | LanguageNode() | SurveyNode():
             return {"next": node.next}
         case CollectNode():
             edges = {"next": node.next}
@@ -246,7 +271,7 @@ def node_targets(node: Node) -> dict[str, str]:
 
 
 def waits_for_caller(node: Node) -> bool:
-    return isinstance(node, MenuNode | CollectNode) or (
+    return isinstance(node, MenuNode | CollectNode | SurveyNode) or (
         isinstance(node, LanguageNode) and bool(node.options)
     )
 
@@ -467,6 +492,7 @@ _NODE_CLASSES: dict[str, type[BaseModel]] = {
     "queue": QueueNode,
     "transfer": TransferNode,
     "voicemail": VoicemailNode,
+    "survey": SurveyNode,
     "hangup": HangupNode,
 }
 _NODE_KINDS = frozenset(_NODE_CLASSES)
@@ -617,6 +643,18 @@ def _check_node(
                 value = getattr(node, name)
                 if value is not None and not _SAFE_DIALPLAN.match(value):
                     problem(node_id, name, f"{value!r} is not a valid dialplan name or number")
+        case SurveyNode():
+            if not node.questions:
+                problem(node_id, "questions", "a survey needs at least one question")
+            seen: set[str] = set()
+            for index, question in enumerate(node.questions):
+                if question.key in seen:
+                    problem(
+                        node_id,
+                        f"questions.{index}.key",
+                        f"question {question.key!r} is asked twice (keys name the answers)",
+                    )
+                seen.add(question.key)
         case VoicemailNode():
             if not re.match(r"^[A-Za-z0-9_\-]+(@[A-Za-z0-9_\-]+)?$", node.mailbox):
                 problem(node_id, "mailbox", f"bad mailbox {node.mailbox!r}")
@@ -641,6 +679,16 @@ def _node_prompts(node: Node) -> dict[str, tuple[str, ...]]:
             return {"prompts": node.prompts, "invalid_prompts": node.invalid_prompts}
         case PlayNode() | LanguageNode() | HangupNode():
             return {"prompts": node.prompts}
+        case SurveyNode():
+            asked = {
+                f"questions.{index}.prompts": question.prompts
+                for index, question in enumerate(node.questions)
+            }
+            return asked | {
+                "invalid_prompts": node.invalid_prompts,
+                "timeout_prompts": node.timeout_prompts,
+                "thanks_prompts": node.thanks_prompts,
+            }
         case _:
             return {}
 

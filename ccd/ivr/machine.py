@@ -13,6 +13,12 @@ Defined paths for the awkward cases:
 - The caller hangs up: finished at once, no more commands, outcome ``abandoned``.
 - More than ``flow.max_steps`` node entries (a caller looping through menus): the call goes
   to the flow's default destination.
+- A survey node: each question is one Collect of one digit; "1".."5" is the score, any
+  other key or a timeout re-asks (invalid/timeout prompts first) until ``retries`` re-asks
+  are spent, then the question is settled with no score. Every settled question is a
+  ``SurveyAnswered`` command at once (a caller hanging up later keeps the earlier answers;
+  the question being asked when they hang up is not settled). After the last question the
+  thanks prompts play and the call goes to ``next``.
 - Events that do not answer what the session waits for (late lookup answer, digits while a
   lookup runs, anything after the end): ignored, ``[]``.
 """
@@ -38,6 +44,7 @@ from ccd.ivr.flows import (
     PlayNode,
     QueueNode,
     ScheduleNode,
+    SurveyNode,
     TransferNode,
     VoicemailNode,
     is_open,
@@ -57,9 +64,12 @@ from ccd.ivr.protocol import (
     PromptFailed,
     SetLanguage,
     SetVariables,
+    SurveyAnswered,
     Transfer,
     Voicemail,
 )
+
+SURVEY_SCORES = frozenset("12345")
 
 
 class Outcome(enum.StrEnum):
@@ -84,6 +94,7 @@ class IvrSession:
         self._node_id = ""
         self._steps = 0
         self._attempt = 0  # failed entries so far at the current menu/collect node
+        self._question = 0  # the survey question being asked at a survey node
         self._awaiting: Collect | Lookup | None = None
         self._failed_prompts: set[str] = set()
 
@@ -155,6 +166,7 @@ class IvrSession:
                 node_id = self.flow.default_destination
             self._node_id = node_id
             self._attempt = 0
+            self._question = 0
             self._path.append(IvrStep(node=node_id, entered_at=at))
             node = self.flow.nodes[node_id]
             next_id = self._run(node, at, commands)
@@ -181,6 +193,8 @@ class IvrSession:
                 commands.append(
                     self._collect(node.prompts, node.max_len, node.timeout_s, node.terminator)
                 )
+            case SurveyNode():
+                commands.append(self._ask(node, ()))
             case LookupNode():
                 payload = {name: self.variables.get(name, "") for name in node.send}
                 lookup = Lookup(url=node.url, payload=payload, timeout_s=node.timeout_s)
@@ -233,6 +247,8 @@ class IvrSession:
                     self._note(variables={node.variable: value})
                     return [SetVariables({node.variable: value}), *self._enter(node.next, at)]
                 return self._retry(node, node.invalid_prompts, node.on_invalid, at)
+            case SurveyNode():
+                return self._survey_digits(node, digits[:1], at)
             case LanguageNode():
                 commands: list[Command] = []
                 chosen = node.options.get(digits[:1])
@@ -257,6 +273,26 @@ class IvrSession:
         if isinstance(node, MenuNode):
             return [self._collect(prompts, 1, node.timeout_s, "")]
         return [self._collect(prompts, node.max_len, node.timeout_s, node.terminator)]
+
+    def _survey_digits(self, node: SurveyNode, key: str, at: datetime) -> list[Command]:
+        question = node.questions[self._question].key
+        if key in SURVEY_SCORES:
+            settled = SurveyAnswered(question, int(key), at)
+        elif self._attempt < node.retries:
+            self._attempt += 1
+            retry = node.timeout_prompts if key == "" else node.invalid_prompts
+            return [self._ask(node, retry)]
+        else:
+            settled = SurveyAnswered(question, None, at)
+        self._question += 1
+        self._attempt = 0
+        if self._question < len(node.questions):
+            return [settled, self._ask(node, ())]
+        return [settled, *self._play(node.thanks_prompts), *self._enter(node.next, at)]
+
+    def _ask(self, node: SurveyNode, before: tuple[str, ...]) -> Collect:
+        prompts = before + node.questions[self._question].prompts
+        return self._collect(prompts, 1, node.timeout_s, "")
 
     def _lookup_answered(self, event: LookupAnswered) -> list[Command]:
         node = self.flow.nodes[self._node_id]

@@ -7,8 +7,8 @@ must execute them. Contract with the runner (``ccd/agi/``):
   (:class:`Collect` → :class:`DigitsEntered`, :class:`Lookup` → :class:`LookupAnswered` or
   :class:`LookupFailed`) or a terminal command (:class:`Transfer`, :class:`Voicemail`,
   :class:`Hangup`), after which ``session.finished`` is true and nothing more comes.
-- :class:`Play`, :class:`SetLanguage` and :class:`SetVariables` produce no event; the runner
-  just continues with the next command.
+- :class:`Play`, :class:`SetLanguage`, :class:`SetVariables` and :class:`SurveyAnswered`
+  produce no event; the runner just continues with the next command.
 - A prompt that cannot be played (missing file) is reported as :class:`PromptFailed` and the
   runner carries on AS IF IT PLAYED: the rest of the Play, the rest of the list; inside a
   :class:`Collect`, the next prompt, and after the last one it still waits ``timeout_s`` for
@@ -109,6 +109,17 @@ class SetVariables:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyAnswered:
+    """A survey question is settled: ``score`` 1..5, or None when the caller gave no valid
+    key within the node's retries. Emitted at once, so an answer given before the caller
+    hangs up is kept; the runner hands it to whatever stores the call's answers."""
+
+    question: str
+    score: int | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """HTTP POST ``payload`` as JSON to ``url``; answer with LookupAnswered or LookupFailed."""
 
@@ -152,6 +163,7 @@ Command = (
     | Collect
     | SetLanguage
     | SetVariables
+    | SurveyAnswered
     | Lookup
     | Transfer
     | EnterQueue
