@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccd.agi.server import AgiServer
 from ccd.backoff import Backoff, BackoffPolicy
 from ccd.db import migrate
+from ccd.db.acd_store import AcdStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.engine import create_engine
 from ccd.db.models import metadata
@@ -34,7 +35,7 @@ from ccd.survey.model import SurveyAnswer
 from ccd.survey.writer import AnswerWriter
 from tests.cdrrows import T0, cdr_row, insert_rows
 from tests.clock import FakeClock, settle
-from tests.integration.apifakes import running_api
+from tests.integration.apifakes import FakeAcdLive, error_fields, running_api, send
 
 NOW = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)
 LINKEDID = "1764064000.1"  # what the fake Asterisk answers for CHANNEL(linkedid)
@@ -356,3 +357,31 @@ async def test_the_cdr_and_its_csv_carry_the_calls_answers(engine: AsyncEngine) 
             "c1": '{"agent":4,"resolved":null}',
             "c2": "{}",
         }
+
+
+# --- the queue setting ----------------------------------------------------------------------
+
+
+async def test_a_queue_names_its_survey_flow_over_the_api(engine: AsyncEngine) -> None:
+    store = AcdStore(engine)
+    async with running_api(acd_store=store, acd_live=FakeAcdLive(queues=[])) as api:
+        status, body = await send(
+            api, "POST", "/api/v1/queues", body={"id": "support", "survey_flow": "csat"}
+        )
+        assert status == 201, body
+        assert body["survey_flow"] == "csat"
+        status, body = await send(api, "GET", "/api/v1/queues/support", role="supervisor")
+        assert status == 200, body
+        assert body["survey_flow"] == "csat"
+        stored = await store.get_queue("support")
+        assert stored is not None
+        assert stored.queue.survey_flow == "csat"
+        for bad in ("csat\r\nAction: Originate", "../csat", "", "x" * 65, 7):
+            status, problem = await send(
+                api, "PUT", "/api/v1/queues/support", body={"survey_flow": bad}
+            )
+            assert status == 422, problem
+            assert error_fields(problem) == {"survey_flow"}
+        status, body = await send(api, "PUT", "/api/v1/queues/support", body={})
+        assert status == 200, body
+        assert body["survey_flow"] is None  # a PUT without it turns the survey off
