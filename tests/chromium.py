@@ -28,8 +28,9 @@ class BrowserError(Exception):
 
 
 class Page:
-    """One tab. ``log`` collects console messages and browser log entries (CSP reports
-    among them) as ``(level, text)``."""
+    """One tab. ``log`` collects console messages as ``(type, text)``, browser log entries
+    (CSP reports among them) as ``("level:source", text)`` and uncaught exceptions as
+    ``("exception", details)``."""
 
     def __init__(self, socket: aiohttp.ClientWebSocketResponse, session_id: str) -> None:
         self._socket = socket
@@ -72,9 +73,19 @@ class Page:
             self.log.append((params["type"], text))
         elif method == "Log.entryAdded":
             entry = params["entry"]
-            self.log.append((entry["level"], entry["text"]))
+            self.log.append((f"{entry['level']}:{entry['source']}", entry["text"]))
         elif method == "Runtime.exceptionThrown":
             self.log.append(("exception", json.dumps(params["exceptionDetails"])[:2000]))
+
+    def script_problems(self) -> list[tuple[str, str]]:
+        """Uncaught exceptions, console errors and anything the browser refused (CSP);
+        not failed requests (a 404 or 503 the page handles is not a problem)."""
+        return [
+            (kind, text)
+            for kind, text in self.log
+            if kind in ("exception", "error")
+            or (kind.startswith("error:") and kind != "error:network")
+        ]
 
     async def evaluate(self, expression: str) -> Any:
         """The JSON value of ``expression`` (a promise is awaited)."""

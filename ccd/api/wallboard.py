@@ -124,7 +124,8 @@ async def asset(request: web.Request) -> web.Response:
 
 class BoardSource:
     """Builds the board for one client: names and service-level thresholds from the
-    configuration store (the last ones read stay in use while the database is down),
+    configuration store (read at connect and on every periodic refresh; the last ones
+    read stay in use while the database is down),
     live figures from the ACD, and the call -> queue pairs this client has seen."""
 
     def __init__(
@@ -147,7 +148,7 @@ class BoardSource:
     def learn(self, message: dict[str, Any]) -> None:
         self._calls.learn_message(message)
 
-    async def _read_names(self) -> None:
+    async def read_names(self) -> None:
         # Shielded, and awaited by ``settle``: a read cancelled halfway would leave the
         # database driver finishing it after the connection handler is gone.
         self._reading = asyncio.ensure_future(self._read_store())
@@ -169,11 +170,11 @@ class BoardSource:
 
     async def settle(self) -> None:
         """Wait for a store read still under way (the stream is closing)."""
-        if self._reading is not None:
-            await asyncio.gather(self._reading, return_exceptions=True)
+        if self._reading is not None and not self._reading.done():
+            await asyncio.wait({self._reading})
 
-    async def board(self) -> dict[str, Any]:
-        await self._read_names()
+    def board(self) -> dict[str, Any]:
+        """The board with the names read last (``read_names``)."""
         now = self._clock.now()
         return build_board(
             queues=self._queues,
@@ -203,7 +204,8 @@ def _source(request: web.Request) -> BoardSource:
 async def get_board(request: web.Request) -> web.Response:
     source = _source(request)
     with store_problems("ACD"):
-        return no_store_json(await source.board())
+        await source.read_names()
+    return no_store_json(source.board())
 
 
 def _subprotocols(request: web.Request) -> tuple[str, ...]:
@@ -214,8 +216,9 @@ def _subprotocols(request: web.Request) -> tuple[str, ...]:
     return tuple(p for p in offered if p.startswith("bearer."))[:1]
 
 
-async def _next_change(subscription: Subscription, source: BoardSource, clock: Clock) -> None:
-    """Return once a board message arrived (its burst absorbed) or REFRESH_S passed."""
+async def _next_change(subscription: Subscription, source: BoardSource, clock: Clock) -> bool:
+    """Return once a board message arrived (its burst absorbed): False, or REFRESH_S
+    passed: True."""
     refresh = asyncio.ensure_future(clock.sleep(REFRESH_S))
     try:
         while True:
@@ -225,7 +228,7 @@ async def _next_change(subscription: Subscription, source: BoardSource, clock: C
                 reading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reading
-                return
+                return True
             message = json.loads(reading.result())
             if not is_board_message(str(message.get("type", ""))):
                 continue
@@ -233,7 +236,7 @@ async def _next_change(subscription: Subscription, source: BoardSource, clock: C
             await clock.sleep(COALESCE_S)
             while subscription.pending:
                 source.learn(json.loads(await subscription.get()))
-            return
+            return False
     finally:
         refresh.cancel()
 
@@ -242,10 +245,11 @@ async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: B
     clock = source.clock
     try:
         while True:
-            with store_problems("ACD"):
-                board = await source.board()
-            await ws.send_str(json.dumps(board, separators=(",", ":")))
-            await _next_change(subscription, source, clock)
+            await ws.send_str(json.dumps(source.board(), separators=(",", ":")))
+            if await _next_change(subscription, source, clock):
+                # Names and thresholds change rarely: read again on the periodic refresh.
+                with store_problems("ACD"):
+                    await source.read_names()
     except SubscriptionEnded as ended:
         code = (
             WSCloseCode.POLICY_VIOLATION
@@ -261,6 +265,8 @@ async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: B
 
 async def board_events(request: web.Request) -> web.WebSocketResponse:
     source = _source(request)
+    with store_problems("ACD"):
+        await source.read_names()  # before the upgrade: a database outage is a plain 503
     principal = request[PRINCIPAL]
     ws = web.WebSocketResponse(
         protocols=_subprotocols(request),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S
 from ccd.db.acd_store import AcdStore
 from ccd.wallboard.view import ServiceLevelTargets
+from tests.chromium import CHROMIUM, NOT_INSTALLED, chromium_page
 from tests.clock import settle
 from tests.integration.apifakes import TOKENS, Api, FakeAcdLive, running_api, send
 from tests.integration.authmatrix import (
@@ -27,6 +28,7 @@ from tests.integration.authmatrix import (
     headers_for,
 )
 from tests.integration.test_api_acd import _seeded_template
+from tests.wallboardpage import READ_BOARD, log_in
 
 CALLER_NUMBER = "+33612345678"
 
@@ -314,3 +316,79 @@ async def test_a_slow_client_is_cut_off(engine: AsyncEngine, acd: SnapshotAcd) -
         closed = await socket.receive(timeout=5)
         assert closed.type is aiohttp.WSMsgType.CLOSE
         assert closed.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+
+
+# --- the page in a real browser (headless Chromium over the DevTools protocol) -------------
+
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NOT_INSTALLED)
+
+
+@needs_chromium
+async def test_page_logs_in_shows_the_board_and_follows_changes(api: Api, acd: SnapshotAcd) -> None:
+    url = str(api.client.make_url("/wallboard"))
+    async with chromium_page() as page:
+        await page.goto(url)
+        assert (await page.evaluate(READ_BOARD))["login"] is True
+
+        await log_in(page, "not-a-token")
+        await page.wait_for(
+            "document.getElementById('login-error').textContent.includes('not valid')"
+        )
+        await log_in(page, TOKENS["agent"])
+        await page.wait_for("document.getElementById('login-error').textContent.includes('role')")
+
+        await log_in(page, TOKENS["supervisor"])
+        await page.wait_for("document.getElementById('connection').textContent === 'live'")
+        await page.wait_for("!!document.querySelector('#queues [data-queue=sales]')")
+        shown = await page.evaluate(READ_BOARD)
+        assert shown["login"] is False
+        sales = shown["queues"]["sales"]
+        assert (sales["name"], sales["waiting"], sales["service_level"]) == ("Sales", "1", "66.7 %")
+        assert (sales["offered"], sales["abandon_rate"]) == ("10", "30.0 %")
+        assert sales["states"] == {
+            "available": "0",
+            "reserved": "0",
+            "on_call": "1",
+            "wrap_up": "0",
+            "paused": "0",
+        }
+        # Durations tick on between pushes: 42 s waited when the board came, more now.
+        assert sales["longest_wait"] in {"0:42", "0:43", "0:44"}
+        alice = shown["agents"]["1001"]
+        assert (alice["name"], alice["state"], alice["queue"], alice["call"]) == (
+            "Alice (answers)",
+            "Talking",
+            "sales",
+            "call-0",
+        )
+        assert alice["time"] in {"1:00", "1:01", "1:02"}
+        # The token stays for this tab's session only, and never went into a URL.
+        assert (
+            await page.evaluate("sessionStorage.getItem('ccd.wallboard.token')")
+            == TOKENS["supervisor"]
+        )
+
+        # A second caller arrives and the agent goes to wrap-up: the page follows.
+        acd.state = live_snapshot(waiting=2, agent_status="wrap_up")
+        api.hub.publish_message(
+            {"type": "queue.caller_joined", "call_id": "call-1", "queue": "sales"}
+        )
+        await settle()
+        await api.clock.step(COALESCE_S)
+        await page.wait_for(
+            "document.querySelector('#queues [data-queue=sales] [data-field=waiting] .value')"
+            ".textContent === '2'",
+            within_s=2,
+        )
+        assert (await page.evaluate(READ_BOARD))["agents"]["1001"]["state"] == "Wrap-up"
+
+        # A reload keeps the session: no second login.
+        await page.goto(url)
+        await page.wait_for("document.getElementById('connection').textContent === 'live'")
+        assert (await page.evaluate(READ_BOARD))["login"] is False
+        await page.click("#logout")
+        assert (await page.evaluate(READ_BOARD))["login"] is True
+        assert await page.evaluate("sessionStorage.getItem('ccd.wallboard.token')") is None
+
+        # Nothing refused by the Content-Security-Policy, no script error.
+        assert page.script_problems() == [], page.log

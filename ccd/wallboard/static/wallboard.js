@@ -13,6 +13,8 @@
   ];
   const STATE_LABEL = Object.fromEntries(STATES);
   const CHART_EVERY_MS = 60000;
+  // After a call ends its record takes a moment to be stored: ask the report then.
+  const CHART_AFTER_CHANGE_MS = 2000;
   const INTERVAL_MIN = 30;
   const SVG = 'http://www.w3.org/2000/svg';
 
@@ -24,6 +26,8 @@
   let retryTimer = null;
   let chartTimer = null;
   let chartDay = null;
+  let chartTotals = null;
+  let chartSoon = null;
 
   // ---- formatting ---------------------------------------------------------------
 
@@ -119,8 +123,9 @@
   function stop() {
     if (retryTimer) clearTimeout(retryTimer);
     if (chartTimer) clearInterval(chartTimer);
-    retryTimer = chartTimer = null;
-    chartDay = null;
+    if (chartSoon) clearTimeout(chartSoon);
+    retryTimer = chartTimer = chartSoon = null;
+    chartDay = chartTotals = null;
     if (socket) {
       socket.onclose = null;
       socket.close(1000);
@@ -146,11 +151,18 @@
       board = message;
       receivedAt = performance.now();
       render();
+      const totals = board.queues.map((q) => `${q.offered}/${q.answered}/${q.abandoned}`).join();
       if (chartDay !== board.day_start) {
         chartDay = board.day_start;
+        chartTotals = totals;
         loadChart(token);
         if (chartTimer) clearInterval(chartTimer);
         chartTimer = setInterval(() => loadChart(token), CHART_EVERY_MS);
+      } else if (totals !== chartTotals) {
+        // Today's counters moved: a call ended in some interval; redraw soon.
+        chartTotals = totals;
+        if (chartSoon) clearTimeout(chartSoon);
+        chartSoon = setTimeout(() => loadChart(token), CHART_AFTER_CHANGE_MS);
       }
     };
     socket.onclose = async () => {
