@@ -49,6 +49,11 @@ first event at least ``DIALER_SETTLE_WAIT_S`` after its end (counted in
 already recorded is counted in ``late_dialer_events``; one for an attempt that never had a
 channel (the Originate was refused) drops the attempt: there is no call to record.
 
+Recording: ``RecordingStarted`` (published by the recording service when it starts
+recording a call, keyed by the customer's linkedid) sets ``recording_ref`` (the first one
+wins); for a call already recorded or never seen it is counted in ``late_recordings``. The
+recorder's own channels (linkedid ``RECORDER_CHANNEL_PREFIX…``) give no record.
+
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
 - ``originator``: the leg whose uniqueid is the linkedid (else the first leg seen);
@@ -152,12 +157,14 @@ from ccd.domain.events import (
     QueueEntered,
     QueueExit,
     QueueLeft,
+    RecordingStarted,
     ResyncChannel,
     ResyncFinished,
     ResyncStarted,
 )
 from ccd.domain.grouping import CallGrouping, channel_snapshots
 from ccd.domain.parties import callee_number, dial_target, local_partner
+from ccd.recording.files import RECORDER_CHANNEL_PREFIX
 
 _UP = ChannelState.UP
 
@@ -351,6 +358,7 @@ class _Call:
         "open_legs",
         "orphan",
         "queue",
+        "recording_ref",
         "talk_s",
     )
 
@@ -376,6 +384,7 @@ class _Call:
         self.queue: _QueueVisit | None = None  # set by QueueEntered: a queue call
         self.dialer: DialerAttemptStarted | None = None  # a dialer call
         self.dialer_disposition: Disposition | None = None  # from DialerAttemptSettled
+        self.recording_ref: str | None = None  # from RecordingStarted (the first)
 
     @property
     def originator(self) -> _Leg:
@@ -470,6 +479,7 @@ class CdrBuilder:
             AgentLegStarted: self._on_agent_leg_started,
             DialerAttemptStarted: self._on_dialer_attempt_started,
             DialerAttemptSettled: self._on_dialer_attempt_settled,
+            RecordingStarted: self._on_recording_started,
         }
         self.late_ivr_paths = 0
         """IVR paths that came after their call's record (or for a call never seen)."""
@@ -479,6 +489,8 @@ class CdrBuilder:
         """Dialer events that came after their call's record."""
         self.bad_dialer_dispositions = 0
         """``DialerAttemptSettled`` with a disposition the dialer may not give (ignored)."""
+        self.late_recordings = 0
+        """``RecordingStarted`` for a call already recorded (or never seen)."""
         self.unsettled_dialer_calls = 0
         """Dialer calls recorded without the dialer's settlement (it never came in time)."""
 
@@ -640,6 +652,18 @@ class CdrBuilder:
         visit.agent_id = event.agent_id
         visit.wait_s = event.wait_s
         visit.wrapup_s = event.wrapup_s
+        return []
+
+    def _on_recording_started(self, event: RecordingStarted) -> list[CallRecord]:
+        call = self._calls.get(event.linkedid)
+        if call is None:
+            leg = self._legs.get(event.linkedid)  # the originator, should its call be keyed apart
+            if leg is not None:
+                call = self._calls.get(leg.snapshot.linkedid)
+        if call is None:
+            self.late_recordings += 1
+        elif call.recording_ref is None:
+            call.recording_ref = event.recording_id
         return []
 
     def _on_queue_left(self, event: QueueLeft) -> list[CallRecord]:
@@ -865,6 +889,9 @@ class CdrBuilder:
 
     def _complete(self, call: _Call, ended_at: datetime) -> list[CallRecord]:
         """The record of a call whose legs all ended, unless the dialer has yet to settle it."""
+        if call.linkedid.startswith(RECORDER_CHANNEL_PREFIX):
+            self._finish(call)  # a recorder (ccd.recording) is not a call
+            return []
         if call.dialer is not None and call.dialer_disposition is None:
             self._unsettled[call.linkedid] = ended_at
             return []
@@ -1012,6 +1039,7 @@ class CdrBuilder:
             wrapup_s=visit.wrapup_s if visit is not None else None,
             campaign_id=attempt.campaign_id if attempt is not None else None,
             contact_id=attempt.contact_id if attempt is not None else None,
+            recording_ref=call.recording_ref,
         )
 
     @staticmethod

@@ -270,6 +270,16 @@ class AgentLegStarted:
     agent_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingStarted:
+    """ccd started recording the call ``linkedid`` (the customer's call, the key of its
+    CDR): ``recording_id`` is the CDR's ``recording_ref``."""
+
+    at: datetime
+    linkedid: str
+    recording_id: str
+
+
 AmiEvent = (
     ChannelCreated
     | ChannelUpdated
@@ -295,5 +305,6 @@ ServiceEvent = (
     | DialerAttemptStarted
     | DialerAttemptSettled
     | AgentLegStarted
+    | RecordingStarted
 )
 DomainEvent = AmiEvent | ConnectionEvent | ServiceEvent

@@ -19,6 +19,7 @@ from ccd.acd.ports import AcdLive, AcdRefused
 from ccd.api.app import build_api
 from ccd.api.dialer_runtime import DialerRuntime
 from ccd.api.hub import EventHub
+from ccd.api.recordings import RecordingApi
 from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
 from ccd.db.audit_store import AuditStore
@@ -380,6 +381,7 @@ async def running_api(
     forecast_history: HistoryReader | None = None,
     forecast_defaults: ForecastDefaults | None = None,
     monitors: MonitorService | None = None,
+    recordings: RecordingApi | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -414,6 +416,7 @@ async def running_api(
         forecast_history=forecast_history,
         forecast_defaults=forecast_defaults,
         monitors=monitors,
+        recordings=recordings,
     )
     statuses: list[int] = []
 

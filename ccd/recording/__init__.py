@@ -1,0 +1,1 @@
+"""Call recording: which calls are recorded, their files, PCI pauses and retention."""
