@@ -282,6 +282,40 @@ MONITOR_ENDPOINTS = {
 }
 
 
+# Recordings, for the auth matrix of test_api_recordings (it needs a database). Its database
+# holds recording RECORDED (agent 1001's: the agent token's), queue "sales" and campaign
+# "spring"; live call RECORDED_CALL (agent 1001's) is being recorded. Integrators are
+# refused unless recording.integrators_may_play (off there); analysts always.
+RECORDED = "rec-" + "a" * 32
+RECORDED_CALL = "1700000200.1"
+RECORDING_LISTENERS = frozenset({"admin", "supervisor", "qa", "agent"})
+RECORDING_ENDPOINTS = {
+    "recordings.list": Endpoint("GET", "/api/v1/recordings", 200, RECORDING_LISTENERS),
+    "recordings.get": Endpoint(
+        "GET", f"/api/v1/recordings/{RECORDED}/metadata", 200, RECORDING_LISTENERS
+    ),
+    "recordings.play": Endpoint("GET", f"/api/v1/recordings/{RECORDED}", 200, RECORDING_LISTENERS),
+    "recordings.pause": Endpoint(
+        "POST", f"/api/v1/calls/{RECORDED_CALL}/recording/pause", 200, AGENT_SELF
+    ),
+    "recordings.resume": Endpoint(
+        "POST", f"/api/v1/calls/{RECORDED_CALL}/recording/resume", 200, AGENT_SELF
+    ),
+    "queues.recording_get": Endpoint("GET", "/api/v1/queues/sales/recording", 200, VIEWERS),
+    "queues.recording_set": Endpoint(
+        "PUT", "/api/v1/queues/sales/recording", 200, ADMIN_ONLY, body={"mode": "all"}
+    ),
+    "campaigns.recording_get": Endpoint("GET", "/api/v1/campaigns/spring/recording", 200, VIEWERS),
+    "campaigns.recording_set": Endpoint(
+        "PUT",
+        "/api/v1/campaigns/spring/recording",
+        200,
+        VIEWERS,
+        body={"mode": "percent", "percent": 10},
+    ),
+}
+
+
 def expected_status(endpoint: Endpoint, identity: str) -> int:
     if identity in ("anonymous", "bad-token"):
         return 401

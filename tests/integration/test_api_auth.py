@@ -35,6 +35,7 @@ from tests.integration.authmatrix import (
     MONITOR_ENDPOINTS,
     QUALITY_ENDPOINTS,
     READERS,
+    RECORDING_ENDPOINTS,
     REPORT_ENDPOINTS,
     WALLBOARD_ENDPOINTS,
     Endpoint,
@@ -76,6 +77,7 @@ def test_matrix_covers_every_authenticated_route() -> None:
     covered |= set(WALLBOARD_ENDPOINTS)  # test_api_wallboard
     covered |= set(REPORT_ENDPOINTS)  # test_api_reports
     covered |= set(QUALITY_ENDPOINTS)  # test_api_quality
+    covered |= set(RECORDING_ENDPOINTS)  # test_api_recordings
     assert covered == set(ROUTE_ROLES)
 
 
