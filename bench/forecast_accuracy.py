@@ -15,8 +15,8 @@ before the held-out window only (through ``ccd.db.forecast_history`` and
   interval with calls, agent-hours difference, intervals under-staffed.
 
 Three methods on the same data: "last week" (the same weekday a week earlier: the naive
-baseline), "6 weeks weighted" (ccd's method without its trend), "6 weeks + trend"
-(ccd's method as shipped).
+baseline), "6 weeks weighted, no trend" (ccd's method without its level factor) and
+"6 weeks + weekly trend" (ccd's method as shipped).
 
 Run:  .venv/bin/python bench/forecast_accuracy.py   (--weeks-of-history, --holdout, --seed,
       --growth-pct-per-week, --db URL --queue Q --zone Z --end YYYY-MM-DD)
@@ -32,7 +32,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -50,11 +50,12 @@ from ccd.db import migrate  # noqa: E402
 from ccd.db.cdr_queries import CDRS  # noqa: E402
 from ccd.db.engine import create_engine  # noqa: E402
 from ccd.db.forecast_history import ForecastHistory  # noqa: E402
-from ccd.forecast.history import DayHistory, history_days  # noqa: E402
-from ccd.forecast.intervals import INTERVAL_MINUTES  # noqa: E402
-from ccd.forecast.run import read_history  # noqa: E402
+from ccd.forecast.history import DayHistory, WeekTotal, history_days, trend_weeks  # noqa: E402
+from ccd.forecast.intervals import INTERVAL_MINUTES, WallSlot, day_intervals  # noqa: E402
+from ccd.forecast.run import read_history, read_weeks  # noqa: E402
 from ccd.forecast.staffing import StaffingTarget, staff  # noqa: E402
-from ccd.forecast.volume import forecast_day, slot_totals  # noqa: E402
+from ccd.forecast.volume import IntervalForecast, SlotTotal, forecast_day, slot_totals  # noqa: E402
+from ccd.logging import configure_logging  # noqa: E402
 
 QUEUE = "sales"
 ZONE = "Europe/Paris"
@@ -87,6 +88,39 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
+def mean_talk_s(block: float) -> float:
+    """Mean talk time of a call starting at a local hour: longer mornings, shorter evenings."""
+    return 210 * (1.15 - 0.025 * (block - 8))
+
+
+def expected_level(first: date, day: date, growth: float) -> float:
+    n = (day - first).days
+    return BASE_DAY_CALLS * WEEKDAY_FACTOR[day.weekday()] * (1 + growth * n / 7)
+
+
+def expected_day(
+    first: date, growth: float, zone: ZoneInfo
+) -> Callable[[date, int], list[IntervalForecast]]:
+    """What the generator expects (no noise): the best any forecast could say."""
+    blocks = [h / 4 for h in range(96)]
+    total_weight = sum(intraday_weight(b + 0.125) for b in blocks)
+
+    def for_day(day: date, minutes: int) -> list[IntervalForecast]:
+        level = expected_level(first, day, growth)
+        out = []
+        for interval in day_intervals(day, zone, minutes):
+            local = interval.local_start
+            start_h = local.hour + local.minute / 60
+            inside = [b for b in blocks if start_h <= b < start_h + minutes / 60]
+            volume = sum(level * intraday_weight(b + 0.125) / total_weight for b in inside)
+            handle = sum(intraday_weight(b + 0.125) * (mean_talk_s(b) + 20.0) for b in inside)
+            weight = sum(intraday_weight(b + 0.125) for b in inside)
+            out.append(IntervalForecast(interval, volume, handle / weight if weight else 0.0))
+        return out
+
+    return for_day
+
+
 def generate_rows(
     first: date, days: int, zone: ZoneInfo, growth: float, seed: int
 ) -> list[dict[str, object]]:
@@ -96,8 +130,9 @@ def generate_rows(
     rows: list[dict[str, object]] = []
     for n in range(days):
         day = first + timedelta(days=n)
-        level = BASE_DAY_CALLS * WEEKDAY_FACTOR[day.weekday()] * (1 + growth * n / 7)
-        level *= math.exp(rng.gauss(0, 0.06))  # a day busier or quieter than its kind
+        level = expected_level(first, day, growth) * math.exp(
+            rng.gauss(0, 0.06)
+        )  # a day busier or quieter than its kind
         for block in blocks:
             share = intraday_weight(block + 0.125) / total_weight
             for _ in range(poisson(rng, level * share)):
@@ -106,8 +141,7 @@ def generate_rows(
                 )
                 started = local.astimezone(UTC)
                 answered = rng.random() >= 0.08
-                # Longer calls in the morning, shorter in the evening.
-                mean_talk = 210 * (1.15 - 0.025 * (block - 8))
+                mean_talk = mean_talk_s(block)
                 talk = rng.lognormvariate(math.log(mean_talk) - 0.125, 0.5) if answered else 0.0
                 wait = rng.uniform(0, 40)
                 rows.append(
@@ -165,17 +199,30 @@ class Score:
 
 METHODS = {
     "last week (baseline)": {"weeks": 1, "trend": False},
-    "6 weeks weighted": {"weeks": 6, "trend": False},
-    "6 weeks + trend (ccd)": {"weeks": 6, "trend": True},
+    "6 weeks weighted, no trend": {"weeks": 6, "trend": False},
+    "6 weeks + weekly trend (ccd)": {"weeks": 6, "trend": True},
 }
+ORACLE = "the generator's expected values (noise floor)"
 
 
 async def evaluate(
-    engine: AsyncEngine, queue: str, zone_name: str, holdout: list[date]
-) -> dict[tuple[int, str], Score]:
+    engine: AsyncEngine,
+    queue: str,
+    zone_name: str,
+    holdout: list[date],
+    scores: dict[tuple[int, str], Score],
+    expected: Callable[[date, int], list[IntervalForecast]] | None = None,
+) -> None:
     zone = ZoneInfo(zone_name)
     reader = ForecastHistory(engine)
     cache: dict[date, DayHistory] = {}
+    week_cache: dict[tuple[date, date], WeekTotal] = {}
+
+    async def weeks(wanted: Sequence[tuple[date, date]]) -> list[WeekTotal]:
+        missing = [w for w in wanted if w not in week_cache]
+        for week in await read_weeks(reader, queue, missing, zone):
+            week_cache[(week.first, week.last)] = week
+        return [week_cache[w] for w in wanted]
 
     async def days(wanted: Sequence[date]) -> list[DayHistory]:
         missing = [d for d in wanted if d not in cache]
@@ -184,40 +231,47 @@ async def evaluate(
         return [cache[d] for d in wanted]
 
     first_held = holdout[0]
-    scores: dict[tuple[int, str], Score] = {}
     for target in holdout:
         print(f"  forecasting {target}", file=sys.stderr, flush=True)
         (actual_day,) = await days([target])
         for minutes in INTERVAL_MINUTES:
             actual = slot_totals(actual_day, zone, minutes)
             for method, options in METHODS.items():
-                weeks, trend = int(options["weeks"]), bool(options["trend"])
-                history = await days(history_days(target, first_held, weeks))
-                forecast = forecast_day(target, history, zone, minutes, trend=trend)
-                score = scores.setdefault((minutes, method), Score())
-                for f in forecast.intervals:
-                    real = actual.get(f.interval.slot)
-                    a_vol = real.offered if real else 0
-                    a_aht = real.handle_s / real.answered if real and real.answered else 0.0
-                    score.abs_volume += abs(f.volume - a_vol)
-                    score.volume += a_vol
-                    if a_vol:
-                        score.volume_ape.append(abs(f.volume - a_vol) / a_vol)
-                    if real and real.answered:
-                        score.abs_aht_weighted += real.answered * abs(f.aht_s - a_aht)
-                        score.aht_weighted += real.answered * a_aht
-                        score.aht_ape.append(abs(f.aht_s - a_aht) / a_aht)
-                    seconds = (f.interval.end - f.interval.start).total_seconds()
-                    planned = staff(f.volume, f.aht_s, seconds, TARGET).agents
-                    needed = staff(a_vol, a_aht, seconds, TARGET).agents
-                    score.agent_hours_forecast += planned * seconds / 3600
-                    score.agent_hours_actual += needed * seconds / 3600
-                    if planned or needed:
-                        score.agents_abs.append(abs(planned - needed))
-                    if a_vol:
-                        score.busy_intervals += 1
-                        score.under += planned < needed
-    return scores
+                n_weeks, trend = int(options["weeks"]), bool(options["trend"])
+                history = await days(history_days(target, first_held, n_weeks))
+                totals = await weeks(trend_weeks(target, first_held, n_weeks)) if trend else []
+                forecast = forecast_day(target, history, zone, minutes, totals)
+                add_day(scores.setdefault((minutes, method), Score()), forecast.intervals, actual)
+            if expected is not None:
+                truth = expected(target, minutes)
+                add_day(scores.setdefault((minutes, ORACLE), Score()), truth, actual)
+
+
+def add_day(
+    score: Score, forecast: Sequence[IntervalForecast], actual: Mapping[WallSlot, SlotTotal]
+) -> None:
+    for f in forecast:
+        real = actual.get(f.interval.slot)
+        a_vol = real.offered if real else 0
+        a_aht = real.handle_s / real.answered if real and real.answered else 0.0
+        score.abs_volume += abs(f.volume - a_vol)
+        score.volume += a_vol
+        if a_vol:
+            score.volume_ape.append(abs(f.volume - a_vol) / a_vol)
+        if real and real.answered:
+            score.abs_aht_weighted += real.answered * abs(f.aht_s - a_aht)
+            score.aht_weighted += real.answered * a_aht
+            score.aht_ape.append(abs(f.aht_s - a_aht) / a_aht)
+        seconds = (f.interval.end - f.interval.start).total_seconds()
+        planned = staff(f.volume, f.aht_s, seconds, TARGET).agents
+        needed = staff(a_vol, a_aht, seconds, TARGET).agents
+        score.agent_hours_forecast += planned * seconds / 3600
+        score.agent_hours_actual += needed * seconds / 3600
+        if planned or needed:
+            score.agents_abs.append(abs(planned - needed))
+        if a_vol:
+            score.busy_intervals += 1
+            score.under += planned < needed
 
 
 def pct(part: float, whole: float) -> str:
@@ -250,7 +304,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks-of-history", type=int, default=16)
     parser.add_argument("--holdout", type=int, default=14, help="days held out (the last ones)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=5, help="generated queues, one per seed")
     parser.add_argument("--growth-pct-per-week", type=float, default=0.5)
     parser.add_argument("--db", help="a ccd database URL to read instead of generating one")
     parser.add_argument("--queue", default=QUEUE)
@@ -259,31 +314,42 @@ async def main() -> None:
         "--end", type=date.fromisoformat, default=date(2026, 11, 29), help="the last held-out day"
     )
     args = parser.parse_args()
+    configure_logging(level="WARNING", fmt="console")
     zone = ZoneInfo(args.zone)
     days = args.weeks_of_history * 7
     first = args.end - timedelta(days=days - 1)
     holdout = [args.end - timedelta(days=k) for k in range(args.holdout - 1, -1, -1)]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.db:
-            url, source = args.db, f"database {args.db}, queue {args.queue}"
-        else:
-            url = f"sqlite+aiosqlite:///{tmp}/history.sqlite3"
-            await migrate.upgrade(url)
-            rows = generate_rows(first, days, zone, args.growth_pct_per_week / 100, args.seed)
-            print(f"generated {len(rows)} calls over {days} days", file=sys.stderr, flush=True)
-            engine = create_engine(url)
-            await load(engine, rows)
-            await engine.dispose()
-            source = (
-                f"generated: {len(rows)} calls, {first} to {args.end} ({args.zone}, a DST "
-                f"change inside), seed {args.seed}, growth {args.growth_pct_per_week} %/week"
-            )
-        engine = create_engine(url)
+    scores: dict[tuple[int, str], Score] = {}
+    if args.db:
+        source = f"database {args.db}, queue {args.queue}"
+        engine = create_engine(args.db)
         try:
-            scores = await evaluate(engine, args.queue, args.zone, holdout)
+            await evaluate(engine, args.queue, args.zone, holdout, scores)
         finally:
             await engine.dispose()
+    else:
+        calls = 0
+        seeds = range(args.seed, args.seed + args.seeds)
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite+aiosqlite:///{tmp}/history.sqlite3"
+                await migrate.upgrade(url)
+                rows = generate_rows(first, days, zone, args.growth_pct_per_week / 100, seed)
+                calls += len(rows)
+                print(f"seed {seed}: {len(rows)} calls over {days} days", file=sys.stderr)
+                engine = create_engine(url)
+                try:
+                    await load(engine, rows)
+                    truth = expected_day(first, args.growth_pct_per_week / 100, zone)
+                    await evaluate(engine, args.queue, args.zone, holdout, scores, truth)
+                finally:
+                    await engine.dispose()
+        source = (
+            f"generated, {len(seeds)} queues (seeds {seeds[0]}-{seeds[-1]}), {calls} calls, "
+            f"{first} to {args.end} ({args.zone}, a DST change inside), growth "
+            f"{args.growth_pct_per_week} %/week"
+        )
     print(f"Machine: {describe()}")
     print(f"History: {source}")
     print(

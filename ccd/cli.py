@@ -568,13 +568,13 @@ def _forecast_parameters(args: argparse.Namespace, defaults: Any) -> Any:
 
 
 class _HistoryProgress:
-    """One stderr line per history day read (rewritten in place on a terminal)."""
+    """One stderr line per history day or week read (rewritten in place on a terminal)."""
 
     def __init__(self) -> None:
         self._tty = sys.stderr.isatty()
 
-    def __call__(self, done: int, total: int, day: Any, calls: int) -> None:
-        line = f"reading history: {done}/{total} days ({day}: {calls} calls)"
+    def __call__(self, done: int, total: int, what: str, calls: int) -> None:
+        line = f"reading history: {done}/{total} ({what}: {calls} calls)"
         if self._tty:
             end = "\n" if done == total else ""
             print("\r" + line, end=end, file=sys.stderr, flush=True)

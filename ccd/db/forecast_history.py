@@ -67,9 +67,7 @@ class ForecastHistory:
             async with self._engine.connect() as connection:
                 rows = (await connection.execute(statement)).all()
         except (DBAPIError, OSError, TimeoutError) as exc:
-            name, first_line = driver_error(exc)
-            log.warning("forecast history read failed", reason=f"{name}: {first_line}")
-            raise StoreUnavailable(f"{name}: {first_line}") from exc
+            raise _unavailable(exc) from exc
         return [
             BucketCount(
                 start=start + timedelta(seconds=int(row.bucket) * BUCKET_S),
@@ -79,3 +77,20 @@ class ForecastHistory:
             )
             for row in rows
         ]
+
+    async def offered(self, queue: str, start: datetime, end: datetime) -> int:
+        c = CDRS.c
+        statement = select(func.count()).where(
+            c.queue == queue, c.started_at >= start, c.started_at < end
+        )
+        try:
+            async with self._engine.connect() as connection:
+                return int((await connection.execute(statement)).scalar_one())
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    name, first_line = driver_error(exc)
+    log.warning("forecast history read failed", reason=f"{name}: {first_line}")
+    return StoreUnavailable(f"{name}: {first_line}")

@@ -35,3 +35,23 @@ def history_days(target: date, today: date, weeks: int) -> tuple[date, ...]:
     # Back to the last day with target's weekday, at or before ``latest``.
     latest -= timedelta(days=(latest.weekday() - target.weekday()) % 7)
     return tuple(latest - timedelta(weeks=k) for k in range(weeks))
+
+
+@dataclass(frozen=True, slots=True)
+class WeekTotal:
+    """Calls offered to a queue in seven consecutive local days."""
+
+    first: date
+    last: date  # inclusive
+    offered: int
+
+
+def trend_weeks(target: date, today: date, weeks: int) -> tuple[tuple[date, date], ...]:
+    """The ``weeks`` seven-day windows (first, last day) ending on the latest complete day
+    before ``target``, most recent first: the day-level trend is read from them."""
+    if weeks < 1:
+        raise ValueError(f"weeks {weeks} must be >= 1")
+    last = min(target, today) - timedelta(days=1)
+    return tuple(
+        (last - timedelta(days=7 * k + 6), last - timedelta(days=7 * k)) for k in range(weeks)
+    )

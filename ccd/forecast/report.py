@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ccd.forecast.staffing import Staffing, StaffingTarget, staff
-from ccd.forecast.volume import DayForecast, IntervalForecast
+from ccd.forecast.volume import MIN_WEEKS_FOR_TREND, DayForecast, IntervalForecast
 
 CSV_FIELDS = (
     "interval_start",
@@ -125,8 +125,13 @@ def as_data(report: StaffingForecast) -> dict[str, object]:
                 {"date": d.day.isoformat(), "offered": d.offered, "weight": round(d.weight, 4)}
                 for d in day.days_used
             ],
+            "history_weeks": [
+                {"from": w.first.isoformat(), "to": w.last.isoformat(), "offered": w.offered}
+                for w in day.weeks_used
+            ],
             "mean_day_volume": round(day.mean_day_volume, 2),
-            "trend_per_week": round(day.trend_per_week, 2),
+            "trend_pct_per_week": round(day.trend_pct_per_week, 2),
+            "level_factor": round(day.level_factor, 4),
             "day_volume": round(day.day_volume, 2),
             "day_aht_s": round(day.day_aht_s, 1),
         },
@@ -224,8 +229,15 @@ def summary_lines(report: StaffingForecast) -> list[str]:
         return lines
     lines.append(
         f"history: {len(used)} {day.day:%A}s from {used[-1].day} to {used[0].day}, "
-        f"weighted mean {day.mean_day_volume:.1f} calls/day, trend "
-        f"{day.trend_per_week:+.1f}/week -> {day.day_volume:.1f} calls, "
-        f"AHT {day.day_aht_s:.0f} s"
+        f"weighted mean {day.mean_day_volume:.1f} calls, AHT {day.day_aht_s:.0f} s"
     )
+    weeks = day.weeks_used
+    if len(weeks) >= MIN_WEEKS_FOR_TREND:
+        lines.append(
+            f"trend: {day.trend_pct_per_week:+.1f} %/week over {len(weeks)} weeks "
+            f"({weeks[-1].first} to {weeks[0].last}) -> level x{day.level_factor:.3f}, "
+            f"{day.day_volume:.1f} calls"
+        )
+    else:
+        lines.append(f"trend: none (fewer than 3 weeks with calls) -> {day.day_volume:.1f} calls")
     return lines

@@ -9,19 +9,22 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ccd.forecast.history import BucketCount, DayHistory, history_days
+from ccd.forecast.history import BucketCount, DayHistory, WeekTotal, history_days, trend_weeks
 from ccd.forecast.intervals import day_bounds
 from ccd.forecast.parameters import ForecastParameters
 from ccd.forecast.report import StaffingForecast, staff_day
 from ccd.forecast.volume import forecast_day
 
-# (days read, days to read, the day just read, its calls)
-Progress = Callable[[int, int, date, int], None]
+# (reads done, reads to do, what was just read (a day or a week), its calls)
+Progress = Callable[[int, int, str, int], None]
 
 
 class HistoryReader(Protocol):
     async def buckets(self, queue: str, start: datetime, end: datetime) -> Sequence[BucketCount]:
         """The queue's calls started in [start, end) per 15-minute bucket (UTC)."""
+
+    async def offered(self, queue: str, start: datetime, end: datetime) -> int:
+        """How many calls to the queue started in [start, end)."""
 
 
 async def read_history(
@@ -30,6 +33,8 @@ async def read_history(
     days: Sequence[date],
     zone: ZoneInfo,
     progress: Progress | None = None,
+    *,
+    total: int | None = None,
 ) -> list[DayHistory]:
     history: list[DayHistory] = []
     for done, day in enumerate(days, start=1):
@@ -37,8 +42,28 @@ async def read_history(
         read = DayHistory(day, tuple(await reader.buckets(queue, start, end)))
         history.append(read)
         if progress is not None:
-            progress(done, len(days), day, read.offered)
+            progress(done, total or len(days), str(day), read.offered)
     return history
+
+
+async def read_weeks(
+    reader: HistoryReader,
+    queue: str,
+    windows: Sequence[tuple[date, date]],
+    zone: ZoneInfo,
+    progress: Progress | None = None,
+    *,
+    done_before: int = 0,
+    total: int | None = None,
+) -> list[WeekTotal]:
+    weeks: list[WeekTotal] = []
+    for done, (first, last) in enumerate(windows, start=done_before + 1):
+        start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
+        week = WeekTotal(first, last, await reader.offered(queue, start, end))
+        weeks.append(week)
+        if progress is not None:
+            progress(done, total or len(windows), f"week {first} to {last}", week.offered)
+    return weeks
 
 
 async def run_forecast(
@@ -50,6 +75,11 @@ async def run_forecast(
 ) -> StaffingForecast:
     zone = ZoneInfo(zone_name)
     days = history_days(params.day, today, params.weeks)
-    history = await read_history(reader, params.queue, days, zone, progress)
-    day = forecast_day(params.day, history, zone, params.interval)
+    windows = trend_weeks(params.day, today, params.weeks)
+    total = len(days) + len(windows)
+    history = await read_history(reader, params.queue, days, zone, progress, total=total)
+    weeks = await read_weeks(
+        reader, params.queue, windows, zone, progress, done_before=len(days), total=total
+    )
+    day = forecast_day(params.day, history, zone, params.interval, weeks)
     return staff_day(params.queue, zone_name, params.interval, day, params.target())

@@ -11,12 +11,17 @@ With ``D_k`` the calls offered on the k-th most recent same weekday (k = 1..n) a
 - **Interval base** ``B(s) = Σ w_k V_k(s) / Σ w_k`` over the days the slot exists on (a
   spring-forward day has no 02:00; a fall-back day's second 01:00 reads the first one's
   history where a day had only one).
-- **Day level.** ``D̄ = Σ w_k D_k / Σ w_k``. With at least ``MIN_DAYS_FOR_TREND`` days, the
-  weighted least-squares line through ``(x_k, D_k)``, ``x_k`` = weeks from the target day
-  (negative), extrapolated to ``x = 0``: ``T = max(0, D̄ + b · (0 - x̄))`` with
-  ``b = Σ w (x - x̄)(D - D̄) / Σ w (x - x̄)²``; with fewer days ``T = D̄``.
-- **Volume** ``V(s) = B(s) · T / D̄`` (0 when ``D̄`` is 0): the weekday's intraday shape at
-  the trend's level. A slot with no history is 0.
+- **Day level.** ``D̄ = Σ w_k D_k / Σ w_k`` is the level around the days used, centred at
+  ``x_d = Σ w_k x_k / Σ w_k`` (``x`` = weeks from the target day, negative). The trend
+  comes from the queue's **weekly totals** ``W_j`` (all days of the seven-day windows
+  before the target: seven times less noisy than one weekday), with the same recency
+  weights after dropping the oldest empty weeks: the weighted least-squares line
+  ``W(x) = W̄ + b (x - x̄)``, ``b = Σ w (x - x̄)(W - W̄) / Σ w (x - x̄)²``, ``x_j`` the
+  window's middle day. With at least ``MIN_WEEKS_FOR_TREND`` weeks the level factor is
+  ``f = max(0, W(0)) / W(x_d)`` — the growth from where the base is centred to the target
+  day — else 1. Day volume ``T = D̄ · f``.
+- **Volume** ``V(s) = B(s) · f``: the weekday's intraday shape at the trend's level. A
+  slot with no history is 0.
 - **AHT** (handle = talk, hold included, + wrap-up, of answered calls):
   ``AHT(s) = (Σ w_k H_k(s) + m · AHT_day) / (Σ w_k N_k(s) + m)`` where ``H`` is handle
   seconds, ``N`` answered calls and ``AHT_day = ΣΣ w H / ΣΣ w N``: a thin slot is pulled
@@ -30,10 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, tzinfo
 
-from ccd.forecast.history import DayHistory
+from ccd.forecast.history import DayHistory, WeekTotal
 from ccd.forecast.intervals import Interval, WallSlot, day_intervals, wall_slot
 
-MIN_DAYS_FOR_TREND = 3
+MIN_WEEKS_FOR_TREND = 3
 AHT_PRIOR_CALLS = 10.0
 
 
@@ -56,8 +61,10 @@ class DayForecast:
     day: date
     intervals: tuple[IntervalForecast, ...]
     days_used: tuple[DayUsed, ...]  # most recent first
+    weeks_used: tuple[WeekTotal, ...]  # most recent first
     mean_day_volume: float  # D̄
-    trend_per_week: float  # b (0 without a trend)
+    trend_pct_per_week: float  # 100 · b / W̄ (0 without a trend)
+    level_factor: float  # f
     day_volume: float  # T
     day_aht_s: float
 
@@ -114,16 +121,41 @@ def _lookup(slots: Mapping[WallSlot, SlotTotal], slot: WallSlot) -> SlotTotal | 
     return found
 
 
+def _without_leading_empty_weeks(weeks: Sequence[WeekTotal]) -> list[WeekTotal]:
+    recent_first = sorted(weeks, key=lambda w: w.first, reverse=True)
+    while recent_first and recent_first[-1].offered == 0:
+        recent_first.pop()
+    return recent_first
+
+
+def level_factor(
+    target: date, base_centre: float, weeks: Sequence[WeekTotal]
+) -> tuple[float, float, tuple[WeekTotal, ...]]:
+    """``(f, trend in % of W̄ per week, weeks used)``: see the module docstring."""
+    used = _without_leading_empty_weeks(weeks)
+    if len(used) < MIN_WEEKS_FOR_TREND:
+        return 1.0, 0.0, tuple(used)
+    points = [
+        ((week.first - target).days / 7 + 3 / 7, float(week.offered), weight)
+        for week, weight in zip(used, recency_weights(len(used)), strict=True)
+    ]
+    mean_x, mean_week, slope = weighted_trend(points)
+    at_base = mean_week + slope * (base_centre - mean_x)
+    if at_base <= 0:
+        return 1.0, 0.0, tuple(used)
+    at_target = max(0.0, mean_week + slope * (0.0 - mean_x))
+    return at_target / at_base, 100 * slope / mean_week, tuple(used)
+
+
 def forecast_day(
     target: date,
     history: Sequence[DayHistory],
     zone: tzinfo,
     minutes: int,
-    *,
-    trend: bool = True,
+    weeks: Sequence[WeekTotal] = (),
 ) -> DayForecast:
-    """The forecast of ``target``; ``trend=False`` keeps the weighted mean level (the
-    bench compares both)."""
+    """The forecast of ``target`` from the same weekday's ``history`` and the ``weeks``
+    before it (no weeks: no trend)."""
     intervals = day_intervals(target, zone, minutes)
     days = _days_with_history(history)
     weights = recency_weights(len(days))
@@ -133,16 +165,13 @@ def forecast_day(
     )
     if not days:
         empty = tuple(IntervalForecast(iv, 0.0, 0.0) for iv in intervals)
-        return DayForecast(target, empty, used, 0.0, 0.0, 0.0, 0.0)
+        return DayForecast(target, empty, used, (), 0.0, 0.0, 1.0, 0.0, 0.0)
 
-    points = [
-        ((d.day - target).days / 7, float(d.offered), w) for d, w in zip(days, weights, strict=True)
-    ]
-    mean_x, mean_day, slope = weighted_trend(points)
-    if not trend or len(days) < MIN_DAYS_FOR_TREND:
-        slope = 0.0
-    day_volume = max(0.0, mean_day + slope * (0.0 - mean_x))
-    level = day_volume / mean_day if mean_day > 0 else 0.0
+    mean_day = sum(d.offered * w for d, w in zip(days, weights, strict=True)) / len(days)
+    base_centre = sum(
+        (d.day - target).days / 7 * w for d, w in zip(days, weights, strict=True)
+    ) / len(days)
+    level, trend_pct, weeks_used = level_factor(target, base_centre, weeks)
 
     weighted = list(zip(weights, per_day, strict=True))
     answered_total = sum(w * s.answered for w, slots in weighted for s in slots.values())
@@ -163,8 +192,10 @@ def forecast_day(
         day=target,
         intervals=tuple(forecasts),
         days_used=used,
+        weeks_used=weeks_used,
         mean_day_volume=mean_day,
-        trend_per_week=slope,
-        day_volume=day_volume,
+        trend_pct_per_week=trend_pct,
+        level_factor=level,
+        day_volume=mean_day * level,
         day_aht_s=day_aht,
     )

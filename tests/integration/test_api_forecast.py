@@ -4,7 +4,7 @@ figures a planner reads, who may read them, and every bad parameter as a 422 nam
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,10 +32,16 @@ MONDAYS = (date(2026, 11, 23), date(2026, 11, 16), date(2026, 11, 9))
 @pytest.fixture
 async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
     rows = [row for k, day in enumerate(MONDAYS) for row in history_rows(day, f"m{k}")]
-    # Not the queue's, not a Monday, not complete yet: none of these count.
+    # Not the queue's, or not a Monday: none of these count in the Mondays' figures
+    # (a Tuesday call a week keeps the weekly totals flat: no trend).
     rows += [
         cdr_row("other-queue", started_at=datetime(2026, 11, 23, 9, 5, tzinfo=UTC), queue="x"),
-        cdr_row("tuesday", started_at=datetime(2026, 11, 24, 9, 5, tzinfo=UTC), queue="sales"),
+        *(
+            cdr_row(
+                f"tuesday{day}", started_at=datetime(2026, 11, day, 9, 5, tzinfo=UTC), queue="sales"
+            )
+            for day in (24, 17, 10)
+        ),
         cdr_row("no-queue", started_at=datetime(2026, 11, 23, 9, 5, tzinfo=UTC)),
     ]
     await insert_rows(engine, rows)
@@ -66,7 +72,13 @@ async def test_the_textbook_half_hour_needs_14_agents(api: Api) -> None:
     }
     assert [d["date"] for d in body["method"]["history_days"]] == [str(d) for d in MONDAYS]
     assert [d["offered"] for d in body["method"]["history_days"]] == [101, 101, 101]
-    assert body["method"]["trend_per_week"] == 0.0
+    assert body["method"]["history_weeks"] == [
+        {"from": "2026-11-18", "to": "2026-11-24", "offered": 102},
+        {"from": "2026-11-11", "to": "2026-11-17", "offered": 102},
+        {"from": "2026-11-04", "to": "2026-11-10", "offered": 102},
+    ]
+    assert body["method"]["trend_pct_per_week"] == 0.0
+    assert body["method"]["level_factor"] == 1.0
     assert len(body["intervals"]) == 48
     rows = by_local_start(body)
     nine = rows["09:00"]
@@ -180,3 +192,27 @@ async def test_without_a_database_the_forecast_is_503() -> None:
 async def test_auth_matrix(api: Api, identity: str) -> None:
     endpoint = FORECAST_ENDPOINTS["forecast"]
     assert await call(api, endpoint, headers_for(identity)) == expected_status(endpoint, identity)
+
+
+async def test_a_rising_queue_is_forecast_at_its_trend(engine: AsyncEngine) -> None:
+    # 60, 80, 100 calls on the last three Mondays, nothing else: the weeks ending Tuesday
+    # 11-24 hold 100, 80, 60, their middles at -9/7, -16/7, -23/7 weeks from the target:
+    # W(x) = 100 + 20 (x + 9/7). The Mondays (weights 1.5, 1, 0.5) average 260/3 and are
+    # centred at x_d = -5/3, so f = W(0) / W(-5/3) = (100 + 180/7) / (100 - 160/21).
+    rows = []
+    for k, (day, calls) in enumerate(zip(MONDAYS, (100, 80, 60), strict=True)):
+        nine = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+        rows += [
+            cdr_row(f"r{k}.{n}", started_at=nine + timedelta(seconds=n), queue="sales")
+            for n in range(calls)
+        ]
+    await insert_rows(engine, rows)
+    async with running_api(forecast_history=ForecastHistory(engine)) as api:
+        status, body = await get(api, f"queue=sales&date={TARGET}&weeks=3&interval=60")
+    assert status == 200, body
+    method = body["method"]
+    assert [w["offered"] for w in method["history_weeks"]] == [100, 80, 60]
+    factor = (100 + 180 / 7) / (100 - 160 / 21)
+    assert method["level_factor"] == pytest.approx(factor, abs=1e-4)
+    assert method["trend_pct_per_week"] == pytest.approx(100 * 20 / (260 / 3), abs=0.01)
+    assert by_local_start(body)["09:00"]["volume"] == pytest.approx(260 / 3 * factor, abs=0.01)

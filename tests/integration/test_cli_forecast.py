@@ -50,6 +50,7 @@ def test_table_shows_every_interval_and_a_total_line(workdir: Path) -> None:
     )
     assert "80 % answered within 20 s, occupancy at most 85 %" in lines[1]
     assert "3 Mondays from 2026-11-09 to 2026-11-23" in lines[2]
+    assert lines[3].startswith("trend: +0.0 %/week over 3 weeks (2026-11-09 to 2026-11-29)")
     header = next(line for line in lines if line.startswith("INTERVAL"))
     assert header.split() == [
         "INTERVAL", "CALLS", "AHT", "s", "ERLANGS", "AGENTS", "SCHED", "SL", "%",
@@ -63,7 +64,8 @@ def test_table_shows_every_interval_and_a_total_line(workdir: Path) -> None:
     assert len({len(line) for line in [header, *body]} - {len(header)}) <= 1
     total = lines[-1] if lines[-1].startswith("TOTAL") else lines[-2]
     assert total.split() == ["TOTAL", "101.0", "180", "7.5", "h", "7.5", "h", "peak", "14"]
-    assert "reading history: 3/3 days (2026-11-09: 101 calls)" in result.err
+    assert "reading history: 3/6 (2026-11-09: 101 calls)" in result.err
+    assert "reading history: 6/6 (week 2026-11-09 to 2026-11-15: 101 calls)" in result.err
 
 
 def test_csv_and_json_carry_the_same_figures(workdir: Path) -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ccd.forecast.history import history_days
+from ccd.forecast.history import history_days, trend_weeks
 from ccd.forecast.intervals import WallSlot, day_intervals, wall_slot
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -73,3 +73,14 @@ def test_history_is_the_same_weekday_of_complete_past_weeks() -> None:
     assert history_days(date(2026, 11, 30), friday, 1) == (date(2026, 11, 16),)
     # A past day (back-testing): the weeks before it.
     assert history_days(date(2026, 10, 5), friday, 1) == (date(2026, 9, 28),)
+
+
+def test_trend_weeks_end_on_the_latest_complete_day() -> None:
+    friday = date(2026, 11, 20)
+    # Next Monday: the weeks ending yesterday (Thursday).
+    assert trend_weeks(date(2026, 11, 23), friday, 2) == (
+        (date(2026, 11, 13), date(2026, 11, 19)),
+        (date(2026, 11, 6), date(2026, 11, 12)),
+    )
+    # A past day: the week ending the day before it.
+    assert trend_weeks(date(2026, 10, 5), friday, 1) == ((date(2026, 9, 28), date(2026, 10, 4)),)

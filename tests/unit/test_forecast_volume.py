@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ccd.forecast.history import BucketCount, DayHistory
+from ccd.forecast.history import BucketCount, DayHistory, WeekTotal
 from ccd.forecast.volume import forecast_day, recency_weights
 
 MONDAY = date(2026, 11, 23)
@@ -40,18 +40,49 @@ def test_recency_weights_are_linear_and_average_one() -> None:
     assert recency_weights(1) == (1.0,)
 
 
-def test_a_linear_weekly_rise_is_extrapolated_to_the_target_day() -> None:
-    # 2, 6, 10 calls at 09:00 on the last three Mondays: +4 a week, so 14.
-    history = [
-        DayHistory(weeks_before(MONDAY, k), (bucket(at(weeks_before(MONDAY, k), 9), n),))
-        for k, n in ((1, 10), (2, 6), (3, 2))
+def flat_mondays(calls: int = 10) -> list[DayHistory]:
+    return [
+        DayHistory(weeks_before(MONDAY, k), (bucket(at(weeks_before(MONDAY, k), 9), calls),))
+        for k in (1, 2, 3)
     ]
-    result = forecast_day(MONDAY, history, UTC, 60)
-    assert result.mean_day_volume == pytest.approx(22 / 3)  # (1.5·10 + 6 + 0.5·2) / 3
-    assert result.trend_per_week == pytest.approx(4.0)
-    assert result.day_volume == pytest.approx(14.0)
-    assert volumes(result.intervals) == {"09:00": pytest.approx(14.0)}
+
+
+def weeks_ending_sunday(*totals: int) -> list[WeekTotal]:
+    """Seven-day windows Monday..Sunday before MONDAY, most recent first."""
+    return [
+        WeekTotal(weeks_before(MONDAY, k + 1), weeks_before(MONDAY, k) - timedelta(days=1), n)
+        for k, n in enumerate(totals)
+    ]
+
+
+def test_the_weekly_trend_scales_the_weekday_to_the_target_day() -> None:
+    # Weekly totals 63, 70, 77 (oldest first), middles at -18/7, -11/7, -4/7 weeks: the line
+    # W(x) = 81 + 7x. The Mondays (10 calls each, weights 1.5, 1, 0.5) are centred at
+    # x_d = -5/3, where W = 81 - 35/3; the target is at x = 0: f = 81 / (81 - 35/3).
+    result = forecast_day(MONDAY, flat_mondays(), UTC, 60, weeks_ending_sunday(77, 70, 63))
+    factor = 81 / (81 - 35 / 3)
+    assert result.mean_day_volume == pytest.approx(10.0)
+    assert result.level_factor == pytest.approx(factor)
+    assert result.trend_pct_per_week == pytest.approx(100 * 7 / (217 / 3))  # b / W̄
+    assert result.day_volume == pytest.approx(10 * factor)
+    assert volumes(result.intervals) == {"09:00": pytest.approx(10 * factor)}
     assert len(result.intervals) == 24
+
+
+def test_no_trend_from_fewer_than_three_weeks_with_calls() -> None:
+    # The oldest empty week is before the queue existed: two weeks left, no line.
+    weeks = weeks_ending_sunday(77, 70, 0)
+    result = forecast_day(MONDAY, flat_mondays(), UTC, 60, weeks)
+    assert [w.offered for w in result.weeks_used] == [77, 70]
+    assert (result.level_factor, result.trend_pct_per_week) == (1.0, 0.0)
+    assert result.day_volume == pytest.approx(10.0)
+
+
+def test_a_falling_trend_never_forecasts_negative_calls() -> None:
+    result = forecast_day(MONDAY, flat_mondays(), UTC, 60, weeks_ending_sunday(7, 70, 140))
+    assert result.trend_pct_per_week < 0
+    assert result.level_factor == 0.0
+    assert volumes(result.intervals) == {}
 
 
 def test_two_days_give_the_weighted_shape_without_a_trend() -> None:
@@ -62,7 +93,7 @@ def test_two_days_give_the_weighted_shape_without_a_trend() -> None:
     ]
     result = forecast_day(MONDAY, history, UTC, 60)
     # Weights 4/3 and 2/3: 09:00 (4/3·6 + 2/3·3) / 2 = 5; 10:00 (4/3·2 + 2/3·1) / 2 = 5/3.
-    assert result.trend_per_week == 0.0
+    assert result.level_factor == 1.0
     assert result.day_volume == pytest.approx(20 / 3)
     assert volumes(result.intervals) == {"09:00": pytest.approx(5.0), "10:00": pytest.approx(5 / 3)}
     # Half-hours split the same buckets differently.
@@ -108,11 +139,8 @@ def test_oldest_empty_days_are_before_the_queue_existed_but_a_closed_day_counts(
     ]
     result = forecast_day(MONDAY, closed_in_between, UTC, 60)
     assert [d.offered for d in result.days_used] == [6, 0, 6]
-    # D̄ = (1.5·6 + 0.5·6) / 3 = 4 at x̄ = -5/3; weighted toward the newest week the line
-    # rises: b = Σw(x-x̄)(D-D̄) / Σw(x-x̄)² = 2 / (5/3) = 1.2, so T = 4 + 1.2 · 5/3 = 6.
-    assert result.mean_day_volume == pytest.approx(4.0)
-    assert result.trend_per_week == pytest.approx(1.2)
-    assert volumes(result.intervals) == {"09:00": pytest.approx(6.0)}
+    # D̄ = (1.5·6 + 1·0 + 0.5·6) / 3 = 4.
+    assert volumes(result.intervals) == {"09:00": pytest.approx(4.0)}
 
 
 def test_no_history_forecasts_zero_everywhere() -> None:
@@ -120,17 +148,6 @@ def test_no_history_forecasts_zero_everywhere() -> None:
     assert len(result.intervals) == 96
     assert all(f.volume == 0 and f.aht_s == 0 for f in result.intervals)
     assert result.days_used == ()
-
-
-def test_a_falling_trend_never_forecasts_negative_calls() -> None:
-    history = [
-        DayHistory(weeks_before(MONDAY, k), (bucket(at(weeks_before(MONDAY, k), 9), n),))
-        for k, n in ((1, 1), (2, 20), (3, 40))
-    ]
-    result = forecast_day(MONDAY, history, UTC, 60)
-    assert result.trend_per_week < 0
-    assert result.day_volume == 0.0
-    assert volumes(result.intervals) == {}
 
 
 def test_fall_back_day_forecasts_the_repeated_hour_from_that_hours_history() -> None:
