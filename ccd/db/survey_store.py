@@ -48,9 +48,12 @@ class SurveyStore:
             if self._engine.dialect.name == "postgresql"
             else sqlite.insert(RESPONSES)
         )
-        statement = insert.on_conflict_do_nothing(index_elements=["linkedid", "question"])
+        # One multi-row INSERT (not executemany, whose rowcount asyncpg does not sum).
+        statement = insert.values([_values(a) for a in answers]).on_conflict_do_nothing(
+            index_elements=["linkedid", "question"]
+        )
         async with self._engine.begin() as connection:
-            result = await connection.execute(statement, [_values(a) for a in answers])
+            result = await connection.execute(statement)
         return max(result.rowcount, 0)
 
     async def for_calls(self, linkedids: Collection[str]) -> dict[str, list[SurveyAnswer]]:

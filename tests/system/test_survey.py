@@ -14,6 +14,7 @@ import asyncio
 import csv
 import io
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,20 @@ from typing import Any
 import asyncpg
 
 from ccd.acd.model import Queue
+from ccd.backoff import Backoff, BackoffPolicy
+from ccd.clock import SystemClock
+from ccd.db import migrate
+from ccd.db.engine import create_engine
+from ccd.db.survey_store import SurveyStore
 from ccd.domain import contract
 from ccd.domain.auth import Role
+from ccd.survey.model import SurveyAnswer
+from ccd.survey.writer import AnswerWriter
 from tests.system.acdrig import AcdRun, acd_daemon, acd_database, config, sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.ivrrig import press, recording_ami
 from tests.system.rawami import Frame, RawAmi
+from tests.system.rig import create_database
 from tests.system.waiting import eventually
 
 TALK_S = 2.0
@@ -242,3 +251,38 @@ async def test_hanging_up_mid_survey_keeps_the_answers_given_and_ending_the_call
         assert ended["hung_up_by"] == "caller"
         numbers = [run.caller_number(ends_it), run.caller_number(quits)]
         assert await run.cdr_counts(numbers) == dict.fromkeys(numbers, 1)
+
+
+async def test_answers_given_while_postgresql_is_down_are_written_once_it_is_back(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    url = await create_database(postgres_cluster)
+    await migrate.upgrade(url)
+    engine = create_engine(url)
+    clock = SystemClock()
+    writer = AnswerWriter(
+        SurveyStore(engine), clock, Backoff(BackoffPolicy(min_s=0.2, max_s=1), random.Random(1))
+    )
+    writer.start()
+    at = clock.now()
+    try:
+        await asyncio.to_thread(postgres_cluster.stop)
+        try:
+            for question, score in (("agent", 5), ("resolved", None)):
+                writer.put(SurveyAnswer("outage-1", "support", "1001", None, question, score, at))
+            await eventually(
+                lambda: writer.failing_since is not None, within_s=30, what="writes failing"
+            )
+            assert writer.pending == 2
+        finally:
+            await asyncio.to_thread(postgres_cluster.start)
+        assert await writer.drain(60), "answers still unwritten after PostgreSQL came back"
+        stored = await SurveyStore(engine).for_calls(["outage-1"])
+        assert [(a.question, a.score) for a in stored["outage-1"]] == [
+            ("agent", 5),
+            ("resolved", None),
+        ]
+        assert writer.failing_since is None
+        assert writer.written == 2
+    finally:
+        await engine.dispose()
