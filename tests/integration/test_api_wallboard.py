@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S
 from ccd.db.acd_store import AcdStore
+from ccd.db.engine import create_engine
 from ccd.wallboard.view import ServiceLevelTargets
 from tests.chromium import CHROMIUM, NOT_INSTALLED, chromium_page
 from tests.clock import settle
@@ -226,6 +227,24 @@ async def test_without_a_running_acd_the_board_is_503() -> None:
         assert "ACD is not running" in problem["detail"]
 
 
+async def test_database_down_is_503_for_the_board_and_the_stream(
+    tmp_path: Path, acd: SnapshotAcd
+) -> None:
+    # Never migrated: every query fails in the driver.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+    try:
+        async with running_api(acd_store=AcdStore(engine), acd_live=acd) as api:
+            status, problem = await send(api, "GET", "/api/v1/wallboard", "supervisor")
+            assert status == 503, problem
+            assert problem["type"] == "urn:ccd:problem:upstream-unavailable"
+            # Refused before the upgrade: a plain HTTP answer the page can show.
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await _open(api, ("ccd.v1", f"bearer.{TOKENS['supervisor']}"))
+            assert refused.value.status == 503
+    finally:
+        await engine.dispose()
+
+
 # --- the live stream -----------------------------------------------------------------------
 
 
@@ -271,6 +290,26 @@ async def test_stream_authenticates_by_subprotocol_and_pushes_changes(
     refreshed = await _next(socket)
     assert refreshed["queues"][0]["waiting"] == 0
     assert refreshed["agents"][0]["status"] == "wrap_up"
+    await socket.close()
+
+
+async def test_stream_reads_names_again_on_the_periodic_refresh(
+    api: Api, engine: AsyncEngine
+) -> None:
+    socket = await _open(api, ("ccd.v1", f"bearer.{TOKENS['admin']}"))
+    assert (await _next(socket))["agents"][0]["name"] == "Alice (answers)"
+    status, body = await send(
+        api, "PUT", "/api/v1/agents/1001", body={"name": "Alice B.", "interface": "PJSIP/1001"}
+    )
+    assert status == 200, body
+    # A change push keeps the names it has (no database read per change) ...
+    api.hub.publish_message({"type": "agent.state", "agent_id": "1001", "status": "on_call"})
+    await settle()
+    await api.clock.step(COALESCE_S)
+    assert (await _next(socket))["agents"][0]["name"] == "Alice (answers)"
+    # ... the periodic refresh reads them again.
+    await api.clock.step(REFRESH_S)
+    assert (await _next(socket))["agents"][0]["name"] == "Alice B."
     await socket.close()
 
 

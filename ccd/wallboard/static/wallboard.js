@@ -292,16 +292,19 @@
       if (!byQueue.has(row.queue)) byQueue.set(row.queue, []);
       byQueue.get(row.queue).push(row);
     }
-    const targets = new Map((board ? board.queues : []).map((q) => [q.id, q.target_pct]));
+    const queues = new Map((board ? board.queues : []).map((q) => [q.id, q]));
     const charts = [];
-    for (const queue of [...byQueue.keys()].sort()) {
-      charts.push(chart(queue, byQueue.get(queue), dayStartMs, targets.get(queue)));
+    for (const id of [...byQueue.keys()].sort()) {
+      const queue = queues.get(id);
+      charts.push(
+        chart(id, queue ? queue.name : id, byQueue.get(id), dayStartMs, queue ? queue.target_pct : null),
+      );
     }
     $('charts').replaceChildren(...charts);
     if (!charts.length) $('chart-status').textContent = 'No calls yet today.';
   }
 
-  function chart(queue, rows, dayStartMs, targetPct) {
+  function chart(queue, title, rows, dayStartMs, targetPct) {
     const W = 720, H = 220, L = 34, R = 8, T = 10, B = 22;
     const slots = (24 * 60) / INTERVAL_MIN;
     const slotW = (W - L - R) / slots;
@@ -351,7 +354,7 @@
       el('span', { class: 'ab-key' }, '■ abandoned %'),
       el('span', { class: 'tg-key' }, typeof targetPct === 'number' ? `- - target ${targetPct} %` : ''),
     );
-    return el('figure', { class: 'chart', 'data-queue': queue }, el('h3', {}, queue), root, legend);
+    return el('figure', { class: 'chart', 'data-queue': queue }, el('h3', {}, title), root, legend);
   }
 
   // ---- start --------------------------------------------------------------------
