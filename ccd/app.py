@@ -288,7 +288,11 @@ def build(settings: Settings) -> Components:
     readiness = Readiness(
         ami=gateway,
         database_ping=lambda: ping(engine),
-        checks=(cdr_writer.not_ready_reasons, cdr.not_ready_reasons),
+        checks=(
+            cdr_writer.not_ready_reasons,
+            cdr.not_ready_reasons,
+            survey_answers.not_ready_reasons,
+        ),
     )
     web_app = build_api(
         tokens=tokens,

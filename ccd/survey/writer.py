@@ -64,6 +64,16 @@ class AnswerWriter:
         """Answers not written yet (the batch being written included)."""
         return len(self._pending) + len(self._batch)
 
+    def not_ready_reasons(self) -> list[str]:
+        """For ``/readyz``: why answers are not reaching the database, if they are not."""
+        if self.failing_since is None:
+            return []
+        since = self.failing_since.isoformat(timespec="seconds")
+        return [
+            f"survey: {self.pending} answers waiting; database writes failing since {since} "
+            f"({self.last_error})"
+        ]
+
     def put(self, answer: SurveyAnswer) -> None:
         self._pending.append(answer)
         if self.pending > self._max_pending and self._pending:

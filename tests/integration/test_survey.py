@@ -247,6 +247,10 @@ async def test_a_database_outage_delays_the_answers_and_loses_none() -> None:
     await settle()
     assert writer.failing_since == NOW
     assert "database down" in writer.last_error
+    assert writer.not_ready_reasons() == [
+        "survey: 1 answers waiting; database writes failing since 2026-12-06T18:00:00+00:00 "
+        "(ConnectionRefusedError: database down)"
+    ]
     writer.put(answer("resolved", 5))
     for _ in range(3):
         await clock.step(4)
@@ -256,6 +260,7 @@ async def test_a_database_outage_delays_the_answers_and_loses_none() -> None:
     assert writer.failing_since is None
     assert writer.pending == 0
     assert writer.written == 2
+    assert writer.not_ready_reasons() == []
     assert await writer.drain(1)
 
 
