@@ -78,17 +78,6 @@ class ForecastHistory:
             for row in rows
         ]
 
-    async def offered(self, queue: str, start: datetime, end: datetime) -> int:
-        c = CDRS.c
-        statement = select(func.count()).where(
-            c.queue == queue, c.started_at >= start, c.started_at < end
-        )
-        try:
-            async with self._engine.connect() as connection:
-                return int((await connection.execute(statement)).scalar_one())
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from exc
-
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
     name, first_line = driver_error(exc)

@@ -44,6 +44,7 @@ class WeekTotal:
     first: date
     last: date  # inclusive
     offered: int
+    open_days: int  # days with at least one call
 
 
 def trend_weeks(target: date, today: date, weeks: int) -> tuple[tuple[date, date], ...]:

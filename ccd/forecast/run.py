@@ -23,9 +23,6 @@ class HistoryReader(Protocol):
     async def buckets(self, queue: str, start: datetime, end: datetime) -> Sequence[BucketCount]:
         """The queue's calls started in [start, end) per 15-minute bucket (UTC)."""
 
-    async def offered(self, queue: str, start: datetime, end: datetime) -> int:
-        """How many calls to the queue started in [start, end)."""
-
 
 async def read_history(
     reader: HistoryReader,
@@ -59,7 +56,9 @@ async def read_weeks(
     weeks: list[WeekTotal] = []
     for done, (first, last) in enumerate(windows, start=done_before + 1):
         start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
-        week = WeekTotal(first, last, await reader.offered(queue, start, end))
+        buckets = await reader.buckets(queue, start, end)  # at most 7 x 100 rows
+        open_days = {bucket.start.astimezone(zone).date() for bucket in buckets if bucket.offered}
+        week = WeekTotal(first, last, sum(b.offered for b in buckets), len(open_days))
         weeks.append(week)
         if progress is not None:
             progress(done, total or len(windows), f"week {first} to {last}", week.offered)

@@ -4,8 +4,9 @@ weekday of the last weeks (pure: history in, forecast out).
 With ``D_k`` the calls offered on the k-th most recent same weekday (k = 1..n) and
 ``V_k(s)`` those of wall-clock slot ``s`` (``ccd.forecast.intervals``):
 
-- **Days used.** The oldest days with no call at all are dropped (the queue did not
-  exist yet); a day with no call between two busy ones stays (the queue was closed).
+- **Days used.** A day without a single call is left out: the queue did not exist yet,
+  was closed (a holiday) or ccd recorded nothing (an outage); the forecast is for an open
+  day.
 - **Recency weights** ``w_k = (n - k + 1) · n / Σ(n - j + 1)``: linear, newest heaviest,
   scaled to average 1 (so weighted sums still count calls).
 - **Interval base** ``B(s) = Σ w_k V_k(s) / Σ w_k`` over the days the slot exists on (a
@@ -14,12 +15,14 @@ With ``D_k`` the calls offered on the k-th most recent same weekday (k = 1..n) a
 - **Day level.** ``D̄ = Σ w_k D_k / Σ w_k`` is the level around the days used, centred at
   ``x_d = Σ w_k x_k / Σ w_k`` (``x`` = weeks from the target day, negative). The trend
   comes from the queue's **weekly totals** ``W_j`` (all days of the seven-day windows
-  before the target: seven times less noisy than one weekday), with the same recency
-  weights after dropping the oldest empty weeks: the weighted least-squares line
+  before the target: relatively √7 times less noisy than one weekday), with the same recency
+  weights, over the weeks with as many open days (days with a call) as the most open one
+  (a week with a holiday, an outage, the queue's first days or days not recorded yet
+  would bend the line): the weighted least-squares line
   ``W(x) = W̄ + b (x - x̄)``, ``b = Σ w (x - x̄)(W - W̄) / Σ w (x - x̄)²``, ``x_j`` the
   window's middle day. With at least ``MIN_WEEKS_FOR_TREND`` weeks the level factor is
   ``f = max(0, W(0)) / W(x_d)`` — the growth from where the base is centred to the target
-  day — else 1. Day volume ``T = D̄ · f``.
+  day — else (or when ``W(x_d) <= 0``) 1. Day volume ``T = D̄ · f``.
 - **Volume** ``V(s) = B(s) · f``: the weekday's intraday shape at the trend's level. A
   slot with no history is 0.
 - **AHT** (handle = talk, hold included, + wrap-up, of answered calls):
@@ -87,11 +90,8 @@ def slot_totals(history: DayHistory, zone: tzinfo, minutes: int) -> dict[WallSlo
     return slots
 
 
-def _days_with_history(history: Sequence[DayHistory]) -> list[DayHistory]:
-    recent_first = sorted(history, key=lambda h: h.day, reverse=True)
-    while recent_first and recent_first[-1].offered == 0:
-        recent_first.pop()
-    return recent_first
+def _open_days(history: Sequence[DayHistory]) -> list[DayHistory]:
+    return sorted((h for h in history if h.offered), key=lambda h: h.day, reverse=True)
 
 
 def recency_weights(n: int) -> tuple[float, ...]:
@@ -121,18 +121,17 @@ def _lookup(slots: Mapping[WallSlot, SlotTotal], slot: WallSlot) -> SlotTotal | 
     return found
 
 
-def _without_leading_empty_weeks(weeks: Sequence[WeekTotal]) -> list[WeekTotal]:
-    recent_first = sorted(weeks, key=lambda w: w.first, reverse=True)
-    while recent_first and recent_first[-1].offered == 0:
-        recent_first.pop()
-    return recent_first
+def _full_weeks(weeks: Sequence[WeekTotal]) -> list[WeekTotal]:
+    most_open = max((w.open_days for w in weeks), default=0)
+    full = (w for w in weeks if w.open_days == most_open and w.offered)
+    return sorted(full, key=lambda w: w.first, reverse=True)
 
 
 def level_factor(
     target: date, base_centre: float, weeks: Sequence[WeekTotal]
 ) -> tuple[float, float, tuple[WeekTotal, ...]]:
     """``(f, trend in % of W̄ per week, weeks used)``: see the module docstring."""
-    used = _without_leading_empty_weeks(weeks)
+    used = _full_weeks(weeks)
     if len(used) < MIN_WEEKS_FOR_TREND:
         return 1.0, 0.0, tuple(used)
     points = [
@@ -157,7 +156,7 @@ def forecast_day(
     """The forecast of ``target`` from the same weekday's ``history`` and the ``weeks``
     before it (no weeks: no trend)."""
     intervals = day_intervals(target, zone, minutes)
-    days = _days_with_history(history)
+    days = _open_days(history)
     weights = recency_weights(len(days))
     per_day = [slot_totals(day, zone, minutes) for day in days]
     used = tuple(

@@ -47,11 +47,15 @@ def flat_mondays(calls: int = 10) -> list[DayHistory]:
     ]
 
 
-def weeks_ending_sunday(*totals: int) -> list[WeekTotal]:
-    """Seven-day windows Monday..Sunday before MONDAY, most recent first."""
+def weeks_ending_sunday(*totals: int, open_days: tuple[int, ...] = ()) -> list[WeekTotal]:
+    """Seven-day windows Monday..Sunday before MONDAY, most recent first (open every day
+    unless ``open_days`` says otherwise)."""
+    days = open_days or (7,) * len(totals)
     return [
-        WeekTotal(weeks_before(MONDAY, k + 1), weeks_before(MONDAY, k) - timedelta(days=1), n)
-        for k, n in enumerate(totals)
+        WeekTotal(
+            weeks_before(MONDAY, k + 1), weeks_before(MONDAY, k) - timedelta(days=1), n, open_
+        )
+        for k, (n, open_) in enumerate(zip(totals, days, strict=True))
     ]
 
 
@@ -69,13 +73,21 @@ def test_the_weekly_trend_scales_the_weekday_to_the_target_day() -> None:
     assert len(result.intervals) == 24
 
 
-def test_no_trend_from_fewer_than_three_weeks_with_calls() -> None:
-    # The oldest empty week is before the queue existed: two weeks left, no line.
-    weeks = weeks_ending_sunday(77, 70, 0)
+def test_no_trend_from_fewer_than_three_full_weeks() -> None:
+    # The oldest week is the queue's first (open 3 days of 7): two full weeks, no line.
+    weeks = weeks_ending_sunday(77, 70, 30, open_days=(7, 7, 3))
     result = forecast_day(MONDAY, flat_mondays(), UTC, 60, weeks)
     assert [w.offered for w in result.weeks_used] == [77, 70]
     assert (result.level_factor, result.trend_pct_per_week) == (1.0, 0.0)
     assert result.day_volume == pytest.approx(10.0)
+
+
+def test_a_week_with_a_holiday_or_not_yet_recorded_days_stays_out_of_the_trend() -> None:
+    # The newest week has one day recorded so far: the line runs through the full ones.
+    weeks = weeks_ending_sunday(11, 77, 70, 63, open_days=(1, 7, 7, 7))
+    result = forecast_day(MONDAY, flat_mondays(), UTC, 60, weeks)
+    assert [w.offered for w in result.weeks_used] == [77, 70, 63]
+    assert result.trend_pct_per_week > 0
 
 
 def test_a_falling_trend_never_forecasts_negative_calls() -> None:
@@ -121,7 +133,7 @@ def test_aht_is_pulled_toward_the_day_average_in_thin_intervals() -> None:
     assert aht[3] == 0.0  # no calls in its history: nothing to handle
 
 
-def test_oldest_empty_days_are_before_the_queue_existed_but_a_closed_day_counts() -> None:
+def test_a_day_without_a_single_call_is_left_out() -> None:
     d1, d2, d3 = (weeks_before(MONDAY, k) for k in (1, 2, 3))
     new_queue = [
         DayHistory(d1, (bucket(at(d1, 9), 6),)),
@@ -132,15 +144,16 @@ def test_oldest_empty_days_are_before_the_queue_existed_but_a_closed_day_counts(
     assert [d.day for d in result.days_used] == [d1]
     assert volumes(result.intervals) == {"09:00": pytest.approx(6.0)}
 
-    closed_in_between = [
+    holiday_in_between = [
         DayHistory(d1, (bucket(at(d1, 9), 6),)),
         DayHistory(d2, ()),
-        DayHistory(d3, (bucket(at(d3, 9), 6),)),
+        DayHistory(d3, (bucket(at(d3, 9), 3),)),
     ]
-    result = forecast_day(MONDAY, closed_in_between, UTC, 60)
-    assert [d.offered for d in result.days_used] == [6, 0, 6]
-    # D̄ = (1.5·6 + 1·0 + 0.5·6) / 3 = 4.
-    assert volumes(result.intervals) == {"09:00": pytest.approx(4.0)}
+    result = forecast_day(MONDAY, holiday_in_between, UTC, 60)
+    assert [d.day for d in result.days_used] == [d1, d3]
+    assert [d.weight for d in result.days_used] == pytest.approx([4 / 3, 2 / 3])
+    # (4/3 · 6 + 2/3 · 3) / 2 = 5.
+    assert volumes(result.intervals) == {"09:00": pytest.approx(5.0)}
 
 
 def test_no_history_forecasts_zero_everywhere() -> None:
