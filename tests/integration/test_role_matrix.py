@@ -4,6 +4,7 @@ succeed on a route is a "yes" in it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from ccd.api.rolematrix import (
 )
 from ccd.domain.auth import Role
 from tests.integration import authmatrix
+from tests.integration.apifakes import running_api
 from tests.integration.authmatrix import Endpoint
 from tests.integration.test_api_auth import ENDPOINTS
 
@@ -100,3 +102,40 @@ def test_write_puts_the_table_between_the_markers_and_check_sees_a_stale_one(
         in text
     )
     assert main(["--check", str(readme)]) == 0
+
+
+def readme_matrix() -> dict[tuple[str, str], dict[str, str]]:
+    """The README's table as (method, path) -> role -> cell."""
+    lines = table_in(README.read_text(encoding="utf-8")).splitlines()
+    roles = [cell.strip() for cell in lines[0].strip("|").split("|")][1:]
+    matrix: dict[tuple[str, str], dict[str, str]] = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        method, path = cells[0].strip("`").split(" ", 1)
+        matrix[(method, path)] = dict(zip(roles, cells[1:], strict=True))
+    return matrix
+
+
+def concrete(path: str) -> str:
+    """A path with every ``{param}`` filled in (the value need not exist)."""
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+async def test_the_running_api_refuses_exactly_the_roles_the_readme_says_no_to() -> None:
+    """Every README row called with every role's token on the running app: a "no" is the
+    role policy's 403, a "yes" gets past it (whatever the handler then answers: missing
+    components, unknown ids and empty bodies are fine here); "public" needs no token."""
+    matrix = readme_matrix()
+    assert len(matrix) > 50
+    async with running_api(allow_server_errors=True) as api:
+        for (method, path), cells in matrix.items():
+            url = concrete(path)
+            if set(cells.values()) == {"public"}:
+                response = await api.client.request(method, url)
+                assert response.status != 401, (method, path)
+                continue
+            for role, cell in cells.items():
+                response = await api.client.request(method, url, headers=api.auth(role))
+                body = await response.read()
+                refused_by_policy = response.status == 403 and b"may not call" in body
+                assert refused_by_policy == (cell == "no"), (method, path, role, response.status)
