@@ -198,6 +198,13 @@ async def test_listen_whisper_barge_by_ear(
             what="the supervisor's device hung up",
         )
 
+        # Being monitored changes nothing of the customer's record: one call, agent 4001's,
+        # no supervisor leg in it.
+        await run.settled()
+        status, record = await run.api("GET", f"/api/v1/cdrs/{call_id}", supervisor)
+        assert status == 200, record
+        assert (record["disposition"], record["agent_id"]) == ("answered", "4001")
+        assert not any(supervisor_name in leg["channel"] for leg in record["legs"]), record
         admin = await run.token(Role.ADMIN)
         status, trail = await run.api("GET", f"/api/v1/audit?target_id={call_id}", admin)
         assert status == 200, trail
