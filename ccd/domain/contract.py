@@ -366,8 +366,10 @@ USER_EVENTS: Final = frozenset(
     {USER_EVENT_ORIGINATE, USER_EVENT_DIALER_ANSWERED, USER_EVENT_DIALER_MESSAGE}
 )
 DIALER_MESSAGE_EXTENS: Final = frozenset({DIALER_SAFE_HARBOR_EXTEN, DIALER_MACHINE_EXTEN})
+MONITOR_NO_TARGET_EXTEN: Final = "none"
+"""Where a ``ccd-monitor`` extension goes without ``CCD_MONITOR_TARGET``: logs and hangs up."""
 MONITOR_EXTENS: Final = frozenset(
-    {MonitorExten.LISTEN, MonitorExten.WHISPER, MonitorExten.BARGE, "none"}
+    {MonitorExten.LISTEN, MonitorExten.WHISPER, MonitorExten.BARGE, MONITOR_NO_TARGET_EXTEN}
 )
 SIM_EXTENS: Final = frozenset(
     {

@@ -4,7 +4,7 @@ Asterisk would send them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -19,9 +19,11 @@ from ccd.db.audit_store import AuditStore
 from ccd.domain.calls import Call, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
+    AgentLegStarted,
     AgentRingStarted,
     ChannelHungUp,
     OriginateResponded,
+    ResyncFinished,
 )
 from ccd.monitor.service import MonitorService
 from tests.clock import FakeClock
@@ -109,7 +111,11 @@ class Rig:
 
 @asynccontextmanager
 async def monitoring(
-    engine: AsyncEngine, *, answered_agent: bool = True, agent_known: bool = True
+    engine: AsyncEngine,
+    *,
+    answered_agent: bool = True,
+    agent_known: bool = True,
+    live_uniqueids: Callable[[], Iterable[str]] = lambda: (),
 ) -> AsyncIterator[Rig]:
     calls = FakeCalls([with_agent_leg(make_call(MONITORED_CALL), answered=answered_agent)])
     ami = FakeAmi()
@@ -120,7 +126,7 @@ async def monitoring(
         calls=calls,
         audit=audit,
         clock=FakeClock(T0 + timedelta(seconds=30)),
-        live_uniqueids=lambda: [],
+        live_uniqueids=live_uniqueids,
         ring_timeout_s=25,
         new_id=lambda: next(ids),
     )
@@ -461,3 +467,53 @@ async def test_without_monitoring_the_routes_are_503() -> None:
         status, problem = await send(api, "GET", "/api/v1/monitors", "supervisor")
         assert status == 503
         assert "monitoring" in problem["detail"]
+
+
+async def test_a_dialer_agent_leg_can_be_monitored(engine: AsyncEngine) -> None:
+    async with monitoring(engine, agent_known=False) as rig:
+        rig.service.handle(
+            AgentLegStarted(at=T0, linkedid=MONITORED_CALL, uniqueid=AGENT_LEG, agent_id="1001")
+        )
+        status, body = await start(rig)
+        assert status == 201, body
+        assert (body["agent_id"], body["agent_channel"]) == ("1001", AGENT_CHANNEL)
+
+
+async def test_a_device_that_does_not_answer_ends_the_session(engine: AsyncEngine) -> None:
+    async with monitoring(engine) as rig:
+        await start(rig)
+        rig.service.handle(
+            OriginateResponded(
+                at=T0, action_id="ccd-mon-m1", success=False, reason=3, channel="", uniqueid=""
+            )
+        )
+        await rig.service.stop_all()
+        assert rig.service.sessions() == []
+        assert (await rig.actions_audited())[-1][2]["reason"] == "not-answered"
+
+
+async def test_after_an_ami_outage_sessions_whose_channels_went_are_ended(
+    engine: AsyncEngine,
+) -> None:
+    live: set[str] = {AGENT_LEG, "ccd-mon-m1", "ccd-mon-m2"}
+    async with monitoring(engine, live_uniqueids=lambda: live) as rig:
+        await start(rig)
+        await start(rig, {"device": "PJSIP/2002"})
+        answer(rig, "m1")
+        answer(rig, "m2")
+        live.discard("ccd-mon-m2")  # hung up while ccd was not listening
+        rig.service.handle(ResyncFinished(at=T0, channel_count=2))
+        await rig.service.stop_all()
+        assert [s.id for s in rig.service.sessions()] == ["m1"]
+        assert (await rig.actions_audited())[-1][2] == {
+            "mode": "listen",
+            "device": "PJSIP/2002",
+            "reason": "lost",
+            "monitor_id": "m2",
+        }
+        # The agent's channel gone too: the last one ends, its supervisor is hung up.
+        live.discard(AGENT_LEG)
+        rig.service.handle(ResyncFinished(at=T0, channel_count=1))
+        await rig.service.stop_all()
+        assert rig.service.sessions() == []
+        assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-m1")]

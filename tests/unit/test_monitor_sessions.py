@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ccd.domain import contract
 from ccd.domain.auth import Principal, Role
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -32,6 +33,7 @@ from ccd.monitor.sessions import (
     UnknownSession,
     agent_leg,
 )
+from tests.unit.test_dialplan_contract import SHIPPED, parse
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SUP = Principal("t-sup", Role.SUPERVISOR, None)
@@ -260,3 +262,18 @@ def test_no_agent_leg_while_the_agent_only_rings() -> None:
         ),
     )
     assert agent_leg(call(customer, hung_up), {"ccd-acd-r1": "1001"}) is None
+
+
+# ---- the shipped dialplan ------------------------------------------------------------
+
+
+def test_monitor_context_has_one_extension_per_mode() -> None:
+    # ccd dials and redirects to these by name: one missing would leave the supervisor
+    # in silence.
+    plan = parse(SHIPPED)
+    assert plan.extens[contract.MONITOR_CONTEXT] == contract.MONITOR_EXTENS
+    assert {m.value for m in Mode} | {contract.MONITOR_NO_TARGET_EXTEN} == contract.MONITOR_EXTENS
+    text = SHIPPED.read_text()
+    for mode, options in (("listen", "qES"), ("whisper", "qESw"), ("barge", "qESB")):
+        assert f"exten => {mode},1," in text
+        assert f"ChanSpy(${{{contract.VAR_MONITOR_TARGET}}},{options})" in text
