@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Table, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,7 +31,6 @@ CDRS: Table = metadata.tables["cdrs"]
 ATTEMPTS: Table = metadata.tables["dialer_attempts"]
 SESSIONS: Table = metadata.tables["acd_agent_sessions"]
 QUEUES: Table = metadata.tables["acd_queues"]
-AGENTS: Table = metadata.tables["acd_agents"]
 SURVEYS: Table = metadata.tables["survey_responses"]
 EVALUATIONS: Table = metadata.tables["qa_evaluations"]
 DEFAULT_BATCH_ROWS = 5000
@@ -61,9 +60,9 @@ class ReportQueries:
         while True:
             bounded = statement.where(at >= start, at < end)
             if after is not None:
-                bounded = bounded.where(
-                    or_(at > after[0], and_(at == after[0], tiebreak > after[1]))
-                )
+                # The first conjunct alone is a range on the time index, so each batch
+                # starts where the last one ended instead of sorting the rest of the range.
+                bounded = bounded.where(at >= after[0], or_(at > after[0], tiebreak > after[1]))
             bounded = bounded.order_by(at, tiebreak).limit(self._batch_rows)
             try:
                 async with self._engine.connect() as connection:
@@ -135,10 +134,6 @@ class ReportQueries:
     async def service_level_targets(self) -> Mapping[str, float]:
         rows = await self._all(select(QUEUES.c.id, QUEUES.c.service_level_s))
         return {row.id: float(row.service_level_s) for row in rows}
-
-    async def agent_ids(self) -> Sequence[str]:
-        rows = await self._all(select(AGENTS.c.id).order_by(AGENTS.c.id))
-        return [row.id for row in rows]
 
     # --- the agent session log ---------------------------------------------------------
 

@@ -33,10 +33,6 @@ class ReportSource(Protocol):
         """Each configured queue's service-level target in seconds."""
         ...
 
-    async def agent_ids(self) -> Sequence[str]:
-        """The configured agents."""
-        ...
-
     async def opening_states(self, at: datetime) -> Sequence[StateChange]:
         """Each agent's last session row before ``at``."""
         ...
