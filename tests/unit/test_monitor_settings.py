@@ -1,0 +1,35 @@
+"""The [monitor] section: the supervisor's ring time, its bounds and the shipped sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccd.errors import ConfigError
+from ccd.settings import parse_settings
+
+ENV = {"CCD_AMI__SECRET": "s"}
+SAMPLE = Path(__file__).resolve().parents[2] / "config" / "ccd.toml"
+
+
+def test_default_file_and_environment() -> None:
+    assert parse_settings(None, source="t", environ=ENV).monitor.ring_timeout_s == 30
+    from_file = parse_settings("[monitor]\nring_timeout_s = 45", source="ccd.toml", environ=ENV)
+    assert from_file.monitor.ring_timeout_s == 45
+    from_env = parse_settings(
+        None, source="t", environ={**ENV, "CCD_MONITOR__RING_TIMEOUT_S": "12"}
+    )
+    assert from_env.monitor.ring_timeout_s == 12
+
+
+def test_the_shipped_sample_sets_it() -> None:
+    settings = parse_settings(SAMPLE.read_text(), source=str(SAMPLE), environ=ENV)
+    assert settings.monitor.ring_timeout_s == 30
+
+
+@pytest.mark.parametrize("value", ["4", "301", '"soon"'])
+def test_out_of_range_names_the_key(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(f"[monitor]\nring_timeout_s = {value}", source="ccd.toml", environ=ENV)
+    assert any(p.startswith("ccd.toml: monitor.ring_timeout_s:") for p in caught.value.problems)
