@@ -223,6 +223,7 @@ def _scored(
         call=call,
         form_id=form.id,
         form_version=form.version,
+        form=form.definition,
         answers=read.values,
         score=score(form.definition, read.values),
         comments=body.comments,

@@ -320,23 +320,16 @@ def _form(row: Row[Any]) -> StoredForm:
 async def _insert_answers(
     connection: AsyncConnection, evaluation_id: int, new: NewEvaluation
 ) -> None:
-    version = (
-        await connection.execute(
-            select(V.sections).where(V.form_id == new.form_id, V.version == new.form_version)
-        )
-    ).scalar_one()
-    form = FormDefinition(name="", sections=sections_from_json(version))
     scores = {q.question_id: q.score_pct for q in new.score.questions}
-    rows = []
-    for question in form.questions():
-        rows.append(
-            {
-                "evaluation_id": evaluation_id,
-                "question_id": question.id,
-                "answer": answer_text(question, new.answers[question.id]),
-                "score_pct": scores[question.id],
-            }
-        )
+    rows = [
+        {
+            "evaluation_id": evaluation_id,
+            "question_id": question.id,
+            "answer": answer_text(question, new.answers[question.id]),
+            "score_pct": scores[question.id],
+        }
+        for question in new.form.questions()
+    ]
     if rows:
         await connection.execute(insert(ANSWERS), rows)
 

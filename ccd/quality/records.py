@@ -39,6 +39,7 @@ class NewEvaluation:
     call: CallScored
     form_id: str
     form_version: int
+    form: FormDefinition  # that version's questions: the answers are stored against them
     answers: Mapping[str, AnswerValue]
     score: Score
     comments: str
