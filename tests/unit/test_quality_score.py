@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccd.quality.answers import AnswerValue
@@ -163,6 +163,8 @@ def answered_forms(draw: st.DrawFn) -> tuple[FormDefinition, dict[str, AnswerVal
     return form(*built), answers
 
 
+# No deadline: a loaded 2-core machine must not turn a slow example into a failure.
+@settings(deadline=None)
 @given(answered_forms())
 def test_a_score_is_a_percentage_or_none_only_when_all_na(
     case: tuple[FormDefinition, dict[str, AnswerValue]],
@@ -178,6 +180,7 @@ def test_a_score_is_a_percentage_or_none_only_when_all_na(
         assert 0.0 <= result.score_pct <= 100.0
 
 
+@settings(deadline=None)
 @given(answered_forms())
 def test_score_lies_between_the_lowest_and_highest_question_when_nothing_critical_fails(
     case: tuple[FormDefinition, dict[str, AnswerValue]],
@@ -191,6 +194,7 @@ def test_score_lies_between_the_lowest_and_highest_question_when_nothing_critica
     assert min(answered) - 0.01 <= result.score_pct <= max(answered) + 0.01
 
 
+@settings(deadline=None)
 @given(answered_forms(), st.floats(0.1, 10, allow_nan=False))
 def test_scaling_every_weight_alike_keeps_the_score(
     case: tuple[FormDefinition, dict[str, AnswerValue]], factor: float
@@ -209,6 +213,7 @@ def test_scaling_every_weight_alike_keeps_the_score(
         assert after == pytest.approx(before, abs=0.011)
 
 
+@settings(deadline=None)
 @given(answered_forms())
 def test_an_na_answer_changes_nothing_when_its_question_is_removed(
     case: tuple[FormDefinition, dict[str, AnswerValue]],
