@@ -38,6 +38,7 @@ from ccd.monitor.service import (
     NoSuchCall,
     NotYourSession,
     RingRefused,
+    SwitchRefused,
 )
 from ccd.monitor.sessions import Mode, MonitorError, Session, UnknownSession
 
@@ -119,6 +120,8 @@ def _refusals() -> Iterator[None]:
         raise ApiProblem(409, str(exc)) from None
     except RingRefused as exc:
         raise ApiProblem(502, str(exc), type_=ORIGINATE_REJECTED) from None
+    except SwitchRefused as exc:
+        raise ApiProblem(502, str(exc)) from None
     except ConnectionError:  # nothing was written to Asterisk
         raise ApiProblem(
             503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE

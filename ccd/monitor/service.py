@@ -96,6 +96,10 @@ class RingRefused(MonitorRefused):
     """Asterisk refused the supervisor's Originate, or may not have placed it."""
 
 
+class SwitchRefused(MonitorRefused):
+    """Asterisk did not move the supervisor's channel to the new mode."""
+
+
 class MonitorService:
     def __init__(
         self,
@@ -151,24 +155,29 @@ class MonitorService:
             mode=mode,
             started_by=actor,
         )
-        self._machine.check_start(event)
-        await self._audit.record(
-            AuditEntry(
-                actor,
-                "monitor.started",
-                AUDIT_TARGET_KIND,
-                call_id,
-                {
-                    "mode": mode.value,
-                    "device": device,
-                    "agent_id": agent_id,
-                    "monitor_id": event.session_id,
-                },
-            )
-        )
+        # Registered first, so a second start for the same device meanwhile is refused.
         commands = self._machine.handle(event, self._clock.now())
         session = self._machine.get(event.session_id)
         assert session is not None
+        try:
+            await self._audit.record(
+                AuditEntry(
+                    actor,
+                    "monitor.started",
+                    AUDIT_TARGET_KIND,
+                    call_id,
+                    {
+                        "mode": mode.value,
+                        "device": device,
+                        "agent_id": agent_id,
+                        "monitor_id": session.id,
+                    },
+                )
+            )
+        except BaseException:
+            # Not audited, not done: the session goes without a trace (nothing rang).
+            self._machine.handle(RingFailed(session.id), self._clock.now())
+            raise
         try:
             for command in commands:
                 if isinstance(command, RingSupervisor):
@@ -324,10 +333,14 @@ class MonitorService:
         action = RedirectAction(channel_id, contract.MONITOR_CONTEXT, MODE_EXTENS[mode])
         try:
             await self._ami.redirect(action)
+        except AmiNotConnected:
+            log.warning("monitor switch not applied: AMI not connected", channel=channel_id)
+            if raise_errors:
+                raise  # nothing was written
         except Exception as exc:
             log.warning("monitor switch not applied", channel=channel_id, reason=str(exc))
             if raise_errors:
-                raise
+                raise SwitchRefused(f"the switch was not applied: {exc}") from exc
 
     async def _hangup(self, channel_id: str) -> None:
         try:

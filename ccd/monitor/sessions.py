@@ -230,8 +230,7 @@ class MonitorSessions:
             return None
         return self._sessions.get(channel_id.removeprefix(SUPERVISOR_CHANNEL_PREFIX))
 
-    def check_start(self, event: StartRequested) -> None:
-        """Raise ``MonitorError`` if ``event`` would be refused (nothing changes)."""
+    def _start(self, event: StartRequested, now: datetime) -> list[Command]:
         if event.session_id in self._sessions:
             raise MonitorError(f"monitor session {event.session_id!r} exists already")
         for other in self._sessions.values():
@@ -239,9 +238,6 @@ class MonitorSessions:
                 raise MonitorError(
                     f"{event.device} is already in monitor session {other.id!r}; end it first"
                 )
-
-    def _start(self, event: StartRequested, now: datetime) -> list[Command]:
-        self.check_start(event)
         session = Session(
             id=event.session_id,
             call_id=event.call_id,

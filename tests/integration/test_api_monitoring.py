@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction
-from ccd.ami.protocol import AmiActionFailed, AmiNotConnected
+from ccd.ami.protocol import AmiActionFailed, AmiNotConnected, AmiTimeout
 from ccd.db.audit_store import AuditStore
 from ccd.domain.calls import Call, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
@@ -517,3 +517,25 @@ async def test_after_an_ami_outage_sessions_whose_channels_went_are_ended(
         await rig.service.stop_all()
         assert rig.service.sessions() == []
         assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-m1")]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (AmiActionFailed({"Response": "Error", "Message": "No such channel"}), 502),
+        (AmiTimeout("Redirect", 10), 502),
+        (AmiNotConnected(), 503),
+    ],
+)
+async def test_a_switch_asterisk_did_not_apply_is_said_so(
+    engine: AsyncEngine, failure: Exception, status: int
+) -> None:
+    async with monitoring(engine) as rig:
+        await start(rig)
+        answer(rig, "m1")
+        rig.ami.refuse = failure
+        code, problem = await send(
+            rig.api, "PATCH", "/api/v1/monitors/m1", "supervisor", {"mode": "whisper"}
+        )
+        assert code == status
+        assert problem["status"] == status
