@@ -47,6 +47,8 @@ log = structlog.get_logger("ccd.api")
 
 REPORTS: web.AppKey[ReportService | None] = web.AppKey("reports")
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 KEY_PARAM = {"queues": "queue", "agents": "agent", "campaigns": "campaign"}
 Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 
@@ -75,7 +77,19 @@ def _parse_zone(name: str) -> ZoneInfo:
 
 def parse_moment(field: str, text: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
     """An ISO date-time (with an offset; without one it is wall time in ``zone``) or a
-    date: local midnight, or for ``to`` the midnight after it (the whole day included)."""
+    date: local midnight, or for ``to`` the midnight after it (the whole day included).
+    Between 1970 and 9999 (a report reads past ``to`` for FCR: no overflow near the end
+    of the calendar)."""
+    try:
+        moment = _moment(field, text, zone, is_end=is_end)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment <= LATEST:
+        raise validation_problem([FieldError(field, "is out of range (1970 to 9999)")])
+    return moment
+
+
+def _moment(field: str, text: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -92,10 +106,7 @@ def parse_moment(field: str, text: str, zone: ZoneInfo, *, is_end: bool) -> date
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise validation_problem([FieldError(field, "is out of range")]) from None
+    return moment.astimezone(UTC)
 
 
 def parse_report_query(query: MultiMapping[str], kind: str) -> ReportQuery:

@@ -92,7 +92,6 @@ class ReportQueries:
         end: datetime,
         *,
         queue: str | None = None,
-        campaign: str | None = None,
     ) -> AsyncIterator[Sequence[CallRow]]:
         c = CDRS.c
         # The agent's disposition of the dialer attempt behind the call (one per call).
@@ -123,8 +122,6 @@ class ReportQueries:
         )
         if queue is not None:
             statement = statement.where(c.queue == queue)
-        if campaign is not None:
-            statement = statement.where(c.campaign_id == campaign)
         return self._stream(
             statement, c.started_at, c.linkedid, start, end, lambda row: CallRow(**row._asdict())
         )

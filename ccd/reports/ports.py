@@ -24,9 +24,9 @@ class ReportSource(Protocol):
         end: datetime,
         *,
         queue: str | None = None,
-        campaign: str | None = None,
     ) -> AsyncIterator[Sequence[CallRow]]:
-        """CDRs with start <= started_at < end, by (started_at, linkedid)."""
+        """CDRs with start <= started_at < end (of ``queue`` only when given), by
+        (started_at, linkedid)."""
         ...
 
     async def service_level_targets(self) -> Mapping[str, float]:

@@ -102,7 +102,6 @@ class ReportService:
         on_call: Callable[[CallRow, int], None],
         tally_of: Callable[[str, int], CallTally],
         queue: str | None = None,
-        campaign: str | None = None,
     ) -> None:
         """Every call of [start, end + FCR window): those in range go to ``on_call``; all
         of them feed FCR, whose verdicts count for the in-range handled calls' keys."""
@@ -116,7 +115,7 @@ class ReportService:
                 tally_of(ref[0], ref[1]).add_fcr(resolved)
 
         stop = request.end + self.rules.fcr_window
-        async for batch in self._source.calls(request.start, stop, queue=queue, campaign=campaign):
+        async for batch in self._source.calls(request.start, stop, queue=queue):
             for call in batch:
                 bucket = index.index_of(call.started_at)
                 key = key_of(call) if bucket is not None else None
@@ -277,17 +276,22 @@ class ReportService:
         def tally_of(campaign: str, bucket: int) -> CallTally:
             return tallies.setdefault((campaign, bucket), CallTally())
 
-        def on_call(call: CallRow, bucket: int) -> None:
-            if call.campaign_id is not None and call.handled:
-                tally_of(call.campaign_id, bucket).add_handled(call)
+        wanted = request.key
 
+        def campaign_key(call: CallRow) -> str | None:
+            if wanted is not None and call.campaign_id != wanted:
+                return None
+            return call.campaign_id
+
+        def on_call(call: CallRow, bucket: int) -> None:
+            key = campaign_key(call)
+            if key is not None and call.handled:
+                tally_of(key, bucket).add_handled(call)
+
+        # No campaign filter in SQL: a campaign call that went through a queue is judged
+        # for FCR against that queue's other calls.
         await self._fold_calls(
-            request,
-            index,
-            key_of=lambda call: call.campaign_id,
-            on_call=on_call,
-            tally_of=tally_of,
-            campaign=request.key,
+            request, index, key_of=campaign_key, on_call=on_call, tally_of=tally_of
         )
         ratings = await self._fold_ratings(request, index, "campaign_id")
         keys = _keys(request.key, {}, attempts, tallies, ratings)

@@ -171,6 +171,10 @@ async def test_quarter_hours_across_the_autumn_dst_change(engine: AsyncEngine) -
         ("from=2026-11-24T11:00:00Z&to=2026-11-24T09:00:00Z", "from"),
         # A year of quarter hours is 35,040 intervals.
         ("from=2026-01-01&to=2026-12-31&interval=15", "interval"),
+        # The calendar's ends (a report reads 72 h past to): out of range, never a 500.
+        ("from=9998-12-30&to=9999-12-31&interval=day", "to"),
+        ("from=0001-01-01&to=0001-01-02&interval=day&zone=Asia/Tokyo", "from"),
+        ("from=1969-12-31T23:00:00Z&to=1970-01-02", "from"),
     ],
 )
 async def test_bad_parameters_are_422_naming_the_field(api: Api, query: str, field: str) -> None:
