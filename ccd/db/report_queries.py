@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import ColumnElement, Row, Select, Table, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -134,14 +134,17 @@ class ReportQueries:
 
     # --- the agent session log ---------------------------------------------------------
 
-    async def opening_states(self, at: datetime) -> Sequence[StateChange]:
+    async def opening_states(
+        self, at: datetime, *, agent: str | None = None
+    ) -> Sequence[StateChange]:
         s = SESSIONS.c
+        before = s.at < at if agent is None else and_(s.at < at, s.agent_id == agent)
         rank = (
             func.row_number()
             .over(partition_by=s.agent_id, order_by=(s.at.desc(), s.id.desc()))
             .label("rank")
         )
-        ranked = select(s.agent_id, s.status, s.reason, s.at, rank).where(s.at < at).subquery()
+        ranked = select(s.agent_id, s.status, s.reason, s.at, rank).where(before).subquery()
         rows = await self._all(
             select(ranked.c.agent_id, ranked.c.status, ranked.c.reason, ranked.c.at).where(
                 ranked.c.rank == 1
@@ -149,9 +152,13 @@ class ReportQueries:
         )
         return [_state(row) for row in rows]
 
-    def state_changes(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[StateChange]]:
+    def state_changes(
+        self, start: datetime, end: datetime, *, agent: str | None = None
+    ) -> AsyncIterator[Sequence[StateChange]]:
         s = SESSIONS.c
         statement = select(s.at, s.id, s.agent_id, s.status, s.reason)
+        if agent is not None:
+            statement = statement.where(s.agent_id == agent)
         return self._stream(statement, s.at, s.id, start, end, _state)
 
     # --- dialer ------------------------------------------------------------------------

@@ -33,12 +33,17 @@ class ReportSource(Protocol):
         """Each configured queue's service-level target in seconds."""
         ...
 
-    async def opening_states(self, at: datetime) -> Sequence[StateChange]:
-        """Each agent's last session row before ``at``."""
+    async def opening_states(
+        self, at: datetime, *, agent: str | None = None
+    ) -> Sequence[StateChange]:
+        """Each agent's (or ``agent``'s) last session row before ``at``."""
         ...
 
-    def state_changes(self, start: datetime, end: datetime) -> AsyncIterator[Sequence[StateChange]]:
-        """Session rows with start <= at < end, in time order."""
+    def state_changes(
+        self, start: datetime, end: datetime, *, agent: str | None = None
+    ) -> AsyncIterator[Sequence[StateChange]]:
+        """Session rows (of ``agent`` only when given) with start <= at < end, in time
+        order."""
         ...
 
     def attempts(

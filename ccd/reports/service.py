@@ -222,10 +222,10 @@ class ReportService:
         until = max(request.start, min(request.end, request.now))
         presence = PresenceFold(index, until)
         wanted = request.key
-        for state in await self._source.opening_states(request.start):
+        for state in await self._source.opening_states(request.start, agent=wanted):
             if wanted is None or state.agent_id == wanted:
                 presence.opening(state, request.start)
-        async for changes in self._source.state_changes(request.start, until):
+        async for changes in self._source.state_changes(request.start, until, agent=wanted):
             for change in changes:
                 if wanted is None or change.agent_id == wanted:
                     presence.add(change)
