@@ -116,6 +116,7 @@ class RecordingService:
         self._rings: dict[tuple[str, str], str] = {}  # (linkedid, agent) -> agent channel
         self._campaigns: dict[str, str] = {}  # dialer linkedid -> campaign
         self._dialer_legs: dict[str, tuple[str, str]] = {}  # agent leg -> (linkedid, agent)
+        self._answered_legs: dict[str, bool] = {}  # dialer calls' answered Dial legs
         self._active: dict[str, _Active] = {}  # linkedid -> running recording
         self._recorders: dict[str, str] = {}  # recorder channel uniqueid -> linkedid
         self._starting: set[str] = set()
@@ -155,23 +156,25 @@ class RecordingService:
                 self._remember(self._campaigns, linkedid, campaign_id)
             case AgentLegStarted(linkedid=linkedid, uniqueid=leg, agent_id=agent_id):
                 self._remember(self._dialer_legs, leg, (linkedid, agent_id))
-            case DialEnded(destination=destination, status=status):
-                found = self._dialer_legs.get(destination.uniqueid)
-                if found is not None and status == ANSWER:
-                    linkedid, agent_id = found
-                    campaign = self._campaigns.get(linkedid)
-                    if campaign is not None:
-                        self._connected(
-                            linkedid,
-                            agent_id,
-                            destination.uniqueid,
-                            kind="campaign",
-                            target=campaign,
-                        )
+                # The dialer publishes this on the Dial's start, which reaches the bus
+                # after the Dial's end when the agent answers at once.
+                if self._answered_legs.pop(leg, False):
+                    self._agent_answered(leg)
+            case DialEnded(destination=destination, status=status) if status == ANSWER:
+                if destination.uniqueid in self._dialer_legs:
+                    self._agent_answered(destination.uniqueid)
+                elif destination.linkedid in self._campaigns:
+                    self._remember(self._answered_legs, destination.uniqueid, True)
             case ChannelHungUp(channel=channel):
                 self._hung_up(channel.uniqueid)
             case OriginateResponded(action_id=action_id, success=False):
                 self._recorder_gone(action_id)
+
+    def _agent_answered(self, leg: str) -> None:
+        linkedid, agent_id = self._dialer_legs[leg]
+        campaign = self._campaigns.get(linkedid)
+        if campaign is not None:
+            self._connected(linkedid, agent_id, leg, kind="campaign", target=campaign)
 
     def _remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         table[key] = value
@@ -232,6 +235,7 @@ class RecordingService:
 
     def _hung_up(self, uniqueid: str) -> None:
         self._dialer_legs.pop(uniqueid, None)
+        self._answered_legs.pop(uniqueid, None)
         self._campaigns.pop(uniqueid, None)
         if uniqueid in self._recorders:
             self._recorder_gone(uniqueid)

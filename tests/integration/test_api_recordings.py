@@ -490,6 +490,28 @@ async def test_dialer_call_is_recorded_when_the_agent_answers(
         )
 
 
+async def test_dialer_agent_answering_before_its_leg_is_announced_is_recorded(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """On Asterisk the agent's Dial can end (answered at once) before the dialer's
+    AgentLegStarted for it reaches the bus."""
+    async with recording_rig(engine, tmp_path, live_call=False) as rig:
+        await rig.store.set_policy("campaign", "spring", RecordingPolicy(RecordingMode.ALL))
+        customer, leg = "1700000300.1", "1700000300.4"
+        service = rig.service
+        service.handle(
+            DialerAttemptStarted(
+                at=NOW, linkedid=customer, campaign_id="spring", contact_id="c1", attempt_id="a1"
+            )
+        )
+        agent_leg = ChannelSnapshot(leg, customer, "Local/1001@ccd-agents-0001;1", ChannelState.UP)
+        service.handle(
+            DialEnded(at=NOW, caller=snapshot(customer), destination=agent_leg, status="ANSWER")
+        )
+        service.handle(AgentLegStarted(at=NOW, linkedid=customer, uniqueid=leg, agent_id="1001"))
+        await wait_until(lambda: service.active(customer) is not None, what="recorded")
+
+
 async def test_recorder_that_never_ran_ends_the_recording(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ from ccd.domain.auth import Role
 from tests.system import acdrig
 from tests.system.acdrig import acd_daemon, acd_database, config, sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.dialerrig import CAMPAIGN, PERSON, add_contacts, dialer_daemon, number
 from tests.system.rig import daemon_environment
 from tests.system.waiting import eventually
 
@@ -178,6 +179,54 @@ async def test_queued_call_recorded_paused_played_and_referenced_by_its_cdr(
         played = await run.daemon.components.audit.search(action="recording.played")
         assert [p.detail["range"] for p in played] == [f"bytes={len(audio) + 10}-", "bytes=44-143"]
         assert {p.detail["call_id"] for p in played} == {caller}
+
+
+async def test_dialer_call_with_recording_all_is_recorded(
+    asterisk_sandbox: AsteriskSandbox,
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+    recording_dirs: tuple[PurePosixPath, Path],
+) -> None:
+    _, outside = recording_dirs
+    async with dialer_daemon(
+        asterisk_sandbox, postgres_cluster, tmp_path, agents=[AGENT], talk_s=3
+    ) as dialer:
+        run = dialer.run
+        status, body = await run.api(
+            "PUT", f"/api/v1/campaigns/{CAMPAIGN}/recording", dialer.admin, {"mode": "all"}
+        )
+        assert (status, body) == (200, {"mode": "all"})
+        await add_contacts(run.database_url, [number(PERSON, 1)])
+        token = await dialer.login(AGENT.id)
+        await dialer.action("start")
+        (attempt,) = await dialer.ended(1)
+        assert attempt["outcome"] == "answered"
+        call_id = attempt["action_id"]
+        status, body = await run.api(
+            "POST",
+            f"/api/v1/campaigns/{CAMPAIGN}/dispositions",
+            token,
+            {"attempt_id": attempt["id"], "disposition": "sale"},
+        )
+        assert status in (200, 204), body
+        await run.settled(within_s=30)
+
+        async def ended() -> list[dict[str, Any]] | None:
+            found = await _recordings(run, dialer.admin, call_id)
+            return found if found and found[0]["ended_at"] is not None else None
+
+        (recording,) = await eventually(ended, within_s=10, what="the recording ended")
+        assert (recording["agent_id"], recording["campaign_id"]) == (AGENT.id, CAMPAIGN)
+        assert recording["queue"] is None
+        file = outside / f"{recording['id']}.wav"
+        assert file.stat().st_size == recording["size_bytes"]
+        rate, windows = rms_windows(file.read_bytes())
+        assert rate == 8000
+        assert len(windows) * WINDOW_S > 1.5  # the conversation, not an empty file
+        cdr = await run.cdr(call_id)
+        assert cdr is not None
+        assert cdr["recording_ref"] == recording["id"]
+        assert cdr["campaign_id"] == CAMPAIGN
 
 
 async def _recordings(run: acdrig.AcdRun, token: str, caller: str) -> list[dict[str, object]]:
