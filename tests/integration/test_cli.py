@@ -22,7 +22,8 @@ SAMPLE_CONFIG = REPO / "config" / "ccd.toml"
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "config").mkdir()
-    # check-config and run validate the IVR flows too (default flows_dir: config/ivr).
+    # check-config and run validate the IVR flows too (default flows_dir: config/ivr: the
+    # samples main and csat).
     shutil.copytree(REPO / "config" / "ivr", tmp_path / "config" / "ivr")
     return tmp_path
 
@@ -42,7 +43,7 @@ def test_check_config_ok_names_its_sources(workdir: Path) -> None:
     assert result.code == 0, result
     first, second = result.out.strip().splitlines()
     assert first == "config OK: config/ccd.toml, environment (CCD_AMI__SECRET)"
-    assert second == f"IVR OK: 1 flow(s) from {workdir / 'config' / 'ivr'}"
+    assert second == f"IVR OK: 2 flow(s) from {workdir / 'config' / 'ivr'}"
 
 
 def test_relative_paths_in_the_file_are_taken_from_its_directory(
@@ -52,7 +53,7 @@ def test_relative_paths_in_the_file_are_taken_from_its_directory(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     checked = ccd("check-config", "--config", str(config), cwd=elsewhere)
     assert checked.code == 0, checked
-    assert checked.out.splitlines()[1] == f"IVR OK: 1 flow(s) from {workdir / 'config' / 'ivr'}"
+    assert checked.out.splitlines()[1] == f"IVR OK: 2 flow(s) from {workdir / 'config' / 'ivr'}"
     printed = json.loads(
         ccd("--config", str(config), "print-config", "--format", "json", cwd=elsewhere).out
     )
