@@ -265,8 +265,6 @@ async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: B
 
 async def board_events(request: web.Request) -> web.WebSocketResponse:
     source = _source(request)
-    with store_problems("ACD"):
-        await source.read_names()  # before the upgrade: a database outage is a plain 503
     principal = request[PRINCIPAL]
     ws = web.WebSocketResponse(
         protocols=_subprotocols(request),
@@ -279,6 +277,8 @@ async def board_events(request: web.Request) -> web.WebSocketResponse:
             "this endpoint is a websocket; send an Upgrade: websocket request",
             headers={hdrs.UPGRADE: "websocket"},
         )
+    with store_problems("ACD"):
+        await source.read_names()  # before the upgrade: a database outage is a plain 503
     await ws.prepare(request)
     with request.app[DEPS].hub.subscribe(client=principal.token_id) as subscription:
         pusher = asyncio.create_task(_push(ws, subscription, source))

@@ -338,6 +338,12 @@ async def test_stream_refuses_missing_bad_and_wrong_role_tokens(
     assert refused.value.status == status
 
 
+async def test_plain_get_on_the_stream_is_426(api: Api) -> None:
+    response = await api.client.get("/api/v1/wallboard/events", headers=api.auth("supervisor"))
+    assert response.status == 426
+    assert response.headers["Upgrade"] == "websocket"
+
+
 async def test_token_in_the_query_string_is_ignored(api: Api) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await api.client.ws_connect(f"/api/v1/wallboard/events?token={TOKENS['admin']}")
