@@ -56,5 +56,16 @@ def test_require_role(route: str, role: Role, allowed: bool) -> None:
         assert refused.value.status == 403
 
 
-def test_admin_may_call_every_route() -> None:
-    assert all(Role.ADMIN in roles for roles in ROUTE_ROLES.values())
+# Listening to a conversation is a supervisory act (README, "Live monitoring"), and only the
+# evaluated agent acknowledges an evaluation (README, "Quality evaluation"): what an admin
+# token may not do.
+SUPERVISORY_ACTS = frozenset(name for name in ROUTE_ROLES if name.startswith("monitors."))
+NOT_FOR_ADMINS = SUPERVISORY_ACTS | {"quality.evaluations.acknowledge"}
+
+
+def test_admin_may_call_every_route_but_a_few() -> None:
+    assert SUPERVISORY_ACTS, "the monitoring routes are in the policy"
+    assert [name for name, roles in ROUTE_ROLES.items() if Role.ADMIN not in roles] == [
+        name for name in ROUTE_ROLES if name in NOT_FOR_ADMINS
+    ]
+    assert all(ROUTE_ROLES[name] == {Role.SUPERVISOR} for name in SUPERVISORY_ACTS)
