@@ -227,3 +227,19 @@ async def test_a_call_back_disposition_is_configurable(engine: AsyncEngine) -> N
         _, body = await send(api, "GET", f"/api/v1/reports/campaigns?{RANGE}&interval=day")
     [winter] = [row for row in body["rows"] if row["campaign_id"] == "winter"]
     assert winter["fcr_pct"] == 100.0
+
+
+async def test_wall_clock_times_are_read_in_the_report_zone(api: Api) -> None:
+    # 10:00-12:00 in Paris (UTC+01:00 in November) is the fixture's 09:00-11:00 UTC.
+    status, body = await send(
+        api,
+        "GET",
+        "/api/v1/reports/queues?from=2026-11-24T10:00&to=2026-11-24T12:00"
+        "&zone=Europe/Paris&queue=sales",
+    )
+    assert status == 200, body
+    assert body["zone"] == "Europe/Paris"
+    assert [(row["start"], row["offered"]) for row in body["rows"]] == [
+        ("2026-11-24T10:00:00+01:00", 7),
+        ("2026-11-24T11:00:00+01:00", 1),
+    ]
