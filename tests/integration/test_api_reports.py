@@ -7,11 +7,13 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccd.db.engine import create_engine
 from ccd.db.report_queries import ReportQueries
 from ccd.reports.service import ReportRules, ReportService
 from tests.integration.apifakes import Api, error_fields, running_api, send
@@ -243,3 +245,15 @@ async def test_wall_clock_times_are_read_in_the_report_zone(api: Api) -> None:
         ("2026-11-24T10:00:00+01:00", 7),
         ("2026-11-24T11:00:00+01:00", 1),
     ]
+
+
+async def test_an_unreachable_database_is_503(tmp_path: Path) -> None:
+    # A database file in a directory that does not exist: every query fails.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'ccd.sqlite3'}")
+    try:
+        async with running_api(reports=service(engine), allow_server_errors=True) as api:
+            status, problem = await send(api, "GET", f"/api/v1/reports/queues?{RANGE}")
+    finally:
+        await engine.dispose()
+    assert status == 503
+    assert "unavailable" in problem["detail"]
