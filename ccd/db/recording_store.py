@@ -100,11 +100,11 @@ class RecordingStore:
         return [_recording(row) for row in rows]
 
     async def expired(self, started_before: datetime, limit: int = 1000) -> Sequence[Recording]:
-        """Finished recordings not yet deleted that started before ``started_before``,
-        oldest first."""
+        """Recordings not yet deleted that started before ``started_before``, oldest first
+        (whether their end was stored or not: a ccd stopped mid-call never stores it)."""
         query = (
             select(RECORDINGS)
-            .where(R.started_at < started_before, R.deleted_at.is_(None), R.ended_at.is_not(None))
+            .where(R.started_at < started_before, R.deleted_at.is_(None))
             .order_by(R.started_at, R.id)
             .limit(limit)
         )

@@ -338,8 +338,8 @@ class RecordingService:
             await self._clock.sleep(self._retention_interval_s)
 
     async def sweep(self) -> RetentionRun:
-        """Delete every finished recording older than retention: file removed, row marked
-        deleted (kept: CDRs refer to it). One log line per run."""
+        """Delete every recording that started longer than retention ago: file removed, row
+        marked deleted (kept: CDRs refer to it). One log line per run."""
         now = self._clock.now()
         cutoff = now - self._retention
         deleted = freed = failures = 0

@@ -11,7 +11,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -364,7 +364,10 @@ async def test_retention_deletes_old_files_keeps_rows_and_playback_is_410(
         old = stored("rec-" + "c" * 32, "1001", NOW - timedelta(days=RETENTION_DAYS, hours=1))
         await rig.store.add(old)
         (tmp_path / old.file).write_bytes(AUDIO[:1000])
-        gone = stored("rec-" + "d" * 32, "1001", NOW - timedelta(days=RETENTION_DAYS + 5))
+        gone = replace(
+            stored("rec-" + "d" * 32, "1001", NOW - timedelta(days=RETENTION_DAYS + 5)),
+            ended_at=None,  # ccd stopped mid-call: its end never stored
+        )
         await rig.store.add(gone)  # its file is already missing: no failure, no bytes
         with structlog.testing.capture_logs() as logs:
             run = await rig.service.sweep()
@@ -616,3 +619,8 @@ async def test_policy_defaults_to_none_and_is_validated(
         assert status == 404
         status, body = await send(rig.api, "GET", "/api/v1/queues/sales/recording")
         assert body == {"mode": "none"}  # unchanged by the refused writes
+        # Writing the queue's other settings (API PUT, TOML seed: an upsert) keeps its policy.
+        await rig.store.set_policy("queue", "sales", RecordingPolicy(RecordingMode.ALL))
+        await AcdStore(engine).upsert_queue(Queue(id="sales", wrapup_s=5))
+        status, body = await send(rig.api, "GET", "/api/v1/queues/sales/recording")
+        assert body == {"mode": "all"}
