@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import structlog
 from aiohttp import web
 
 from ccd.api.context import DEPS
@@ -24,6 +25,8 @@ from ccd.domain.safety import is_ami_safe
 from ccd.forecast.parameters import PARAMETERS, ForecastDefaults, ForecastParameters
 from ccd.forecast.report import as_data
 from ccd.forecast.run import HistoryReader, run_forecast
+
+log = structlog.get_logger("ccd.api.forecast")
 
 FORECAST_HISTORY: web.AppKey[HistoryReader | None] = web.AppKey("forecast_history")
 FORECAST_DEFAULTS = web.AppKey("forecast_defaults", ForecastDefaults)
@@ -58,6 +61,16 @@ async def forecast(request: web.Request) -> web.Response:
     today = now.astimezone(ZoneInfo(defaults.zone)).date()
     with store_problems("CDR"):
         report = await run_forecast(reader, params, defaults.zone, today)
+    log.info(
+        "forecast computed",
+        queue=params.queue,
+        date=params.day.isoformat(),
+        interval_minutes=params.interval,
+        history_days=len(report.day.days_used),
+        history_weeks=len(report.day.weeks_used),
+        day_volume=round(report.totals.volume, 1),
+        peak_agents=report.totals.peak_agents,
+    )
     return no_store_json({"as_of": iso(now), **as_data(report)})
 
 
