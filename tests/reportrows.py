@@ -235,6 +235,40 @@ EXPECTED_QUEUES: dict[tuple[str, int], dict[str, Any]] = {
     },
 }
 
+# Totals over 09:00-11:00 (the intervals' counts summed, then the same formulas):
+# sales: offered 8, answered 4, abandoned 3, short 1, within 20 s 3 (c1 c6 c8):
+#   SL 3 / (8 - 1) = 42.86 %; abandon rate (3 - 1) / 7 = 28.57 %; ASA (10+30+20+5) / 4
+#   = 16.25; AHT (110 + 220 + 60 + 60) / 4 = 112.5; FCR (c2, c6) 2 / 4 = 50.0.
+# agent 1001: handled 3 (c1 c6 c9), AHT (110 + 60 + 150) / 3 = 106.67, FCR 2 / 3 = 66.67;
+#   logged in 3600 + 2700, paused 900 + 1800 (lunch, training), handling 170 + 150:
+#   occupancy 320 / (6300 - 2700) = 8.89 %.
+EXPECTED_TOTALS: dict[str, dict[str, Any]] = {
+    "sales": {
+        "offered": 8,
+        "answered": 4,
+        "abandoned": 3,
+        "short_abandoned": 1,
+        "answered_within_sl": 3,
+        "service_level_pct": 42.86,
+        "abandon_rate_pct": 28.57,
+        "asa_s": 16.25,
+        "aht_s": 112.5,
+        "fcr_pct": 50.0,
+        "csat_pct": 66.67,
+        "qa_score_pct": 85.0,
+    },
+    "1001": {
+        "handled": 3,
+        "aht_s": 106.67,
+        "fcr_pct": 66.67,
+        "logged_in_s": 6300.0,
+        "paused_s": 2700.0,
+        "pause_by_reason": {"lunch": 900.0, "training": 1800.0},
+        "handling_s": 320.0,
+        "occupancy_pct": 8.89,
+    },
+}
+
 # Agent 1001's session log: logged in (available) since 08:30, lunch 09:30-09:45, training
 # from 10:15, logged out at 10:45.
 SESSIONS = [

@@ -7,8 +7,10 @@ definitions are the README's ("Reports"); the formulas are the functions at the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any, TypeVar
 
 ANSWERED = "answered"
 ABANDONED = "abandoned"
@@ -214,6 +216,24 @@ class PresenceTally:
             self.paused_s += seconds
             key = reason or "unspecified"
             self.pause_by_reason[key] = self.pause_by_reason.get(key, 0.0) + seconds
+
+
+TallyT = TypeVar("TallyT", CallTally, RatingTally, AttemptTally, PresenceTally)
+
+
+def merge(tallies: Iterable[TallyT], into: TallyT) -> TallyT:
+    """``into`` plus every tally of ``tallies`` (sums; mappings summed per entry): a
+    range's figures from its intervals' tallies."""
+    for tally in tallies:
+        for item in fields(into):
+            mine: Any = getattr(into, item.name)
+            theirs: Any = getattr(tally, item.name)
+            if isinstance(mine, dict):
+                for entry, value in theirs.items():
+                    mine[entry] = mine.get(entry, 0) + value
+            else:
+                setattr(into, item.name, mine + theirs)
+    return into
 
 
 # --- the formulas --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ccd.reports.buckets import Bucket, BucketIndex, Interval, build_buckets
@@ -19,8 +19,10 @@ from ccd.reports.figures import (
     CallTally,
     PresenceTally,
     RatingTally,
+    TallyT,
     attempt_figures,
     call_figures,
+    merge,
     presence_figures,
     queue_figures,
     rating_figures,
@@ -166,7 +168,31 @@ class ReportService:
         if rows > self.rules.max_rows:
             raise TooManyRows(rows, self.rules.max_rows, keys, buckets)
 
-    def _envelope(self, request: ReportRequest, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def _render(
+        self,
+        request: ReportRequest,
+        index: BucketIndex,
+        key_name: str,
+        keys: list[str],
+        figures: Callable[[str, Pick], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A row per key and interval, and per key a total over the whole range (its
+        intervals' tallies merged, then the same formulas)."""
+        zone = request.zone
+        rows: list[dict[str, Any]] = []
+        totals: list[dict[str, Any]] = []
+        whole = {"start": iso_local(request.start, zone), "end": iso_local(request.end, zone)}
+        for key in keys:
+            for bucket_no, bucket in enumerate(index.buckets):
+                rows.append(
+                    {key_name: key, **_span(bucket, zone), **figures(key, _at(key, bucket_no))}
+                )
+            totals.append({key_name: key, **whole, **figures(key, _over(key, len(index)))})
+        return self._envelope(request, rows, totals)
+
+    def _envelope(
+        self, request: ReportRequest, rows: list[dict[str, Any]], totals: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         return {
             "from": iso_local(request.start, request.zone),
             "to": iso_local(request.end, request.zone),
@@ -175,6 +201,7 @@ class ReportService:
             "short_abandon_s": self.rules.short_abandon_s,
             "fcr_window_h": self.rules.fcr_window / timedelta(hours=1),
             "rows": rows,
+            "totals": totals,
         }
 
     # --- reports ----------------------------------------------------------------------
@@ -207,15 +234,14 @@ class ReportService:
         ratings = await self._fold_ratings(request, index, "queue")
         keys = _keys(request.key, targets, tallies, ratings)
         self._check_rows(len(keys), len(index))
-        rows = []
-        for queue in keys:
+
+        def figures(queue: str, pick: Pick) -> dict[str, Any]:
             target = targets.get(queue, DEFAULT_SL_TARGET_S)
-            for bucket_no, bucket in enumerate(index.buckets):
-                row: dict[str, Any] = {"queue": queue, **_span(bucket, request.zone)}
-                row |= queue_figures(tallies.get((queue, bucket_no), CallTally()), target)
-                row |= rating_figures(ratings.get((queue, bucket_no), RatingTally()))
-                rows.append(row)
-        return self._envelope(request, rows)
+            return queue_figures(pick(tallies, CallTally), target) | rating_figures(
+                pick(ratings, RatingTally)
+            )
+
+        return self._render(request, index, "queue", keys, figures)
 
     async def agent_report(self, request: ReportRequest) -> dict[str, Any]:
         index = BucketIndex(self.buckets(request))
@@ -253,15 +279,15 @@ class ReportService:
         ratings = await self._fold_ratings(request, index, "agent_id")
         keys = _keys(wanted, {}, tallies, ratings, times)
         self._check_rows(len(keys), len(index))
-        rows = []
-        for agent in keys:
-            for bucket_no, bucket in enumerate(index.buckets):
-                row: dict[str, Any] = {"agent_id": agent, **_span(bucket, request.zone)}
-                row |= call_figures(tallies.get((agent, bucket_no), CallTally()))
-                row |= presence_figures(times.get((agent, bucket_no), PresenceTally()))
-                row |= rating_figures(ratings.get((agent, bucket_no), RatingTally()))
-                rows.append(row)
-        return self._envelope(request, rows)
+
+        def figures(agent: str, pick: Pick) -> dict[str, Any]:
+            return (
+                call_figures(pick(tallies, CallTally))
+                | presence_figures(pick(times, PresenceTally))
+                | rating_figures(pick(ratings, RatingTally))
+            )
+
+        return self._render(request, index, "agent_id", keys, figures)
 
     async def campaign_report(self, request: ReportRequest) -> dict[str, Any]:
         index = BucketIndex(self.buckets(request))
@@ -296,15 +322,37 @@ class ReportService:
         ratings = await self._fold_ratings(request, index, "campaign_id")
         keys = _keys(request.key, {}, attempts, tallies, ratings)
         self._check_rows(len(keys), len(index))
-        rows = []
-        for campaign in keys:
-            for bucket_no, bucket in enumerate(index.buckets):
-                row: dict[str, Any] = {"campaign_id": campaign, **_span(bucket, request.zone)}
-                row |= attempt_figures(attempts.get((campaign, bucket_no), AttemptTally()))
-                row |= call_figures(tallies.get((campaign, bucket_no), CallTally()))
-                row |= rating_figures(ratings.get((campaign, bucket_no), RatingTally()))
-                rows.append(row)
-        return self._envelope(request, rows)
+
+        def figures(campaign: str, pick: Pick) -> dict[str, Any]:
+            return (
+                attempt_figures(pick(attempts, AttemptTally))
+                | call_figures(pick(tallies, CallTally))
+                | rating_figures(pick(ratings, RatingTally))
+            )
+
+        return self._render(request, index, "campaign_id", keys, figures)
+
+
+class Pick(Protocol):
+    """A key's tally of one kind: of one interval, or merged over the range."""
+
+    def __call__(self, tallies: Mapping[Key, TallyT], empty: Callable[[], TallyT]) -> TallyT: ...
+
+
+def _at(key: str, bucket: int) -> Pick:
+    def pick(tallies: Mapping[Key, TallyT], empty: Callable[[], TallyT]) -> TallyT:
+        found = tallies.get((key, bucket))
+        return found if found is not None else empty()
+
+    return pick
+
+
+def _over(key: str, buckets: int) -> Pick:
+    def pick(tallies: Mapping[Key, TallyT], empty: Callable[[], TallyT]) -> TallyT:
+        found = (tallies.get((key, n)) for n in range(buckets))
+        return merge((t for t in found if t is not None), empty())
+
+    return pick
 
 
 def _span(bucket: Bucket, zone: ZoneInfo) -> dict[str, str]:

@@ -28,6 +28,7 @@ from tests.reportrows import (
     EXPECTED_AGENTS,
     EXPECTED_CAMPAIGN_09,
     EXPECTED_QUEUES,
+    EXPECTED_TOTALS,
     load_report_fixture,
     subset,
 )
@@ -257,3 +258,16 @@ async def test_an_unreachable_database_is_503(tmp_path: Path) -> None:
         await engine.dispose()
     assert status == 503
     assert "unavailable" in problem["detail"]
+
+
+async def test_totals_over_the_range(api: Api) -> None:
+    _, queues = await send(api, "GET", f"/api/v1/reports/queues?{RANGE}")
+    [sales] = [row for row in queues["totals"] if row["queue"] == "sales"]
+    assert (sales["start"], sales["end"]) == (queues["from"], queues["to"])
+    assert subset(sales, EXPECTED_TOTALS["sales"]) == EXPECTED_TOTALS["sales"]
+    _, agents = await send(api, "GET", f"/api/v1/reports/agents?{RANGE}&agent=1001")
+    [agent] = agents["totals"]
+    assert subset(agent, EXPECTED_TOTALS["1001"]) == EXPECTED_TOTALS["1001"]
+    _, campaigns = await send(api, "GET", f"/api/v1/reports/campaigns?{RANGE}&campaign=winter")
+    [winter] = campaigns["totals"]
+    assert subset(winter, EXPECTED_CAMPAIGN_09) == EXPECTED_CAMPAIGN_09

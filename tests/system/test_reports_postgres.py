@@ -19,6 +19,7 @@ from tests.reportrows import (
     EXPECTED_AGENTS,
     EXPECTED_CAMPAIGN_09,
     EXPECTED_QUEUES,
+    EXPECTED_TOTALS,
     FROM,
     TO,
     load_report_fixture,
@@ -52,7 +53,10 @@ def by_key(rows: list[dict[str, Any]], key: str) -> dict[tuple[str, int], dict[s
 
 
 async def test_queue_agent_and_campaign_reports_on_postgres(service: ReportService) -> None:
-    queues = by_key((await service.queue_report(request()))["rows"], "queue")
+    queue_report = await service.queue_report(request())
+    queues = by_key(queue_report["rows"], "queue")
+    [sales] = [row for row in queue_report["totals"] if row["queue"] == "sales"]
+    assert subset(sales, EXPECTED_TOTALS["sales"]) == EXPECTED_TOTALS["sales"]
     for key, expected in EXPECTED_QUEUES.items():
         assert subset(queues[key], expected) == expected, key
     agents = by_key((await service.agent_report(request()))["rows"], "agent_id")
