@@ -159,8 +159,8 @@ def table_lines(report: StaffingForecast) -> list[str]:
         start = f.interval.local_start
         end = f.interval.end.astimezone(start.tzinfo)
         label = f"{start:%H:%M}-{end:%H:%M}"
-        if f.interval.slot.fold:
-            label += f" ({start:%z})"  # the repeated hour of a fall-back day
+        if f.interval.slot.fold or start.utcoffset() != end.utcoffset():
+            label += f" ({start:%z})"  # a fall-back day's repeated hour: which one
         agents = f"{s.agents}" + ("*" if s.limited_by.value == "occupancy" else "")
         body.append(
             [
