@@ -99,6 +99,19 @@ class RecordingStore:
             rows = (await connection.execute(query)).all()
         return [_recording(row) for row in rows]
 
+    async def unfinished(self, limit: int = 1000) -> Sequence[Recording]:
+        """Recordings whose end is not stored (running, or cut off by a ccd stop), oldest
+        first."""
+        query = (
+            select(RECORDINGS)
+            .where(R.ended_at.is_(None), R.deleted_at.is_(None))
+            .order_by(R.started_at, R.id)
+            .limit(limit)
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_recording(row) for row in rows]
+
     async def expired(self, started_before: datetime, limit: int = 1000) -> Sequence[Recording]:
         """Recordings not yet deleted that started before ``started_before``, oldest first
         (whether their end was stored or not: a ccd stopped mid-call never stores it)."""

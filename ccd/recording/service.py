@@ -42,6 +42,7 @@ from ccd.domain.events import (
     OriginateResponded,
     QueueConnected,
     RecordingStarted,
+    ResyncFinished,
 )
 from ccd.recording.files import (
     asterisk_path,
@@ -169,6 +170,8 @@ class RecordingService:
                 self._hung_up(channel.uniqueid)
             case OriginateResponded(action_id=action_id, success=False):
                 self._recorder_gone(action_id)
+            case ResyncFinished():
+                self._spawn(self._reconcile(), "reconcile")
 
     def _agent_answered(self, leg: str) -> None:
         linkedid, agent_id = self._dialer_legs[leg]
@@ -255,6 +258,28 @@ class RecordingService:
         running = self._active.pop(linkedid, None)
         if running is not None:
             self._spawn(self._finish(running), "finish")
+
+    async def _reconcile(self) -> None:
+        """After every AMI (re)connect, once the live channels are Asterisk's: a recording
+        whose end is not stored and that ccd does not follow (a ccd restart) is followed
+        again while its recorder runs (pause works; it ends with the customer), and ended
+        now when its recorder is gone (hung up while ccd could not see it)."""
+        try:
+            unfinished = await self._store.unfinished()
+        except Exception as exc:
+            log.warning("unfinished recordings not read", error=str(exc))
+            return
+        for recording in unfinished:
+            recorder = recorder_id(recording.id)
+            if recorder in self._recorders or recording.linkedid in self._starting:
+                continue
+            running = _Active(recording, agent_leg=None)
+            if self._channel_name(recorder) is not None:
+                self._recorders[recorder] = recording.linkedid
+                self._active.setdefault(recording.linkedid, running)
+                log.info("recording followed again", recording=recording.id)
+            else:
+                self._spawn(self._finish(running), "finish")
 
     async def _stop(self, recorder: str) -> None:
         try:

@@ -38,6 +38,7 @@ from ccd.domain.events import (
     OriginateResponded,
     QueueConnected,
     RecordingStarted,
+    ResyncFinished,
 )
 from ccd.recording.files import recorder_id
 from ccd.recording.model import Recording
@@ -96,6 +97,7 @@ class Rig:
     clock: FakeClock
     directory: Path
     events: list[object]
+    channels: dict[str, str]  # the live channels' names by uniqueid
 
 
 def stored(recording_id: str, agent: str, started_at: datetime) -> Recording:
@@ -194,7 +196,7 @@ async def recording_rig(
         integrators_may_play=integrators_may_play,
     )
     async with running_api(recordings=deps) as api:
-        rig = Rig(api, service, store, trail, recorder, clock, directory, events)
+        rig = Rig(api, service, store, trail, recorder, clock, directory, events, channels)
         if live_call:
             await store.set_policy("queue", "sales", RecordingPolicy(RecordingMode.ALL))
             await connect(rig)
@@ -513,6 +515,45 @@ async def test_dialer_agent_answering_before_its_leg_is_announced_is_recorded(
         )
         service.handle(AgentLegStarted(at=NOW, linkedid=customer, uniqueid=leg, agent_id="1001"))
         await wait_until(lambda: service.active(customer) is not None, what="recorded")
+
+
+async def test_after_a_restart_running_recordings_are_followed_and_gone_ones_ended(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A ccd stopped mid-call left two recordings without an end: one whose recorder still
+    runs on Asterisk, one whose recorder is gone. The resync after the AMI connect sorts
+    them out."""
+    async with recording_rig(engine, tmp_path, live_call=False) as rig:
+        running = replace(
+            stored("rec-" + "e" * 32, "1001", NOW - timedelta(minutes=3)),
+            linkedid=RECORDED_CALL,
+            ended_at=None,
+            size_bytes=None,
+        )
+        gone = replace(
+            stored("rec-" + "f" * 32, "1002", NOW - timedelta(minutes=9)),
+            ended_at=None,
+            size_bytes=None,
+        )
+        for recording in (running, gone):
+            await rig.store.add(recording)
+        (tmp_path / gone.file).write_bytes(AUDIO[:500])
+        # The running one's recorder is a live channel; the other one's is not.
+        rig.channels[recorder_id(running.id)] = "Local/s@ccd-recording-hold-0000000a;1"
+        rig.service.handle(ResyncFinished(at=NOW, channel_count=3))
+        await wait_until(lambda: rig.service.active(RECORDED_CALL) is not None, what="adopted")
+        status, body = await send(rig.api, "POST", f"/api/v1/calls/{RECORDED_CALL}/recording/pause")
+        assert (status, body["id"], body["paused"]) == (200, running.id, True)
+        assert rig.recorder.calls == [("mute", recorder_id(running.id), True)]
+        await wait_until(lambda: rig.clock.sleepers >= 1, what="waiting for the file")
+        await rig.clock.step(1.0)
+        for _ in range(500):
+            ended = await rig.store.get(gone.id)
+            if ended is not None and ended.ended_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert ended is not None
+        assert (ended.ended_at, ended.size_bytes) == (NOW, 500)
 
 
 async def test_recorder_that_never_ran_ends_the_recording(
