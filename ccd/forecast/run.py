@@ -1,6 +1,7 @@
-"""One forecast run: read the history days the method needs, one query per day (memory
-stays bounded by the number of 15-minute buckets, whatever the number of calls), then
-forecast and staff them (``ccd.forecast.volume``, ``ccd.forecast.staffing``)."""
+"""One forecast run: read the history the method needs — the same weekday of the last
+``weeks`` weeks and the ``weeks`` seven-day windows before the target, one query each
+(memory stays bounded by the number of 15-minute buckets, whatever the number of calls) —
+then forecast and staff the day (``ccd.forecast.volume``, ``ccd.forecast.staffing``)."""
 
 from __future__ import annotations
 
