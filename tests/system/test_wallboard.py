@@ -82,6 +82,20 @@ async def _page_and_api_agree(page: Page, run: AcdRun, token: str) -> bool:
     return True
 
 
+async def _agree(page: Page, run: AcdRun, token: str, what: str) -> None:
+    """Wait until the page shows what the API says; if it never does, fail with the
+    difference (the last comparison's assertion)."""
+    try:
+        await eventually(
+            lambda: _page_and_api_agree(page, run, token),
+            within_s=5,
+            what=f"the page shows what the API says ({what})",
+        )
+    except pytest.fail.Exception:
+        _assert_page_shows(await page.evaluate(READ_BOARD), await _api_view(run, token))
+        raise
+
+
 async def _lag(page: Page, run: AcdRun, token: str, api_shows: Any, page_shows: str) -> float:
     """Seconds between the API showing a change (``api_shows(view)``) and the page showing
     it (``page_shows``, a JS expression), both polled every 50 ms."""
@@ -159,11 +173,7 @@ async def test_wallboard_page_equals_the_api_and_follows_real_calls(
             await page.goto(f"http://127.0.0.1:{run.daemon.http_port}/wallboard")
             await log_in(page, supervisor)
             await page.wait_for("document.getElementById('connection').textContent === 'live'")
-            await eventually(
-                lambda: _page_and_api_agree(page, run, supervisor),
-                within_s=5,
-                what="the page shows what the API says (two agents idle/paused, nobody waiting)",
-            )
+            await _agree(page, run, supervisor, "two agents idle/paused, nobody waiting")
             shown = await page.evaluate(READ_BOARD)
             assert shown["agents"]["1003"]["state"] == "Paused: lunch"
             assert shown["queues"]["sales"]["states"]["paused"] == "1"
@@ -187,11 +197,7 @@ async def test_wallboard_page_equals_the_api_and_follows_real_calls(
                 page, run, supervisor, lambda v: v["waiting"] == 2, _waiting_is(2)
             )
             await asyncio.sleep(3)  # a wait long enough to compare
-            await eventually(
-                lambda: _page_and_api_agree(page, run, supervisor),
-                within_s=5,
-                what="the page shows what the API says (one talking, two waiting)",
-            )
+            await _agree(page, run, supervisor, "one talking, two waiting")
             longest = seconds((await page.evaluate(READ_BOARD))["queues"]["sales"]["longest_wait"])
             assert longest >= 2  # 3 s, less up to 1 s since the page last redrew its clock
 
@@ -204,11 +210,7 @@ async def test_wallboard_page_equals_the_api_and_follows_real_calls(
                 lambda v: v["waiting"] == 1 and v["abandoned"] == 1,
                 _waiting_is(1),
             )
-            await eventually(
-                lambda: _page_and_api_agree(page, run, supervisor),
-                within_s=5,
-                what="the page shows what the API says (one abandoned, one waiting)",
-            )
+            await _agree(page, run, supervisor, "one abandoned, one waiting")
             shown = await page.evaluate(READ_BOARD)
             assert shown["queues"]["sales"]["abandon_rate"] == "33.3 %"  # 1 of 3 offered
 
@@ -224,11 +226,7 @@ async def test_wallboard_page_equals_the_api_and_follows_real_calls(
             lags["next caller answered"] = await _lag(
                 page, run, supervisor, lambda v: v["waiting"] == 0, _waiting_is(0)
             )
-            await eventually(
-                lambda: _page_and_api_agree(page, run, supervisor),
-                within_s=5,
-                what="the page shows what the API says (second caller talking)",
-            )
+            await _agree(page, run, supervisor, "second caller talking")
             await _chart_matches_the_report(page, run, supervisor)
             assert page.script_problems() == [], page.log
 
