@@ -33,7 +33,7 @@ from ccd.acd.ports import AcdLive
 from ccd.api.acd import ACD_STORE
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.handlers import no_store_json, store_problems
-from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
+from ccd.api.hub import EndReason, EventHub, Subscription, SubscriptionEnded
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
 from ccd.clock import Clock
 from ccd.db.acd_store import AcdStore, StoredAgent, StoredQueue
@@ -49,12 +49,13 @@ from ccd.wallboard.view import (
 
 log = structlog.get_logger("ccd.api")
 
-WALLBOARD_TARGETS: web.AppKey[ServiceLevelTargets] = web.AppKey("wallboard_targets")
+WALLBOARD_SOURCE: web.AppKey[BoardSource | None] = web.AppKey("wallboard_source")
 WALLBOARD_ASSETS: web.AppKey[dict[str, StaticAsset]] = web.AppKey("wallboard_assets")
 
 SUBPROTOCOL = "ccd.v1"
 COALESCE_S = 0.25  # a burst of changes (a call connecting) becomes one push
 REFRESH_S = 15.0
+SHARED_FOR_S = 0.1  # how old a board another stream built may be and still be pushed
 WS_HEARTBEAT_S = 30.0
 WS_MAX_CLIENT_MESSAGE = 4096  # the page has nothing to say on this stream
 PAGE = "index.html"
@@ -123,23 +124,39 @@ async def asset(request: web.Request) -> web.Response:
 
 
 class BoardSource:
-    """Builds the board for one client: names and service-level thresholds from the
-    configuration store (read at connect and on every periodic refresh; the last ones
-    read stay in use while the database is down),
-    live figures from the ACD, and the call -> queue pairs this client has seen."""
+    """Builds the board for every client of this app: names and service-level thresholds
+    from the configuration store (read at connect and on every periodic refresh; the last
+    ones read stay in use while the database is down), live figures from the ACD, and the
+    call -> queue pairs the open streams have seen.
+
+    Screens open at once get the same burst of changes and push at about the same moment:
+    ``board_text`` hands them one build (a large floor's board costs milliseconds of event
+    loop) as long as nothing was published on the hub since and it is at most
+    ``SHARED_FOR_S`` old."""
 
     def __init__(
-        self, store: AcdStore, live: AcdLive, targets: ServiceLevelTargets, clock: Clock
+        self,
+        store: AcdStore,
+        live: AcdLive,
+        targets: ServiceLevelTargets,
+        clock: Clock,
+        hub: EventHub,
     ) -> None:
         self._store = store
         self._live = live
         self._targets = targets
         self._clock = clock
+        self._hub = hub
         self._calls = CallQueues()
         self._queues: list[QueueInfo] = []
         self._agents: list[AgentInfo] = []
         self._names_read = False
-        self._reading: asyncio.Future[tuple[list[StoredQueue], list[StoredAgent]]] | None = None
+        self._reads: set[asyncio.Future[tuple[list[StoredQueue], list[StoredAgent]]]] = set()
+        self._text: str | None = None
+        self._text_published = -1
+        self._text_built_at = 0.0
+        self.built = 0  # boards built for the streams
+        self.shared = 0  # pushes that reused one
 
     @property
     def clock(self) -> Clock:
@@ -151,9 +168,11 @@ class BoardSource:
     async def read_names(self) -> None:
         # Shielded, and awaited by ``settle``: a read cancelled halfway would leave the
         # database driver finishing it after the connection handler is gone.
-        self._reading = asyncio.ensure_future(self._read_store())
+        reading = asyncio.ensure_future(self._read_store())
+        self._reads.add(reading)
+        reading.add_done_callback(self._reads.discard)
         try:
-            queues, agents = await asyncio.shield(self._reading)
+            queues, agents = await asyncio.shield(reading)
         except StoreUnavailable:
             if not self._names_read:
                 raise
@@ -164,14 +183,32 @@ class BoardSource:
         ]
         self._agents = [AgentInfo(a.agent.id, a.agent.name) for a in agents]
         self._names_read = True
+        self._text = None  # the next push shows these names
 
     async def _read_store(self) -> tuple[list[StoredQueue], list[StoredAgent]]:
         return await self._store.list_queues(), await self._store.list_agents()
 
     async def settle(self) -> None:
-        """Wait for a store read still under way (the stream is closing)."""
-        if self._reading is not None and not self._reading.done():
-            await asyncio.wait({self._reading})
+        """Wait for store reads still under way (a stream is closing)."""
+        if self._reads:
+            await asyncio.wait(set(self._reads))
+
+    def board_text(self) -> str:
+        """The board as JSON text for a push: the last one built if it is still current
+        (nothing published since, at most SHARED_FOR_S old), else a new one."""
+        now = self._clock.monotonic()
+        if (
+            self._text is not None
+            and self._text_published == self._hub.published
+            and now - self._text_built_at <= SHARED_FOR_S
+        ):
+            self.shared += 1
+            return self._text
+        self._text = json.dumps(self.board(), separators=(",", ":"))
+        self._text_published = self._hub.published
+        self._text_built_at = now
+        self.built += 1
+        return self._text
 
     def board(self) -> dict[str, Any]:
         """The board with the names read last (``read_names``)."""
@@ -193,12 +230,10 @@ def local_midnight(now: datetime) -> datetime:
 
 
 def _source(request: web.Request) -> BoardSource:
-    store = request.app[ACD_STORE]
-    live = request.app[ACD_LIVE]
-    if store is None or live is None:
+    source = request.app[WALLBOARD_SOURCE]
+    if source is None:
         raise ApiProblem(503, "the ACD is not running in this process", type_=UPSTREAM_UNAVAILABLE)
-    targets = request.app[WALLBOARD_TARGETS]
-    return BoardSource(store, live, targets, request.app[DEPS].clock)
+    return source
 
 
 async def get_board(request: web.Request) -> web.Response:
@@ -245,7 +280,7 @@ async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: B
     clock = source.clock
     try:
         while True:
-            await ws.send_str(json.dumps(source.board(), separators=(",", ":")))
+            await ws.send_str(source.board_text())
             if await _next_change(subscription, source, clock):
                 # Names and thresholds change rarely: read again on the periodic refresh.
                 with store_problems("ACD"):
@@ -298,7 +333,12 @@ async def board_events(request: web.Request) -> web.WebSocketResponse:
 
 def add_routes(app: web.Application, targets: ServiceLevelTargets) -> None:
     """After ``ccd.api.acd.add_routes`` (the board reads its store and live ACD)."""
-    app[WALLBOARD_TARGETS] = targets
+    store, live, deps = app[ACD_STORE], app[ACD_LIVE], app[DEPS]
+    app[WALLBOARD_SOURCE] = (
+        None
+        if store is None or live is None
+        else BoardSource(store, live, targets, deps.clock, deps.hub)
+    )
     app[WALLBOARD_ASSETS] = load_assets()
     r = app.router
     r.add_get("/wallboard", page, name="wallboard.page")

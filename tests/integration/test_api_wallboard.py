@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S
+from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S, WALLBOARD_SOURCE
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
 from ccd.wallboard.view import ServiceLevelTargets
@@ -311,6 +311,30 @@ async def test_stream_reads_names_again_on_the_periodic_refresh(
     await api.clock.step(REFRESH_S)
     assert (await _next(socket))["agents"][0]["name"] == "Alice B."
     await socket.close()
+
+
+async def test_screens_open_at_once_share_one_build_per_change(api: Api, acd: SnapshotAcd) -> None:
+    screens = [await _open(api, ("ccd.v1", f"bearer.{TOKENS['supervisor']}")) for _ in range(3)]
+    for screen in screens:
+        await _next(screen)
+    source = api.client.app[WALLBOARD_SOURCE]
+    assert source is not None
+    built = source.built
+    acd.state = live_snapshot(waiting=3)
+    api.hub.publish_message({"type": "queue.caller_joined", "call_id": "call-2", "queue": "sales"})
+    await settle()
+    await api.clock.step(COALESCE_S)
+    boards = [await _next(screen) for screen in screens]
+    assert [b["queues"][0]["waiting"] for b in boards] == [3, 3, 3]
+    assert source.built == built + 1  # one build, pushed to three screens
+    # A change published after that build is never hidden by it.
+    acd.state = live_snapshot(waiting=1)
+    api.hub.publish_message({"type": "queue.caller_abandoned", "call_id": "call-2"})
+    await settle()
+    await api.clock.step(COALESCE_S)
+    assert [(await _next(s))["queues"][0]["waiting"] for s in screens] == [1, 1, 1]
+    for screen in screens:
+        await screen.close()
 
 
 async def test_stream_echoes_a_lone_bearer_subprotocol(api: Api) -> None:
