@@ -27,6 +27,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from ccd import systemd
 from ccd.acd.rings import AGENT_CHANNEL_PREFIX
 from ccd.acd.service import AcdService
 from ccd.acd.waiting import hold
@@ -595,12 +596,14 @@ async def serve(settings: Settings) -> int:
     pidfile = pidfile_path(settings)
     await daemon.start()
     _write_pidfile(pidfile)
+    _notify_systemd(f"READY=1\nSTATUS=HTTP port {daemon.http_port}, FastAGI {daemon.agi_port}")
     try:
         await stop.wait()
     finally:
         with contextlib.suppress(FileNotFoundError):
             pidfile.unlink()
     log.info("ccd stopping")
+    _notify_systemd("STOPPING=1")
     try:
         async with asyncio.timeout(settings.http.shutdown_timeout_s * 2):
             await daemon.stop()
@@ -609,6 +612,17 @@ async def serve(settings: Settings) -> int:
         return 1
     log.info("ccd stopped")
     return 0
+
+
+def _notify_systemd(state: str) -> None:
+    """Type=notify (the shipped systemd unit): READY=1 once HTTP and FastAGI listen."""
+    try:
+        sent = systemd.notify(state)
+    except OSError as exc:
+        log.warning("systemd notification not sent", state=state, error=str(exc))
+        return
+    if sent:
+        log.info("systemd notified", state=state.split("\n", 1)[0])
 
 
 def _write_pidfile(path: Path) -> None:

@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[config_option], help="run the daemon")
     run.set_defaults(handler=_cmd_run)
+    init = commands.add_parser(
+        "init",
+        help="write the shipped samples (config, IVR flows, ACD seed, dialplan, "
+        "manager.conf, systemd unit, secrets file) into DIR",
+    )
+    init.add_argument("directory", metavar="DIR", help="e.g. /etc/ccd (created if missing)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.set_defaults(handler=_cmd_init)
 
     check = commands.add_parser(
         "check-config", parents=[config_option], help="validate the configuration and exit"
@@ -251,6 +259,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ccd import app
 
     return app.run(settings)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ccd.samples.catalog import SAMPLES
+    from ccd.samples.files import init_directory
+
+    directory = Path(args.directory)
+    plan = init_directory(directory, SAMPLES, force=args.force)
+    width = max(len(str(directory / sample.target)) for sample in plan.writes)
+    for sample in plan.writes:
+        verb = "overwrote" if sample in plan.overwrites else "wrote"
+        mode = f" (mode {sample.mode:o})" if sample.private else ""
+        path = str(directory / sample.target).ljust(width)
+        print(f"{verb:9} {path}  {sample.what}{mode}")
+    config = directory / "ccd.toml"
+    print(
+        f"next: put the AMI secret in {directory / 'ccd.env'}, then "
+        f"`ccd check-config --config {config}` (README: Deploying with systemd)"
+    )
+    return EXIT_OK
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

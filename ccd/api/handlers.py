@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
 
+import ccd
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
 from ccd.api.problems import (
@@ -44,7 +45,8 @@ def no_store_json(data: object, *, status: int = 200) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return no_store_json({"status": "ok"})
+    # The version is public (as `ccd --version`): monitoring sees which release runs.
+    return no_store_json({"status": "ok", "version": ccd.__version__})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -26,6 +26,8 @@ install_system_packages() {
     command -v sox >/dev/null || missing+=(sox)
     # Headless Chromium: the wallboard's browser tests drive it over the DevTools protocol.
     command -v chromium >/dev/null || missing+=(chromium)
+    # systemd-analyze: the shipped unit (deploy/ccd.service) is checked with `verify`.
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
     if ((${#missing[@]} == 0)); then
         echo "nothing to install"
         return

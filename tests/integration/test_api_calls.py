@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import metadata
 
 import pytest
 from structlog.testing import capture_logs
@@ -80,7 +81,8 @@ async def test_hangup_unknown_call_is_404() -> None:
 async def test_healthz() -> None:
     async with running_api() as api:
         response = await api.client.get("/healthz")
-        assert await response.json() == {"status": "ok"}
+        # The installed package's version, as `ccd --version` prints it.
+        assert await response.json() == {"status": "ok", "version": metadata.version("ccd")}
 
 
 async def test_readyz_ready_and_not_ready_with_reasons() -> None:
