@@ -13,6 +13,7 @@ Time is a monotonic reading in seconds, passed in by the caller.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -29,8 +30,10 @@ class FailedAuthLimiter:
         self.limit = limit
         self.window_s = window_s
         self.capacity = capacity
-        # Insertion order is recency of the last failure: the first key is evicted first.
-        self._windows: dict[str, _Window] = {}
+        # Order is recency of the last failure: the first key is evicted first. An
+        # OrderedDict, not a dict: a dict's first key after many deletions is found by
+        # scanning the deleted slots before it (O(n) per eviction under a spray).
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._windows)
@@ -48,11 +51,11 @@ class FailedAuthLimiter:
         if window is None:
             window = _Window(opened_at=now, failures=0)
             if len(self._windows) >= self.capacity:
-                self._windows.pop(next(iter(self._windows)))
+                self._windows.popitem(last=False)
+            self._windows[address] = window
         else:
-            del self._windows[address]  # re-inserted below as the most recent
+            self._windows.move_to_end(address)
         window.failures += 1
-        self._windows[address] = window
         return self.retry_after(address, now)
 
     def _current(self, address: str, now: float) -> _Window | None:
