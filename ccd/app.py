@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import structlog
@@ -40,6 +41,7 @@ from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
 from ccd.api.hub import EventHub
 from ccd.api.recordings import RecordingApi
+from ccd.api.webhooks import WebhookApi
 from ccd.backoff import Backoff, BackoffPolicy
 from ccd.bus import Bus
 from ccd.cdr.builder import CdrBuilder
@@ -62,10 +64,13 @@ from ccd.db.recording_store import RecordingStore
 from ccd.db.report_queries import ReportQueries
 from ccd.db.survey_store import SurveyStore
 from ccd.db.tokens import TokenStore
+from ccd.db.webhook_store import WebhookStore
 from ccd.dialer.service import CHANNEL_PREFIX as DIALER_CHANNEL_PREFIX
 from ccd.dialer.service import DialerService
 from ccd.domain import contract
+from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.cdr import IvrStep
+from ccd.domain.client_address import parse_networks
 from ccd.domain.events import IvrFinished
 from ccd.errors import CcdError
 from ccd.forecast.config import forecast_defaults
@@ -86,6 +91,9 @@ from ccd.settings import Settings
 from ccd.survey.agi import PostCallSurvey
 from ccd.survey.writer import AnswerWriter
 from ccd.wallboard.view import ServiceLevelTargets
+from ccd.webhooks.schedule import RetryPolicy
+from ccd.webhooks.sender import Sender
+from ccd.webhooks.service import WebhookService
 
 log = structlog.get_logger("ccd.app")
 
@@ -169,7 +177,41 @@ def build(settings: Settings) -> Components:
     hub = EventHub()
     live.add_listener(hub.publish)
     bus.subscribe(live.handle)
-    cdr, cdr_writer = _build_cdr(settings, store=CdrStore(engine, clock), clock=clock)
+    webhook_settings = settings.webhooks
+    webhook_store = WebhookStore(engine)
+    webhook_sender = Sender(
+        allow_private=webhook_settings.allow_private_targets,
+        connect_timeout_s=webhook_settings.connect_timeout_s,
+        timeout_s=webhook_settings.timeout_s,
+        max_response_bytes=webhook_settings.max_response_bytes,
+    )
+    webhooks = WebhookService(
+        store=webhook_store,
+        sender=webhook_sender,
+        clock=clock,
+        calls=live,
+        retry=RetryPolicy(
+            min_s=webhook_settings.retry_min_s,
+            max_s=webhook_settings.retry_max_s,
+            give_up_after_s=webhook_settings.give_up_after_h * 3600,
+        ),
+        per_subscription=webhook_settings.per_subscription_concurrency,
+        poll_interval_s=webhook_settings.poll_interval_s,
+        log_bodies=webhook_settings.log_bodies,
+        rng=random.Random(),
+    )
+    # After the live model: a ring's screen pop reads the call's IVR path from it.
+    bus.subscribe(webhooks.handle)
+
+    def on_live_message(message: dict[str, Any]) -> None:
+        # The ACD's and dialer's messages: websocket clients and webhook subscribers.
+        hub.publish_message(message)
+        webhooks.on_message(message)
+
+    # call.ended webhook rows commit in the CDR batch's own transaction.
+    cdr, cdr_writer = _build_cdr(
+        settings, store=CdrStore(engine, clock, outbox=webhooks.cdr_outbox), clock=clock
+    )
     bus.subscribe(cdr.handle)  # after the live model: same event order, live first
 
     def on_frame(frame: dict[str, str]) -> None:
@@ -205,7 +247,7 @@ def build(settings: Settings) -> Components:
         ami=gateway,
         store=acd_store,
         publish=bus.publish,
-        on_message=hub.publish_message,
+        on_message=on_live_message,
         clock=clock,
         interface_busy=_interface_busy(live_channels),
         live_channels=live_channels,
@@ -218,7 +260,7 @@ def build(settings: Settings) -> Components:
         agents=acd,
         ami=gateway,
         publish=bus.publish,
-        on_message=hub.publish_message,
+        on_message=on_live_message,
         clock=clock,
         report_zone=settings.dialer.report_zone,
         max_wrapup_s=settings.dialer.max_wrapup_s,
@@ -295,8 +337,16 @@ def build(settings: Settings) -> Components:
             survey_answers.not_ready_reasons,
         ),
     )
+    api_settings = settings.api
     web_app = build_api(
         tokens=tokens,
+        token_admin=tokens,
+        auth_failures=FailedAuthLimiter(
+            limit=api_settings.auth_fail_limit,
+            window_s=api_settings.auth_fail_window_s,
+            capacity=api_settings.auth_fail_max_addresses,
+        ),
+        trusted_proxies=parse_networks(api_settings.trusted_proxies),
         calls=live,
         control=control,
         readiness=readiness,
@@ -336,11 +386,29 @@ def build(settings: Settings) -> Components:
             dict(settings.wallboard.queue_targets_pct),
         ),
         monitors=monitors,
+        webhooks=WebhookApi(
+            store=webhook_store,
+            clock=clock,
+            changed=webhooks.refresh,
+            allow_private_targets=webhook_settings.allow_private_targets,
+        ),
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+
+    async def token_last_use(_: web.Application) -> AsyncIterator[None]:
+        # Left before the database closes: uses noted since the last flush are written.
+        task = asyncio.create_task(tokens.flush_every(), name="ccd-token-last-use")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await tokens.flush()
+        except Exception:
+            log.warning("token last-use not written at shutdown", exc_info=True)
 
     async def cdr_records(_: web.Application) -> AsyncIterator[None]:
         spool = cdr_writer.spool
@@ -371,6 +439,16 @@ def build(settings: Settings) -> Components:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    async def webhook_delivery(_: web.Application) -> AsyncIterator[None]:
+        # After the database, before the CDR writer (its batches write call.ended rows
+        # for the subscriptions read here); stopped after it.
+        await webhooks.refresh()
+        await webhook_sender.start()
+        webhooks.start()
+        yield
+        await webhooks.stop(settings.http.shutdown_timeout_s / 2)
+        await webhook_sender.close()
 
     async def loop_lag_probe(_: web.Application) -> AsyncIterator[None]:
         loop_lag.start()
@@ -458,6 +536,8 @@ def build(settings: Settings) -> Components:
         [
             loop_lag_probe,
             database,
+            token_last_use,
+            webhook_delivery,
             cdr_records,
             survey_writer,
             dispatcher,

@@ -38,6 +38,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ccd.domain.client_address import parse_networks
 from ccd.domain.safety import is_ami_safe
 from ccd.errors import ConfigError
 
@@ -352,6 +353,54 @@ class SurveySettings(_Section):
         return self
 
 
+class WebhookSettings(_Section):
+    # Targets in loopback, link-local, private or other non-global ranges are refused
+    # (SSRF) unless this is true — at subscription time and at every delivery.
+    allow_private_targets: bool = False
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # The whole attempt (connect, send, answer) must finish within this.
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # At most this much of a receiver's answer is read (the rest is cut off).
+    max_response_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Deliveries in flight to one subscription at most (a slow receiver holds only these).
+    per_subscription_concurrency: int = Field(default=4, ge=1, le=64)
+    # Retries: exponential backoff with full jitter between attempts, dead letter after
+    # give_up_after_h hours.
+    retry_min_s: float = Field(default=5.0, gt=0, le=3600)
+    retry_max_s: float = Field(default=3600.0, gt=0, le=86_400)
+    give_up_after_h: float = Field(default=24.0, gt=0, le=24 * 14)
+    # How often the outbox is read when nothing woke the worker (rows written by another
+    # process's transaction, retries due).
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Delivery log lines carry the payload body only when this is true.
+    log_bodies: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WebhookSettings:
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        return self
+
+
+class ApiSettings(_Section):
+    # Failed authentication per source address: after auth_fail_limit failures within
+    # auth_fail_window_s of the first, the address gets 429 (with Retry-After) for the
+    # rest of that window, whatever token it sends.
+    auth_fail_limit: int = Field(default=10, ge=1, le=10_000)
+    auth_fail_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    # Addresses remembered at most (the least recently failing one is forgotten first).
+    auth_fail_max_addresses: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed;
+    # empty: the peer address is the client (behind a proxy, every client shares it).
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)
+        return value
+
+
 class ForecastSettings(_Section):
     # Defaults of a staffing forecast's parameters (GET /api/v1/forecast, `ccd forecast`);
     # its days and intervals are drawn in [reports] zone.
@@ -387,6 +436,8 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     # Relative paths (this and every other path key) are taken from the directory of the
     # config file that names them; from the environment or as defaults, from the working
     # directory at load time. Then made absolute so a later chdir cannot move the database.

@@ -22,7 +22,9 @@ from ccd.api import monitoring as monitoring_routes
 from ccd.api import quality as quality_routes
 from ccd.api import recordings as recording_routes
 from ccd.api import reports as report_routes
+from ccd.api import tokens as token_routes
 from ccd.api import wallboard as wallboard_routes
+from ccd.api import webhooks as webhook_routes
 from ccd.api.context import AUDIT_LOG, DEPS, ApiDeps
 from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
@@ -36,6 +38,8 @@ from ccd.db.dialer_store import DialerStore
 from ccd.db.quality_store import QualityStore
 from ccd.domain.audit import AuditLog
 from ccd.domain.auth import TokenVerifier
+from ccd.domain.auth_failures import FailedAuthLimiter
+from ccd.domain.client_address import Network
 from ccd.forecast.parameters import ForecastDefaults
 from ccd.forecast.run import HistoryReader
 from ccd.health import ReadinessCheck
@@ -74,6 +78,10 @@ def build_api(
     recordings: recording_routes.RecordingApi | None = None,
     wallboard_targets: ServiceLevelTargets | None = None,
     monitors: MonitorService | None = None,
+    webhooks: webhook_routes.WebhookApi | None = None,
+    token_admin: token_routes.TokenAdmin | None = None,
+    auth_failures: FailedAuthLimiter | None = None,
+    trusted_proxies: tuple[Network, ...] = (),
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
@@ -89,6 +97,8 @@ def build_api(
         hub=hub,
         clock=clock if clock is not None else SystemClock(),
         max_body_bytes=max_body_bytes,
+        auth_failures=auth_failures,
+        trusted_proxies=trusted_proxies,
     )
     app[AUDIT_LOG] = audit
     router = app.router
@@ -117,6 +127,8 @@ def build_api(
     quality_routes.add_routes(app, quality)
     audit_routes.add_routes(app)
     monitoring_routes.add_routes(app, monitors)
+    webhook_routes.add_routes(app, webhooks)
+    token_routes.add_routes(app, token_admin)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:

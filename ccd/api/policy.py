@@ -40,6 +40,9 @@ COMPLIANCE_READERS = CALL_READERS
 # the monitoring system with an integrator token of its own, and by admins.
 METRICS_SCRAPERS = frozenset({Role.ADMIN, Role.INTEGRATOR})
 AUDIT_READERS = frozenset({Role.ADMIN})
+# Webhook subscriptions (ccd.api.webhooks): they hold a signing secret and send call data
+# anywhere the URL says, so only admins create, read and replay them.
+WEBHOOK_ADMINS = frozenset({Role.ADMIN})
 # Live monitoring (ccd.api.monitoring): listening to a conversation is a supervisory act,
 # so supervisors only — admins run the PBX, not the floor, and an admin token is often a
 # deployment's or an integration's; whoever needs to listen gets a supervisor token.
@@ -174,6 +177,16 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
     "quality.evaluations.update": QA_EVALUATORS,
     "quality.evaluations.acknowledge": QA_ACKNOWLEDGERS,
     "quality.averages": QA_AVERAGE_READERS,
+    # Token listing (expiry, last use; never a secret) and revocation: the admin's.
+    "tokens.list": frozenset({Role.ADMIN}),
+    "tokens.revoke": frozenset({Role.ADMIN}),
+    "webhooks.list": WEBHOOK_ADMINS,
+    "webhooks.create": WEBHOOK_ADMINS,
+    "webhooks.get": WEBHOOK_ADMINS,
+    "webhooks.update": WEBHOOK_ADMINS,
+    "webhooks.delete": WEBHOOK_ADMINS,
+    "webhooks.deliveries": WEBHOOK_ADMINS,
+    "webhooks.replay": WEBHOOK_ADMINS,
 }
 
 

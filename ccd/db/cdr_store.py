@@ -21,7 +21,7 @@ skipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,10 @@ CDRS: Table = CallDetailRecord.__table__  # type: ignore[assignment]
 LEGS: Table = CallLeg.__table__  # type: ignore[assignment]
 ASTERISK_CDRS: Table = AsteriskCdrRow.__table__  # type: ignore[assignment]
 
+# Written in the batch's own transaction (webhooks' call.ended outbox rows): they commit
+# with the CDRs or not at all.
+CallsOutbox = Callable[[AsyncConnection, Sequence[CallRecord], datetime], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -57,9 +61,16 @@ class BatchResult:
 
 
 class CdrStore:
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock | None = None,
+        *,
+        outbox: CallsOutbox | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock or SystemClock()
+        self._outbox = outbox
         backend = engine.dialect.name
         if backend not in ("postgresql", "sqlite"):  # settings only allow these two
             raise ValueError(f"CDR store: unsupported database {backend!r}")
@@ -81,6 +92,8 @@ class CdrStore:
             calls_inserted, asterisk_inserted = await insert(
                 connection, calls, legs, asterisk, written_at
             )
+            if self._outbox is not None and calls:
+                await self._outbox(connection, list(calls.values()), written_at)
         return BatchResult(
             calls=len(calls),
             calls_inserted=calls_inserted,

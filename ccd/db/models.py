@@ -74,6 +74,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Migration 0012: NULL never expires; where the last successful use came from.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_from: Mapped[str | None] = mapped_column(String(64))
 
 
 class CallDetailRecord(Base):
@@ -501,3 +504,53 @@ class RecordingRow(Base):
     pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class WebhookSubscriptionRow(Base):
+    """A webhook subscription (ccd.webhooks): where to send which events, signed with
+    ``secret`` (``whsec_`` + base64; never shown again after creation)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    """The webhook outbox: one row per event and subscription, written with the change
+    that caused it (a CDR's row in the CDR's transaction). ``seq`` is outbox order; ``id``
+    is the ``webhook-id`` sent on every attempt; ``status`` pending, delivered or dead;
+    ``window_start`` when its 24 h of retries began (creation, or a replay)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "dedupe_key"),
+        Index("ix_webhook_deliveries_pending", "subscription_id", "status", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    subscription_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    order_key: Mapped[str] = mapped_column(String(200))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(String())
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    latency_ms: Mapped[float | None] = mapped_column(Float)

@@ -20,6 +20,8 @@ from ccd.api.app import build_api
 from ccd.api.dialer_runtime import DialerRuntime
 from ccd.api.hub import EventHub
 from ccd.api.recordings import RecordingApi
+from ccd.api.tokens import TokenAdmin
+from ccd.api.webhooks import WebhookApi
 from ccd.cdr.queries import CdrDetail, CdrFilter, CdrPosition, CdrReader, CdrSort, StoredCdr
 from ccd.db.acd_store import AcdStore
 from ccd.db.audit_store import AuditStore
@@ -27,8 +29,10 @@ from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import DialerStore
 from ccd.db.quality_store import QualityStore
 from ccd.domain.auth import Principal, Role, TokenVerifier
+from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.calls import Call, CallState, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.client_address import Network
 from ccd.forecast.parameters import ForecastDefaults
 from ccd.forecast.run import HistoryReader
 from ccd.ivr.holder import FlowsHolder
@@ -68,10 +72,14 @@ class FakeTokens:
     def __init__(self, principals: dict[str, Principal]) -> None:
         self.principals = dict(principals)
         self.verified: list[str] = []
+        self.uses: list[tuple[str, str]] = []  # (token id, source address)
 
     async def verify(self, token: str) -> Principal | None:
         self.verified.append(token)
         return self.principals.get(token)
+
+    def record_use(self, token_id: str, source: str) -> None:
+        self.uses.append((token_id, source))
 
 
 class FakeCalls:
@@ -382,6 +390,10 @@ async def running_api(
     forecast_defaults: ForecastDefaults | None = None,
     monitors: MonitorService | None = None,
     recordings: RecordingApi | None = None,
+    webhooks: WebhookApi | None = None,
+    token_admin: TokenAdmin | None = None,
+    auth_failures: FailedAuthLimiter | None = None,
+    trusted_proxies: tuple[Network, ...] = (),
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -417,6 +429,10 @@ async def running_api(
         forecast_defaults=forecast_defaults,
         monitors=monitors,
         recordings=recordings,
+        webhooks=webhooks,
+        token_admin=token_admin,
+        auth_failures=auth_failures,
+        trusted_proxies=trusted_proxies,
     )
     statuses: list[int] = []
 

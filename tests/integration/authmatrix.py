@@ -190,6 +190,15 @@ AUDIT_ENDPOINTS = {
 }
 
 
+# API tokens, for the auth matrix of test_api_tokens (it needs a database; that test stores
+# a token with this id): admins only.
+MATRIX_TOKEN_ID = "0123456789ab"
+TOKEN_ENDPOINTS = {
+    "tokens.list": Endpoint("GET", "/api/v1/tokens", 200, ADMIN_ONLY),
+    "tokens.revoke": Endpoint("DELETE", f"/api/v1/tokens/{MATRIX_TOKEN_ID}", 200, ADMIN_ONLY),
+}
+
+
 # The wallboard's data, for the auth matrix of test_api_wallboard (it needs a database).
 WALLBOARD_VIEWERS = frozenset({"admin", "supervisor", "analyst"})
 WALLBOARD_ENDPOINTS = {
@@ -312,6 +321,36 @@ RECORDING_ENDPOINTS = {
         200,
         VIEWERS,
         body={"mode": "percent", "percent": 10},
+    ),
+}
+
+
+# Webhook subscriptions, for the auth matrix of test_api_webhooks (it needs a database):
+# admins only. The test's database holds subscription WEBHOOK_ID with delivery DELIVERY_ID.
+WEBHOOK_ID = "wh_matrix"
+DELIVERY_ID = "msg_matrix"
+WEBHOOK_ENDPOINTS = {
+    "webhooks.list": Endpoint("GET", "/api/v1/webhooks", 200, ADMIN_ONLY),
+    "webhooks.create": Endpoint(
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        ADMIN_ONLY,
+        body={"url": "http://127.0.0.1:9/hook", "event_types": ["call.*"]},
+    ),
+    "webhooks.get": Endpoint("GET", f"/api/v1/webhooks/{WEBHOOK_ID}", 200, ADMIN_ONLY),
+    "webhooks.update": Endpoint(
+        "PATCH", f"/api/v1/webhooks/{WEBHOOK_ID}", 200, ADMIN_ONLY, body={"enabled": False}
+    ),
+    "webhooks.delete": Endpoint("DELETE", f"/api/v1/webhooks/{WEBHOOK_ID}", 204, ADMIN_ONLY),
+    "webhooks.deliveries": Endpoint(
+        "GET", f"/api/v1/webhooks/{WEBHOOK_ID}/deliveries?status=dead", 200, ADMIN_ONLY
+    ),
+    "webhooks.replay": Endpoint(
+        "POST",
+        f"/api/v1/webhooks/{WEBHOOK_ID}/deliveries/{DELIVERY_ID}/replay",
+        202,
+        ADMIN_ONLY,
     ),
 }
 

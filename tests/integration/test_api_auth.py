@@ -37,7 +37,9 @@ from tests.integration.authmatrix import (
     READERS,
     RECORDING_ENDPOINTS,
     REPORT_ENDPOINTS,
+    TOKEN_ENDPOINTS,
     WALLBOARD_ENDPOINTS,
+    WEBHOOK_ENDPOINTS,
     Endpoint,
     call,
     expected_status,
@@ -78,6 +80,8 @@ def test_matrix_covers_every_authenticated_route() -> None:
     covered |= set(REPORT_ENDPOINTS)  # test_api_reports
     covered |= set(QUALITY_ENDPOINTS)  # test_api_quality
     covered |= set(RECORDING_ENDPOINTS)  # test_api_recordings
+    covered |= set(TOKEN_ENDPOINTS)  # test_api_tokens
+    covered |= set(WEBHOOK_ENDPOINTS)  # test_api_webhooks
     assert covered == set(ROUTE_ROLES)
 
 
@@ -199,6 +203,9 @@ async def test_token_verifier_failure_is_503_not_500() -> None:
     class BrokenTokens:
         async def verify(self, token: str) -> Principal | None:
             raise ConnectionRefusedError("database down at 10.0.0.5")
+
+        def record_use(self, token_id: str, source: str) -> None:
+            raise AssertionError("no token was verified")
 
     async with running_api(tokens=BrokenTokens()) as api:
         response = await api.client.get("/api/v1/me", headers=api.auth("admin"))

@@ -1,0 +1,370 @@
+"""Webhook subscriptions over HTTP (admins only, ``ccd.api.policy``).
+
+``POST /api/v1/webhooks`` answers the subscription with its ``secret`` — the only time it
+is shown (generated unless given). Every read shows delivery statistics. Deliveries of a
+subscription are listed newest first, filtered by status; a dead (or any) delivery is sent
+again by ``POST …/deliveries/{delivery_id}/replay`` with its original ``webhook-id``.
+
+A target URL is checked here (http/https, no credentials; its host's addresses must be
+public unless ``[webhooks] allow_private_targets``) and again at every delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ccd.api.handlers import no_store_json, read_json
+from ccd.api.problems import (
+    UPSTREAM_UNAVAILABLE,
+    ApiProblem,
+    FieldError,
+    not_found,
+    validation_problem,
+)
+from ccd.api.serialize import iso
+from ccd.api.validation import check_id_param, validate_body
+from ccd.clock import Clock
+from ccd.db.stores import StoreUnavailable
+from ccd.db.webhook_store import WebhookNotFound, WebhookStore, new_subscription_id
+from ccd.webhooks.catalog import MAX_PATTERNS, pattern_problem
+from ccd.webhooks.model import Delivery, DeliveryStats, DeliveryStatus, Subscription
+from ccd.webhooks.signing import BadSecret, new_secret, secret_key
+from ccd.webhooks.targets import address_problem, host_of, literal_address, url_problem
+
+MAX_ID_LENGTH = 64
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+EventPattern = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Patterns(BaseModel):
+    @field_validator("event_types", check_fields=False)
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        problems = [p for p in (pattern_problem(v) for v in value) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return list(dict.fromkeys(value))
+
+
+class WebhookCreate(_Patterns):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    event_types: Annotated[list[EventPattern], Field(min_length=1, max_length=MAX_PATTERNS)]
+    secret: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    enabled: bool = True
+    description: Annotated[str, Field(max_length=200)] = ""
+
+
+class WebhookUpdate(_Patterns):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    event_types: (
+        Annotated[list[EventPattern], Field(min_length=1, max_length=MAX_PATTERNS)] | None
+    ) = None
+    enabled: bool | None = None
+    description: Annotated[str, Field(max_length=200)] | None = None
+
+
+class DeliveryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: DeliveryStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+
+
+Resolve = Callable[[str], Awaitable[list[str]]]
+
+
+async def resolve_host(host: str) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookApi:
+    store: WebhookStore
+    clock: Clock
+    # Re-read subscriptions in the delivering service after a change.
+    changed: Callable[[], Awaitable[None]]
+    allow_private_targets: bool = False
+    resolve: Resolve = resolve_host
+
+
+WEBHOOK_API = web.AppKey("webhook_api", WebhookApi)
+
+
+def add_routes(app: web.Application, api: WebhookApi | None) -> None:
+    if api is not None:
+        app[WEBHOOK_API] = api
+    router = app.router
+    router.add_get("/api/v1/webhooks", list_webhooks, name="webhooks.list")
+    router.add_post("/api/v1/webhooks", create_webhook, name="webhooks.create")
+    router.add_get("/api/v1/webhooks/{id}", get_webhook, name="webhooks.get")
+    router.add_patch("/api/v1/webhooks/{id}", update_webhook, name="webhooks.update")
+    router.add_delete("/api/v1/webhooks/{id}", delete_webhook, name="webhooks.delete")
+    router.add_get("/api/v1/webhooks/{id}/deliveries", list_deliveries, name="webhooks.deliveries")
+    router.add_post(
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+        replay_delivery,
+        name="webhooks.replay",
+    )
+
+
+def _api(request: web.Request) -> WebhookApi:
+    api = request.app.get(WEBHOOK_API)
+    if api is None:
+        raise ApiProblem(
+            503, "webhooks are not available in this process", type_=UPSTREAM_UNAVAILABLE
+        )
+    return api
+
+
+def _unavailable(exc: StoreUnavailable) -> ApiProblem:
+    return ApiProblem(503, f"the webhook store is unavailable: {exc}", type_=UPSTREAM_UNAVAILABLE)
+
+
+def _subscription_id(request: web.Request) -> str:
+    return check_id_param(
+        "id", request.match_info["id"], max_length=MAX_ID_LENGTH, missing="no such webhook"
+    )
+
+
+def stats_view(stats: DeliveryStats) -> dict[str, object]:
+    return {
+        "delivered": stats.delivered,
+        "failed_attempts": stats.failed_attempts,
+        "pending": stats.pending,
+        "dead": stats.dead,
+        "last_success_at": iso(stats.last_success_at),
+        "last_failure_at": iso(stats.last_failure_at),
+        "latency_ms_avg": None if stats.latency_ms_avg is None else round(stats.latency_ms_avg, 1),
+        "latency_ms_max": None if stats.latency_ms_max is None else round(stats.latency_ms_max, 1),
+    }
+
+
+def subscription_view(subscription: Subscription, stats: DeliveryStats) -> dict[str, object]:
+    """Never the secret (shown once, in the creation's answer)."""
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "event_types": list(subscription.event_types),
+        "enabled": subscription.enabled,
+        "description": subscription.description,
+        "created_at": iso(subscription.created_at),
+        "updated_at": iso(subscription.updated_at),
+        "stats": stats_view(stats),
+    }
+
+
+def delivery_view(delivery: Delivery) -> dict[str, object]:
+    return {
+        "id": delivery.id,
+        "event_type": delivery.event_type,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "created_at": iso(delivery.created_at),
+        "next_attempt_at": (
+            iso(delivery.next_attempt_at) if delivery.status is DeliveryStatus.PENDING else None
+        ),
+        "last_attempt_at": iso(delivery.last_attempt_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "delivered_at": iso(delivery.delivered_at),
+        "latency_ms": None if delivery.latency_ms is None else round(delivery.latency_ms, 1),
+        "payload": json.loads(delivery.payload),
+    }
+
+
+async def _check_target(api: WebhookApi, url: str) -> None:
+    problem = url_problem(url)
+    if problem is not None:
+        raise validation_problem([FieldError("url", problem)])
+    if api.allow_private_targets:
+        return
+    host = host_of(url)
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            addresses = await api.resolve(host)
+        except OSError as exc:
+            raise validation_problem(
+                [FieldError("url", f"host {host!r} does not resolve ({exc.strerror or exc})")]
+            ) from None
+    for address in addresses:
+        refused = address_problem(address)
+        if refused is not None:
+            raise validation_problem([FieldError("url", f"refused: {host} → {refused}")])
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    api = _api(request)
+    try:
+        subscriptions = await api.store.subscriptions()
+        stats = await api.store.stats()
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    return no_store_json(
+        {
+            "webhooks": [
+                subscription_view(s, stats.get(s.id, DeliveryStats())) for s in subscriptions
+            ]
+        }
+    )
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    api = _api(request)
+    body = await read_json(request, WebhookCreate)
+    secret = body.secret if body.secret is not None else new_secret()
+    try:
+        secret_key(secret)
+    except BadSecret as exc:
+        raise validation_problem([FieldError("secret", str(exc))]) from None
+    await _check_target(api, body.url)
+    now = api.clock.now()
+    subscription = Subscription(
+        id=new_subscription_id(),
+        url=body.url,
+        event_types=tuple(body.event_types),
+        secret=secret,
+        enabled=body.enabled,
+        description=body.description,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        await api.store.create(subscription)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    await api.changed()
+    view = subscription_view(subscription, DeliveryStats())
+    view["secret"] = secret
+    response = no_store_json(view, status=201)
+    response.headers["Location"] = f"/api/v1/webhooks/{subscription.id}"
+    return response
+
+
+async def _subscription(api: WebhookApi, subscription_id: str) -> Subscription:
+    try:
+        return await api.store.subscription(subscription_id)
+    except WebhookNotFound:
+        raise not_found("no such webhook") from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+
+
+async def get_webhook(request: web.Request) -> web.Response:
+    api = _api(request)
+    subscription = await _subscription(api, _subscription_id(request))
+    try:
+        stats = await api.store.stats()
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    return no_store_json(
+        subscription_view(subscription, stats.get(subscription.id, DeliveryStats()))
+    )
+
+
+async def update_webhook(request: web.Request) -> web.Response:
+    api = _api(request)
+    subscription_id = _subscription_id(request)
+    body = await read_json(request, WebhookUpdate)
+    current = await _subscription(api, subscription_id)
+    if body.url is not None:
+        await _check_target(api, body.url)
+    changed = replace(
+        current,
+        url=body.url if body.url is not None else current.url,
+        event_types=(
+            tuple(body.event_types) if body.event_types is not None else current.event_types
+        ),
+        enabled=body.enabled if body.enabled is not None else current.enabled,
+        description=body.description if body.description is not None else current.description,
+        updated_at=api.clock.now(),
+    )
+    try:
+        await api.store.update(changed)
+        stats = await api.store.stats()
+    except WebhookNotFound:
+        raise not_found("no such webhook") from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    await api.changed()
+    return no_store_json(subscription_view(changed, stats.get(changed.id, DeliveryStats())))
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    api = _api(request)
+    subscription_id = _subscription_id(request)
+    try:
+        await api.store.delete(subscription_id)
+    except WebhookNotFound:
+        raise not_found("no such webhook") from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    await api.changed()
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+def _delivery_query(request: web.Request) -> DeliveryQuery:
+    data: dict[str, object] = {}
+    errors: list[FieldError] = []
+    for name in dict.fromkeys(request.query.keys()):
+        values = request.query.getall(name)
+        if len(values) > 1:
+            errors.append(FieldError(name, "must be given at most once"))
+        else:
+            data[name] = values[0]
+    if errors:
+        raise validation_problem(errors)
+    return validate_body(DeliveryQuery, data)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    api = _api(request)
+    subscription_id = _subscription_id(request)
+    query = _delivery_query(request)
+    await _subscription(api, subscription_id)
+    try:
+        deliveries = await api.store.deliveries(
+            subscription_id, status=query.status, limit=query.limit
+        )
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    return no_store_json({"deliveries": [delivery_view(d) for d in deliveries]})
+
+
+async def replay_delivery(request: web.Request) -> web.Response:
+    api = _api(request)
+    subscription_id = _subscription_id(request)
+    delivery_id = check_id_param(
+        "delivery_id",
+        request.match_info["delivery_id"],
+        max_length=MAX_ID_LENGTH,
+        missing="no such delivery",
+    )
+    try:
+        delivery = await api.store.replay(subscription_id, delivery_id, api.clock.now())
+    except WebhookNotFound:
+        raise not_found("no such delivery") from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    await api.changed()
+    return no_store_json(delivery_view(delivery), status=202)

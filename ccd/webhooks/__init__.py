@@ -1,0 +1,1 @@
+"""Webhooks for integrators: signed, durable HTTP deliveries of call-center events."""
