@@ -206,12 +206,15 @@ async def acd_daemon(
     quiet_before: bool = True,
     hangup_after: bool = True,
     flows: Mapping[str, str] | None = None,
+    settings_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[AcdRun]:
-    """``flows``: IVR flow files (name → TOML) for a flows directory of this run."""
+    """``flows``: IVR flow files (name → TOML) for a flows directory of this run;
+    ``settings_env``: more CCD_* settings for the daemon."""
     if quiet_before:
         await quiet_sandbox(sandbox)
     environ = daemon_environment(sandbox, data_dir)
     environ |= {"CCD_DATABASE__URL": database_url, "CCD_AGI__PORT": str(agi_port)}
+    environ |= dict(settings_env or {})
     if flows is not None:
         flows_dir = data_dir / "ivr"
         flows_dir.mkdir(parents=True, exist_ok=True)
