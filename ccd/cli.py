@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[config_option], help="run the daemon")
     run.set_defaults(handler=_cmd_run)
+
     init = commands.add_parser(
         "init",
         help="write the shipped samples (config, IVR flows, ACD seed, dialplan, "
@@ -119,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--agent", metavar="ID", help="agent id (required for --role agent)")
     create.add_argument("--label", default="", help="free text: who or what uses the token")
+    lifetime = create.add_mutually_exclusive_group()
+    lifetime.add_argument(
+        "--expires-in", metavar="DURATION", help="lifetime: 30m, 12h, 90d, 2w (default: never)"
+    )
+    lifetime.add_argument(
+        "--expires-at", metavar="ISO", help="expiry as ISO 8601 with offset, e.g. 2027-03-01T00:00Z"
+    )
     create.set_defaults(handler=_cmd_token_create)
     listing = token_commands.add_parser("list", parents=[config_option], help="list tokens")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -700,21 +708,31 @@ async def _with_token_store(settings: Settings, work: Callable[[Any], Awaitable[
 
 
 def _cmd_token_create(args: argparse.Namespace) -> int:
+    from ccd.clock import SystemClock
     from ccd.db.tokens import validate_token_request
+    from ccd.domain.token_lifetime import expiry
 
     settings = _settings_with_logging(args, require_ami_secret=False)
     # Check the request before touching the database, so typos fail fast.
     validate_token_request(args.role, args.agent, args.label)
+    try:
+        expires_at = expiry(
+            SystemClock().now(), expires_in=args.expires_in, expires_at=args.expires_at
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     token_id, token = _run_async(
         lambda: _with_token_store(
-            settings, lambda store: store.create(args.role, args.agent, args.label)
+            settings,
+            lambda store: store.create(args.role, args.agent, args.label, expires_at=expires_at),
         )
     )
     # stdout carries only the token (TOKEN=$(ccd token create ...)); the rest is for humans.
     print(token)
     agent = f", agent {args.agent}" if args.agent else ""
+    lifetime = f", expires {_iso(expires_at)}" if expires_at else ", never expires"
     print(
-        f"created token {token_id} (role {args.role}{agent}).\n"
+        f"created token {token_id} (role {args.role}{agent}{lifetime}).\n"
         "warning: this is the only time the token is shown; store it now.",
         file=sys.stderr,
     )
@@ -722,16 +740,22 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_token_list(args: argparse.Namespace) -> int:
+    from ccd.clock import SystemClock
+
     settings = _settings_with_logging(args, require_ami_secret=False)
     tokens = _run_async(lambda: _with_token_store(settings, lambda store: store.list()))
+    now = SystemClock().now()
     rows = [
         {
             "id": info.token_id,
             "role": info.role.value,
             "agent": info.agent_id,
             "label": info.label,
+            "status": info.status(now),
             "created_at": info.created_at.isoformat(timespec="seconds"),
+            "expires_at": _iso(info.expires_at),
             "last_used_at": _iso(info.last_used_at),
+            "last_used_from": info.last_used_from,
             "revoked_at": _iso(info.revoked_at),
         }
         for info in tokens
@@ -742,7 +766,7 @@ def _cmd_token_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no tokens (create one with `ccd token create --role admin`)")
         return EXIT_OK
-    headers = ["ID", "ROLE", "AGENT", "LABEL", "CREATED", "LAST USED", "STATUS"]
+    headers = ["ID", "ROLE", "AGENT", "LABEL", "CREATED", "EXPIRES", "LAST USED", "FROM", "STATUS"]
     table = [
         [
             str(row["id"]),
@@ -750,8 +774,10 @@ def _cmd_token_list(args: argparse.Namespace) -> int:
             row["agent"] or "-",
             row["label"] or "-",
             str(row["created_at"]),
+            row["expires_at"] or "never",
             row["last_used_at"] or "never",
-            f"revoked {row['revoked_at']}" if row["revoked_at"] else "active",
+            row["last_used_from"] or "-",
+            f"revoked {row['revoked_at']}" if row["revoked_at"] else str(row["status"]),
         ]
         for row in rows
     ]

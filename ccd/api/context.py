@@ -11,6 +11,8 @@ from ccd.api.hub import EventHub
 from ccd.clock import Clock
 from ccd.domain.audit import AuditLog
 from ccd.domain.auth import Principal, TokenVerifier
+from ccd.domain.auth_failures import FailedAuthLimiter
+from ccd.domain.client_address import Network
 from ccd.health import ReadinessCheck
 from ccd.live.ports import CallControl, CallDirectory
 
@@ -24,6 +26,10 @@ class ApiDeps:
     hub: EventHub
     clock: Clock
     max_body_bytes: int
+    # Failed authentication per source address (None: not limited, e.g. in tests).
+    auth_failures: FailedAuthLimiter | None = None
+    # Peers whose X-Forwarded-For is believed (``ccd.domain.client_address``).
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 DEPS = web.AppKey("deps", ApiDeps)

@@ -12,9 +12,11 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID
+from ccd.api.context import DEPS, PRINCIPAL, REQUEST_ID, ApiDeps
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES, require_role
 from ccd.api.problems import PROBLEM_CONTENT_TYPE, ApiProblem, unauthorized
+from ccd.domain.auth import TokenExpired
+from ccd.domain.client_address import client_address
 
 log = structlog.get_logger("ccd.api")
 
@@ -122,6 +124,24 @@ def _bearer_token(request: web.Request, route_name: str) -> str | None:
     return None
 
 
+def _too_many_failures(retry_after: int) -> ApiProblem:
+    return ApiProblem(
+        429,
+        f"too many failed authentication attempts from this address; retry in {retry_after} s",
+        headers={hdrs.RETRY_AFTER: str(retry_after)},
+        extensions={"retry_after_s": retry_after},
+    )
+
+
+def _failed(deps: ApiDeps, address: str, problem: ApiProblem, reason: str) -> ApiProblem:
+    """Count a failed authentication against ``address`` and log it (never the token)."""
+    blocked_for = None
+    if deps.auth_failures is not None:
+        blocked_for = deps.auth_failures.record_failure(address, deps.clock.monotonic())
+    log.warning("authentication failed", address=address, reason=reason, blocked_for_s=blocked_for)
+    return problem
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     match_info = request.match_info
@@ -135,19 +155,47 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.error("route has no access policy", route=route_name)
         raise ApiProblem(403, "this route has no access policy")
 
+    deps = request.app[DEPS]
+    # Every X-Forwarded-For line, in order: a proxy may add its own line after one the
+    # client sent, and the client's must not be the one read.
+    forwarded_for = ",".join(request.headers.getall("X-Forwarded-For", ())) or None
+    address = client_address(request.remote, forwarded_for, deps.trusted_proxies)
+    if deps.auth_failures is not None:
+        # A blocked address is refused whatever it sends: checking its token would tell a
+        # guesser which guess was right and cost a database read per guess.
+        retry_after = deps.auth_failures.retry_after(address, deps.clock.monotonic())
+        if retry_after is not None:
+            raise _too_many_failures(retry_after)
     token = _bearer_token(request, route_name)
     if token is None:
-        raise unauthorized("a bearer token is required", token_given=False)
+        raise _failed(
+            deps, address, unauthorized("a bearer token is required", token_given=False), "missing"
+        )
     if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise unauthorized("the bearer token is malformed", token_given=True)
+        raise _failed(
+            deps,
+            address,
+            unauthorized("the bearer token is malformed", token_given=True),
+            "malformed",
+        )
     try:
-        principal = await request.app[DEPS].tokens.verify(token)
+        principal = await deps.tokens.verify(token)
+    except TokenExpired:
+        raise _failed(
+            deps, address, unauthorized("the bearer token has expired", token_given=True), "expired"
+        ) from None
     except Exception:
         log.exception("token verification failed")
         raise ApiProblem(503, "token verification is unavailable; retry later") from None
     if principal is None:
-        raise unauthorized("the bearer token is invalid, expired or revoked", token_given=True)
+        raise _failed(
+            deps,
+            address,
+            unauthorized("the bearer token is invalid or revoked", token_given=True),
+            "invalid",
+        )
 
+    deps.tokens.record_use(principal.token_id, address)
     request[PRINCIPAL] = principal
     require_role(principal, route_name)
     with structlog.contextvars.bound_contextvars(token_id=principal.token_id):

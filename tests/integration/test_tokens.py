@@ -113,7 +113,10 @@ async def test_list_shows_every_token_with_status_and_last_use(engine: AsyncEngi
     clock.advance(60)
     second_id, _ = await store.create(Role.INTEGRATOR, label="crm")
     clock.advance(60)
-    await store.verify(first)
+    principal = await store.verify(first)
+    assert principal is not None
+    store.record_use(principal.token_id, "192.0.2.7")
+    assert await store.flush() == 1
     await store.revoke(second_id)
 
     listed = await store.list()
@@ -123,6 +126,7 @@ async def test_list_shows_every_token_with_status_and_last_use(engine: AsyncEngi
     assert listed[0].label == "desk 3"
     assert listed[0].created_at == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     assert listed[0].last_used_at == clock.now()
+    assert listed[0].last_used_from == "192.0.2.7"
     assert listed[0].active
     assert listed[1].revoked_at == clock.now()
     assert not listed[1].active

@@ -40,9 +40,12 @@ async def test_upgrade_current_round_trip_and_tokens(private_schema_engine: Asyn
 
     await migrate.upgrade(engine)  # a second upgrade changes nothing
     assert await TokenStore(engine).verify(token) is not None
+    store.record_use(token_id, "198.51.100.7")  # what the API does; written by flush
+    assert await store.flush() == 1
     [info] = await store.list()
     assert info.last_used_at is not None
     assert info.last_used_at.tzinfo is not None
+    assert info.last_used_from == "198.51.100.7"
 
     assert await store.revoke(token_id)
     assert await store.verify(token) is None
