@@ -52,7 +52,9 @@ channel (the Originate was refused) drops the attempt: there is no call to recor
 Recording: ``RecordingStarted`` (published by the recording service when it starts
 recording a call, keyed by the customer's linkedid) sets ``recording_ref`` (the first one
 wins); for a call already recorded or never seen it is counted in ``late_recordings``. The
-recorder's own channels (linkedid ``RECORDER_CHANNEL_PREFIX…``) give no record.
+recorder's own channels (linkedid ``RECORDER_CHANNEL_PREFIX…``) and a supervisor's monitoring
+call (``SUPERVISOR_CHANNEL_PREFIX…``, audited by ccd.monitor) give no record: neither is a
+customer's call.
 
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
@@ -164,7 +166,11 @@ from ccd.domain.events import (
 )
 from ccd.domain.grouping import CallGrouping, channel_snapshots
 from ccd.domain.parties import callee_number, dial_target, local_partner
+from ccd.monitor.sessions import SUPERVISOR_CHANNEL_PREFIX
 from ccd.recording.files import RECORDER_CHANNEL_PREFIX
+
+# ccd's own channels that are no customer's call (see the module docstring).
+NOT_CALLS = (RECORDER_CHANNEL_PREFIX, SUPERVISOR_CHANNEL_PREFIX)
 
 _UP = ChannelState.UP
 
@@ -889,8 +895,8 @@ class CdrBuilder:
 
     def _complete(self, call: _Call, ended_at: datetime) -> list[CallRecord]:
         """The record of a call whose legs all ended, unless the dialer has yet to settle it."""
-        if call.linkedid.startswith(RECORDER_CHANNEL_PREFIX):
-            self._finish(call)  # a recorder (ccd.recording) is not a call
+        if call.linkedid.startswith(NOT_CALLS):
+            self._finish(call)  # ccd's recorder or a supervisor's monitoring session
             return []
         if call.dialer is not None and call.dialer_disposition is None:
             self._unsettled[call.linkedid] = ended_at

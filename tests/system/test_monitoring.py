@@ -205,6 +205,10 @@ async def test_listen_whisper_barge_by_ear(
         assert status == 200, record
         assert (record["disposition"], record["agent_id"]) == ("answered", "4001")
         assert not any(supervisor_name in leg["channel"] for leg in record["legs"]), record
+        # The supervisor's own call is no customer call: no record of its own either.
+        status, listing = await run.api("GET", "/api/v1/cdrs", supervisor)
+        assert status == 200, listing
+        assert not [r["id"] for r in listing["cdrs"] if r["id"].startswith("ccd-mon-")]
         admin = await run.token(Role.ADMIN)
         status, trail = await run.api("GET", f"/api/v1/audit?target_id={call_id}", admin)
         assert status == 200, trail
