@@ -31,6 +31,9 @@ from ccd.reports.ports import ReportSource
 from ccd.reports.presence import PresenceFold
 
 DEFAULT_SL_TARGET_S = 20.0  # ccd.acd.model.Queue's default, for a queue no longer configured
+# How far before ``from`` the agent report looks for calls still being handled (talk or
+# wrap-up) when the range begins: longer than any call and its wrap-up.
+HANDLING_LOOKBACK = timedelta(hours=8)
 Key = tuple[str, int]
 
 
@@ -273,6 +276,13 @@ class ReportService:
                 return None
             return call.agent_id
 
+        # Calls started before the range may still be talked or wrapped up in it: that time
+        # is in the range's handling (the call itself counts in the interval it started in).
+        lookback = request.start - HANDLING_LOOKBACK
+        async for earlier in self._source.calls(lookback, request.start):
+            for call in earlier:
+                if call.handled and (wanted is None or call.agent_id == wanted):
+                    presence.add_handling(call)
         # No agent filter in SQL: a repeat call may reach another agent.
         await self._fold_calls(request, index, key_of=agent_key, on_call=on_call, tally_of=tally_of)
         times = presence.finish()

@@ -271,3 +271,26 @@ async def test_totals_over_the_range(api: Api) -> None:
     _, campaigns = await send(api, "GET", f"/api/v1/reports/campaigns?{RANGE}&campaign=winter")
     [winter] = campaigns["totals"]
     assert subset(winter, EXPECTED_CAMPAIGN_09) == EXPECTED_CAMPAIGN_09
+
+
+async def test_a_call_in_progress_at_from_counts_its_handling_inside_the_range(
+    api: Api,
+) -> None:
+    # c1 (agent 1001) started 09:05, answered 09:05:10, talked 100 s to 09:06:50 and wrapped
+    # up 10 s to 09:07:00. From 09:06 it was still being handled for 60 s of the range; the
+    # 09:00-09:15 quarter shows the same 60 s of it whether the report starts at 09:00 or
+    # at 09:06 (c6 at 09:40 is outside both).
+    query = "interval=15&agent=1001&to=2026-11-24T09:15:00Z"
+    _, whole = await send(api, "GET", f"/api/v1/reports/agents?from=2026-11-24T09:00:00Z&{query}")
+    assert whole["rows"][0]["handling_s"] == 110.0
+    status, cut = await send(
+        api, "GET", f"/api/v1/reports/agents?from=2026-11-24T09:06:00Z&{query}"
+    )
+    assert status == 200, cut
+    [row] = cut["rows"]
+    assert row["start"] == "2026-11-24T09:06:00+00:00"
+    assert row["logged_in_s"] == 540.0
+    assert row["handling_s"] == 60.0
+    assert row["occupancy_pct"] == round(100 * 60 / 540, 2)
+    # The call itself (and its AHT) belongs to the interval it started in, before the range.
+    assert row["handled"] == 0
