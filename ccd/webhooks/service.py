@@ -210,7 +210,9 @@ class WebhookService:
         now = self._clock.now()
         by_id: dict[str, tuple[Delivery, Subscription]] = {}
         candidates: list[Pending] = []
-        fetch = self._per_subscription * 50
+        # Enough rows to fill every slot past a few calls waiting on their earlier events;
+        # reading more per wake-up costs more than it finds.
+        fetch = self._per_subscription * 10
         known_before_read = list(self._settled)
         fetched: list[tuple[Delivery, Subscription]] = []
         for subscription in self._subscriptions:
