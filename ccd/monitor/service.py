@@ -45,6 +45,7 @@ from ccd.monitor.sessions import (
     MonitorSessions,
     OriginateAnswered,
     OriginateFailed,
+    RedirectFailed,
     RedirectSupervisor,
     Resynced,
     RingFailed,
@@ -178,6 +179,10 @@ class MonitorService:
             # Not audited, not done: the session goes without a trace (nothing rang).
             self._machine.handle(RingFailed(session.id), self._clock.now())
             raise
+        if self._machine.get(session.id) is None:
+            # The call (or the agent's leg) ended while the start was being audited: its
+            # end is audited already; ringing now would put the supervisor on nothing.
+            raise NoAgentLeg(f"call {call_id!r} ended before the supervisor was rung")
         try:
             for command in commands:
                 if isinstance(command, RingSupervisor):
@@ -296,8 +301,8 @@ class MonitorService:
             match command:
                 case RingSupervisor(session=session):
                     await self._ring(session)
-                case RedirectSupervisor(channel_id=channel_id, mode=mode):
-                    await self._redirect(channel_id, mode, raise_errors=actor is not None)
+                case RedirectSupervisor():
+                    await self._redirect(command, raise_errors=actor is not None)
                 case HangupSupervisor(channel_id=channel_id):
                     await self._hangup(channel_id)
                 case SessionEnded(session=session, reason=reason):
@@ -329,18 +334,27 @@ class MonitorService:
             await self._hangup(session.channel_id)
             raise RingRefused(str(exc) or type(exc).__name__) from exc
 
-    async def _redirect(self, channel_id: str, mode: Mode, *, raise_errors: bool) -> None:
-        action = RedirectAction(channel_id, contract.MONITOR_CONTEXT, MODE_EXTENS[mode])
+    async def _redirect(self, command: RedirectSupervisor, *, raise_errors: bool) -> None:
+        channel_id = command.channel_id
+        action = RedirectAction(channel_id, contract.MONITOR_CONTEXT, MODE_EXTENS[command.mode])
         try:
             await self._ami.redirect(action)
         except AmiNotConnected:
             log.warning("monitor switch not applied: AMI not connected", channel=channel_id)
+            self._redirect_failed(command)
             if raise_errors:
                 raise  # nothing was written
         except Exception as exc:
             log.warning("monitor switch not applied", channel=channel_id, reason=str(exc))
+            # A timeout may hide an applied Redirect; assuming it was not makes a retry
+            # redirect again (harmless: ChanSpy restarts in the mode asked).
+            self._redirect_failed(command)
             if raise_errors:
                 raise SwitchRefused(f"the switch was not applied: {exc}") from exc
+
+    def _redirect_failed(self, command: RedirectSupervisor) -> None:
+        failed = RedirectFailed(command.channel_id, command.mode, command.previous)
+        self._machine.handle(failed, self._clock.now())
 
     async def _hangup(self, channel_id: str) -> None:
         try:

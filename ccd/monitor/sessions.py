@@ -113,6 +113,16 @@ class OriginateFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class RedirectFailed:
+    """Asterisk did not move the supervisor's channel to ``mode`` (a ``RedirectSupervisor``
+    that failed): it still runs ``previous``."""
+
+    channel_id: str
+    mode: Mode
+    previous: Mode
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelGone:
     """A channel hung up (any channel: the machine picks out what concerns it)."""
 
@@ -133,6 +143,7 @@ Event = (
     | RingFailed
     | OriginateAnswered
     | OriginateFailed
+    | RedirectFailed
     | ChannelGone
     | Resynced
 )
@@ -151,8 +162,11 @@ class RingSupervisor:
 
 @dataclass(frozen=True, slots=True)
 class RedirectSupervisor:
+    """Move the supervisor's channel from ``previous``'s extension to ``mode``'s."""
+
     channel_id: str
     mode: Mode
+    previous: Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +225,9 @@ class MonitorSessions:
                 return self._answered(action_id, now)
             case OriginateFailed(action_id=action_id):
                 return self._not_answered(self._by_channel(action_id))
+            case RedirectFailed():
+                self._redirect_failed(event)
+                return []
             case ChannelGone(uniqueid=uniqueid):
                 return self._channel_gone(uniqueid)
             case Resynced(live_uniqueids=live):
@@ -263,7 +280,7 @@ class MonitorSessions:
             self._sessions[session.id] = replace(session, mode=mode)
             return []
         self._sessions[session.id] = replace(session, mode=mode, dialed_mode=mode)
-        return [RedirectSupervisor(session.channel_id, mode)]
+        return [RedirectSupervisor(session.channel_id, mode, session.dialed_mode)]
 
     def _answered(self, action_id: str, now: datetime) -> list[Command]:
         session = self._by_channel(action_id)
@@ -273,8 +290,19 @@ class MonitorSessions:
         self._sessions[session.id] = answered
         if answered.mode is not answered.dialed_mode:
             self._sessions[session.id] = replace(answered, dialed_mode=answered.mode)
-            return [RedirectSupervisor(session.channel_id, answered.mode)]
+            return [RedirectSupervisor(session.channel_id, answered.mode, answered.dialed_mode)]
         return []
+
+    def _redirect_failed(self, event: RedirectFailed) -> None:
+        session = self._by_channel(event.channel_id)
+        # A later switch (or the session's end) has superseded this redirect: nothing to undo.
+        if session is None or session.dialed_mode is not event.mode:
+            return
+        # The session shows what the supervisor's channel really runs (a barge that failed
+        # to become a listen must not be shown as a listen); asking again redirects again.
+        self._sessions[session.id] = replace(
+            session, mode=event.previous, dialed_mode=event.previous
+        )
 
     def _channel_gone(self, uniqueid: str) -> list[Command]:
         own = self._by_channel(uniqueid)

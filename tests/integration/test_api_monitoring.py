@@ -4,7 +4,7 @@ Asterisk would send them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccd.ami.actions import HangupAction, OriginateAction, RedirectAction
 from ccd.ami.protocol import AmiActionFailed, AmiNotConnected, AmiTimeout
 from ccd.db.audit_store import AuditStore
+from ccd.domain.audit import AuditEntry, AuditRecord
 from ccd.domain.calls import Call, LiveChannel
 from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.events import (
@@ -539,3 +540,55 @@ async def test_a_switch_asterisk_did_not_apply_is_said_so(
         )
         assert code == status
         assert problem["status"] == status
+        # The session says what the supervisor's channel really runs: still listen (a
+        # barge that failed to become listen must not be shown as listen).
+        _, shown = await send(rig.api, "GET", "/api/v1/monitors/m1", "supervisor")
+        assert shown["mode"] == "listen"
+        # ...so the same switch asked again is tried again, not answered "done" at once.
+        rig.ami.refuse = None
+        code, body = await send(
+            rig.api, "PATCH", "/api/v1/monitors/m1", "supervisor", {"mode": "whisper"}
+        )
+        assert (code, body["mode"]) == (200, "whisper")
+        assert rig.ami.of(RedirectAction) == [
+            RedirectAction("ccd-mon-m1", "ccd-monitor", "whisper")
+        ]
+
+
+async def test_a_redirect_at_the_answer_that_fails_shows_the_mode_dialed(
+    engine: AsyncEngine,
+) -> None:
+    async with monitoring(engine) as rig:
+        await start(rig)
+        await send(rig.api, "PATCH", "/api/v1/monitors/m1", "supervisor", {"mode": "barge"})
+        rig.ami.refuse = AmiActionFailed({"Response": "Error", "Message": "No such channel"})
+        answer(rig, "m1")
+        await wait_until(lambda: not rig.service._tasks, what="the answer's redirect tried")
+        _, shown = await send(rig.api, "GET", "/api/v1/monitors/m1", "supervisor")
+        assert (shown["state"], shown["mode"]) == ("active", "listen")
+
+
+async def test_a_call_ending_while_the_start_is_audited_rings_nobody(
+    engine: AsyncEngine,
+) -> None:
+    async with monitoring(engine) as rig:
+        service = rig.service
+
+        class HangsUpWhileWriting:
+            """The audit write takes a moment; the call ends meanwhile."""
+
+            async def record(self, entry: AuditEntry) -> AuditRecord:
+                if entry.action == "monitor.started":
+                    service.handle(hung_up(AGENT_LEG, AGENT_CHANNEL))
+                return await rig.audit.record(entry)
+
+            async def search(self, **query: Any) -> Sequence[AuditRecord]:
+                return await rig.audit.search(**query)
+
+        service._audit = HangsUpWhileWriting()
+        code, problem = await start(rig)
+        assert code == 409, problem
+        assert "ended" in problem["detail"]
+        await wait_until(lambda: not service._tasks, what="the end audited")
+        assert rig.ami.of(OriginateAction) == []
+        assert service.sessions() == []

@@ -21,6 +21,7 @@ from ccd.monitor.sessions import (
     MonitorSessions,
     OriginateAnswered,
     OriginateFailed,
+    RedirectFailed,
     RedirectSupervisor,
     Resynced,
     RingFailed,
@@ -109,7 +110,7 @@ def test_a_device_already_monitoring_is_refused() -> None:
 def test_switching_an_answered_session_redirects_the_supervisor() -> None:
     machine = answered()
     assert machine.handle(SwitchRequested("m1", Mode.BARGE), T0) == [
-        RedirectSupervisor(CHANNEL_ID, Mode.BARGE)
+        RedirectSupervisor(CHANNEL_ID, Mode.BARGE, Mode.LISTEN)
     ]
     session = machine.get("m1")
     assert session is not None
@@ -117,15 +118,38 @@ def test_switching_an_answered_session_redirects_the_supervisor() -> None:
     # To the mode it is in already: nothing to do.
     assert machine.handle(SwitchRequested("m1", Mode.BARGE), T0) == []
     assert machine.handle(SwitchRequested("m1", Mode.LISTEN), T0) == [
-        RedirectSupervisor(CHANNEL_ID, Mode.LISTEN)
+        RedirectSupervisor(CHANNEL_ID, Mode.LISTEN, Mode.BARGE)
     ]
+
+
+def test_a_failed_redirect_leaves_the_session_in_the_mode_its_channel_runs() -> None:
+    machine = answered(Mode.BARGE)
+    (redirect,) = machine.handle(SwitchRequested("m1", Mode.LISTEN), T0)
+    assert redirect == RedirectSupervisor(CHANNEL_ID, Mode.LISTEN, Mode.BARGE)
+    assert machine.handle(RedirectFailed(CHANNEL_ID, Mode.LISTEN, Mode.BARGE), T0) == []
+    session = machine.get("m1")
+    assert session is not None
+    assert (session.mode, session.dialed_mode) == (Mode.BARGE, Mode.BARGE)
+    # Asking again redirects again.
+    assert machine.handle(SwitchRequested("m1", Mode.LISTEN), T0) == [redirect]
+
+
+def test_a_failed_redirect_superseded_by_a_later_switch_changes_nothing() -> None:
+    machine = answered(Mode.LISTEN)
+    machine.handle(SwitchRequested("m1", Mode.WHISPER), T0)
+    machine.handle(SwitchRequested("m1", Mode.BARGE), T0)
+    machine.handle(RedirectFailed(CHANNEL_ID, Mode.WHISPER, Mode.LISTEN), T0)
+    session = machine.get("m1")
+    assert session is not None
+    assert (session.mode, session.dialed_mode) == (Mode.BARGE, Mode.BARGE)
+    assert machine.handle(RedirectFailed("ccd-mon-unknown", Mode.BARGE, Mode.LISTEN), T0) == []
 
 
 def test_a_switch_while_ringing_is_applied_at_the_answer() -> None:
     machine = started(Mode.LISTEN)
     assert machine.handle(SwitchRequested("m1", Mode.WHISPER), T0) == []
     assert machine.handle(OriginateAnswered(CHANNEL_ID), T0) == [
-        RedirectSupervisor(CHANNEL_ID, Mode.WHISPER)
+        RedirectSupervisor(CHANNEL_ID, Mode.WHISPER, Mode.LISTEN)
     ]
     # ...and switched back before the answer: no redirect at all.
     machine = started(Mode.LISTEN)
