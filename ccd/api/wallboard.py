@@ -226,7 +226,9 @@ class BoardSource:
 
 def local_midnight(now: datetime) -> datetime:
     """Where the ACD's "today" counters started (they restart at the host's midnight)."""
-    return now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    day = now.astimezone().date()
+    # Midnight's own offset: on a daylight-saving change day it is not the one of ``now``.
+    return datetime(day.year, day.month, day.day).astimezone()
 
 
 def _source(request: web.Request) -> BoardSource:
