@@ -228,6 +228,13 @@ class WebhookStore:
         result = await connection.execute(statement, rows)
         return len(result.all())
 
+    async def existing_in(self, connection: AsyncConnection, ids: set[str]) -> set[str]:
+        """Which of ``ids`` are subscriptions, in the caller's transaction."""
+        if not ids:
+            return set()
+        rows = await connection.execute(select(S.id).where(S.id.in_(sorted(ids))))
+        return {row.id for row in rows}
+
     async def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
         """The subscription's oldest pending deliveries, in outbox order."""
         query = (

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ccd.clock import Clock
-from ccd.db.stores import StoreUnavailable
+from ccd.db.stores import StoreConflict, StoreUnavailable
 from ccd.db.webhook_store import WebhookStore
 from ccd.domain.cdr import CallRecord
 from ccd.domain.events import AgentRingStarted, QueueConnected
@@ -92,6 +92,13 @@ class WebhookService:
         self._subscriptions = await self._store.subscriptions()
         self._wakeup.set()
 
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except StoreUnavailable as exc:
+            log.warning("webhook subscriptions unreadable", error=str(exc))
+            await self._clock.sleep(self._poll_interval_s)
+
     def _wanting(self, event_type: str) -> list[Subscription]:
         return [s for s in self._subscriptions if s.wants(event_type)]
 
@@ -133,6 +140,10 @@ class WebhookService:
             for subscription in self._wanting(event.type)
         ]
         if entries:
+            # Only subscriptions still there: a row for a deleted one would fail the
+            # CDR batch itself (foreign key).
+            existing = await self._store.existing_in(connection, {s for s, _ in entries})
+            entries = [(s, event) for s, event in entries if s in existing]
             await self._store.add_in(connection, entries, written_at)
             self._wakeup.set()
 
@@ -152,6 +163,16 @@ class WebhookService:
                 log.warning("webhook outbox write failed; retrying", error=str(exc))
                 await self._clock.sleep(min(self._poll_interval_s * failures, 30.0))
                 continue
+            except StoreConflict:
+                # A subscription was deleted (by another process, or just now): re-read
+                # them and write the batch for those that remain.
+                log.info("webhook subscriptions changed under the outbox; re-reading")
+                await self._refresh_quietly()
+                continue
+            except Exception:
+                # A bug must not stop every webhook: this batch is lost, and said so.
+                log.exception("webhook outbox write failed; events dropped", events=len(batch))
+                self.dropped += len(batch)
             failures = 0
             for _ in batch:
                 self._intake.popleft()
@@ -204,6 +225,8 @@ class WebhookService:
                 delay = await self._dispatch_once()
             except StoreUnavailable as exc:
                 log.warning("webhook outbox unreadable; retrying", error=str(exc))
+            except Exception:
+                log.exception("webhook dispatch failed; retrying")
             await self._wait(delay)
 
     async def _dispatch_once(self) -> float:

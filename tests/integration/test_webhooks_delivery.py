@@ -319,3 +319,32 @@ async def test_pending_deliveries_survive_a_restart(engine: AsyncEngine) -> None
             await second.service.refresh()
             await reach(second, subscription.id, ["delivered"] * 3)
     assert sorted(numbers(receiver)) == [0, 1, 2]
+
+
+async def test_a_subscription_deleted_elsewhere_does_not_stop_the_others(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock()
+    async with (
+        receiving(Receiver()) as gone_receiver,
+        receiving(Receiver()) as kept_receiver,
+        delivering(engine, clock=clock) as harness,
+    ):
+        gone = await harness.subscribe(gone_receiver.url)
+        kept = await harness.subscribe(kept_receiver.url)
+        # Deleted behind the service's back (another ccd process, say): its rows would
+        # break the outbox's foreign key.
+        await harness.store.delete(gone.id)
+        harness.service.emit(event(1))
+        await reach(harness, kept.id, ["delivered"])
+        cdrs = CdrStore(engine, clock, outbox=harness.service.cdr_outbox)
+        await harness.store.delete(kept.id)
+        await harness.service.refresh()
+        kept_again = await harness.subscribe(kept_receiver.url, ("call.ended",))
+        await harness.store.delete(kept_again.id)  # the service still thinks it exists
+        written = await cdrs.insert_batch([sample_call()])
+        assert written.calls_inserted == 1  # the CDR goes in all the same
+        harness.service.emit(event(2))
+        await until(lambda: _true(harness.service.idle))
+    assert gone_receiver.received == []
+    assert numbers(kept_receiver) == [1]
