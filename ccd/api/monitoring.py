@@ -176,7 +176,17 @@ async def stop_monitor(request: web.Request) -> web.Response:
     service = _service(request)
     session_id = _session_id(request)
     with _refusals():
-        session = await service.stop(session_id, request[PRINCIPAL])
+        try:
+            session = await service.stop(session_id, request[PRINCIPAL])
+        except AuditUnavailable:
+            # Stopping is done before it is recorded (a supervisor must be able to stop
+            # listening whatever the database does): a retry would only find no session.
+            raise ApiProblem(
+                503,
+                "the session was ended (the supervisor's device was hung up) but the audit "
+                "trail is unavailable: its end was not recorded",
+                type_=UPSTREAM_UNAVAILABLE,
+            ) from None
     return no_store_json({**monitor_view(session), "state": "ended", "reason": "stopped"})
 
 

@@ -384,7 +384,11 @@ class MonitorService:
             },
         )
         if actor is not None:
-            await self._audit.record(entry)  # the API says so if it cannot be recorded
+            try:
+                await self._audit.record(entry)
+            except Exception:
+                log.error("monitor end not audited", monitor_id=session.id, exc_info=True)
+                raise  # the API says so
             return
         try:
             await self._audit.record(entry)

@@ -434,6 +434,22 @@ async def test_stop_hangs_up_the_supervisor_and_audits_the_end(engine: AsyncEngi
         )
 
 
+async def test_a_stop_the_trail_cannot_take_says_the_session_ended(engine: AsyncEngine) -> None:
+    async with monitoring(engine) as rig:
+        await start(rig)
+        answer(rig, "m1")
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TABLE audit_events")
+        status, problem = await send(rig.api, "DELETE", "/api/v1/monitors/m1", "supervisor")
+        assert status == 503
+        # Not "refused, retry later": the supervisor was hung up and a retry would be a 404.
+        assert "ended" in problem["detail"]
+        assert "not recorded" in problem["detail"]
+        assert "refused" not in problem["detail"]
+        assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-m1")]
+        assert rig.service.sessions() == []
+
+
 async def test_the_call_ending_ends_the_session_and_it_is_audited(engine: AsyncEngine) -> None:
     async with monitoring(engine) as rig:
         await start(rig)
