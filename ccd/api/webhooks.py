@@ -21,6 +21,8 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ccd.api.audit import record_audit
+from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import no_store_json, read_json
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -34,6 +36,7 @@ from ccd.api.validation import check_id_param, validate_body
 from ccd.clock import Clock
 from ccd.db.stores import StoreUnavailable
 from ccd.db.webhook_store import WebhookNotFound, WebhookStore, new_subscription_id
+from ccd.domain.audit import AuditEntry
 from ccd.webhooks.catalog import MAX_PATTERNS, pattern_problem
 from ccd.webhooks.model import Delivery, DeliveryStats, DeliveryStatus, Subscription
 from ccd.webhooks.signing import BadSecret, new_secret, secret_key
@@ -190,6 +193,23 @@ def delivery_view(delivery: Delivery) -> dict[str, object]:
     }
 
 
+def _audited(subscription: Subscription) -> dict[str, object]:
+    """What the audit trail keeps of a subscription (never its secret)."""
+    return {
+        "url": subscription.url,
+        "event_types": list(subscription.event_types),
+        "enabled": subscription.enabled,
+        "description": subscription.description,
+    }
+
+
+async def _audit(
+    request: web.Request, action: str, target_id: str, detail: dict[str, object]
+) -> None:
+    entry = AuditEntry(request[PRINCIPAL], action, "webhook", target_id, detail)
+    await record_audit(request.app, entry)
+
+
 async def _check_target(api: WebhookApi, url: str) -> None:
     problem = url_problem(url)
     if problem is not None:
@@ -254,6 +274,7 @@ async def create_webhook(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
+    await _audit(request, "webhook.created", subscription.id, _audited(subscription))
     view = subscription_view(subscription, DeliveryStats())
     view["secret"] = secret
     response = no_store_json(view, status=201)
@@ -307,6 +328,12 @@ async def update_webhook(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
+    await _audit(
+        request,
+        "webhook.updated",
+        changed.id,
+        {"before": _audited(current), "after": _audited(changed)},
+    )
     return no_store_json(subscription_view(changed, stats.get(changed.id, DeliveryStats())))
 
 
@@ -320,6 +347,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
+    await _audit(request, "webhook.deleted", subscription_id, {})
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
@@ -367,4 +395,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
+    await _audit(
+        request, "webhook.delivery_replayed", subscription_id, {"delivery_id": delivery.id}
+    )
     return no_store_json(delivery_view(delivery), status=202)

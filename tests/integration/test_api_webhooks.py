@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api.webhooks import WebhookApi
+from ccd.db.audit_store import AuditStore
 from ccd.db.webhook_store import DELIVERIES, WebhookStore
 from ccd.webhooks.model import Subscription
 from ccd.webhooks.payloads import Event
@@ -72,14 +73,16 @@ async def seed(engine: AsyncEngine, *, dead: bool = True) -> WebhookStore:
 async def test_auth_matrix(route: str, identity: str, engine: AsyncEngine) -> None:
     await seed(engine)
     endpoint = WEBHOOK_ENDPOINTS[route]
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         status = await call(api, endpoint, headers_for(identity))
     assert status == expected_status(endpoint, identity)
 
 
 async def test_the_secret_is_shown_once(engine: AsyncEngine) -> None:
     changes: list[str] = []
-    async with running_api(webhooks=webhook_api(engine, changes=changes)) as api:
+    async with running_api(
+        audit=AuditStore(engine), webhooks=webhook_api(engine, changes=changes)
+    ) as api:
         status, created = await send(
             api,
             "POST",
@@ -98,10 +101,15 @@ async def test_the_secret_is_shown_once(engine: AsyncEngine) -> None:
         assert [w["id"] for w in listed["webhooks"]] == [created["id"]]
         assert "secret" not in listed["webhooks"][0]
     assert changes == ["changed"]  # the delivering service re-reads its subscriptions
+    (entry,) = await AuditStore(engine).search(action="webhook.created")
+    assert entry.target_id == created["id"]
+    assert entry.actor_role == "admin"
+    assert entry.detail["url"] == "http://127.0.0.1:8080/crm"
+    assert "whsec_" not in str(entry.detail)
 
 
 async def test_a_given_secret_is_kept_and_a_bad_one_named(engine: AsyncEngine) -> None:
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         body = {"url": "http://127.0.0.1:8080/crm", "event_types": ["*"], "secret": SECRET}
         status, created = await send(api, "POST", "/api/v1/webhooks", body=body)
         assert status == 201
@@ -127,7 +135,7 @@ async def test_a_given_secret_is_kept_and_a_bad_one_named(engine: AsyncEngine) -
 async def test_bad_subscriptions_are_422_naming_the_field(
     engine: AsyncEngine, body: dict[str, object], field: str
 ) -> None:
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         status, problem = await send(api, "POST", "/api/v1/webhooks", body=body)
     assert status == 422
     assert field in error_fields(problem)
@@ -148,7 +156,7 @@ async def test_private_targets_are_refused_unless_allowed(engine: AsyncEngine, u
         return {"intranet.example": ["93.184.215.14", "192.168.7.7"]}[host]
 
     api_deps = webhook_api(engine, allow_private=False, resolve=resolve)
-    async with running_api(webhooks=api_deps) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=api_deps) as api:
         status, problem = await send(
             api, "POST", "/api/v1/webhooks", body={"url": url, "event_types": ["*"]}
         )
@@ -162,7 +170,8 @@ async def test_a_public_target_is_accepted(engine: AsyncEngine) -> None:
         return ["93.184.215.14"]
 
     async with running_api(
-        webhooks=webhook_api(engine, allow_private=False, resolve=resolve)
+        audit=AuditStore(engine),
+        webhooks=webhook_api(engine, allow_private=False, resolve=resolve),
     ) as api:
         status, _ = await send(
             api,
@@ -175,7 +184,7 @@ async def test_a_public_target_is_accepted(engine: AsyncEngine) -> None:
 
 async def test_update_disable_and_delete(engine: AsyncEngine) -> None:
     await seed(engine)
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         path = f"/api/v1/webhooks/{WEBHOOK_ID}"
         status, changed = await send(
             api, "PATCH", path, body={"enabled": False, "event_types": ["agent.*"]}
@@ -190,11 +199,17 @@ async def test_update_disable_and_delete(engine: AsyncEngine) -> None:
         assert (await send(api, "GET", path))[0] == 404
         assert (await send(api, "DELETE", path))[0] == 404
         assert (await send(api, "GET", f"{path}/deliveries"))[0] == 404
+    trail = AuditStore(engine)
+    (updated,) = await trail.search(action="webhook.updated")
+    assert updated.detail["before"]["enabled"] is True
+    assert updated.detail["after"]["enabled"] is False
+    assert updated.detail["after"]["event_types"] == ["agent.*"]
+    assert [e.target_id for e in await trail.search(action="webhook.deleted")] == [WEBHOOK_ID]
 
 
 async def test_dead_letters_are_listed_and_replayed_with_their_id(engine: AsyncEngine) -> None:
     await seed(engine)
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         base = f"/api/v1/webhooks/{WEBHOOK_ID}"
         status, dead = await send(api, "GET", f"{base}/deliveries?status=dead")
         assert status == 200
@@ -211,6 +226,8 @@ async def test_dead_letters_are_listed_and_replayed_with_their_id(engine: AsyncE
         assert (await send(api, "GET", f"{base}/deliveries?status=dead"))[1]["deliveries"] == []
         status, shown = await send(api, "GET", base)
         assert shown["stats"]["pending"] == 1
+        (replay,) = await AuditStore(engine).search(action="webhook.delivery_replayed")
+        assert replay.detail == {"delivery_id": DELIVERY_ID}
         missing = await send(api, "POST", f"{base}/deliveries/msg_nope/replay")
         assert missing[0] == 404
         status, problem = await send(api, "GET", f"{base}/deliveries?status=lost")
@@ -223,7 +240,7 @@ async def test_statistics_count_attempts_and_latency(engine: AsyncEngine) -> Non
     later = datetime(2026, 11, 25, 9, 0, 2, tzinfo=UTC)
     await store.failed(DELIVERY_ID, at=T0, status=503, error="HTTP 503", retry_at=later)
     await store.delivered(DELIVERY_ID, at=later, status=200, latency_ms=2000.0)
-    async with running_api(webhooks=webhook_api(engine)) as api:
+    async with running_api(audit=AuditStore(engine), webhooks=webhook_api(engine)) as api:
         status, shown = await send(api, "GET", f"/api/v1/webhooks/{WEBHOOK_ID}")
     assert status == 200
     assert shown["stats"] == {
