@@ -27,6 +27,7 @@ from ccd.clock import Clock
 from ccd.domain import contract
 from ccd.domain.audit import AuditEntry, AuditLog
 from ccd.domain.auth import Principal
+from ccd.domain.channels import ChannelState
 from ccd.domain.events import (
     AgentLegStarted,
     AgentRingStarted,
@@ -53,6 +54,7 @@ from ccd.monitor.sessions import (
     Session,
     SessionEnded,
     StartRequested,
+    Status,
     StopRequested,
     SwitchRequested,
     UnknownSession,
@@ -270,8 +272,28 @@ class MonitorService:
             self._agent_legs.pop(uniqueid, None)
         elif isinstance(event, ResyncFinished):
             live = frozenset(self._live_uniqueids())
+            for channel_id in self._answered_unseen():
+                self._feed(OriginateAnswered(channel_id))
             self._feed(Resynced(live))
             self._agent_legs = {u: a for u, a in self._agent_legs.items() if u in live}
+
+    def _answered_unseen(self) -> list[str]:
+        """Supervisor channels of ringing sessions that are up now: answered while the AMI
+        connection was down (their OriginateResponse is lost; without this they stayed
+        "ringing" and a switch was never applied)."""
+        answered: list[str] = []
+        for session in self._machine.sessions():
+            if session.status is not Status.RINGING:
+                continue
+            # ccd originated the channel with this uniqueid: it is its own call's linkedid.
+            call = self._calls.call(session.channel_id)
+            channels = call.channels if call is not None else ()
+            if any(
+                c.snapshot.uniqueid == session.channel_id and c.snapshot.state is ChannelState.UP
+                for c in channels
+            ):
+                answered.append(session.channel_id)
+        return answered
 
     def _feed(self, event: Event) -> None:
         commands = self._machine.handle(event, self._clock.now())

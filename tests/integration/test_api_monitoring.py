@@ -536,6 +536,37 @@ async def test_after_an_ami_outage_sessions_whose_channels_went_are_ended(
         assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-m1")]
 
 
+async def test_a_supervisor_who_answered_during_an_ami_outage_is_active_after_it(
+    engine: AsyncEngine,
+) -> None:
+    live: set[str] = {AGENT_LEG, "ccd-mon-m1"}
+    async with monitoring(engine, live_uniqueids=lambda: live) as rig:
+        await start(rig)
+        await send(rig.api, "PATCH", "/api/v1/monitors/m1", "supervisor", {"mode": "whisper"})
+        # The AMI connection dropped while the device rang: the OriginateResponse of the
+        # answer never arrived. The resync shows the supervisor's channel up.
+        supervisor_call = make_call("ccd-mon-m1")
+        assert supervisor_call.channels[0].snapshot.state is ChannelState.UP
+        rig.calls.by_id["ccd-mon-m1"] = supervisor_call
+        rig.service.handle(ResyncFinished(at=T0, channel_count=2))
+        await rig.service.stop_all()
+        _, shown = await send(rig.api, "GET", "/api/v1/monitors/m1", "supervisor")
+        assert (shown["state"], shown["mode"]) == ("active", "whisper")
+        # The switch asked while it rang is applied now, not never.
+        assert rig.ami.of(RedirectAction) == [
+            RedirectAction("ccd-mon-m1", "ccd-monitor", "whisper")
+        ]
+        # A session still ringing (its channel not up) stays ringing.
+        await start(rig, {"device": "PJSIP/2002"})
+        live.add("ccd-mon-m2")
+        ringing = make_call("ccd-mon-m2", answered_at=None)
+        rig.calls.by_id["ccd-mon-m2"] = ringing
+        rig.service.handle(ResyncFinished(at=T0, channel_count=3))
+        await rig.service.stop_all()
+        _, shown = await send(rig.api, "GET", "/api/v1/monitors/m2", "supervisor")
+        assert shown["state"] == "ringing"
+
+
 @pytest.mark.parametrize(
     ("failure", "status"),
     [
