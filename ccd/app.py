@@ -198,6 +198,7 @@ def build(settings: Settings) -> Components:
         per_subscription=webhook_settings.per_subscription_concurrency,
         poll_interval_s=webhook_settings.poll_interval_s,
         log_bodies=webhook_settings.log_bodies,
+        keep_delivered_s=webhook_settings.keep_delivered_days * 86_400,
         rng=random.Random(),
     )
     # After the live model: a ring's screen pop reads the call's IVR path from it.

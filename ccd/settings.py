@@ -374,6 +374,9 @@ class WebhookSettings(_Section):
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     # Delivery log lines carry the payload body only when this is true.
     log_bodies: bool = False
+    # Delivered rows are forgotten after this many days (dead ones stay until replayed or
+    # their subscription is deleted); the statistics count what is kept.
+    keep_delivered_days: float = Field(default=7.0, gt=0, le=3650)
 
     @model_validator(mode="after")
     def _ordered(self) -> WebhookSettings:

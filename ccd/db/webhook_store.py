@@ -235,6 +235,16 @@ class WebhookStore:
         rows = await connection.execute(select(S.id).where(S.id.in_(sorted(ids))))
         return {row.id for row in rows}
 
+    async def purge_delivered(self, before: datetime) -> int:
+        """Forget deliveries delivered before ``before`` (dead ones stay for replay)."""
+        async with self._transaction() as connection:
+            result = await connection.execute(
+                delete(DELIVERIES).where(
+                    D.status == DeliveryStatus.DELIVERED.value, D.delivered_at < before
+                )
+            )
+        return int(result.rowcount or 0)
+
     async def pending(self, subscription_id: str, limit: int) -> list[Delivery]:
         """The subscription's oldest pending deliveries, in outbox order."""
         query = (

@@ -20,7 +20,7 @@ import contextlib
 import random
 from collections import deque
 from collections.abc import Coroutine, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -43,6 +43,7 @@ log = structlog.get_logger("ccd.webhooks")
 # Events queued for the outbox while the database is unreachable; past this the oldest go.
 MAX_INTAKE = 100_000
 INTAKE_BATCH = 500
+PURGE_INTERVAL_S = 3600.0
 
 
 class WebhookService:
@@ -57,6 +58,7 @@ class WebhookService:
         per_subscription: int,
         poll_interval_s: float,
         log_bodies: bool = False,
+        keep_delivered_s: float = 7 * 86_400,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
@@ -67,6 +69,8 @@ class WebhookService:
         self._per_subscription = per_subscription
         self._poll_interval_s = poll_interval_s
         self._log_bodies = log_bodies
+        self._keep_delivered_s = keep_delivered_s
+        self._next_purge = 0.0  # clock.monotonic() of the next sweep of old deliveries
         self._rng = rng or random.Random()
         self._subscriptions: list[Subscription] = []
         self._intake: deque[payloads.Event] = deque()
@@ -222,12 +226,23 @@ class WebhookService:
             self._wakeup.clear()
             delay = self._poll_interval_s
             try:
+                await self._purge_when_due()
                 delay = await self._dispatch_once()
             except StoreUnavailable as exc:
                 log.warning("webhook outbox unreadable; retrying", error=str(exc))
             except Exception:
                 log.exception("webhook dispatch failed; retrying")
             await self._wait(delay)
+
+    async def _purge_when_due(self) -> None:
+        """Hourly: forget deliveries delivered more than ``keep_delivered_s`` ago."""
+        if self._clock.monotonic() < self._next_purge:
+            return
+        self._next_purge = self._clock.monotonic() + PURGE_INTERVAL_S
+        cutoff = self._clock.now() - timedelta(seconds=self._keep_delivered_s)
+        purged = await self._store.purge_delivered(cutoff)
+        if purged:
+            log.info("webhook deliveries purged", deliveries=purged, before=cutoff.isoformat())
 
     async def _dispatch_once(self) -> float:
         now = self._clock.now()

@@ -348,3 +348,26 @@ async def test_a_subscription_deleted_elsewhere_does_not_stop_the_others(
         await until(lambda: _true(harness.service.idle))
     assert gone_receiver.received == []
     assert numbers(kept_receiver) == [1]
+
+
+async def test_delivered_rows_are_forgotten_after_a_week_dead_ones_kept(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock()
+    async with (
+        receiving(Receiver()) as receiver,
+        receiving(Receiver(status=lambda n: 500)) as broken,
+        delivering(engine, clock=clock, retry=RetryPolicy(5, 5, give_up_after_s=0.001)) as harness,
+    ):
+        ok = await harness.subscribe(receiver.url)
+        dead = await harness.subscribe(broken.url)
+        harness.service.emit(event(1))
+        await reach(harness, ok.id, ["delivered"])
+        await reach(harness, dead.id, ["dead"])
+        await until(lambda: _true(harness.service.idle))
+        await clock.step(6 * 86_400)  # the hourly sweep: nothing old enough yet
+        await until(lambda: _true(harness.service.idle))
+        assert await statuses(harness, ok.id) == ["delivered"]
+        await clock.step(86_400 + 3600)
+        await reach(harness, ok.id, [])
+        assert await statuses(harness, dead.id) == ["dead"]
