@@ -322,7 +322,7 @@ class MonitorSessions:
         return commands
 
     def _resynced(self, live: frozenset[str]) -> list[Command]:
-        commands: list[Command] = []
+        commands: list[Command] = self._orphans_hung_up(live)
         for session in self.sessions():
             # A ringing session's channel exists from the Originate's start; one missing
             # now hung up while ccd was not listening.
@@ -332,6 +332,17 @@ class MonitorSessions:
                 commands.append(HangupSupervisor(session.channel_id))
                 commands.extend(self._end(session, EndReason.CALL_ENDED))
         return commands
+
+    def _orphans_hung_up(self, live: frozenset[str]) -> list[Command]:
+        """Supervisor channels no session owns: left by a ccd process that stopped or
+        crashed while a supervisor listened; still spying, and nobody could stop them
+        through the API. (A Local device's other half is ``<channel_id>;2``.)"""
+        owned = {s.channel_id for s in self._sessions.values()}
+        ours = {u.removesuffix(";2") for u in live if u.startswith(SUPERVISOR_CHANNEL_PREFIX)}
+        return [
+            HangupSupervisor(channel_id if channel_id in live else channel_id + ";2")
+            for channel_id in sorted(ours - owned)
+        ]
 
     def _end(self, session: Session, reason: EndReason) -> list[Command]:
         del self._sessions[session.id]

@@ -536,6 +536,17 @@ async def test_after_an_ami_outage_sessions_whose_channels_went_are_ended(
         assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-m1")]
 
 
+async def test_a_supervisor_channel_left_by_an_earlier_ccd_is_hung_up_at_the_resync(
+    engine: AsyncEngine,
+) -> None:
+    live: set[str] = {AGENT_LEG, "ccd-mon-0f3a"}  # from the ccd process before a restart
+    async with monitoring(engine, live_uniqueids=lambda: live) as rig:
+        rig.service.handle(ResyncFinished(at=T0, channel_count=2))
+        await rig.service.stop_all()
+        assert rig.ami.of(HangupAction) == [HangupAction("ccd-mon-0f3a")]
+        assert await rig.actions_audited() == []
+
+
 async def test_a_supervisor_who_answered_during_an_ami_outage_is_active_after_it(
     engine: AsyncEngine,
 ) -> None:

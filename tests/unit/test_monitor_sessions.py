@@ -263,6 +263,19 @@ def call(*channels: LiveChannel) -> Call:
     )
 
 
+def test_resync_hangs_up_supervisor_channels_no_session_owns() -> None:
+    # ccd restarted (or crashed) while a supervisor listened: their channel is still up in
+    # Asterisk, spying, unknown to this process: nobody could stop it through the API.
+    machine = answered()
+    live = frozenset({AGENT_UNIQUEID, CHANNEL_ID, "ccd-mon-from-before", "1700000000.9"})
+    assert machine.handle(Resynced(live), T0) == [HangupSupervisor("ccd-mon-from-before")]
+    assert [s.id for s in machine.sessions()] == ["m1"]
+    # A Local device's second half belongs to its session (or, orphaned, is hung up once).
+    live = frozenset({AGENT_UNIQUEID, CHANNEL_ID, CHANNEL_ID + ";2", "ccd-mon-old;2"})
+    assert machine.handle(Resynced(live), T0) == [HangupSupervisor("ccd-mon-old;2")]
+    assert [s.id for s in machine.sessions()] == ["m1"]
+
+
 def test_agent_leg_is_the_latest_answered_agent_channel() -> None:
     customer = channel("1700000000.1", "PJSIP/trunk-00000001")
     first = channel("ccd-acd-r1", "PJSIP/1001-00000002")
