@@ -288,3 +288,70 @@ async def customer_calls(run: AcdRun, name: str) -> str:
     )
     assert reply.get("Response") == "Success", reply
     return call_id
+
+
+async def test_a_supervisor_left_listening_by_a_stopped_ccd_is_hung_up_by_the_next(
+    asterisk_sandbox: AsteriskSandbox, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """ccd stops while a supervisor listens: ChanSpy keeps running in Asterisk. The next
+    ccd knows no session for that channel (nobody could stop it through the API): it hangs
+    it up at its first resync, and only it — the customer's call goes on."""
+    run_id = uuid.uuid4().hex[:6]
+    agent_name, customer_name, supervisor_name = (
+        f"agent{run_id}",
+        f"customer{run_id}",
+        f"supervisor{run_id}",
+    )
+    agent = Agent(
+        id="4001",
+        interface=f"Local/rec-{AGENT_HZ:04d}-{agent_name}@{contract.MONITOR_SIM_CONTEXT}",
+        name="tone agent",
+    )
+    sales = Queue(id="sales", strategy=Strategy.LONGEST_IDLE, ring_timeout_s=10)
+    url = await acd_database(postgres_cluster, config([sales], [agent], {"4001": ["sales"]}))
+    device = f"Local/voice-{supervisor_name}@{contract.MONITOR_SIM_CONTEXT}"
+
+    def supervisor_channels() -> list[str]:
+        return [c for c in asterisk_sandbox.active_channels() if supervisor_name in c]
+
+    try:
+        async with acd_daemon(asterisk_sandbox, url, tmp_path / "first", hangup_after=False) as run:
+            status, body = await run.api(
+                "POST", "/api/v1/agents/4001/login", await run.token(Role.AGENT, "4001")
+            )
+            assert status in (200, 204), body
+            call_id = await customer_calls(run, customer_name)
+            await eventually(
+                lambda: any(c.linkedid == call_id for c in run.connected()),
+                within_s=20,
+                what="the customer connected to agent 4001",
+            )
+            supervisor = await run.token(Role.SUPERVISOR)
+            status, session = await run.api(
+                "POST", f"/api/v1/calls/{call_id}/monitor", supervisor, {"device": device}
+            )
+            assert status == 201, session
+            await eventually(
+                lambda: spy(asterisk_sandbox, device) is not None,
+                within_s=15,
+                what="the supervisor listening",
+            )
+        # The first ccd is gone; the supervisor still listens.
+        assert spy(asterisk_sandbox, device) is not None
+        assert supervisor_channels()
+
+        async with acd_daemon(
+            asterisk_sandbox, url, tmp_path / "second", quiet_before=False
+        ) as run:
+            await eventually(
+                lambda: not supervisor_channels(),
+                within_s=15,
+                what="the orphaned supervisor channel hung up",
+            )
+            customer_legs = [c for c in asterisk_sandbox.active_channels() if customer_name in c]
+            assert customer_legs, "the customer's call must go on"
+            supervisor = await run.token(Role.SUPERVISOR)
+            status, listed = await run.api("GET", "/api/v1/monitors", supervisor)
+            assert (status, listed["count"]) == (200, 0)
+    finally:
+        asterisk_sandbox.hangup_all()
