@@ -44,6 +44,7 @@ log = structlog.get_logger("ccd.webhooks")
 MAX_INTAKE = 100_000
 INTAKE_BATCH = 500
 PURGE_INTERVAL_S = 3600.0
+MAX_CONFLICTS = 3
 
 
 class WebhookService:
@@ -152,7 +153,7 @@ class WebhookService:
             self._wakeup.set()
 
     async def _run_intake(self) -> None:
-        failures = 0
+        failures = conflicts = 0
         while True:
             if not self._intake:
                 self._intake_ready.clear()
@@ -167,17 +168,22 @@ class WebhookService:
                 log.warning("webhook outbox write failed; retrying", error=str(exc))
                 await self._clock.sleep(min(self._poll_interval_s * failures, 30.0))
                 continue
-            except StoreConflict:
+            except StoreConflict as exc:
                 # A subscription was deleted (by another process, or just now): re-read
-                # them and write the batch for those that remain.
-                log.info("webhook subscriptions changed under the outbox; re-reading")
-                await self._refresh_quietly()
-                continue
+                # them and write the batch for those that remain — unless re-reading did
+                # not help (then the batch goes, below).
+                conflicts += 1
+                if conflicts <= MAX_CONFLICTS:
+                    log.info("webhook subscriptions changed under the outbox; re-reading")
+                    await self._refresh_quietly()
+                    continue
+                log.error("webhook outbox refuses the batch; events dropped", error=str(exc))
+                self.dropped += len(batch)
             except Exception:
                 # A bug must not stop every webhook: this batch is lost, and said so.
                 log.exception("webhook outbox write failed; events dropped", events=len(batch))
                 self.dropped += len(batch)
-            failures = 0
+            failures = conflicts = 0
             for _ in batch:
                 self._intake.popleft()
             if not self._intake:
