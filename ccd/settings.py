@@ -411,7 +411,7 @@ class ForecastSettings(_Section):
     weeks: int = Field(default=6, ge=1, le=52)
     sl_target_pct: float = Field(default=80.0, gt=0, lt=100)
     sl_seconds: float = Field(default=20.0, gt=0, le=3600)
-    max_occupancy_pct: float = Field(default=85.0, gt=0, le=100)
+    max_occupancy_pct: float = Field(default=85.0, ge=10, le=100)  # as the API's (>= 10)
     shrinkage_pct: float = Field(default=0.0, ge=0, le=90)
 
 

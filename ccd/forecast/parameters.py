@@ -16,6 +16,7 @@ from ccd.forecast.staffing import StaffingTarget
 FIRST_DATE = date(2000, 1, 1)
 LAST_DATE = date(2099, 12, 31)
 MAX_WEEKS = 52
+MIN_OCCUPANCY_PCT = 10.0
 
 Percent = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -30,7 +31,9 @@ class ForecastParameters(BaseModel):
     interval: int
     sl_target_pct: Annotated[Percent, Field(gt=0, lt=100)]
     sl_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
-    max_occupancy_pct: Annotated[Percent, Field(gt=0, le=100)]
+    # At least MIN_OCCUPANCY_PCT: a cap of c % staffs 100 / c times the traffic, and each
+    # agent is a step of Erlang C's loop (0.00001 % meant minutes of CPU per interval).
+    max_occupancy_pct: Annotated[Percent, Field(ge=MIN_OCCUPANCY_PCT, le=100)]
     weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS)]
     shrinkage_pct: Annotated[Percent, Field(ge=0, le=90)] = 0.0
 

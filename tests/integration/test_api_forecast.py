@@ -162,6 +162,10 @@ async def test_a_queue_without_history_needs_nobody(api: Api) -> None:
         (f"queue=sales&date={TARGET}&sl_target_pct=nan", "sl_target_pct", "finite"),
         (f"queue=sales&date={TARGET}&sl_seconds=0", "sl_seconds", "greater than 0"),
         (f"queue=sales&date={TARGET}&max_occupancy_pct=101", "max_occupancy_pct", "100"),
+        # A tiny cap asks for A / cap agents: 1e-320 % overflowed (a 500), 0.001 % meant a
+        # million agents, each one a step of Erlang C's loop on the event loop.
+        (f"queue=sales&date={TARGET}&max_occupancy_pct=1e-320", "max_occupancy_pct", "10"),
+        (f"queue=sales&date={TARGET}&max_occupancy_pct=0.001", "max_occupancy_pct", "10"),
         (f"queue=sales&date={TARGET}&weeks=0", "weeks", "greater than or equal to 1"),
         (f"queue=sales&date={TARGET}&weeks=53", "weeks", "52"),
         (f"queue=sales&date={TARGET}&shrinkage_pct=-1", "shrinkage_pct", "0"),

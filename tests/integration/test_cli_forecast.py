@@ -90,6 +90,7 @@ def test_csv_and_json_carry_the_same_figures(workdir: Path) -> None:
         (("--interval", "20"), "--interval: must be one of 15, 30, 60"),
         (("--sl-target-pct", "100"), "--sl-target-pct: Input should be less than 100"),
         (("--weeks", "many"), "--weeks: Input should be a valid integer"),
+        (("--max-occupancy-pct", "0.001"), "--max-occupancy-pct: Input should be greater than"),
     ],
 )
 def test_bad_options_are_one_clean_error(
