@@ -91,10 +91,12 @@ def parse_moment(field: str, text: str, zone: ZoneInfo, *, is_end: bool) -> date
 
 def _moment(field: str, text: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
     try:
+        # Any ISO 8601 date: 2026-11-24, and the basic (20261124) and week (2026-W48-2)
+        # forms; a date-time is never one.
         day = date.fromisoformat(text)
     except ValueError:
         day = None
-    if day is not None and len(text) == 10:
+    if day is not None:
         if is_end:
             day += timedelta(days=1)
         return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

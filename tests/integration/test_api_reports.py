@@ -294,3 +294,16 @@ async def test_a_call_in_progress_at_from_counts_its_handling_inside_the_range(
     assert row["occupancy_pct"] == round(100 * 60 / 540, 2)
     # The call itself (and its AHT) belongs to the interval it started in, before the range.
     assert row["handled"] == 0
+
+
+async def test_a_basic_format_date_is_a_whole_day_too(api: Api) -> None:
+    # 20261124 is the ISO 8601 date 2026-11-24 (basic format): as `to` it means the end of
+    # that day, like 2026-11-24 (it was read as its midnight: the day's calls left out).
+    extended = "/api/v1/reports/queues?from=2026-11-24&to=2026-11-24&interval=day&queue=sales"
+    _, expected = await send(api, "GET", extended)
+    status, body = await send(
+        api, "GET", "/api/v1/reports/queues?from=20261124&to=20261124&interval=day&queue=sales"
+    )
+    assert status == 200, body
+    assert body["rows"] == expected["rows"]
+    assert body["rows"][0]["offered"] == 9
