@@ -225,14 +225,40 @@ class MonitorService:
                 },
             )
         )
-        await self._execute(
-            self._machine.handle(SwitchRequested(session_id, mode), self._clock.now()), actor
-        )
+        try:
+            await self._execute(
+                self._machine.handle(SwitchRequested(session_id, mode), self._clock.now()),
+                actor,
+            )
+        except (AmiNotConnected, SwitchRefused):
+            await self._switch_failed(session, mode, actor)
+            raise
         log.info(
             "monitor switched", monitor_id=session_id, linkedid=session.call_id, mode=mode.value
         )
         switched = self._machine.get(session_id)
         return switched if switched is not None else session
+
+    async def _switch_failed(self, session: Session, mode: Mode, actor: Principal) -> None:
+        """The trail took the switch before it was tried: it says it did not happen (best
+        effort: the caller hears of the failure either way)."""
+        kept = self._machine.get(session.id)
+        entry = AuditEntry(
+            actor,
+            "monitor.switch_failed",
+            AUDIT_TARGET_KIND,
+            session.call_id,
+            {
+                "mode": mode.value,
+                "mode_kept": (kept or session).mode.value,
+                "device": session.device,
+                "monitor_id": session.id,
+            },
+        )
+        try:
+            await self._audit.record(entry)
+        except Exception:
+            log.error("monitor switch failure not audited", monitor_id=session.id, exc_info=True)
 
     async def stop(self, session_id: str, actor: Principal) -> Session:
         session = self._own(session_id, actor)
@@ -366,6 +392,7 @@ class MonitorService:
             self._redirect_failed(command)
             if raise_errors:
                 raise  # nothing was written
+            await self._unasked_switch_failed(command)
         except Exception as exc:
             log.warning("monitor switch not applied", channel=channel_id, reason=str(exc))
             # A timeout may hide an applied Redirect; assuming it was not makes a retry
@@ -373,6 +400,14 @@ class MonitorService:
             self._redirect_failed(command)
             if raise_errors:
                 raise SwitchRefused(f"the switch was not applied: {exc}") from exc
+            await self._unasked_switch_failed(command)
+
+    async def _unasked_switch_failed(self, command: RedirectSupervisor) -> None:
+        """The redirect at the answer (of a switch asked while the device rang) failed."""
+        session_id = command.channel_id.removeprefix(SUPERVISOR_CHANNEL_PREFIX)
+        session = self._machine.get(session_id)
+        if session is not None:
+            await self._switch_failed(session, command.mode, session.started_by)
 
     def _redirect_failed(self, command: RedirectSupervisor) -> None:
         failed = RedirectFailed(command.channel_id, command.mode, command.previous)

@@ -598,6 +598,19 @@ async def test_a_switch_asterisk_did_not_apply_is_said_so(
         )
         assert code == status
         assert problem["status"] == status
+        # The trail, which took the switch before it was tried, says it did not happen.
+        audited = await rig.actions_audited()
+        assert [a for a, _, _ in audited] == [
+            "monitor.started",
+            "monitor.switched",
+            "monitor.switch_failed",
+        ]
+        assert audited[-1][2] == {
+            "mode": "whisper",
+            "mode_kept": "listen",
+            "device": "PJSIP/2001",
+            "monitor_id": "m1",
+        }
         # The session says what the supervisor's channel really runs: still listen (a
         # barge that failed to become listen must not be shown as listen).
         _, shown = await send(rig.api, "GET", "/api/v1/monitors/m1", "supervisor")
@@ -624,6 +637,12 @@ async def test_a_redirect_at_the_answer_that_fails_shows_the_mode_dialed(
         await wait_until(lambda: not rig.service._tasks, what="the answer's redirect tried")
         _, shown = await send(rig.api, "GET", "/api/v1/monitors/m1", "supervisor")
         assert (shown["state"], shown["mode"]) == ("active", "listen")
+        audited = await rig.actions_audited()
+        assert audited[-1] == (
+            "monitor.switch_failed",
+            "supervisor",
+            {"mode": "barge", "mode_kept": "listen", "device": "PJSIP/2001", "monitor_id": "m1"},
+        )
 
 
 async def test_a_call_ending_while_the_start_is_audited_rings_nobody(
