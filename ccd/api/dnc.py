@@ -101,7 +101,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     value = query_param(request, name)
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    # ASCII only: str.isdigit() also accepts '²', which int() refuses (a 500).
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise validation_problem([FieldError(name, f"must be an integer from {low} to {high}")])
     return int(value)
 

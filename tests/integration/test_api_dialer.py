@@ -388,6 +388,7 @@ async def test_dnc_add_check_list_remove(api: Api) -> None:
         ("GET", "/api/v1/dnc/check?number=2125550100&number=2125550101", None, 422, "number"),
         ("GET", "/api/v1/dnc?limit=0", None, 422, "limit"),
         ("GET", "/api/v1/dnc?limit=x", None, 422, "limit"),
+        ("GET", "/api/v1/dnc?limit=%C2%B2", None, 422, "limit"),  # superscript two
         ("GET", "/api/v1/dnc?cursor=abc", None, 422, "cursor"),
         ("GET", "/api/v1/dnc?campaign=nope", None, 404, None),
         ("GET", "/api/v1/dnc?campaign=a%0Ab", None, 422, "campaign"),
