@@ -265,9 +265,13 @@ class WebhookService:
             for delivery in await self._store.pending(subscription.id, fetch):
                 fetched.append((delivery, subscription))
         # No await from here to the picks: what is in flight and settled is current.
+        stale: list[InFlight] = []
         for delivery, subscription in fetched:
             if self._settled.get(delivery.id, -1) > delivery.attempts:
-                continue  # read before its last outcome was written
+                # Read before its last outcome was written: not a candidate, and it still
+                # holds its call's place — a later event of the call must not overtake it.
+                stale.append(InFlight(delivery.subscription_id, delivery.order_key))
+                continue
             by_id[delivery.id] = (delivery, subscription)
             candidates.append(
                 Pending(
@@ -283,7 +287,7 @@ class WebhookService:
             self._settled.pop(delivery_id, None)
         for chosen in pick(
             candidates,
-            self._in_flight.values(),
+            [*self._in_flight.values(), *stale],
             now=now,
             per_subscription=self._per_subscription,
         ):
