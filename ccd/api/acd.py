@@ -46,7 +46,7 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import check_path_param, validate_body
+from ccd.api.validation import check_path_param, query_model
 from ccd.db.acd_store import (
     AcdInvalidReference,
     AcdStore,
@@ -372,17 +372,7 @@ async def leave_queue(request: web.Request) -> web.Response:
 
 
 def _sessions_query(request: web.Request) -> SessionsQuery:
-    errors: list[FieldError] = []
-    data: dict[str, object] = {}
-    for name in dict.fromkeys(request.query.keys()):
-        values = request.query.getall(name)
-        if len(values) > 1:
-            errors.append(FieldError(name, "must be given at most once"))
-        else:
-            data[name] = values[0]
-    if errors:
-        raise validation_problem(errors)
-    query = validate_body(SessionsQuery, data)
+    query = query_model(SessionsQuery, request.query)
     if query.from_ is not None and query.to is not None and query.from_ > query.to:
         raise validation_problem([FieldError("from", "must not be later than to")])
     return query

@@ -22,7 +22,7 @@ from ccd.api.context import AUDIT_LOG
 from ccd.api.handlers import no_store_json
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
 from ccd.api.serialize import iso
-from ccd.api.validation import validate_body
+from ccd.api.validation import query_model
 from ccd.db.audit_store import AuditUnavailable
 from ccd.domain.audit import AuditEntry, AuditLog, AuditRecord
 
@@ -46,23 +46,7 @@ class AuditQuery(BaseModel):
 
 def parse_audit_query(query: MultiMapping[str]) -> AuditQuery:
     """``AuditQuery`` from a query string, or a 422 naming each bad parameter."""
-    errors: list[FieldError] = []
-    data: dict[str, object] = {}
-    for name in dict.fromkeys(query.keys()):
-        values = query.getall(name)
-        if len(values) > 1:
-            errors.append(FieldError(name, "must be given at most once"))
-        else:
-            data[name] = values[0]
-    if errors:
-        raise validation_problem(errors)
-    try:
-        parsed = validate_body(AuditQuery, data)
-    except ApiProblem as problem:
-        # An unsafe parameter *name* comes back as "body"; here it is the query string.
-        raise validation_problem(
-            [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
-        ) from None
+    parsed = query_model(AuditQuery, query)
     if parsed.since is not None and parsed.until is not None and parsed.since > parsed.until:
         raise validation_problem([FieldError("since", "must not be later than until")])
     return parsed

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.handlers import no_store_json
 from ccd.api.problems import FieldError, validation_problem
-from ccd.api.quality_common import parse_query, quality_errors, quality_store
+from ccd.api.quality_common import quality_errors, quality_store
 from ccd.api.serialize import iso
+from ccd.api.validation import query_model
 from ccd.quality.forms import Question
 from ccd.quality.records import Average, AverageBy
 
@@ -53,7 +54,7 @@ def _row(by: AverageBy, average: Average, question: Question | None) -> dict[str
 
 async def averages(request: web.Request) -> web.Response:
     store = quality_store(request)
-    query = parse_query(AveragesQuery, request.query)
+    query = query_model(AveragesQuery, request.query)
     if query.from_ is not None and query.to is not None and query.from_ > query.to:
         raise validation_problem([FieldError("from", "must not be later than to")])
     with quality_errors():

@@ -8,11 +8,9 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from aiohttp import web
-from multidict import MultiMapping
 from pydantic import BaseModel
 
-from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
-from ccd.api.validation import validate_body
+from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
 from ccd.db.quality_store import QualityStore
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 
@@ -45,25 +43,3 @@ def quality_errors() -> Iterator[None]:
         raise ApiProblem(404, str(exc)) from None
     except StoreConflict as exc:
         raise ApiProblem(409, str(exc)) from None
-
-
-def parse_query(model: type[ModelT], query: MultiMapping[str]) -> ModelT:
-    """``model`` from a query string: unknown (``extra="forbid"``) or repeated names,
-    CR/LF/NUL and bad values are a 422 naming the parameter."""
-    errors: list[FieldError] = []
-    data: dict[str, object] = {}
-    for name in dict.fromkeys(query.keys()):
-        values = query.getall(name)
-        if len(values) > 1:
-            errors.append(FieldError(name, "must be given at most once"))
-        else:
-            data[name] = values[0]
-    if errors:
-        raise validation_problem(errors)
-    try:
-        return validate_body(model, data)
-    except ApiProblem as problem:
-        # An unsafe parameter *name* comes back as "body"; here it is the query string.
-        raise validation_problem(
-            [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
-        ) from None

@@ -37,9 +37,9 @@ from ccd.api.problems import (
     not_found,
     validation_problem,
 )
-from ccd.api.quality_common import parse_query, quality_errors, quality_store
+from ccd.api.quality_common import quality_errors, quality_store
 from ccd.api.serialize import iso
-from ccd.api.validation import check_id_param
+from ccd.api.validation import check_id_param, query_model
 from ccd.cdr.queries import CdrStoreUnavailable
 from ccd.db.quality_store import QualityStore
 from ccd.domain.audit import AuditEntry
@@ -332,7 +332,7 @@ async def get_evaluation(request: web.Request) -> web.Response:
 
 async def list_evaluations(request: web.Request) -> web.Response:
     store = quality_store(request)
-    query = parse_query(EvaluationQuery, request.query)
+    query = query_model(EvaluationQuery, request.query)
     if query.from_ is not None and query.to is not None and query.from_ > query.to:
         raise validation_problem([FieldError("from", "must not be later than to")])
     principal = request[PRINCIPAL]

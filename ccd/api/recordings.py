@@ -45,7 +45,12 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import check_id_param, parse_json_object, unsafe_fields, validate_body
+from ccd.api.validation import (
+    check_id_param,
+    parse_json_object,
+    query_model,
+    unsafe_fields,
+)
 from ccd.db.stores import StoreUnavailable
 from ccd.domain.audit import AuditEntry, AuditLog
 from ccd.domain.auth import Principal, Role
@@ -120,22 +125,7 @@ def _require_listener(deps: RecordingApi, principal: Principal) -> None:
 
 
 def _query(query: MultiMapping[str]) -> RecordingQuery:
-    errors: list[FieldError] = []
-    data: dict[str, object] = {}
-    for name in dict.fromkeys(query.keys()):
-        values = query.getall(name)
-        if len(values) > 1:
-            errors.append(FieldError(name, "must be given at most once"))
-        else:
-            data[name] = values[0]
-    if errors:
-        raise validation_problem(errors)
-    try:
-        parsed = validate_body(RecordingQuery, data)
-    except ApiProblem as problem:
-        raise validation_problem(
-            [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
-        ) from None
+    parsed = query_model(RecordingQuery, query)
     if parsed.since is not None and parsed.until is not None and parsed.since > parsed.until:
         raise validation_problem([FieldError("since", "must not be later than until")])
     return parsed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TypeVar
 
+from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
 from ccd.api.problems import ApiProblem, FieldError, not_found, validation_problem
@@ -126,6 +127,28 @@ def validate_body(model: type[ModelT], data: dict[str, object]) -> ModelT:
     if unsafe:
         raise validation_problem(unsafe)
     return parsed
+
+
+def query_model(model: type[ModelT], query: MultiMapping[str]) -> ModelT:
+    """``model`` from a query string: unknown (``extra="forbid"``) or repeated names,
+    CR/LF/NUL and bad values are a 422 naming the parameter."""
+    errors: list[FieldError] = []
+    data: dict[str, object] = {}
+    for name in dict.fromkeys(query.keys()):
+        values = query.getall(name)
+        if len(values) > 1:
+            errors.append(FieldError(name, "must be given at most once"))
+        else:
+            data[name] = values[0]
+    if errors:
+        raise validation_problem(errors)
+    try:
+        return validate_body(model, data)
+    except ApiProblem as problem:
+        # An unsafe parameter *name* comes back as "body"; here it is the query string.
+        raise validation_problem(
+            [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
+        ) from None
 
 
 def check_path_param(name: str, value: str) -> str:

@@ -32,7 +32,7 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import check_id_param, validate_body
+from ccd.api.validation import check_id_param, query_model
 from ccd.clock import Clock
 from ccd.db.stores import StoreUnavailable
 from ccd.db.webhook_store import WebhookNotFound, WebhookStore, new_subscription_id
@@ -352,17 +352,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 
 def _delivery_query(request: web.Request) -> DeliveryQuery:
-    data: dict[str, object] = {}
-    errors: list[FieldError] = []
-    for name in dict.fromkeys(request.query.keys()):
-        values = request.query.getall(name)
-        if len(values) > 1:
-            errors.append(FieldError(name, "must be given at most once"))
-        else:
-            data[name] = values[0]
-    if errors:
-        raise validation_problem(errors)
-    return validate_body(DeliveryQuery, data)
+    return query_model(DeliveryQuery, request.query)
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
