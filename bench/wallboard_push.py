@@ -43,6 +43,7 @@ WAITING = 1_000
 AGENTS = 500
 NOW = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 6, tzinfo=UTC)
+HOUR_MARKS = [(MIDNIGHT + timedelta(hours=h), f"{h:02d}h") for h in range(0, 25, 3)]
 
 
 def snapshot(rng: random.Random) -> dict[str, Any]:
@@ -125,6 +126,8 @@ def main() -> None:
             targets=targets,
             now=NOW,
             day_start=MIDNIGHT,
+            day_end=MIDNIGHT + timedelta(days=1),
+            hour_marks=HOUR_MARKS,
         )
         return json.dumps(board, separators=(",", ":"))
 

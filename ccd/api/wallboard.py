@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -213,6 +213,7 @@ class BoardSource:
     def board(self) -> dict[str, Any]:
         """The board with the names read last (``read_names``)."""
         now = self._clock.now()
+        start, end = local_day(now)
         return build_board(
             queues=self._queues,
             agents=self._agents,
@@ -220,7 +221,9 @@ class BoardSource:
             calls=self._calls,
             targets=self._targets,
             now=now,
-            day_start=local_midnight(now),
+            day_start=start,
+            day_end=end,
+            hour_marks=local_hour_marks(start, end),
         )
 
 
@@ -229,6 +232,30 @@ def local_midnight(now: datetime) -> datetime:
     day = now.astimezone().date()
     # Midnight's own offset: on a daylight-saving change day it is not the one of ``now``.
     return datetime(day.year, day.month, day.day).astimezone()
+
+
+def local_day(now: datetime) -> tuple[datetime, datetime]:
+    """Today's local midnight and the next one: 23, 24 or 25 hours apart."""
+    start = local_midnight(now)
+    following = start.date() + timedelta(days=1)
+    return start, datetime(following.year, following.month, following.day).astimezone()
+
+
+def local_hour_marks(
+    start: datetime, end: datetime, every_h: int = 3
+) -> list[tuple[datetime, str]]:
+    """The chart's time labels: each instant of the day whose local wall clock shows a whole
+    hour divisible by ``every_h`` ("03h" sits 2 h after midnight on a 23-hour day), and the
+    day's end as "24h"."""
+    marks: list[tuple[datetime, str]] = []
+    at = start.astimezone(UTC)
+    while at < end:
+        local = at.astimezone()
+        if local.minute == 0 and local.hour % every_h == 0:
+            marks.append((local, f"{local.hour:02d}h"))
+        at += timedelta(hours=1)
+    marks.append((end, "24h"))
+    return marks
 
 
 def _source(request: web.Request) -> BoardSource:

@@ -151,10 +151,14 @@ def build_board(
     targets: ServiceLevelTargets,
     now: datetime,
     day_start: datetime,
+    day_end: datetime,
+    hour_marks: Sequence[tuple[datetime, str]],
 ) -> dict[str, Any]:
     """The wallboard message: queues in id order, then logged-in agents in id order.
     ``snapshot`` is ``AcdLive.snapshot()``; ``day_start`` is the local midnight today's
-    counters started at (the page asks the interval report from there)."""
+    counters started at and ``day_end`` the next local midnight (the page asks the interval
+    report for that range: 23, 24 or 25 hours); ``hour_marks`` are the chart's time labels,
+    each at the instant its local wall clock shows it."""
     calls.learn_snapshot(snapshot)
     live_queues: Mapping[str, Any] = snapshot.get("queues") or {}
     live_agents: Mapping[str, Any] = snapshot.get("agents") or {}
@@ -166,6 +170,8 @@ def build_board(
         "type": "wallboard",
         "generated_at": now.isoformat(),
         "day_start": day_start.isoformat(),
+        "day_end": day_end.isoformat(),
+        "hour_marks": [{"at": at.isoformat(), "label": label} for at, label in hour_marks],
         "queues": [
             queue_tile(infos[q], live_queues.get(q), targets.for_queue(q)) for q in sorted(infos)
         ],

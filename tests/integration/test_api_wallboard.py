@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S, WALLBOARD_SOURCE
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
+from ccd.db.report_queries import ReportQueries
+from ccd.reports.service import ReportRules, ReportService
 from ccd.wallboard.view import ServiceLevelTargets
 from tests.chromium import CHROMIUM, NOT_INSTALLED, chromium_page
 from tests.clock import settle
@@ -29,6 +34,7 @@ from tests.integration.authmatrix import (
     headers_for,
 )
 from tests.integration.test_api_acd import _seeded_template
+from tests.reportrows import insert_rows, queue_call
 from tests.wallboardpage import READ_BOARD, log_in
 
 CALLER_NUMBER = "+33612345678"
@@ -461,3 +467,86 @@ async def test_page_logs_in_shows_the_board_and_follows_changes(api: Api, acd: S
 
         # Nothing refused by the Content-Security-Policy, no script error.
         assert page.script_problems() == [], page.log
+
+
+@pytest.fixture
+def berlin_host() -> Iterator[None]:
+    """The host's local time zone (where the board's "today" starts) is Europe/Berlin."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+# Europe/Berlin leaves summer time on 2026-10-25 (03:00 CEST -> 02:00 CET): that day runs
+# 25 hours, 00:00 +02:00 (22:00 UTC the day before) to 24:00 +01:00 (23:00 UTC), so 50 half
+# hours. Calls at 00:10 (+02:00, slot 0), 04:10 (+01:00: 5 h 10 after midnight, slot 10)
+# and 23:10 (+01:00: 24 h 10 after midnight, slot 48, the last hour of the day).
+FALL_BACK_MIDNIGHT = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+FALL_BACK_CALLS = [
+    (FALL_BACK_MIDNIGHT + timedelta(minutes=10), "answered", 0),
+    (FALL_BACK_MIDNIGHT + timedelta(hours=5, minutes=10), "abandoned", 10),
+    (FALL_BACK_MIDNIGHT + timedelta(hours=24, minutes=10), "abandoned", 48),
+]
+CHART_LEFT, CHART_RIGHT = 34, 720 - 8  # the SVG's plot area (wallboard.js `chart`)
+
+READ_CHART = """(() => {
+  const root = document.querySelector('#charts svg[data-chart=sales]');
+  return {
+    bars: [...root.querySelectorAll('rect.abandon')].map(
+      (r) => [Number(r.dataset.slot), Number(r.getAttribute('x')), Number(r.dataset.abandon)]),
+    labels: [...root.querySelectorAll('text.hour')].map(
+      (t) => [t.textContent, Number(t.getAttribute('x')) + 8]),
+  };
+})()"""
+
+
+@needs_chromium
+@pytest.mark.usefixtures("berlin_host")
+async def test_chart_spans_the_25_hour_day_with_bars_and_labels_at_their_times(
+    engine: AsyncEngine, acd: SnapshotAcd
+) -> None:
+    await insert_rows(
+        engine,
+        "cdrs",
+        [
+            queue_call(f"dst-{slot}", started, "sales", disposition, 30.0, caller="2125550001")
+            for started, disposition, slot in FALL_BACK_CALLS
+        ],
+    )
+    reports = ReportService(ReportQueries(engine), ReportRules())
+    async with running_api(acd_store=AcdStore(engine), acd_live=acd, reports=reports) as api:
+        # Late on the 25-hour day: 23:40 +01:00.
+        api.clock.current = FALL_BACK_MIDNIGHT + timedelta(hours=24, minutes=40)
+        status, board = await send(api, "GET", "/api/v1/wallboard", "supervisor")
+        assert status == 200, board
+        assert (board["day_start"], board["day_end"]) == (
+            "2026-10-25T00:00:00+02:00",
+            "2026-10-26T00:00:00+01:00",
+        )
+        async with chromium_page() as page:
+            await page.goto(str(api.client.make_url("/wallboard")))
+            await log_in(page, TOKENS["supervisor"])
+            await page.wait_for("!!document.querySelector('#charts svg[data-chart=sales]')")
+            shown = await page.evaluate(READ_CHART)
+            assert page.script_problems() == [], page.log
+
+    slot_w = (CHART_RIGHT - CHART_LEFT) / 50
+    # A bar per half hour with calls, the last hour's included, each at its own start time.
+    assert [(slot, rate) for slot, _, rate in shown["bars"]] == [(0, 0), (10, 100), (48, 100)]
+    assert [x for _, x, _ in shown["bars"]] == pytest.approx(
+        [CHART_LEFT + slot * slot_w + 1 for _, _, slot in FALL_BACK_CALLS]
+    )
+    # Labels where the wall clock shows them: 03h four hours after midnight (02:00 came twice).
+    labels = dict(shown["labels"])
+    assert list(labels) == ["00h", "03h", "06h", "09h", "12h", "15h", "18h", "21h", "24h"]
+    assert labels["03h"] == pytest.approx(CHART_LEFT + 8 * slot_w)
+    assert labels["21h"] == pytest.approx(CHART_LEFT + 44 * slot_w)
+    assert labels["24h"] == pytest.approx(CHART_RIGHT)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -240,9 +240,7 @@ async def _chart_matches_the_report(page: Page, run: AcdRun, token: str) -> None
     status, board = await run.api("GET", "/api/v1/wallboard", token)
     assert status == 200, board
     start = datetime.fromisoformat(board["day_start"])
-    query = urlencode(
-        {"from": start.isoformat(), "to": (start + timedelta(days=1)).isoformat(), "interval": "30"}
-    )
+    query = urlencode({"from": start.isoformat(), "to": board["day_end"], "interval": "30"})
     status, report = await run.api("GET", f"/api/v1/reports/queues?{query}", token)
     assert status == 200, report
 

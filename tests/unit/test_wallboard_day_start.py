@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ccd.api.wallboard import local_midnight
+from ccd.api.wallboard import local_day, local_hour_marks, local_midnight
 
 
 @pytest.fixture
@@ -50,3 +50,36 @@ def test_the_day_starts_at_local_midnight_with_midnights_offset(
     assert start == midnight
     assert (start.hour, start.minute) == (0, 0)  # shown on the host's wall clock
     assert start.utcoffset() == midnight.astimezone().utcoffset()
+
+
+@pytest.mark.usefixtures("host_zone")
+@pytest.mark.parametrize(
+    ("now", "hours", "label_offsets_h"),
+    [
+        # Ordinary day: a label every 3 hours of real time.
+        (datetime(2026, 11, 25, 9, 30, tzinfo=UTC), 24, [0, 3, 6, 9, 12, 15, 18, 21, 24]),
+        # Spring forward: 03h is 2 hours after midnight, and every label after it an hour early.
+        (datetime(2026, 3, 29, 10, 0, tzinfo=UTC), 23, [0, 2, 5, 8, 11, 14, 17, 20, 23]),
+        # Fall back: 03h is 4 hours after midnight; the day ends at 25 h.
+        (datetime(2026, 10, 25, 11, 0, tzinfo=UTC), 25, [0, 4, 7, 10, 13, 16, 19, 22, 25]),
+    ],
+)
+def test_the_day_runs_to_the_next_local_midnight_with_labels_at_their_instants(
+    now: datetime, hours: int, label_offsets_h: list[int]
+) -> None:
+    start, end = local_day(now)
+    assert end - start == timedelta(hours=hours)
+    assert (end.hour, end.minute, end.date()) == (0, 0, start.date() + timedelta(days=1))
+    marks = local_hour_marks(start, end)
+    assert [label for _, label in marks] == [
+        "00h",
+        "03h",
+        "06h",
+        "09h",
+        "12h",
+        "15h",
+        "18h",
+        "21h",
+        "24h",
+    ]
+    assert [(at - start) / timedelta(hours=1) for at, _ in marks] == label_offsets_h

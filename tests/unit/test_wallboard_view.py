@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ccd.wallboard.view import (
@@ -115,6 +115,8 @@ def test_board_orders_queues_and_agents_and_drops_caller_numbers() -> None:
         targets=ServiceLevelTargets(),
         now=NOW,
         day_start=MIDNIGHT,
+        day_end=MIDNIGHT + timedelta(days=1),
+        hour_marks=[(MIDNIGHT, "00h"), (MIDNIGHT + timedelta(days=1), "24h")],
     )
     assert [q["id"] for q in board["queues"]] == ["billing", "sales", "support"]
     assert [q["name"] for q in board["queues"]] == ["Billing", "Sales", "support"]
@@ -127,6 +129,11 @@ def test_board_orders_queues_and_agents_and_drops_caller_numbers() -> None:
     assert (bob["reason"], bob["pause_over_limit"], bob["call_queue"]) == ("lunch", True, None)
     assert "+3361" not in repr(board)
     assert (board["generated_at"], board["day_start"]) == (NOW.isoformat(), MIDNIGHT.isoformat())
+    assert board["day_end"] == (MIDNIGHT + timedelta(days=1)).isoformat()
+    assert board["hour_marks"][-1] == {
+        "at": (MIDNIGHT + timedelta(days=1)).isoformat(),
+        "label": "24h",
+    }
 
 
 def test_call_queues_learns_from_messages_and_forgets_the_oldest() -> None:

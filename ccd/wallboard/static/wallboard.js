@@ -260,8 +260,10 @@
 
   async function loadChart(token) {
     if (!board) return;
+    // The local day is 23, 24 or 25 hours long (daylight saving): its real ends, not 24 h.
     const from = new Date(board.day_start);
-    const to = new Date(from.getTime() + 24 * 3600 * 1000);
+    const to = new Date(board.day_end);
+    const marks = board.hour_marks || [];
     const query = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), interval: String(INTERVAL_MIN) });
     let response;
     try {
@@ -283,10 +285,10 @@
     }
     const report = await response.json();
     $('chart-status').textContent = '';
-    drawCharts(report.rows || [], from.getTime());
+    drawCharts(report.rows || [], from.getTime(), to.getTime(), marks);
   }
 
-  function drawCharts(rows, dayStartMs) {
+  function drawCharts(rows, dayStartMs, dayEndMs, marks) {
     const byQueue = new Map();
     for (const row of rows) {
       if (!byQueue.has(row.queue)) byQueue.set(row.queue, []);
@@ -297,17 +299,20 @@
     for (const id of [...byQueue.keys()].sort()) {
       const queue = queues.get(id);
       charts.push(
-        chart(id, queue ? queue.name : id, byQueue.get(id), dayStartMs, queue ? queue.target_pct : null),
+        chart(id, queue ? queue.name : id, byQueue.get(id), dayStartMs, dayEndMs, marks, queue ? queue.target_pct : null),
       );
     }
     $('charts').replaceChildren(...charts);
     if (!charts.length) $('chart-status').textContent = 'No calls yet today.';
   }
 
-  function chart(queue, title, rows, dayStartMs, targetPct) {
+  function chart(queue, title, rows, dayStartMs, dayEndMs, marks, targetPct) {
     const W = 720, H = 220, L = 34, R = 8, T = 10, B = 22;
-    const slots = (24 * 60) / INTERVAL_MIN;
+    const slotMs = INTERVAL_MIN * 60000;
+    // Each bar sits at its own start time; the axis spans the day's real length.
+    const slots = Math.round((dayEndMs - dayStartMs) / slotMs);
     const slotW = (W - L - R) / slots;
+    const xAt = (ms) => L + ((ms - dayStartMs) / slotMs) * slotW;
     const y = (value) => T + (H - T - B) * (1 - value / 100);
     const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'data-chart': queue });
     for (const level of [0, 25, 50, 75, 100]) {
@@ -316,9 +321,10 @@
       label.textContent = `${level}%`;
       root.append(label);
     }
-    for (let hour = 0; hour <= 24; hour += 3) {
-      const label = svg('text', { x: L + hour * 2 * slotW - 8, y: H - 6 });
-      label.textContent = `${String(hour).padStart(2, '0')}h`;
+    // The server places each label at the instant the local wall clock shows it.
+    for (const mark of marks) {
+      const label = svg('text', { class: 'hour', x: xAt(Date.parse(mark.at)) - 8, y: H - 6, 'data-at': mark.at });
+      label.textContent = mark.label;
       root.append(label);
     }
     if (typeof targetPct === 'number') {
@@ -326,9 +332,10 @@
     }
     const points = [];
     for (const row of rows) {
-      const slot = Math.floor((Date.parse(row.start) - dayStartMs) / (INTERVAL_MIN * 60000));
+      const startMs = Date.parse(row.start);
+      const slot = Math.floor((startMs - dayStartMs) / slotMs);
       if (slot < 0 || slot >= slots) continue;
-      const x = L + slot * slotW;
+      const x = xAt(startMs);
       if (row.abandon_rate_pct !== null && row.abandon_rate_pct !== undefined) {
         const bar = svg('rect', {
           class: 'abandon', x: x + 1, width: Math.max(1, slotW - 2),
