@@ -83,6 +83,7 @@ from ccd.live.service import LiveCalls
 from ccd.metrics.collector import CcdCollector, build_registry
 from ccd.metrics.dialer import DialerTally
 from ccd.metrics.loop_lag import LoopLagProbe
+from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
 from ccd.recording.files import RECORDER_CHANNEL_PREFIX
 from ccd.recording.service import RecordingService
@@ -327,6 +328,7 @@ def build(settings: Settings) -> Components:
         clock=clock,
         live_uniqueids=lambda: live_channels().keys(),
         ring_timeout_s=settings.monitor.ring_timeout_s,
+        devices=MonitorDevices(settings.monitor.devices),
     )
     bus.subscribe(monitors.handle)
     readiness = Readiness(

@@ -41,6 +41,8 @@ from sqlalchemy.exc import ArgumentError
 from ccd.domain.client_address import parse_networks
 from ccd.domain.safety import is_ami_safe
 from ccd.errors import ConfigError
+from ccd.monitor.devices import DEFAULT_PATTERNS as DEFAULT_DEVICE_PATTERNS
+from ccd.monitor.devices import pattern_problem
 
 DEFAULT_CONFIG_PATH = Path("config/ccd.toml")
 CONFIG_PATH_ENV = "CCD_CONFIG"
@@ -172,6 +174,17 @@ class MonitorSettings(_Section):
     # How long a supervisor's device rings for a live-monitoring session before it ends
     # unanswered (ccd.monitor).
     ring_timeout_s: int = Field(default=30, ge=5, le=300)
+    # fnmatch-style patterns (case-sensitive) a supervisor's device must match
+    # (ccd.monitor.devices): a device with "@" or a second "/" only by a pattern with "@".
+    devices: tuple[str, ...] = Field(default=DEFAULT_DEVICE_PATTERNS, min_length=1)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        problems = [p for p in map(pattern_problem, value) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class CdrSettings(_Section):

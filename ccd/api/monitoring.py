@@ -25,8 +25,10 @@ from ccd.api.problems import (
     ORIGINATE_REJECTED,
     UPSTREAM_UNAVAILABLE,
     ApiProblem,
+    FieldError,
     forbidden,
     not_found,
+    validation_problem,
 )
 from ccd.api.serialize import iso
 from ccd.api.validation import check_id_param
@@ -143,6 +145,8 @@ async def start_monitor(request: web.Request) -> web.Response:
         missing="no live call with this id",
     )
     body = await read_json(request, MonitorStart)
+    if not service.devices.allows(body.device):
+        raise validation_problem([FieldError("device", service.devices.refusal())])
     with _refusals():
         session = await service.start(call_id, body.device, body.mode, request[PRINCIPAL])
     response = no_store_json(monitor_view(session), status=201)

@@ -36,6 +36,7 @@ from ccd.domain.events import (
     ResyncFinished,
 )
 from ccd.live.ports import CallDirectory
+from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.sessions import (
     SUPERVISOR_CHANNEL_PREFIX,
     ChannelGone,
@@ -113,6 +114,7 @@ class MonitorService:
         clock: Clock,
         live_uniqueids: Callable[[], Iterable[str]],
         ring_timeout_s: float,
+        devices: MonitorDevices,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._ami = ami
@@ -121,6 +123,7 @@ class MonitorService:
         self._clock = clock
         self._live_uniqueids = live_uniqueids
         self._ring_timeout_s = ring_timeout_s
+        self.devices = devices
         self._new_id = new_id
         self._machine = MonitorSessions()
         self._agent_legs: dict[str, str] = {}  # uniqueid -> agent id

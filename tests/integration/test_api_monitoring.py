@@ -26,6 +26,7 @@ from ccd.domain.events import (
     OriginateResponded,
     ResyncFinished,
 )
+from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
 from tests.clock import FakeClock
 from tests.integration.apifakes import (
@@ -110,6 +111,10 @@ class Rig:
         return [(r.action, r.actor_role, dict(r.detail)) for r in reversed(rows)]
 
 
+# The devices these tests ring: the supervisors' phones and a Local channel into "phones".
+RIG_DEVICES = MonitorDevices(("PJSIP/*", "Local/*@phones"))
+
+
 @asynccontextmanager
 async def monitoring(
     engine: AsyncEngine,
@@ -117,6 +122,7 @@ async def monitoring(
     answered_agent: bool = True,
     agent_known: bool = True,
     live_uniqueids: Callable[[], Iterable[str]] = lambda: (),
+    devices: MonitorDevices = RIG_DEVICES,
 ) -> AsyncIterator[Rig]:
     calls = FakeCalls([with_agent_leg(make_call(MONITORED_CALL), answered=answered_agent)])
     ami = FakeAmi()
@@ -129,6 +135,7 @@ async def monitoring(
         clock=FakeClock(T0 + timedelta(seconds=30)),
         live_uniqueids=live_uniqueids,
         ring_timeout_s=25,
+        devices=devices,
         new_id=lambda: next(ids),
     )
     if agent_known:
@@ -294,6 +301,48 @@ async def test_bad_start_bodies_are_422_naming_the_field(
         assert status == 422, problem
         assert field in error_fields(problem)
         assert rig.ami.actions == []
+
+
+async def test_the_default_device_list_allows_a_pjsip_endpoint(engine: AsyncEngine) -> None:
+    async with monitoring(engine, devices=MonitorDevices()) as rig:
+        status, body = await start(rig, {"device": "PJSIP/2001"})
+        assert status == 201, body
+        assert body["device"] == "PJSIP/2001"
+        [ring] = rig.ami.of(OriginateAction)
+        assert ring.channel == "PJSIP/2001"
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["PJSIP/+15551234@trunk", "PJSIP/trunk/sip:+15551234@carrier.example", "Local/2001@phones"],
+)
+async def test_a_device_outside_the_list_is_422_naming_device_and_nothing_rings(
+    engine: AsyncEngine, device: str
+) -> None:
+    async with monitoring(engine, devices=MonitorDevices()) as rig:
+        status, problem = await start(rig, {"device": device})
+        assert status == 422, problem
+        assert error_fields(problem) == {"device"}
+        [error] = problem["errors"]
+        assert "is not an allowed monitoring device" in error["message"]
+        assert "'PJSIP/*'" in error["message"]
+        assert rig.ami.actions == []
+        assert await rig.actions_audited() == []
+        assert (await send(rig.api, "GET", "/api/v1/monitors", "supervisor"))[1]["count"] == 0
+
+
+async def test_a_pattern_with_at_allows_a_local_channel_into_that_context(
+    engine: AsyncEngine,
+) -> None:
+    async with monitoring(engine, devices=MonitorDevices(("Local/*@phones",))) as rig:
+        status, problem = await start(rig, {"device": "Local/2001@from-trunk"})
+        assert status == 422, problem
+        assert error_fields(problem) == {"device"}
+        assert "'Local/*@phones'" in problem["errors"][0]["message"]
+        status, body = await start(rig, {"device": "Local/2001@phones"})
+        assert status == 201, body
+        [ring] = rig.ami.of(OriginateAction)
+        assert ring.channel == "Local/2001@phones"
 
 
 async def test_asterisk_unreachable_is_503_and_the_session_ends_audited(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import math
 import struct
 import subprocess
@@ -42,6 +43,10 @@ SPEECH_PRESENT = 120.0
 SPEECH_ABSENT = 80.0
 PHASE_S = 3.0
 SETTLE_S = 0.7  # left out after each change: redirect, ChanSpy restart, 20 ms frames
+
+
+# The supervisors' devices here are Local channels into the simulation's context.
+SIM_DEVICES = {"CCD_MONITOR__DEVICES": json.dumps([f"Local/*@{contract.MONITOR_SIM_CONTEXT}"])}
 
 
 def magnitude(samples: tuple[int, ...], hz: float) -> float:
@@ -132,7 +137,7 @@ async def test_listen_whisper_barge_by_ear(
     sales = Queue(id="sales", strategy=Strategy.LONGEST_IDLE, ring_timeout_s=10)
     url = await acd_database(postgres_cluster, config([sales], [agent], {"4001": ["sales"]}))
     device = f"Local/voice-{supervisor_name}@{contract.MONITOR_SIM_CONTEXT}"
-    async with acd_daemon(asterisk_sandbox, url, tmp_path) as run:
+    async with acd_daemon(asterisk_sandbox, url, tmp_path, settings_env=SIM_DEVICES) as run:
         status, body = await run.api(
             "POST", "/api/v1/agents/4001/login", await run.token(Role.AGENT, "4001")
         )
@@ -315,7 +320,13 @@ async def test_a_supervisor_left_listening_by_a_stopped_ccd_is_hung_up_by_the_ne
         return [c for c in asterisk_sandbox.active_channels() if supervisor_name in c]
 
     try:
-        async with acd_daemon(asterisk_sandbox, url, tmp_path / "first", hangup_after=False) as run:
+        async with acd_daemon(
+            asterisk_sandbox,
+            url,
+            tmp_path / "first",
+            hangup_after=False,
+            settings_env=SIM_DEVICES,
+        ) as run:
             status, body = await run.api(
                 "POST", "/api/v1/agents/4001/login", await run.token(Role.AGENT, "4001")
             )
