@@ -85,7 +85,6 @@ from ccd.metrics.dialer import DialerTally
 from ccd.metrics.loop_lag import LoopLagProbe
 from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
-from ccd.recording.files import RECORDER_CHANNEL_PREFIX
 from ccd.recording.service import RecordingService
 from ccd.reports.service import ReportRules, ReportService
 from ccd.settings import Settings
@@ -99,7 +98,11 @@ from ccd.webhooks.service import WebhookService
 log = structlog.get_logger("ccd.app")
 
 PIDFILE_NAME = "ccd.pid"
-OWN_CHANNEL_PREFIXES = (AGENT_CHANNEL_PREFIX, DIALER_CHANNEL_PREFIX, RECORDER_CHANNEL_PREFIX)
+OWN_CHANNEL_PREFIXES = (
+    AGENT_CHANNEL_PREFIX,
+    DIALER_CHANNEL_PREFIX,
+    contract.RECORDER_CHANNEL_PREFIX,
+)
 
 
 def pidfile_path(settings: Settings) -> Path:

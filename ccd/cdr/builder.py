@@ -52,9 +52,9 @@ channel (the Originate was refused) drops the attempt: there is no call to recor
 Recording: ``RecordingStarted`` (published by the recording service when it starts
 recording a call, keyed by the customer's linkedid) sets ``recording_ref`` (the first one
 wins); for a call already recorded or never seen it is counted in ``late_recordings``. The
-recorder's own channels (linkedid ``RECORDER_CHANNEL_PREFIX…``) and a supervisor's monitoring
-call (``SUPERVISOR_CHANNEL_PREFIX…``, audited by ccd.monitor) give no record: neither is a
-customer's call.
+recorder's own channels (linkedid ``RECORDER_CHANNEL_PREFIX…``) and a supervisor's
+monitoring call (``SUPERVISOR_CHANNEL_PREFIX…``, audited by ccd.monitor) give no record:
+neither is a customer's call.
 
 Call:
 - finished when its last known leg hangs up (``ended_at`` = the last hangup);
@@ -135,6 +135,7 @@ from ccd.domain.cdr import (
     LegRecord,
 )
 from ccd.domain.channels import ChannelSnapshot, ChannelState
+from ccd.domain.contract import RECORDER_CHANNEL_PREFIX, SUPERVISOR_CHANNEL_PREFIX
 from ccd.domain.events import (
     AgentLegStarted,
     AgentRingStarted,
@@ -166,8 +167,6 @@ from ccd.domain.events import (
 )
 from ccd.domain.grouping import CallGrouping, channel_snapshots
 from ccd.domain.parties import callee_number, dial_target, local_partner
-from ccd.monitor.sessions import SUPERVISOR_CHANNEL_PREFIX
-from ccd.recording.files import RECORDER_CHANNEL_PREFIX
 
 # ccd's own channels that are no customer's call (see the module docstring).
 NOT_CALLS = (RECORDER_CHANNEL_PREFIX, SUPERVISOR_CHANNEL_PREFIX)

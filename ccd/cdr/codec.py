@@ -111,6 +111,39 @@ def _parse_opt_dt(value: Any) -> datetime | None:
     return None if value is None else _parse_dt(value)
 
 
+def call_fields(call: CallRecord, *, raw_ivr: bool = False) -> dict[str, Any]:
+    """A finished call's fields by their column names (the ``cdrs`` row without
+    ``written_at``; the webhook's ``call.ended`` CDR without ``legs``); ``raw_ivr`` leaves
+    the IVR steps as dataclasses (orjson writes them itself, the shape of
+    ``ivr_step_to_json``)."""
+    return {
+        "linkedid": call.linkedid,
+        "direction": call.direction.value,
+        "caller_num": call.caller_num,
+        "caller_name": call.caller_name,
+        "callee_num": call.callee_num,
+        "did": call.did,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "ring_s": call.ring_s,
+        "talk_s": call.talk_s,
+        "hold_s": call.hold_s,
+        "hangup_cause": call.hangup_cause,
+        "hangup_cause_text": call.hangup_cause_text,
+        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
+        "disposition": call.disposition.value,
+        "ivr_path": call.ivr_path if raw_ivr else [ivr_step_to_json(s) for s in call.ivr_path],
+        "queue": call.queue,
+        "wait_s": call.wait_s,
+        "agent_id": call.agent_id,
+        "wrapup_s": call.wrapup_s,
+        "campaign_id": call.campaign_id,
+        "contact_id": call.contact_id,
+        "recording_ref": call.recording_ref,
+    }
+
+
 def ivr_step_to_json(step: IvrStep) -> dict[str, Any]:
     return {
         "node": step.node,

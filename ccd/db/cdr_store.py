@@ -31,7 +31,7 @@ from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ccd.cdr.codec import ivr_step_to_json, json_default
+from ccd.cdr.codec import call_fields, json_default
 from ccd.clock import Clock, SystemClock
 from ccd.db.models import AsteriskCdrRow, CallDetailRecord, CallLeg
 from ccd.domain.cdr import AsteriskCdr, CallRecord, LegRecord
@@ -179,35 +179,8 @@ def _json(items: list[Any]) -> str:
 
 
 def call_row(call: CallRecord, written_at: datetime, *, raw_ivr: bool = False) -> dict[str, Any]:
-    """The ``cdrs`` row; ``raw_ivr`` leaves the IVR steps as dataclasses (orjson writes
-    them itself, the same shape as ``ivr_step_to_json``)."""
-    return {
-        "linkedid": call.linkedid,
-        "direction": call.direction.value,
-        "caller_num": call.caller_num,
-        "caller_name": call.caller_name,
-        "callee_num": call.callee_num,
-        "did": call.did,
-        "started_at": call.started_at,
-        "answered_at": call.answered_at,
-        "ended_at": call.ended_at,
-        "ring_s": call.ring_s,
-        "talk_s": call.talk_s,
-        "hold_s": call.hold_s,
-        "hangup_cause": call.hangup_cause,
-        "hangup_cause_text": call.hangup_cause_text,
-        "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
-        "disposition": call.disposition.value,
-        "ivr_path": call.ivr_path if raw_ivr else [ivr_step_to_json(s) for s in call.ivr_path],
-        "queue": call.queue,
-        "wait_s": call.wait_s,
-        "agent_id": call.agent_id,
-        "wrapup_s": call.wrapup_s,
-        "campaign_id": call.campaign_id,
-        "contact_id": call.contact_id,
-        "recording_ref": call.recording_ref,
-        "written_at": written_at,
-    }
+    """The ``cdrs`` row (``raw_ivr``: see ``call_fields``)."""
+    return {**call_fields(call, raw_ivr=raw_ivr), "written_at": written_at}
 
 
 def leg_row(leg: LegRecord) -> dict[str, Any]:

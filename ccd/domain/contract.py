@@ -93,6 +93,13 @@ DIALER_SAFE_HARBOR_EXTEN: Final = "safe-harbor"
 DIALER_MACHINE_EXTEN: Final = "machine"
 """An answering machine: plays the campaign's ``CCD_DIALER_MACHINE_MESSAGE``."""
 
+RECORDER_CHANNEL_PREFIX: Final = "ccd-recorder-"
+"""The uniqueid (and so linkedid) of a call's recorder channel (ccd.recording): not a
+customer's call, so it gives no CDR."""
+SUPERVISOR_CHANNEL_PREFIX: Final = "ccd-mon-"
+"""The uniqueid of a supervisor's monitoring call (ccd.monitor): no CDR either, the audit
+trail is its record."""
+
 MONITOR_CONTEXT: Final = "ccd-monitor"
 """A supervisor's live monitoring session: ccd rings the supervisor's device with
 ``Originate Context=ccd-monitor Exten=<mode>`` (``MonitorExten``), ``CCD_MONITOR_TARGET``

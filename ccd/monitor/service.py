@@ -38,7 +38,6 @@ from ccd.domain.events import (
 from ccd.live.ports import CallDirectory
 from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.sessions import (
-    SUPERVISOR_CHANNEL_PREFIX,
     ChannelGone,
     Command,
     Event,
@@ -288,7 +287,7 @@ class MonitorService:
         elif isinstance(event, AgentLegStarted):
             self._agent_legs[event.uniqueid] = event.agent_id
         elif isinstance(event, OriginateResponded):
-            if event.action_id.startswith(SUPERVISOR_CHANNEL_PREFIX):
+            if event.action_id.startswith(contract.SUPERVISOR_CHANNEL_PREFIX):
                 outcome: Event = (
                     OriginateAnswered(event.action_id)
                     if event.success
@@ -407,7 +406,7 @@ class MonitorService:
 
     async def _unasked_switch_failed(self, command: RedirectSupervisor) -> None:
         """The redirect at the answer (of a switch asked while the device rang) failed."""
-        session_id = command.channel_id.removeprefix(SUPERVISOR_CHANNEL_PREFIX)
+        session_id = command.channel_id.removeprefix(contract.SUPERVISOR_CHANNEL_PREFIX)
         session = self._machine.get(session_id)
         if session is not None:
             await self._switch_failed(session, command.mode, session.started_by)

@@ -23,9 +23,7 @@ from datetime import datetime
 from ccd.domain.auth import Principal
 from ccd.domain.calls import Call, LiveChannel
 from ccd.domain.channels import ChannelState
-
-SUPERVISOR_CHANNEL_PREFIX = "ccd-mon-"
-"""Uniqueids ccd gives the supervisors' channels it originates (Originate ChannelId)."""
+from ccd.domain.contract import SUPERVISOR_CHANNEL_PREFIX
 
 
 class Mode(enum.StrEnum):

@@ -7,11 +7,10 @@ import re
 import uuid
 from pathlib import Path, PurePosixPath
 
+from ccd.domain.contract import RECORDER_CHANNEL_PREFIX
+
 RECORDING_ID = re.compile(r"rec-[0-9a-f]{32}")
 FILE_SUFFIX = ".wav"  # MixMonitor picks the format from the extension
-# The recorder channel's uniqueid: this prefix and the recording id. Its channels are not
-# a call of their own (no CDR).
-RECORDER_CHANNEL_PREFIX = "ccd-recorder-"
 
 
 def new_recording_id() -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ccd.cdr.codec import ivr_step_to_json
+from ccd.cdr.codec import call_fields, ivr_step_to_json
 from ccd.domain.calls import Call
 from ccd.domain.cdr import CallRecord, IvrStep
 from ccd.domain.events import AgentRingStarted, QueueConnected
@@ -94,30 +94,7 @@ def call_ended(call: CallRecord, written_at: datetime) -> Event:
         data={
             "call_id": call.linkedid,
             "cdr": {
-                "linkedid": call.linkedid,
-                "direction": call.direction.value,
-                "caller_num": call.caller_num,
-                "caller_name": call.caller_name,
-                "callee_num": call.callee_num,
-                "did": call.did,
-                "started_at": call.started_at,
-                "answered_at": call.answered_at,
-                "ended_at": call.ended_at,
-                "ring_s": call.ring_s,
-                "talk_s": call.talk_s,
-                "hold_s": call.hold_s,
-                "hangup_cause": call.hangup_cause,
-                "hangup_cause_text": call.hangup_cause_text,
-                "hung_up_by": None if call.hung_up_by is None else call.hung_up_by.value,
-                "disposition": call.disposition.value,
-                "ivr_path": _ivr_path(call.ivr_path),
-                "queue": call.queue,
-                "wait_s": call.wait_s,
-                "agent_id": call.agent_id,
-                "wrapup_s": call.wrapup_s,
-                "campaign_id": call.campaign_id,
-                "contact_id": call.contact_id,
-                "recording_ref": call.recording_ref,
+                **call_fields(call),
                 "legs": [
                     {
                         "uniqueid": leg.uniqueid,
