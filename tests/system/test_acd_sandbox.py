@@ -82,7 +82,15 @@ async def test_ten_callers_three_agents_served_in_order_with_auto_pause_and_wrap
         # First come, first served: callers are offered to agents in join order (a caller
         # whose agent rings out may then be overtaken by the next one).
         joined = sorted(run.entered(), key=lambda e: (e.joined_at, e.at))
-        rows = await run.sessions()
+
+        async def every_offer_logged() -> list[dict[str, Any]] | None:
+            # The session log is flushed every 0.5 s: the last caller can be connected
+            # before its "reserved" row is in the database.
+            rows = await run.sessions()
+            offered = {r["call_id"] for r in rows if r["status"] == "reserved"}
+            return rows if offered >= set(callers) else None
+
+        rows = await eventually(every_offer_logged, within_s=5, what="every offer logged")
         first_offer: list[str] = []
         for row in rows:
             if row["status"] == "reserved" and row["call_id"] not in first_offer:
