@@ -29,7 +29,8 @@ from ccd.api.context import AUDIT_LOG, DEPS, ApiDeps
 from ccd.api.dialer_runtime import DialerRuntime, install
 from ccd.api.hub import EventHub
 from ccd.api.middleware import access_log_middleware, auth_middleware, problem_middleware
-from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
+from ccd.api.openapi import routes as openapi_routes
+from ccd.api.policy import PUBLIC_API_ROUTES, PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.cdr.queries import CdrReader
 from ccd.clock import Clock, SystemClock
 from ccd.db.acd_store import AcdStore
@@ -129,6 +130,7 @@ def build_api(
     monitoring_routes.add_routes(app, monitors)
     webhook_routes.add_routes(app, webhooks)
     token_routes.add_routes(app, token_admin)
+    openapi_routes.add_routes(app)
     ensure_routes_have_policy(app)
 
     async def close_event_streams(_: web.Application) -> None:
@@ -145,7 +147,7 @@ def ensure_routes_have_policy(app: web.Application) -> None:
         name = route.name
         info = route.resource.get_info() if route.resource is not None else {}
         path = str(info.get("path") or info.get("formatter") or "")
-        if name in PUBLIC_ROUTES and not path.startswith(API_PREFIX):
+        if name in PUBLIC_ROUTES and (not path.startswith(API_PREFIX) or name in PUBLIC_API_ROUTES):
             continue
         if name is None or name not in ROUTE_ROLES:
             raise RuntimeError(f"route {route.method} {path} has no entry in ROUTE_ROLES")

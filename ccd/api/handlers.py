@@ -10,10 +10,21 @@ from contextlib import contextmanager
 
 import structlog
 from aiohttp import WSCloseCode, hdrs, web
+from pydantic import BaseModel
 
 import ccd
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
+from ccd.api.models.calls import (
+    CallList,
+    CallView,
+    HangupAccepted,
+    Health,
+    Me,
+    OriginateAccepted,
+    Ready,
+)
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import (
     NOT_READY,
     ORIGINATE_REJECTED,
@@ -44,11 +55,27 @@ def no_store_json(data: object, *, status: int = 200) -> web.Response:
     return response
 
 
+def model_json(model: BaseModel, *, status: int = 200) -> web.Response:
+    """``no_store_json`` of a response model (the one its route's ``@operation`` names)."""
+    response = web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@operation("Liveness and the running version", responses={200: Health})
 async def healthz(request: web.Request) -> web.Response:
     # The version is public (as `ccd --version`): monitoring sees which release runs.
-    return no_store_json({"status": "ok", "version": ccd.__version__})
+    return model_json(Health(status="ok", version=ccd.__version__))
 
 
+@operation(
+    "Readiness: Asterisk connected and resynced, the database reachable",
+    responses={200: Ready},
+    problems=(503,),
+    description="503 lists the reasons in `reasons`.",
+)
 async def readyz(request: web.Request) -> web.Response:
     try:
         reasons = await request.app[DEPS].readiness.not_ready_reasons()
@@ -63,7 +90,7 @@ async def readyz(request: web.Request) -> web.Response:
             title="Not ready",
             extensions={"reasons": list(reasons)},
         )
-    return no_store_json({"status": "ready"})
+    return model_json(Ready(status="ready"))
 
 
 def _call_id(request: web.Request) -> str:
@@ -75,20 +102,22 @@ def _call_id(request: web.Request) -> str:
     )
 
 
+@operation("Live calls", responses={200: CallList})
 async def list_calls(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     now = deps.clock.now()
-    calls = [call_view(call, now=now) for call in deps.calls.calls()]
-    return no_store_json({"calls": calls, "count": len(calls)})
+    calls = [CallView.model_validate(call_view(call, now=now)) for call in deps.calls.calls()]
+    return model_json(CallList(calls=calls, count=len(calls)))
 
 
+@operation("One live call", responses={200: CallView}, problems=(404,))
 async def get_call(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     call_id = _call_id(request)
     call = deps.calls.call(call_id)
     if call is None:
         raise not_found(f"no live call with id {call_id!r}")
-    return no_store_json(call_view(call, now=deps.clock.now()))
+    return model_json(CallView.model_validate(call_view(call, now=deps.clock.now())))
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -134,6 +163,13 @@ def _asterisk_unreachable() -> ApiProblem:
     return ApiProblem(503, "Asterisk is not reachable; retry later", type_=UPSTREAM_UNAVAILABLE)
 
 
+@operation(
+    "Place a call: ring an endpoint, then send it to a destination in ccd's context",
+    body=OriginateRequest,
+    responses={202: OriginateAccepted},
+    problems=(502, 503),
+    description="Asterisk's answer arrives later as call events; 502 when it refuses.",
+)
 async def originate(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     principal = request[PRINCIPAL]
@@ -162,9 +198,12 @@ async def originate(request: web.Request) -> web.Response:
         variable_names=sorted(body.variables),  # values may hold customer data
         token_id=principal.token_id,
     )
-    return no_store_json({"originate_id": action_id}, status=202)
+    return model_json(OriginateAccepted(originate_id=action_id), status=202)
 
 
+@operation(
+    "Hang up every channel of a live call", responses={202: HangupAccepted}, problems=(404, 503)
+)
 async def hangup(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     call_id = _call_id(request)
@@ -176,17 +215,14 @@ async def hangup(request: web.Request) -> web.Response:
     if not found:
         raise not_found(f"no live call with id {call_id!r}")
     log.info("hangup requested", linkedid=call_id, token_id=request[PRINCIPAL].token_id)
-    return no_store_json({"id": call_id, "status": "hangup requested"}, status=202)
+    return model_json(HangupAccepted(id=call_id, status="hangup requested"), status=202)
 
 
+@operation("Who the token belongs to: its id, role and agent", responses={200: Me})
 async def me(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
-    return no_store_json(
-        {
-            "token_id": principal.token_id,
-            "role": principal.role.value,
-            "agent_id": principal.agent_id,
-        }
+    return model_json(
+        Me(token_id=principal.token_id, role=principal.role.value, agent_id=principal.agent_id)
     )
 
 
@@ -230,6 +266,17 @@ async def _close_when_ended(
         request.transport.abort()
 
 
+@operation(
+    "Live call events (websocket, subprotocol ccd.v1)",
+    responses={},
+    problems=(426,),
+    websocket=True,
+    description=(
+        "A `snapshot` message (every live call, and the ACD's state), then `call.started`,"
+        " `call.updated`, `call.ended`, `agent.*` and `queue.*` messages as they happen."
+        " A plain GET without `Upgrade: websocket` is answered 426."
+    ),
+)
 async def events(request: web.Request) -> web.WebSocketResponse:
     deps = request.app[DEPS]
     principal = request[PRINCIPAL]

@@ -192,7 +192,20 @@ ROUTE_ROLES: Mapping[str, frozenset[Role]] = {
 
 # Routes reachable without a token (probes for orchestrators and load balancers).
 # The wallboard's page and its files hold no data: every figure comes from the routes above.
-PUBLIC_ROUTES = frozenset({"healthz", "readyz", "wallboard.page", "wallboard.asset"})
+PUBLIC_ROUTES = frozenset(
+    {
+        "healthz",
+        "readyz",
+        "wallboard.page",
+        "wallboard.asset",
+        "openapi.document",
+        "docs.page",
+        "docs.asset",
+    }
+)
+# The only public routes under /api/: the API's own description (``ccd.api.openapi``) —
+# the shape of the API, never its data.
+PUBLIC_API_ROUTES = frozenset({"openapi.document", "docs.page", "docs.asset"})
 
 
 def require_role(principal: Principal, route_name: str) -> None:

@@ -104,11 +104,17 @@ class _NoComponent:
 
 def served_routes() -> list[RouteEntry]:
     """The routes of the API as ``build_api`` registers them."""
+    return routes_of(served_app())
+
+
+def served_app() -> web.Application:
+    """The API as ``build_api`` builds it, with no component behind it: for reading its
+    routes (the role matrix, the OpenAPI document), never for serving."""
     from ccd.api.app import build_api  # here: build_api imports every route module
     from ccd.api.hub import EventHub
 
     none: Any = cast(Any, _NoComponent())
-    app = build_api(
+    return build_api(
         tokens=none,
         calls=none,
         control=none,
@@ -117,7 +123,6 @@ def served_routes() -> list[RouteEntry]:
         cdrs=none,
         max_body_bytes=1,
     )
-    return routes_of(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -35,6 +33,7 @@ from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.handlers import no_store_json, store_problems
 from ccd.api.hub import EndReason, EventHub, Subscription, SubscriptionEnded
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
+from ccd.api.static_assets import StaticAsset, load_files, serve
 from ccd.clock import Clock
 from ccd.db.acd_store import AcdStore, StoredAgent, StoredQueue
 from ccd.db.stores import StoreUnavailable
@@ -59,12 +58,6 @@ SHARED_FOR_S = 0.1  # how old a board another stream built may be and still be p
 WS_HEARTBEAT_S = 30.0
 WS_MAX_CLIENT_MESSAGE = 4096  # the page has nothing to say on this stream
 PAGE = "index.html"
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-}
 # The page runs only its own files; 'self' in connect-src covers the same-origin ws://.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -79,37 +72,16 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class StaticAsset:
-    body: bytes
-    content_type: str
-    etag: str
-
-
 def load_assets() -> dict[str, StaticAsset]:
     """Every file of ``ccd/wallboard/static`` (package data), read once at start."""
-    assets: dict[str, StaticAsset] = {}
-    for entry in resources.files("ccd.wallboard").joinpath("static").iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if not entry.is_file() or suffix not in CONTENT_TYPES:
-            continue
-        body = entry.read_bytes()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        assets[entry.name] = StaticAsset(body, CONTENT_TYPES[suffix], etag)
+    assets = load_files(resources.files("ccd.wallboard").joinpath("static").iterdir())
     if PAGE not in assets:
         raise RuntimeError(f"the wallboard package data has no {PAGE}")
     return assets
 
 
 def _serve(request: web.Request, asset: StaticAsset) -> web.Response:
-    if asset.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
-        response = web.Response(status=304)
-    else:
-        response = web.Response(body=asset.body, content_type=None)
-        response.headers[hdrs.CONTENT_TYPE] = asset.content_type
-    response.headers[hdrs.ETAG] = asset.etag
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return serve(request, asset, SECURITY_HEADERS)
 
 
 async def page(request: web.Request) -> web.Response:
