@@ -18,7 +18,8 @@ import functools
 import os
 import random
 import signal
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
 from ccd.agi.server import AgiHandler, AgiServer
-from ccd.ami.gateway import AmiGateway
+from ccd.ami.gateway import AmiError, AmiGateway
 from ccd.ami.recording import AmiRecorder
 from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
@@ -72,8 +73,12 @@ from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.cdr import IvrStep
 from ccd.domain.client_address import parse_networks
 from ccd.domain.events import IvrFinished
-from ccd.errors import CcdError
+from ccd.errors import CcdError, ConfigError
 from ccd.forecast.config import forecast_defaults
+from ccd.ha.election import Election, LeaseTimings
+from ccd.ha.metrics import HaCollector
+from ccd.ha.postgres import PostgresLease
+from ccd.ha.runtime import HaRuntime
 from ccd.health import Readiness
 from ccd.ivr.flows import load_flows
 from ccd.ivr.holder import FlowsHolder
@@ -131,6 +136,8 @@ class Components:
     monitors: MonitorService
     loop_lag: LoopLagProbe
     web_app: web.Application
+    ha: HaRuntime | None = None
+    """High availability: the election's runtime (None: ``[ha] enabled`` is false)."""
 
 
 class _AgiRouter:
@@ -160,8 +167,35 @@ class _AgiRouter:
         await self._ivr(channel)
 
 
-def build(settings: Settings) -> Components:
+def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None) -> Components:
+    """Wire ccd. ``on_fenced``: what a fenced leader does (high availability); the daemon
+    exits the process at once, tests may watch instead."""
     clock = SystemClock()
+    # High availability: built first, everything that acts asks it; its BecomeActive
+    # starts the active part (``activate`` below).
+    ha = (
+        _build_ha(
+            settings,
+            clock,
+            on_active=lambda epoch: activate(epoch),
+            on_fenced=on_fenced or _exit_fenced,
+        )
+        if settings.ha.enabled
+        else None
+    )
+
+    def when_acting(handler: Callable[[object], None]) -> Callable[[object], None]:
+        """A bus handler that only the active instance runs (ACD, dialer, webhooks…)."""
+        if ha is None:
+            return handler
+        acting = ha.acting
+
+        def gated(event: object) -> None:
+            if acting():
+                handler(event)
+
+        return gated
+
     # Invalid flows stop ccd here (ConfigError: exit 2 with every problem).
     flows = FlowsHolder(
         settings.ivr.flows_dir,
@@ -206,7 +240,7 @@ def build(settings: Settings) -> Components:
         rng=random.Random(),
     )
     # After the live model: a ring's screen pop reads the call's IVR path from it.
-    bus.subscribe(webhooks.handle)
+    bus.subscribe(when_acting(webhooks.handle))
 
     def on_live_message(message: dict[str, Any]) -> None:
         # The ACD's and dialer's messages: websocket clients and webhook subscribers.
@@ -245,6 +279,9 @@ def build(settings: Settings) -> Components:
             BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s), random.Random()
         ),
     )
+    if ha is not None:
+        # A fenced leader (lease lost, or woken from a pause) writes nothing to Asterisk.
+        gateway.action_gate = ha.acting
     acd_store = AcdStore(engine, clock=clock)
     dialer_store = DialerStore(engine, clock=clock)
     live_channels = _live_channels(live)
@@ -257,8 +294,10 @@ def build(settings: Settings) -> Components:
         interface_busy=_interface_busy(live_channels),
         live_channels=live_channels,
     )
-    bus.subscribe(acd.handle)
-    attempt_store = AttemptStore(engine, clock=clock)
+    bus.subscribe(when_acting(acd.handle))
+    attempt_store = AttemptStore(
+        engine, clock=clock, epoch=None if ha is None else (lambda: ha.epoch)
+    )
     dialer = DialerService(
         store=dialer_store,
         attempts=attempt_store,
@@ -272,7 +311,7 @@ def build(settings: Settings) -> Components:
         resynced=lambda: gateway.resynced,
         live_uniqueids=lambda: set(live_channels()),
     )
-    bus.subscribe(dialer.handle)
+    bus.subscribe(when_acting(dialer.handle))
     # Post-call survey: answers written with retries; the queue's survey_flow names the flow.
     survey_answers = AnswerWriter(
         SurveyStore(engine),
@@ -294,7 +333,7 @@ def build(settings: Settings) -> Components:
         writer=survey_answers,
         clock=clock,
     )
-    bus.subscribe(survey.handle)
+    bus.subscribe(when_acting(survey.handle))
     recording_settings = settings.recording
     recording_store = RecordingStore(engine)
     recording = RecordingService(
@@ -309,7 +348,7 @@ def build(settings: Settings) -> Components:
         rng=random.Random(),
         channel_name=lambda uniqueid: live_channels().get(uniqueid),
     )
-    bus.subscribe(recording.handle)
+    bus.subscribe(when_acting(recording.handle))
     dialer_tally = DialerTally()
     bus.subscribe(dialer_tally.handle)
     loop_lag = LoopLagProbe(clock)
@@ -323,6 +362,8 @@ def build(settings: Settings) -> Components:
             loop_lag=loop_lag,
         )
     )
+    if ha is not None:
+        metrics.register(HaCollector(ha))
     control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
     monitors = MonitorService(
         ami=gateway,
@@ -333,7 +374,7 @@ def build(settings: Settings) -> Components:
         ring_timeout_s=settings.monitor.ring_timeout_s,
         devices=MonitorDevices(settings.monitor.devices),
     )
-    bus.subscribe(monitors.handle)
+    bus.subscribe(when_acting(monitors.handle))
     readiness = Readiness(
         ami=gateway,
         database_ping=lambda: ping(engine),
@@ -398,6 +439,7 @@ def build(settings: Settings) -> Components:
             changed=webhooks.refresh,
             allow_private_targets=webhook_settings.allow_private_targets,
         ),
+        ha=ha,
     )
 
     async def database(_: web.Application) -> AsyncIterator[None]:
@@ -430,10 +472,17 @@ def build(settings: Settings) -> Components:
                 torn_lines=report.torn_lines,
                 corrupt_lines=report.corrupt_lines,
             )
-        cdr_writer.start()
+        if ha is None:
+            cdr_writer.start()
+        # else: a standby keeps building and spooling the CDRs of every call (from its
+        # own AMI events), written only once it is active — ON CONFLICT DO NOTHING, so
+        # a call the old leader wrote is not written twice, and one that ended while
+        # nobody was active is not lost.
         yield
-        # Half the budget: serve() allows 2x shutdown_timeout_s for HTTP, bus and this.
-        await cdr_writer.drain(settings.http.shutdown_timeout_s / 2)
+        # Half the budget: serve() allows 2x shutdown_timeout_s for HTTP, bus and this
+        # (a standby's writer never started: its spool is synced and kept).
+        writing = ha is None or ha.became_active_at is not None
+        await cdr_writer.drain(settings.http.shutdown_timeout_s / 2 if writing else 0)
 
     async def dispatcher(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(bus.run(), name="ccd-bus")
@@ -538,23 +587,64 @@ def build(settings: Settings) -> Components:
         finally:
             await lookups.close()
 
-    web_app.cleanup_ctx.extend(
-        [
-            loop_lag_probe,
-            database,
-            token_last_use,
-            webhook_delivery,
-            cdr_records,
-            survey_writer,
-            dispatcher,
-            recordings,
-            queues,
-            dialing,
-            ivr,
-            asterisk,
-            monitoring,
-        ]
-    )
+    # Only the active instance (always, without [ha]) runs these, in this order.
+    active_only = [webhook_delivery, survey_writer, recordings, queues, dialing, ivr, monitoring]
+    active_stack = contextlib.AsyncExitStack()
+
+    async def activate(epoch: int) -> None:
+        # As a restart would, with AMI already connected: CDRs written (the spool first),
+        # the active services started (the ACD brings back agents' states from the
+        # database), FastAGI listening (callers come back on their next try), then a
+        # resync so the ACD and the dialer settle the calls they did not see.
+        cdr_writer.start()
+        for lifetime in active_only:
+            await active_stack.enter_async_context(
+                contextlib.asynccontextmanager(lifetime)(web_app)
+            )
+        try:
+            await gateway.resync()
+        except AmiError as exc:
+            log.warning("ha takeover resync not done; the next AMI login resyncs", error=str(exc))
+
+    async def high_availability(_: web.Application) -> AsyncIterator[None]:
+        assert ha is not None
+        ha.start()
+        yield
+        await ha.stop()  # the lock goes with its session; a standby takes over
+        await active_stack.aclose()
+
+    if ha is None:
+        web_app.cleanup_ctx.extend(
+            [
+                loop_lag_probe,
+                database,
+                token_last_use,
+                webhook_delivery,
+                cdr_records,
+                survey_writer,
+                dispatcher,
+                recordings,
+                queues,
+                dialing,
+                ivr,
+                asterisk,
+                monitoring,
+            ]
+        )
+    else:
+        # Every instance keeps AMI connected, its live model, CDR spool and read-only
+        # API; the election starts the active part.
+        web_app.cleanup_ctx.extend(
+            [
+                loop_lag_probe,
+                database,
+                token_last_use,
+                cdr_records,
+                dispatcher,
+                asterisk,
+                high_availability,
+            ]
+        )
     return Components(
         settings=settings,
         bus=bus,
@@ -573,6 +663,61 @@ def build(settings: Settings) -> Components:
         monitors=monitors,
         loop_lag=loop_lag,
         web_app=web_app,
+        ha=ha,
+    )
+
+
+EXIT_FENCED = 75
+"""``ccd run``'s exit status when it was fenced (EX_TEMPFAIL): the service manager starts
+it again, as a standby."""
+
+
+def _exit_fenced(reason: str) -> None:
+    """A fenced leader stops at once, as if killed: nothing it would still do (an offer,
+    a dial, a session row) may happen after a newer leader took over. Finished CDRs are
+    already fsynced in the spool; the next start writes them (idempotently)."""
+    log.critical("ha fenced: exiting", reason=reason, exit_status=EXIT_FENCED)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(EXIT_FENCED)
+
+
+def _build_ha(
+    settings: Settings,
+    clock: Clock,
+    *,
+    on_active: Callable[[int], Awaitable[None]],
+    on_fenced: Callable[[str], None],
+) -> HaRuntime:
+    ha = settings.ha
+    url = settings.database_url
+    if settings.database.url is None or not url.startswith("postgresql"):
+        where = settings.origin("ha.enabled") or "defaults"
+        raise ConfigError(
+            [
+                f"{where}: ha.enabled: high availability needs a PostgreSQL database.url "
+                "shared by every instance (the embedded SQLite database is this host's own)"
+            ]
+        )
+    timings = LeaseTimings(lease_s=ha.lease_s, renew_interval_s=ha.renew_interval_s)
+    return HaRuntime(
+        election=Election(timings),
+        store=PostgresLease(
+            url,
+            instance=ha.instance,
+            api_url=ha.api_url,
+            lease_s=ha.lease_s,
+            # A renewal answered later than this is no renewal: the lease must still
+            # cover the next try.
+            query_timeout_s=ha.renew_interval_s,
+            clock=clock,
+        ),
+        clock=clock,
+        instance=ha.instance,
+        api_url=ha.api_url,
+        on_active=on_active,
+        on_fenced=on_fenced,
     )
 
 
@@ -682,7 +827,11 @@ async def serve(settings: Settings) -> int:
     pidfile = pidfile_path(settings)
     await daemon.start()
     _write_pidfile(pidfile)
-    _notify_systemd(f"READY=1\nSTATUS=HTTP port {daemon.http_port}, FastAGI {daemon.agi_port}")
+    try:
+        agi: object = daemon.agi_port
+    except RuntimeError:  # a standby listens for FastAGI only once it takes over
+        agi = "not listening (ha standby)"
+    _notify_systemd(f"READY=1\nSTATUS=HTTP port {daemon.http_port}, FastAGI {agi}")
     try:
         await stop.wait()
     finally:

@@ -9,6 +9,7 @@ reason; ``load_settings`` collects them all into one ``ConfigError``.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -428,6 +429,46 @@ class ForecastSettings(_Section):
     shrinkage_pct: float = Field(default=0.0, ge=0, le=90)
 
 
+class HaSettings(_Section):
+    # High availability (ccd.ha): several instances against one Asterisk and one
+    # PostgreSQL, exactly one active. Off: this instance is always active (one instance).
+    enabled: bool = False
+    # This instance's name in the leadership row, logs and the standby's leader hint.
+    instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
+    # The active instance's lease: renewed every renew_interval_s; not renewed for lease_s
+    # it stops acting and exits; a standby takes over once the lease has run out.
+    lease_s: float = Field(default=5.0, ge=1, le=300)
+    renew_interval_s: float = Field(default=1.0, ge=0.1, le=60)
+    # The URL clients reach this instance's API at; a standby names the active one's in its
+    # 503 answers to writes (Location, and "leader" in the body).
+    api_url: str | None = Field(default=None, max_length=500)
+
+    @field_validator("instance")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("must be printable text without surrounding spaces")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith(("http://", "https://")) or not value.isprintable()
+        ):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _lease_covers_renewals(self) -> HaSettings:
+        if self.lease_s < 2 * self.renew_interval_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must be at least twice renew_interval_s "
+                f"({self.renew_interval_s:g})"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -454,6 +495,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    ha: HaSettings = Field(default_factory=HaSettings)
     # Relative paths (this and every other path key) are taken from the directory of the
     # config file that names them; from the environment or as defaults, from the working
     # directory at load time. Then made absolute so a later chdir cannot move the database.

@@ -54,6 +54,7 @@ __all__ = [
     "AmiActionFailed",
     "AmiConnectionLost",
     "AmiError",
+    "AmiFenced",
     "AmiGateway",
     "AmiLoginFailed",
     "AmiNotConnected",
@@ -61,6 +62,17 @@ __all__ = [
 ]
 
 log = structlog.get_logger("ccd.ami")
+
+
+class AmiFenced(AmiNotConnected):
+    """Nothing was written: this instance is not the active one (high availability)."""
+
+    def __init__(self) -> None:
+        super().__init__("not the active ccd instance: AMI actions refused")
+
+
+def _always() -> bool:
+    return True
 
 
 class AmiLoginFailed(AmiError):
@@ -128,6 +140,9 @@ class AmiGateway:
         self.last_backoff_delay_s: float | None = None
         self._past_malformed: Counter[str] = Counter()
         self._past_frame_errors = 0
+        # High availability (ccd.ha): actions are written only while this says so — a
+        # fenced leader's late Originate is refused here (AmiFenced), nothing written.
+        self.action_gate: Callable[[], bool] = _always
 
     # -- readiness and counters -------------------------------------------------------
 
@@ -384,6 +399,16 @@ class AmiGateway:
         await self._send(proto, action, self.resync_timeout_s)
         log.info("ami resync finished", channels=rows)
 
+    async def resync(self) -> None:
+        """Read Asterisk's channels again, as after a reconnect (``ResyncStarted``, a row
+        per channel, ``ResyncFinished`` through the callbacks): a standby that takes over
+        settles what it did not own. ``AmiNotConnected`` when not logged in (the next
+        login resyncs anyway)."""
+        proto = self._protocol
+        if proto is None or proto.closed or not self._logged_in:
+            raise AmiNotConnected()
+        await self._resync(proto)
+
     async def _watchdog(self, proto: GatewayProtocol) -> None:
         while not proto.closed:
             await self._clock.sleep(self.ping_interval_s)
@@ -474,6 +499,8 @@ class AmiGateway:
         proto = self._protocol
         if proto is None or proto.closed or not self._logged_in:
             raise AmiNotConnected()
+        if not self.action_gate():
+            raise AmiFenced()
         action = Action(dict(fields), as_list=as_list)
         timeout = self.action_timeout_s if timeout_s is None else timeout_s
         return self._answer(proto, action, proto.send(action, as_list=as_list), timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client.registry import CollectorRegistry
 
 from ccd.acd.ports import AcdLive
@@ -43,6 +44,7 @@ from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.client_address import Network
 from ccd.forecast.parameters import ForecastDefaults
 from ccd.forecast.run import HistoryReader
+from ccd.ha.api import HA_VIEW, HaView, standby_middleware
 from ccd.health import ReadinessCheck
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallControl, CallDirectory
@@ -83,13 +85,16 @@ def build_api(
     token_admin: token_routes.TokenAdmin | None = None,
     auth_failures: FailedAuthLimiter | None = None,
     trusted_proxies: tuple[Network, ...] = (),
+    ha: HaView | None = None,
 ) -> web.Application:
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
-    app = web.Application(
-        middlewares=[access_log_middleware, problem_middleware, auth_middleware],
-        client_max_size=max_body_bytes,
-    )
+    middlewares: list[Middleware] = [access_log_middleware, problem_middleware, auth_middleware]
+    if ha is not None:  # high availability: a standby refuses writes (ccd.ha.api)
+        middlewares.append(standby_middleware(ha))
+    app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes)
+    if ha is not None:
+        app[HA_VIEW] = ha
     app[DEPS] = ApiDeps(
         tokens=tokens,
         calls=calls,

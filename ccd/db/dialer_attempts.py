@@ -9,6 +9,9 @@ UTC-aware datetimes in the tables.
   dialer and its restarted self) never dial one contact at once; the do-not-call lists are
   checked again in that transaction (an entry added since the contact was listed as due
   still stops the call).
+* **A fenced leader claims nothing.** With high availability the claim's transaction
+  first reads the leadership epoch (``FOR SHARE``) and refuses (``Fenced``) unless it is
+  the one this instance holds.
 * **Events are idempotent.** ``answered``, ``connected`` and ``safe_harbor`` keep the
   first time recorded; ``finish`` ends an attempt once; ``dispose`` takes one disposition.
   A replayed event changes nothing.
@@ -23,7 +26,7 @@ UTC-aware datetimes in the tables.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,7 +49,7 @@ from ccd.db.dialer_store import (
     on_dnc,
     stored_contact,
 )
-from ccd.db.models import UtcDateTime
+from ccd.db.models import LeadershipRow, UtcDateTime
 from ccd.dialer import retries
 from ccd.dialer.compliance import AnsweredCall, Verdict, verdict
 from ccd.dialer.model import AbandonTally, Contact, Outcome
@@ -59,6 +62,7 @@ DEFAULT_STREAM_BATCH = 1000
 A = ATTEMPTS.c
 # An answered attempt is a person's unless a machine answered (see the module docstring);
 # no NULL reaches the comparison, so the expression is never unknown.
+LEADERSHIP = LeadershipRow.__table__
 IS_MACHINE = (func.coalesce(A.outcome, "") == Outcome.MACHINE.value) | (
     A.outcome.is_(None) & (func.coalesce(A.amd_status, "") == AmdStatus.MACHINE)
 )
@@ -117,10 +121,19 @@ class AttemptCounts:
 
 
 class AttemptStore:
-    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock | None = None,
+        epoch: Callable[[], int | None] | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock or SystemClock()  # stamps the contacts' updated_at
         self._insert = dialect_insert(engine)
+        # High availability (ccd.ha): the leadership epoch this instance holds (None: it
+        # holds none). A claim commits only while the database still has that epoch.
+        self._epoch = epoch
 
     # --- placing the call ----------------------------------------------------------------
 
@@ -132,6 +145,8 @@ class AttemptStore:
         do-not-call list, DialerConflict when it is not PENDING (another dialer has it, or
         it is done), DialerNotFound when there is no such contact."""
         async with dialer_transaction(self._engine) as connection:
+            if self._epoch is not None:
+                await _check_epoch(connection, self._epoch())
             row = (
                 await connection.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id))
             ).first()
@@ -482,6 +497,20 @@ def _kept(column: Any, at: float) -> Any:
 
 def _epoch(at: datetime | None) -> float | None:
     return None if at is None else at.timestamp()
+
+
+class Fenced(DialerConflict):
+    """This instance's leadership epoch is not the database's: a newer leader took over."""
+
+
+async def _check_epoch(connection: AsyncConnection, epoch: int | None) -> None:
+    # FOR SHARE: a new leader's epoch bump waits for this claim's transaction, so a claim
+    # never commits under an epoch that is already superseded.
+    current = await connection.scalar(
+        select(LEADERSHIP.c.epoch).where(LEADERSHIP.c.id == 1).with_for_update(read=True)
+    )
+    if epoch is None or current != epoch:
+        raise Fenced(f"leadership epoch {epoch} is not the current one ({current}): not claimed")
 
 
 async def _attempt_row(connection: AsyncConnection, attempt_id: int) -> Row[Any] | None:

@@ -554,3 +554,17 @@ class WebhookDeliveryRow(Base):
     last_failure_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class LeadershipRow(Base):
+    """High availability (ccd.ha): one row, id 1. ``epoch`` grows with every new leader;
+    ``lease_until`` is when the current leader's lease ends unless renewed."""
+
+    __tablename__ = "leadership"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    api_url: Mapped[str | None] = mapped_column(String(500))
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -149,6 +149,23 @@ global in ``[globals]`` of extensions.conf, overridable per call. The sandbox se
 VAR_AGI_HOST: Final = "CCD_AGI_HOST"
 VAR_AGI_PORT: Final = "CCD_AGI_PORT"
 """Where ccd's FastAGI server listens, as seen from Asterisk: globals in ``[globals]``."""
+VAR_AGI_ADDRESSES: Final = "CCD_AGI_ADDRESSES"
+"""Several ccd instances (high availability): their FastAGI ``host:port`` addresses joined
+with ``&`` (a comma would split the arguments), a global in ``[globals]``. Every AGI of the
+shipped dialplan goes through ``ccd-agi``, which tries them in turn; unset, it uses
+``CCD_AGI_HOST``:``CCD_AGI_PORT`` alone."""
+AGI_ADDRESS_SEPARATOR: Final = "&"
+VAR_IVR_TRIES: Final = "CCD_IVR_TRIES"
+"""``ccd-ivr``: rounds over ``CCD_AGI_ADDRESSES`` in which no ccd answered (a failover under
+way): the caller hears music and the round is tried again, at most 3 times."""
+
+AGI_CONTEXT: Final = "ccd-agi"
+"""The subroutine every FastAGI call of the shipped dialplan goes through:
+``Gosub(ccd-agi,s,1(<script>,<arg>,...))`` (at most 6 arguments) connects to the first
+address of ``CCD_AGI_ADDRESSES`` that answers (``AGISTATUS`` not ``FAILURE``: a stopped
+ccd and a standby, which does not listen, both fail at connect) and leaves ``AGISTATUS``
+as the last try set it."""
+AGI_MAX_ARGUMENTS: Final = 6
 
 VAR_IVR_FLOW: Final = "CCD_IVR_FLOW"
 """The flow an inbound call runs; set by the admin's inbound route before ``ccd-ivr``."""
@@ -324,6 +341,7 @@ SHIPPED_CONTEXTS: Final = frozenset(
         MONITOR_CONTEXT,
         RECORDING_CONTEXT,
         RECORDING_HOLD_CONTEXT,
+        AGI_CONTEXT,
     }
 )
 SIM_CONTEXTS: Final = frozenset(
@@ -335,6 +353,8 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_TARGET_CONTEXT,
         VAR_AGI_HOST,
         VAR_AGI_PORT,
+        VAR_AGI_ADDRESSES,
+        VAR_IVR_TRIES,
         VAR_IVR_FLOW,
         VAR_IVR_DID,
         VAR_IVR_ACTION,
