@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import AUDIT_LOG
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.audit import AuditEventView, AuditPage
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
 from ccd.api.serialize import iso
 from ccd.api.validation import query_model
@@ -90,6 +92,13 @@ async def record_audit(app: web.Application, entry: AuditEntry) -> AuditRecord:
         raise _audit_unavailable() from None
 
 
+@operation(
+    "The audit trail: every change made over the API, newest first",
+    query=AuditQuery,
+    responses={200: AuditPage},
+    problems=(503,),
+    description="`since` and `until` are ISO 8601 date-times with a timezone.",
+)
 async def list_audit(request: web.Request) -> web.Response:
     trail = audit_log(request.app)
     query = parse_audit_query(request.query)
@@ -104,8 +113,8 @@ async def list_audit(request: web.Request) -> web.Response:
         )
     except AuditUnavailable:
         raise _audit_unavailable() from None
-    events = [audit_view(record) for record in records]
-    return no_store_json({"events": events, "count": len(events)})
+    events = [AuditEventView.model_validate(audit_view(record)) for record in records]
+    return model_json(AuditPage(events=events, count=len(events)))
 
 
 def add_routes(app: web.Application) -> None:

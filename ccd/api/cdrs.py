@@ -23,7 +23,7 @@ import json
 import operator
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import structlog
 from aiohttp import web
@@ -32,7 +32,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ccd.api.context import DEPS, PRINCIPAL
 from ccd.api.downloads import start_csv_download, stream_csv_body, wants_body
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.cdrs import CdrDetailView, CdrPage, CdrView
+from ccd.api.openapi.operation import Payload, operation
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -100,8 +102,9 @@ Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 Id64 = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class CdrQuery(BaseModel):
-    """Query parameters shared by the list and the CSV export (all strings on the wire)."""
+class CdrExportQuery(BaseModel):
+    """Query parameters of the CSV export, shared with the list (all strings on the
+    wire)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -114,12 +117,37 @@ class CdrQuery(BaseModel):
     agent: Id64 | None = None
     campaign: Id64 | None = None
     sort: CdrSort = CdrSort.NEWEST_FIRST
+
+
+class CdrQuery(CdrExportQuery):
+    """Query parameters of the list: the export's, and the page."""
+
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
-    cursor: Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_LENGTH)] | None = None
+    cursor: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_CURSOR_LENGTH,
+                description="`next_cursor` of the previous page",
+            ),
+        ]
+        | None
+    ) = None
+
+
+QueryT = TypeVar("QueryT", bound=CdrExportQuery)
 
 
 def parse_query(query: MultiMapping[str], *, allowed: Iterable[str] | None = None) -> CdrQuery:
     """``CdrQuery`` from a request's query string, or a 422 naming each bad parameter."""
+    return parse_query_as(CdrQuery, query, allowed=allowed)
+
+
+def parse_query_as(
+    model: type[QueryT], query: MultiMapping[str], *, allowed: Iterable[str] | None = None
+) -> QueryT:
+    """``model`` from a request's query string, or a 422 naming each bad parameter."""
     names = list(dict.fromkeys(query.keys()))
     errors: list[FieldError] = []
     data: dict[str, object] = {}
@@ -135,7 +163,7 @@ def parse_query(query: MultiMapping[str], *, allowed: Iterable[str] | None = Non
     if errors:
         raise validation_problem(errors)
     try:
-        parsed = validate_body(CdrQuery, data)
+        parsed = validate_body(model, data)
     except ApiProblem as problem:
         # A bad parameter *name* comes back as "body"; here it is the query string.
         raise validation_problem(
@@ -158,7 +186,7 @@ def _is_plain_text(name: str) -> bool:
     return True
 
 
-def cdr_filter(query: CdrQuery, principal: Principal) -> CdrFilter:
+def cdr_filter(query: CdrExportQuery, principal: Principal) -> CdrFilter:
     """The filter to run: the query's, with an agent pinned to their own calls."""
     agent_id = query.agent
     if principal.role is Role.AGENT:
@@ -180,6 +208,10 @@ def cdr_filter(query: CdrQuery, principal: Principal) -> CdrFilter:
         agent_id=agent_id,
         campaign_id=query.campaign,
     )
+
+
+class CdrPath(BaseModel):
+    id: Annotated[str, Field(min_length=1, description="The call's id (linkedid)")]
 
 
 # --- cursors -----------------------------------------------------------------------------
@@ -328,7 +360,7 @@ def csv_header() -> str:
 # --- handlers ----------------------------------------------------------------------------
 
 LIST_PARAMS = frozenset(CdrQuery.model_fields) - {"from_"} | {"from"}
-CSV_PARAMS = LIST_PARAMS - {"limit", "cursor"}
+CSV_PARAMS = frozenset(CdrExportQuery.model_fields) - {"from_"} | {"from"}
 
 
 def _unavailable() -> ApiProblem:
@@ -342,6 +374,17 @@ def _position_of(cdr: StoredCdr) -> CdrPosition:
     return CdrPosition(started_at=cdr.started_at, linkedid=cdr.linkedid)
 
 
+@operation(
+    "Stored CDRs, filtered, one page at a time",
+    query=CdrQuery,
+    responses={200: CdrPage},
+    problems=(503,),
+    description=(
+        "Keyset pagination: pass `next_cursor` back as `cursor` with the same filters and"
+        " sort. `number` matches the caller or callee number; a trailing `*` makes it a"
+        " prefix. Agents see only their own calls (another agent's `agent` is 403)."
+    ),
+)
 async def list_cdrs(request: web.Request) -> web.Response:
     reader = request.app[CDRS]
     query = parse_query(request.query, allowed=LIST_PARAMS)
@@ -355,9 +398,20 @@ async def list_cdrs(request: web.Request) -> web.Response:
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = encode_cursor(_position_of(page[-1]), query.sort, filters)
-    return no_store_json({"cdrs": [cdr_view(cdr) for cdr in page], "next_cursor": next_cursor})
+    return model_json(
+        CdrPage(
+            cdrs=[CdrView.model_validate(cdr_view(cdr)) for cdr in page], next_cursor=next_cursor
+        )
+    )
 
 
+@operation(
+    "One stored CDR with its legs (channels)",
+    path=CdrPath,
+    responses={200: CdrDetailView},
+    problems=(404, 503),
+    description="Agents may read only their own calls (403 otherwise).",
+)
 async def get_cdr(request: web.Request) -> web.Response:
     reader = request.app[CDRS]
     principal = request[PRINCIPAL]
@@ -374,12 +428,25 @@ async def get_cdr(request: web.Request) -> web.Response:
         principal.agent_id is None or detail.cdr.agent_id != principal.agent_id
     ):
         raise forbidden("agents may only read CDRs of their own calls")
-    return no_store_json(detail_view(detail))
+    return model_json(CdrDetailView.model_validate(detail_view(detail)))
 
 
+@operation(
+    "Stored CDRs as a CSV download (every matching row, streamed)",
+    query=CdrExportQuery,
+    responses={
+        200: Payload(
+            "text/csv",
+            "RFC 4180 CSV with a header row, one CDR per row; cells a spreadsheet would run"
+            " as a formula start with an apostrophe.",
+        )
+    },
+    problems=(503,),
+    description="The same filters and agent scope as the list, without paging.",
+)
 async def export_cdrs_csv(request: web.Request) -> web.StreamResponse:
     reader = request.app[CDRS]
-    query = parse_query(request.query, allowed=CSV_PARAMS)
+    query = parse_query_as(CdrExportQuery, request.query, allowed=CSV_PARAMS)
     filters = cdr_filter(query, request[PRINCIPAL])
     try:
         # The first page is read before any byte is sent, so a database outage is a 503

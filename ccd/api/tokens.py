@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from ccd.api.audit import record_audit
 from ccd.api.context import DEPS, PRINCIPAL
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.tokens import TokenList, TokenRevoked, TokenView
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, not_found
 from ccd.api.serialize import iso
 from ccd.api.validation import check_id_param
@@ -71,6 +74,11 @@ def _unavailable(exc: StoreUnavailable) -> ApiProblem:
     return ApiProblem(503, f"the token store is unavailable: {exc}", type_=UPSTREAM_UNAVAILABLE)
 
 
+@operation(
+    "API tokens with their status, expiry and last use (never a secret)",
+    responses={200: TokenList},
+    problems=(503,),
+)
 async def list_tokens(request: web.Request) -> web.Response:
     admin = _admin(request)
     try:
@@ -78,10 +86,21 @@ async def list_tokens(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     now = request.app[DEPS].clock.now()
-    views = [token_view(info, now) for info in tokens]
-    return no_store_json({"tokens": views, "count": len(views)})
+    views = [TokenView.model_validate(token_view(info, now)) for info in tokens]
+    return model_json(TokenList(tokens=views, count=len(views)))
 
 
+class TokenPath(BaseModel):
+    id: Annotated[str, Field(min_length=1, description="The token's id (`ccd token list`)")]
+
+
+@operation(
+    "Revoke a token (at once, for every request it would make)",
+    path=TokenPath,
+    responses={200: TokenRevoked},
+    problems=(404, 503),
+    description="Revoking a revoked token is harmless: `already_revoked` is true.",
+)
 async def revoke_token(request: web.Request) -> web.Response:
     admin = _admin(request)
     token_id = check_id_param(
@@ -103,4 +122,4 @@ async def revoke_token(request: web.Request) -> web.Response:
                 target_id=token_id,
             ),
         )
-    return no_store_json({"id": token_id, "revoked": True, "already_revoked": not revoked_now})
+    return model_json(TokenRevoked(id=token_id, revoked=True, already_revoked=not revoked_now))

@@ -23,7 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ccd.api.audit import record_audit
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json
+from ccd.api.handlers import model_json, read_json
+from ccd.api.models.webhooks import (
+    DeliveryList,
+    DeliveryView,
+    WebhookCreated,
+    WebhookList,
+    WebhookView,
+)
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
     ApiProblem,
@@ -87,6 +95,14 @@ class DeliveryQuery(BaseModel):
 
     status: DeliveryStatus | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+
+
+class WebhookPath(BaseModel):
+    id: Annotated[str, Field(min_length=1, description="The subscription's id")]
+
+
+class DeliveryPath(WebhookPath):
+    delivery_id: Annotated[str, Field(min_length=1, description="The delivery's webhook-id")]
 
 
 Resolve = Callable[[str], Awaitable[list[str]]]
@@ -233,6 +249,11 @@ async def _check_target(api: WebhookApi, url: str) -> None:
             raise validation_problem([FieldError("url", f"refused: {host} → {refused}")])
 
 
+@operation(
+    "Webhook subscriptions with their delivery statistics",
+    responses={200: WebhookList},
+    problems=(503,),
+)
 async def list_webhooks(request: web.Request) -> web.Response:
     api = _api(request)
     try:
@@ -240,15 +261,27 @@ async def list_webhooks(request: web.Request) -> web.Response:
         stats = await api.store.stats()
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
-    return no_store_json(
-        {
-            "webhooks": [
-                subscription_view(s, stats.get(s.id, DeliveryStats())) for s in subscriptions
+    return model_json(
+        WebhookList(
+            webhooks=[
+                WebhookView.model_validate(subscription_view(s, stats.get(s.id, DeliveryStats())))
+                for s in subscriptions
             ]
-        }
+        )
     )
 
 
+@operation(
+    "Subscribe a URL to events; the answer shows the signing secret, once",
+    body=WebhookCreate,
+    responses={201: WebhookCreated},
+    problems=(503,),
+    description=(
+        "The secret is generated unless given (`whsec_` + base64 of 24 to 64 bytes). The"
+        " URL must be http(s) without credentials, its host public unless"
+        " `[webhooks] allow_private_targets`."
+    ),
+)
 async def create_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     body = await read_json(request, WebhookCreate)
@@ -276,8 +309,7 @@ async def create_webhook(request: web.Request) -> web.Response:
     await api.changed()
     await _audit(request, "webhook.created", subscription.id, _audited(subscription))
     view = subscription_view(subscription, DeliveryStats())
-    view["secret"] = secret
-    response = no_store_json(view, status=201)
+    response = model_json(WebhookCreated.model_validate({**view, "secret": secret}), status=201)
     response.headers["Location"] = f"/api/v1/webhooks/{subscription.id}"
     return response
 
@@ -291,6 +323,12 @@ async def _subscription(api: WebhookApi, subscription_id: str) -> Subscription:
         raise _unavailable(exc) from None
 
 
+@operation(
+    "One webhook subscription with its delivery statistics",
+    path=WebhookPath,
+    responses={200: WebhookView},
+    problems=(404, 503),
+)
 async def get_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription = await _subscription(api, _subscription_id(request))
@@ -298,11 +336,21 @@ async def get_webhook(request: web.Request) -> web.Response:
         stats = await api.store.stats()
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
-    return no_store_json(
-        subscription_view(subscription, stats.get(subscription.id, DeliveryStats()))
+    return model_json(
+        WebhookView.model_validate(
+            subscription_view(subscription, stats.get(subscription.id, DeliveryStats()))
+        )
     )
 
 
+@operation(
+    "Change a subscription's URL, event types, description or enabled flag",
+    path=WebhookPath,
+    body=WebhookUpdate,
+    responses={200: WebhookView},
+    problems=(404, 503),
+    description="Fields left out keep their value. The secret cannot be changed.",
+)
 async def update_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
@@ -334,9 +382,19 @@ async def update_webhook(request: web.Request) -> web.Response:
         changed.id,
         {"before": _audited(current), "after": _audited(changed)},
     )
-    return no_store_json(subscription_view(changed, stats.get(changed.id, DeliveryStats())))
+    return model_json(
+        WebhookView.model_validate(
+            subscription_view(changed, stats.get(changed.id, DeliveryStats()))
+        )
+    )
 
 
+@operation(
+    "Delete a subscription and its deliveries",
+    path=WebhookPath,
+    responses={204: None},
+    problems=(404, 503),
+)
 async def delete_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
@@ -355,6 +413,13 @@ def _delivery_query(request: web.Request) -> DeliveryQuery:
     return query_model(DeliveryQuery, request.query)
 
 
+@operation(
+    "A subscription's deliveries, newest first",
+    path=WebhookPath,
+    query=DeliveryQuery,
+    responses={200: DeliveryList},
+    problems=(404, 503),
+)
 async def list_deliveries(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
@@ -366,9 +431,17 @@ async def list_deliveries(request: web.Request) -> web.Response:
         )
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
-    return no_store_json({"deliveries": [delivery_view(d) for d in deliveries]})
+    return model_json(
+        DeliveryList(deliveries=[DeliveryView.model_validate(delivery_view(d)) for d in deliveries])
+    )
 
 
+@operation(
+    "Send a delivery again (a dead one, or any), with its original webhook-id",
+    path=DeliveryPath,
+    responses={202: DeliveryView},
+    problems=(404, 503),
+)
 async def replay_delivery(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
@@ -388,4 +461,4 @@ async def replay_delivery(request: web.Request) -> web.Response:
     await _audit(
         request, "webhook.delivery_replayed", subscription_id, {"delivery_id": delivery.id}
     )
-    return no_store_json(delivery_view(delivery), status=202)
+    return model_json(DeliveryView.model_validate(delivery_view(delivery)), status=202)
