@@ -9,12 +9,22 @@ is not running in this process).
 
 Errors: a bad field is a 422 naming it; an unknown id 404; a conflict (id taken, queue still
 a destination, action the ACD refuses) 409; the database or the ACD unavailable 503.
+
+Every change is audited (``ccd.api.audit``): configuration writes as ``agent.created`` …
+``pause_reason.deleted`` with the object's view before and after, agent actions as
+``agent.logged_in`` … ``agent.left_queue`` with the agent's state before and after. The
+trail is checked before the change (a process without one changes nothing: 503) and
+written after it succeeded, so a refused change records nothing and answers as it would
+without an audit; a trail that fails at that moment is a 503 saying the change was made
+but not recorded (it cannot be undone safely: a reloaded ACD or a paused agent).
+
+Answers are built from the models of ``ccd.api.models.acd`` (the OpenAPI contract).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -34,9 +44,29 @@ from ccd.acd.seed import (
     QueueFields,
     QueueSpec,
 )
+from ccd.api.audit import audit_log
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import ACD_LIVE, PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json, read_optional_json, store_problems
+from ccd.api.handlers import model_json, read_json, read_optional_json, store_problems
+from ccd.api.models.acd import (
+    AgentAction,
+    AgentActionDone,
+    AgentList,
+    AgentLive,
+    AgentPath,
+    AgentQueuePath,
+    AgentView,
+    PauseReasonList,
+    PauseReasonPath,
+    PauseReasonView,
+    QueueList,
+    QueueLive,
+    QueuePath,
+    QueueView,
+    SessionLog,
+    SessionView,
+)
+from ccd.api.openapi.operation import operation
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -55,6 +85,8 @@ from ccd.db.acd_store import (
     StoredQueue,
     WriteMode,
 )
+from ccd.db.audit_store import AuditUnavailable
+from ccd.domain.audit import AuditEntry
 
 log = structlog.get_logger("ccd.api")
 
@@ -65,8 +97,16 @@ DEFAULT_SESSIONS_LIMIT = 1000
 MAX_SESSIONS_LIMIT = 10_000
 _ID = re.compile(ID_PATTERN)
 BodyT = TypeVar("BodyT", bound=BaseModel)
-# The log field that names a written row, by kind.
-_LOG_KEY = {"agent": "agent", "queue": "queue", "pause reason": "code"}
+NO_STORE = {"Cache-Control": "no-store"}
+# The audit action of each agent action (target: the agent).
+_ACTION_AUDITED: dict[AgentAction, str] = {
+    "login": "agent.logged_in",
+    "logout": "agent.logged_out",
+    "pause": "agent.paused",
+    "unpause": "agent.unpaused",
+    "join": "agent.joined_queue",
+    "leave": "agent.left_queue",
+}
 
 
 class _Body(BaseModel):
@@ -74,17 +114,21 @@ class _Body(BaseModel):
 
 
 class LoginBody(_Body):
-    # None: the agent's configured memberships.
-    queues: tuple[Id, ...] | None = None
+    queues: tuple[Id, ...] | None = Field(
+        default=None,
+        description="queues to take calls from; omitted or null: the agent's configured ones",
+    )
 
 
 class PauseBody(_Body):
-    reason: Id
+    reason: Id = Field(description="a configured pause reason code (GET /api/v1/pause-reasons)")
 
 
 class SessionsQuery(_Body):
-    from_: Annotated[IsoDateTime, Field(alias="from")] = None
-    to: IsoDateTime = None
+    from_: Annotated[
+        IsoDateTime, Field(alias="from", description="inclusive, ISO 8601 with a timezone")
+    ] = None
+    to: Annotated[IsoDateTime, Field(description="exclusive, ISO 8601 with a timezone")] = None
     limit: Annotated[int, Field(ge=1, le=MAX_SESSIONS_LIMIT)] = DEFAULT_SESSIONS_LIMIT
 
 
@@ -145,33 +189,56 @@ def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
 
 
-async def _written(request: web.Request, kind: str, key: str, change: str) -> None:
-    """Log a configuration write and tell the running ACD; the write is already stored, so
-    a failed reload is logged (the next reload or restart picks the change up), not turned
+def _audit_ready(request: web.Request) -> None:
+    """503 before any change when this process has no audit trail: nothing changes that
+    could not be recorded. Called after the request is validated, so a bad request gets
+    the same 4xx with or without a trail."""
+    audit_log(request.app)
+
+
+async def _audit(
+    request: web.Request, action: str, kind: str, target_id: str, detail: dict[str, Any]
+) -> None:
+    """Record a change already made. A trail failing now cannot undo it: the 503 says the
+    change was made and not recorded (as monitoring does for a session it ended)."""
+    entry = AuditEntry(request[PRINCIPAL], action, kind, target_id, detail)
+    try:
+        await audit_log(request.app).record(entry)
+    except AuditUnavailable:
+        log.error("acd change not audited", action=action, target_id=target_id)
+        raise ApiProblem(
+            503,
+            f"{action} {target_id!r} was done, but the audit trail is unavailable: "
+            "it was not recorded",
+            type_=UPSTREAM_UNAVAILABLE,
+        ) from None
+
+
+async def _reload(request: web.Request, change: str) -> None:
+    """Tell the running ACD about a configuration write. The write is already stored, so a
+    failed reload is logged (the next reload or restart picks the change up), not turned
     into an error."""
-    log.info(f"acd {kind} {change}", **{_LOG_KEY[kind]: key}, token_id=_by(request))
     live = request.app[ACD_LIVE]
     if live is None:
         return
     try:
         await live.reload_config()
     except Exception:
-        log.exception("acd reload after api write failed", change=f"{kind} {key} {change}")
+        log.exception("acd reload after api write failed", change=change)
 
 
-async def _delete(
+async def _config_written(
     request: web.Request,
     kind: str,
-    param: str,
-    remove: Callable[[AcdStore, str], Awaitable[bool]],
-) -> web.Response:
-    key = _key(request, param, kind)
-    with _store_errors():
-        deleted = await remove(_store(request), key)
-    if not deleted:
-        raise not_found(f"no {kind} {key!r}")
-    await _written(request, kind, key, "deleted")
-    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+    key: str,
+    verb: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """After a configuration write: log it, reload the ACD, audit ``<kind>.<verb>``."""
+    log.info(f"acd {kind} {verb}", target_id=key, token_id=_by(request))
+    await _reload(request, f"{kind} {key} {verb}")
+    await _audit(request, f"{kind}.{verb}", kind, key, {"before": before, "after": after})
 
 
 def _agent_key(request: web.Request) -> str:
@@ -191,101 +258,189 @@ async def _stored_agent(request: web.Request) -> StoredAgent:
     return stored
 
 
+def _created(model: BaseModel, location: str) -> web.Response:
+    response = model_json(model, status=201)
+    response.headers["Location"] = location
+    return response
+
+
+def _no_content() -> web.Response:
+    return web.Response(status=204, headers=NO_STORE)
+
+
 # --- views -------------------------------------------------------------------------------
 
 
-def agent_view(stored: StoredAgent, live: AcdLive | None) -> dict[str, Any]:
+def agent_live(live: AcdLive | None, agent_id: str) -> AgentLive | None:
+    view = live.agent_live(agent_id) if live is not None else None
+    return None if view is None else AgentLive.model_validate(view)
+
+
+def queue_live(live: AcdLive | None, queue_id: str) -> QueueLive | None:
+    view = live.queue_live(queue_id) if live is not None else None
+    return None if view is None else QueueLive.model_validate(view)
+
+
+def agent_view(stored: StoredAgent, live: AcdLive | None) -> AgentView:
     agent = stored.agent
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "interface": agent.interface,
-        "skills": dict(agent.skills),
-        "max_calls": agent.max_calls,
-        "queues": sorted(stored.queues),
-        "created_at": iso(stored.created_at),
-        "updated_at": iso(stored.updated_at),
-        "live": live.agent_live(agent.id) if live is not None else None,
-    }
+    return AgentView.model_validate(
+        {
+            "id": agent.id,
+            "name": agent.name,
+            "interface": agent.interface,
+            "skills": dict(agent.skills),
+            "max_calls": agent.max_calls,
+            "queues": sorted(stored.queues),
+            "created_at": iso(stored.created_at),
+            "updated_at": iso(stored.updated_at),
+            "live": agent_live(live, agent.id),
+        }
+    )
 
 
-def queue_view(stored: StoredQueue, live: AcdLive | None) -> dict[str, Any]:
+def queue_view(stored: StoredQueue, live: AcdLive | None) -> QueueView:
     queue = stored.queue
-    fields: dict[str, Any] = {"id": queue.id}
-    for name in QueueFields.model_fields:
-        value = getattr(queue, name)
-        if isinstance(value, Mapping):
-            value = dict(value)
-        elif name == "strategy":
-            value = queue.strategy.value
-        fields[name] = value
-    return {
-        **fields,
-        "created_at": iso(stored.created_at),
-        "updated_at": iso(stored.updated_at),
-        "live": live.queue_live(queue.id) if live is not None else None,
-    }
+    # Every settable field, by QueueFields' names: a field added there and not to
+    # QueueView fails validation here (extra="forbid") instead of going unanswered.
+    fields = {name: getattr(queue, name) for name in QueueFields.model_fields}
+    return QueueView.model_validate(
+        {
+            "id": queue.id,
+            **fields,
+            "required_skills": dict(queue.required_skills),
+            "escalated_skills": dict(queue.escalated_skills),
+            "created_at": iso(stored.created_at),
+            "updated_at": iso(stored.updated_at),
+            "live": queue_live(live, queue.id),
+        }
+    )
 
 
-def pause_reason_view(reason: PauseReason) -> dict[str, Any]:
-    return {
-        "code": reason.code,
-        "label": reason.label,
-        "billable": reason.billable,
-        "time_limit_s": reason.time_limit_s,
-    }
+def pause_reason_view(reason: PauseReason) -> PauseReasonView:
+    return PauseReasonView(
+        code=reason.code,
+        label=reason.label,
+        billable=reason.billable,
+        time_limit_s=reason.time_limit_s,
+    )
 
 
-def session_view(entry: SessionEntry) -> dict[str, Any]:
-    return {
-        "status": entry.status,
-        "reason": entry.reason,
-        "call_id": entry.call_id,
-        "queue_ids": list(entry.queue_ids),
-        "at": iso(entry.at),
-    }
+def session_view(entry: SessionEntry) -> SessionView:
+    return SessionView.model_validate(
+        {
+            "status": entry.status,
+            "reason": entry.reason,
+            "call_id": entry.call_id,
+            "queue_ids": list(entry.queue_ids),
+            "at": iso(entry.at),
+        }
+    )
+
+
+def _audited(view: AgentView | QueueView | PauseReasonView) -> dict[str, Any]:
+    """What the audit trail keeps of a configuration object: its settings, not ``live``."""
+    return view.model_dump(mode="json", exclude={"live"})
+
+
+def _agent_state(live: AgentLive | None) -> dict[str, Any] | None:
+    """What the audit trail keeps of an agent's state (null: logged out)."""
+    if live is None:
+        return None
+    return {"status": live.status.value, "reason": live.reason, "queues": list(live.queues)}
 
 
 # --- agents ------------------------------------------------------------------------------
 
 
+@operation("Agents, with their live state", responses={200: AgentList})
 async def list_agents(request: web.Request) -> web.Response:
     with _store_errors():
         agents = await _store(request).list_agents()
     live = request.app[ACD_LIVE]
-    return no_store_json({"agents": [agent_view(a, live) for a in agents]})
+    return model_json(AgentList(agents=[agent_view(a, live) for a in agents]))
 
 
+@operation(
+    "Create an agent",
+    body=AgentSpec,
+    responses={201: AgentView},
+    problems=(409,),
+    description="`Location` names the new agent. 409: the id is taken. Audited as `agent.created`.",
+)
 async def create_agent(request: web.Request) -> web.Response:
     spec = await _body(request, AgentSpec)
+    _audit_ready(request)
     with _store_errors():
         stored = await _store(request).upsert_agent(
             spec.to_agent(spec.id), queues=spec.queues or (), mode=WriteMode.CREATE
         )
-    await _written(request, "agent", spec.id, "created")
     view = agent_view(stored, request.app[ACD_LIVE])
-    response = no_store_json(view, status=201)
-    response.headers["Location"] = f"/api/v1/agents/{spec.id}"
-    return response
+    await _config_written(request, "agent", spec.id, "created", None, _audited(view))
+    return _created(view, f"/api/v1/agents/{spec.id}")
 
 
+@operation(
+    "One agent, with its live state",
+    path=AgentPath,
+    responses={200: AgentView},
+    problems=(404,),
+    description="An agent token may read only its own agent (403 otherwise).",
+)
 async def get_agent(request: web.Request) -> web.Response:
-    return no_store_json(agent_view(await _stored_agent(request), request.app[ACD_LIVE]))
+    return model_json(agent_view(await _stored_agent(request), request.app[ACD_LIVE]))
 
 
+@operation(
+    "Replace an agent's settings",
+    path=AgentPath,
+    body=AgentFields,
+    responses={200: AgentView},
+    problems=(404,),
+    description="`queues` omitted or null keeps the memberships. Audited as"
+    " `agent.updated` (before/after).",
+)
 async def update_agent(request: web.Request) -> web.Response:
     agent_id = _key(request, "id", "agent")
     fields = await _body(request, AgentFields)
+    store = _store(request)
     with _store_errors():
-        stored = await _store(request).upsert_agent(
+        before = await store.get_agent(agent_id)
+    if before is None:
+        raise not_found(f"no agent {agent_id!r}")
+    _audit_ready(request)
+    with _store_errors():
+        stored = await store.upsert_agent(
             fields.to_agent(agent_id), queues=fields.queues, mode=WriteMode.UPDATE
         )
-    await _written(request, "agent", agent_id, "updated")
-    return no_store_json(agent_view(stored, request.app[ACD_LIVE]))
+    view = agent_view(stored, request.app[ACD_LIVE])
+    await _config_written(
+        request, "agent", agent_id, "updated", _audited(agent_view(before, None)), _audited(view)
+    )
+    return model_json(view)
 
 
+@operation(
+    "Delete an agent (its session log stays)",
+    path=AgentPath,
+    responses={204: None},
+    problems=(404,),
+    description="Audited as `agent.deleted` (the agent as it was).",
+)
 async def delete_agent(request: web.Request) -> web.Response:
-    return await _delete(request, "agent", "id", lambda store, key: store.delete_agent(key))
+    agent_id = _key(request, "id", "agent")
+    store = _store(request)
+    with _store_errors():
+        before = await store.get_agent(agent_id)
+        if before is None:
+            raise not_found(f"no agent {agent_id!r}")
+        _audit_ready(request)
+        deleted = await store.delete_agent(agent_id)
+    if not deleted:
+        raise not_found(f"no agent {agent_id!r}")
+    await _config_written(
+        request, "agent", agent_id, "deleted", _audited(agent_view(before, None)), None
+    )
+    return _no_content()
 
 
 # --- agent actions -----------------------------------------------------------------------
@@ -296,31 +451,83 @@ async def _acting_on(request: web.Request) -> str:
     return (await _stored_agent(request)).agent.id
 
 
-def _action_done(live: AcdLive, agent_id: str, action: str) -> web.Response:
-    return no_store_json(
-        {"agent_id": agent_id, "action": action, "live": live.agent_live(agent_id)}
+async def _act(
+    request: web.Request,
+    agent_id: str,
+    action: AgentAction,
+    detail: dict[str, Any],
+    run: Callable[[AcdLive], Awaitable[None]],
+) -> web.Response:
+    """Run the agent action ``run`` (a coroutine function of the live ACD) once the trail
+    is ready, log and audit it, and answer the agent's state after it."""
+    live = _live(request)
+    _audit_ready(request)
+    before = agent_live(live, agent_id)
+    with _acd_errors():
+        await run(live)
+    after = agent_live(live, agent_id)
+    log.info(f"acd agent {action} via api", agent=agent_id, token_id=_by(request), **detail)
+    await _audit(
+        request,
+        _ACTION_AUDITED[action],
+        "agent",
+        agent_id,
+        {**detail, "before": _agent_state(before), "after": _agent_state(after)},
     )
+    return model_json(AgentActionDone(agent_id=agent_id, action=action, live=after))
 
 
+_ACTION_PROBLEMS = (404, 409, 503)
+_ACTION_NOTE = (
+    " An agent token may act only on its own agent (403). 409: the ACD refused (the reason"
+    " is in `detail`); 503: the ACD is not running here or cannot reach Asterisk."
+)
+
+
+@operation(
+    "Log an agent in",
+    path=AgentPath,
+    body=LoginBody,
+    body_required=False,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="No body: the agent's configured queues. Audited as `agent.logged_in`."
+    + _ACTION_NOTE,
+)
 async def login(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
     body = await _body(request, LoginBody, optional=True)
-    live = _live(request)
-    with _acd_errors():
-        await live.login(agent_id, body.queues)
-    log.info("acd agent login via api", agent=agent_id, token_id=_by(request))
-    return _action_done(live, agent_id, "login")
+    queues = body.queues
+    return await _act(
+        request,
+        agent_id,
+        "login",
+        {"queues": None if queues is None else list(queues)},
+        lambda live: live.login(agent_id, queues),
+    )
 
 
+@operation(
+    "Log an agent out (after the current call)",
+    path=AgentPath,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="Audited as `agent.logged_out`." + _ACTION_NOTE,
+)
 async def logout(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
-    live = _live(request)
-    with _acd_errors():
-        await live.logout(agent_id)
-    log.info("acd agent logout via api", agent=agent_id, token_id=_by(request))
-    return _action_done(live, agent_id, "logout")
+    return await _act(request, agent_id, "logout", {}, lambda live: live.logout(agent_id))
 
 
+@operation(
+    "Pause an agent with a reason (after the current call)",
+    path=AgentPath,
+    body=PauseBody,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="An unknown reason is a 422 naming `reason`. Audited as `agent.paused`"
+    " with the reason." + _ACTION_NOTE,
+)
 async def pause(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
     body = await _body(request, PauseBody)
@@ -330,43 +537,62 @@ async def pause(request: web.Request) -> web.Response:
         raise validation_problem(
             [FieldError("reason", f"unknown pause reason {body.reason!r} (see pause-reasons)")]
         )
-    live = _live(request)
-    with _acd_errors():
-        await live.pause(agent_id, body.reason)
-    log.info("acd agent pause via api", agent=agent_id, reason=body.reason, token_id=_by(request))
-    return _action_done(live, agent_id, "pause")
+    return await _act(
+        request,
+        agent_id,
+        "pause",
+        {"reason": body.reason},
+        lambda live: live.pause(agent_id, body.reason),
+    )
 
 
+@operation(
+    "End an agent's pause",
+    path=AgentPath,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="Audited as `agent.unpaused`." + _ACTION_NOTE,
+)
 async def unpause(request: web.Request) -> web.Response:
     agent_id = await _acting_on(request)
-    live = _live(request)
-    with _acd_errors():
-        await live.unpause(agent_id)
-    log.info("acd agent unpause via api", agent=agent_id, token_id=_by(request))
-    return _action_done(live, agent_id, "unpause")
+    return await _act(request, agent_id, "unpause", {}, lambda live: live.unpause(agent_id))
 
 
-async def _queue_action(request: web.Request, action: str) -> web.Response:
+async def _queue_action(request: web.Request, action: AgentAction) -> web.Response:
     agent_id = await _acting_on(request)
     queue_id = _key(request, "queue_id", "queue")
     with _store_errors():
         queue = await _store(request).get_queue(queue_id)
     if queue is None:
         raise not_found(f"no queue {queue_id!r}")
-    live = _live(request)
-    with _acd_errors():
+
+    async def run(live: AcdLive) -> None:
         if action == "join":
             await live.join(agent_id, queue_id)
         else:
             await live.leave(agent_id, queue_id)
-    log.info(f"acd agent {action} via api", agent=agent_id, queue=queue_id, token_id=_by(request))
-    return _action_done(live, agent_id, action)
+
+    return await _act(request, agent_id, action, {"queue_id": queue_id}, run)
 
 
+@operation(
+    "A logged-in agent joins a queue",
+    path=AgentQueuePath,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="Audited as `agent.joined_queue`." + _ACTION_NOTE,
+)
 async def join_queue(request: web.Request) -> web.Response:
     return await _queue_action(request, "join")
 
 
+@operation(
+    "A logged-in agent leaves a queue",
+    path=AgentQueuePath,
+    responses={200: AgentActionDone},
+    problems=_ACTION_PROBLEMS,
+    description="Audited as `agent.left_queue`." + _ACTION_NOTE,
+)
 async def leave_queue(request: web.Request) -> web.Response:
     return await _queue_action(request, "leave")
 
@@ -378,6 +604,15 @@ def _sessions_query(request: web.Request) -> SessionsQuery:
     return query
 
 
+@operation(
+    "An agent's session log: every state it entered, oldest first",
+    path=AgentPath,
+    query=SessionsQuery,
+    responses={200: SessionLog},
+    problems=(404,),
+    description="A deleted agent's log is still readable. `truncated`: more rows may"
+    " follow; ask again with `from` = the last row's `at`.",
+)
 async def agent_sessions(request: web.Request) -> web.Response:
     agent_id = _agent_key(request)
     query = _sessions_query(request)
@@ -387,95 +622,193 @@ async def agent_sessions(request: web.Request) -> web.Response:
         # A deleted agent's log is still readable; an id never seen is not found.
         if not rows and await store.get_agent(agent_id) is None:
             raise not_found(f"no agent {agent_id!r}")
-    return no_store_json(
-        {
-            "agent_id": agent_id,
-            "sessions": [session_view(row) for row in rows],
-            "limit": query.limit,
-            # More rows may follow: ask again with from = the last row's at.
-            "truncated": len(rows) == query.limit,
-        }
+    return model_json(
+        SessionLog(
+            agent_id=agent_id,
+            sessions=[session_view(row) for row in rows],
+            limit=query.limit,
+            truncated=len(rows) == query.limit,
+        )
     )
 
 
 # --- queues ------------------------------------------------------------------------------
 
 
+@operation("Queues, with their live state", responses={200: QueueList})
 async def list_queues(request: web.Request) -> web.Response:
     with _store_errors():
         queues = await _store(request).list_queues()
     live = request.app[ACD_LIVE]
-    return no_store_json({"queues": [queue_view(q, live) for q in queues]})
+    return model_json(QueueList(queues=[queue_view(q, live) for q in queues]))
 
 
+@operation(
+    "Create a queue",
+    body=QueueSpec,
+    responses={201: QueueView},
+    problems=(409,),
+    description="`Location` names the new queue. 409: the id is taken; a destination"
+    " naming an unknown queue is a 422 naming the field. Audited as `queue.created`.",
+)
 async def create_queue(request: web.Request) -> web.Response:
     spec = await _body(request, QueueSpec)
+    _audit_ready(request)
     with _store_errors():
         stored = await _store(request).upsert_queue(spec.to_queue(spec.id), mode=WriteMode.CREATE)
-    await _written(request, "queue", spec.id, "created")
-    response = no_store_json(queue_view(stored, request.app[ACD_LIVE]), status=201)
-    response.headers["Location"] = f"/api/v1/queues/{spec.id}"
-    return response
+    view = queue_view(stored, request.app[ACD_LIVE])
+    await _config_written(request, "queue", spec.id, "created", None, _audited(view))
+    return _created(view, f"/api/v1/queues/{spec.id}")
 
 
+@operation(
+    "One queue, with its live state", path=QueuePath, responses={200: QueueView}, problems=(404,)
+)
 async def get_queue(request: web.Request) -> web.Response:
     queue_id = _key(request, "id", "queue")
     with _store_errors():
         stored = await _store(request).get_queue(queue_id)
     if stored is None:
         raise not_found(f"no queue {queue_id!r}")
-    return no_store_json(queue_view(stored, request.app[ACD_LIVE]))
+    return model_json(queue_view(stored, request.app[ACD_LIVE]))
 
 
+@operation(
+    "Replace a queue's settings",
+    path=QueuePath,
+    body=QueueFields,
+    responses={200: QueueView},
+    problems=(404,),
+    description="Audited as `queue.updated` (before/after).",
+)
 async def update_queue(request: web.Request) -> web.Response:
     queue_id = _key(request, "id", "queue")
     fields = await _body(request, QueueFields)
+    store = _store(request)
     with _store_errors():
-        stored = await _store(request).upsert_queue(
-            fields.to_queue(queue_id), mode=WriteMode.UPDATE
-        )
-    await _written(request, "queue", queue_id, "updated")
-    return no_store_json(queue_view(stored, request.app[ACD_LIVE]))
+        before = await store.get_queue(queue_id)
+    if before is None:
+        raise not_found(f"no queue {queue_id!r}")
+    _audit_ready(request)
+    with _store_errors():
+        stored = await store.upsert_queue(fields.to_queue(queue_id), mode=WriteMode.UPDATE)
+    view = queue_view(stored, request.app[ACD_LIVE])
+    await _config_written(
+        request, "queue", queue_id, "updated", _audited(queue_view(before, None)), _audited(view)
+    )
+    return model_json(view)
 
 
+@operation(
+    "Delete a queue",
+    path=QueuePath,
+    responses={204: None},
+    problems=(404, 409),
+    description="409: another queue still sends callers to it (the detail names them)."
+    " Audited as `queue.deleted` (the queue as it was).",
+)
 async def delete_queue(request: web.Request) -> web.Response:
-    return await _delete(request, "queue", "id", lambda store, key: store.delete_queue(key))
+    queue_id = _key(request, "id", "queue")
+    store = _store(request)
+    with _store_errors():
+        before = await store.get_queue(queue_id)
+        if before is None:
+            raise not_found(f"no queue {queue_id!r}")
+        _audit_ready(request)
+        deleted = await store.delete_queue(queue_id)
+    if not deleted:
+        raise not_found(f"no queue {queue_id!r}")
+    await _config_written(
+        request, "queue", queue_id, "deleted", _audited(queue_view(before, None)), None
+    )
+    return _no_content()
 
 
 # --- pause reasons -----------------------------------------------------------------------
 
 
+@operation("Pause reasons", responses={200: PauseReasonList})
 async def list_pause_reasons(request: web.Request) -> web.Response:
     with _store_errors():
         reasons = await _store(request).list_pause_reasons()
-    return no_store_json({"pause_reasons": [pause_reason_view(r) for r in reasons]})
+    return model_json(PauseReasonList(pause_reasons=[pause_reason_view(r) for r in reasons]))
 
 
+@operation(
+    "Create a pause reason",
+    body=PauseReasonSpec,
+    responses={201: PauseReasonView},
+    problems=(409,),
+    description="409: the code is taken. Audited as `pause_reason.created`.",
+)
 async def create_pause_reason(request: web.Request) -> web.Response:
     spec = await _body(request, PauseReasonSpec)
+    _audit_ready(request)
     with _store_errors():
         reason = await _store(request).upsert_pause_reason(
             spec.to_pause_reason(spec.code), mode=WriteMode.CREATE
         )
-    await _written(request, "pause reason", spec.code, "created")
-    return no_store_json(pause_reason_view(reason), status=201)
+    view = pause_reason_view(reason)
+    await _config_written(request, "pause_reason", spec.code, "created", None, _audited(view))
+    return model_json(view, status=201)
 
 
+@operation(
+    "Replace a pause reason's settings",
+    path=PauseReasonPath,
+    body=PauseReasonFields,
+    responses={200: PauseReasonView},
+    problems=(404,),
+    description="Audited as `pause_reason.updated` (before/after).",
+)
 async def update_pause_reason(request: web.Request) -> web.Response:
     code = _key(request, "code", "pause reason")
     fields = await _body(request, PauseReasonFields)
+    store = _store(request)
     with _store_errors():
-        reason = await _store(request).upsert_pause_reason(
+        before = await store.get_pause_reason(code)
+    if before is None:
+        raise not_found(f"no pause reason {code!r}")
+    _audit_ready(request)
+    with _store_errors():
+        reason = await store.upsert_pause_reason(
             fields.to_pause_reason(code), mode=WriteMode.UPDATE
         )
-    await _written(request, "pause reason", code, "updated")
-    return no_store_json(pause_reason_view(reason))
-
-
-async def delete_pause_reason(request: web.Request) -> web.Response:
-    return await _delete(
-        request, "pause reason", "code", lambda store, key: store.delete_pause_reason(key)
+    view = pause_reason_view(reason)
+    await _config_written(
+        request,
+        "pause_reason",
+        code,
+        "updated",
+        _audited(pause_reason_view(before)),
+        _audited(view),
     )
+    return model_json(view)
+
+
+@operation(
+    "Delete a pause reason (past sessions keep their code)",
+    path=PauseReasonPath,
+    responses={204: None},
+    problems=(404, 409),
+    description="409: `no-answer` cannot be deleted (the ACD pauses agents who miss calls"
+    " with it). Audited as `pause_reason.deleted` (the reason as it was).",
+)
+async def delete_pause_reason(request: web.Request) -> web.Response:
+    code = _key(request, "code", "pause reason")
+    store = _store(request)
+    with _store_errors():
+        before = await store.get_pause_reason(code)
+        if before is None:
+            raise not_found(f"no pause reason {code!r}")
+        _audit_ready(request)
+        deleted = await store.delete_pause_reason(code)
+    if not deleted:
+        raise not_found(f"no pause reason {code!r}")
+    await _config_written(
+        request, "pause_reason", code, "deleted", _audited(pause_reason_view(before)), None
+    )
+    return _no_content()
 
 
 def add_routes(app: web.Application, store: AcdStore | None, live: AcdLive | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.registry import CollectorRegistry
 
 from ccd.acd.ports import AcdLive, AcdRefused
+from ccd.acd.stats import QueueStats
 from ccd.api.app import build_api
 from ccd.api.dialer_runtime import DialerRuntime
 from ccd.api.hub import EventHub
@@ -155,14 +157,54 @@ class FakeAcdLive:
             raise AcdRefused(self.refuse_with)
 
     def queue_live(self, queue_id: str) -> dict[str, Any] | None:
+        """The running ACD's view (``AcdService.queue_live``'s keys): no caller, no traffic."""
         if queue_id not in self.queues:
             return None
-        agents = [a for a, s in self.agents.items() if queue_id in s["queues"]]
-        return {"waiting": [], "longest_wait_s": 0.0, "agents": sorted(agents)}
+        members = sorted(a for a, s in self.agents.items() if queue_id in s["queues"])
+        statuses = {agent_id: self.agents[agent_id]["state"] for agent_id in members}
+        view = QueueStats(
+            queue_id=queue_id,
+            offered=0,
+            answered=0,
+            answered_within_sl=0,
+            abandoned=0,
+            abandoned_within_sl=0,
+            overflowed=0,
+            timed_out=0,
+            escalated=0,
+            callbacks=0,
+            callbacks_dropped=0,
+            total_wait_answered_s=0.0,
+            waiting=0,
+            longest_wait_s=0.0,
+            agents=dict(Counter(statuses.values())),
+            service_level_s=20.0,
+            service_level=None,
+            asa_s=None,
+            aht_s=0.0,
+        ).as_dict()
+        return {**view, "callers": [], "agents_by_id": statuses}
 
     def agent_live(self, agent_id: str) -> dict[str, Any] | None:
+        """The running ACD's view (``AcdService.agent_live``'s keys) of the tiny state."""
         state = self.agents.get(agent_id)
-        return None if state is None else {**state, "queues": sorted(state["queues"])}
+        if state is None:
+            return None
+        view: dict[str, Any] = {
+            "status": state["state"],
+            "since": T0.isoformat(),
+            "in_state_s": 0.0,
+            "reason": state["reason"],
+            "call_id": None,
+            "queues": sorted(state["queues"]),
+            "calls_taken": 0,
+            "talk_s": 0.0,
+            "pending_pause": None,
+            "logout_pending": False,
+        }
+        if state["state"] == "paused":
+            view.update(billable=False, pause_over_limit=False)
+        return view
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,6 @@
 """The ACD REST API against a real SQLite database (migrated, seeded with the sample seed
-file) and a FakeAcdLive standing in for the running ACD, served on a real 127.0.0.1 port."""
+file) and a FakeAcdLive standing in for the running ACD, served on a real 127.0.0.1 port.
+Every change is audited in a real AuditStore on the same database (test_api_acd_audit)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.seed import load_seed
 from ccd.db.acd_store import AcdStore, SessionEntry
+from ccd.db.audit_store import AuditStore
 from ccd.db.engine import create_engine
 from tests.integration.apifakes import Api, FakeAcdLive, error_fields, running_api, send
 from tests.integration.authmatrix import (
@@ -69,8 +71,13 @@ def live() -> FakeAcdLive:
 
 
 @pytest.fixture
-async def api(store: AcdStore, live: FakeAcdLive) -> AsyncIterator[Api]:
-    async with running_api(acd_store=store, acd_live=live) as api:
+def audit(engine: AsyncEngine) -> AuditStore:
+    return AuditStore(engine)
+
+
+@pytest.fixture
+async def api(store: AcdStore, live: FakeAcdLive, audit: AuditStore) -> AsyncIterator[Api]:
+    async with running_api(acd_store=store, acd_live=live, audit=audit) as api:
         yield api
 
 
@@ -79,10 +86,12 @@ async def api(store: AcdStore, live: FakeAcdLive) -> AsyncIterator[Api]:
 
 @pytest.mark.parametrize("identity", IDENTITIES)
 @pytest.mark.parametrize("route", sorted(ACD_ENDPOINTS))
-async def test_auth_matrix(route: str, identity: str, store: AcdStore, live: FakeAcdLive) -> None:
+async def test_auth_matrix(
+    route: str, identity: str, store: AcdStore, live: FakeAcdLive, audit: AuditStore
+) -> None:
     endpoint = ACD_ENDPOINTS[route]
     live.agents["1001"] = {"state": "available", "reason": None, "queues": {"sales"}}
-    async with running_api(acd_store=store, acd_live=live) as api:
+    async with running_api(acd_store=store, acd_live=live, audit=audit) as api:
         status = await call(api, endpoint, headers_for(identity))
     assert status == expected_status(endpoint, identity)
     if status in (401, 403):
@@ -167,18 +176,34 @@ async def test_queue_views_carry_live_state(api: Api, live: FakeAcdLive) -> None
     assert body["strategy"] == "longest_idle"
     assert body["max_wait_s"] == 120.0
     assert body["overflow_target"] == "voicemail:1000@default"
-    assert body["live"] == {"waiting": [], "longest_wait_s": 0.0, "agents": ["1001"]}
+    assert body["live"]["queue_id"] == "sales"
+    assert (body["live"]["waiting"], body["live"]["callers"]) == (0, [])
+    assert body["live"]["agents"] == {"available": 1}
+    assert body["live"]["agents_by_id"] == {"1001": "available"}
     status, listing = await send(api, "GET", "/api/v1/queues")
     support = next(q for q in listing["queues"] if q["id"] == "support")
     assert support["required_skills"] == {"support": 3}
     assert support["escalated_skills"] == {"support": 1}
     assert support["callback_key"] == "1"
     agent = (await send(api, "GET", "/api/v1/agents/1001", "agent"))[1]
-    assert agent["live"] == {"state": "available", "reason": None, "queues": ["sales"]}
+    assert agent["live"] == {
+        "status": "available",
+        "since": "2026-11-25T09:00:00+00:00",
+        "in_state_s": 0.0,
+        "reason": None,
+        "call_id": None,
+        "queues": ["sales"],
+        "calls_taken": 0,
+        "talk_s": 0.0,
+        "pending_pause": None,
+        "logout_pending": False,
+    }
 
 
-async def test_without_a_running_acd_live_is_null_and_actions_are_503(store: AcdStore) -> None:
-    async with running_api(acd_store=store) as api:
+async def test_without_a_running_acd_live_is_null_and_actions_are_503(
+    store: AcdStore, audit: AuditStore
+) -> None:
+    async with running_api(acd_store=store, audit=audit) as api:
         status, body = await send(api, "GET", "/api/v1/queues/sales")
         assert (status, body["live"]) == (200, None)
         status, body = await send(api, "GET", "/api/v1/agents/1001")
@@ -362,19 +387,26 @@ async def test_post_without_a_json_body_is_a_clear_4xx(api: Api) -> None:
 async def test_agent_actions_reach_the_running_acd(api: Api, live: FakeAcdLive) -> None:
     status, body = await send(api, "POST", "/api/v1/agents/1001/login", "agent")
     assert status == 200, body
-    assert body == {
-        "agent_id": "1001",
-        "action": "login",
-        "live": {"state": "available", "reason": None, "queues": []},
-    }
+    assert (body["agent_id"], body["action"]) == ("1001", "login")
+    assert (body["live"]["status"], body["live"]["reason"], body["live"]["queues"]) == (
+        "available",
+        None,
+        [],
+    )
     await send(api, "POST", "/api/v1/agents/1001/logout", "agent")
     status, body = await send(
         api, "POST", "/api/v1/agents/1001/login", "agent", {"queues": ["support"]}
     )
     assert body["live"]["queues"] == ["support"]
     await send(api, "PUT", "/api/v1/agents/1001/queues/sales", "agent")
-    await send(api, "POST", "/api/v1/agents/1001/pause", "agent", {"reason": "lunch"})
+    status, body = await send(
+        api, "POST", "/api/v1/agents/1001/pause", "agent", {"reason": "lunch"}
+    )
+    # Only a paused agent's view has billable and pause_over_limit.
+    assert (body["live"]["status"], body["live"]["reason"]) == ("paused", "lunch")
+    assert (body["live"]["billable"], body["live"]["pause_over_limit"]) == (False, False)
     status, body = await send(api, "POST", "/api/v1/agents/1001/unpause", "supervisor")
+    assert "billable" not in body["live"]
     await send(api, "DELETE", "/api/v1/agents/1001/queues/support", "supervisor")
     assert live.calls == [
         ("login", "1001", None),

@@ -56,8 +56,8 @@ async def test_snapshot_carries_the_acd_and_acd_messages_follow() -> None:
     async with running_api(acd_live=acd) as api:
         ws = await api.client.ws_connect("/api/v1/events", headers=api.auth("supervisor"))
         snapshot = await ws.receive_json()
-        assert snapshot["acd"]["queues"]["sales"]["agents"] == ["1001"]
-        assert snapshot["acd"]["agents"]["1001"]["state"] == "available"
+        assert snapshot["acd"]["queues"]["sales"]["agents_by_id"] == {"1001": "available"}
+        assert snapshot["acd"]["agents"]["1001"]["status"] == "available"
         api.hub.publish_message({"type": "agent.state", "agent_id": "1001", "status": "paused"})
         message = await ws.receive_json()
         assert (message["type"], message["status"]) == ("agent.state", "paused")

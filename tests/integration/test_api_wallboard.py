@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api.wallboard import COALESCE_S, CONTENT_SECURITY_POLICY, REFRESH_S, WALLBOARD_SOURCE
 from ccd.db.acd_store import AcdStore
+from ccd.db.audit_store import AuditStore
 from ccd.db.engine import create_engine
 from ccd.db.report_queries import ReportQueries
 from ccd.reports.service import ReportRules, ReportService
@@ -112,8 +113,12 @@ def acd() -> SnapshotAcd:
 @pytest.fixture
 async def api(engine: AsyncEngine, acd: SnapshotAcd) -> AsyncIterator[Api]:
     targets = ServiceLevelTargets(80.0, {"support": 90.0})
+    # A trail for the agent edit a test makes (every ACD change is audited).
     async with running_api(
-        acd_store=AcdStore(engine), acd_live=acd, wallboard_targets=targets
+        acd_store=AcdStore(engine),
+        acd_live=acd,
+        wallboard_targets=targets,
+        audit=AuditStore(engine),
     ) as api:
         yield api
 

@@ -24,6 +24,7 @@ from ccd.agi.server import AgiServer
 from ccd.backoff import Backoff, BackoffPolicy
 from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
+from ccd.db.audit_store import AuditStore
 from ccd.db.cdr_queries import CdrQueries
 from ccd.db.engine import create_engine
 from ccd.db.models import metadata
@@ -369,7 +370,9 @@ async def test_the_cdr_and_its_csv_carry_the_calls_answers(engine: AsyncEngine) 
 
 async def test_a_queue_names_its_survey_flow_over_the_api(engine: AsyncEngine) -> None:
     store = AcdStore(engine)
-    async with running_api(acd_store=store, acd_live=FakeAcdLive(queues=[])) as api:
+    async with running_api(
+        acd_store=store, acd_live=FakeAcdLive(queues=[]), audit=AuditStore(engine)
+    ) as api:
         status, body = await send(
             api, "POST", "/api/v1/queues", body={"id": "support", "survey_flow": "csat"}
         )
