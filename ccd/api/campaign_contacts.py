@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ccd.api.campaigns import dialer_errors, dialer_store, stored_campaign
+from ccd.api.campaigns import CampaignPath, dialer_errors, dialer_store, stored_campaign
 from ccd.api.dialer_runtime import attempt_store
 from ccd.api.dialer_views import attempt_view, contact_view
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.campaigns import ContactDetail
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import not_found
 from ccd.api.validation import check_id_param
 
@@ -31,6 +33,13 @@ def contact_key(request: web.Request) -> str:
     )
 
 
+@operation(
+    "One contact of a campaign with its dial history",
+    path=CampaignPath,
+    responses={200: ContactDetail},
+    problems=(404, 503),
+    description="404 for a contact of another campaign; 503 without the attempt records.",
+)
 async def get_contact(request: web.Request) -> web.Response:
     campaign = (await stored_campaign(request)).campaign
     contact_id = contact_key(request)
@@ -40,8 +49,10 @@ async def get_contact(request: web.Request) -> web.Response:
         if stored is None or stored.contact.campaign_id != campaign.id:
             raise not_found(f"campaign {campaign.id!r} has no contact {contact_id!r}")
         history = await attempts.attempts_of(contact_id)
-    return no_store_json(
-        contact_view(stored) | {"attempt_history": [attempt_view(a) for a in history]}
+    return model_json(
+        ContactDetail.model_validate(
+            contact_view(stored) | {"attempt_history": [attempt_view(a) for a in history]}
+        )
     )
 
 

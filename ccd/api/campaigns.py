@@ -12,11 +12,17 @@ single campaign's view carries ``live`` (``ccd.api.campaign_live``); the list do
 
 Errors: a bad field is a 422 naming it; an unknown id 404; an illegal move, an id taken, a
 campaign with dial attempts deleted: 409; the database unavailable 503.
+
+Every change is written to the audit trail after it is stored (``campaign.created``,
+``campaign.updated``, ``campaign.deleted`` with the settings before and after; a move with
+the state before and after; ``campaign.contacts_imported`` with the counts); a process
+without a trail answers 503 before changing anything.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from datetime import date, time
 from typing import Annotated, Any, Literal
@@ -26,10 +32,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ccd.acd.seed import ID_PATTERN, Id
+from ccd.api.audit import audit_log, record_audit
 from ccd.api.campaign_live import live_view
 from ccd.api.context import PRINCIPAL
 from ccd.api.dialer_runtime import follow
-from ccd.api.handlers import no_store_json, read_json, store_problems
+from ccd.api.handlers import model_json, read_json, store_problems
+from ccd.api.models.campaigns import CampaignDetail, CampaignList, CampaignView
+from ccd.api.models.uploads import ImportReport
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import (
     VALIDATION_ERROR,
     ApiProblem,
@@ -38,8 +48,8 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
-from ccd.api.validation import check_path_param
+from ccd.api.uploads import CSV_UPLOAD, BadRows, csv_lines, import_report
+from ccd.api.validation import check_path_param, query_model
 from ccd.db.dialer_store import (
     DialerStore,
     StoredCampaign,
@@ -58,6 +68,7 @@ from ccd.dialer.model import (
     RetryRule,
     Weekday,
 )
+from ccd.domain.audit import AuditEntry
 
 log = structlog.get_logger("ccd.api")
 
@@ -71,6 +82,13 @@ UPLOAD_BATCH = 200
 _ID = re.compile(ID_PATTERN)
 _DAYS = {day.name.lower(): day for day in Weekday}
 
+# action -> its audit trail action
+TRANSITION_ACTIONS = {
+    "start": "campaign.started",
+    "pause": "campaign.paused",
+    "resume": "campaign.resumed",
+    "stop": "campaign.stopped",
+}
 # action -> (states it may start from, state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] = {
     "start": (frozenset({CampaignState.DRAFT}), CampaignState.RUNNING),
@@ -209,6 +227,26 @@ class CampaignSpec(CampaignFields):
     id: Id
 
 
+class CampaignPath(BaseModel):
+    id: Annotated[str, Field(pattern=ID_PATTERN, description="the campaign's id")]
+
+
+class ContactUploadQuery(BaseModel):
+    """How to read the uploaded file (all optional; empty means the default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone_column: str | None = Field(default=None, description="the phone column (phone)")
+    name_column: str | None = Field(default=None, description="the name column (name)")
+    tz_column: str | None = Field(
+        default=None, description="a column of IANA time zones (else from the number)"
+    )
+    region: str | None = Field(
+        default=None,
+        description="ISO 3166 region numbers without + are read in (the campaign's)",
+    )
+
+
 # --- plumbing ----------------------------------------------------------------------------
 
 
@@ -243,6 +281,14 @@ async def stored_campaign(request: web.Request) -> StoredCampaign:
 
 def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
+
+
+async def _audit(
+    request: web.Request, action: str, campaign_id: str, detail: dict[str, Any]
+) -> None:
+    await record_audit(
+        request.app, AuditEntry(request[PRINCIPAL], action, "campaign", campaign_id, detail)
+    )
 
 
 # --- views -------------------------------------------------------------------------------
@@ -301,31 +347,69 @@ def _refuse_if_broken(campaign: Campaign) -> None:
 # --- handlers ----------------------------------------------------------------------------
 
 
+async def _detail(request: web.Request, stored: StoredCampaign) -> CampaignDetail:
+    return CampaignDetail.model_validate(
+        campaign_view(stored) | {"live": await _live(request, stored.campaign)}
+    )
+
+
+@operation("Every campaign (without its live view)", responses={200: CampaignList})
 async def list_campaigns(request: web.Request) -> web.Response:
     with dialer_errors():
         campaigns = await dialer_store(request).list_campaigns()
-    return no_store_json({"campaigns": [campaign_view(c) for c in campaigns]})
+    return model_json(
+        CampaignList(campaigns=[CampaignView.model_validate(campaign_view(c)) for c in campaigns])
+    )
 
 
+@operation(
+    "Create a campaign (a draft)",
+    body=CampaignSpec,
+    responses={201: CampaignDetail},
+    problems=(409,),
+    description="409 when the id is taken. Audited as `campaign.created`.",
+)
 async def create_campaign(request: web.Request) -> web.Response:
+    audit_log(request.app)  # 503 before anything is written if changes cannot be audited
     spec: CampaignSpec = await read_json(request, CampaignSpec)
     campaign = spec.to_campaign(spec.id, CampaignState.DRAFT)
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
     log.info("dialer campaign created", campaign=spec.id, token_id=_by(request))
     await follow(request, spec.id)
-    view = campaign_view(stored) | {"live": await _live(request, stored.campaign)}
-    response = no_store_json(view, status=201)
+    await _audit(
+        request, "campaign.created", spec.id, {"before": None, "after": campaign_view(stored)}
+    )
+    response = model_json(await _detail(request, stored), status=201)
     response.headers["Location"] = f"/api/v1/campaigns/{spec.id}"
     return response
 
 
+@operation(
+    "One campaign with its live view",
+    path=CampaignPath,
+    responses={200: CampaignDetail},
+    problems=(404,),
+)
 async def get_campaign(request: web.Request) -> web.Response:
     stored = await stored_campaign(request)
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
+    return model_json(await _detail(request, stored))
 
 
+@operation(
+    "Replace a campaign's settings",
+    path=CampaignPath,
+    body=CampaignFields,
+    responses={200: CampaignDetail},
+    problems=(404, 409),
+    description=(
+        "Every setting; an omitted one takes its default. A running or paused campaign"
+        " cannot be changed into one that breaks a rule (422). Audited as"
+        " `campaign.updated`."
+    ),
+)
 async def update_campaign(request: web.Request) -> web.Response:
+    audit_log(request.app)
     current = await stored_campaign(request)
     fields: CampaignFields = await read_json(request, CampaignFields)
     campaign = fields.to_campaign(current.campaign.id, current.campaign.state)
@@ -334,21 +418,40 @@ async def update_campaign(request: web.Request) -> web.Response:
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.UPDATE)
     log.info("dialer campaign updated", campaign=campaign.id, token_id=_by(request))
     await follow(request, campaign.id)
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
+    await _audit(
+        request,
+        "campaign.updated",
+        campaign.id,
+        {"before": campaign_view(current), "after": campaign_view(stored)},
+    )
+    return model_json(await _detail(request, stored))
 
 
+@operation(
+    "Delete a campaign, its contacts and its do-not-call list",
+    path=CampaignPath,
+    responses={204: None},
+    problems=(404, 409),
+    description="409 once it has dial attempts. Audited as `campaign.deleted`.",
+)
 async def delete_campaign(request: web.Request) -> web.Response:
-    campaign_id = campaign_key(request)
+    audit_log(request.app)
+    current = await stored_campaign(request)
+    campaign_id = current.campaign.id
     with dialer_errors():
         deleted = await dialer_store(request).delete_campaign(campaign_id)
     if not deleted:
         raise not_found(f"no campaign {campaign_id!r}")
     log.info("dialer campaign deleted", campaign=campaign_id, token_id=_by(request))
     await follow(request, campaign_id)
+    await _audit(
+        request, "campaign.deleted", campaign_id, {"before": campaign_view(current), "after": None}
+    )
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
 async def _transition(request: web.Request, action: str) -> web.Response:
+    audit_log(request.app)
     stored = await stored_campaign(request)
     campaign = stored.campaign
     sources, target = TRANSITIONS[action]
@@ -380,29 +483,78 @@ async def _transition(request: web.Request, action: str) -> web.Response:
         token_id=_by(request),
     )
     await follow(request, campaign.id)
-    return no_store_json(campaign_view(stored) | {"live": await _live(request, stored.campaign)})
+    await _audit(
+        request,
+        TRANSITION_ACTIONS[action],
+        campaign.id,
+        {"before": {"state": campaign.state.value}, "after": {"state": target.value}},
+    )
+    return model_json(await _detail(request, stored))
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _transition_operation(action: str, summary: str) -> Callable[[Handler], Handler]:
+    sources, target = TRANSITIONS[action]
+    return operation(
+        summary,
+        path=CampaignPath,
+        responses={200: CampaignDetail},
+        problems=(404, 409),
+        description=(
+            f"From {' or '.join(sorted(s.value for s in sources))} to {target.value};"
+            " any other state is 409 (type illegal-transition)."
+            + (
+                " 409 (type campaign-not-ready, `errors` naming each field) while"
+                " `problems` is not empty."
+                if target is CampaignState.RUNNING
+                else ""
+            )
+            + f" Audited as `{TRANSITION_ACTIONS[action]}`."
+        ),
+    )
+
+
+@_transition_operation("start", "Start dialing a draft campaign")
 async def start(request: web.Request) -> web.Response:
     return await _transition(request, "start")
 
 
+@_transition_operation("pause", "Pause a running campaign (calls in flight go on)")
 async def pause(request: web.Request) -> web.Response:
     return await _transition(request, "pause")
 
 
+@_transition_operation("resume", "Resume a paused campaign")
 async def resume(request: web.Request) -> web.Response:
     return await _transition(request, "resume")
 
 
+@_transition_operation("stop", "Stop a campaign for good")
 async def stop(request: web.Request) -> web.Response:
     return await _transition(request, "stop")
 
 
+@operation(
+    "Upload contacts (CSV)",
+    path=CampaignPath,
+    query=ContactUploadQuery,
+    body=CSV_UPLOAD,
+    responses={200: ImportReport},
+    problems=(404, 409),
+    description=(
+        "A CSV file with a header row, streamed in batches; a number already in the"
+        " campaign is kept once. 200 with the counts and the bad rows; 422 (with the same"
+        " counts) when the file is unusable or not one row is good; 409 for a stopped"
+        " campaign. Audited as `campaign.contacts_imported` (counts, never rows)."
+    ),
+)
 async def upload_contacts(request: web.Request) -> web.Response:
     """A ``text/csv`` body of contacts, streamed into the campaign in batches. 200 with the
     counts and the bad rows; 422 with every problem when the file is unusable (header,
     mapping, region) or not one row in it is good."""
+    audit_log(request.app)
     stored = await stored_campaign(request)
     campaign = stored.campaign
     if campaign.state is CampaignState.STOPPED:
@@ -412,12 +564,13 @@ async def upload_contacts(request: web.Request) -> web.Response:
             type_=ILLEGAL_TRANSITION,
             extensions={"state": campaign.state.value},
         )
+    query = query_model(ContactUploadQuery, request.query)
     mapping = ColumnMapping(
-        phone=query_param(request, "phone_column") or None,
-        name=query_param(request, "name_column") or None,
-        time_zone=query_param(request, "tz_column") or None,
+        phone=query.phone_column or None,
+        name=query.name_column or None,
+        time_zone=query.tz_column or None,
     )
-    region = query_param(request, "region") or campaign.default_region
+    region = query.region or campaign.default_region
     bad = BadRows()
     async with csv_lines(request) as lines:
         try:
@@ -458,7 +611,13 @@ async def upload_contacts(request: web.Request) -> web.Response:
             errors=problems,
             extensions=report,
         )
-    return no_store_json(report)
+    await _audit(
+        request,
+        "campaign.contacts_imported",
+        campaign.id,
+        {key: report[key] for key in ("read", "imported", "new", "already_there", "rejected")},
+    )
+    return model_json(ImportReport.model_validate(report))
 
 
 def add_routes(app: web.Application, store: DialerStore | None) -> None:

@@ -24,39 +24,59 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.campaign_live import load_ledger
-from ccd.api.campaigns import dialer_errors, stored_campaign
+from ccd.api.campaigns import CampaignPath, dialer_errors, stored_campaign
 from ccd.api.cdrs import IsoDateTime, csv_cell
 from ccd.api.context import DEPS
 from ccd.api.dialer_runtime import REPORT_ZONE, attempt_store, today_of, window_start
 from ccd.api.dialer_views import tally_view
 from ccd.api.downloads import start_csv_download, stream_csv_body, wants_body
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.campaigns import ComplianceReport
+from ccd.api.openapi.operation import Payload, operation
 from ccd.api.problems import FieldError, validation_problem
 from ccd.api.serialize import iso
-from ccd.api.uploads import query_param
-from ccd.api.validation import validate_body
+from ccd.api.validation import query_model
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.stores import StoreUnavailable
 from ccd.dialer.compliance import CSV_FIELDS, AnsweredCall, ComplianceRow, compliance_rows
 from ccd.dialer.model import LEGAL_ABANDON_CAP_PCT
-from ccd.domain.safety import is_ami_safe
 
 log = structlog.get_logger("ccd.api")
 
 CSV_BATCH = 500  # calls turned into rows and written at a time
-CSV_PARAMS = frozenset({"from", "to"})
 
 
 class CsvQuery(BaseModel):
+    """The answer times [from, to) of the calls listed (default: the rolling 30 days)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    from_: Annotated[IsoDateTime, Field(alias="from")] = None
-    to: IsoDateTime = None
+    from_: Annotated[
+        IsoDateTime,
+        Field(alias="from", description="ISO 8601 date-time with an offset, inclusive"),
+    ] = None
+    to: Annotated[
+        IsoDateTime, Field(description="ISO 8601 date-time with an offset, exclusive")
+    ] = None
+
+
+COMPLIANCE_CSV = Payload(
+    "text/csv",
+    "A header row (" + ", ".join(CSV_FIELDS) + ") and one row per answered call, by answer"
+    " time. A body cut short (unterminated chunked encoding) means the export failed.",
+)
 
 
 # --- the report --------------------------------------------------------------------------
 
 
+@operation(
+    "The campaign's abandonment rate against its cap: today, the rolling 30 days, each day",
+    path=CampaignPath,
+    responses={200: ComplianceReport},
+    problems=(404, 503),
+    description="Days are the report zone's. 503 without the attempt records.",
+)
 async def compliance_report(request: web.Request) -> web.Response:
     stored = await stored_campaign(request)
     campaign = stored.campaign
@@ -68,28 +88,32 @@ async def compliance_report(request: web.Request) -> web.Response:
     epoch = now.timestamp()
     cap = campaign.abandon_cap_pct
     days = ledger.per_day(epoch)
-    return no_store_json(
-        {
-            "campaign_id": campaign.id,
-            "cap_pct": cap,
-            # A cap above the legal 3 % is allowed only with this override; the report says
-            # so in as many words.
-            "cap_override": campaign.cap_override,
-            "legal_cap_pct": LEGAL_ABANDON_CAP_PCT,
-            "above_legal_cap": cap > LEGAL_ABANDON_CAP_PCT,
-            "report_zone": zone,
-            "as_of": iso(now),
-            "today": {
-                "day": today_of(now, zone).isoformat(),
-                **tally_view(ledger.today(epoch), cap),
-            },
-            "rolling_30_days": {
-                "from_day": days[0][0].isoformat(),
-                "to_day": days[-1][0].isoformat(),
-                **tally_view(ledger.rolling(epoch), cap),
-            },
-            "per_day": [{"day": day.isoformat(), **tally_view(tally, cap)} for day, tally in days],
-        }
+    return model_json(
+        ComplianceReport.model_validate(
+            {
+                "campaign_id": campaign.id,
+                "cap_pct": cap,
+                # A cap above the legal 3 % is allowed only with this override; the report says
+                # so in as many words.
+                "cap_override": campaign.cap_override,
+                "legal_cap_pct": LEGAL_ABANDON_CAP_PCT,
+                "above_legal_cap": cap > LEGAL_ABANDON_CAP_PCT,
+                "report_zone": zone,
+                "as_of": iso(now),
+                "today": {
+                    "day": today_of(now, zone).isoformat(),
+                    **tally_view(ledger.today(epoch), cap),
+                },
+                "rolling_30_days": {
+                    "from_day": days[0][0].isoformat(),
+                    "to_day": days[-1][0].isoformat(),
+                    **tally_view(ledger.rolling(epoch), cap),
+                },
+                "per_day": [
+                    {"day": day.isoformat(), **tally_view(tally, cap)} for day, tally in days
+                ],
+            }
+        )
     )
 
 
@@ -97,20 +121,7 @@ async def compliance_report(request: web.Request) -> web.Response:
 
 
 def _csv_query(request: web.Request) -> CsvQuery:
-    errors = [
-        # A name with CR/LF/NUL is not echoed back as a field.
-        FieldError(name if is_ami_safe(name) else "query", "is not a parameter of this endpoint")
-        for name in dict.fromkeys(request.query.keys())
-        if name not in CSV_PARAMS
-    ]
-    if errors:
-        raise validation_problem(errors)
-    data: dict[str, object] = {}
-    for name in sorted(CSV_PARAMS):
-        value = query_param(request, name)  # at most once, no CR/LF/NUL
-        if value is not None:
-            data[name] = value
-    query = validate_body(CsvQuery, data)
+    query = query_model(CsvQuery, request.query)
     if query.from_ is not None and query.to is not None and query.from_ > query.to:
         raise validation_problem([FieldError("from", "must not be later than to")])
     return query
@@ -155,6 +166,17 @@ class _Batches:
             await closer()
 
 
+@operation(
+    "The compliance evidence: every answered call with its 2-second verdict (CSV)",
+    path=CampaignPath,
+    query=CsvQuery,
+    responses={200: COMPLIANCE_CSV},
+    problems=(404, 503),
+    description=(
+        "Streamed; `from` later than `to` is 422. 503 without the attempt records or when"
+        " the database fails before the first row."
+    ),
+)
 async def compliance_csv(request: web.Request) -> web.StreamResponse:
     """Every answered call of the campaign in [from, to) (default: the rolling 30 days up
     to now), by answer time: a header of ``CSV_FIELDS`` and one row per call, streamed a

@@ -15,6 +15,11 @@ Routes (roles in ``ccd.api.policy``):
 - ``POST /api/v1/campaigns/{id}/preview/{contact_id}/dial`` → 202 (the call is placed).
 - ``POST /api/v1/campaigns/{id}/preview/{contact_id}/skip`` → 204.
 - ``POST /api/v1/campaigns/{id}/dispositions`` → 200 with the attempt as recorded.
+
+The agent's acts on a contact are written to the audit trail after the dialer took them:
+``contact.preview_dialed``, ``contact.preview_skipped`` and ``contact.disposed`` (target
+the contact; the campaign, agent, attempt and disposition in the detail). A process
+without a trail answers 503 before the dialer is asked anything.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.seed import Id
+from ccd.api.audit import audit_log, record_audit
 from ccd.api.campaign_contacts import contact_key
-from ccd.api.campaigns import dialer_errors, stored_campaign
+from ccd.api.campaigns import CampaignPath, dialer_errors, stored_campaign
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import PRINCIPAL
 from ccd.api.dialer_runtime import (
@@ -38,16 +44,24 @@ from ccd.api.dialer_runtime import (
     refused,
 )
 from ccd.api.dialer_views import attempt_view, contact_view
-from ccd.api.handlers import no_store_json, read_json, read_optional_json
+from ccd.api.handlers import model_json, read_json, read_optional_json
+from ccd.api.models.campaigns import AttemptView, PreviewDialing
+from ccd.api.models.campaigns import PreviewOffer as PreviewOfferView
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import FieldError, validation_problem
+from ccd.api.serialize import iso
 from ccd.dialer.retries import CALL_BACK
 from ccd.dialer.service import PreviewOffer
+from ccd.domain.audit import AuditEntry
 from ccd.domain.auth import Role
 
 log = structlog.get_logger("ccd.api")
 
 
 class AgentBody(BaseModel):
+    """Whom the act is for: an agent leaves it out (or names themself); a supervisor or
+    an admin names the agent."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     agent_id: Id | None = None
@@ -76,9 +90,34 @@ def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
 
 
+async def _audit(
+    request: web.Request, action: str, contact_id: str, detail: dict[str, Any]
+) -> None:
+    await record_audit(
+        request.app, AuditEntry(request[PRINCIPAL], action, "contact", contact_id, detail)
+    )
+
+
+PREVIEW_ACTIONS = {"dial": "contact.preview_dialed", "skip": "contact.preview_skipped"}
+PREVIEW_REFUSALS = (
+    "409 (type dialer-refused) when the dialer cannot do it now: the campaign not running"
+    " or not in preview mode, the contact not offered to this agent, the agent busy."
+    " 503 when the dialer is not running in this process."
+)
+
+
 # --- preview -----------------------------------------------------------------------------
 
 
+@operation(
+    "Take the next contact to preview (the same one until dialed or skipped)",
+    path=CampaignPath,
+    body=AgentBody,
+    body_required=False,
+    responses={200: PreviewOfferView, 204: None},
+    problems=(404, 409),
+    description="204 when no contact is due. " + PREVIEW_REFUSALS,
+)
 async def preview_next(request: web.Request) -> web.StreamResponse:
     campaign = (await stored_campaign(request)).campaign
     body = await read_optional_json(request, AgentBody)
@@ -95,7 +134,7 @@ async def preview_next(request: web.Request) -> web.StreamResponse:
         contact=offer.contact.contact.id,
         token_id=_by(request),
     )
-    return no_store_json(offer_view(offer))
+    return model_json(PreviewOfferView.model_validate(offer_view(offer)))
 
 
 async def _preview_action(request: web.Request, action: str) -> tuple[str, str, str]:
@@ -104,6 +143,7 @@ async def _preview_action(request: web.Request, action: str) -> tuple[str, str, 
     body = await read_optional_json(request, AgentBody)
     agent_id = acting_agent(request[PRINCIPAL], body.agent_id)
     running = dialer(request)
+    audit_log(request.app)  # 503 before the dialer acts if the act cannot be audited
     with dialer_refusals(), dialer_errors():
         if action == "dial":
             await running.preview_dial(campaign.id, agent_id, contact_id)
@@ -116,22 +156,45 @@ async def _preview_action(request: web.Request, action: str) -> tuple[str, str, 
         contact=contact_id,
         token_id=_by(request),
     )
+    await _audit(
+        request,
+        PREVIEW_ACTIONS[action],
+        contact_id,
+        {"campaign_id": campaign.id, "agent_id": agent_id},
+    )
     return campaign.id, agent_id, contact_id
 
 
+@operation(
+    "Dial the previewed contact",
+    path=CampaignPath,
+    body=AgentBody,
+    body_required=False,
+    responses={202: PreviewDialing},
+    problems=(404, 409),
+    description="The call is placed; its progress shows in the live view. "
+    + PREVIEW_REFUSALS
+    + " Audited as `contact.preview_dialed`.",
+)
 async def preview_dial(request: web.Request) -> web.Response:
     campaign_id, agent_id, contact_id = await _preview_action(request, "dial")
-    return no_store_json(
-        {
-            "campaign_id": campaign_id,
-            "agent_id": agent_id,
-            "contact_id": contact_id,
-            "status": "dialing",
-        },
+    return model_json(
+        PreviewDialing(
+            campaign_id=campaign_id, agent_id=agent_id, contact_id=contact_id, status="dialing"
+        ),
         status=202,
     )
 
 
+@operation(
+    "Skip the previewed contact (it is offered again at its next due time)",
+    path=CampaignPath,
+    body=AgentBody,
+    body_required=False,
+    responses={204: None},
+    problems=(404, 409),
+    description=PREVIEW_REFUSALS + " Audited as `contact.preview_skipped`.",
+)
 async def preview_skip(request: web.Request) -> web.Response:
     await _preview_action(request, "skip")
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
@@ -140,6 +203,19 @@ async def preview_skip(request: web.Request) -> web.Response:
 # --- dispositions ------------------------------------------------------------------------
 
 
+@operation(
+    "Record the disposition of an answered attempt",
+    path=CampaignPath,
+    body=DispositionBody,
+    responses={200: AttemptView, 204: None},
+    problems=(404, 409),
+    description=(
+        "The disposition must be one the campaign lists (422); `call-back` needs"
+        " `call_back_at` with an offset. 409 (type dialer-refused) for an attempt of another"
+        " campaign or agent; 503 when the dialer is not running in this process. Audited as"
+        " `contact.disposed`."
+    ),
+)
 async def dispose(request: web.Request) -> web.Response:
     campaign = (await stored_campaign(request)).campaign
     body = await read_json(request, DispositionBody)
@@ -161,9 +237,10 @@ async def dispose(request: web.Request) -> web.Response:
         raise validation_problem(errors)
     attempts = attempt_store(request)
     running = dialer(request)
+    audit_log(request.app)
+    with dialer_errors():
+        attempt = await attempts.get(body.attempt_id)
     if agent_id is None:
-        with dialer_errors():
-            attempt = await attempts.get(body.attempt_id)
         if attempt is None or attempt.campaign_id != campaign.id:
             raise refused(f"attempt {body.attempt_id} is not one of campaign {campaign.id}")
         if attempt.agent_id is None:
@@ -194,9 +271,26 @@ async def dispose(request: web.Request) -> web.Response:
     )
     with dialer_errors():
         recorded = await attempts.get(body.attempt_id)
+    known = recorded or attempt
+    await _audit(
+        request,
+        "contact.disposed",
+        known.contact_id if known is not None else f"attempt:{body.attempt_id}",
+        {
+            "campaign_id": campaign.id,
+            "attempt_id": body.attempt_id,
+            "agent_id": agent_id,
+            "before": {"disposition": None if attempt is None else attempt.disposition},
+            "after": {
+                "disposition": body.disposition,
+                "call_back_at": iso(body.call_back_at),
+                "call_back_anyone": body.call_back_anyone,
+            },
+        },
+    )
     if recorded is None:  # attempts are never deleted while their campaign exists
         return web.Response(status=204, headers={"Cache-Control": "no-store"})
-    return no_store_json(attempt_view(recorded))
+    return model_json(AttemptView.model_validate(attempt_view(recorded)))
 
 
 def add_routes(app: web.Application) -> None:

@@ -8,6 +8,10 @@ region, else ``US``).
 
 Errors: a bad field or parameter is a 422 naming it; an unknown campaign 404; the database
 unavailable 503.
+
+Changes are written to the audit trail after they are stored (admins read it): ``dnc.added``
+and ``dnc.removed`` with the number and its list, ``dnc.imported`` with the counts; a
+process without a trail answers 503 before changing anything.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.seed import ID_PATTERN, Id
+from ccd.api.audit import audit_log, record_audit
 from ccd.api.campaigns import dialer_errors, dialer_store
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json
+from ccd.api.handlers import model_json, read_json
+from ccd.api.models.dnc import DncAdded, DncCheck, DncEntryView, DncPage
+from ccd.api.models.uploads import ImportReport
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import FieldError, not_found, validation_problem
 from ccd.api.serialize import iso
-from ccd.api.uploads import BadRows, csv_lines, import_report, query_param
-from ccd.api.validation import check_path_param
+from ccd.api.uploads import CSV_UPLOAD, BadRows, csv_lines, import_report
+from ccd.api.validation import check_path_param, query_model
 from ccd.db.dialer_store import E164, DncEntry
 from ccd.dialer.contacts import (
     CsvUnusable,
@@ -35,6 +43,7 @@ from ccd.dialer.contacts import (
     normalise_number,
     read_dnc,
 )
+from ccd.domain.audit import AuditEntry
 
 log = structlog.get_logger("ccd.api")
 
@@ -44,12 +53,43 @@ MAX_LIMIT = 10_000
 _ID = re.compile(ID_PATTERN)
 
 
+CAMPAIGN_DOC = "a campaign's list (404 if there is no such campaign); empty or absent: global"
+REGION_DOC = "ISO 3166 region a number without + is read in (the campaign's, else US)"
+
+
 class AddBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     number: Annotated[str, Field(min_length=1, max_length=40)]
-    campaign_id: Id | None = None
-    region: Annotated[str, Field(min_length=2, max_length=2)] | None = None
+    campaign_id: Id | None = Field(default=None, description="null or absent: the global list")
+    region: Annotated[str, Field(min_length=2, max_length=2)] | None = Field(
+        default=None, description=REGION_DOC
+    )
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign: str | None = Field(default=None, description=CAMPAIGN_DOC)
+
+
+class ListQuery(_Query):
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = Field(
+        default=DEFAULT_LIMIT, description="entries per page"
+    )
+    cursor: str | None = Field(default=None, description="the next_cursor of the page before")
+
+
+class RegionQuery(_Query):
+    region: str | None = Field(default=None, description=REGION_DOC)
+
+
+class CheckQuery(RegionQuery):
+    number: str = Field(description="the number to check, as dialed or E.164")
+
+
+class ImportQuery(RegionQuery):
+    phone_column: str | None = Field(default=None, description="the phone column (phone)")
 
 
 def entry_view(entry: DncEntry) -> dict[str, Any]:
@@ -72,8 +112,7 @@ async def _campaign_region(request: web.Request, campaign_id: str | None) -> str
     return stored.campaign.default_region
 
 
-def _campaign_param(request: web.Request) -> str | None:
-    campaign_id = query_param(request, "campaign")
+def _campaign_param(campaign_id: str | None) -> str | None:
     if campaign_id is None or campaign_id == "":
         return None
     if not _ID.match(campaign_id):
@@ -97,24 +136,31 @@ def _number(raw: str, region: str, field: str = "number") -> str:
         raise validation_problem([FieldError(field, str(exc))]) from None
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    value = query_param(request, name)
-    if value is None:
-        return default
-    # ASCII only: str.isdigit() also accepts '²', which int() refuses (a 500).
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise validation_problem([FieldError(name, f"must be an integer from {low} to {high}")])
-    return int(value)
-
-
 def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
 
 
+def _list_name(campaign_id: str | None) -> str:
+    return "global" if campaign_id is None else campaign_id
+
+
+async def _audit(
+    request: web.Request, action: str, kind: str, target_id: str, detail: dict[str, Any]
+) -> None:
+    await record_audit(request.app, AuditEntry(request[PRINCIPAL], action, kind, target_id, detail))
+
+
+@operation(
+    "A do-not-call list, a page at a time, by number",
+    query=ListQuery,
+    responses={200: DncPage},
+    problems=(404,),
+)
 async def list_dnc(request: web.Request) -> web.Response:
-    campaign_id = _campaign_param(request)
-    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    cursor = query_param(request, "cursor") or None
+    query = query_model(ListQuery, request.query)
+    campaign_id = _campaign_param(query.campaign)
+    limit = query.limit
+    cursor = query.cursor or None
     if cursor is not None and not E164.fullmatch(cursor):
         raise validation_problem([FieldError("cursor", "must be a next_cursor from a listing")])
     await _campaign_region(request, campaign_id)  # 404 for an unknown campaign
@@ -122,33 +168,56 @@ async def list_dnc(request: web.Request) -> web.Response:
         entries = await dialer_store(request).list_dnc(
             campaign_id=campaign_id, after=cursor, limit=limit
         )
-    return no_store_json(
-        {
-            "campaign_id": campaign_id,
-            "entries": [entry_view(e) for e in entries],
+    return model_json(
+        DncPage(
+            campaign_id=campaign_id,
+            entries=[DncEntryView.model_validate(entry_view(e)) for e in entries],
             # More may follow: ask again with cursor = next_cursor.
-            "next_cursor": entries[-1].number if len(entries) == limit else None,
-        }
+            next_cursor=entries[-1].number if len(entries) == limit else None,
+        )
     )
 
 
+@operation(
+    "Put a number on the global list or a campaign's",
+    body=AddBody,
+    responses={201: DncAdded, 200: DncAdded},
+    problems=(404,),
+    description="201 when added, 200 when it was there already. Audited as `dnc.added`.",
+)
 async def add_dnc(request: web.Request) -> web.Response:
+    audit_log(request.app)  # 503 before anything is written if changes cannot be audited
     body = await read_json(request, AddBody)
     fallback = await _campaign_region(request, body.campaign_id)
     number = _number(body.number, _region(body.region, "region", fallback))
     with dialer_errors():
         added = await dialer_store(request).add_dnc([number], campaign_id=body.campaign_id)
     log.info("dialer dnc add", campaign=body.campaign_id, added=added, token_id=_by(request))
-    return no_store_json(
-        {"number": number, "campaign_id": body.campaign_id, "added": bool(added)},
+    view = {"number": number, "campaign_id": body.campaign_id, "list": _list_name(body.campaign_id)}
+    if added:  # a number already there is no change
+        await _audit(request, "dnc.added", "dnc", number, {"before": None, "after": view})
+    return model_json(
+        DncAdded(number=number, campaign_id=body.campaign_id, added=bool(added)),
         status=201 if added else 200,
     )
 
 
+@operation(
+    "Take a number off the global list or a campaign's",
+    query=RegionQuery,
+    responses={204: None},
+    problems=(404,),
+    description=(
+        "The path's number is read like the body of an add (E.164, or in `region`);"
+        " 404 when it is not on that list. Audited as `dnc.removed`."
+    ),
+)
 async def remove_dnc(request: web.Request) -> web.Response:
-    campaign_id = _campaign_param(request)
+    audit_log(request.app)
+    query = query_model(RegionQuery, request.query)
+    campaign_id = _campaign_param(query.campaign)
     fallback = await _campaign_region(request, campaign_id)
-    region = _region(query_param(request, "region"), "region", fallback)
+    region = _region(query.region, "region", fallback)
     number = _number(check_path_param("number", request.match_info["number"]), region)
     with dialer_errors():
         removed = await dialer_store(request).remove_dnc(number, campaign_id=campaign_id)
@@ -156,41 +225,66 @@ async def remove_dnc(request: web.Request) -> web.Response:
         where = f"campaign {campaign_id!r}'s list" if campaign_id else "the global list"
         raise not_found(f"{number} is not on {where}")
     log.info("dialer dnc remove", campaign=campaign_id, token_id=_by(request))
+    view = {"number": number, "campaign_id": campaign_id, "list": _list_name(campaign_id)}
+    await _audit(request, "dnc.removed", "dnc", number, {"before": view, "after": None})
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
+@operation(
+    "Whether a number is blocked, and by which lists",
+    query=CheckQuery,
+    responses={200: DncCheck},
+    problems=(404,),
+    description="With `campaign`: the global list and that campaign's; else the global one.",
+)
 async def check_dnc(request: web.Request) -> web.Response:
-    campaign_id = _campaign_param(request)
-    raw = query_param(request, "number")
+    query = query_model(CheckQuery, request.query)
+    campaign_id = _campaign_param(query.campaign)
+    raw = query.number
     if not raw:
         raise validation_problem([FieldError("number", "required")])
     fallback = await _campaign_region(request, campaign_id)
-    number = _number(raw, _region(query_param(request, "region"), "region", fallback))
+    number = _number(raw, _region(query.region, "region", fallback))
     with dialer_errors():
         entries = await dialer_store(request).dnc_entries(number, campaign_id=campaign_id)
-    return no_store_json(
-        {
-            "number": number,
-            "campaign_id": campaign_id,
-            "blocked": bool(entries),
-            "lists": [
-                {
-                    "list": "global" if e.campaign_id is None else "campaign",
-                    "campaign_id": e.campaign_id,
-                    "added_at": iso(e.added_at),
-                    "source": e.source,
-                }
-                for e in entries
-            ],
-        }
+    return model_json(
+        DncCheck.model_validate(
+            {
+                "number": number,
+                "campaign_id": campaign_id,
+                "blocked": bool(entries),
+                "lists": [
+                    {
+                        "list": "global" if e.campaign_id is None else "campaign",
+                        "campaign_id": e.campaign_id,
+                        "added_at": iso(e.added_at),
+                        "source": e.source,
+                    }
+                    for e in entries
+                ],
+            }
+        )
     )
 
 
+@operation(
+    "Add the numbers of a CSV file to the global list or a campaign's",
+    query=ImportQuery,
+    body=CSV_UPLOAD,
+    responses={200: ImportReport},
+    problems=(404,),
+    description=(
+        "Streamed in batches; 200 with the counts and the bad rows, 422 when the file is"
+        " unusable. Audited as `dnc.imported` (counts, never numbers)."
+    ),
+)
 async def import_dnc(request: web.Request) -> web.Response:
-    campaign_id = _campaign_param(request)
+    audit_log(request.app)
+    query = query_model(ImportQuery, request.query)
+    campaign_id = _campaign_param(query.campaign)
     fallback = await _campaign_region(request, campaign_id)
-    region = _region(query_param(request, "region"), "region", fallback)
-    phone_column = query_param(request, "phone_column") or None
+    region = _region(query.region, "region", fallback)
+    phone_column = query.phone_column or None
     bad = BadRows()
     async with csv_lines(request) as lines:
         try:
@@ -209,7 +303,20 @@ async def import_dnc(request: web.Request) -> web.Response:
         rejected=counts.rejected,
         token_id=_by(request),
     )
-    return no_store_json(import_report(counts, bad))
+    report = import_report(counts, bad)
+    await _audit(
+        request,
+        "dnc.imported",
+        "dnc_list",
+        _list_name(campaign_id),
+        {
+            "campaign_id": campaign_id,
+            **{
+                key: report[key] for key in ("read", "imported", "new", "already_there", "rejected")
+            },
+        },
+    )
+    return model_json(ImportReport.model_validate(report))
 
 
 def add_routes(app: web.Application) -> None:

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from ccd.api.openapi.operation import Payload
 from ccd.api.problems import ApiProblem, FieldError, validation_problem
 from ccd.api.validation import check_path_param
 from ccd.db.dialer_store import ImportCounts
@@ -25,6 +26,12 @@ CHUNK_BYTES = 1 << 16
 MAX_CSV_LINE = 1 << 20
 MAX_BAD_ROWS = 1000
 CSV_TYPES = frozenset({"text/csv", "text/plain", "application/csv"})
+# The request body of every CSV upload route, as the OpenAPI document describes it.
+CSV_UPLOAD = Payload(
+    "text/csv",
+    "A CSV file (UTF-8, a BOM allowed) with a header row; also accepted as text/plain or"
+    " application/csv. Up to 1 GiB.",
+)
 
 
 @asynccontextmanager

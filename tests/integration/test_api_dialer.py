@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccd.db.audit_store import AuditStore
 from ccd.db.dialer_store import ATTEMPTS, ContactStatus, DialerStore
 from ccd.db.engine import create_engine
 from ccd.dialer.contacts import contact_id
@@ -47,8 +48,13 @@ async def store(engine: AsyncEngine) -> DialerStore:
 
 
 @pytest.fixture
-async def api(store: DialerStore) -> AsyncIterator[Api]:
-    async with running_api(dialer_store=store) as api:
+def audit(engine: AsyncEngine) -> AuditStore:
+    return AuditStore(engine)
+
+
+@pytest.fixture
+async def api(store: DialerStore, audit: AuditStore) -> AsyncIterator[Api]:
+    async with running_api(dialer_store=store, audit=audit) as api:
         yield api
 
 
@@ -57,10 +63,12 @@ async def api(store: DialerStore) -> AsyncIterator[Api]:
 
 @pytest.mark.parametrize("identity", IDENTITIES)
 @pytest.mark.parametrize("route", sorted(DIALER_ENDPOINTS))
-async def test_auth_matrix(route: str, identity: str, store: DialerStore) -> None:
+async def test_auth_matrix(
+    route: str, identity: str, store: DialerStore, audit: AuditStore
+) -> None:
     endpoint = DIALER_ENDPOINTS[route]
     before = await _everything(store)
-    async with running_api(dialer_store=store) as api:
+    async with running_api(dialer_store=store, audit=audit) as api:
         status = await call(api, endpoint, headers_for(identity))
     assert status == expected_status(endpoint, identity)
     if status in (401, 403):
@@ -284,8 +292,10 @@ async def test_live_carries_the_contact_counts(api: Api, store: DialerStore) -> 
     assert view["live"] == {"contacts": {"total": 3, "left": 3, "dialing": 0, "done": 0}}
 
 
-async def test_state_survives_a_restart(engine: AsyncEngine, store: DialerStore) -> None:
-    async with running_api(dialer_store=store) as api:
+async def test_state_survives_a_restart(
+    engine: AsyncEngine, store: DialerStore, audit: AuditStore
+) -> None:
+    async with running_api(dialer_store=store, audit=audit) as api:
         assert (await send(api, "POST", "/api/v1/campaigns/draft/start"))[0] == 200
         assert (await send(api, "POST", "/api/v1/campaigns/running/pause"))[0] == 200
     async with running_api(dialer_store=DialerStore(engine)) as api:
@@ -561,3 +571,135 @@ async def test_contacts_upload_rejects_a_row_that_is_not_utf8(api: Api) -> None:
     status, report = await post_csv(api, "/api/v1/campaigns/draft/contacts", data)
     assert (status, report["new"]) == (200, 1)
     assert report["bad_rows"] == [{"row": 3, "column": "name", "reason": "not UTF-8 text"}]
+
+
+# --- the audit trail ---------------------------------------------------------------------
+
+
+async def _trail(api: Api, query: str = "") -> list[dict[str, Any]]:
+    """The audit trail as an admin reads it, oldest first."""
+    status, body = await send(api, "GET", f"/api/v1/audit?limit=1000{query}")
+    assert status == 200, body
+    return list(reversed(body["events"]))
+
+
+async def test_every_campaign_change_is_audited_with_before_and_after(api: Api) -> None:
+    body = {"id": "winter", **MINIMAL}
+    assert (await send(api, "POST", "/api/v1/campaigns", "supervisor", body))[0] == 201
+    changed = {**MINIMAL, "name": "Winter sale"}
+    assert (await send(api, "PUT", "/api/v1/campaigns/winter", "supervisor", changed))[0] == 200
+    for action in ("start", "pause", "resume", "stop"):
+        assert (await send(api, "POST", f"/api/v1/campaigns/winter/{action}"))[0] == 200
+    assert (await send(api, "DELETE", "/api/v1/campaigns/winter", "supervisor"))[0] == 204
+    # Refused changes leave no entry.
+    assert (await send(api, "POST", "/api/v1/campaigns/draft/pause"))[0] == 409
+    assert (await send(api, "PUT", "/api/v1/campaigns/nope", body=MINIMAL))[0] == 404
+
+    trail = await _trail(api, "&target_kind=campaign")
+    assert [(e["action"], e["target_id"], e["actor"]["token_id"]) for e in trail] == [
+        ("campaign.created", "winter", "t-sup"),
+        ("campaign.updated", "winter", "t-sup"),
+        ("campaign.started", "winter", "t-admin"),
+        ("campaign.paused", "winter", "t-admin"),
+        ("campaign.resumed", "winter", "t-admin"),
+        ("campaign.stopped", "winter", "t-admin"),
+        ("campaign.deleted", "winter", "t-sup"),
+    ]
+    created, updated, started, paused, resumed, stopped, deleted = (e["detail"] for e in trail)
+    assert created["before"] is None
+    assert (created["after"]["name"], created["after"]["state"]) == ("winter", "draft")
+    assert (updated["before"]["name"], updated["after"]["name"]) == ("winter", "Winter sale")
+    assert started == {"before": {"state": "draft"}, "after": {"state": "running"}}
+    assert paused == {"before": {"state": "running"}, "after": {"state": "paused"}}
+    assert resumed == {"before": {"state": "paused"}, "after": {"state": "running"}}
+    assert stopped == {"before": {"state": "running"}, "after": {"state": "stopped"}}
+    assert deleted["after"] is None
+    assert (deleted["before"]["name"], deleted["before"]["state"]) == ("Winter sale", "stopped")
+
+
+async def test_a_contact_upload_is_audited_with_counts_not_rows(api: Api) -> None:
+    text = "phone,name\n2125550170,Ann\nnot a number,Bob\n2125550171,Cy\n"
+    status, report = await post_csv(api, "/api/v1/campaigns/draft/contacts", text)
+    assert status == 200, report
+    # Not one good row: nothing imported, nothing audited.
+    status, _ = await post_csv(api, "/api/v1/campaigns/draft/contacts", "phone\nnope\n")
+    assert status == 422
+    trail = await _trail(api)
+    assert [(e["action"], e["target_kind"], e["target_id"]) for e in trail] == [
+        ("campaign.contacts_imported", "campaign", "draft")
+    ]
+    assert trail[0]["actor"]["token_id"] == "t-admin"
+    assert trail[0]["detail"] == {
+        "read": 3,
+        "imported": 2,
+        "new": 2,
+        "already_there": 0,
+        "rejected": 1,
+    }
+    assert "2125550170" not in str(trail[0])
+
+
+async def test_dnc_changes_are_audited(api: Api) -> None:
+    status, _ = await send(api, "POST", "/api/v1/dnc", "supervisor", {"number": "2125550199"})
+    assert status == 201
+    # Already there: no change, no entry.
+    assert (await send(api, "POST", "/api/v1/dnc", body={"number": "+12125550199"}))[0] == 200
+    add = {"number": "0612345678", "campaign_id": "draft", "region": "FR"}
+    assert (await send(api, "POST", "/api/v1/dnc", body=add))[0] == 201
+    assert (await send(api, "DELETE", "/api/v1/dnc/2125550111", "supervisor"))[0] == 204
+    assert (await send(api, "DELETE", "/api/v1/dnc/2125550111"))[0] == 404
+    text = "phone\n2125550160\nbad\n2125550161\n"
+    assert (await post_csv(api, "/api/v1/dnc/import?campaign=draft", text))[0] == 200
+
+    trail = await _trail(api)
+    assert [(e["action"], e["target_kind"], e["target_id"]) for e in trail] == [
+        ("dnc.added", "dnc", "+12125550199"),
+        ("dnc.added", "dnc", "+33612345678"),
+        ("dnc.removed", "dnc", "+12125550111"),
+        ("dnc.imported", "dnc_list", "draft"),
+    ]
+    assert [e["actor"]["token_id"] for e in trail] == ["t-sup", "t-admin", "t-sup", "t-admin"]
+    assert trail[0]["detail"] == {
+        "before": None,
+        "after": {"number": "+12125550199", "campaign_id": None, "list": "global"},
+    }
+    assert trail[1]["detail"]["after"] == {
+        "number": "+33612345678",
+        "campaign_id": "draft",
+        "list": "draft",
+    }
+    assert trail[2]["detail"] == {
+        "before": {"number": "+12125550111", "campaign_id": None, "list": "global"},
+        "after": None,
+    }
+    assert trail[3]["detail"] == {
+        "campaign_id": "draft",
+        "read": 3,
+        "imported": 2,
+        "new": 2,
+        "already_there": 0,
+        "rejected": 1,
+    }
+
+
+async def test_without_an_audit_trail_nothing_changes(store: DialerStore) -> None:
+    """A change that could not be audited is refused before it is made (503)."""
+    before = await _everything(store)
+    async with running_api(dialer_store=store, allow_server_errors=True) as api:
+        for method, path, body in [
+            ("POST", "/api/v1/campaigns", {"id": "winter", **MINIMAL}),
+            ("PUT", "/api/v1/campaigns/draft", MINIMAL),
+            ("DELETE", "/api/v1/campaigns/draft", None),
+            ("POST", "/api/v1/campaigns/draft/start", None),
+            ("POST", "/api/v1/dnc", {"number": "2125550199"}),
+            ("DELETE", "/api/v1/dnc/2125550111", None),
+        ]:
+            status, problem = await send(api, method, path, body=body)
+            assert (status, problem["detail"]) == (
+                503,
+                "the audit trail is unavailable; retry later",
+            ), path
+        for path in ("/api/v1/campaigns/draft/contacts", "/api/v1/dnc/import"):
+            status, problem = await post_csv(api, path, "phone\n2125550177\n")
+            assert status == 503, path
+    assert await _everything(store) == before

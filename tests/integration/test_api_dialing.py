@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccd.db.audit_store import AuditStore
 from ccd.db.dialer_attempts import AttemptStore
 from ccd.db.dialer_store import ContactStatus, DialerStore
 from ccd.dialer.contacts import contact_id
@@ -48,6 +49,7 @@ ANSWERED_AT = (T0 - timedelta(minutes=5)).timestamp()
 class Stores:
     dialer: DialerStore
     attempts: AttemptStore
+    audit: AuditStore
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ async def stores(engine: AsyncEngine) -> Stores:
     await attempts.finish(
         1, outcome=Outcome.ANSWERED, ended_at=ANSWERED_AT + 60, next=Done(DoneReason.ANSWERED)
     )
-    return Stores(store, attempts)
+    return Stores(store, attempts, AuditStore(engine))
 
 
 @pytest.fixture
@@ -93,7 +95,10 @@ def dialer(stores: Stores) -> FakeDialer:
 @pytest.fixture
 async def api(stores: Stores, dialer: FakeDialer) -> AsyncIterator[Api]:
     async with running_api(
-        dialer_store=stores.dialer, dialer=dialer, dialer_attempts=stores.attempts
+        dialer_store=stores.dialer,
+        dialer=dialer,
+        dialer_attempts=stores.attempts,
+        audit=stores.audit,
     ) as api:
         yield api
 
@@ -112,7 +117,10 @@ async def _disposition(stores: Stores) -> str | None:
 async def test_auth_matrix(route: str, identity: str, stores: Stores, dialer: FakeDialer) -> None:
     endpoint = DIALING_ENDPOINTS[route]
     async with running_api(
-        dialer_store=stores.dialer, dialer=dialer, dialer_attempts=stores.attempts
+        dialer_store=stores.dialer,
+        dialer=dialer,
+        dialer_attempts=stores.attempts,
+        audit=stores.audit,
     ) as api:
         status = await call(api, endpoint, headers_for(identity))
     assert status == expected_status(endpoint, identity)
@@ -547,3 +555,77 @@ async def test_a_dialer_that_fails_to_reload_does_not_undo_the_write(
     status, view = await send(api, "POST", "/api/v1/campaigns/draft/start")
     assert (status, view["state"]) == (200, "running")
     assert dialer.reloads == ["draft"]
+
+
+# --- the audit trail ---------------------------------------------------------------------
+
+
+async def _trail(api: Api) -> list[dict[str, Any]]:
+    """The audit trail as an admin reads it, oldest first."""
+    status, body = await send(api, "GET", "/api/v1/audit?target_kind=contact")
+    assert status == 200, body
+    return list(reversed(body["events"]))
+
+
+async def test_an_agents_acts_on_contacts_are_audited(api: Api, dialer: FakeDialer) -> None:
+    base = "/api/v1/campaigns/preview/preview"
+    _, offer = await send(api, "POST", base, "agent")
+    offered = offer["contact"]["id"]
+    assert (await send(api, "POST", f"{base}/{offered}/dial", "agent"))[0] == 202
+    _, offer = await send(api, "POST", base, "supervisor", {"agent_id": "1002"})
+    skipped = offer["contact"]["id"]
+    skip = await send(api, "POST", f"{base}/{skipped}/skip", "supervisor", {"agent_id": "1002"})
+    assert skip == (204, None)
+    at = "2026-11-26T10:30:00-05:00"
+    body = {"attempt_id": 1, "disposition": "call-back", "call_back_at": at}
+    assert (await send(api, "POST", DISPOSITIONS, "agent", body))[0] == 200
+    # Refused acts leave no entry.
+    dialer.refuse_with = "agent 1001 is on a call"
+    assert (await send(api, "POST", f"{base}/{offered}/dial", "agent"))[0] == 409
+
+    trail = await _trail(api)
+    assert [
+        (e["action"], e["target_id"], e["actor"]["token_id"], e["actor"]["agent_id"]) for e in trail
+    ] == [
+        ("contact.preview_dialed", offered, "t-agent", "1001"),
+        ("contact.preview_skipped", skipped, "t-sup", None),
+        ("contact.disposed", ANSWERED_CONTACT, "t-agent", "1001"),
+    ]
+    assert trail[0]["detail"] == {"campaign_id": "preview", "agent_id": "1001"}
+    assert trail[1]["detail"] == {"campaign_id": "preview", "agent_id": "1002"}
+    assert trail[2]["detail"] == {
+        "campaign_id": "preview",
+        "attempt_id": 1,
+        "agent_id": "1001",
+        "before": {"disposition": None},
+        "after": {
+            "disposition": "call-back",
+            "call_back_at": "2026-11-26T15:30:00.000Z",
+            "call_back_anyone": False,
+        },
+    }
+
+
+async def test_an_act_that_cannot_be_audited_is_not_done(
+    stores: Stores, dialer: FakeDialer
+) -> None:
+    async with running_api(
+        dialer_store=stores.dialer,
+        dialer=dialer,
+        dialer_attempts=stores.attempts,
+        allow_server_errors=True,
+    ) as api:
+        dial = f"/api/v1/campaigns/preview/preview/{OFFERED_CONTACT}/dial"
+        skip = f"/api/v1/campaigns/preview/preview/{OFFERED_CONTACT}/skip"
+        for path, body in [
+            (dial, None),
+            (skip, None),
+            (DISPOSITIONS, {"attempt_id": 1, "disposition": "sale"}),
+        ]:
+            status, problem = await send(api, "POST", path, "agent", body)
+            assert (status, problem["detail"]) == (
+                503,
+                "the audit trail is unavailable; retry later",
+            ), path
+    assert dialer.calls == []
+    assert await _disposition(stores) is None
