@@ -20,7 +20,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ccd.acd.seed import Interface
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json
+from ccd.api.handlers import model_json, read_json
+from ccd.api.models.monitoring import MonitorEnded, MonitorList, MonitorView
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import (
     ORIGINATE_REJECTED,
     UPSTREAM_UNAVAILABLE,
@@ -136,6 +138,17 @@ def _refusals() -> Iterator[None]:
         ) from None
 
 
+@operation(
+    "Listen to, whisper to or barge into an agent's live call from the supervisor's device",
+    body=MonitorStart,
+    responses={201: MonitorView},
+    problems=(404, 409, 502),
+    description=(
+        "ccd rings `device` (which must match `[monitor] devices`, else 422 naming device)."
+        " 404: no live call; 409: the call has no agent leg or the device is busy;"
+        " 502: Asterisk refused to ring. Audited as `monitor.started` (503 if it cannot be)."
+    ),
+)
 async def start_monitor(request: web.Request) -> web.Response:
     service = _service(request)
     call_id = check_id_param(
@@ -149,33 +162,54 @@ async def start_monitor(request: web.Request) -> web.Response:
         raise validation_problem([FieldError("device", service.devices.refusal())])
     with _refusals():
         session = await service.start(call_id, body.device, body.mode, request[PRINCIPAL])
-    response = no_store_json(monitor_view(session), status=201)
+    response = model_json(MonitorView.model_validate(monitor_view(session)), status=201)
     response.headers["Location"] = f"/api/v1/monitors/{session.id}"
     return response
 
 
+@operation("Active monitoring sessions", responses={200: MonitorList})
 async def list_monitors(request: web.Request) -> web.Response:
-    sessions = [monitor_view(s) for s in _service(request).sessions()]
-    return no_store_json({"monitors": sessions, "count": len(sessions)})
+    sessions = [MonitorView.model_validate(monitor_view(s)) for s in _service(request).sessions()]
+    return model_json(MonitorList(monitors=sessions, count=len(sessions)))
 
 
+@operation("One active monitoring session", responses={200: MonitorView}, problems=(404,))
 async def get_monitor(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     session = _service(request).session(session_id)
     if session is None:
         raise not_found(f"no active monitor session {session_id!r}")
-    return no_store_json(monitor_view(session))
+    return model_json(MonitorView.model_validate(monitor_view(session)))
 
 
+@operation(
+    "Switch a session's mode without hanging up the supervisor",
+    body=MonitorSwitch,
+    responses={200: MonitorView},
+    problems=(404, 409, 502),
+    description=(
+        "Only with the token that started it (403). 502: Asterisk did not apply it (the"
+        " mode is kept). Audited as `monitor.switched` (and `monitor.switch_failed`)."
+    ),
+)
 async def switch_monitor(request: web.Request) -> web.Response:
     service = _service(request)
     session_id = _session_id(request)
     body = await read_json(request, MonitorSwitch)
     with _refusals():
         session = await service.switch(session_id, body.mode, request[PRINCIPAL])
-    return no_store_json(monitor_view(session))
+    return model_json(MonitorView.model_validate(monitor_view(session)))
 
 
+@operation(
+    "End a monitoring session (the supervisor's device is hung up)",
+    responses={200: MonitorEnded},
+    problems=(404, 409, 502),
+    description=(
+        "Only with the token that started it (403). Audited as `monitor.ended`; a 503 then"
+        " says the session ended but could not be recorded."
+    ),
+)
 async def stop_monitor(request: web.Request) -> web.Response:
     service = _service(request)
     session_id = _session_id(request)
@@ -191,7 +225,11 @@ async def stop_monitor(request: web.Request) -> web.Response:
                 "trail is unavailable: its end was not recorded",
                 type_=UPSTREAM_UNAVAILABLE,
             ) from None
-    return no_store_json({**monitor_view(session), "state": "ended", "reason": "stopped"})
+    return model_json(
+        MonitorEnded.model_validate(
+            {**monitor_view(session), "state": "ended", "reason": "stopped"}
+        )
+    )
 
 
 def add_routes(app: web.Application, monitors: MonitorService | None) -> None:

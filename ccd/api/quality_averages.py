@@ -11,13 +11,15 @@ it (N/A answers and all-N/A evaluations are counted in ``evaluations`` but not i
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.cdrs import IsoDateTime
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.quality import AgentAverage, Averages, QuestionAverage, QueueAverage
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import FieldError, validation_problem
 from ccd.api.quality_common import quality_errors, quality_store
 from ccd.api.serialize import iso
@@ -34,24 +36,34 @@ class AveragesQuery(BaseModel):
     to: IsoDateTime = None
 
 
-def _row(by: AverageBy, average: Average, question: Question | None) -> dict[str, Any]:
+def _row(
+    by: AverageBy, average: Average, question: Question | None
+) -> AgentAverage | QueueAverage | QuestionAverage:
     counts = {
         "evaluations": average.evaluations,
         "scored": average.scored,
         "average_pct": average.average_pct,
     }
     if by is AverageBy.AGENT:
-        return {"agent_id": average.key, **counts}
+        return AgentAverage.model_validate({"agent_id": average.key, **counts})
     if by is AverageBy.QUEUE:
-        return {"queue": average.key, **counts}
-    return {
-        "form_id": average.form_id,
-        "question_id": average.key,
-        "text": None if question is None else question.text,
-        **counts,
-    }
+        return QueueAverage.model_validate({"queue": average.key, **counts})
+    return QuestionAverage.model_validate(
+        {
+            "form_id": average.form_id,
+            "question_id": average.key,
+            "text": None if question is None else question.text,
+            **counts,
+        }
+    )
 
 
+@operation(
+    "Average evaluation scores per agent, queue or question over a period",
+    query=AveragesQuery,
+    responses={200: Averages},
+    description="`from` inclusive, `to` exclusive, on evaluated_at; either may be left out.",
+)
 async def averages(request: web.Request) -> web.Response:
     store = quality_store(request)
     query = query_model(AveragesQuery, request.query)
@@ -66,6 +78,8 @@ async def averages(request: web.Request) -> web.Response:
         form = forms.get(average.form_id or "")
         question = None if form is None else form.definition.question(average.key or "")
         views.append(_row(query.by, average, question))
-    return no_store_json(
-        {"by": query.by.value, "from": iso(query.from_), "to": iso(query.to), "averages": views}
+    return model_json(
+        Averages.model_validate(
+            {"by": query.by.value, "from": iso(query.from_), "to": iso(query.to), "averages": views}
+        )
     )

@@ -27,7 +27,9 @@ from ccd.acd.seed import ID_PATTERN
 from ccd.api.audit import audit_log, record_audit
 from ccd.api.cdrs import CDRS, IsoDateTime
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json, read_optional_json
+from ccd.api.handlers import model_json, read_json, read_optional_json
+from ccd.api.models.quality import EvaluationPage, EvaluationView
+from ccd.api.openapi.operation import operation
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -251,17 +253,46 @@ async def _call_scored(request: web.Request, linkedid: str) -> CallScored:
     )
 
 
-def _audit_detail(evaluation: StoredEvaluation) -> Mapping[str, Any]:
-    return {
+def _audit_detail(
+    evaluation: StoredEvaluation, before: StoredEvaluation | None = None
+) -> Mapping[str, Any]:
+    """The call and score, and for a change what the evaluation was and became."""
+    detail: dict[str, Any] = {
         "linkedid": evaluation.call.linkedid,
         "agent_id": evaluation.call.agent_id,
         "score_pct": evaluation.score_pct,
+    }
+    if before is not None:
+        detail["before"] = _audited_state(before)
+        detail["after"] = _audited_state(evaluation)
+    return detail
+
+
+def _audited_state(evaluation: StoredEvaluation) -> dict[str, Any]:
+    return {
+        "form_version": evaluation.form_version,
+        "answers": dict(evaluation.answers),
+        "score_pct": evaluation.score_pct,
+        "critical_failed": evaluation.critical_failed,
+        "comments": evaluation.comments,
+        "acknowledged_at": iso(evaluation.acknowledged_at),
+        "acknowledgement_comment": evaluation.acknowledgement_comment,
     }
 
 
 # --- handlers --------------------------------------------------------------------------------
 
 
+@operation(
+    "Score a stored call on the latest version of a form",
+    body=NewEvaluationBody,
+    responses={201: EvaluationView},
+    problems=(404,),
+    description=(
+        "404: no CDR with this linkedid. A form_id that names no form is a 422 naming"
+        " form_id. Audited as `evaluation.created`."
+    ),
+)
 async def create_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
     audit_log(request.app)  # 503 before anything is written if it cannot be audited
@@ -288,11 +319,21 @@ async def create_evaluation(request: web.Request) -> web.Response:
         agent_id=call.agent_id,
         score_pct=stored.score_pct,
     )
-    response = no_store_json(evaluation_view(stored, form), status=201)
+    response = model_json(EvaluationView.model_validate(evaluation_view(stored, form)), status=201)
     response.headers["Location"] = f"/api/v1/quality/evaluations/{stored.id}"
     return response
 
 
+@operation(
+    "Correct an evaluation (new answers and comments, same form version)",
+    body=EvaluationBody,
+    responses={200: EvaluationView},
+    problems=(404, 409),
+    description=(
+        "409 once the agent has acknowledged it, or when it changed concurrently. Audited"
+        " as `evaluation.updated` with before/after."
+    ),
+)
 async def update_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
     audit_log(request.app)
@@ -314,22 +355,41 @@ async def update_evaluation(request: web.Request) -> web.Response:
     await record_audit(
         request.app,
         AuditEntry(
-            principal, "evaluation.updated", "evaluation", str(stored.id), _audit_detail(stored)
+            principal,
+            "evaluation.updated",
+            "evaluation",
+            str(stored.id),
+            _audit_detail(stored, before=existing),
         ),
     )
     log.info("evaluation updated", evaluation_id=stored.id, score_pct=stored.score_pct)
-    return no_store_json(evaluation_view(stored, form))
+    return model_json(EvaluationView.model_validate(evaluation_view(stored, form)))
 
 
+@operation(
+    "One evaluation",
+    responses={200: EvaluationView},
+    problems=(404,),
+    description="An agent reads only evaluations of their own calls (403 otherwise).",
+)
 async def get_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
     evaluation = await _existing(store, _evaluation_id(request))
     _may_read(request[PRINCIPAL], evaluation)
     with quality_errors():
         view = await _view(store, evaluation)
-    return no_store_json(view)
+    return model_json(EvaluationView.model_validate(view))
 
 
+@operation(
+    "Evaluations, newest first, a page at a time",
+    query=EvaluationQuery,
+    responses={200: EvaluationPage},
+    description=(
+        "An agent's list is pinned to their own calls (naming another agent is 403)."
+        " `from` inclusive, `to` exclusive, on evaluated_at."
+    ),
+)
 async def list_evaluations(request: web.Request) -> web.Response:
     store = quality_store(request)
     query = query_model(EvaluationQuery, request.query)
@@ -358,15 +418,26 @@ async def list_evaluations(request: web.Request) -> web.Response:
         views = [
             evaluation_view(row, await forms.version(row.form_id, row.form_version)) for row in rows
         ]
-    return no_store_json(
-        {
-            "evaluations": views,
+    return model_json(
+        EvaluationPage(
+            evaluations=[EvaluationView.model_validate(view) for view in views],
             # More may follow: ask again with cursor = next_cursor.
-            "next_cursor": rows[-1].id if len(rows) == query.limit else None,
-        }
+            next_cursor=rows[-1].id if len(rows) == query.limit else None,
+        )
     )
 
 
+@operation(
+    "The evaluated agent acknowledges an evaluation, optionally with a comment",
+    body=AcknowledgeBody,
+    body_required=False,
+    responses={200: EvaluationView},
+    problems=(404, 409),
+    description=(
+        "Only the evaluated agent (403 for anyone else); once (409 the second time)."
+        " Audited as `evaluation.acknowledged` with before/after."
+    ),
+)
 async def acknowledge_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
     audit_log(request.app)
@@ -386,10 +457,10 @@ async def acknowledge_evaluation(request: web.Request) -> web.Response:
             "evaluation.acknowledged",
             "evaluation",
             str(stored.id),
-            _audit_detail(stored),
+            _audit_detail(stored, before=existing),
         ),
     )
     log.info("evaluation acknowledged", evaluation_id=stored.id, agent_id=principal.agent_id)
     with quality_errors():
         view = await _view(store, stored)
-    return no_store_json(view)
+    return model_json(EvaluationView.model_validate(view))

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccd.acd.seed import ID_PATTERN
 from ccd.api.audit import audit_log, record_audit
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import no_store_json, read_json
+from ccd.api.handlers import model_json, read_json
+from ccd.api.models.quality import FormList, FormView
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import FieldError, not_found, validation_problem
 from ccd.api.quality_common import quality_errors, quality_store
 from ccd.api.serialize import iso
@@ -125,12 +127,24 @@ def form_id_param(request: web.Request) -> str:
     return check_id_param("id", request.match_info["id"], max_length=64, missing="no such form")
 
 
+def form_model(form: StoredForm) -> FormView:
+    return FormView.model_validate(form_view(form))
+
+
+@operation("Evaluation forms, each at its latest version", responses={200: FormList})
 async def list_forms(request: web.Request) -> web.Response:
     with quality_errors():
         forms = await quality_store(request).list_forms()
-    return no_store_json({"forms": [form_view(form) for form in forms]})
+    return model_json(FormList(forms=[form_model(form) for form in forms]))
 
 
+@operation(
+    "Create an evaluation form (its version 1)",
+    body=NewFormBody,
+    responses={201: FormView},
+    problems=(409,),
+    description="409: a form with this id exists. Audited as `quality_form.created`.",
+)
 async def create_form(request: web.Request) -> web.Response:
     store = quality_store(request)
     audit_log(request.app)  # 503 before anything is written if changes cannot be audited
@@ -139,25 +153,34 @@ async def create_form(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     with quality_errors():
         stored = await store.create_form(body.id, definition, principal.token_id)
+    view = form_view(stored)
     await record_audit(
         request.app,
-        AuditEntry(principal, "quality_form.created", "quality_form", stored.id, {"version": 1}),
+        AuditEntry(
+            principal,
+            "quality_form.created",
+            "quality_form",
+            stored.id,
+            {"version": 1, "before": None, "after": view},
+        ),
     )
     log.info("quality form created", form_id=stored.id, token_id=principal.token_id)
-    response = no_store_json(form_view(stored), status=201)
+    response = model_json(FormView.model_validate(view), status=201)
     response.headers["Location"] = f"/api/v1/quality/forms/{stored.id}"
     return response
 
 
+@operation("One form at its latest version", responses={200: FormView}, problems=(404,))
 async def get_form(request: web.Request) -> web.Response:
     form_id = form_id_param(request)
     with quality_errors():
         stored = await quality_store(request).get_form(form_id)
     if stored is None:
         raise not_found(f"no form {form_id!r}")
-    return no_store_json(form_view(stored))
+    return model_json(form_model(stored))
 
 
+@operation("One version of a form", responses={200: FormView}, problems=(404,))
 async def get_form_version(request: web.Request) -> web.Response:
     form_id = form_id_param(request)
     raw = check_path_param("version", request.match_info["version"])
@@ -167,9 +190,20 @@ async def get_form_version(request: web.Request) -> web.Response:
         stored = await quality_store(request).get_form(form_id, int(raw))
     if stored is None:
         raise not_found(f"form {form_id!r} has no version {int(raw)}")
-    return no_store_json(form_view(stored))
+    return model_json(form_model(stored))
 
 
+@operation(
+    "Store a form's next version; new evaluations use it",
+    body=FormVersionBody,
+    responses={200: FormView},
+    problems=(404, 409),
+    description=(
+        "Earlier versions and the evaluations made on them are unchanged. 409: another"
+        " version was stored meanwhile. Audited as `quality_form.versioned` (before: the"
+        " version it replaces, after: the new one)."
+    ),
+)
 async def add_form_version(request: web.Request) -> web.Response:
     store = quality_store(request)
     audit_log(request.app)
@@ -178,7 +212,9 @@ async def add_form_version(request: web.Request) -> web.Response:
     definition = definition_of(body)
     principal = request[PRINCIPAL]
     with quality_errors():
+        previous = await store.get_form(form_id)
         stored = await store.add_form_version(form_id, definition, principal.token_id)
+    view = form_view(stored)
     await record_audit(
         request.app,
         AuditEntry(
@@ -186,8 +222,12 @@ async def add_form_version(request: web.Request) -> web.Response:
             "quality_form.versioned",
             "quality_form",
             stored.id,
-            {"version": stored.version},
+            {
+                "version": stored.version,
+                "before": None if previous is None else form_view(previous),
+                "after": view,
+            },
         ),
     )
     log.info("quality form versioned", form_id=form_id, version=stored.version)
-    return no_store_json(form_view(stored))
+    return model_json(FormView.model_validate(view))

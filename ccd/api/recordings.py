@@ -29,13 +29,20 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import PRINCIPAL
-from ccd.api.handlers import MAX_CALL_ID_LENGTH, no_store_json, read_body
+from ccd.api.handlers import MAX_CALL_ID_LENGTH, model_json, read_json
+from ccd.api.models.recordings import (
+    RecordingList,
+    RecordingPolicyBody,
+    RecordingPolicyView,
+    RecordingView,
+)
+from ccd.api.openapi.operation import Payload, operation
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
     ApiProblem,
@@ -45,12 +52,7 @@ from ccd.api.problems import (
     validation_problem,
 )
 from ccd.api.serialize import iso
-from ccd.api.validation import (
-    check_id_param,
-    parse_json_object,
-    query_model,
-    unsafe_fields,
-)
+from ccd.api.validation import check_id_param, query_model
 from ccd.db.stores import StoreUnavailable
 from ccd.domain.audit import AuditEntry, AuditLog
 from ccd.domain.auth import Principal, Role
@@ -66,9 +68,19 @@ MAX_LIMIT = 1000
 MAX_ID_LENGTH = 64
 AUDIO_TYPE = "audio/wav"
 PLAYED = "recording.played"
+PAUSED = "recording.paused"
+RESUMED = "recording.resumed"
+POLICY_SET = "recording_policy.set"
+AUDIO_BODY = Payload(
+    AUDIO_TYPE,
+    "The recording (WAV). PCI pauses are silence.",
+    {"type": "string", "format": "binary"},
+)
 
 
 class RecordingControl(Protocol):
+    def active(self, linkedid: str) -> Recording | None: ...
+
     async def pause(self, linkedid: str, *, agent_id: str | None = None) -> Recording: ...
 
     async def resume(self, linkedid: str, *, agent_id: str | None = None) -> Recording: ...
@@ -153,6 +165,32 @@ def _duration(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else round((end - start).total_seconds(), 3)
 
 
+def recording_model(recording: Recording) -> RecordingView:
+    return RecordingView.model_validate(recording_view(recording))
+
+
+async def _audited(deps: RecordingApi, entry: AuditEntry, *, done: str) -> None:
+    """Store ``entry``; a trail that cannot take it is a 503 saying what was ``done``."""
+    try:
+        await deps.audit.record(entry)
+    except Exception as exc:
+        log.warning("recording change not audited", action=entry.action, error=str(exc))
+        raise ApiProblem(
+            503,
+            f"{done}, but the audit trail is unavailable: it was not recorded; retry",
+            type_=UPSTREAM_UNAVAILABLE,
+        ) from None
+
+
+@operation(
+    "Recordings, newest first",
+    query=RecordingQuery,
+    responses={200: RecordingList},
+    description=(
+        "An agent lists only their own calls' recordings (naming another agent is 403);"
+        " integrators only when `recording.integrators_may_play`."
+    ),
+)
 async def list_recordings(request: web.Request) -> web.Response:
     deps = _deps(request)
     principal = request[PRINCIPAL]
@@ -176,8 +214,8 @@ async def list_recordings(request: web.Request) -> web.Response:
         found = await deps.store.search(where)
     except StoreUnavailable:
         raise _unavailable("the recordings database") from None
-    views = [recording_view(r) for r in found]
-    return no_store_json({"recordings": views, "count": len(views)})
+    views = [recording_model(r) for r in found]
+    return model_json(RecordingList(recordings=views, count=len(views)))
 
 
 async def _visible(request: web.Request, deps: RecordingApi) -> Recording:
@@ -200,11 +238,42 @@ async def _visible(request: web.Request, deps: RecordingApi) -> Recording:
     return recording
 
 
+@operation(
+    "One recording's metadata: pauses, size, deletion",
+    responses={200: RecordingView},
+    problems=(404,),
+    description="Another agent's recording is 404 to an agent, as if it did not exist.",
+)
 async def get_recording(request: web.Request) -> web.Response:
     deps = _deps(request)
-    return no_store_json(recording_view(await _visible(request, deps)))
+    return model_json(recording_model(await _visible(request, deps)))
 
 
+def _unsatisfiable(request: web.Request, size: int) -> bool:
+    """aiohttp's own test of a Range (``FileResponse``), made before the playback is
+    audited: a range that selects nothing plays nothing and is a 416 problem."""
+    if hdrs.RANGE not in request.headers or hdrs.IF_RANGE in request.headers:
+        return False  # with If-Range the range may be ignored: FileResponse decides
+    try:
+        asked = request.http_range
+    except ValueError:
+        return True
+    start: int | None = asked.start
+    if start is None or (start < 0 and asked.stop is None):
+        return False  # no range, or a suffix ("the last n bytes")
+    return start >= size
+
+
+@operation(
+    "Play a recording (audio/wav); HTTP Range gives 206",
+    responses={200: AUDIO_BODY, 206: AUDIO_BODY},
+    problems=(404, 410, 416),
+    description=(
+        "Every playback is audited (`recording.played`, with the Range asked for) before a"
+        " byte is sent; 503 and nothing played when the trail cannot take it. 410: deleted"
+        " by retention. 416: the Range selects nothing (Content-Range gives the size)."
+    ),
+)
 async def play_recording(request: web.Request) -> web.StreamResponse:
     deps = _deps(request)
     recording = await _visible(request, deps)
@@ -213,6 +282,13 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
     path = local_path(deps.directory, recording.file)
     if not path.is_file():
         raise not_found(f"the audio of recording {recording.id!r} is missing")
+    size = path.stat().st_size
+    if _unsatisfiable(request, size):
+        raise ApiProblem(
+            416,
+            f"the Range selects no byte of the recording's {size}",
+            headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
+        )
     requested = request.headers.get("Range")
     entry = AuditEntry(
         actor=request[PRINCIPAL],
@@ -236,6 +312,19 @@ def _call_id(request: web.Request) -> str:
     )
 
 
+def _pause_detail(before: Recording | None, after: Recording) -> dict[str, Any]:
+    """What the trail keeps of a pause or resume: the call, the recording and its pauses
+    before and after (a resume's last interval is the span the audio was silenced)."""
+    intervals = [{"start": iso(p.start), "end": iso(p.end)} for p in after.pauses.intervals]
+    return {
+        "call_id": after.linkedid,
+        "recording_id": after.id,
+        "interval": intervals[-1] if intervals else None,
+        "before": None if before is None else {"paused": before.pauses.paused},
+        "after": {"paused": after.pauses.paused, "pauses": intervals},
+    }
+
+
 async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.Response:
     deps = _deps(request)
     control = deps.control
@@ -246,6 +335,7 @@ async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.Response
     agent = principal.agent_id if principal.role is Role.AGENT else None
     if principal.role is Role.AGENT and not agent:
         raise forbidden("this agent token names no agent")
+    before = control.active(call_id)
     try:
         if pause:
             recording = await control.pause(call_id, agent_id=agent)
@@ -262,13 +352,45 @@ async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.Response
         raise ApiProblem(
             503, "Asterisk did not apply the change; retry", type_=UPSTREAM_UNAVAILABLE
         ) from None
-    return no_store_json(recording_view(recording))
+    await _audited(
+        deps,
+        AuditEntry(
+            actor=principal,
+            action=PAUSED if pause else RESUMED,
+            target_kind="recording",
+            target_id=recording.id,
+            detail=_pause_detail(before, recording),
+        ),
+        done="the recording was " + ("paused" if pause else "resumed"),
+    )
+    return model_json(recording_model(recording))
 
 
+PAUSE_PROBLEMS = (409,)
+
+
+@operation(
+    "PCI pause: silence a live call's recording until resumed",
+    responses={200: RecordingView},
+    problems=PAUSE_PROBLEMS,
+    description=(
+        "Asking again while paused changes nothing. 409: the call has no recording running."
+        " An agent pauses only their own call. Audited as `recording.paused`."
+    ),
+)
 async def pause_recording(request: web.Request) -> web.Response:
     return await _pause_or_resume(request, pause=True)
 
 
+@operation(
+    "Resume a paused recording",
+    responses={200: RecordingView},
+    problems=PAUSE_PROBLEMS,
+    description=(
+        "Asking again while recording changes nothing. 409: the call has no recording"
+        " running. Audited as `recording.resumed` with the paused interval."
+    ),
+)
 async def resume_recording(request: web.Request) -> web.Response:
     return await _pause_or_resume(request, pause=False)
 
@@ -281,6 +403,11 @@ def _policy_target(request: web.Request) -> tuple[str, str]:
     return kind, target
 
 
+@operation(
+    "The recording policy: which of its calls are recorded",
+    responses={200: RecordingPolicyView},
+    problems=(404,),
+)
 async def get_policy(request: web.Request) -> web.Response:
     deps = _deps(request)
     kind, target = _policy_target(request)
@@ -290,28 +417,45 @@ async def get_policy(request: web.Request) -> web.Response:
         raise _unavailable("the database") from None
     if policy is None:
         raise not_found(f"no {kind} {target!r}")
-    return no_store_json(policy.as_json())
+    return model_json(RecordingPolicyView.model_validate(policy.as_json()))
 
 
+@operation(
+    "Set the recording policy",
+    body=RecordingPolicyBody,
+    responses={200: RecordingPolicyView},
+    problems=(404,),
+    description=(
+        "Audited as `recording_policy.set` (target kind queue or campaign), before/after."
+    ),
+)
 async def set_policy(request: web.Request) -> web.Response:
     deps = _deps(request)
     kind, target = _policy_target(request)
-    raw = parse_json_object(await read_body(request), request.content_type)
-    unsafe = unsafe_fields(raw)
-    if unsafe:
-        raise validation_problem(unsafe)
+    body = await read_json(request, RecordingPolicyBody)
     try:
-        policy = parse_policy(raw)
-    except InvalidPolicy as exc:
+        policy = parse_policy(body.model_dump(exclude_none=True))
+    except InvalidPolicy as exc:  # the body model already checks what parse_policy does
         raise validation_problem([FieldError(exc.field, exc.message)]) from None
     try:
-        found = await deps.store.set_policy(kind, target, policy)
+        before = await deps.store.policy(kind, target)
+        if before is None or not await deps.store.set_policy(kind, target, policy):
+            raise not_found(f"no {kind} {target!r}")
     except StoreUnavailable:
         raise _unavailable("the database") from None
-    if not found:
-        raise not_found(f"no {kind} {target!r}")
     log.info("recording policy changed", **{kind: target}, policy=policy.as_json())
-    return no_store_json(policy.as_json())
+    await _audited(
+        deps,
+        AuditEntry(
+            actor=request[PRINCIPAL],
+            action=POLICY_SET,
+            target_kind=kind,
+            target_id=target,
+            detail={"before": before.as_json(), "after": policy.as_json()},
+        ),
+        done=f"the {kind}'s recording policy was changed",
+    )
+    return model_json(RecordingPolicyView.model_validate(policy.as_json()))
 
 
 QUEUE_GET = "queues.recording_get"

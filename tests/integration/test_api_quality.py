@@ -419,20 +419,50 @@ async def test_an_agent_sees_and_acknowledges_only_their_own(
 
 
 async def test_changes_are_audited(engine: AsyncEngine, quality: QualityStore) -> None:
+    renamed = {**INBOUND, "name": "Inbound, second edition"}
+    del renamed["id"]
     async with api_on(engine, quality) as api:
-        await send(api, "POST", FORMS, "qa", INBOUND)
+        _, created = await send(api, "POST", FORMS, "qa", INBOUND)
+        _, versioned = await send(api, "PUT", f"{FORMS}/inbound", "supervisor", renamed)
         evaluation = await evaluate(api, QA_CALL_ID, EXAMPLE_ANSWERS)
-        await send(api, "POST", f"{EVALUATIONS}/{evaluation['id']}/acknowledge", "agent")
+        corrected = {**EXAMPLE_ANSWERS, "empathy": 5}
+        path = f"{EVALUATIONS}/{evaluation['id']}"
+        body = {"answers": corrected, "comments": "fixed"}
+        status, updated = await send(api, "PUT", path, "supervisor", body)
+        assert status == 200
+        status, acked = await send(api, "POST", f"{path}/acknowledge", "agent", {"comment": "seen"})
+        assert status == 200
     trail = await AuditStore(engine).search(
         target_kind="evaluation", target_id=str(evaluation["id"])
     )
-    assert [(r.action, r.actor_role) for r in reversed(trail)] == [
-        ("evaluation.created", "qa"),
-        ("evaluation.acknowledged", "agent"),
+    assert [(r.action, r.actor_token_id, r.actor_role) for r in reversed(trail)] == [
+        ("evaluation.created", "t-qa", "qa"),
+        ("evaluation.updated", "t-sup", "supervisor"),
+        ("evaluation.acknowledged", "t-agent", "agent"),
     ]
-    assert trail[0].detail == {"linkedid": QA_CALL_ID, "agent_id": "1001", "score_pct": 82.29}
+    acknowledged, update, creation = trail
+    assert creation.detail == {"linkedid": QA_CALL_ID, "agent_id": "1001", "score_pct": 82.29}
+    # A correction keeps what the evaluation said before it and what it says after.
+    assert update.detail["score_pct"] == updated["score_pct"] != evaluation["score_pct"]
+    before, after = update.detail["before"], update.detail["after"]
+    assert (before["answers"]["empathy"], after["answers"]["empathy"]) == ("4", "5")
+    assert (before["comments"], after["comments"]) == ("ok", "fixed")
+    assert (before["score_pct"], after["score_pct"]) == (82.29, updated["score_pct"])
+    before, after = acknowledged.detail["before"], acknowledged.detail["after"]
+    assert (before["acknowledged_at"], before["acknowledgement_comment"]) == (None, None)
+    assert after["acknowledged_at"] == acked["acknowledged_at"]
+    assert after["acknowledgement_comment"] == "seen"
     forms = await AuditStore(engine).search(target_kind="quality_form", target_id="inbound")
-    assert [r.action for r in forms] == ["quality_form.created"]
+    assert [(r.action, r.actor_role) for r in reversed(forms)] == [
+        ("quality_form.created", "qa"),
+        ("quality_form.versioned", "supervisor"),
+    ]
+    versioning, creating = forms
+    assert creating.detail == {"version": 1, "before": None, "after": created}
+    assert versioning.detail["version"] == 2
+    assert versioning.detail["before"] == created
+    assert versioning.detail["after"] == versioned
+    assert versioning.detail["after"]["name"] == "Inbound, second edition"
 
 
 async def test_listing_filters_and_pages(

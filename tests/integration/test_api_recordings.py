@@ -665,3 +665,94 @@ async def test_policy_defaults_to_none_and_is_validated(
         await AcdStore(engine).upsert_queue(Queue(id="sales", wrapup_s=5))
         status, body = await send(rig.api, "GET", "/api/v1/queues/sales/recording")
         assert body == {"mode": "all"}
+
+
+# ---- the audit trail of changes -------------------------------------------------------
+
+
+async def test_pause_and_resume_are_audited_with_the_silenced_interval(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with recording_rig(engine, tmp_path) as rig:
+        running = rig.service.active(RECORDED_CALL)
+        assert running is not None
+        path = f"/api/v1/calls/{RECORDED_CALL}/recording"
+        rig.clock.advance(5)
+        assert (await send(rig.api, "POST", f"{path}/pause", "agent"))[0] == 200
+        assert (await send(rig.api, "POST", f"{path}/pause", "agent"))[0] == 200
+        rig.clock.advance(20)
+        assert (await send(rig.api, "POST", f"{path}/resume", "supervisor"))[0] == 200
+        # Refused: no recording on that call; nothing is audited for it.
+        assert (await send(rig.api, "POST", "/api/v1/calls/1700000999.1/recording/pause"))[0] == 409
+    trail = list(reversed(await rig.audit.search(target_kind="recording")))
+    assert [(r.action, r.actor_token_id, r.target_id) for r in trail] == [
+        ("recording.paused", "t-agent", running.id),
+        ("recording.paused", "t-agent", running.id),
+        ("recording.resumed", "t-sup", running.id),
+    ]
+    paused, again, resumed = (r.detail for r in trail)
+    opened = {"start": "2026-12-06T10:00:05.000Z", "end": None}
+    closed = {"start": "2026-12-06T10:00:05.000Z", "end": "2026-12-06T10:00:25.000Z"}
+    assert paused == {
+        "call_id": RECORDED_CALL,
+        "recording_id": running.id,
+        "interval": opened,
+        "before": {"paused": False},
+        "after": {"paused": True, "pauses": [opened]},
+    }
+    # Asked again while paused: recorded, and the trail shows it changed nothing.
+    assert (again["before"], again["after"]["paused"]) == ({"paused": True}, True)
+    assert resumed["interval"] == closed
+    assert (resumed["before"], resumed["after"]) == (
+        {"paused": True},
+        {"paused": False, "pauses": [closed]},
+    )
+
+
+async def test_a_pause_the_trail_cannot_take_is_applied_and_answered_503(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # PCI: the customer's card number must not be recorded, whatever the database does.
+    async with recording_rig(engine, tmp_path, audit=BrokenAudit()) as rig:
+        path = f"/api/v1/calls/{RECORDED_CALL}/recording/pause"
+        status, problem = await send(rig.api, "POST", path, "agent")
+        assert status == 503
+        rig.api.statuses.remove(503)
+        assert "paused" in problem["detail"]
+        assert "audit" in problem["detail"]
+        running = rig.service.active(RECORDED_CALL)
+        assert running is not None
+        assert running.pauses.paused
+        assert rig.recorder.calls[-1] == ("mute", recorder_id(running.id), True)
+
+
+async def test_policy_changes_are_audited_with_before_and_after(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with recording_rig(engine, tmp_path, live_call=False) as rig:
+        body = {"mode": "percent", "percent": 25}
+        campaign = "/api/v1/campaigns/spring/recording"
+        assert (await send(rig.api, "PUT", campaign, "supervisor", body))[0] == 200
+        path = "/api/v1/queues/sales/recording"
+        assert (await send(rig.api, "PUT", path, body={"mode": "all"}))[0] == 200
+        # Refused writes change nothing and are not audited.
+        assert (await send(rig.api, "PUT", path, body={"mode": "sometimes"}))[0] == 422
+        assert (await send(rig.api, "PUT", "/api/v1/queues/nope/recording", body=body))[0] == 404
+    trail = list(reversed(await rig.audit.search(action="recording_policy.set")))
+    assert [(r.actor_role, r.target_kind, r.target_id, r.detail) for r in trail] == [
+        ("supervisor", "campaign", "spring", {"before": {"mode": "none"}, "after": body}),
+        ("admin", "queue", "sales", {"before": {"mode": "none"}, "after": {"mode": "all"}}),
+    ]
+
+
+@pytest.mark.parametrize("range_", ["bytes=abc", "bytes=9-2", f"bytes={len(AUDIO)}-"])
+async def test_a_range_that_selects_nothing_is_a_416_problem_and_plays_nothing(
+    range_: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with recording_rig(engine, tmp_path, live_call=False) as rig:
+        response = await play(rig, RECORDED, "admin", range_)
+        assert response.status == 416
+        assert response.content_type == "application/problem+json"
+        assert response.headers["Content-Range"] == f"bytes */{len(AUDIO)}"
+        assert (await response.json())["status"] == 416
+        assert not await rig.audit.search(action="recording.played")
