@@ -28,6 +28,11 @@ install_system_packages() {
     command -v chromium >/dev/null || missing+=(chromium)
     # systemd-analyze: the shipped unit (deploy/ccd.service) is checked with `verify`.
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    # Docker (Debian's daemon and docker-compose 1.29): tests/system/test_container.py
+    # builds the images and runs docker/compose.yaml; it starts its own dockerd
+    # (scripts/container-daemon), so the package's service is never needed.
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    command -v docker-compose >/dev/null || missing+=(docker-compose)
     if ((${#missing[@]} == 0)); then
         echo "nothing to install"
         return
