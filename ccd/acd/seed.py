@@ -49,7 +49,7 @@ from pydantic import (
 
 from ccd.acd.engine import NO_ANSWER_REASON
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
-from ccd.acd.targets import parse_target, queue_of
+from ccd.acd.targets import TARGET_PATTERN, parse_target, queue_of
 from ccd.errors import ConfigError
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -83,8 +83,18 @@ SkillName = Annotated[str, Field(pattern=ID_PATTERN)]
 SkillLevel = Annotated[StrictInt, Field(ge=1, le=10)]
 Skills = dict[SkillName, SkillLevel]
 Label = Annotated[str, Field(max_length=200), AfterValidator(_check_label)]
-Interface = Annotated[str, Field(max_length=200), AfterValidator(_check_interface)]
-TargetText = Annotated[str, Field(max_length=200), AfterValidator(_check_target)]
+# The patterns are also the JSON Schema's (OpenAPI document), so a client or a fuzzer
+# sees the format; the validators stay the check (their messages name the problem).
+Interface = Annotated[
+    str,
+    Field(max_length=200, json_schema_extra={"pattern": _INTERFACE.pattern}),
+    AfterValidator(_check_interface),
+]
+TargetText = Annotated[
+    str,
+    Field(max_length=200, json_schema_extra={"pattern": TARGET_PATTERN}),
+    AfterValidator(_check_target),
+]
 # An IVR flow's id (ccd.ivr.flows.Flow.id), as acd_queues.survey_flow stores it.
 FlowId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 PositiveSeconds = Annotated[StrictFloat, Field(gt=0, le=86_400, allow_inf_nan=False)]

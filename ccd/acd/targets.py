@@ -24,6 +24,12 @@ _MAILBOX = re.compile(r"[A-Za-z0-9_.\-]{1,64}(@[A-Za-z0-9_.\-]{1,64})?")
 _CONTEXT = re.compile(r"[A-Za-z0-9_.\-]{1,80}")
 # Dialplan extensions: digits, names, and pattern characters (e.g. "_X.", "*98", "+33").
 _EXTEN = re.compile(r"[A-Za-z0-9_.\-*#+\[\]!]{1,80}")
+# Every accepted form as one regular expression: the JSON Schema ``pattern`` of a target
+# field in the API's OpenAPI document. parse_target stays the check (it names the problem).
+TARGET_PATTERN = (
+    rf"^(callback|hangup|queue:{_ID.pattern}|voicemail:{_MAILBOX.pattern}"
+    rf"|transfer:{_CONTEXT.pattern},{_EXTEN.pattern})$"
+)
 
 
 @dataclass(frozen=True, slots=True)
