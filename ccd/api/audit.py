@@ -1,8 +1,7 @@
 """The audit trail over HTTP: ``GET /api/v1/audit`` (admins only, ``ccd.api.policy``).
 
-Also the one way a handler writes to the trail: ``record_audit`` (monitoring, playbacks…)
-stores the entry before the handler answers, so an act that could not be audited is a 503
-rather than an unrecorded success.
+Handlers write to the trail with ``record_audit`` (``ccd.api.audit_trail``, also importable
+from here).
 
 Query parameters are validated like bodies: unknown or repeated names, CR/LF/NUL, values
 too long for the column, datetimes without a timezone and ``since`` later than ``until``
@@ -17,16 +16,19 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
+# Re-exported: handler modules import the trail's writer from here.
+from ccd.api.audit_trail import audit_log as audit_log
+from ccd.api.audit_trail import audit_unavailable
+from ccd.api.audit_trail import record_audit as record_audit
 from ccd.api.cdrs import IsoDateTime
-from ccd.api.context import AUDIT_LOG
 from ccd.api.handlers import model_json
 from ccd.api.models.audit import AuditEventView, AuditPage
 from ccd.api.openapi.operation import operation
-from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem, FieldError, validation_problem
+from ccd.api.problems import FieldError, validation_problem
 from ccd.api.serialize import iso
 from ccd.api.validation import query_model
 from ccd.db.audit_store import AuditUnavailable
-from ccd.domain.audit import AuditEntry, AuditLog, AuditRecord
+from ccd.domain.audit import AuditRecord
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -70,28 +72,6 @@ def audit_view(record: AuditRecord) -> dict[str, object]:
     }
 
 
-def _audit_unavailable() -> ApiProblem:
-    return ApiProblem(
-        503, "the audit trail is unavailable; retry later", type_=UPSTREAM_UNAVAILABLE
-    )
-
-
-def audit_log(app: web.Application) -> AuditLog:
-    """The trail this process writes to (503 when the API was built without one)."""
-    log = app[AUDIT_LOG]
-    if log is None:
-        raise _audit_unavailable()
-    return log
-
-
-async def record_audit(app: web.Application, entry: AuditEntry) -> AuditRecord:
-    """Store ``entry`` now; a trail that cannot take it is a 503 problem."""
-    try:
-        return await audit_log(app).record(entry)
-    except AuditUnavailable:
-        raise _audit_unavailable() from None
-
-
 @operation(
     "The audit trail: every change made over the API, newest first",
     query=AuditQuery,
@@ -112,7 +92,7 @@ async def list_audit(request: web.Request) -> web.Response:
             limit=query.limit,
         )
     except AuditUnavailable:
-        raise _audit_unavailable() from None
+        raise audit_unavailable() from None
     events = [AuditEventView.model_validate(audit_view(record)) for record in records]
     return model_json(AuditPage(events=events, count=len(events)))
 

@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, hdrs, web
 from pydantic import BaseModel
 
 import ccd
+from ccd.api.audit_trail import audit_log, record_done
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
 from ccd.api.hub import EndReason, Subscription, SubscriptionEnded
 from ccd.api.models.calls import (
@@ -36,6 +37,7 @@ from ccd.api.schemas import OriginateRequest
 from ccd.api.serialize import call_view, snapshot_message
 from ccd.api.validation import ModelT, check_id_param, parse_json_object, validate_body
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
+from ccd.domain.audit import AuditEntry
 from ccd.live.ports import OriginateRejected
 
 log = structlog.get_logger("ccd.api")
@@ -174,6 +176,7 @@ async def originate(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     principal = request[PRINCIPAL]
     body = await read_json(request, OriginateRequest)
+    audit_log(request.app)  # no trail: 503 before any call is placed
     try:
         action_id = await deps.control.originate(
             endpoint=body.endpoint,
@@ -198,6 +201,23 @@ async def originate(request: web.Request) -> web.Response:
         variable_names=sorted(body.variables),  # values may hold customer data
         token_id=principal.token_id,
     )
+    await record_done(
+        request.app,
+        AuditEntry(
+            actor=principal,
+            action="call.originated",
+            target_kind="originate",
+            target_id=action_id,
+            # Names only: variable values and the caller id may hold customer data.
+            detail={
+                "after": {
+                    "endpoint": body.endpoint,
+                    "destination": body.destination,
+                    "variable_names": sorted(body.variables),
+                }
+            },
+        ),
+    )
     return model_json(OriginateAccepted(originate_id=action_id), status=202)
 
 
@@ -207,6 +227,7 @@ async def originate(request: web.Request) -> web.Response:
 async def hangup(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     call_id = _call_id(request)
+    audit_log(request.app)  # no trail: 503 before anything is hung up
     try:
         found = await deps.control.hangup(call_id)
     except (TimeoutError, ConnectionError):
@@ -215,6 +236,15 @@ async def hangup(request: web.Request) -> web.Response:
     if not found:
         raise not_found(f"no live call with id {call_id!r}")
     log.info("hangup requested", linkedid=call_id, token_id=request[PRINCIPAL].token_id)
+    await record_done(
+        request.app,
+        AuditEntry(
+            actor=request[PRINCIPAL],
+            action="call.hangup_requested",
+            target_kind="call",
+            target_id=call_id,
+        ),
+    )
     return model_json(HangupAccepted(id=call_id, status="hangup requested"), status=202)
 
 

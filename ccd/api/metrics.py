@@ -8,6 +8,8 @@ from aiohttp import web
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from ccd.api.openapi.operation import Payload, operation
+
 EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 METRICS: web.AppKey[CollectorRegistry] = web.AppKey("metrics")
@@ -19,6 +21,16 @@ def add_routes(app: web.Application, registry: CollectorRegistry | None) -> None
     app.router.add_get("/metrics", scrape, name="metrics")
 
 
+@operation(
+    "Prometheus metrics (text exposition format 0.0.4)",
+    responses={
+        200: Payload(
+            "text/plain",
+            "Every ccd metric (README, Metrics), in Prometheus' text exposition format"
+            " version 0.0.4.",
+        )
+    },
+)
 async def scrape(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     # Collecting reads in-memory counters only: cheap enough to run on the event loop,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ccd.api.cdrs import csv_cell
 from ccd.api.context import DEPS, PRINCIPAL
 from ccd.api.downloads import start_csv_download, wants_body
-from ccd.api.handlers import no_store_json
+from ccd.api.handlers import model_json
+from ccd.api.models.reports import AgentReport, CampaignReport, QueueReport
+from ccd.api.openapi.operation import HandlerT, operation
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -54,16 +56,68 @@ Text80 = Annotated[str, Field(min_length=1, max_length=80)]
 
 
 class ReportQuery(BaseModel):
+    """What every report takes; each kind adds the key it may be narrowed to."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    from_: Annotated[str, Field(alias="from", min_length=1, max_length=64)]
-    to: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    from_: Annotated[
+        str,
+        Field(
+            alias="from",
+            min_length=1,
+            max_length=64,
+            description="an ISO 8601 date (local midnight) or date-time (without an offset:"
+            " wall time in `zone`)",
+        ),
+    ]
+    to: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=64,
+                description="as `from`; a date includes that whole day. Default: now",
+            ),
+        ]
+        | None
+    ) = None
     interval: Interval = Interval.MIN60
-    zone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    zone: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=64,
+                description="IANA time zone; default: the `[reports]` zone",
+            ),
+        ]
+        | None
+    ) = None
     format: Literal["json", "csv"] = "json"
+
+
+class QueueReportQuery(ReportQuery):
     queue: Text80 | None = None
-    agent: Text80 | None = None
+
+
+class AgentReportQuery(ReportQuery):
+    agent: Text80 | None = Field(default=None, description="agents: only their own")
+
+
+class CampaignReportQuery(ReportQuery):
     campaign: Text80 | None = None
+
+
+QUERY_MODELS: dict[str, type[ReportQuery]] = {
+    "queues": QueueReportQuery,
+    "agents": AgentReportQuery,
+    "campaigns": CampaignReportQuery,
+}
+REPORT_MODELS: dict[str, type[QueueReport | AgentReport | CampaignReport]] = {
+    "queues": QueueReport,
+    "agents": AgentReport,
+    "campaigns": CampaignReport,
+}
 
 
 def _parse_zone(name: str) -> ZoneInfo:
@@ -133,7 +187,7 @@ def parse_report_query(query: MultiMapping[str], kind: str) -> ReportQuery:
     if "from" not in data:
         raise validation_problem([FieldError("from", "is required (a date or date-time)")])
     try:
-        return validate_body(ReportQuery, data)
+        return validate_body(QUERY_MODELS[kind], data)
     except ApiProblem as problem:
         raise validation_problem(
             [FieldError("query", e.message) if e.field == "body" else e for e in problem.errors]
@@ -207,7 +261,7 @@ async def _report(request: web.Request, kind: str) -> web.StreamResponse:
         ) from None
     if query.format == "csv":
         return await _csv(request, kind, report)
-    return no_store_json(report)
+    return model_json(REPORT_MODELS[kind].model_validate(report))
 
 
 def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -256,14 +310,33 @@ async def _csv(request: web.Request, kind: str, report: dict[str, Any]) -> web.S
     return response
 
 
+def _report_operation(
+    summary: str, query: type[ReportQuery], model: type[BaseModel]
+) -> Callable[[HandlerT], HandlerT]:
+    return operation(
+        summary,
+        query=query,
+        responses={200: model},
+        problems=(503,),
+        description=(
+            "A row per key and interval, and per key a total over the range. `format=csv`"
+            " answers the same rows as a CSV download (`text/csv`, a nested figure as one"
+            " column per entry, `name:entry`)."
+        ),
+    )
+
+
+@_report_operation("Queue report by interval", QueueReportQuery, QueueReport)
 async def queue_report(request: web.Request) -> web.StreamResponse:
     return await _report(request, "queues")
 
 
+@_report_operation("Agent report by interval", AgentReportQuery, AgentReport)
 async def agent_report(request: web.Request) -> web.StreamResponse:
     return await _report(request, "agents")
 
 
+@_report_operation("Campaign report by interval", CampaignReportQuery, CampaignReport)
 async def campaign_report(request: web.Request) -> web.StreamResponse:
     return await _report(request, "campaigns")
 

@@ -30,8 +30,10 @@ from aiohttp import WSCloseCode, hdrs, web
 from ccd.acd.ports import AcdLive
 from ccd.api.acd import ACD_STORE
 from ccd.api.context import ACD_LIVE, DEPS, PRINCIPAL
-from ccd.api.handlers import no_store_json, store_problems
+from ccd.api.handlers import model_json, store_problems
 from ccd.api.hub import EndReason, EventHub, Subscription, SubscriptionEnded
+from ccd.api.models.wallboard import Board
+from ccd.api.openapi.operation import operation
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
 from ccd.api.static_assets import StaticAsset, load_files, serve
 from ccd.clock import Clock
@@ -237,11 +239,17 @@ def _source(request: web.Request) -> BoardSource:
     return source
 
 
+@operation(
+    "The wallboard: today's queue tiles and the logged-in agents",
+    responses={200: Board},
+    problems=(503,),
+    description="What the wallboard page shows; the websocket pushes the same object.",
+)
 async def get_board(request: web.Request) -> web.Response:
     source = _source(request)
     with store_problems("ACD"):
         await source.read_names()
-    return no_store_json(source.board())
+    return model_json(Board.model_validate(source.board()))
 
 
 def _subprotocols(request: web.Request) -> tuple[str, ...]:
@@ -299,6 +307,19 @@ async def _push(ws: web.WebSocketResponse, subscription: Subscription, source: B
         return
 
 
+@operation(
+    "The wallboard, pushed on every change (websocket, subprotocol ccd.v1)",
+    responses={},
+    problems=(426, 503),
+    websocket=True,
+    description=(
+        "Each text message is the board, as `GET /api/v1/wallboard` answers it: on connect,"
+        f" at most {COALESCE_S} s after an agent or queue change, and every {REFRESH_S:g} s"
+        " without one. Browsers send the token in Sec-WebSocket-Protocol as"
+        " `bearer.<token>` beside `ccd.v1`. A plain GET without `Upgrade: websocket` is"
+        " answered 426."
+    ),
+)
 async def board_events(request: web.Request) -> web.WebSocketResponse:
     source = _source(request)
     principal = request[PRINCIPAL]

@@ -307,7 +307,12 @@ async def create_webhook(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
-    await _audit(request, "webhook.created", subscription.id, _audited(subscription))
+    await _audit(
+        request,
+        "webhook.created",
+        subscription.id,
+        {"before": None, "after": _audited(subscription)},
+    )
     view = subscription_view(subscription, DeliveryStats())
     response = model_json(WebhookCreated.model_validate({**view, "secret": secret}), status=201)
     response.headers["Location"] = f"/api/v1/webhooks/{subscription.id}"
@@ -398,6 +403,7 @@ async def update_webhook(request: web.Request) -> web.Response:
 async def delete_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
+    deleted = await _subscription(api, subscription_id)
     try:
         await api.store.delete(subscription_id)
     except WebhookNotFound:
@@ -405,7 +411,9 @@ async def delete_webhook(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     await api.changed()
-    await _audit(request, "webhook.deleted", subscription_id, {})
+    await _audit(
+        request, "webhook.deleted", subscription_id, {"before": _audited(deleted), "after": None}
+    )
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 

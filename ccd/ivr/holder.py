@@ -7,6 +7,7 @@ unaffected either way: their ``IvrSession`` holds the ``Flow`` object it started
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,18 @@ from typing import Any
 import structlog
 
 from ccd.errors import ConfigError
-from ccd.ivr.flows import FlowSet, flow_summary, load_flows
+from ccd.ivr.flows import Flow, FlowSet, flow_summary, load_flows
 
 log = structlog.get_logger("ccd.ivr")
 
 FlowLoader = Callable[[Path], FlowSet]
+VERSION_HEX_DIGITS = 16
+
+
+def flow_version(flow: Flow) -> str:
+    """A digest of the flow's validated definition: equal flows, equal versions."""
+    digest = hashlib.sha256(flow.model_dump_json().encode()).hexdigest()
+    return digest[:VERSION_HEX_DIGITS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,10 @@ class FlowsHolder:
             {**flow_summary(flows.flows[flow_id]), "file": flows.sources.get(flow_id, "")}
             for flow_id in sorted(flows.flows)
         ]
+
+    def versions(self) -> dict[str, str]:
+        flows = self._current.flows
+        return {flow_id: flow_version(flows[flow_id]) for flow_id in sorted(flows)}
 
     def reload(self) -> ReloadResult:
         try:

@@ -27,6 +27,11 @@ class IvrFlows(Protocol):
         """One plain-data summary per loaded flow (``ccd.ivr.flows.flow_summary``)."""
         ...
 
+    def versions(self) -> dict[str, str]:
+        """Flow id → a digest of its whole definition (changes whenever anything in the
+        flow does): what the audit trail keeps of a reload."""
+        ...
+
     def reload(self) -> IvrReloadOutcome:
         """Load the flows again; a refused reload keeps the running flows."""
         ...

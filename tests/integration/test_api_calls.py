@@ -6,14 +6,18 @@ from collections.abc import Sequence
 from importlib import metadata
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from ccd.ami.actions import HangupAction, OriginateAction
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected
+from ccd.db.audit_store import AuditStore
 from ccd.domain.calls import Call, CallState
 from ccd.domain.contract import VAR_REQUEST_ID
 from ccd.live.control import AmiCallControl
 from ccd.live.ports import OriginateRejected
+from tests.clock import T0, FakeClock
 from tests.integration.apifakes import FakeCalls, make_call, running_api
 
 CALL_ID = "1700000000.1"
@@ -62,17 +66,77 @@ async def test_unknown_call_is_404_problem() -> None:
             assert response.content_type == "application/problem+json"
 
 
-async def test_hangup_known_call_is_202_and_reaches_call_control() -> None:
-    async with running_api(calls=[make_call(CALL_ID)]) as api:
+async def test_hangup_known_call_is_202_reaches_call_control_and_is_audited(
+    engine: AsyncEngine,
+) -> None:
+    audit = AuditStore(engine, FakeClock(T0))
+    async with running_api(calls=[make_call(CALL_ID)], audit=audit) as api:
         response = await api.client.delete(
             f"/api/v1/calls/{CALL_ID}", headers=api.auth("supervisor")
         )
         assert response.status == 202
         assert api.control.hangups == [CALL_ID]
+        trail = await api.client.get(
+            "/api/v1/audit?action=call.hangup_requested", headers=api.auth("admin")
+        )
+        [event] = (await trail.json())["events"]
+    assert event["actor"] == {"token_id": "t-sup", "role": "supervisor", "agent_id": None}
+    assert (event["target_kind"], event["target_id"]) == ("call", CALL_ID)
+    assert event["detail"] == {}
 
 
-async def test_hangup_unknown_call_is_404() -> None:
+async def test_an_originate_is_audited_with_variable_names_never_their_values(
+    engine: AsyncEngine,
+) -> None:
+    audit = AuditStore(engine, FakeClock(T0))
+    async with running_api(audit=audit) as api:
+        response = await api.client.post(
+            "/api/v1/calls",
+            json={
+                "endpoint": "PJSIP/1001",
+                "destination": "2000",
+                "caller_id": '"Jane Customer" <0612345678>',
+                "variables": {"CUSTOMER_ID": "cust-secret-42", "ORDER": "o-77"},
+            },
+            headers=api.auth("admin"),
+        )
+        assert response.status == 202
+        originate_id = (await response.json())["originate_id"]
+        trail = await api.client.get("/api/v1/audit", headers=api.auth("admin"))
+        shown = await trail.text()
+        [event] = (await trail.json())["events"]
+    assert event["action"] == "call.originated"
+    assert event["actor"]["token_id"] == "t-admin"
+    assert (event["target_kind"], event["target_id"]) == ("originate", originate_id)
+    assert event["detail"] == {
+        "after": {
+            "endpoint": "PJSIP/1001",
+            "destination": "2000",
+            "variable_names": ["CUSTOMER_ID", "ORDER"],
+        }
+    }
+    for value in ("cust-secret-42", "o-77", "0612345678", "Jane Customer"):
+        assert value not in shown
+
+
+async def test_without_an_audit_trail_call_control_is_503_and_nothing_is_sent() -> None:
     async with running_api(calls=[make_call(CALL_ID)]) as api:
+        hangup = await api.client.delete(f"/api/v1/calls/{CALL_ID}", headers=api.auth("admin"))
+        originate = await api.client.post(
+            "/api/v1/calls",
+            json={"endpoint": "PJSIP/1001", "destination": "2000"},
+            headers=api.auth("admin"),
+        )
+        for response in (hangup, originate):
+            assert response.status == 503
+            problem = await response.json()
+            assert problem["detail"] == "the audit trail is unavailable; retry later"
+        assert api.control.hangups == []
+        assert api.control.originates == []
+
+
+async def test_hangup_unknown_call_is_404(engine: AsyncEngine) -> None:
+    async with running_api(calls=[make_call(CALL_ID)], audit=AuditStore(engine)) as api:
         response = await api.client.delete("/api/v1/calls/42.7", headers=api.auth("admin"))
         assert response.status == 404
         assert api.control.hangups == []
@@ -243,3 +307,23 @@ async def test_hangup_hangs_up_every_channel_of_the_call_with_normal_clearing() 
     # A channel gone between the lookup and the action is not an error.
     gone = TypedAmi(fail=AmiActionFailed({"Response": "Error", "Message": "No such channel"}))
     assert await control(gone, [make_call(CALL_ID)]).hangup(CALL_ID)
+
+
+async def test_a_hangup_the_trail_fails_to_record_is_503_saying_it_was_done(
+    engine: AsyncEngine,
+) -> None:
+    async with running_api(calls=[make_call(CALL_ID)], audit=AuditStore(engine)) as api:
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TABLE audit_events"))
+        with capture_logs() as logs:
+            response = await api.client.delete(
+                f"/api/v1/calls/{CALL_ID}", headers=api.auth("admin")
+            )
+        assert response.status == 503
+        assert (await response.json())["detail"] == (
+            f"call.hangup_requested {CALL_ID!r} was done, but the audit trail is unavailable:"
+            " it was not recorded"
+        )
+        assert api.control.hangups == [CALL_ID]
+    [error] = [entry for entry in logs if entry["event"] == "api change not audited"]
+    assert (error["action"], error["target_id"]) == ("call.hangup_requested", CALL_ID)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ccd.db.audit_store import AuditStore
 from ccd.ivr.holder import FlowsHolder
+from tests.clock import T0, FakeClock
 from tests.integration.apifakes import running_api
 from tests.ivrflows import flow_for
 
@@ -51,10 +55,10 @@ async def test_flows_are_listed_with_their_dids_nodes_and_file(tmp_path: Path) -
     assert sales["file"] == str(tmp_path / "sales.toml")
 
 
-async def test_reload_picks_up_new_flows(tmp_path: Path) -> None:
+async def test_reload_picks_up_new_flows(tmp_path: Path, engine: AsyncEngine) -> None:
     write_flow(tmp_path, "main", "default = true")
     holder = FlowsHolder(tmp_path)
-    async with running_api(ivr=holder) as api:
+    async with running_api(ivr=holder, audit=AuditStore(engine, FakeClock(T0))) as api:
         write_flow(tmp_path, "sales", 'dids = ["7000"]')
         response = await api.client.post("/api/v1/ivr/reload", headers=api.auth("admin"))
         assert response.status == 200
@@ -64,7 +68,9 @@ async def test_reload_picks_up_new_flows(tmp_path: Path) -> None:
     assert flow_for(holder.current, "7000").id == "sales"
 
 
-async def test_a_bad_reload_is_422_with_every_problem_and_the_flows_stay(tmp_path: Path) -> None:
+async def test_a_bad_reload_is_422_with_every_problem_and_the_flows_stay(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     write_flow(tmp_path, "main", "default = true")
     holder = FlowsHolder(tmp_path)
     running = holder.current
@@ -72,7 +78,7 @@ async def test_a_bad_reload_is_422_with_every_problem_and_the_flows_stay(tmp_pat
         FLOW.format(flow_id="main", extra="default = true").replace('"2" = "bye"', '"2" = "x"')
     )
     (tmp_path / "broken.toml").write_text("id = = 1\n")
-    async with running_api(ivr=holder) as api:
+    async with running_api(ivr=holder, audit=AuditStore(engine)) as api:
         response = await api.client.post("/api/v1/ivr/reload", headers=api.auth("admin"))
         assert response.status == 422
         assert response.content_type == "application/problem+json"
@@ -87,3 +93,54 @@ async def test_a_bad_reload_is_422_with_every_problem_and_the_flows_stay(tmp_pat
     assert [flow["nodes"] for flow in flows] == [
         {"menu": "menu", "op": "transfer", "bye": "hangup"}
     ]
+
+
+async def test_a_reload_is_audited_with_each_flow_version_before_and_after(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    write_flow(tmp_path, "main", "default = true")
+    write_flow(tmp_path, "old", 'dids = ["7100"]')
+    write_flow(tmp_path, "sales", 'dids = ["7000"]')
+    holder = FlowsHolder(tmp_path)
+    before = holder.versions()
+    async with running_api(ivr=holder, audit=AuditStore(engine, FakeClock(T0))) as api:
+        (tmp_path / "old.toml").unlink()
+        write_flow(tmp_path, "sales", 'dids = ["7000", "7001"]')
+        write_flow(tmp_path, "support", 'dids = ["7200"]')
+        reloaded = await api.client.post("/api/v1/ivr/reload", headers=api.auth("admin"))
+        assert reloaded.status == 200
+        (tmp_path / "broken.toml").write_text("id = = 1\n")
+        refused = await api.client.post("/api/v1/ivr/reload", headers=api.auth("admin"))
+        assert refused.status == 422
+        trail = await api.client.get("/api/v1/audit", headers=api.auth("admin"))
+        events = (await trail.json())["events"]
+    after = holder.versions()
+    # Only the reload that changed something is on the trail.
+    [event] = events
+    assert event["action"] == "ivr.reloaded"
+    assert (event["target_kind"], event["target_id"]) == ("ivr", "flows")
+    assert event["actor"] == {"token_id": "t-admin", "role": "admin", "agent_id": None}
+    assert event["detail"] == {
+        "before": before,
+        "after": after,
+        "added": ["support"],
+        "removed": ["old"],
+        "changed": ["sales"],
+    }
+    assert set(before) == {"main", "old", "sales"}
+    assert before["main"] == after["main"]
+    assert before["sales"] != after["sales"]
+
+
+async def test_without_an_audit_trail_a_reload_is_503_and_the_flows_stay(
+    tmp_path: Path,
+) -> None:
+    write_flow(tmp_path, "main", "default = true")
+    holder = FlowsHolder(tmp_path)
+    running = holder.current
+    async with running_api(ivr=holder) as api:
+        write_flow(tmp_path, "sales", 'dids = ["7000"]')
+        response = await api.client.post("/api/v1/ivr/reload", headers=api.auth("admin"))
+        assert response.status == 503
+        assert (await response.json())["detail"] == "the audit trail is unavailable; retry later"
+    assert holder.current is running

@@ -6,7 +6,9 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ccd.db.audit_store import AuditStore
 from tests.integration.apifakes import Api, make_call, running_api
 
 VALID = {
@@ -20,8 +22,11 @@ CALL_ID = "1700000000.1"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
-    async with running_api(max_body_bytes=2048, calls=[make_call(CALL_ID)]) as api:
+async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
+    # A placed call is audited: a real trail, or the valid originates would be 503.
+    async with running_api(
+        max_body_bytes=2048, calls=[make_call(CALL_ID)], audit=AuditStore(engine)
+    ) as api:
         yield api
 
 

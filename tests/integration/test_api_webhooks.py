@@ -104,7 +104,8 @@ async def test_the_secret_is_shown_once(engine: AsyncEngine) -> None:
     (entry,) = await AuditStore(engine).search(action="webhook.created")
     assert entry.target_id == created["id"]
     assert entry.actor_role == "admin"
-    assert entry.detail["url"] == "http://127.0.0.1:8080/crm"
+    assert entry.detail["before"] is None
+    assert entry.detail["after"]["url"] == "http://127.0.0.1:8080/crm"
     assert "whsec_" not in str(entry.detail)
 
 
@@ -204,7 +205,10 @@ async def test_update_disable_and_delete(engine: AsyncEngine) -> None:
     assert updated.detail["before"]["enabled"] is True
     assert updated.detail["after"]["enabled"] is False
     assert updated.detail["after"]["event_types"] == ["agent.*"]
-    assert [e.target_id for e in await trail.search(action="webhook.deleted")] == [WEBHOOK_ID]
+    (deleted,) = await trail.search(action="webhook.deleted")
+    assert deleted.target_id == WEBHOOK_ID
+    # The subscription as it was when deleted (after the update), never its secret.
+    assert deleted.detail == {"before": updated.detail["after"], "after": None}
 
 
 async def test_dead_letters_are_listed_and_replayed_with_their_id(engine: AsyncEngine) -> None:
