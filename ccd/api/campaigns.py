@@ -32,7 +32,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ccd.acd.seed import ID_PATTERN, Id
-from ccd.api.audit import audit_log, record_audit
+from ccd.api.audit_trail import audit_log, record_done
 from ccd.api.campaign_live import live_view
 from ccd.api.context import PRINCIPAL
 from ccd.api.dialer_runtime import follow
@@ -103,6 +103,9 @@ CallerId = Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
 # An Asterisk sound file name without extension: path segments of letters, digits, _ and -.
 Prompt = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")]
 ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# ISO 3166 alpha-2, any case (documented; ``check_region`` names an unknown one).
+REGION_PATTERN = r"^[A-Za-z]{2}$"
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 OutcomeName = Literal["no-answer", "busy", "failed", "machine", "abandoned"]
 
@@ -146,9 +149,9 @@ class CampaignFields(_Body):
     windows: Annotated[list[WindowBody], Field(max_length=50)] = Field(
         default_factory=_default_windows
     )
-    holidays: Annotated[list[Annotated[str, Field(max_length=10)]], Field(max_length=400)] = Field(
-        default_factory=list
-    )
+    holidays: Annotated[
+        list[Annotated[str, Field(pattern=DATE_PATTERN)]], Field(max_length=400)
+    ] = Field(default_factory=list)
     ring_timeout_s: Annotated[float, Field(ge=1, le=300)] = 25.0
     # Outcomes not named keep their default rule.
     retries: dict[OutcomeName, RetryBody] = Field(default_factory=dict)
@@ -244,6 +247,8 @@ class ContactUploadQuery(BaseModel):
     region: str | None = Field(
         default=None,
         description="ISO 3166 region numbers without + are read in (the campaign's)",
+        # Empty: the campaign's.
+        json_schema_extra={"pattern": "^([A-Za-z]{2})?$"},
     )
 
 
@@ -286,7 +291,7 @@ def _by(request: web.Request) -> str:
 async def _audit(
     request: web.Request, action: str, campaign_id: str, detail: dict[str, Any]
 ) -> None:
-    await record_audit(
+    await record_done(
         request.app, AuditEntry(request[PRINCIPAL], action, "campaign", campaign_id, detail)
     )
 
@@ -370,9 +375,9 @@ async def list_campaigns(request: web.Request) -> web.Response:
     description="409 when the id is taken. Audited as `campaign.created`.",
 )
 async def create_campaign(request: web.Request) -> web.Response:
-    audit_log(request.app)  # 503 before anything is written if changes cannot be audited
     spec: CampaignSpec = await read_json(request, CampaignSpec)
     campaign = spec.to_campaign(spec.id, CampaignState.DRAFT)
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
     log.info("dialer campaign created", campaign=spec.id, token_id=_by(request))
@@ -409,11 +414,11 @@ async def get_campaign(request: web.Request) -> web.Response:
     ),
 )
 async def update_campaign(request: web.Request) -> web.Response:
-    audit_log(request.app)
     current = await stored_campaign(request)
     fields: CampaignFields = await read_json(request, CampaignFields)
     campaign = fields.to_campaign(current.campaign.id, current.campaign.state)
     _refuse_if_broken(campaign)
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.UPDATE)
     log.info("dialer campaign updated", campaign=campaign.id, token_id=_by(request))
@@ -435,9 +440,9 @@ async def update_campaign(request: web.Request) -> web.Response:
     description="409 once it has dial attempts. Audited as `campaign.deleted`.",
 )
 async def delete_campaign(request: web.Request) -> web.Response:
-    audit_log(request.app)
     current = await stored_campaign(request)
     campaign_id = current.campaign.id
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         deleted = await dialer_store(request).delete_campaign(campaign_id)
     if not deleted:
@@ -451,7 +456,6 @@ async def delete_campaign(request: web.Request) -> web.Response:
 
 
 async def _transition(request: web.Request, action: str) -> web.Response:
-    audit_log(request.app)
     stored = await stored_campaign(request)
     campaign = stored.campaign
     sources, target = TRANSITIONS[action]
@@ -474,6 +478,7 @@ async def _transition(request: web.Request, action: str) -> web.Response:
                 type_=CAMPAIGN_NOT_READY,
                 errors=[FieldError(f, m) for f, m in problems],
             )
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         stored = await dialer_store(request).set_campaign_state(campaign.id, target)
     log.info(
@@ -554,7 +559,6 @@ async def upload_contacts(request: web.Request) -> web.Response:
     """A ``text/csv`` body of contacts, streamed into the campaign in batches. 200 with the
     counts and the bad rows; 422 with every problem when the file is unusable (header,
     mapping, region) or not one row in it is good."""
-    audit_log(request.app)
     stored = await stored_campaign(request)
     campaign = stored.campaign
     if campaign.state is CampaignState.STOPPED:
@@ -571,6 +575,7 @@ async def upload_contacts(request: web.Request) -> web.Response:
         time_zone=query.tz_column or None,
     )
     region = query.region or campaign.default_region
+    audit_log(request.app)  # no trail: 503 before anything is changed
     bad = BadRows()
     async with csv_lines(request) as lines:
         try:

@@ -31,7 +31,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.seed import Id
-from ccd.api.audit import audit_log, record_audit
+from ccd.api.audit_trail import audit_log, record_done
 from ccd.api.campaign_contacts import contact_key
 from ccd.api.campaigns import CampaignPath, dialer_errors, stored_campaign
 from ccd.api.cdrs import IsoDateTime
@@ -67,10 +67,14 @@ class AgentBody(BaseModel):
     agent_id: Id | None = None
 
 
+# Attempt ids are BIGINT: a larger one cannot exist (and would overflow the driver).
+MAX_ATTEMPT_ID = 2**63 - 1
+
+
 class DispositionBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    attempt_id: Annotated[int, Field(ge=1)]
+    attempt_id: Annotated[int, Field(ge=1, le=MAX_ATTEMPT_ID)]
     disposition: Id
     # ISO 8601 with an offset (``Z`` or ``+01:00``); a naive time would be guessed.
     call_back_at: IsoDateTime = None
@@ -93,7 +97,7 @@ def _by(request: web.Request) -> str:
 async def _audit(
     request: web.Request, action: str, contact_id: str, detail: dict[str, Any]
 ) -> None:
-    await record_audit(
+    await record_done(
         request.app, AuditEntry(request[PRINCIPAL], action, "contact", contact_id, detail)
     )
 
@@ -143,7 +147,7 @@ async def _preview_action(request: web.Request, action: str) -> tuple[str, str, 
     body = await read_optional_json(request, AgentBody)
     agent_id = acting_agent(request[PRINCIPAL], body.agent_id)
     running = dialer(request)
-    audit_log(request.app)  # 503 before the dialer acts if the act cannot be audited
+    audit_log(request.app)  # no trail: 503 before the dialer is asked anything
     with dialer_refusals(), dialer_errors():
         if action == "dial":
             await running.preview_dial(campaign.id, agent_id, contact_id)

@@ -24,8 +24,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.seed import ID_PATTERN, Id
-from ccd.api.audit import audit_log, record_audit
-from ccd.api.campaigns import dialer_errors, dialer_store
+from ccd.api.audit_trail import audit_log, record_done
+from ccd.api.campaigns import REGION_PATTERN, dialer_errors, dialer_store
 from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import model_json, read_json
 from ccd.api.models.dnc import DncAdded, DncCheck, DncEntryView, DncPage
@@ -63,7 +63,7 @@ class AddBody(BaseModel):
     number: Annotated[str, Field(min_length=1, max_length=40)]
     campaign_id: Id | None = Field(default=None, description="null or absent: the global list")
     region: Annotated[str, Field(min_length=2, max_length=2)] | None = Field(
-        default=None, description=REGION_DOC
+        default=None, description=REGION_DOC, json_schema_extra={"pattern": REGION_PATTERN}
     )
 
 
@@ -77,15 +77,21 @@ class ListQuery(_Query):
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = Field(
         default=DEFAULT_LIMIT, description="entries per page"
     )
-    cursor: str | None = Field(default=None, description="the next_cursor of the page before")
+    cursor: str | None = Field(
+        default=None,
+        description="the next_cursor of the page before",
+        json_schema_extra={"pattern": f"^{E164.pattern}$"},
+    )
 
 
 class RegionQuery(_Query):
-    region: str | None = Field(default=None, description=REGION_DOC)
+    region: str | None = Field(
+        default=None, description=REGION_DOC, json_schema_extra={"pattern": REGION_PATTERN}
+    )
 
 
 class CheckQuery(RegionQuery):
-    number: str = Field(description="the number to check, as dialed or E.164")
+    number: str = Field(min_length=1, description="the number to check, as dialed or E.164")
 
 
 class ImportQuery(RegionQuery):
@@ -147,7 +153,7 @@ def _list_name(campaign_id: str | None) -> str:
 async def _audit(
     request: web.Request, action: str, kind: str, target_id: str, detail: dict[str, Any]
 ) -> None:
-    await record_audit(request.app, AuditEntry(request[PRINCIPAL], action, kind, target_id, detail))
+    await record_done(request.app, AuditEntry(request[PRINCIPAL], action, kind, target_id, detail))
 
 
 @operation(
@@ -186,10 +192,10 @@ async def list_dnc(request: web.Request) -> web.Response:
     description="201 when added, 200 when it was there already. Audited as `dnc.added`.",
 )
 async def add_dnc(request: web.Request) -> web.Response:
-    audit_log(request.app)  # 503 before anything is written if changes cannot be audited
     body = await read_json(request, AddBody)
     fallback = await _campaign_region(request, body.campaign_id)
     number = _number(body.number, _region(body.region, "region", fallback))
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         added = await dialer_store(request).add_dnc([number], campaign_id=body.campaign_id)
     log.info("dialer dnc add", campaign=body.campaign_id, added=added, token_id=_by(request))
@@ -213,12 +219,12 @@ async def add_dnc(request: web.Request) -> web.Response:
     ),
 )
 async def remove_dnc(request: web.Request) -> web.Response:
-    audit_log(request.app)
     query = query_model(RegionQuery, request.query)
     campaign_id = _campaign_param(query.campaign)
     fallback = await _campaign_region(request, campaign_id)
     region = _region(query.region, "region", fallback)
     number = _number(check_path_param("number", request.match_info["number"]), region)
+    audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         removed = await dialer_store(request).remove_dnc(number, campaign_id=campaign_id)
     if not removed:
@@ -279,12 +285,12 @@ async def check_dnc(request: web.Request) -> web.Response:
     ),
 )
 async def import_dnc(request: web.Request) -> web.Response:
-    audit_log(request.app)
     query = query_model(ImportQuery, request.query)
     campaign_id = _campaign_param(query.campaign)
     fallback = await _campaign_region(request, campaign_id)
     region = _region(query.region, "region", fallback)
     phone_column = query.phone_column or None
+    audit_log(request.app)  # no trail: 503 before anything is changed
     bad = BadRows()
     async with csv_lines(request) as lines:
         try:

@@ -682,6 +682,32 @@ async def test_dnc_changes_are_audited(api: Api) -> None:
     }
 
 
+async def test_a_trail_failing_after_the_change_is_a_503_saying_it_was_done(
+    store: DialerStore, tmp_path: Path
+) -> None:
+    # Never migrated: the trail exists but every write to it fails in the driver.
+    broken = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-audit.sqlite3'}")
+    try:
+        async with running_api(
+            dialer_store=store, audit=AuditStore(broken), allow_server_errors=True
+        ) as api:
+            status, problem = await send(api, "POST", "/api/v1/campaigns/draft/start")
+            assert (status, problem["type"]) == (503, "urn:ccd:problem:upstream-unavailable")
+            assert problem["detail"] == (
+                "campaign.started 'draft' was done, but the audit trail is unavailable:"
+                " it was not recorded"
+            )
+            status, problem = await send(api, "POST", "/api/v1/dnc", body={"number": "2125550199"})
+            assert status == 503
+            assert "dnc.added '+12125550199' was done" in problem["detail"]
+    finally:
+        await broken.dispose()
+    stored = await store.get_campaign("draft")
+    assert stored is not None
+    assert stored.campaign.state is CampaignState.RUNNING
+    assert "+12125550199" in [e.number for e in await store.list_dnc()]
+
+
 async def test_without_an_audit_trail_nothing_changes(store: DialerStore) -> None:
     """A change that could not be audited is refused before it is made (503)."""
     before = await _everything(store)
@@ -699,6 +725,9 @@ async def test_without_an_audit_trail_nothing_changes(store: DialerStore) -> Non
                 503,
                 "the audit trail is unavailable; retry later",
             ), path
+        # A bad request is answered as it would be with a trail.
+        assert (await send(api, "POST", "/api/v1/campaigns", body={"id": "x"}))[0] == 422
+        assert (await send(api, "POST", "/api/v1/campaigns/running/start"))[0] == 409
         for path in ("/api/v1/campaigns/draft/contacts", "/api/v1/dnc/import"):
             status, problem = await post_csv(api, path, "phone\n2125550177\n")
             assert status == 503, path

@@ -377,6 +377,8 @@ async def test_unknown_attempts_and_campaigns(api: Api) -> None:
         ),
         ({"attempt_id": "1", "disposition": "sale"}, "attempt_id"),
         ({"attempt_id": 0, "disposition": "sale"}, "attempt_id"),
+        # Past BIGINT: no such attempt can exist (the driver overflowed: a 500).
+        ({"attempt_id": 2**63, "disposition": "sale"}, "attempt_id"),
         ({"disposition": "sale"}, "attempt_id"),
         ({"attempt_id": 1}, "disposition"),
         ({"attempt_id": 1, "disposition": "sa\r\nle"}, "disposition"),
