@@ -137,6 +137,7 @@ def build_api(
     token_routes.add_routes(app, token_admin)
     openapi_routes.add_routes(app)
     ensure_routes_have_policy(app)
+    openapi_routes.ensure_routes_documented(app)
 
     async def close_event_streams(_: web.Application) -> None:
         # Otherwise graceful shutdown waits its whole timeout for open websockets.

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
 from openapi_spec_validator import validate
 
 from ccd.api.openapi.document import openapi_path, path_variables
-from ccd.api.openapi.routes import document_of, undocumented_routes
+from ccd.api.openapi.routes import (
+    UndocumentedRoute,
+    document_of,
+    ensure_routes_documented,
+    undocumented_routes,
+)
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.api.rolematrix import routes_of, served_app
 
@@ -61,3 +67,14 @@ def test_every_error_answer_is_a_problem(document: dict[str, Any]) -> None:
 def test_path_variables_become_openapi_parameters() -> None:
     assert path_variables("/api/v1/agents/{id}/queues/{queue_id}") == ["id", "queue_id"]
     assert openapi_path("/x/{name:[a-z]+}") == "/x/{name}"
+
+
+def test_an_undeclared_route_stops_the_api_from_building() -> None:
+    app = web.Application()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app.router.add_get("/api/v1/secret", handler, name="secret.get")
+    with pytest.raises(UndocumentedRoute, match=r"GET /api/v1/secret \(secret.get\)"):
+        ensure_routes_documented(app)
