@@ -272,6 +272,10 @@ def test_ccd_runs_as_the_non_root_ccd_user(stack: Stack) -> None:
     ccd_run = [row.split(None, 2) for row in rows[1:] if "ccd run" in row]
     assert ccd_run, rows
     assert {uid for _, uid, _ in ccd_run} == {"10001"}
+    # What ccd writes, it can: its data, the CDR spool, the shared recordings directory
+    # (retention deletes there) — `test -w` exits non-zero otherwise and the exec fails.
+    for directory in ("/var/lib/ccd", "/var/spool/ccd/cdr", "/var/spool/ccd/recordings"):
+        stack.exec("ccd", "test", "-w", directory)
 
 
 def test_ami_is_reachable_only_inside_the_asterisk_container(stack: Stack) -> None:
