@@ -16,7 +16,8 @@ plain() {
     esac
 }
 
-: "${CCD_AMI__SECRET:?ccd-pbx: set CCD_AMI__SECRET (the [ccd] AMI user's secret; ccd uses the same)}"
+[ -n "${CCD_AMI__SECRET:-}" ] ||
+    die "set CCD_AMI__SECRET (the secret of the [ccd] AMI user; ccd logs in with the same)"
 CCD_TARGET_CONTEXT=${CCD_TARGET_CONTEXT:-from-internal}
 CCD_AGI_HOST=${CCD_AGI_HOST:-127.0.0.1}
 CCD_AGI_PORT=${CCD_AGI_PORT:-4573}

@@ -135,6 +135,9 @@ def test_the_asterisk_entrypoint_fills_in_the_secret_and_refuses_a_bad_one(
         "CCD_TARGET_CONTEXT = from-internal" in (tmp_path / "extensions_globals.conf").read_text()
     )
 
+    done = start("")
+    assert done.returncode == 2
+    assert "set CCD_AMI__SECRET" in done.stderr
     for bad in ("short", SECRET + ";comment", SECRET + "\nwrite = all"):
         done = start(bad)
         assert done.returncode == 2, bad
