@@ -138,23 +138,31 @@ class QueueView(BaseModel):
     id: str = Field(pattern=IdPattern)
     name: str
     strategy: Strategy
-    required_skills: dict[str, int]
-    ring_timeout_s: float
-    wrapup_s: float
-    max_wait_s: float | None
-    max_len: int | None
-    overflow_target: str | None
-    no_agents_target: str | None
-    service_level_s: float
-    max_no_answer: int
-    escalate_after_s: float | None
-    escalated_skills: dict[str, int]
-    escalate_to_queue: str | None
+    required_skills: dict[str, int] = Field(description="skill -> minimum level an agent needs")
+    ring_timeout_s: float = Field(description="seconds an agent rings before the next one")
+    wrapup_s: float = Field(description="seconds of wrap-up after each call")
+    max_wait_s: float | None = Field(description="then overflow_target; null: no limit")
+    max_len: int | None = Field(description="callers waiting at most; null: no limit")
+    overflow_target: str | None = Field(
+        description="where callers go past max_wait_s or max_len: queue:<id>,"
+        " voicemail:<box>[@<context>], transfer:<context>,<exten>, callback or hangup;"
+        " null: hang up"
+    )
+    no_agents_target: str | None = Field(
+        description="where callers go when nobody is logged in (same forms); null: overflow_target"
+    )
+    service_level_s: float = Field(description="the service level's answer threshold, s")
+    max_no_answer: int = Field(description="missed rings in a row before an auto-pause")
+    escalate_after_s: float | None = Field(description="wait before the escalation; null: none")
+    escalated_skills: dict[str, int] = Field(description="required skills after escalation")
+    escalate_to_queue: str | None = Field(description="queue the caller moves to at escalation")
     announce_position: bool
     announce_hold_time: bool
-    announce_every_s: float
-    callback_key: CallbackKey | None
-    survey_flow: str | None
+    announce_every_s: float = Field(description="seconds between announcements")
+    callback_key: CallbackKey | None = Field(
+        description="the DTMF key that asks for a call back; null: no call back"
+    )
+    survey_flow: str | None = Field(description="the post-call survey's IVR flow id; null: none")
     created_at: str = Field(description="ISO 8601")
     updated_at: str = Field(description="ISO 8601")
     live: QueueLive | None = Field(
