@@ -14,7 +14,9 @@ read on the recorder connection (all events).
 - ccd: the daemon runs in this process (embedded SQLite, FastAGI on a free port) with an
   equivalent round-robin queue. The caller enters ``ccd-queue-wait``. Join = the caller's
   dialplan reaching ``AGI()`` (``Newexten``, Application AGI): everything after it — the
-  FastAGI connection, ccd's decision, the Originate — counts against ccd. Ringing = the
+  FastAGI connection, ccd's decision, the Originate — counts against ccd. (Where the
+  dialplan reaches ccd through ``Gosub(ccd-agi,…)``, which runs ``AGI()`` for each address
+  in turn, join is that Gosub, and the address loop counts against ccd too.) Ringing = the
   agent channel's ``CCD_ACD_CALL`` being set (``VarSet``), which Asterisk does as it creates
   the channel, before dialling it. In-process, the time from the join event on ccd's bus
   to the Originate being written is reported too.
@@ -262,7 +264,8 @@ async def ccd_round(
     created: dict[str, float] = {}
     for frame in recorder.events()[first:]:
         event, uniqueid = frame["Event"], frame.get("Uniqueid", "")
-        if event == "Newexten" and frame.get("Application") == "AGI":
+        # The queue step: AGI() itself, or (HA) the Gosub(ccd-agi,...) that runs it.
+        if event == "Newexten" and frame.get("Application") in ("AGI", "Gosub"):
             if frame.get("Context") == contract.QUEUE_CONTEXT:
                 joins.setdefault(uniqueid, stamp(frame))
         elif event == "VarSet" and frame.get("Variable") == contract.VAR_ACD_CALL:
