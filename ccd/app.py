@@ -76,6 +76,7 @@ from ccd.domain.events import IvrFinished
 from ccd.errors import CcdError, ConfigError
 from ccd.forecast.config import forecast_defaults
 from ccd.ha.election import Election, LeaseTimings
+from ccd.ha.legs import UnplacedAgentLegs
 from ccd.ha.metrics import HaCollector
 from ccd.ha.postgres import PostgresLease
 from ccd.ha.runtime import HaRuntime
@@ -251,7 +252,8 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     cdr, cdr_writer = _build_cdr(
         settings, store=CdrStore(engine, clock, outbox=webhooks.cdr_outbox), clock=clock
     )
-    bus.subscribe(cdr.handle)  # after the live model: same event order, live first
+    # after the live model: same event order, live first
+    bus.subscribe(cdr.handle if ha is None else _standby_cdr_events(cdr.handle, ha.acting))
 
     def on_frame(frame: dict[str, str]) -> None:
         # Most AMI traffic (VarSet, Newexten, ...) is never translated: drop it before
@@ -719,6 +721,20 @@ def _build_ha(
         on_active=on_active,
         on_fenced=on_fenced,
     )
+
+
+def _standby_cdr_events(
+    handle: Callable[[object], None], acting: Callable[[], bool]
+) -> Callable[[object], None]:
+    """The CDR builder's bus handler on an instance that may be a standby: the agent legs
+    it cannot place are kept from it (ccd.ha.legs)."""
+    legs = UnplacedAgentLegs(AGENT_CHANNEL_PREFIX)
+
+    def handle_admitted(event: object) -> None:
+        if legs.admit(event, standby=not acting()):
+            handle(event)
+
+    return handle_admitted
 
 
 def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:

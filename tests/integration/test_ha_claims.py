@@ -20,7 +20,9 @@ SPRING = Campaign(id="spring", name="Spring", mode=DialMode.PROGRESSIVE, caller_
 
 async def set_epoch(engine: AsyncEngine, epoch: int) -> None:
     async with engine.begin() as connection:
-        await connection.execute(update(LEADERSHIP).where(LEADERSHIP.c.id == 1).values(epoch=epoch))
+        await connection.execute(
+            update(LeadershipRow).where(LeadershipRow.id == 1).values(epoch=epoch)
+        )
 
 
 @pytest.fixture
