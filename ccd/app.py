@@ -381,7 +381,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         ami=gateway,
         database_ping=lambda: ping(engine),
         checks=(
-            cdr_writer.not_ready_reasons,
+            cdr_writer.not_ready_reasons if ha is None else _when_active(ha, cdr_writer),
             cdr.not_ready_reasons,
             survey_answers.not_ready_reasons,
         ),
@@ -476,15 +476,29 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
             )
         if ha is None:
             cdr_writer.start()
-        # else: a standby keeps building and spooling the CDRs of every call (from its
-        # own AMI events), written only once it is active — ON CONFLICT DO NOTHING, so
-        # a call the old leader wrote is not written twice, and one that ended while
-        # nobody was active is not lost.
+        else:
+            # A standby keeps building and spooling the CDRs of every call (from its own
+            # AMI events), fsynced here, written only once it is active — ON CONFLICT DO
+            # NOTHING, so a call the old leader wrote is not written twice, and one that
+            # ended while nobody was active is not lost.
+            standby_sync.append(
+                asyncio.create_task(_sync_every(spool, clock), name="ccd-ha-standby-spool")
+            )
         yield
+        await _stop_standby_sync()
         # Half the budget: serve() allows 2x shutdown_timeout_s for HTTP, bus and this
         # (a standby's writer never started: its spool is synced and kept).
         writing = ha is None or ha.became_active_at is not None
         await cdr_writer.drain(settings.http.shutdown_timeout_s / 2 if writing else 0)
+
+    standby_sync: list[asyncio.Task[None]] = []
+
+    async def _stop_standby_sync() -> None:
+        while standby_sync:
+            task = standby_sync.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def dispatcher(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(bus.run(), name="ccd-bus")
@@ -598,6 +612,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         # the active services started (the ACD brings back agents' states from the
         # database), FastAGI listening (callers come back on their next try), then a
         # resync so the ACD and the dialer settle the calls they did not see.
+        await _stop_standby_sync()  # the writer syncs the spool from now on
         cdr_writer.start()
         for lifetime in active_only:
             await active_stack.enter_async_context(
@@ -612,8 +627,11 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         assert ha is not None
         ha.start()
         yield
-        await ha.stop()  # the lock goes with its session; a standby takes over
+        # The active part stops while the lease is still renewed (nobody else acts
+        # meanwhile); then the lock and lease are given up: a standby takes over at once.
+        await ha.stop_activation()
         await active_stack.aclose()
+        await ha.stop()
 
     if ha is None:
         web_app.cleanup_ctx.extend(
@@ -721,6 +739,29 @@ def _build_ha(
         on_active=on_active,
         on_fenced=on_fenced,
     )
+
+
+STANDBY_SPOOL_SYNC_S = 1.0
+
+
+async def _sync_every(spool: Spool, clock: Clock) -> None:
+    """A standby's CDR spool made durable once a second (its writer is not running)."""
+    while True:
+        await clock.sleep(STANDBY_SPOOL_SYNC_S)
+        try:
+            await spool.sync()
+        except OSError as exc:
+            log.warning("cdr spool fsync failed on the standby", error=str(exc))
+
+
+def _when_active(ha: HaRuntime, writer: CdrWriter) -> Callable[[], list[str]]:
+    """The CDR writer's readiness, asked only of the active instance: a standby's spool
+    waits for its takeover by design."""
+
+    def reasons() -> list[str]:
+        return writer.not_ready_reasons() if ha.acting() else []
+
+    return reasons
 
 
 def _standby_cdr_events(

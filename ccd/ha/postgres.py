@@ -77,6 +77,7 @@ _READ_HOLDER = text(
     """
 )
 _TERMINATE = text("SELECT pg_terminate_backend(:pid)")
+_RELEASE = text("UPDATE leadership SET lease_until = now() WHERE id = 1 AND epoch = :epoch")
 
 
 class PostgresLease:
@@ -101,6 +102,7 @@ class PostgresLease:
         self._timeout_s = query_timeout_s
         self._clock = clock
         self._connection: AsyncConnection | None = None
+        self._epoch: int | None = None  # the epoch taken on this connection
 
     async def try_lock(self) -> LockAcquired | LockBusy | DatabaseUnavailable:
         now = self._clock.monotonic()
@@ -119,6 +121,7 @@ class PostgresLease:
                         )
                     ).one()
                     await connection.commit()
+                    self._epoch = int(row.epoch)
                     return LockAcquired(
                         now, epoch=int(row.epoch), previous_lease_left_s=float(row.previous_left)
                     )
@@ -175,7 +178,16 @@ class PostgresLease:
         return done
 
     async def close(self) -> None:
-        """Let the lock go (the session ends) and close the engine."""
+        """Let the lock go (the session ends) and close the engine. A holder ends its
+        lease first, so a standby need not wait it out (a graceful stop or restart)."""
+        connection, epoch = self._connection, self._epoch
+        if connection is not None and epoch is not None:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await connection.execute(_RELEASE, {"epoch": epoch})
+                    await connection.commit()
+            except (TimeoutError, OSError, SQLAlchemyError) as exc:
+                log.warning("ha lease not released; a standby waits it out", error=_reason(exc))
         await self._drop()
         await self._engine.dispose()
 
@@ -186,6 +198,7 @@ class PostgresLease:
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
+        self._epoch = None  # the lock, and the epoch with it, end with the session
         if connection is None:
             return
         try:

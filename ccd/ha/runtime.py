@@ -111,12 +111,14 @@ class HaRuntime:
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="ccd-ha")
 
+    async def stop_activation(self) -> None:
+        """Cancel a takeover still starting (shutdown); the lease is still renewed."""
+        await _cancel(self._activation)
+
     async def stop(self) -> None:
-        for task in (self._loop, self._activation):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stop renewing and give the lock up (a standby takes over at once)."""
+        await _cancel(self._activation)
+        await _cancel(self._loop)
         await self._store.close()
 
     async def _run(self) -> None:
@@ -176,3 +178,10 @@ class HaRuntime:
             return
         self.activated.set()
         log.info("ha active: running", epoch=epoch, instance=self.instance)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -133,3 +133,14 @@ async def test_a_renewal_under_an_old_epoch_is_refused(
     assert isinstance(refused, RenewalFailed)
     assert refused.lost
     assert "epoch 7 superseded" in refused.reason
+
+
+async def test_a_holder_that_stops_gives_its_lease_up_and_the_next_one_need_not_wait(
+    stores: tuple[PostgresLease, PostgresLease],
+) -> None:
+    a, b = stores
+    assert isinstance(await a.try_lock(), LockAcquired)
+    await a.close()
+    taken = await b.try_lock()
+    assert isinstance(taken, LockAcquired)
+    assert (taken.epoch, taken.previous_lease_left_s) == (2, 0.0)
