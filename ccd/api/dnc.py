@@ -54,13 +54,22 @@ _ID = re.compile(ID_PATTERN)
 
 
 CAMPAIGN_DOC = "a campaign's list (404 if there is no such campaign); empty or absent: global"
+NUMBER_EXAMPLES = ["+12125550123", "(212) 555-0123"]
 REGION_DOC = "ISO 3166 region a number without + is read in (the campaign's, else US)"
 
 
 class AddBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    number: Annotated[str, Field(min_length=1, max_length=40)]
+    number: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=40,
+            description="E.164, or a national number read in region",
+            examples=NUMBER_EXAMPLES,
+        ),
+    ]
     campaign_id: Id | None = Field(default=None, description="null or absent: the global list")
     region: Annotated[str, Field(min_length=2, max_length=2)] | None = Field(
         default=None, description=REGION_DOC, json_schema_extra={"pattern": REGION_PATTERN}
@@ -91,7 +100,11 @@ class RegionQuery(_Query):
 
 
 class CheckQuery(RegionQuery):
-    number: str = Field(min_length=1, description="the number to check, as dialed or E.164")
+    number: str = Field(
+        min_length=1,
+        description="the number to check, as dialed or E.164",
+        examples=NUMBER_EXAMPLES,
+    )
 
 
 class ImportQuery(RegionQuery):
