@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--format", choices=("table", "csv", "json"), default="table")
     forecast.set_defaults(handler=_cmd_forecast)
 
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the REST API's OpenAPI 3.1 document (as GET /api/v1/openapi.json serves it)",
+    )
+    openapi.set_defaults(handler=_cmd_openapi)
+
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION")
     up = db_commands.add_parser(
@@ -654,6 +660,16 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         ):
             print("* more agents than Erlang C needs: the occupancy cap")
     return EXIT_OK
+
+
+def _cmd_openapi(_args: argparse.Namespace) -> int:
+    # Built from the routes and models of this ccd, not from a running one: client
+    # generators can work offline, with no configuration or database.
+    from ccd.api.openapi.routes import document_of
+    from ccd.api.rolematrix import served_app
+
+    print(json.dumps(document_of(served_app()), indent=2))
+    return 0
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:

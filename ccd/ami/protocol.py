@@ -52,12 +52,21 @@ class AmiConnectionLost(AmiNotConnected):
         self.reason = reason
 
 
+# Asterisk's answer to an Originate whose context lacks the extension (manager.c).
+NO_SUCH_EXTENSION = "Extension does not exist."
+
+
 class AmiActionFailed(AmiError):
     def __init__(self, response: Frame, action: str = "action") -> None:
         message = response.get("Message", response.get("Response", "?"))
         super().__init__(f"AMI {action} failed: {message}")
         self.action = action
         self.response = response
+
+    @property
+    def no_such_extension(self) -> bool:
+        """An Originate refused because its context has no such extension."""
+        return self.response.get("Message") == NO_SUCH_EXTENSION
 
 
 class AmiTimeout(AmiError, TimeoutError):

@@ -31,14 +31,16 @@ from ccd.api.problems import (
     ORIGINATE_REJECTED,
     UPSTREAM_UNAVAILABLE,
     ApiProblem,
+    FieldError,
     not_found,
+    validation_problem,
 )
 from ccd.api.schemas import OriginateRequest
 from ccd.api.serialize import call_view, snapshot_message
 from ccd.api.validation import ModelT, check_id_param, parse_json_object, validate_body
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 from ccd.domain.audit import AuditEntry
-from ccd.live.ports import OriginateRejected
+from ccd.live.ports import OriginateRejected, UnknownDestination
 
 log = structlog.get_logger("ccd.api")
 
@@ -170,7 +172,10 @@ def _asterisk_unreachable() -> ApiProblem:
     body=OriginateRequest,
     responses={202: OriginateAccepted},
     problems=(502, 503),
-    description="Asterisk's answer arrives later as call events; 502 when it refuses.",
+    description=(
+        "Asterisk's answer arrives later as call events; 502 when it refuses, 422 naming"
+        " `destination` when the originate context has no such extension."
+    ),
 )
 async def originate(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
@@ -185,6 +190,9 @@ async def originate(request: web.Request) -> web.Response:
             variables=dict(body.variables),
             ring_timeout_s=body.ring_timeout_s,
         )
+    except UnknownDestination as exc:
+        log.info("originate rejected", endpoint=body.endpoint, reason=str(exc))
+        raise validation_problem([FieldError("destination", str(exc))]) from None
     except OriginateRejected as exc:
         log.info("originate rejected", endpoint=body.endpoint, reason=str(exc))
         raise ApiProblem(

@@ -12,9 +12,9 @@ from typing import Protocol
 import structlog
 
 from ccd.ami.actions import HangupAction, OriginateAction
-from ccd.ami.protocol import AmiConnectionLost, AmiNotConnected, AmiTimeout
+from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ccd.domain.contract import VAR_REQUEST_ID
-from ccd.live.ports import CallDirectory, OriginateRejected
+from ccd.live.ports import CallDirectory, OriginateRejected, UnknownDestination
 
 log = structlog.get_logger("ccd.live")
 
@@ -57,6 +57,10 @@ class AmiCallControl:
             raise OriginateRejected(f"{_reason(exc)}; check /api/v1/calls before retrying") from exc
         except AmiNotConnected:
             raise  # nothing was written: the API answers 503, safe to retry
+        except AmiActionFailed as exc:
+            if exc.no_such_extension:
+                raise UnknownDestination(destination, self._context) from exc
+            raise OriginateRejected(_reason(exc)) from exc
         except Exception as exc:
             raise OriginateRejected(_reason(exc)) from exc
         log.info(

@@ -20,6 +20,15 @@ class OriginateRejected(Exception):
     """Asterisk or ccd refused the originate; ``str()`` says why, safe to show to the caller."""
 
 
+class UnknownDestination(OriginateRejected):
+    """The originate context has no extension ``destination``: nothing rang."""
+
+    def __init__(self, destination: str, context: str) -> None:
+        super().__init__(f"no extension {destination!r} in the originate context {context!r}")
+        self.destination = destination
+        self.context = context
+
+
 class CallControl(Protocol):
     async def originate(
         self,

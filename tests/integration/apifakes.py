@@ -111,6 +111,8 @@ class FakeControl:
     originates: list[dict[str, object]] = field(default_factory=list)
     hangups: list[str] = field(default_factory=list)
     reject_with: str | None = None
+    # Raised as is (e.g. UnknownDestination), where reject_with is a plain refusal.
+    rejection: OriginateRejected | None = None
 
     async def originate(
         self,
@@ -123,6 +125,8 @@ class FakeControl:
     ) -> str:
         if self.reject_with is not None:
             raise OriginateRejected(self.reject_with)
+        if self.rejection is not None:
+            raise self.rejection
         self.originates.append(
             {
                 "endpoint": endpoint,

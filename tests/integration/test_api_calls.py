@@ -16,7 +16,7 @@ from ccd.db.audit_store import AuditStore
 from ccd.domain.calls import Call, CallState
 from ccd.domain.contract import VAR_REQUEST_ID
 from ccd.live.control import AmiCallControl
-from ccd.live.ports import OriginateRejected
+from ccd.live.ports import OriginateRejected, UnknownDestination
 from tests.clock import T0, FakeClock
 from tests.integration.apifakes import FakeCalls, make_call, running_api
 
@@ -297,6 +297,22 @@ async def test_originate_lost_in_flight_is_rejected_and_not_connected_stays_retr
         await down.originate(
             endpoint="PJSIP/1001", destination="1", caller_id=None, variables={}, ring_timeout_s=5
         )
+
+
+async def test_originate_to_an_extension_the_context_lacks_is_an_unknown_destination() -> None:
+    missing = AmiActionFailed({"Response": "Error", "Message": "Extension does not exist."})
+    with pytest.raises(UnknownDestination) as refused:
+        await control(TypedAmi(fail=missing)).originate(
+            endpoint="PJSIP/1001", destination="Zr", caller_id=None, variables={}, ring_timeout_s=5
+        )
+    assert (refused.value.destination, refused.value.context) == ("Zr", "ccd-originate")
+    other = AmiActionFailed({"Response": "Error", "Message": "Originate failed"})
+    with pytest.raises(OriginateRejected) as rejected:
+        await control(TypedAmi(fail=other)).originate(
+            endpoint="PJSIP/1001", destination="1", caller_id=None, variables={}, ring_timeout_s=5
+        )
+    assert not isinstance(rejected.value, UnknownDestination)
+    assert str(rejected.value) == "AMI action failed: Originate failed"
 
 
 async def test_hangup_hangs_up_every_channel_of_the_call_with_normal_clearing() -> None:

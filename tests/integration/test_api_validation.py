@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db.audit_store import AuditStore
+from ccd.live.ports import UnknownDestination
 from tests.integration.apifakes import Api, make_call, running_api
 
 VALID = {
@@ -296,6 +297,22 @@ async def test_originate_rejected_is_502_with_the_reason(api: Api) -> None:
     assert status == 502
     assert problem["detail"] == "endpoint PJSIP/1001 is not registered"
     assert problem["type"] == "urn:ccd:problem:originate-rejected"
+
+
+async def test_originate_to_an_extension_the_context_lacks_is_422_naming_destination(
+    api: Api,
+) -> None:
+    # Asterisk refuses it at once ("Extension does not exist."): the caller's input is
+    # wrong, not the gateway (it was a 502 until schemathesis sent destination "Zr").
+    api.control.rejection = UnknownDestination("5551234", "ccd-originate")
+    status, problem = await post(api, VALID)
+    assert status == 422
+    assert problem["errors"] == [
+        {
+            "field": "destination",
+            "message": "no extension '5551234' in the originate context 'ccd-originate'",
+        }
+    ]
 
 
 async def test_unknown_route_is_404_json(api: Api) -> None:
