@@ -43,12 +43,16 @@ def _config(tmp_path: Path, **settings: str) -> dict[str, Any]:
     return config
 
 
-def test_compose_wires_ccd_into_asterisks_network_after_the_migration(tmp_path: Path) -> None:
+def test_compose_puts_ccd_beside_asterisk_and_starts_it_after_the_migration(
+    tmp_path: Path,
+) -> None:
     config = _config(tmp_path, CCD_AMI__SECRET=SECRET, POSTGRES_PASSWORD="pw1")
     services = config["services"]
-    assert set(services) == {"postgres", "asterisk", "migrate", "ccd"}
+    assert set(services) == {"net", "postgres", "asterisk", "migrate", "ccd"}
     ccd = services["ccd"]
-    assert ccd["network_mode"] == "service:asterisk"
+    # One network namespace for both, owned by neither (a restart strands no one).
+    assert ccd["network_mode"] == services["asterisk"]["network_mode"] == "service:net"
+    assert services["net"]["entrypoint"] == ["sleep", "infinity"]
     assert ccd["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "asterisk": {"condition": "service_healthy"},
@@ -64,9 +68,9 @@ def test_compose_wires_ccd_into_asterisks_network_after_the_migration(tmp_path: 
     # The same secret reaches Asterisk's manager.conf; no other ccd variable does.
     assert services["asterisk"]["environment"]["CCD_AMI__SECRET"] == SECRET
     assert "/readyz" in " ".join(ccd["healthcheck"]["test"])
-    # The REST API is published by the container whose network ccd shares, on loopback.
+    # The REST API is published by the namespace's owner, on loopback.
     # (docker-compose 1.29 prints the short syntax: HOST_IP:PORT:TARGET/PROTOCOL.)
-    assert "127.0.0.1:8080:8080/tcp" in services["asterisk"]["ports"]
+    assert "127.0.0.1:8080:8080/tcp" in services["net"]["ports"]
     assert sorted(ccd["volumes"]) == [
         "ccd-spool:/var/spool/ccd/cdr:rw",
         "recordings:/var/spool/ccd/recordings:rw",

@@ -284,15 +284,39 @@ def test_ami_is_reachable_only_inside_the_asterisk_container(stack: Stack) -> No
     running = stack.exec("asterisk", "cat", "/etc/asterisk/manager.conf").splitlines()
     differing = [(a, b) for a, b in zip(shipped, running, strict=True) if a != b]
     assert [a for a, _ in differing] == ["secret = CHANGE-ME"]
-    # Another container on the stack's network finds no AMI (nor FastAGI) on asterisk.
+    # Another container on the stack's network finds no AMI (nor FastAGI) at the address
+    # of the namespace Asterisk and ccd share.
     for port in (5038, 4573):
         probe = subprocess.run(
             [_docker_command(), "exec", stack.container("postgres"), "bash", "-c",
-             f"exec 3<>/dev/tcp/asterisk/{port}"],
+             f"exec 3<>/dev/tcp/net/{port}"],
             capture_output=True, text=True, timeout=30, check=False, env=stack.docker.env,
         )  # fmt: skip
         assert probe.returncode != 0
         assert "Connection refused" in probe.stderr
+
+
+def test_ccd_is_ready_again_after_asterisk_restarts(stack: Stack) -> None:
+    stack.docker.run("restart", stack.container("asterisk"), what="docker restart asterisk")
+    # ccd reconnects (backoff up to ami.reconnect_max_s, 30 s) to the new Asterisk in
+    # the same namespace; its API stayed published all along.
+    deadline = time.monotonic() + 90
+    ready = _get(f"{stack.api}/readyz")
+    while time.monotonic() < deadline and ready[0] != 200:
+        time.sleep(1)
+        ready = _get(f"{stack.api}/readyz")
+    assert ready == (200, {"status": "ready"})
+    _wait_healthy(stack, ["asterisk", "ccd"], timeout=60)
+    # Ready again because it logged in again (not because it had not noticed yet).
+    logs = _run(
+        [_docker_command(), "logs", stack.container("ccd")], "docker logs", 60, stack.docker.env
+    )
+    logins = [
+        line
+        for line in (logs.stdout + logs.stderr).splitlines()
+        if '"event": "ami logged in"' in line
+    ]
+    assert len(logins) == 2, logins
 
 
 def test_a_call_runs_through_the_ivr_and_its_cdr_is_in_postgres(stack: Stack) -> None:
