@@ -53,7 +53,8 @@ async def test_a_claim_under_the_current_epoch_is_taken(
     claimed = await store.claim("c0", channel_id="ccd-dial-1", now=T0.timestamp())
     assert claimed.contact.id == "c0"
     stored = await dialer.get_contact("c0")
-    assert stored is not None and stored.status is ContactStatus.DIALING
+    assert stored is not None
+    assert stored.status is ContactStatus.DIALING
 
 
 async def test_a_superseded_leader_claims_nothing(engine: AsyncEngine, dialer: DialerStore) -> None:
@@ -62,7 +63,8 @@ async def test_a_superseded_leader_claims_nothing(engine: AsyncEngine, dialer: D
     with pytest.raises(Fenced, match="epoch 4 is not the current one"):
         await store.claim("c1", channel_id="ccd-dial-2", now=T0.timestamp())
     stored = await dialer.get_contact("c1")
-    assert stored is not None and stored.status is ContactStatus.PENDING
+    assert stored is not None
+    assert stored.status is ContactStatus.PENDING
     assert await store.attempts_of("c1") == []
 
 

@@ -85,7 +85,8 @@ async def test_one_instance_holds_the_lock_the_other_sees_who(
     assert second.leader.instance == "ccd-a"
     assert second.leader.api_url == "http://ccd-a:8080"
     assert second.leader.epoch == 1
-    assert second.lease_left_s is not None and 0 < second.lease_left_s <= LEASE_S
+    assert second.lease_left_s is not None
+    assert 0 < second.lease_left_s <= LEASE_S
     assert second.holder_pid is not None
     assert isinstance(await a.renew(1), RenewalOk)
 
@@ -97,7 +98,8 @@ async def test_a_cut_connection_frees_the_lock_and_the_next_holder_waits_out_the
     assert isinstance(await a.try_lock(), LockAcquired)
     assert await terminate_sessions(postgres_cluster, "ccd-ha ccd-a") == 1
     renewal = await a.renew(1)
-    assert isinstance(renewal, RenewalFailed) and renewal.lost
+    assert isinstance(renewal, RenewalFailed)
+    assert renewal.lost
     taken = await b.try_lock()
     assert isinstance(taken, LockAcquired)
     assert taken.epoch == 2
@@ -113,7 +115,8 @@ async def test_a_holder_whose_lease_ran_out_is_terminated_and_superseded(
     await asyncio.sleep(LEASE_S + 1.3)  # ccd-a "paused": no renewal
     busy = await b.try_lock()
     assert isinstance(busy, LockBusy)
-    assert busy.lease_left_s is not None and busy.lease_left_s < -1.0
+    assert busy.lease_left_s is not None
+    assert busy.lease_left_s < -1.0
     assert busy.holder_pid is not None
     assert await b.terminate(busy.holder_pid)
     taken = await b.try_lock()
@@ -121,7 +124,8 @@ async def test_a_holder_whose_lease_ran_out_is_terminated_and_superseded(
     assert (taken.epoch, taken.previous_lease_left_s) == (2, 0.0)
     # ccd-a wakes up: its session, its lock and its epoch are gone.
     late = await a.renew(1)
-    assert isinstance(late, RenewalFailed) and late.lost
+    assert isinstance(late, RenewalFailed)
+    assert late.lost
 
 
 async def test_a_renewal_under_an_old_epoch_is_refused(
