@@ -25,7 +25,7 @@ READ_METHODS = frozenset({hdrs.METH_GET, hdrs.METH_HEAD, hdrs.METH_OPTIONS})
 
 
 class HaView(Protocol):
-    def acting(self) -> bool: ...
+    def serving(self) -> bool: ...
 
     def report(self) -> dict[str, object]: ...
 
@@ -41,7 +41,7 @@ def standby_middleware(view: HaView) -> Middleware:
     ) -> web.StreamResponse:
         if request.path == READYZ_PATH:
             return await _readyz_with_role(request, handler, view.report())
-        if request.method in READ_METHODS or view.acting():
+        if request.method in READ_METHODS or view.serving():
             return await handler(request)
         report = view.report()
         leader = report.get("leader")

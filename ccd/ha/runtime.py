@@ -94,11 +94,19 @@ class HaRuntime:
         """The active instance as last seen by this standby (None while we hold the lock)."""
         return self._election.leader if self._election.role is Role.STANDBY else None
 
+    def serving(self) -> bool:
+        """Acting, and its active part started: the API takes writes (``ccd.ha.api``)."""
+        return self.activated.is_set() and self.acting()
+
     def report(self) -> dict[str, object]:
-        """For ``/readyz``: this instance's role and, on a standby, who leads."""
+        """For ``/readyz``: this instance's role — ``active`` only once its active part
+        has started (``taking_over`` until then) — and, on a standby, who leads."""
         leader = self.leader
+        role = self.role
+        if role is Role.ACTIVE and not self.activated.is_set():
+            role = Role.TAKING_OVER
         return {
-            "role": self.role.value,
+            "role": role.value,
             "instance": self.instance,
             "epoch": self.epoch,
             "leader": None
