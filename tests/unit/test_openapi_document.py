@@ -78,3 +78,16 @@ def test_an_undeclared_route_stops_the_api_from_building() -> None:
     app.router.add_get("/api/v1/secret", handler, name="secret.get")
     with pytest.raises(UndocumentedRoute, match=r"GET /api/v1/secret \(secret.get\)"):
         ensure_routes_documented(app)
+
+
+def test_problem_answers_document_the_headers_they_carry(document: dict[str, Any]) -> None:
+    ops = _operations(document)
+    me = ops["me"]["responses"]
+    assert me["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert me["429"]["headers"]["Retry-After"]["schema"] == {
+        "type": "string",
+        "pattern": "^[0-9]+$",
+    }
+    assert "headers" not in me["403"]
+    upgrade = ops["events.stream"]["responses"]["426"]["headers"]["Upgrade"]
+    assert upgrade["schema"] == {"type": "string", "const": "websocket"}

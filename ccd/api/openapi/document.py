@@ -35,6 +35,28 @@ AUTHENTICATED_PROBLEMS = (401, 403, 429, 503)
 PARAMETER_PROBLEMS = (422,)
 # A JSON body: not JSON (400), too large (413), not declared JSON (415), invalid (422).
 JSON_BODY_PROBLEMS = (400, 413, 415, 422)
+# Headers a problem answer always carries: the auth challenge, the protocol to upgrade
+# to, when to try again (whole seconds).
+PROBLEM_HEADERS: Mapping[int, Mapping[str, dict[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The Bearer challenge (RFC 6750).",
+            "schema": {"type": "string", "pattern": "^Bearer"},
+        }
+    },
+    426: {
+        "Upgrade": {
+            "description": "The protocol this operation speaks.",
+            "schema": {"type": "string", "const": "websocket"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before authenticating again from this address.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
 
 
 class ProblemFieldError(BaseModel):
@@ -232,13 +254,16 @@ class _Builder:
             problems.update(JSON_BODY_PROBLEMS if isinstance(op.body, type) else (413, 415, 422))
         problem_schema = self._ref(Problem, "validation")
         for status in sorted(problems):
-            responses.setdefault(
-                str(status),
-                {
-                    "description": HTTPStatus(status).phrase,
-                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema}},
-                },
-            )
+            answer: dict[str, Any] = {
+                "description": HTTPStatus(status).phrase,
+                "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema}},
+            }
+            if status in PROBLEM_HEADERS:
+                answer["headers"] = {
+                    name: {**header, "required": True}
+                    for name, header in PROBLEM_HEADERS[status].items()
+                }
+            responses.setdefault(str(status), answer)
         return responses
 
     def _response(self, status: int, response: type[BaseModel] | Payload | None) -> dict[str, Any]:
