@@ -153,13 +153,7 @@ class WideRecorder(Recorder):
     (AsyncAGIStart, UserEvent), each with the wall-clock time the recorder read it —
     this script's own ``--record-to`` mode."""
 
-    async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--record-to", str(self.path), stdout=subprocess.PIPE
-        )
-        assert self._process.stdout is not None
-        ready = await asyncio.wait_for(self._process.stdout.readline(), 20)
-        assert ready.strip() == b"ready", ready
+    script = Path(__file__)
 
 
 async def record(path: Path) -> None:
@@ -230,6 +224,7 @@ class Stamps:
     session: dict[str, float] = field(default_factory=dict)  # FastAGI session arrived
     sent: dict[str, float] = field(default_factory=dict)  # agent Originate written
     event_lag: list[float] = field(default_factory=list)  # Timestamp → ccd read the event
+    failed_agi_actions: int = 0  # asyncagi: the caller had left AGI(agi:async) already
     late_sessions: int = 0  # announce: the second of announce / session came after the answer
 
 
@@ -313,7 +308,14 @@ async def ccd_round(
 
     def keep(task: asyncio.Task[Any]) -> None:
         tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        task.add_done_callback(finished)
+
+    def finished(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        # An AGI action for a caller Bridge() already pulled out of AGI(agi:async) fails
+        # ("Channel … does not exist"): counted, as the FastAGI session's HANGUP would be.
+        if not task.cancelled() and task.exception() is not None:
+            stamps.failed_agi_actions += 1
 
     arrived_once: set[str] = set()
     announcements: dict[str, Frame] = {}
@@ -500,6 +502,7 @@ def per_caller(
         "event_lag": list(stamps.event_lag),
         "recorder_lag": [float(f[READ_AT]) - stamp(f) for f in frames if READ_AT in f],
         "late_sessions": [float(stamps.late_sessions)],
+        "failed_agi_actions": [float(stamps.failed_agi_actions)],
         "callers": [float(len(ids))],
         # Agent legs per caller (an Originate's Local channel is <id> and <id>-2).
         "rung_twice": [float(sum(1 for i in ids if len(_legs(agent_channels.get(i, []))) > 1))],
@@ -612,6 +615,9 @@ async def run(args: argparse.Namespace) -> int:
         twice = int(sum(parts.get("rung_twice", [])))
         if twice:
             print(f"{name}: {twice} callers got a second agent Originate")
+        failed = int(sum(parts.get("failed_agi_actions", [])))
+        if failed:
+            print(f"{name}: {failed} AGI actions failed (the caller had left AsyncAGI)")
         late = int(sum(parts.get("late_sessions", [])))
         if late:
             print(

@@ -79,16 +79,24 @@ class Recorder:
     process (``--record-to``): parsing every event of the recorder login here would
     compete with ccd for this process's event loop and slow ccd down unfairly."""
 
+    script = Path(__file__)
+    """The script whose ``--record-to`` mode records (a bench may record more events)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--record-to", str(self.path), stdout=subprocess.PIPE
+            sys.executable, str(self.script), "--record-to", str(self.path), stdout=subprocess.PIPE
         )
         assert self._process.stdout is not None
-        ready = await asyncio.wait_for(self._process.stdout.readline(), 20)
+        try:
+            # Importing ccd takes a while on a loaded machine (20 s was too short at load 11).
+            ready = await asyncio.wait_for(self._process.stdout.readline(), 120)
+        except BaseException:
+            await self.stop()  # never left behind, recording, when the bench gives up
+            raise
         assert ready.strip() == b"ready", ready
 
     def events(self) -> list[Frame]:
