@@ -37,6 +37,7 @@ from ccd.domain.channels import ChannelSnapshot, ChannelState
 from ccd.domain.client_address import Network
 from ccd.forecast.parameters import ForecastDefaults
 from ccd.forecast.run import HistoryReader
+from ccd.ha.api import HaView
 from ccd.ivr.holder import FlowsHolder
 from ccd.ivr.ports import IvrFlows
 from ccd.live.ports import CallDirectory, OriginateRejected
@@ -440,6 +441,7 @@ async def running_api(
     token_admin: TokenAdmin | None = None,
     auth_failures: FailedAuthLimiter | None = None,
     trusted_proxies: tuple[Network, ...] = (),
+    ha: HaView | None = None,
 ) -> AsyncIterator[Api]:
     """The real app on 127.0.0.1:<free port>. Every response status is recorded, and
     unless ``allow_server_errors`` a 5xx other than the ones a test asks for fails it."""
@@ -479,6 +481,7 @@ async def running_api(
         token_admin=token_admin,
         auth_failures=auth_failures,
         trusted_proxies=trusted_proxies,
+        ha=ha,
     )
     statuses: list[int] = []
 
