@@ -150,7 +150,8 @@ class CampaignFields(_Body):
         default_factory=_default_windows
     )
     holidays: Annotated[
-        list[Annotated[str, Field(pattern=DATE_PATTERN)]], Field(max_length=400)
+        list[Annotated[str, Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})]],
+        Field(max_length=400),
     ] = Field(default_factory=list)
     ring_timeout_s: Annotated[float, Field(ge=1, le=300)] = 25.0
     # Outcomes not named keep their default rule.
@@ -164,7 +165,9 @@ class CampaignFields(_Body):
     dispositions: Annotated[list[Id], Field(min_length=1, max_length=100)] = Field(
         default_factory=lambda: ["sale", "no-sale", "call-back", "do-not-call"]
     )
-    default_region: Annotated[str, Field(min_length=2, max_length=2)] = "US"
+    default_region: Annotated[
+        str, Field(min_length=2, max_length=2, json_schema_extra={"pattern": REGION_PATTERN})
+    ] = "US"
 
     @field_validator("holidays")
     @classmethod
