@@ -156,8 +156,10 @@ shipped dialplan goes through ``ccd-agi``, which tries them in turn; unset, it u
 ``CCD_AGI_HOST``:``CCD_AGI_PORT`` alone."""
 AGI_ADDRESS_SEPARATOR: Final = "&"
 VAR_IVR_TRIES: Final = "CCD_IVR_TRIES"
-"""``ccd-ivr``: rounds over ``CCD_AGI_ADDRESSES`` in which no ccd answered (a failover under
-way): the caller hears music and the round is tried again, at most 3 times."""
+"""``ccd-ivr`` with ``CCD_AGI_ADDRESSES``: IVR runs that ended without an answer from ccd
+(no ``CCD_IVR_ACTION``, the caller still there: no instance reachable, or the one running
+the flow went away — a failover under way): the caller hears 3 s of music and the flow
+is run again from the start, at most 3 times."""
 
 AGI_CONTEXT: Final = "ccd-agi"
 """The subroutine every FastAGI call of the shipped dialplan goes through:
