@@ -30,7 +30,7 @@ from ccd.api.context import DEPS, PRINCIPAL
 from ccd.api.downloads import start_csv_download, wants_body
 from ccd.api.handlers import model_json
 from ccd.api.models.reports import AgentReport, CampaignReport, QueueReport
-from ccd.api.openapi.operation import HandlerT, operation
+from ccd.api.openapi.operation import HandlerT, Payload, operation
 from ccd.api.policy import require_agent_self
 from ccd.api.problems import (
     UPSTREAM_UNAVAILABLE,
@@ -310,13 +310,16 @@ async def _csv(request: web.Request, kind: str, report: dict[str, Any]) -> web.S
     return response
 
 
+CSV_REPORT = Payload("text/csv", "With `format=csv`: the same rows as a CSV download.")
+
+
 def _report_operation(
     summary: str, query: type[ReportQuery], model: type[BaseModel]
 ) -> Callable[[HandlerT], HandlerT]:
     return operation(
         summary,
         query=query,
-        responses={200: model},
+        responses={200: (model, CSV_REPORT)},
         problems=(503,),
         description=(
             "A row per key and interval, and per key a total over the range. `format=csv`"

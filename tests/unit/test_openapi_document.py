@@ -91,3 +91,9 @@ def test_problem_answers_document_the_headers_they_carry(document: dict[str, Any
     assert "headers" not in me["403"]
     upgrade = ops["events.stream"]["responses"]["426"]["headers"]["Upgrade"]
     assert upgrade["schema"] == {"type": "string", "const": "websocket"}
+
+
+def test_a_report_answers_json_or_csv_as_the_client_asks(document: dict[str, Any]) -> None:
+    answer = document["paths"]["/api/v1/reports/queues"]["get"]["responses"]["200"]
+    assert set(answer["content"]) == {"application/json", "text/csv"}
+    assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/QueueReport")

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ccd.api.openapi.operation import Operation, Payload
+from ccd.api.openapi.operation import Content, Operation, Payload, Response
 from ccd.api.problems import PROBLEM_CONTENT_TYPE
 from ccd.domain.auth import Role
 
@@ -145,8 +145,9 @@ def _models(
         if isinstance(op.body, type):
             wanted[(op.body, "validation")] = None
         for response in op.responses.values():
-            if isinstance(response, type):
-                wanted[(response, "serialization")] = None
+            for form in _forms(response):
+                if isinstance(form, type):
+                    wanted[(form, "serialization")] = None
     return list(wanted)
 
 
@@ -266,19 +267,28 @@ class _Builder:
             responses.setdefault(str(status), answer)
         return responses
 
-    def _response(self, status: int, response: type[BaseModel] | Payload | None) -> dict[str, Any]:
-        phrase = HTTPStatus(status).phrase
-        if response is None:
-            return {"description": phrase}
-        if isinstance(response, Payload):
-            return {
-                "description": response.description,
-                "content": {response.media_type: {"schema": dict(response.schema)}},
-            }
+    def _response(self, status: int, response: Response) -> dict[str, Any]:
+        forms = _forms(response)
+        if not forms:
+            return {"description": HTTPStatus(status).phrase}
+        content: dict[str, Any] = {}
+        descriptions: list[str] = []
+        for form in forms:
+            if isinstance(form, Payload):
+                content[form.media_type] = {"schema": dict(form.schema)}
+                descriptions.append(form.description)
+            else:
+                content[JSON] = {"schema": self._ref(form, "serialization")}
         return {
-            "description": phrase,
-            "content": {JSON: {"schema": self._ref(response, "serialization")}},
+            "description": " ".join(descriptions) or HTTPStatus(status).phrase,
+            "content": content,
         }
+
+
+def _forms(response: Response) -> tuple[Content, ...]:
+    if response is None:
+        return ()
+    return response if isinstance(response, tuple) else (response,)
 
 
 def _without_null(schema: Mapping[str, Any]) -> dict[str, Any]:

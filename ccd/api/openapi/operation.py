@@ -8,8 +8,9 @@ one (``ensure_routes_documented``). The models named here are the ones the handl
   ``Payload`` for a non-JSON upload such as CSV);
 - ``query`` / ``path``: the models ``query_model`` / the path checks validate with;
 - ``responses``: status → the pydantic model the handler builds its JSON answer from
-  (``respond``), a ``Payload`` for another media type (CSV, audio, text), or ``None`` for
-  an empty answer (204).
+  (``model_json``), a ``Payload`` for another media type (CSV, audio, text), a tuple of
+  those when the client chooses the form (JSON or ``format=csv``), or ``None`` for an
+  empty answer (204).
 
 Problem answers (RFC 9457) need no model: ``problems`` lists the statuses the handler
 itself raises (404, 409, 503…); the document adds the ones every route can give (401,
@@ -41,7 +42,9 @@ class Payload:
     schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
 
 
-Response = type[BaseModel] | Payload | None
+Content = type[BaseModel] | Payload
+# One form, several forms the client chooses between, or no body.
+Response = Content | tuple[Content, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
