@@ -10,7 +10,7 @@ is not running in this process).
 Errors: a bad field is a 422 naming it; an unknown id 404; a conflict (id taken, queue still
 a destination, action the ACD refuses) 409; the database or the ACD unavailable 503.
 
-Every change is audited (``ccd.api.audit``): configuration writes as ``agent.created`` …
+Every change is audited (``ccd.api.audit_trail.audited``): configuration writes as ``agent.created`` …
 ``pause_reason.deleted`` with the object's view before and after, agent actions as
 ``agent.logged_in`` … ``agent.left_queue`` with the agent's state before and after. The
 trail is checked before the change (a process without one changes nothing: 503) and
@@ -44,7 +44,7 @@ from ccd.acd.seed import (
     QueueFields,
     QueueSpec,
 )
-from ccd.api.audit import audit_log
+from ccd.api.audit_trail import audited
 from ccd.api.cdrs import IsoDateTime
 from ccd.api.context import ACD_LIVE, PRINCIPAL
 from ccd.api.handlers import model_json, read_json, read_optional_json, store_problems
@@ -85,7 +85,6 @@ from ccd.db.acd_store import (
     StoredQueue,
     WriteMode,
 )
-from ccd.db.audit_store import AuditUnavailable
 from ccd.domain.audit import AuditEntry
 
 log = structlog.get_logger("ccd.api")
@@ -97,6 +96,9 @@ DEFAULT_SESSIONS_LIMIT = 1000
 MAX_SESSIONS_LIMIT = 10_000
 _ID = re.compile(ID_PATTERN)
 BodyT = TypeVar("BodyT", bound=BaseModel)
+FoundT = TypeVar("FoundT")
+ConfigView = AgentView | QueueView | PauseReasonView
+ViewT = TypeVar("ViewT", bound=ConfigView | None)
 NO_STORE = {"Cache-Control": "no-store"}
 # The audit action of each agent action (target: the agent).
 _ACTION_AUDITED: dict[AgentAction, str] = {
@@ -189,31 +191,6 @@ def _by(request: web.Request) -> str:
     return request[PRINCIPAL].token_id
 
 
-def _audit_ready(request: web.Request) -> None:
-    """503 before any change when this process has no audit trail: nothing changes that
-    could not be recorded. Called after the request is validated, so a bad request gets
-    the same 4xx with or without a trail."""
-    audit_log(request.app)
-
-
-async def _audit(
-    request: web.Request, action: str, kind: str, target_id: str, detail: dict[str, Any]
-) -> None:
-    """Record a change already made. A trail failing now cannot undo it: the 503 says the
-    change was made and not recorded (as monitoring does for a session it ended)."""
-    entry = AuditEntry(request[PRINCIPAL], action, kind, target_id, detail)
-    try:
-        await audit_log(request.app).record(entry)
-    except AuditUnavailable:
-        log.error("acd change not audited", action=action, target_id=target_id)
-        raise ApiProblem(
-            503,
-            f"{action} {target_id!r} was done, but the audit trail is unavailable: "
-            "it was not recorded",
-            type_=UPSTREAM_UNAVAILABLE,
-        ) from None
-
-
 async def _reload(request: web.Request, change: str) -> None:
     """Tell the running ACD about a configuration write. The write is already stored, so a
     failed reload is logged (the next reload or restart picks the change up), not turned
@@ -227,18 +204,40 @@ async def _reload(request: web.Request, change: str) -> None:
         log.exception("acd reload after api write failed", change=change)
 
 
-async def _config_written(
+async def _change_config(
     request: web.Request,
     kind: str,
     key: str,
     verb: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> None:
-    """After a configuration write: log it, reload the ACD, audit ``<kind>.<verb>``."""
-    log.info(f"acd {kind} {verb}", target_id=key, token_id=_by(request))
-    await _reload(request, f"{kind} {key} {verb}")
-    await _audit(request, f"{kind}.{verb}", kind, key, {"before": before, "after": after})
+    before: ConfigView | None,
+    write: Callable[[], Awaitable[ViewT]],
+) -> ViewT:
+    """A configuration write (``write`` answers the object's view after it, None once
+    deleted) in the audited order of ``ccd.api.audit_trail.audited``: logged and the ACD
+    reloaded once stored, then recorded as ``<kind>.<verb>`` with its settings before and
+    after."""
+
+    async def act() -> ViewT:
+        with _store_errors():
+            after = await write()
+        log.info(f"acd {kind} {verb}", target_id=key, token_id=_by(request))
+        await _reload(request, f"{kind} {key} {verb}")
+        return after
+
+    def entry(after: ViewT) -> AuditEntry:
+        detail = {"before": _audited(before), "after": _audited(after)}
+        return AuditEntry(request[PRINCIPAL], f"{kind}.{verb}", kind, key, detail)
+
+    return await audited(request.app, act, entry)
+
+
+async def _existing(kind: str, key: str, get: Callable[[str], Awaitable[FoundT | None]]) -> FoundT:
+    """The stored object ``get(key)`` answers; none is a 404 naming the ``kind``."""
+    with _store_errors():
+        found = await get(key)
+    if found is None:
+        raise not_found(f"no {kind} {key!r}")
+    return found
 
 
 def _agent_key(request: web.Request) -> str:
@@ -250,12 +249,7 @@ def _agent_key(request: web.Request) -> str:
 
 async def _stored_agent(request: web.Request) -> StoredAgent:
     """The path's agent, once the caller may see or act on it (403) and it exists (404)."""
-    agent_id = _agent_key(request)
-    with _store_errors():
-        stored = await _store(request).get_agent(agent_id)
-    if stored is None:
-        raise not_found(f"no agent {agent_id!r}")
-    return stored
+    return await _existing("agent", _agent_key(request), _store(request).get_agent)
 
 
 def _created(model: BaseModel, location: str) -> web.Response:
@@ -337,9 +331,10 @@ def session_view(entry: SessionEntry) -> SessionView:
     )
 
 
-def _audited(view: AgentView | QueueView | PauseReasonView) -> dict[str, Any]:
-    """What the audit trail keeps of a configuration object: its settings, not ``live``."""
-    return view.model_dump(mode="json", exclude={"live"})
+def _audited(view: ConfigView | None) -> dict[str, Any] | None:
+    """What the audit trail keeps of a configuration object: its settings, not ``live``
+    (None: there is none, before a creation or after a deletion)."""
+    return None if view is None else view.model_dump(mode="json", exclude={"live"})
 
 
 def _agent_state(live: AgentLive | None) -> dict[str, Any] | None:
@@ -369,13 +364,14 @@ async def list_agents(request: web.Request) -> web.Response:
 )
 async def create_agent(request: web.Request) -> web.Response:
     spec = await _body(request, AgentSpec)
-    _audit_ready(request)
-    with _store_errors():
+
+    async def create() -> AgentView:
         stored = await _store(request).upsert_agent(
             spec.to_agent(spec.id), queues=spec.queues or (), mode=WriteMode.CREATE
         )
-    view = agent_view(stored, request.app[ACD_LIVE])
-    await _config_written(request, "agent", spec.id, "created", None, _audited(view))
+        return agent_view(stored, request.app[ACD_LIVE])
+
+    view = await _change_config(request, "agent", spec.id, "created", None, create)
     return _created(view, f"/api/v1/agents/{spec.id}")
 
 
@@ -403,19 +399,16 @@ async def update_agent(request: web.Request) -> web.Response:
     agent_id = _key(request, "id", "agent")
     fields = await _body(request, AgentFields)
     store = _store(request)
-    with _store_errors():
-        before = await store.get_agent(agent_id)
-    if before is None:
-        raise not_found(f"no agent {agent_id!r}")
-    _audit_ready(request)
-    with _store_errors():
+    before = await _existing("agent", agent_id, store.get_agent)
+
+    async def update() -> AgentView:
         stored = await store.upsert_agent(
             fields.to_agent(agent_id), queues=fields.queues, mode=WriteMode.UPDATE
         )
-    view = agent_view(stored, request.app[ACD_LIVE])
-    await _config_written(
-        request, "agent", agent_id, "updated", _audited(agent_view(before, None)), _audited(view)
-    )
+        return agent_view(stored, request.app[ACD_LIVE])
+
+    before_view = agent_view(before, None)
+    view = await _change_config(request, "agent", agent_id, "updated", before_view, update)
     return model_json(view)
 
 
@@ -429,17 +422,13 @@ async def update_agent(request: web.Request) -> web.Response:
 async def delete_agent(request: web.Request) -> web.Response:
     agent_id = _key(request, "id", "agent")
     store = _store(request)
-    with _store_errors():
-        before = await store.get_agent(agent_id)
-        if before is None:
+    before = await _existing("agent", agent_id, store.get_agent)
+
+    async def delete() -> None:
+        if not await store.delete_agent(agent_id):
             raise not_found(f"no agent {agent_id!r}")
-        _audit_ready(request)
-        deleted = await store.delete_agent(agent_id)
-    if not deleted:
-        raise not_found(f"no agent {agent_id!r}")
-    await _config_written(
-        request, "agent", agent_id, "deleted", _audited(agent_view(before, None)), None
-    )
+
+    await _change_config(request, "agent", agent_id, "deleted", agent_view(before, None), delete)
     return _no_content()
 
 
@@ -461,19 +450,21 @@ async def _act(
     """Run the agent action ``run`` (a coroutine function of the live ACD) once the trail
     is ready, log and audit it, and answer the agent's state after it."""
     live = _live(request)
-    _audit_ready(request)
-    before = agent_live(live, agent_id)
-    with _acd_errors():
-        await run(live)
-    after = agent_live(live, agent_id)
-    log.info(f"acd agent {action} via api", agent=agent_id, token_id=_by(request), **detail)
-    await _audit(
-        request,
-        _ACTION_AUDITED[action],
-        "agent",
-        agent_id,
-        {**detail, "before": _agent_state(before), "after": _agent_state(after)},
-    )
+
+    async def act() -> tuple[AgentLive | None, AgentLive | None]:
+        before = agent_live(live, agent_id)
+        with _acd_errors():
+            await run(live)
+        log.info(f"acd agent {action} via api", agent=agent_id, token_id=_by(request), **detail)
+        return before, agent_live(live, agent_id)
+
+    def entry(states: tuple[AgentLive | None, AgentLive | None]) -> AuditEntry:
+        before, after = states
+        change = {"before": _agent_state(before), "after": _agent_state(after)}
+        action_done = _ACTION_AUDITED[action]
+        return AuditEntry(request[PRINCIPAL], action_done, "agent", agent_id, detail | change)
+
+    _, after = await audited(request.app, act, entry)
     return model_json(AgentActionDone(agent_id=agent_id, action=action, live=after))
 
 
@@ -561,10 +552,7 @@ async def unpause(request: web.Request) -> web.Response:
 async def _queue_action(request: web.Request, action: AgentAction) -> web.Response:
     agent_id = await _acting_on(request)
     queue_id = _key(request, "queue_id", "queue")
-    with _store_errors():
-        queue = await _store(request).get_queue(queue_id)
-    if queue is None:
-        raise not_found(f"no queue {queue_id!r}")
+    await _existing("queue", queue_id, _store(request).get_queue)
 
     async def run(live: AcdLive) -> None:
         if action == "join":
@@ -653,11 +641,12 @@ async def list_queues(request: web.Request) -> web.Response:
 )
 async def create_queue(request: web.Request) -> web.Response:
     spec = await _body(request, QueueSpec)
-    _audit_ready(request)
-    with _store_errors():
+
+    async def create() -> QueueView:
         stored = await _store(request).upsert_queue(spec.to_queue(spec.id), mode=WriteMode.CREATE)
-    view = queue_view(stored, request.app[ACD_LIVE])
-    await _config_written(request, "queue", spec.id, "created", None, _audited(view))
+        return queue_view(stored, request.app[ACD_LIVE])
+
+    view = await _change_config(request, "queue", spec.id, "created", None, create)
     return _created(view, f"/api/v1/queues/{spec.id}")
 
 
@@ -665,11 +654,7 @@ async def create_queue(request: web.Request) -> web.Response:
     "One queue, with its live state", path=QueuePath, responses={200: QueueView}, problems=(404,)
 )
 async def get_queue(request: web.Request) -> web.Response:
-    queue_id = _key(request, "id", "queue")
-    with _store_errors():
-        stored = await _store(request).get_queue(queue_id)
-    if stored is None:
-        raise not_found(f"no queue {queue_id!r}")
+    stored = await _existing("queue", _key(request, "id", "queue"), _store(request).get_queue)
     return model_json(queue_view(stored, request.app[ACD_LIVE]))
 
 
@@ -685,17 +670,14 @@ async def update_queue(request: web.Request) -> web.Response:
     queue_id = _key(request, "id", "queue")
     fields = await _body(request, QueueFields)
     store = _store(request)
-    with _store_errors():
-        before = await store.get_queue(queue_id)
-    if before is None:
-        raise not_found(f"no queue {queue_id!r}")
-    _audit_ready(request)
-    with _store_errors():
+    before = await _existing("queue", queue_id, store.get_queue)
+
+    async def update() -> QueueView:
         stored = await store.upsert_queue(fields.to_queue(queue_id), mode=WriteMode.UPDATE)
-    view = queue_view(stored, request.app[ACD_LIVE])
-    await _config_written(
-        request, "queue", queue_id, "updated", _audited(queue_view(before, None)), _audited(view)
-    )
+        return queue_view(stored, request.app[ACD_LIVE])
+
+    before_view = queue_view(before, None)
+    view = await _change_config(request, "queue", queue_id, "updated", before_view, update)
     return model_json(view)
 
 
@@ -710,17 +692,13 @@ async def update_queue(request: web.Request) -> web.Response:
 async def delete_queue(request: web.Request) -> web.Response:
     queue_id = _key(request, "id", "queue")
     store = _store(request)
-    with _store_errors():
-        before = await store.get_queue(queue_id)
-        if before is None:
+    before = await _existing("queue", queue_id, store.get_queue)
+
+    async def delete() -> None:
+        if not await store.delete_queue(queue_id):
             raise not_found(f"no queue {queue_id!r}")
-        _audit_ready(request)
-        deleted = await store.delete_queue(queue_id)
-    if not deleted:
-        raise not_found(f"no queue {queue_id!r}")
-    await _config_written(
-        request, "queue", queue_id, "deleted", _audited(queue_view(before, None)), None
-    )
+
+    await _change_config(request, "queue", queue_id, "deleted", queue_view(before, None), delete)
     return _no_content()
 
 
@@ -743,13 +721,14 @@ async def list_pause_reasons(request: web.Request) -> web.Response:
 )
 async def create_pause_reason(request: web.Request) -> web.Response:
     spec = await _body(request, PauseReasonSpec)
-    _audit_ready(request)
-    with _store_errors():
+
+    async def create() -> PauseReasonView:
         reason = await _store(request).upsert_pause_reason(
             spec.to_pause_reason(spec.code), mode=WriteMode.CREATE
         )
-    view = pause_reason_view(reason)
-    await _config_written(request, "pause_reason", spec.code, "created", None, _audited(view))
+        return pause_reason_view(reason)
+
+    view = await _change_config(request, "pause_reason", spec.code, "created", None, create)
     return model_json(view, status=201)
 
 
@@ -765,24 +744,16 @@ async def update_pause_reason(request: web.Request) -> web.Response:
     code = _key(request, "code", "pause reason")
     fields = await _body(request, PauseReasonFields)
     store = _store(request)
-    with _store_errors():
-        before = await store.get_pause_reason(code)
-    if before is None:
-        raise not_found(f"no pause reason {code!r}")
-    _audit_ready(request)
-    with _store_errors():
+    before = await _existing("pause reason", code, store.get_pause_reason)
+
+    async def update() -> PauseReasonView:
         reason = await store.upsert_pause_reason(
             fields.to_pause_reason(code), mode=WriteMode.UPDATE
         )
-    view = pause_reason_view(reason)
-    await _config_written(
-        request,
-        "pause_reason",
-        code,
-        "updated",
-        _audited(pause_reason_view(before)),
-        _audited(view),
-    )
+        return pause_reason_view(reason)
+
+    before_view = pause_reason_view(before)
+    view = await _change_config(request, "pause_reason", code, "updated", before_view, update)
     return model_json(view)
 
 
@@ -797,17 +768,14 @@ async def update_pause_reason(request: web.Request) -> web.Response:
 async def delete_pause_reason(request: web.Request) -> web.Response:
     code = _key(request, "code", "pause reason")
     store = _store(request)
-    with _store_errors():
-        before = await store.get_pause_reason(code)
-        if before is None:
+    before = await _existing("pause reason", code, store.get_pause_reason)
+
+    async def delete() -> None:
+        if not await store.delete_pause_reason(code):
             raise not_found(f"no pause reason {code!r}")
-        _audit_ready(request)
-        deleted = await store.delete_pause_reason(code)
-    if not deleted:
-        raise not_found(f"no pause reason {code!r}")
-    await _config_written(
-        request, "pause_reason", code, "deleted", _audited(pause_reason_view(before)), None
-    )
+
+    before_view = pause_reason_view(before)
+    await _change_config(request, "pause_reason", code, "deleted", before_view, delete)
     return _no_content()
 
 

@@ -5,6 +5,9 @@ the core ones included, can use it without an import cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import structlog
 from aiohttp import web
 
@@ -14,6 +17,8 @@ from ccd.db.audit_store import AuditUnavailable
 from ccd.domain.audit import AuditEntry, AuditLog, AuditRecord
 
 log = structlog.get_logger("ccd.api")
+
+DoneT = TypeVar("DoneT")
 
 
 def audit_unavailable() -> ApiProblem:
@@ -51,3 +56,17 @@ async def record_done(app: web.Application, entry: AuditEntry) -> AuditRecord:
             " it was not recorded",
             type_=UPSTREAM_UNAVAILABLE,
         ) from None
+
+
+async def audited(
+    app: web.Application,
+    act: Callable[[], Awaitable[DoneT]],
+    entry: Callable[[DoneT], AuditEntry],
+) -> DoneT:
+    """The one order of an audited change: the trail is checked first (none: 503, ``act``
+    is not run), then ``act`` runs (a refusal it raises records nothing), then
+    ``entry(done)`` is recorded with ``record_done``. Returns what ``act`` returned."""
+    audit_log(app)
+    done = await act()
+    await record_done(app, entry(done))
+    return done

@@ -11,14 +11,14 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from ccd.api.audit_trail import audit_log, record_done
+from ccd.api.audit_trail import audited
 from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import model_json
 from ccd.api.models.ivr import FlowList, FlowsReloaded, FlowSummary
 from ccd.api.openapi.operation import operation
 from ccd.api.problems import ApiProblem, FieldError
 from ccd.domain.audit import AuditEntry
-from ccd.ivr.ports import IvrFlows
+from ccd.ivr.ports import IvrFlows, IvrReloadOutcome
 
 log = structlog.get_logger("ccd.api")
 
@@ -61,30 +61,28 @@ def reload_detail(before: dict[str, str], after: dict[str, str]) -> dict[str, ob
 )
 async def reload_flows(request: web.Request) -> web.Response:
     flows = _flows(request)
-    audit_log(request.app)  # no trail: 503 before anything is reloaded
-    before = flows.versions()
-    result = flows.reload()
     principal = request[PRINCIPAL]
-    if not result.ok:
-        log.warning("ivr reload via api refused", by_role=principal.role.value)
-        raise ApiProblem(
-            422,
-            f"the IVR flows were not reloaded ({len(result.problems)} problem(s)); "
-            f"the {result.flows} running flow(s) stay",
-            title="IVR flows invalid",
-            errors=[FieldError("flows", problem) for problem in result.problems],
-        )
-    log.info("ivr reload via api", by_role=principal.role.value, flows=result.flows)
-    await record_done(
-        request.app,
-        AuditEntry(
-            actor=principal,
-            action="ivr.reloaded",
-            target_kind="ivr",
-            target_id="flows",
-            detail=reload_detail(before, flows.versions()),
-        ),
-    )
+    before = flows.versions()
+
+    async def reload() -> IvrReloadOutcome:
+        result = flows.reload()
+        if not result.ok:
+            log.warning("ivr reload via api refused", by_role=principal.role.value)
+            raise ApiProblem(
+                422,
+                f"the IVR flows were not reloaded ({len(result.problems)} problem(s)); "
+                f"the {result.flows} running flow(s) stay",
+                title="IVR flows invalid",
+                errors=[FieldError("flows", problem) for problem in result.problems],
+            )
+        log.info("ivr reload via api", by_role=principal.role.value, flows=result.flows)
+        return result
+
+    def entry(_: IvrReloadOutcome) -> AuditEntry:
+        detail = reload_detail(before, flows.versions())
+        return AuditEntry(principal, "ivr.reloaded", "ivr", "flows", detail)
+
+    result = await audited(request.app, reload, entry)
     return model_json(FlowsReloaded(reloaded=True, flows=result.flows, dids=result.dids))
 
 
