@@ -88,8 +88,8 @@ class ListQuery(_Query):
     )
     cursor: str | None = Field(
         default=None,
-        description="the next_cursor of the page before",
-        json_schema_extra={"pattern": f"^{E164.pattern}$"},
+        description="the next_cursor of the page before; empty or absent: the first page",
+        json_schema_extra={"pattern": f"^({E164.pattern})?$"},
     )
 
 

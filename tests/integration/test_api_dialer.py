@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -571,6 +572,21 @@ async def test_contacts_upload_rejects_a_row_that_is_not_utf8(api: Api) -> None:
     status, report = await post_csv(api, "/api/v1/campaigns/draft/contacts", data)
     assert (status, report["new"]) == (200, 1)
     assert report["bad_rows"] == [{"row": 3, "column": "name", "reason": "not UTF-8 text"}]
+
+
+async def test_an_empty_cursor_is_the_first_page_as_documented(api: Api) -> None:
+    _, first = await send(api, "GET", "/api/v1/dnc")
+    assert (await send(api, "GET", "/api/v1/dnc?cursor="))[1] == first
+    assert (await send(api, "GET", "/api/v1/dnc?cursor=abc"))[0] == 422
+    response = await api.client.get("/api/v1/openapi.json")
+    document = await response.json()
+    [cursor] = [
+        p for p in document["paths"]["/api/v1/dnc"]["get"]["parameters"] if p["name"] == "cursor"
+    ]
+    pattern = cursor["schema"]["pattern"]
+    assert re.search(pattern, "") is not None
+    assert re.search(pattern, "+12125550111") is not None
+    assert re.search(pattern, "abc") is None
 
 
 # --- the audit trail ---------------------------------------------------------------------
