@@ -16,7 +16,7 @@ from typing import Annotated, Protocol
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from ccd.api.audit import record_audit
+from ccd.api.audit_trail import audit_log, record_done
 from ccd.api.context import DEPS, PRINCIPAL
 from ccd.api.handlers import model_json
 from ccd.api.models.tokens import TokenList, TokenRevoked, TokenView
@@ -106,6 +106,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     token_id = check_id_param(
         "id", request.match_info["id"], max_length=MAX_TOKEN_ID_LENGTH, missing="no such token"
     )
+    audit_log(request.app)  # no trail: 503 before anything is revoked
     try:
         revoked_now = await admin.revoke(token_id)
     except UnknownToken:
@@ -113,7 +114,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     if revoked_now:
-        await record_audit(
+        await record_done(
             request.app,
             AuditEntry(
                 actor=request[PRINCIPAL],

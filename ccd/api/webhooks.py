@@ -16,12 +16,12 @@ import json
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ccd.api.audit import record_audit
+from ccd.api.audit_trail import audited
 from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import model_json, read_json
 from ccd.api.models.webhooks import (
@@ -55,6 +55,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 EventPattern = Annotated[str, Field(min_length=1, max_length=64)]
+
+DoneT = TypeVar("DoneT")
 
 
 class _Patterns(BaseModel):
@@ -219,11 +221,26 @@ def _audited(subscription: Subscription) -> dict[str, object]:
     }
 
 
-async def _audit(
-    request: web.Request, action: str, target_id: str, detail: dict[str, object]
-) -> None:
-    entry = AuditEntry(request[PRINCIPAL], action, "webhook", target_id, detail)
-    await record_audit(request.app, entry)
+async def _change(
+    request: web.Request,
+    api: WebhookApi,
+    action: str,
+    target_id: str,
+    act: Callable[[], Awaitable[DoneT]],
+    detail: Callable[[DoneT], dict[str, object]],
+) -> DoneT:
+    """Run the store change ``act`` audited as ``action`` (``ccd.api.audit_trail.audited``:
+    no trail, nothing changes), telling the delivering service once it is stored."""
+
+    async def act_and_tell() -> DoneT:
+        done = await act()
+        await api.changed()
+        return done
+
+    def entry(done: DoneT) -> AuditEntry:
+        return AuditEntry(request[PRINCIPAL], action, "webhook", target_id, detail(done))
+
+    return await audited(request.app, act_and_tell, entry)
 
 
 async def _check_target(api: WebhookApi, url: str) -> None:
@@ -302,16 +319,20 @@ async def create_webhook(request: web.Request) -> web.Response:
         created_at=now,
         updated_at=now,
     )
-    try:
-        await api.store.create(subscription)
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
-    await api.changed()
-    await _audit(
+
+    async def create() -> Subscription:
+        try:
+            return await api.store.create(subscription)
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
+
+    await _change(
         request,
+        api,
         "webhook.created",
         subscription.id,
-        {"before": None, "after": _audited(subscription)},
+        create,
+        lambda created: {"before": None, "after": _audited(created)},
     )
     view = subscription_view(subscription, DeliveryStats())
     response = model_json(WebhookCreated.model_validate({**view, "secret": secret}), status=201)
@@ -373,19 +394,23 @@ async def update_webhook(request: web.Request) -> web.Response:
         description=body.description if body.description is not None else current.description,
         updated_at=api.clock.now(),
     )
-    try:
-        await api.store.update(changed)
-        stats = await api.store.stats()
-    except WebhookNotFound:
-        raise not_found("no such webhook") from None
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
-    await api.changed()
-    await _audit(
+
+    async def update() -> dict[str, DeliveryStats]:
+        try:
+            await api.store.update(changed)
+            return await api.store.stats()
+        except WebhookNotFound:
+            raise not_found("no such webhook") from None
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
+
+    stats = await _change(
         request,
+        api,
         "webhook.updated",
         changed.id,
-        {"before": _audited(current), "after": _audited(changed)},
+        update,
+        lambda _: {"before": _audited(current), "after": _audited(changed)},
     )
     return model_json(
         WebhookView.model_validate(
@@ -404,15 +429,22 @@ async def delete_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription_id = _subscription_id(request)
     deleted = await _subscription(api, subscription_id)
-    try:
-        await api.store.delete(subscription_id)
-    except WebhookNotFound:
-        raise not_found("no such webhook") from None
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
-    await api.changed()
-    await _audit(
-        request, "webhook.deleted", subscription_id, {"before": _audited(deleted), "after": None}
+
+    async def delete() -> None:
+        try:
+            await api.store.delete(subscription_id)
+        except WebhookNotFound:
+            raise not_found("no such webhook") from None
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
+
+    await _change(
+        request,
+        api,
+        "webhook.deleted",
+        subscription_id,
+        delete,
+        lambda _: {"before": _audited(deleted), "after": None},
     )
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
@@ -459,14 +491,21 @@ async def replay_delivery(request: web.Request) -> web.Response:
         max_length=MAX_ID_LENGTH,
         missing="no such delivery",
     )
-    try:
-        delivery = await api.store.replay(subscription_id, delivery_id, api.clock.now())
-    except WebhookNotFound:
-        raise not_found("no such delivery") from None
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
-    await api.changed()
-    await _audit(
-        request, "webhook.delivery_replayed", subscription_id, {"delivery_id": delivery.id}
+
+    async def replay() -> Delivery:
+        try:
+            return await api.store.replay(subscription_id, delivery_id, api.clock.now())
+        except WebhookNotFound:
+            raise not_found("no such delivery") from None
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
+
+    delivery = await _change(
+        request,
+        api,
+        "webhook.delivery_replayed",
+        subscription_id,
+        replay,
+        lambda replayed: {"delivery_id": replayed.id},
     )
     return model_json(DeliveryView.model_validate(delivery_view(delivery)), status=202)

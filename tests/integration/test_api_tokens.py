@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db.audit_store import AuditStore
+from ccd.db.engine import create_engine
 from ccd.db.models import ApiToken
 from ccd.db.tokens import TokenInfo, TokenStore
 from ccd.domain.auth import Role
@@ -225,3 +227,32 @@ async def wait_for_last_use(store: TokenStore, token_id: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the flusher never wrote the last use")
+
+
+async def test_without_an_audit_trail_no_token_is_revoked(store: TokenStore) -> None:
+    token_id, _ = await store.create(Role.INTEGRATOR, label="crm")
+    async with running_api(token_admin=store) as api:
+        status, body = await send(api, "DELETE", f"/api/v1/tokens/{token_id}")
+    assert (status, body["detail"]) == (503, "the audit trail is unavailable; retry later")
+    [info] = [info for info in await store.list() if info.token_id == token_id]
+    assert info.revoked_at is None
+
+
+async def test_a_trail_failing_after_the_revocation_is_a_503_saying_it_was_done(
+    store: TokenStore, tmp_path: Path
+) -> None:
+    token_id, _ = await store.create(Role.INTEGRATOR, label="crm")
+    # Never migrated: the trail exists but every write to it fails in the driver.
+    broken = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-audit.sqlite3'}")
+    try:
+        async with running_api(token_admin=store, audit=AuditStore(broken)) as api:
+            status, body = await send(api, "DELETE", f"/api/v1/tokens/{token_id}")
+    finally:
+        await broken.dispose()
+    assert (status, body["detail"]) == (
+        503,
+        f"token.revoked {token_id!r} was done, but the audit trail is unavailable:"
+        " it was not recorded",
+    )
+    [info] = [info for info in await store.list() if info.token_id == token_id]
+    assert info.revoked_at is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.api.webhooks import WebhookApi
 from ccd.db.audit_store import AuditStore
+from ccd.db.engine import create_engine
 from ccd.db.webhook_store import DELIVERIES, WebhookStore
-from ccd.webhooks.model import Subscription
+from ccd.webhooks.model import DeliveryStatus, Subscription
 from ccd.webhooks.payloads import Event
 from tests.clock import T0, FakeClock
 from tests.integration.apifakes import error_fields, running_api, send
@@ -29,6 +31,7 @@ from tests.integration.authmatrix import (
     headers_for,
 )
 
+NEW_SUBSCRIPTION = {"url": "http://127.0.0.1:8080/crm", "event_types": ["call.*"]}
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 
@@ -263,3 +266,46 @@ async def test_without_webhooks_the_routes_answer_503(engine: AsyncEngine) -> No
     async with running_api() as api:
         status, _ = await send(api, "GET", "/api/v1/webhooks")
     assert status == 503
+
+
+async def test_without_an_audit_trail_nothing_is_changed(engine: AsyncEngine) -> None:
+    """A change that could not be recorded is not made: 503 before the store is touched,
+    so a client's retry cannot make a second subscription (and lose the first secret)."""
+    store = await seed(engine)
+    changes: list[str] = []
+    async with running_api(webhooks=webhook_api(engine, changes=changes)) as api:
+        base = f"/api/v1/webhooks/{WEBHOOK_ID}"
+        created = await send(api, "POST", "/api/v1/webhooks", body=NEW_SUBSCRIPTION)
+        updated = await send(api, "PATCH", base, body={"enabled": False})
+        replayed = await send(api, "POST", f"{base}/deliveries/{DELIVERY_ID}/replay")
+        deleted = await send(api, "DELETE", base)
+        for status, problem in (created, updated, replayed, deleted):
+            assert status == 503
+            assert problem["detail"] == "the audit trail is unavailable; retry later"
+        # Bad input is still named as it would be with a trail.
+        bad = {**NEW_SUBSCRIPTION, "url": "gopher://x"}
+        status, problem = await send(api, "POST", "/api/v1/webhooks", body=bad)
+        assert (status, error_fields(problem)) == (422, {"url"})
+    assert changes == []
+    (subscription,) = await store.subscriptions()
+    assert (subscription.id, subscription.enabled) == (WEBHOOK_ID, True)
+    dead = await store.deliveries(WEBHOOK_ID, status=DeliveryStatus.DEAD, limit=10)
+    assert [d.id for d in dead] == [DELIVERY_ID]
+
+
+async def test_a_trail_failing_after_the_change_is_a_503_saying_it_was_done(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # Never migrated: the trail exists but every write to it fails in the driver.
+    broken = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-audit.sqlite3'}")
+    try:
+        async with running_api(audit=AuditStore(broken), webhooks=webhook_api(engine)) as api:
+            status, problem = await send(api, "POST", "/api/v1/webhooks", body=NEW_SUBSCRIPTION)
+        assert status == 503
+        (subscription,) = await WebhookStore(engine).subscriptions()
+        assert problem["detail"] == (
+            f"webhook.created {subscription.id!r} was done, but the audit trail is"
+            " unavailable: it was not recorded"
+        )
+    finally:
+        await broken.dispose()
