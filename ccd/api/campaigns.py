@@ -250,8 +250,8 @@ class ContactUploadQuery(BaseModel):
     region: str | None = Field(
         default=None,
         description="ISO 3166 region numbers without + are read in (the campaign's)",
-        # Empty: the campaign's.
-        json_schema_extra={"pattern": "^([A-Za-z]{2})?$"},
+        # Empty: the campaign's. Checked, not only documented: check_region takes " us".
+        pattern="^([A-Za-z]{2})?$",
     )
 
 

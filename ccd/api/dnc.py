@@ -94,9 +94,8 @@ class ListQuery(_Query):
 
 
 class RegionQuery(_Query):
-    region: str | None = Field(
-        default=None, description=REGION_DOC, json_schema_extra={"pattern": REGION_PATTERN}
-    )
+    # Checked, not only documented: check_region alone would take " us" as US.
+    region: str | None = Field(default=None, description=REGION_DOC, pattern=REGION_PATTERN)
 
 
 class CheckQuery(RegionQuery):

@@ -405,6 +405,9 @@ async def test_dnc_add_check_list_remove(api: Api) -> None:
         ("GET", "/api/v1/dnc?campaign=a%0Ab", None, 422, "campaign"),
         ("DELETE", "/api/v1/dnc/12", None, 422, "number"),
         ("DELETE", "/api/v1/dnc/2125550111?region=XX", None, 422, "region"),
+        # Not the documented two letters, though US once it is stripped.
+        ("DELETE", "/api/v1/dnc/2125550111?region=%20us", None, 422, "region"),
+        ("GET", "/api/v1/dnc/check?number=2125550111&region=", None, 422, "region"),
     ],
 )
 async def test_dnc_refusals_are_clear_4xx(
@@ -544,6 +547,8 @@ async def test_contacts_upload_refusals(api: Api, store: DialerStore) -> None:
     status, problem = await post_csv(api, f"{base}?region=QQ", "phone\n2125550100\n")
     assert status == 422
     assert "unknown default region" in problem["errors"][0]["message"]
+    status, problem = await post_csv(api, f"{base}?region=%20us", "phone\n2125550100\n")
+    assert (status, error_fields(problem)) == (422, {"region"})
     # Not one good row: 422 with every bad row, and the counts.
     status, problem = await post_csv(api, base, "phone\nnope\n12\n")
     assert status == 422
