@@ -126,3 +126,12 @@ async def test_a_database_outage_is_503(store: AuditStore, engine: AsyncEngine) 
         status, problem = await send(api, "GET", "/api/v1/audit")
     assert status == 503
     assert problem["type"] == "urn:ccd:problem:upstream-unavailable"
+
+
+async def test_the_document_names_the_roles_an_actor_can_have() -> None:
+    async with running_api() as api:
+        response = await api.client.get("/api/v1/openapi.json")
+        document = await response.json()
+    role = document["components"]["schemas"]["AuditActor"]["properties"]["role"]
+    schema = document["components"]["schemas"][role["$ref"].rsplit("/", 1)[1]]
+    assert sorted(schema["enum"]) == sorted(r.value for r in Role)

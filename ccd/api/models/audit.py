@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccd.domain.auth import Role
+
 STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -15,7 +17,7 @@ class AuditActor(BaseModel):
     model_config = STRICT
 
     token_id: str
-    role: str
+    role: Role
     agent_id: str | None
 
 
