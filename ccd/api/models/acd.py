@@ -232,8 +232,7 @@ class AgentPath(BaseModel):
     id: str = Field(pattern=IdPattern, description="an agent id (no such id: 404)")
 
 
-class AgentQueuePath(BaseModel):
-    id: str = Field(pattern=IdPattern, description="an agent id (no such id: 404)")
+class AgentQueuePath(AgentPath):
     queue_id: str = Field(pattern=IdPattern, description="a queue id (no such id: 404)")
 
 

@@ -14,8 +14,8 @@ class ForecastTarget(BaseModel):
     model_config = STRICT
 
     sl_target_pct: float = Field(description="% of calls to answer within sl_seconds")
-    sl_seconds: float
-    max_occupancy_pct: float
+    sl_seconds: float = Field(description="the service level's answer threshold, seconds")
+    max_occupancy_pct: float = Field(description="% of their time agents may be busy at most")
     shrinkage_pct: float = Field(description="% of paid time agents are not on the phones")
 
 
@@ -59,14 +59,21 @@ class ForecastInterval(BaseModel):
     local_start: str = Field(description="wall time in the report zone")
     volume: float = Field(description="calls forecast")
     aht_s: float = Field(description="average handling time, seconds")
-    traffic_erlangs: float
+    traffic_erlangs: float = Field(description="offered load, Erlangs (volume x AHT / interval)")
     agents_for_service_level: int = Field(description="agents Erlang C needs for the target")
     agents: int = Field(description="agents on the phones (occupancy cap applied)")
     scheduled: int = Field(description="agents to schedule (shrinkage applied)")
     limited_by: LimitedBy
-    service_level_pct: float | None = Field(description="null when no calls are forecast")
-    asa_s: float | None = Field(description="average speed of answer, seconds")
-    occupancy_pct: float | None
+    service_level_pct: float | None = Field(
+        description="% answered within sl_seconds with these agents;"
+        " null when no calls are forecast"
+    )
+    asa_s: float | None = Field(
+        description="average speed of answer, seconds; null when no calls are forecast"
+    )
+    occupancy_pct: float | None = Field(
+        description="% of the agents' time busy; null when no calls are forecast"
+    )
 
 
 class ForecastTotals(BaseModel):
@@ -74,9 +81,9 @@ class ForecastTotals(BaseModel):
 
     volume: float
     aht_s: float = Field(description="volume-weighted, seconds")
-    agent_hours: float
-    scheduled_hours: float
-    peak_agents: int
+    agent_hours: float = Field(description="agent-hours on the phones over the day")
+    scheduled_hours: float = Field(description="agent-hours to schedule (shrinkage applied)")
+    peak_agents: int = Field(description="the most agents any interval needs on the phones")
 
 
 class ForecastView(BaseModel):
@@ -86,7 +93,7 @@ class ForecastView(BaseModel):
     queue: str
     date: str = Field(description="YYYY-MM-DD, a day in the report zone")
     zone: str = Field(description="IANA time zone of the report")
-    interval_minutes: int
+    interval_minutes: int = Field(description="length of each interval, minutes")
     target: ForecastTarget
     method: ForecastMethod
     intervals: list[ForecastInterval]

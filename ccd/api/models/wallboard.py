@@ -38,11 +38,13 @@ class QueueTile(BaseModel):
     name: str
     running: bool = Field(description="false: configured but not running in the ACD")
     waiting: int = Field(description="callers waiting now")
-    longest_wait_s: float
+    longest_wait_s: float = Field(description="the longest wait of a caller waiting now, seconds")
     service_level_pct: float | None = Field(description="null before the first caller")
     service_level_s: float = Field(description="the queue's answer threshold, seconds")
     target_pct: float = Field(description="% to answer within service_level_s")
-    meets_target: bool | None
+    meets_target: bool | None = Field(
+        description="service_level_pct >= target_pct; null before the first caller"
+    )
     offered: int
     answered: int
     abandoned: int
@@ -61,7 +63,7 @@ class AgentRow(BaseModel):
     status: Literal["available", "reserved", "on_call", "wrap_up", "paused"]
     reason: str | None = Field(description="the pause reason")
     since: str = Field(description="ISO 8601, UTC: when the agent entered this state")
-    in_state_s: float
+    in_state_s: float = Field(description="seconds in this state")
     call_id: str | None
     call_queue: str | None = Field(description="the queue the current call came through")
     queues: list[str]
