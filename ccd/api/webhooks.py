@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Annotated, TypeVar
 
@@ -159,6 +160,18 @@ def _unavailable(exc: StoreUnavailable) -> ApiProblem:
     return ApiProblem(503, f"the webhook store is unavailable: {exc}", type_=UPSTREAM_UNAVAILABLE)
 
 
+@contextmanager
+def _store_errors(missing: str = "no such webhook") -> Iterator[None]:
+    """The webhook store's refusals as problems: an unknown id 404 (``missing``), the store
+    unavailable 503."""
+    try:
+        yield
+    except WebhookNotFound:
+        raise not_found(missing) from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+
+
 def _subscription_id(request: web.Request) -> str:
     return check_id_param(
         "id", request.match_info["id"], max_length=MAX_ID_LENGTH, missing="no such webhook"
@@ -273,11 +286,9 @@ async def _check_target(api: WebhookApi, url: str) -> None:
 )
 async def list_webhooks(request: web.Request) -> web.Response:
     api = _api(request)
-    try:
+    with _store_errors():
         subscriptions = await api.store.subscriptions()
         stats = await api.store.stats()
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
     return model_json(
         WebhookList(
             webhooks=[
@@ -321,10 +332,8 @@ async def create_webhook(request: web.Request) -> web.Response:
     )
 
     async def create() -> Subscription:
-        try:
+        with _store_errors():
             return await api.store.create(subscription)
-        except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
 
     await _change(
         request,
@@ -341,12 +350,8 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 async def _subscription(api: WebhookApi, subscription_id: str) -> Subscription:
-    try:
+    with _store_errors():
         return await api.store.subscription(subscription_id)
-    except WebhookNotFound:
-        raise not_found("no such webhook") from None
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
 
 
 @operation(
@@ -358,10 +363,8 @@ async def _subscription(api: WebhookApi, subscription_id: str) -> Subscription:
 async def get_webhook(request: web.Request) -> web.Response:
     api = _api(request)
     subscription = await _subscription(api, _subscription_id(request))
-    try:
+    with _store_errors():
         stats = await api.store.stats()
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
     return model_json(
         WebhookView.model_validate(
             subscription_view(subscription, stats.get(subscription.id, DeliveryStats()))
@@ -396,13 +399,9 @@ async def update_webhook(request: web.Request) -> web.Response:
     )
 
     async def update() -> dict[str, DeliveryStats]:
-        try:
+        with _store_errors():
             await api.store.update(changed)
             return await api.store.stats()
-        except WebhookNotFound:
-            raise not_found("no such webhook") from None
-        except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
 
     stats = await _change(
         request,
@@ -431,12 +430,8 @@ async def delete_webhook(request: web.Request) -> web.Response:
     deleted = await _subscription(api, subscription_id)
 
     async def delete() -> None:
-        try:
+        with _store_errors():
             await api.store.delete(subscription_id)
-        except WebhookNotFound:
-            raise not_found("no such webhook") from None
-        except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
 
     await _change(
         request,
@@ -465,12 +460,10 @@ async def list_deliveries(request: web.Request) -> web.Response:
     subscription_id = _subscription_id(request)
     query = _delivery_query(request)
     await _subscription(api, subscription_id)
-    try:
+    with _store_errors():
         deliveries = await api.store.deliveries(
             subscription_id, status=query.status, limit=query.limit
         )
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
     return model_json(
         DeliveryList(deliveries=[DeliveryView.model_validate(delivery_view(d)) for d in deliveries])
     )
@@ -493,12 +486,8 @@ async def replay_delivery(request: web.Request) -> web.Response:
     )
 
     async def replay() -> Delivery:
-        try:
+        with _store_errors("no such delivery"):
             return await api.store.replay(subscription_id, delivery_id, api.clock.now())
-        except WebhookNotFound:
-            raise not_found("no such delivery") from None
-        except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
 
     delivery = await _change(
         request,
