@@ -69,7 +69,9 @@ class WaitingCaller(BaseModel):
     position: int = Field(description="1-based place in line (priority, then join time)")
     waited_s: float = Field(description="seconds since the caller joined, to 0.1 s")
     priority: int
-    caller_num: str | None
+    caller_num: str | None = Field(
+        description="the caller's number as it arrived (may be empty); null: not known to ccd"
+    )
     callback: bool = Field(description="waiting for a call back (virtual hold), no channel")
     ringing: list[str] = Field(description="agents being rung for this caller")
 
@@ -92,9 +94,9 @@ class QueueLive(BaseModel):
     callbacks_dropped: int
     total_wait_answered_s: float = Field(description="summed wait of answered callers, s")
     waiting: int = Field(description="callers waiting now")
-    longest_wait_s: float
+    longest_wait_s: float = Field(description="wait of the longest-waiting caller now, s")
     agents: dict[str, int] = Field(description="agent status -> agents of the queue in it")
-    service_level_s: float
+    service_level_s: float = Field(description="the service level's answer threshold, s")
     service_level: float | None = Field(
         description="answered within service_level_s / (answered + abandoned after it),"
         " 0..1; null before any outcome"
@@ -115,7 +117,7 @@ class AgentView(BaseModel):
     name: str
     interface: str = Field(description="what Originate dials: PJSIP/1001, Local/1001@ctx")
     skills: dict[str, int] = Field(description="skill -> level 1..10")
-    max_calls: int
+    max_calls: int = Field(description="calls the agent handles at once (1)")
     queues: list[str] = Field(description="queues joined at login")
     created_at: str = Field(description="ISO 8601")
     updated_at: str = Field(description="ISO 8601")

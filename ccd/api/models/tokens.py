@@ -22,9 +22,11 @@ class TokenView(BaseModel):
     status: Literal["active", "expired", "revoked"] = Field(description="as of the request")
     created_at: str = Field(description="ISO 8601, UTC")
     expires_at: str | None = Field(description="ISO 8601, UTC; null: never expires")
-    revoked_at: str | None = Field(description="ISO 8601, UTC")
-    last_used_at: str | None = Field(description="ISO 8601, UTC")
-    last_used_from: str | None = Field(description="the client address of the last use")
+    revoked_at: str | None = Field(description="ISO 8601, UTC; null: not revoked")
+    last_used_at: str | None = Field(description="ISO 8601, UTC; null: never used")
+    last_used_from: str | None = Field(
+        description="the client address of the last use; null: never used, or not known"
+    )
 
 
 class TokenList(BaseModel):

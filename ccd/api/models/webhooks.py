@@ -21,10 +21,12 @@ class DeliveryStatsView(BaseModel):
     failed_attempts: int = Field(description="attempts a receiver failed (non-2xx, timeout…)")
     pending: int
     dead: int = Field(description="deliveries retries gave up on (replayable)")
-    last_success_at: str | None = Field(description=UTC_TIME)
-    last_failure_at: str | None = Field(description=UTC_TIME)
-    latency_ms_avg: float | None = Field(description="milliseconds to a 2xx, on average")
-    latency_ms_max: float | None = Field(description="milliseconds")
+    last_success_at: str | None = Field(description=UTC_TIME + "; null: none yet")
+    last_failure_at: str | None = Field(description=UTC_TIME + "; null: none yet")
+    latency_ms_avg: float | None = Field(
+        description="milliseconds to a 2xx, on average; null: nothing delivered yet"
+    )
+    latency_ms_max: float | None = Field(description="milliseconds; null: nothing delivered yet")
 
 
 class WebhookView(BaseModel):
