@@ -10,9 +10,10 @@ is not running in this process).
 Errors: a bad field is a 422 naming it; an unknown id 404; a conflict (id taken, queue still
 a destination, action the ACD refuses) 409; the database or the ACD unavailable 503.
 
-Every change is audited (``ccd.api.audit_trail.audited``): configuration writes as ``agent.created`` …
-``pause_reason.deleted`` with the object's view before and after, agent actions as
-``agent.logged_in`` … ``agent.left_queue`` with the agent's state before and after. The
+Every change is audited (``ccd.api.audit_trail.audited``): configuration writes as
+``agent.created`` … ``pause_reason.deleted`` with the object's view before and after,
+agent actions as ``agent.logged_in`` … ``agent.left_queue`` with the agent's state before
+and after. The
 trail is checked before the change (a process without one changes nothing: 503) and
 written after it succeeded, so a refused change records nothing and answers as it would
 without an audit; a trail that fails at that moment is a 503 saying the change was made
