@@ -36,7 +36,8 @@ from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
 from ccd.agi.server import AgiHandler, AgiServer
-from ccd.ami.gateway import AmiError, AmiGateway
+from ccd.ami.fleet import AmiFleet
+from ccd.ami.gateway import AmiGateway
 from ccd.ami.recording import AmiRecorder
 from ccd.ami.translate import RELEVANT_EVENTS, translate
 from ccd.api.app import build_api
@@ -125,6 +126,7 @@ class Components:
     live: LiveCalls
     hub: EventHub
     gateway: AmiGateway
+    """The first (default) Asterisk server's gateway; ``fleet`` has every server's."""
     tokens: TokenStore
     cdr: CdrService
     cdr_writer: CdrWriter
@@ -139,6 +141,8 @@ class Components:
     web_app: web.Application
     ha: HaRuntime | None = None
     """High availability: the election's runtime (None: ``[ha] enabled`` is false)."""
+    fleet: AmiFleet | None = None
+    """Every configured Asterisk server's gateway, by name."""
 
 
 class _AgiRouter:
@@ -255,35 +259,48 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     # after the live model: same event order, live first
     bus.subscribe(cdr.handle if ha is None else _standby_cdr_events(cdr.handle, ha.acting))
 
-    def on_frame(frame: dict[str, str]) -> None:
-        # Most AMI traffic (VarSet, Newexten, ...) is never translated: drop it before
-        # reading the clock, which costs more than this set lookup.
-        if frame.get("Event") not in RELEVANT_EVENTS:
-            return
-        event = translate(frame, clock.now())
-        if event is not None:
-            bus.publish(event)
+    def frames_of(server: str) -> Callable[[dict[str, str]], None]:
+        def on_frame(frame: dict[str, str]) -> None:
+            # Most AMI traffic (VarSet, Newexten, ...) is never translated: drop it before
+            # reading the clock, which costs more than this set lookup.
+            if frame.get("Event") not in RELEVANT_EVENTS:
+                return
+            event = translate(frame, clock.now(), server)
+            if event is not None:
+                bus.publish(event)
+
+        return on_frame
 
     ami = settings.ami
-    gateway = AmiGateway(
-        host=ami.host,
-        port=ami.port,
-        username=ami.username,
-        secret=ami.secret.get_secret_value(),
-        on_event=on_frame,
-        on_resync_row=on_frame,
-        on_connection=bus.publish,
-        clock=clock,
-        action_timeout_s=ami.action_timeout_s,
-        ping_interval_s=ami.ping_interval_s,
-        ping_timeout_s=ami.ping_timeout_s,
-        backoff=Backoff(
-            BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s), random.Random()
-        ),
-    )
-    if ha is not None:
-        # A fenced leader (lease lost, or woken from a pause) writes nothing to Asterisk.
-        gateway.action_gate = ha.acting
+    gateways: list[AmiGateway] = []
+    # One gateway per Asterisk server, each with its own connection, backoff and resync;
+    # its events carry the server's name.
+    for server in settings.servers:
+        on_server_frame = frames_of(server.name)
+        server_gateway = AmiGateway(
+            host=server.host,
+            port=server.port,
+            username=server.username,
+            secret=server.secret.get_secret_value(),
+            on_event=on_server_frame,
+            on_resync_row=on_server_frame,
+            on_connection=bus.publish,
+            clock=clock,
+            action_timeout_s=ami.action_timeout_s,
+            ping_interval_s=ami.ping_interval_s,
+            ping_timeout_s=ami.ping_timeout_s,
+            backoff=Backoff(
+                BackoffPolicy(min_s=ami.reconnect_min_s, max_s=ami.reconnect_max_s),
+                random.Random(),
+            ),
+            server=server.name,
+        )
+        if ha is not None:
+            # A fenced leader (lease lost, or woken from a pause) writes nothing to Asterisk.
+            server_gateway.action_gate = ha.acting
+        gateways.append(server_gateway)
+    fleet = AmiFleet(gateways)
+    gateway = fleet.first
     acd_store = AcdStore(engine, clock=clock)
     dialer_store = DialerStore(engine, clock=clock)
     live_channels = _live_channels(live)
@@ -366,7 +383,12 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     )
     if ha is not None:
         metrics.register(HaCollector(ha))
-    control = AmiCallControl(ami=gateway, calls=live, context=settings.originate.context)
+    control = AmiCallControl(
+        ami=gateway,
+        calls=live,
+        context=settings.originate.context,
+        ami_for_server=fleet.for_server,  # a hangup goes to the call's own server
+    )
     monitors = MonitorService(
         ami=gateway,
         calls=live,
@@ -378,9 +400,10 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     )
     bus.subscribe(when_acting(monitors.handle))
     readiness = Readiness(
-        ami=gateway,
+        ami=gateway if len(fleet) == 1 else None,
         database_ping=lambda: ping(engine),
         checks=(
+            fleet.not_ready_reasons,
             cdr_writer.not_ready_reasons if ha is None else _when_active(ha, cdr_writer),
             cdr.not_ready_reasons,
             survey_answers.not_ready_reasons,
@@ -527,9 +550,9 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         await loop_lag.stop()
 
     async def asterisk(_: web.Application) -> AsyncIterator[None]:
-        await gateway.start()
+        await fleet.start()
         yield
-        await gateway.stop()
+        await fleet.stop()
 
     async def queues(_: web.Application) -> AsyncIterator[None]:
         # After the database (configuration, session log) and before the AGI server
@@ -618,10 +641,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
             await active_stack.enter_async_context(
                 contextlib.asynccontextmanager(lifetime)(web_app)
             )
-        try:
-            await gateway.resync()
-        except AmiError as exc:
-            log.warning("ha takeover resync not done; the next AMI login resyncs", error=str(exc))
+        await fleet.resync()  # a server not connected resyncs at its next login
 
     async def high_availability(_: web.Application) -> AsyncIterator[None]:
         assert ha is not None
@@ -684,6 +704,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         loop_lag=loop_lag,
         web_app=web_app,
         ha=ha,
+        fleet=fleet,
     )
 
 

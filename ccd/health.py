@@ -29,7 +29,7 @@ class Readiness:
     def __init__(
         self,
         *,
-        ami: AmiStatus,
+        ami: AmiStatus | None,
         database_ping: Callable[[], Awaitable[None]],
         database_timeout_s: float = 2.0,
         checks: Sequence[Callable[[], Iterable[str]]] = (),
@@ -41,10 +41,11 @@ class Readiness:
 
     async def not_ready_reasons(self) -> list[str]:
         reasons: list[str] = []
-        if not self._ami.logged_in:
-            detail = f" ({self._ami.last_error})" if self._ami.last_error else ""
+        ami = self._ami  # None with several servers: the fleet's check names each one
+        if ami is not None and not ami.logged_in:
+            detail = f" ({ami.last_error})" if ami.last_error else ""
             reasons.append(f"ami: not logged in to Asterisk{detail}")
-        elif not self._ami.resynced:
+        elif ami is not None and not ami.resynced:
             reasons.append("ami: logged in, live model not yet resynced with Asterisk")
         try:
             async with asyncio.timeout(self._database_timeout_s):

@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ccd.domain.client_address import parse_networks
 from ccd.domain.safety import is_ami_safe
+from ccd.domain.servers import DEFAULT_SERVER_NAME, SERVER_NAME_PATTERN
 from ccd.errors import ConfigError
 from ccd.monitor.devices import DEFAULT_PATTERNS as DEFAULT_DEVICE_PATTERNS
 from ccd.monitor.devices import pattern_problem
@@ -94,6 +95,40 @@ class AmiSettings(_Section):
     def _backoff_bounds(self) -> AmiSettings:
         _check_not_above(self, "reconnect_min_s", "reconnect_max_s")
         return self
+
+
+SERVER_SECRET_ENV_PREFIX = "CCD_ASTERISK_SECRET_"  # noqa: S105 - a variable name
+
+
+def server_secret_env(name: str) -> str:
+    """The environment variable holding the AMI secret of the ``[[asterisk]]`` server
+    ``name`` (``CCD_ASTERISK_SECRET_`` + the name in upper case, ``-`` as ``_``)."""
+    return SERVER_SECRET_ENV_PREFIX + name.upper().replace("-", "_")
+
+
+class AsteriskServerSettings(_Section):
+    """One Asterisk server of several (``[[asterisk]]``); the timeouts and backoff of
+    ``[ami]`` apply to every server."""
+
+    name: str = Field(pattern=SERVER_NAME_PATTERN)
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(default="ccd", min_length=1)
+    # Only from the environment (server_secret_env(name), else CCD_AMI__SECRET).
+    secret: SecretStr = SecretStr("")
+
+    _safe_username = field_validator("username", "host")(_check_ami_safe)
+
+
+@dataclass(frozen=True, slots=True)
+class AmiServer:
+    """One configured Asterisk server, resolved: where and as whom to log in."""
+
+    name: str
+    host: str
+    port: int
+    username: str
+    secret: SecretStr
 
 
 class HttpSettings(_Section):
@@ -479,6 +514,8 @@ class Settings(BaseSettings):
     )
 
     ami: AmiSettings
+    # Several Asterisk servers ([[asterisk]] tables); empty: the one server of [ami].
+    asterisk: tuple[AsteriskServerSettings, ...] = ()
     http: HttpSettings = Field(default_factory=HttpSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
@@ -508,6 +545,28 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @field_validator("asterisk")
+    @classmethod
+    def _unique_server_names(
+        cls, value: tuple[AsteriskServerSettings, ...]
+    ) -> tuple[AsteriskServerSettings, ...]:
+        names = [server.name for server in value]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError("server names must be unique; repeated: " + ", ".join(duplicated))
+        return value
+
+    @property
+    def servers(self) -> tuple[AmiServer, ...]:
+        """Every Asterisk server ccd connects to, the first being the default one."""
+        if not self.asterisk:
+            ami = self.ami
+            return (AmiServer(DEFAULT_SERVER_NAME, ami.host, ami.port, ami.username, ami.secret),)
+        return tuple(
+            AmiServer(server.name, server.host, server.port, server.username, server.secret)
+            for server in self.asterisk
+        )
 
     @classmethod
     def settings_customise_sources(
@@ -557,6 +616,8 @@ class Settings(BaseSettings):
         data: dict[str, Any] = self.model_dump(mode="json")
         secret = self.ami.secret.get_secret_value()
         data["ami"]["secret"] = MASK if secret else "(not set)"
+        for server, shown in zip(self.asterisk, data["asterisk"], strict=True):
+            shown["secret"] = MASK if server.secret.get_secret_value() else "(not set)"
         data["database"]["url"] = mask_database_url(self.database_url)
         return data
 
@@ -626,7 +687,10 @@ def parse_settings(
     problems += _misspelled_env_vars(environ)
 
     secret = _lookup(environ, AMI_SECRET_ENV)
-    if not secret and require_ami_secret:
+    servers = file_data.get("asterisk")
+    if isinstance(servers, list) and servers:
+        problems += _server_secrets(servers, source, secret, environ, require_ami_secret)
+    elif not secret and require_ami_secret:
         problems.append(
             f"environment {AMI_SECRET_ENV}: "
             + ("missing" if secret is None else "empty")
@@ -661,6 +725,36 @@ def parse_settings(
     settings._sources = tuple(sources)
     settings._origins = origins
     return settings
+
+
+def _server_secrets(
+    servers: list[Any],
+    source: str,
+    shared_secret: str | None,
+    environ: Mapping[str, str],
+    required: bool,
+) -> list[str]:
+    """Put each ``[[asterisk]]`` server's secret from the environment into its table;
+    the problems of those missing."""
+    problems = []
+    for server in servers:
+        if not isinstance(server, dict) or not isinstance(server.get("name"), str):
+            continue  # validation names what is wrong with it
+        own = server_secret_env(server["name"])
+        if "secret" in server:
+            problems.append(
+                f"{source}: asterisk.{server['name']}.secret: secrets are not read from the "
+                f"file — set {own} in the environment instead"
+            )
+            continue
+        value = _lookup(environ, own) or shared_secret
+        server["secret"] = value or ""
+        if not value and required:
+            problems.append(
+                f"environment {own}: missing — set it (or {AMI_SECRET_ENV}, shared by every "
+                f"server) in the environment (AMI secrets are never read from the file)"
+            )
+    return problems
 
 
 def _leaf_fields(model: type[BaseModel] = Settings) -> list[tuple[tuple[str, ...], Any]]:
@@ -803,7 +897,8 @@ def _describe(error: Any, source: str, environ: Mapping[str, str]) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if _is_secret_loc(loc) or kind == "model_type" or isinstance(error.get("input"), dict):
+    # A table or a list of tables (``[[asterisk]]``) may hold secrets: never echoed.
+    if _is_secret_loc(loc) or kind == "model_type" or isinstance(error.get("input"), dict | list):
         return f"{where}: {dotted}: {message}"
     shown = repr(error.get("input"))
     if len(shown) > 60:

@@ -43,6 +43,7 @@ def cdr_row(linkedid: str, **overrides: Any) -> dict[str, Any]:
         "contact_id": None,
         "recording_ref": None,
         "written_at": started + timedelta(seconds=66),
+        "server": "default",
     }
     unknown = set(overrides) - set(row)
     assert not unknown, unknown

@@ -105,6 +105,7 @@ class FakeAmiConnection:
                             **reply,
                             "AMIversion": "11.0.0",
                             "AsteriskVersion": server.asterisk_version,
+                            "SystemName": server.system_name,
                         }
                     )
                 )
@@ -166,6 +167,7 @@ class FakeAmi:
         self.answer_pings = True
         self.send_fully_booted = True
         self.asterisk_version: str | None = "22.10.0"
+        self.system_name = ""  # asterisk.conf systemname (CoreSettings SystemName)
         self.channels: list[dict[str, str]] = []
         # Live events Asterisk interleaves with the resync list (after its first row).
         self.events_during_resync: list[dict[str, str]] = []

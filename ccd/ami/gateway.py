@@ -102,7 +102,10 @@ class AmiGateway:
         events: str = "on",
         max_frame_bytes: int = MIB,
         max_headers: int = DEFAULT_MAX_HEADERS,
+        server: str = "",
     ) -> None:
+        self.server = server
+        """The configured name of this Asterisk server, set on its connection events."""
         self._host = host
         self._port = port
         self._username = username
@@ -129,6 +132,7 @@ class AmiGateway:
         self._resynced = False
         self._resynced_event = asyncio.Event()
         self._asterisk_version: str | None = None
+        self._system_name: str | None = None
         self._ami_version: str | None = None
         self._fully_booted = False
         self.last_error: str | None = None
@@ -163,6 +167,13 @@ class AmiGateway:
     def asterisk_version(self) -> str | None:
         """From ``CoreSettings`` when the AMI user may read it, else None."""
         return self._asterisk_version
+
+    @property
+    def system_name(self) -> str | None:
+        """``systemname`` of asterisk.conf from ``CoreSettings`` ("" when unset; None when
+        not read yet or the AMI user may not read it). Asterisk prefixes every uniqueid
+        and linkedid with it."""
+        return self._system_name
 
     @property
     def ami_version(self) -> str | None:
@@ -318,6 +329,7 @@ class AmiGateway:
                 AmiConnected(
                     at=self._clock.now(),
                     asterisk_version=self._asterisk_version or f"unknown (AMI {proto.version})",
+                    server=self.server,
                 )
             )
             announced = True
@@ -348,7 +360,11 @@ class AmiGateway:
             self._protocol = None
             self.backoff.connection_ended(self._clock.monotonic() - connected_at)
             if announced:
-                self._emit(AmiDisconnected(at=self._clock.now(), reason=proto.end_reason))
+                self._emit(
+                    AmiDisconnected(
+                        at=self._clock.now(), reason=proto.end_reason, server=self.server
+                    )
+                )
 
     async def _login(self, proto: GatewayProtocol) -> None:
         login = Action(
@@ -373,8 +389,10 @@ class AmiGateway:
             response = await self._send(proto, action, self.action_timeout_s)
         except (AmiActionFailed, AmiTimeout) as exc:
             log.info("ami asterisk version unavailable", error=str(exc))
+            self._system_name = None
             return None
         assert isinstance(response, dict)
+        self._system_name = response.get("SystemName", "")
         return response.get("AsteriskVersion") or None
 
     async def _resync(self, proto: GatewayProtocol) -> None:
@@ -390,11 +408,13 @@ class AmiGateway:
                 # In wire order: events after this line are newer than the snapshot.
                 self._resynced = True
                 self._resynced_event.set()
-                self._emit(ResyncFinished(at=self._clock.now(), channel_count=rows))
+                self._emit(
+                    ResyncFinished(at=self._clock.now(), channel_count=rows, server=self.server)
+                )
 
         action = Action({"Action": "CoreShowChannels"}, as_list=True)
         self._resynced = False
-        self._emit(ResyncStarted(at=self._clock.now()))
+        self._emit(ResyncStarted(at=self._clock.now(), server=self.server))
         proto.row_listeners[action.action_id] = on_row
         await self._send(proto, action, self.resync_timeout_s)
         log.info("ami resync finished", channels=rows)

@@ -141,6 +141,7 @@ _SNAPSHOT_GETTERS = {
     _set_connected_name,
     _set_context,
     _set_exten,
+    _set_server,
 ) = slot_setters(
     ChannelSnapshot,
     (
@@ -154,6 +155,7 @@ _SNAPSHOT_GETTERS = {
         "connected_name",
         "context",
         "exten",
+        "server",
     ),
 )
 
@@ -184,6 +186,7 @@ def _new_snapshot(
     _set_connected_name(snap, connected_name)
     _set_context(snap, context)
     _set_exten(snap, exten)
+    _set_server(snap, "")
     return snap
 
 
@@ -400,13 +403,36 @@ RELEVANT_EVENTS = frozenset(_TRANSLATORS)
 """Event names ``translate`` can turn into a domain event (for AMI ``eventfilter`` docs)."""
 
 
-def translate(frame: Frame, now: datetime) -> DomainEvent | None:
-    """One AMI event frame → a domain event, or None (irrelevant or incomplete frame)."""
+def translate(frame: Frame, now: datetime, server: str = "") -> DomainEvent | None:
+    """One AMI event frame → a domain event, or None (irrelevant or incomplete frame).
+    ``server``: the configured Asterisk server the frame came from, set on the event's
+    channel snapshots (and on the events that carry it themselves)."""
     translator = _TRANSLATORS.get(frame.get("Event", ""))
     if translator is None:
         return None
     try:
-        return translator(frame, now)
+        event = translator(frame, now)
     except (TypeError, AttributeError):
         # Only reachable with non-str values from a caller that broke the Frame contract.
         return None
+    if server and event is not None:
+        _tag_server(event, server)
+    return event
+
+
+_SERVER_TAGGED = (OriginateResponded, UserEventReceived, AsteriskCdrReceived)
+
+
+def _tag_server(event: DomainEvent, server: str) -> None:
+    # The event and its snapshots were built just now by this module and nobody else
+    # holds them yet: setting the slot is the cheapest way to tag them.
+    if isinstance(event, DialStarted | DialEnded):
+        if event.caller is not None:
+            _set_server(event.caller, server)
+        _set_server(event.destination, server)
+    elif isinstance(event, _SERVER_TAGGED):
+        object.__setattr__(event, "server", server)
+    else:
+        channel = getattr(event, "channel", None)
+        if isinstance(channel, ChannelSnapshot):
+            _set_server(channel, server)

@@ -57,6 +57,7 @@ from ccd.cdr.queries import (
 )
 from ccd.domain.auth import Principal, Role
 from ccd.domain.cdr import Direction, Disposition, LegRecord
+from ccd.domain.servers import SERVER_NAME_PATTERN
 
 log = structlog.get_logger("ccd.api")
 
@@ -116,6 +117,7 @@ class CdrExportQuery(BaseModel):
     queue: Text80 | None = None
     agent: Id64 | None = None
     campaign: Id64 | None = None
+    server: Annotated[str, Field(pattern=SERVER_NAME_PATTERN)] | None = None
     sort: CdrSort = CdrSort.NEWEST_FIRST
 
 
@@ -207,6 +209,7 @@ def cdr_filter(query: CdrExportQuery, principal: Principal) -> CdrFilter:
         queue=query.queue,
         agent_id=agent_id,
         campaign_id=query.campaign,
+        server=query.server,
     )
 
 
@@ -237,6 +240,7 @@ def _filter_fingerprint(filters: CdrFilter) -> str:
             filters.queue,
             filters.agent_id,
             filters.campaign_id,
+            *([] if filters.server is None else [filters.server]),
         ],
         separators=(",", ":"),
     )

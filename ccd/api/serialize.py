@@ -55,6 +55,7 @@ def channel_view(channel: LiveChannel, *, now: datetime) -> JsonObject:
 def call_view(call: Call, *, now: datetime) -> JsonObject:
     return {
         "id": call.linkedid,
+        "server": call.server,
         "state": call.state.value,
         "started_at": iso(call.started_at),
         "answered_at": iso(call.answered_at),

@@ -114,7 +114,9 @@ and the calls they finish are SYSTEM-ended with ``hangup_cause`` None. Rows of f
 calls or hung-up legs are ignored. From ``AmiDisconnected`` (or ``AmiConnected``) until
 ``ResyncFinished`` ccd may have missed events: a call first learnt of through a Hangup is
 then kept until the resync ends (its other legs' hangups may follow) instead of being
-finished on that single leg.
+finished on that single leg. With several Asterisk servers all of this is per server (the
+events' ``server``, the legs' ``snapshot.server``): one server's resync never ends another
+server's legs. A record's ``server`` is its originator's.
 """
 
 from __future__ import annotations
@@ -452,9 +454,11 @@ class CdrBuilder:
         self._tombstone_order: deque[str] = deque()
         self._tombstones: set[str] = set()  # linkedids of finished calls
         self._seq = 0
-        self._resync_from_seq: int | None = None  # None: no resync open
-        self._confirmed: set[str] = set()
-        self._in_sync = True
+        # Per Asterisk server (events' ``server``, legs' ``snapshot.server``): a server
+        # resyncs and falls out of sync on its own and settles only its own legs.
+        self._resync_from_seq: dict[str, int] = {}  # open resyncs
+        self._confirmed: dict[str, set[str]] = {}
+        self._out_of_sync: set[str] = set()
         self._grouping = CallGrouping(limit=tombstone_limit)
         # Dialer attempts whose call has no channel yet, oldest first.
         self._dialer_attempts: OrderedDict[str, DialerAttemptStarted] = OrderedDict()
@@ -786,8 +790,8 @@ class CdrBuilder:
         return []
 
     def _on_resync_started(self, event: ResyncStarted) -> list[CallRecord]:
-        self._resync_from_seq = self._seq
-        self._confirmed = set()
+        self._resync_from_seq[event.server] = self._seq
+        self._confirmed[event.server] = set()
         return []
 
     def _on_resync_channel(self, event: ResyncChannel) -> list[CallRecord]:
@@ -809,22 +813,25 @@ class CdrBuilder:
             leg.update(snap, event.at)
             if bridge_id != leg.bridge_id:
                 self._move_bridge(leg, bridge_id, event.at)
-        if self._resync_from_seq is not None:
-            self._confirmed.add(snap.uniqueid)
+        confirmed = self._confirmed.get(snap.server)
+        if confirmed is not None:
+            confirmed.add(snap.uniqueid)
         return []
 
     def _on_resync_finished(self, event: ResyncFinished) -> list[CallRecord]:
-        from_seq = self._resync_from_seq
+        server = event.server
+        from_seq = self._resync_from_seq.pop(server, None)
         if from_seq is None:
             return []  # none open (abandoned by a disconnect)
-        self._resync_from_seq = None
-        self._in_sync = True
-        confirmed = self._confirmed
-        self._confirmed = set()
+        self._out_of_sync.discard(server)
+        confirmed = self._confirmed.pop(server, set())
         lost = [
             leg
             for uniqueid, leg in self._legs.items()
-            if leg.ended_at is None and leg.seq < from_seq and uniqueid not in confirmed
+            if leg.ended_at is None
+            and leg.seq < from_seq
+            and uniqueid not in confirmed
+            and leg.snapshot.server == server
         ]
         records: list[CallRecord] = []
         for leg in lost:
@@ -834,17 +841,19 @@ class CdrBuilder:
         ended = [
             c
             for c in self._calls.values()
-            if c.open_legs == 0 and c.linkedid not in self._unsettled
+            if c.open_legs == 0
+            and c.linkedid not in self._unsettled
+            and all(leg.snapshot.server == server for leg in c.legs.values())
         ]
         for call in ended:
             records += self._complete(call, event.at)
         return records
 
     def _on_out_of_sync(self, event: AmiConnected | AmiDisconnected) -> list[CallRecord]:
-        self._in_sync = False
+        self._out_of_sync.add(event.server)
         if isinstance(event, AmiDisconnected):
-            self._resync_from_seq = None
-            self._confirmed = set()
+            self._resync_from_seq.pop(event.server, None)
+            self._confirmed.pop(event.server, None)
         return []
 
     # ---- mechanics -----------------------------------------------------------------
@@ -888,7 +897,7 @@ class CdrBuilder:
         call.open_legs -= 1
         if call.open_legs > 0:
             return []
-        if call.orphan and not self._in_sync:
+        if call.orphan and leg.snapshot.server in self._out_of_sync:
             return []  # more of it may follow; ResyncFinished completes it
         return self._complete(call, at)
 
@@ -1045,6 +1054,7 @@ class CdrBuilder:
             campaign_id=attempt.campaign_id if attempt is not None else None,
             contact_id=attempt.contact_id if attempt is not None else None,
             recording_ref=call.recording_ref,
+            server=originator.snapshot.server,
         )
 
     @staticmethod

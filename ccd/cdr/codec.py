@@ -141,6 +141,7 @@ def call_fields(call: CallRecord, *, raw_ivr: bool = False) -> dict[str, Any]:
         "campaign_id": call.campaign_id,
         "contact_id": call.contact_id,
         "recording_ref": call.recording_ref,
+        "server": call.server,
     }
 
 
@@ -210,6 +211,7 @@ def call_from_json(data: dict[str, Any]) -> CallRecord:
         campaign_id=data["campaign_id"],
         contact_id=data["contact_id"],
         recording_ref=data["recording_ref"],
+        server=data.get("server", ""),  # absent in records spooled before it existed
     )
 
 

@@ -31,6 +31,7 @@ class CdrFilter:
     queue: str | None = None
     agent_id: str | None = None
     campaign_id: str | None = None
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class StoredCdr:
     contact_id: str | None
     recording_ref: str | None
     written_at: datetime
+    server: str
     # Not a cdrs column: the call's post-call survey (survey_responses), question → score
     # 1..5 or None when asked and not answered; {} when the caller took no survey.
     survey: Mapping[str, int | None] = field(default_factory=dict)

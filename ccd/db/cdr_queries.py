@@ -62,6 +62,7 @@ def _conditions(filters: CdrFilter) -> list[ColumnElement[bool]]:
         (c.queue, filters.queue),
         (c.agent_id, filters.agent_id),
         (c.campaign_id, filters.campaign_id),
+        (c.server, filters.server),
     )
     conditions.extend(column == value for column, value in exact if value is not None)
     return conditions

@@ -116,6 +116,9 @@ class CallDetailRecord(Base):
     contact_id: Mapped[str | None] = mapped_column(String(64))
     recording_ref: Mapped[str | None] = mapped_column(String(500))
     written_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The configured Asterisk server the call was on (0014_cdr_server); rows written
+    # before it were all on the one server, named "default".
+    server: Mapped[str] = mapped_column(String(32), index=True, server_default="default")
 
 
 class CallLeg(Base):

@@ -35,6 +35,7 @@ class Call:
     callee_num: str
     channels: tuple[LiveChannel, ...]  # in creation order; the first is the originator
     ivr_path: tuple[IvrStep, ...] = ()  # every IVR visit of the call so far, in order
+    server: str = ""  # the configured Asterisk server the call is on
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ class CallRecord:
     campaign_id: str | None = None
     contact_id: str | None = None
     recording_ref: str | None = None
+    server: str = ""  # the configured Asterisk server the call was on
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,3 +44,4 @@ class ChannelSnapshot:
     connected_name: str = ""
     context: str = ""
     exten: str = ""
+    server: str = ""  # the configured Asterisk server it lives on (ccd tags it)

@@ -104,6 +104,7 @@ class OriginateResponded:
     reason: int
     channel: str
     uniqueid: str
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class UserEventReceived:
     uniqueid: str
     linkedid: str
     fields: Mapping[str, str]
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class AsteriskCdrReceived:
 
     at: datetime
     fields: Mapping[str, str]
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +135,20 @@ class AmiConnected:
 
     at: datetime
     asterisk_version: str
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
 class AmiDisconnected:
     at: datetime
     reason: str
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
 class ResyncStarted:
     at: datetime
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +165,7 @@ class ResyncChannel:
 class ResyncFinished:
     at: datetime
     channel_count: int
+    server: str = ""  # the Asterisk server it came from
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ answer; it never chooses the dialplan application (CVE-2024-42365).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 import structlog
@@ -26,10 +27,20 @@ class AmiActions(Protocol):
 
 
 class AmiCallControl:
-    def __init__(self, *, ami: AmiActions, calls: CallDirectory, context: str) -> None:
+    def __init__(
+        self,
+        *,
+        ami: AmiActions,
+        calls: CallDirectory,
+        context: str,
+        ami_for_server: Callable[[str], AmiActions] | None = None,
+    ) -> None:
+        """``ami``: the default server's; ``ami_for_server``: a server name's (several
+        Asterisk servers: a hangup goes to the server each channel is on)."""
         self._ami = ami
         self._calls = calls
         self._context = context
+        self._ami_for_server = ami_for_server
 
     async def originate(
         self,
@@ -78,11 +89,19 @@ class AmiCallControl:
             return False
         for channel in call.channels:
             name = channel.snapshot.name
+            server = channel.snapshot.server
             try:
-                await self._ami.hangup(HangupAction(name))
+                ami = self._ami if self._ami_for_server is None else self._ami_for_server(server)
+                await ami.hangup(HangupAction(name))
             except Exception as exc:
                 # The channel may have gone between the lookup and the action: not an error.
-                log.info("hangup not applied", channel=name, linkedid=linkedid, reason=_reason(exc))
+                log.info(
+                    "hangup not applied",
+                    channel=name,
+                    linkedid=linkedid,
+                    server=server,
+                    reason=_reason(exc),
+                )
         return True
 
 

@@ -50,6 +50,9 @@ Rules
   ``tombstone_limit`` hung-up uniqueids are remembered and rows for them are ignored.
 - ``AmiDisconnected`` marks the model ``stale`` (calls kept, shown as possibly outdated)
   until the next ``ResyncFinished``; it also abandons a resync in progress.
+- With several Asterisk servers each of these is per server (the events' ``server``, the
+  channels' ``snapshot.server``): a resync of one server never removes another's calls.
+  A call's ``server`` is its first channel's.
 - A snapshot event (state, caller id, bridge) for an unknown, not hung-up uniqueid adds the
   channel: ccd may have missed its ``Newchannel`` while disconnected. A channel keeps the
   call it joined: when Asterisk moves it onto another linkedid (a bridge), the first is kept.
@@ -143,6 +146,7 @@ _set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = s
     _set_callee_num,
     _set_channels,
     _set_ivr_path,
+    _set_server,
 ) = slot_setters(
     Call,
     (
@@ -155,6 +159,7 @@ _set_ch_snapshot, _set_ch_created_at, _set_ch_answered_at, _set_ch_bridge_id = s
         "callee_num",
         "channels",
         "ivr_path",
+        "server",
     ),
 )
 
@@ -227,9 +232,11 @@ class LiveModel:
         self._tombstone_order: deque[str] = deque()
         self._tombstones: set[str] = set()
         self._seq = 0
-        self._stale = False
-        self._resync_from_seq: int | None = None  # None: no resync open
-        self._confirmed: set[str] = set()
+        # Per Asterisk server (its name; "" when untagged): each connection drops, resyncs
+        # and goes stale on its own, and touches only its own channels.
+        self._stale_servers: set[str] = set()
+        self._resync_from_seq: dict[str, int] = {}  # open resyncs
+        self._confirmed: dict[str, set[str]] = {}
         self._grouping = CallGrouping(limit=tombstone_limit)
         self._handlers: dict[type[Any], Callable[[Any], list[CallChange]]] = {
             ChannelCreated: self._on_created,
@@ -275,12 +282,17 @@ class LiveModel:
 
     @property
     def stale(self) -> bool:
-        """True from an AMI disconnect until the next resync finishes."""
-        return self._stale
+        """True from an AMI disconnect until the next resync finishes (of any server)."""
+        return bool(self._stale_servers)
+
+    @property
+    def stale_servers(self) -> frozenset[str]:
+        """The servers whose calls may be outdated (disconnected, not resynced since)."""
+        return frozenset(self._stale_servers)
 
     @property
     def resyncing(self) -> bool:
-        return self._resync_from_seq is not None
+        return bool(self._resync_from_seq)
 
     def snapshot(self) -> set[tuple[str, str]]:
         """(channel name, state text) pairs, comparable with ``core show channels``."""
@@ -375,8 +387,8 @@ class LiveModel:
         return self._changed([call], event.at)
 
     def _on_resync_started(self, event: ResyncStarted) -> list[CallChange]:
-        self._resync_from_seq = self._seq
-        self._confirmed = set()
+        self._resync_from_seq[event.server] = self._seq
+        self._confirmed[event.server] = set()
         return []
 
     def _on_resync_channel(self, event: ResyncChannel) -> list[CallChange]:
@@ -384,8 +396,9 @@ class LiveModel:
         uniqueid = snap.uniqueid
         if uniqueid in self._tombstones:
             return []
-        if self._resync_from_seq is not None:
-            self._confirmed.add(uniqueid)
+        confirmed = self._confirmed.get(snap.server)
+        if confirmed is not None:
+            confirmed.add(uniqueid)
         bridge_id = event.bridge_id or None
         channel = self._channels.get(uniqueid)
         if channel is not None:
@@ -395,26 +408,27 @@ class LiveModel:
         return self._add(snap, event.at, created_at, answered_at, bridge_id)
 
     def _on_resync_finished(self, event: ResyncFinished) -> list[CallChange]:
-        from_seq = self._resync_from_seq
+        server = event.server
+        from_seq = self._resync_from_seq.pop(server, None)
         if from_seq is None:
             return []  # no resync open (abandoned by a disconnect): still stale if it was
-        self._resync_from_seq = None
-        self._stale = False
-        confirmed = self._confirmed
-        self._confirmed = set()
+        self._stale_servers.discard(server)
+        confirmed = self._confirmed.pop(server, set())
         ghosts = [
             channel
             for uniqueid, channel in self._channels.items()
-            if channel.seq < from_seq and uniqueid not in confirmed
+            if channel.seq < from_seq
+            and uniqueid not in confirmed
+            and channel.snapshot.server == server
         ]
         for ghost in ghosts:
             self._bury(ghost.snapshot.uniqueid)
         return self._remove(ghosts, event.at)
 
     def _on_disconnected(self, event: AmiDisconnected) -> list[CallChange]:
-        self._stale = True
-        self._resync_from_seq = None
-        self._confirmed = set()
+        self._stale_servers.add(event.server)
+        self._resync_from_seq.pop(event.server, None)
+        self._confirmed.pop(event.server, None)
         return []
 
     # ---- mechanics -----------------------------------------------------------------
@@ -623,6 +637,10 @@ class LiveModel:
             tuple([channel.view or channel.live_view() for channel in call.channels.values()]),
         )
         _set_ivr_path(view, call.ivr_path)
+        originator = call.channels.get(call.originator)
+        if originator is None:
+            originator = next(iter(call.channels.values()), None)
+        _set_server(view, "" if originator is None else originator.snapshot.server)
         return view
 
     def _callee(self, call: _Call) -> str:

@@ -108,11 +108,15 @@ class LiveCalls:
         changes = self._model.apply(domain_event)
         if isinstance(event, AmiDisconnected):
             log.warning(
-                "live calls marked stale", reason=event.reason, calls=self._model.call_count
+                "live calls marked stale",
+                reason=event.reason,
+                server=event.server,
+                calls=self._model.call_count,
             )
         elif isinstance(event, ResyncFinished):
             log.info(
                 "live calls resynced",
+                server=event.server,
                 channels=self._model.channel_count,
                 calls=self._model.call_count,
                 asterisk_channels=event.channel_count,
@@ -144,6 +148,7 @@ class LiveCalls:
             caller=call.caller_num,
             caller_name=call.caller_name,
             callee=call.callee_num,
+            server=call.server,
             channel=call.channels[0].snapshot.name if call.channels else None,
         )
 

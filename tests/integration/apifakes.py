@@ -279,6 +279,7 @@ class FakeCdrs:
             (cdr.queue, f.queue),
             (cdr.agent_id, f.agent_id),
             (cdr.campaign_id, f.campaign_id),
+            (cdr.server, f.server),
         )
         return (
             all(want is None or have == want for have, want in exact)
@@ -316,6 +317,7 @@ def make_cdr(
     agent_id: str | None = None,
     caller_num: str = "5551234",
     callee_num: str = "100",
+    server: str = "default",
 ) -> StoredCdr:
     return StoredCdr(
         linkedid=linkedid,
@@ -343,6 +345,7 @@ def make_cdr(
         contact_id=None,
         recording_ref=None,
         written_at=started_at + timedelta(seconds=65),
+        server=server,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from importlib import metadata
 
@@ -343,3 +344,27 @@ async def test_a_hangup_the_trail_fails_to_record_is_503_saying_it_was_done(
         assert api.control.hangups == [CALL_ID]
     [error] = [entry for entry in logs if entry["event"] == "api change not audited"]
     assert (error["action"], error["target_id"]) == ("call.hangup_requested", CALL_ID)
+
+
+async def test_a_hangup_goes_to_the_server_each_channel_is_on() -> None:
+    paris, lyon = TypedAmi(), TypedAmi()
+    call = make_call(CALL_ID)
+    on_lyon = dataclasses.replace(
+        call,
+        channels=tuple(
+            dataclasses.replace(
+                channel, snapshot=dataclasses.replace(channel.snapshot, server="lyon")
+            )
+            for channel in call.channels
+        ),
+    )
+    servers = {"paris": paris, "lyon": lyon}
+    routed = AmiCallControl(
+        ami=paris,
+        calls=FakeCalls([on_lyon]),
+        context="ccd-originate",
+        ami_for_server=servers.__getitem__,
+    )
+    assert await routed.hangup(CALL_ID)
+    assert lyon.hangups == [HangupAction("PJSIP/trunk-00000001", cause=16)]
+    assert paris.hangups == []

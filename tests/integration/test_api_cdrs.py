@@ -80,7 +80,15 @@ VARIED = [
             "disposition": "abandoned",
         },
     ),
-    ("c4", {"started_at": T0 + timedelta(minutes=3), "direction": "internal", "did": "5551"}),
+    (
+        "c4",
+        {
+            "started_at": T0 + timedelta(minutes=3),
+            "direction": "internal",
+            "did": "5551",
+            "server": "lyon",
+        },
+    ),
     (
         "c5",
         {
@@ -193,6 +201,8 @@ async def test_unknown_cdr_is_a_404_problem(api: Api) -> None:
         ("agent=1001", ["c5", "c1"]),
         ("campaign=spring", ["c5", "c2"]),
         ("queue=nobody", []),
+        ("server=lyon", ["c4"]),
+        ("server=default", ["c5", "c3", "c2", "c1"]),
     ],
 )
 async def test_each_filter(api: Api, query: str, expected: list[str]) -> None:
@@ -363,6 +373,8 @@ def test_a_cursor_round_trips_its_exact_position() -> None:
         ("queue=sales%0D%0AEvent:%20x", "queue"),
         ("number=555%0A", "number"),
         ("campaign=a%00b", "campaign"),
+        ("server=Lyon", "server"),  # server names are lower case
+        ("server=lyon%0D%0A", "server"),
         ("bad%0Dname=1", "query"),
     ],
 )

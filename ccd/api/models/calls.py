@@ -53,6 +53,9 @@ class CallView(BaseModel):
     model_config = STRICT
 
     id: str
+    server: str = Field(
+        description="the configured Asterisk server the call is on ('default' with one [ami])"
+    )
     state: str
     started_at: str = Field(description="ISO 8601, UTC")
     answered_at: str | None

@@ -46,6 +46,10 @@ class CdrView(BaseModel):
     contact_id: str | None
     recording_ref: str | None
     written_at: str = Field(description=UTC_TIME)
+    server: str = Field(
+        description="the configured Asterisk server the call was on ('default' with one "
+        "[ami] server)"
+    )
     survey: dict[str, int | None] = Field(
         description="post-call survey: question → score 1..5, null when asked and not "
         "answered; {} when no survey was taken"
