@@ -35,7 +35,7 @@ from ccd.api.hub import EndReason, EventHub, Subscription, SubscriptionEnded
 from ccd.api.models.wallboard import Board
 from ccd.api.openapi.operation import operation
 from ccd.api.problems import UPSTREAM_UNAVAILABLE, ApiProblem
-from ccd.api.static_assets import StaticAsset, load_files, serve
+from ccd.api.static_assets import StaticAsset, load_files, page_headers, serve
 from ccd.clock import Clock
 from ccd.db.acd_store import AcdStore, StoredAgent, StoredQueue
 from ccd.db.stores import StoreUnavailable
@@ -65,13 +65,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
-}
+SECURITY_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 
 def load_assets() -> dict[str, StaticAsset]:

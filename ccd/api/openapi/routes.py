@@ -26,7 +26,7 @@ from ccd.api.openapi.document import ApiInfo, DocumentedRoute, build_document
 from ccd.api.openapi.operation import Operation, Payload, operation, operation_of
 from ccd.api.policy import PUBLIC_ROUTES, ROUTE_ROLES
 from ccd.api.rolematrix import ROLE_ORDER
-from ccd.api.static_assets import StaticAsset, load_files, serve
+from ccd.api.static_assets import StaticAsset, load_files, page_headers, serve
 
 DOCUMENT_PATH = "/api/v1/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -52,13 +52,7 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
-}
+SECURITY_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 
 class UndocumentedRoute(RuntimeError):
