@@ -183,6 +183,15 @@ class Failover:
         live = body["live"]
         return None if live is None else str(live["status"])
 
+    async def logged_status(self, agent_id: str) -> str | None:
+        """The agent's latest status in the ACD's session log (what a takeover restores)."""
+        rows = await _fetch(
+            self.database_url,
+            "SELECT status FROM acd_agent_sessions WHERE agent_id = $1 ORDER BY id DESC LIMIT 1",
+            [agent_id],
+        )
+        return str(rows[0]["status"]) if rows else None
+
     async def cdrs(self) -> list[dict[str, Any]]:
         rows = await _fetch(
             self.database_url,

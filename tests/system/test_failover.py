@@ -123,6 +123,13 @@ async def test_the_standby_takes_over_and_every_caller_is_served_once(
 
         for agent in AGENTS:  # still talking when a fails
             assert await pair.agent_status(a, agent.id) == "on_call"
+
+        async def on_call_logged() -> bool:
+            # The ACD writes agent transitions every 0.5 s: a sudden end loses the last ones
+            # (as for any restart); the takeover restores what the session log has.
+            return all([await pair.logged_status(agent.id) == "on_call" for agent in AGENTS])
+
+        await eventually(on_call_logged, within_s=5, what="the agents' calls in the session log")
         failed_at = time.monotonic()
         if failure == "kill-9":
             a.running.process.send_signal(signal.SIGKILL)
