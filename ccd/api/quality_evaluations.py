@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ccd.acd.seed import ID_PATTERN
-from ccd.api.audit import audit_log, record_audit
+from ccd.api.audit_trail import audited
 from ccd.api.cdrs import CDRS, IsoDateTime
 from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import model_json, read_json, read_optional_json
@@ -295,7 +295,6 @@ def _audited_state(evaluation: StoredEvaluation) -> dict[str, Any]:
 )
 async def create_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
-    audit_log(request.app)  # 503 before anything is written if it cannot be audited
     principal = request[PRINCIPAL]
     body = await read_json(request, NewEvaluationBody)
     with quality_errors():
@@ -304,14 +303,16 @@ async def create_evaluation(request: web.Request) -> web.Response:
         raise validation_problem([FieldError("form_id", f"there is no form {body.form_id!r}")])
     call = await _call_scored(request, body.linkedid)
     new = _scored(form, body, call, principal)
-    with quality_errors():
-        stored = await store.create_evaluation(new)
-    await record_audit(
-        request.app,
-        AuditEntry(
-            principal, "evaluation.created", "evaluation", str(stored.id), _audit_detail(stored)
-        ),
-    )
+
+    async def act() -> StoredEvaluation:
+        with quality_errors():
+            return await store.create_evaluation(new)
+
+    def entry(created: StoredEvaluation) -> AuditEntry:
+        detail = _audit_detail(created)
+        return AuditEntry(principal, "evaluation.created", "evaluation", str(created.id), detail)
+
+    stored = await audited(request.app, act, entry)
     log.info(
         "evaluation created",
         evaluation_id=stored.id,
@@ -336,7 +337,6 @@ async def create_evaluation(request: web.Request) -> web.Response:
 )
 async def update_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
-    audit_log(request.app)
     principal = request[PRINCIPAL]
     evaluation_id = _evaluation_id(request)
     body = await read_json(request, EvaluationBody)
@@ -350,18 +350,16 @@ async def update_evaluation(request: web.Request) -> web.Response:
     if form is None:  # versions are never deleted while evaluations name them
         raise not_found(f"evaluation {evaluation_id}'s form version is gone")
     new = _scored(form, body, existing.call, principal)
-    with quality_errors():
-        stored = await store.update_evaluation(evaluation_id, new)
-    await record_audit(
-        request.app,
-        AuditEntry(
-            principal,
-            "evaluation.updated",
-            "evaluation",
-            str(stored.id),
-            _audit_detail(stored, before=existing),
-        ),
-    )
+
+    async def act() -> StoredEvaluation:
+        with quality_errors():
+            return await store.update_evaluation(evaluation_id, new)
+
+    def entry(updated: StoredEvaluation) -> AuditEntry:
+        detail = _audit_detail(updated, before=existing)
+        return AuditEntry(principal, "evaluation.updated", "evaluation", str(updated.id), detail)
+
+    stored = await audited(request.app, act, entry)
     log.info("evaluation updated", evaluation_id=stored.id, score_pct=stored.score_pct)
     return model_json(EvaluationView.model_validate(evaluation_view(stored, form)))
 
@@ -440,7 +438,6 @@ async def list_evaluations(request: web.Request) -> web.Response:
 )
 async def acknowledge_evaluation(request: web.Request) -> web.Response:
     store = quality_store(request)
-    audit_log(request.app)
     principal = request[PRINCIPAL]
     evaluation_id = _evaluation_id(request)
     body = await read_optional_json(request, AcknowledgeBody)
@@ -448,18 +445,17 @@ async def acknowledge_evaluation(request: web.Request) -> web.Response:
     if principal.role is not Role.AGENT or existing.call.agent_id is None:
         raise forbidden("only the evaluated agent acknowledges an evaluation")
     require_agent_self(principal, existing.call.agent_id)
-    with quality_errors():
-        stored = await store.acknowledge(evaluation_id, body.comment)
-    await record_audit(
-        request.app,
-        AuditEntry(
-            principal,
-            "evaluation.acknowledged",
-            "evaluation",
-            str(stored.id),
-            _audit_detail(stored, before=existing),
-        ),
-    )
+
+    async def act() -> StoredEvaluation:
+        with quality_errors():
+            return await store.acknowledge(evaluation_id, body.comment)
+
+    def entry(acknowledged: StoredEvaluation) -> AuditEntry:
+        detail = _audit_detail(acknowledged, before=existing)
+        target = str(acknowledged.id)
+        return AuditEntry(principal, "evaluation.acknowledged", "evaluation", target, detail)
+
+    stored = await audited(request.app, act, entry)
     log.info("evaluation acknowledged", evaluation_id=stored.id, agent_id=principal.agent_id)
     with quality_errors():
         view = await _view(store, stored)

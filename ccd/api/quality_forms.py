@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.acd.seed import ID_PATTERN
-from ccd.api.audit import audit_log, record_audit
+from ccd.api.audit_trail import audited
 from ccd.api.context import PRINCIPAL
 from ccd.api.handlers import model_json, read_json
 from ccd.api.models.quality import FormList, FormView
@@ -147,23 +147,20 @@ async def list_forms(request: web.Request) -> web.Response:
 )
 async def create_form(request: web.Request) -> web.Response:
     store = quality_store(request)
-    audit_log(request.app)  # 503 before anything is written if changes cannot be audited
     body = await read_json(request, NewFormBody)
     definition = definition_of(body)
     principal = request[PRINCIPAL]
-    with quality_errors():
-        stored = await store.create_form(body.id, definition, principal.token_id)
+
+    async def act() -> StoredForm:
+        with quality_errors():
+            return await store.create_form(body.id, definition, principal.token_id)
+
+    def entry(created: StoredForm) -> AuditEntry:
+        detail = {"version": 1, "before": None, "after": form_view(created)}
+        return AuditEntry(principal, "quality_form.created", "quality_form", created.id, detail)
+
+    stored = await audited(request.app, act, entry)
     view = form_view(stored)
-    await record_audit(
-        request.app,
-        AuditEntry(
-            principal,
-            "quality_form.created",
-            "quality_form",
-            stored.id,
-            {"version": 1, "before": None, "after": view},
-        ),
-    )
     log.info("quality form created", form_id=stored.id, token_id=principal.token_id)
     response = model_json(FormView.model_validate(view), status=201)
     response.headers["Location"] = f"/api/v1/quality/forms/{stored.id}"
@@ -206,28 +203,26 @@ async def get_form_version(request: web.Request) -> web.Response:
 )
 async def add_form_version(request: web.Request) -> web.Response:
     store = quality_store(request)
-    audit_log(request.app)
     form_id = form_id_param(request)
     body = await read_json(request, FormVersionBody)
     definition = definition_of(body)
     principal = request[PRINCIPAL]
-    with quality_errors():
-        previous = await store.get_form(form_id)
-        stored = await store.add_form_version(form_id, definition, principal.token_id)
+
+    async def act() -> tuple[StoredForm | None, StoredForm]:
+        with quality_errors():
+            previous = await store.get_form(form_id)
+            return previous, await store.add_form_version(form_id, definition, principal.token_id)
+
+    def entry(done: tuple[StoredForm | None, StoredForm]) -> AuditEntry:
+        previous, stored = done
+        detail = {
+            "version": stored.version,
+            "before": None if previous is None else form_view(previous),
+            "after": form_view(stored),
+        }
+        return AuditEntry(principal, "quality_form.versioned", "quality_form", stored.id, detail)
+
+    _, stored = await audited(request.app, act, entry)
     view = form_view(stored)
-    await record_audit(
-        request.app,
-        AuditEntry(
-            principal,
-            "quality_form.versioned",
-            "quality_form",
-            stored.id,
-            {
-                "version": stored.version,
-                "before": None if previous is None else form_view(previous),
-                "after": view,
-            },
-        ),
-    )
     log.info("quality form versioned", form_id=form_id, version=stored.version)
     return model_json(FormView.model_validate(view))

@@ -8,6 +8,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db.audit_store import AuditStore
 from ccd.db.cdr_queries import CdrQueries
+from ccd.db.engine import create_engine
 from ccd.db.quality_store import QualityStore
 from ccd.quality.forms import FormDefinition, Question, QuestionKind, Section
+from ccd.quality.records import EvaluationFilter
 from tests.cdrrows import cdr_row, insert_rows
 from tests.clock import T0, FakeClock
 from tests.integration.apifakes import Api, error_fields, running_api, send
@@ -463,6 +466,77 @@ async def test_changes_are_audited(engine: AsyncEngine, quality: QualityStore) -
     assert versioning.detail["before"] == created
     assert versioning.detail["after"] == versioned
     assert versioning.detail["after"]["name"] == "Inbound, second edition"
+
+
+DONE_NOT_RECORDED = "was done, but the audit trail is unavailable: it was not recorded"
+
+
+async def test_a_trail_failing_after_the_change_is_a_503_saying_it_was_done(
+    engine: AsyncEngine, quality: QualityStore, tmp_path: Path
+) -> None:
+    # Never migrated: the trail exists but every write to it fails in the driver.
+    broken = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-audit.sqlite3'}")
+    renamed = {**INBOUND, "name": "Inbound, second edition"}
+    del renamed["id"]
+    evaluation = {"linkedid": QA_CALL_ID, "form_id": "inbound", "answers": EXAMPLE_ANSWERS}
+    changes: list[tuple[str, str, str, dict[str, Any] | None, str]] = [
+        ("qa", "POST", FORMS, INBOUND, "quality_form.created 'inbound'"),
+        ("qa", "PUT", f"{FORMS}/inbound", renamed, "quality_form.versioned 'inbound'"),
+        ("qa", "POST", EVALUATIONS, evaluation, "evaluation.created '2'"),
+        ("qa", "PUT", f"{EVALUATIONS}/2", {"answers": EXAMPLE_ANSWERS}, "evaluation.updated '2'"),
+        ("agent", "POST", f"{EVALUATIONS}/2/acknowledge", None, "evaluation.acknowledged '2'"),
+    ]
+    try:
+        async with running_api(
+            max_body_bytes=65536,
+            cdrs=CdrQueries(engine),
+            quality=quality,
+            audit=AuditStore(broken),
+        ) as api:
+            for role, method, path, body, done in changes:
+                status, problem = await send(api, method, path, role, body)
+                assert status == 503, (path, problem)
+                assert problem["type"] == "urn:ccd:problem:upstream-unavailable"
+                assert problem["detail"] == f"{done} {DONE_NOT_RECORDED}"
+    finally:
+        await broken.dispose()
+    # Every change was made, and only the trail misses it.
+    form = await quality.get_form("inbound")
+    assert form is not None
+    assert (form.version, form.definition.name) == (2, "Inbound, second edition")
+    stored = await quality.get_evaluation(2)
+    assert stored is not None
+    assert stored.acknowledged_at is not None
+
+
+async def test_without_a_trail_nothing_is_changed(
+    engine: AsyncEngine, quality: QualityStore
+) -> None:
+    async with running_api(max_body_bytes=65536, cdrs=CdrQueries(engine), quality=quality) as api:
+        status, problem = await send(api, "POST", FORMS, "qa", INBOUND)
+        assert (status, problem["detail"]) == (
+            503,
+            "the audit trail is unavailable; retry later",
+        )
+        assert (await send(api, "GET", f"{FORMS}/inbound", "qa"))[0] == 404
+        basic = {**INBOUND, "name": "Basic, edited"}
+        del basic["id"]
+        assert (await send(api, "PUT", f"{FORMS}/basic", "qa", basic))[0] == 503
+        changed = {"answers": {"greeting": "no", "empathy": 1}}
+        new = {"linkedid": QA_CALL_ID, "form_id": "basic", **changed}
+        assert (await send(api, "POST", EVALUATIONS, "qa", new))[0] == 503
+        # A bad request is answered as it would be with a trail.
+        status, problem = await send(api, "POST", EVALUATIONS, "qa", {**new, "form_id": "nope"})
+        assert (status, error_fields(problem)) == (422, {"form_id"})
+        assert (await send(api, "PUT", f"{EVALUATIONS}/1", "qa", changed))[0] == 503
+        assert (await send(api, "POST", f"{EVALUATIONS}/1/acknowledge", "agent"))[0] == 503
+    form = await quality.get_form("basic")
+    assert form is not None
+    assert form.version == 1
+    evaluation = await quality.get_evaluation(1)
+    assert evaluation is not None
+    assert (evaluation.answers["greeting"], evaluation.acknowledged_at) == ("yes", None)
+    assert len(await quality.list_evaluations(EvaluationFilter(), before_id=None, limit=10)) == 1
 
 
 async def test_listing_filters_and_pages(
