@@ -359,7 +359,7 @@ def _fuzz(
         test()
 
 
-# About 25 s per example on an idle 2-core box (10: ~4 min), twice that on a loaded one.
+# 10 examples: 77 s on an idle 2-core box, 10 min on a heavily loaded one.
 @pytest.mark.timeout(max(1200, EXAMPLES * 120))
 def test_every_operation_as_every_role_answers_as_documented(live_api: LiveApi) -> None:
     document_url = live_api.base_url + DOCUMENT_PATH
