@@ -8,7 +8,8 @@ Routes (roles in ``ccd.api.policy``; README "Recording"):
 - ``GET /api/v1/recordings/{id}``: the audio (``audio/wav``; ``Range`` gives 206 with
   ``Content-Range``, an unsatisfiable range 416). Every playback is written to the audit
   trail (who, the call, the range asked for) before a byte is sent; an audit trail that
-  cannot take it is a 503 and nothing is played. A recording deleted by retention is 410;
+  cannot take it is a 503 and nothing is played. Cache validators (If-None-Match, …) are
+  ignored: an audited playback always sends audio. A recording deleted by retention is 410;
 - ``POST /api/v1/calls/{id}/recording/pause`` and ``…/resume``: 200 with the recording
   (asking twice changes nothing), 409 when the call has no recording running;
 - ``GET``/``PUT /api/v1/queues/{id}/recording`` and ``/api/v1/campaigns/{id}/recording``:
@@ -30,7 +31,8 @@ from typing import Annotated, Any, Protocol
 
 import structlog
 from aiohttp import hdrs, web
-from multidict import MultiMapping
+from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict, MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccd.api.cdrs import IsoDateTime
@@ -264,6 +266,34 @@ def _unsatisfiable(request: web.Request, size: int) -> bool:
     return start >= size
 
 
+# Cache validators. If-Range stays: it only decides whether the Range is honoured.
+_CONDITIONALS = frozenset(
+    name.lower()
+    for name in (
+        hdrs.IF_MATCH,
+        hdrs.IF_NONE_MATCH,
+        hdrs.IF_MODIFIED_SINCE,
+        hdrs.IF_UNMODIFIED_SINCE,
+    )
+)
+
+
+class _AudioResponse(web.FileResponse):
+    """The file (or its Range) whatever validators the request carries: audio is never
+    cached (no-store) and every answer is a playback already audited, so aiohttp must not
+    turn it into an empty 304 (audited as played, nothing sent) or a bare, non-problem 412."""
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        kept = CIMultiDict(
+            (name, value)
+            for name, value in request.headers.items()
+            if name.lower() not in _CONDITIONALS
+        )
+        if len(kept) == len(request.headers):
+            return await super().prepare(request)
+        return await super().prepare(request.clone(headers=kept))
+
+
 @operation(
     "Play a recording (audio/wav); HTTP Range gives 206",
     responses={200: AUDIO_BODY, 206: AUDIO_BODY},
@@ -272,6 +302,8 @@ def _unsatisfiable(request: web.Request, size: int) -> bool:
         "Every playback is audited (`recording.played`, with the Range asked for) before a"
         " byte is sent; 503 and nothing played when the trail cannot take it. 410: deleted"
         " by retention. 416: the Range selects nothing (Content-Range gives the size)."
+        " If-None-Match, If-Modified-Since, If-Match and If-Unmodified-Since are ignored:"
+        " the audio is never cached, so there is no 304 or 412."
     ),
 )
 async def play_recording(request: web.Request) -> web.StreamResponse:
@@ -303,7 +335,7 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
         # Not audited, not played.
         log.warning("playback not audited", recording=recording.id, error=str(exc))
         raise _unavailable("the audit trail") from None
-    return web.FileResponse(path, headers={"Content-Type": AUDIO_TYPE, "Cache-Control": "no-store"})
+    return _AudioResponse(path, headers={"Content-Type": AUDIO_TYPE, "Cache-Control": "no-store"})
 
 
 def _call_id(request: web.Request) -> str:

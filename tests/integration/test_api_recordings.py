@@ -305,6 +305,36 @@ async def test_full_playback_is_the_file_and_audited(engine: AsyncEngine, tmp_pa
 
 
 @pytest.mark.parametrize(
+    "conditional",
+    [
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        {"If-Match": '"not-this-file"'},
+        {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
+        {"if-none-match": "*", "if-match": '"not-this-file"'},  # names in any case
+    ],
+)
+async def test_conditional_headers_are_ignored_each_playback_is_the_audited_audio(
+    conditional: dict[str, str], engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # Audio is not cached (no-store): a conditional request still plays it, never an
+    # empty 304 counted as a playback nor an empty, non-problem 412.
+    async with recording_rig(engine, tmp_path, live_call=False) as rig:
+        headers = {**rig.api.auth("qa"), **conditional}
+        response = await rig.api.client.get(f"/api/v1/recordings/{RECORDED}", headers=headers)
+        assert response.status == 200
+        assert await response.read() == AUDIO
+        (played,) = await rig.audit.search(action="recording.played")
+        assert (played.actor_role, played.target_id) == ("qa", RECORDED)
+        # With a Range as well: the bytes asked for.
+        headers["Range"] = "bytes=100-355"
+        response = await rig.api.client.get(f"/api/v1/recordings/{RECORDED}", headers=headers)
+        assert response.status == 206
+        assert await response.read() == AUDIO[100:356]
+        assert len(await rig.audit.search(action="recording.played")) == 2
+
+
+@pytest.mark.parametrize(
     ("range_", "start", "end"),
     [
         ("bytes=0-0", 0, 0),
