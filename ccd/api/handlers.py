@@ -40,7 +40,7 @@ from ccd.api.serialize import call_view, snapshot_message
 from ccd.api.validation import ModelT, check_id_param, parse_json_object, validate_body
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 from ccd.domain.audit import AuditEntry
-from ccd.live.ports import OriginateRejected, UnknownDestination
+from ccd.live.ports import OriginateRejected, UnknownDestination, UnknownServerName
 
 log = structlog.get_logger("ccd.api")
 
@@ -174,7 +174,8 @@ def _asterisk_unreachable() -> ApiProblem:
     problems=(502, 503),
     description=(
         "Asterisk's answer arrives later as call events; 502 when it refuses, 422 naming"
-        " `destination` when the originate context has no such extension."
+        " `destination` when the originate context has no such extension, naming `server`"
+        " when no Asterisk server has that name (none given: the first server)."
     ),
 )
 async def originate(request: web.Request) -> web.Response:
@@ -189,7 +190,11 @@ async def originate(request: web.Request) -> web.Response:
             caller_id=body.caller_id,
             variables=dict(body.variables),
             ring_timeout_s=body.ring_timeout_s,
+            server=body.server,
         )
+    except UnknownServerName as exc:
+        log.info("originate rejected", endpoint=body.endpoint, reason=str(exc))
+        raise validation_problem([FieldError("server", str(exc))]) from None
     except UnknownDestination as exc:
         log.info("originate rejected", endpoint=body.endpoint, reason=str(exc))
         raise validation_problem([FieldError("destination", str(exc))]) from None
@@ -222,6 +227,7 @@ async def originate(request: web.Request) -> web.Response:
                     "endpoint": body.endpoint,
                     "destination": body.destination,
                     "variable_names": sorted(body.variables),
+                    **({} if body.server is None else {"server": body.server}),
                 }
             },
         ),

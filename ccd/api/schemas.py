@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from ccd.domain.servers import SERVER_NAME_PATTERN
+
 ENDPOINT_PATTERN = r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9@._+#*-]{1,80}$"
 DESTINATION_PATTERN = r"^[0-9A-Za-z*#+_.-]{1,40}$"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -36,6 +38,9 @@ class OriginateRequest(BaseModel):
         Field(max_length=MAX_VARIABLES),
     ] = Field(default_factory=dict)
     ring_timeout_s: Annotated[int, Field(ge=1, le=120)] = 30
+    # Several Asterisk servers: which one places the call (a configured name; default:
+    # the first server).
+    server: Annotated[str, Field(pattern=SERVER_NAME_PATTERN)] | None = None
 
     @field_validator("variables")
     @classmethod

@@ -15,7 +15,12 @@ import structlog
 from ccd.ami.actions import HangupAction, OriginateAction
 from ccd.ami.protocol import AmiActionFailed, AmiConnectionLost, AmiNotConnected, AmiTimeout
 from ccd.domain.contract import VAR_REQUEST_ID
-from ccd.live.ports import CallDirectory, OriginateRejected, UnknownDestination
+from ccd.live.ports import (
+    CallDirectory,
+    OriginateRejected,
+    UnknownDestination,
+    UnknownServerName,
+)
 
 log = structlog.get_logger("ccd.live")
 
@@ -50,7 +55,14 @@ class AmiCallControl:
         caller_id: str | None,
         variables: dict[str, str],
         ring_timeout_s: int,
+        server: str | None = None,
     ) -> str:
+        ami = self._ami
+        if server is not None and self._ami_for_server is not None:
+            try:
+                ami = self._ami_for_server(server)
+            except LookupError:
+                raise UnknownServerName(f"no Asterisk server named {server!r}") from None
         request_id = uuid.uuid4().hex
         action = OriginateAction(
             channel=endpoint,
@@ -62,7 +74,7 @@ class AmiCallControl:
             variables={**variables, VAR_REQUEST_ID: request_id},
         )
         try:
-            action_id = await self._ami.originate(action)
+            action_id = await ami.originate(action)
         except (AmiConnectionLost, AmiTimeout) as exc:
             # Written but unanswered: Asterisk may have placed it, and ccd never re-sends.
             raise OriginateRejected(f"{_reason(exc)}; check /api/v1/calls before retrying") from exc
@@ -78,6 +90,7 @@ class AmiCallControl:
             "originate sent",
             endpoint=endpoint,
             destination=destination,
+            server=server,
             action_id=action_id,
             request_id=request_id,
         )

@@ -29,6 +29,10 @@ class UnknownDestination(OriginateRejected):
         self.context = context
 
 
+class UnknownServerName(OriginateRejected):
+    """No Asterisk server of that name is configured: nothing rang."""
+
+
 class CallControl(Protocol):
     async def originate(
         self,
@@ -38,8 +42,10 @@ class CallControl(Protocol):
         caller_id: str | None,
         variables: dict[str, str],
         ring_timeout_s: int,
+        server: str | None = None,
     ) -> str:
-        """Place a call: ring ``endpoint``; when answered, run ``destination`` in ccd's
+        """Place a call on Asterisk server ``server`` (None: the first configured one):
+        ring ``endpoint``; when answered, run ``destination`` in ccd's
         configured originate context. Returns the originate's ActionID. The dialplan
         application is never chosen by the caller."""
         ...

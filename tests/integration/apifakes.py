@@ -114,6 +114,7 @@ class FakeControl:
     reject_with: str | None = None
     # Raised as is (e.g. UnknownDestination), where reject_with is a plain refusal.
     rejection: OriginateRejected | None = None
+    servers: list[str | None] = field(default_factory=list)  # each originate's server
 
     async def originate(
         self,
@@ -123,7 +124,9 @@ class FakeControl:
         caller_id: str | None,
         variables: dict[str, str],
         ring_timeout_s: int,
+        server: str | None = None,
     ) -> str:
+        self.servers.append(server)
         if self.reject_with is not None:
             raise OriginateRejected(self.reject_with)
         if self.rejection is not None:

@@ -17,7 +17,7 @@ from ccd.db.audit_store import AuditStore
 from ccd.domain.calls import Call, CallState
 from ccd.domain.contract import VAR_REQUEST_ID
 from ccd.live.control import AmiCallControl
-from ccd.live.ports import OriginateRejected, UnknownDestination
+from ccd.live.ports import OriginateRejected, UnknownDestination, UnknownServerName
 from tests.clock import T0, FakeClock
 from tests.integration.apifakes import FakeCalls, make_call, running_api
 
@@ -368,3 +368,57 @@ async def test_a_hangup_goes_to_the_server_each_channel_is_on() -> None:
     assert await routed.hangup(CALL_ID)
     assert lyon.hangups == [HangupAction("PJSIP/trunk-00000001", cause=16)]
     assert paris.hangups == []
+
+
+async def test_an_originate_goes_to_the_server_it_names_else_the_first() -> None:
+    paris, lyon = TypedAmi(), TypedAmi()
+    servers = {"paris": paris, "lyon": lyon}
+    routed = AmiCallControl(
+        ami=paris, calls=FakeCalls([]), context="ccd-originate", ami_for_server=servers.__getitem__
+    )
+
+    async def place(server: str | None) -> str:
+        return await routed.originate(
+            endpoint="PJSIP/1001",
+            destination="2000",
+            caller_id=None,
+            variables={},
+            ring_timeout_s=30,
+            server=server,
+        )
+
+    await place("lyon")
+    await place(None)
+    assert [action.channel for action in lyon.originates] == ["PJSIP/1001"]
+    assert [action.channel for action in paris.originates] == ["PJSIP/1001"]
+    with pytest.raises(UnknownServerName, match="no Asterisk server named 'rome'"):
+        await place("rome")
+    assert len(paris.originates) == len(lyon.originates) == 1
+
+
+async def test_the_originate_server_is_validated_and_audited(engine: AsyncEngine) -> None:
+    audit = AuditStore(engine, FakeClock(T0))
+    async with running_api(audit=audit) as api:
+        call = {"endpoint": "PJSIP/1001", "destination": "2000"}
+        malformed = await api.client.post(
+            "/api/v1/calls", json={**call, "server": "Lyon\r\n"}, headers=api.auth("admin")
+        )
+        assert malformed.status == 422
+        assert [error["field"] for error in (await malformed.json())["errors"]] == ["server"]
+        placed = await api.client.post(
+            "/api/v1/calls", json={**call, "server": "lyon"}, headers=api.auth("admin")
+        )
+        assert placed.status == 202
+        assert api.control.servers == ["lyon"]
+        api.control.rejection = UnknownServerName("no Asterisk server named 'rome'")
+        unknown = await api.client.post(
+            "/api/v1/calls", json={**call, "server": "rome"}, headers=api.auth("admin")
+        )
+        assert unknown.status == 422
+        problem = await unknown.json()
+        assert problem["errors"] == [
+            {"field": "server", "message": "no Asterisk server named 'rome'"}
+        ]
+        trail = await api.client.get("/api/v1/audit", headers=api.auth("admin"))
+        [event] = (await trail.json())["events"]
+    assert event["detail"]["after"]["server"] == "lyon"
