@@ -20,6 +20,7 @@ from ccd.api.models.calls import (
     CallList,
     CallView,
     HangupAccepted,
+    HaState,
     Health,
     Me,
     OriginateAccepted,
@@ -40,6 +41,7 @@ from ccd.api.serialize import call_view, snapshot_message
 from ccd.api.validation import ModelT, check_id_param, parse_json_object, validate_body
 from ccd.db.stores import StoreConflict, StoreNotFound, StoreUnavailable
 from ccd.domain.audit import AuditEntry
+from ccd.ha.api import HA_VIEW
 from ccd.live.ports import OriginateRejected, UnknownDestination, UnknownServerName
 
 log = structlog.get_logger("ccd.api")
@@ -59,10 +61,13 @@ def no_store_json(data: object, *, status: int = 200) -> web.Response:
     return response
 
 
-def model_json(model: BaseModel, *, status: int = 200) -> web.Response:
-    """``no_store_json`` of a response model (the one its route's ``@operation`` names)."""
+def model_json(model: BaseModel, *, status: int = 200, omit_unset: bool = False) -> web.Response:
+    """``no_store_json`` of a response model (the one its route's ``@operation`` names);
+    ``omit_unset`` leaves out the optional members the handler did not set."""
     response = web.Response(
-        text=model.model_dump_json(), status=status, content_type="application/json"
+        text=model.model_dump_json(exclude_unset=omit_unset),
+        status=status,
+        content_type="application/json",
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -78,9 +83,14 @@ async def healthz(request: web.Request) -> web.Response:
     "Readiness: Asterisk connected and resynced, the database reachable",
     responses={200: Ready},
     problems=(503,),
-    description="503 lists the reasons in `reasons`.",
+    description=(
+        "503 lists the reasons in `reasons`. With high availability, `ha` says this"
+        " instance's role and who leads (in the 503 problem too)."
+    ),
 )
 async def readyz(request: web.Request) -> web.Response:
+    ha = request.app.get(HA_VIEW)
+    ha_state = None if ha is None else HaState.model_validate(ha.report())
     try:
         reasons = await request.app[DEPS].readiness.not_ready_reasons()
     except Exception:
@@ -92,9 +102,12 @@ async def readyz(request: web.Request) -> web.Response:
             "; ".join(reasons),
             type_=NOT_READY,
             title="Not ready",
-            extensions={"reasons": list(reasons)},
+            extensions={"reasons": list(reasons)}
+            | ({} if ha_state is None else {"ha": ha_state.model_dump(mode="json")}),
         )
-    return model_json(Ready(status="ready"))
+    if ha_state is None:
+        return model_json(Ready(status="ready"), omit_unset=True)  # no "ha" without HA
+    return model_json(Ready(status="ready", ha=ha_state))
 
 
 def _call_id(request: web.Request) -> str:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ccd.api.models.calls import Ready
 from ccd.ha.api import STANDBY_PROBLEM
 from ccd.ha.election import Election, Leader, LeaseTimings, LockAcquired, LockBusy
 from ccd.ha.postgres import PostgresLease
@@ -90,6 +91,8 @@ async def test_readyz_says_standby_and_who_leads(api: Api, runtime: HaRuntime) -
         "epoch": None,
         "leader": {"instance": "ccd-a", "api_url": "http://10.0.0.1:8080", "epoch": 6},
     }
+    # The answer is the one the OpenAPI document describes (its Ready model, ha included).
+    assert Ready.model_validate(body).model_dump(mode="json") == body
 
 
 async def test_while_taking_over_writes_are_still_refused(api: Api, runtime: HaRuntime) -> None:

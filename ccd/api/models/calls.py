@@ -3,6 +3,8 @@ views; these models are their contract)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -103,7 +105,27 @@ class Health(BaseModel):
     version: str
 
 
+class HaLeader(BaseModel):
+    model_config = STRICT
+
+    instance: str
+    api_url: str | None = Field(description="its [ha] api_url; null when not set")
+    epoch: int
+
+
+class HaState(BaseModel):
+    """This instance in a high-availability pair (``[ha] enabled``)."""
+
+    model_config = STRICT
+
+    role: Literal["standby", "taking_over", "active", "fenced"]
+    instance: str
+    epoch: int | None = Field(description="the leadership epoch it holds; null on a standby")
+    leader: HaLeader | None = Field(description="the active instance as last seen, if another")
+
+
 class Ready(BaseModel):
     model_config = STRICT
 
     status: str
+    ha: HaState | None = Field(default=None, description="present only with [ha] enabled")
