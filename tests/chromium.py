@@ -127,7 +127,7 @@ class Page:
 async def chromium_page() -> AsyncIterator[Page]:
     """A fresh headless Chromium (its own profile in a temporary directory) with one tab."""
     assert CHROMIUM is not None, NOT_INSTALLED
-    with tempfile.TemporaryDirectory(prefix="ccd-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="ccd-chromium-", ignore_cleanup_errors=True) as profile:
         process = await asyncio.create_subprocess_exec(
             CHROMIUM,
             "--headless=new",

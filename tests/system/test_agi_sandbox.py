@@ -83,7 +83,8 @@ async def test_digits_reach_get_data_and_the_dialplan_follows_the_transfer(
         assert isinstance(env, dict)
         assert env["agi_network_script"] == contract.AGI_SCRIPT_IVR
         assert env["agi_arg_1"] == "test"
-        assert env["agi_context"] == contract.IVR_CONTEXT
+        # Every FastAGI call runs from the subroutine that tries each ccd address in turn.
+        assert env["agi_context"] == contract.AGI_CONTEXT
         assert env["agi_channel"].endswith(";2")
         assert seen["linkedid"] == answered["Uniqueid"]  # the ;1 half started the call
         assert seen["beep"] == ""

@@ -99,10 +99,12 @@ async def next_get_data(recorder: RawAmi, channel: str, after: int) -> int:
 
 def survey_started(channel: str) -> Callable[[Frame], bool]:
     def match(frame: Frame) -> bool:
+        # The survey's AGI runs through the subroutine trying each ccd address.
         return (
             frame.get("Event") == "Newexten"
             and frame.get("Context") == contract.SURVEY_CONTEXT
-            and frame.get("Application") == "AGI"
+            and frame.get("Application") == "Gosub"
+            and frame.get("AppData", "").startswith(f"{contract.AGI_CONTEXT},")
             and frame.get("Channel") == channel
         )
 
