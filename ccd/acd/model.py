@@ -48,6 +48,10 @@ class Agent:
     skills: Mapping[str, int] = field(default_factory=dict)
     name: str = ""
     max_calls: int = 1
+    # The configured Asterisk server (``[[asterisk]]`` name) the agent's device is on;
+    # None: the default (first configured) server. Queues are per server: an agent is
+    # offered only callers waiting on its own server.
+    server: str | None = None
 
     def __post_init__(self) -> None:
         for name, level in self.skills.items():

@@ -150,6 +150,7 @@ def _agent_from(row: Row[Any]) -> Agent:
         skills=dict(row.skills),
         name=row.name,
         max_calls=row.max_calls,
+        server=row.server,
     )
 
 

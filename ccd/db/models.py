@@ -171,6 +171,9 @@ class AcdAgentRow(Base):
     max_calls: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The [[asterisk]] server the agent's device is on (0015_agent_server); NULL: the
+    # default (first configured) server.
+    server: Mapped[str | None] = mapped_column(String(32))
 
 
 class AcdQueueRow(Base):
@@ -273,6 +276,9 @@ class DialerCampaignRow(Base):
     # Which calls are recorded (0008; ccd.recording.policy): all, none or percent.
     recording_mode: Mapped[str] = mapped_column(String(8), server_default="none")
     recording_percent: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The [[asterisk]] server the campaign dials through (0016_campaign_server); NULL:
+    # the default (first configured) server.
+    server: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -67,6 +67,19 @@ async def test_queue_round_trip_keeps_every_field(store: AcdStore, clock: FixedC
     assert [q.queue.id for q in await store.list_queues()] == ["sales", "support"]
 
 
+async def test_agent_server_round_trips_and_defaults_to_none(store: AcdStore) -> None:
+    created = await store.upsert_agent(ALICE, mode=WriteMode.CREATE)
+    assert created.agent.server is None  # the default (first configured) server
+
+    on_lyon = replace(ALICE, server="lyon")
+    updated = await store.upsert_agent(on_lyon, mode=WriteMode.UPDATE)
+    assert updated.agent == on_lyon
+    assert (await store.load()).agents["1001"].server == "lyon"
+
+    back = await store.upsert_agent(ALICE, mode=WriteMode.UPDATE)
+    assert back.agent.server is None
+
+
 async def test_write_modes_refuse_duplicates_and_unknown_ids(store: AcdStore) -> None:
     await store.upsert_queue(SALES, mode=WriteMode.CREATE)
     with pytest.raises(AcdConflict, match="already exists"):
