@@ -81,6 +81,14 @@ Behaviours worth knowing (each has a unit test):
 - Estimated wait: ``position x AHT / max(1, agents of the queue logged in and not
   paused)``, AHT being the queue's EWMA (alpha 0.2) of talk + configured wrap-up,
   180 s before the first call ends.
+- Queues are per Asterisk server: a caller (``WaitingCaller.server``) is offered only
+  agents whose device is on the same server (``Agent.server``; None on either side is
+  the engine's ``default_server``). Everything else is per server too: a caller joining
+  a queue with no logged-in agent on its server goes to the no-agents destination (and
+  so do a server's callers when its last agent of the queue leaves), a caller moved to
+  another queue keeps its server, position and estimated wait count only the callers
+  and agents of the caller's server, and an agent is needed by inbound (refused to the
+  dialer) only for callers on its server. ``RingAgent.server`` says where to ring.
 """
 
 from __future__ import annotations
@@ -341,6 +349,8 @@ class RingAgent:
     call_id: str
     caller_channel: str
     timeout_s: float
+    # The server of the caller (and so of the agent): the ring is placed there.
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +508,8 @@ class _AgentSlot:
     call_queue: str | None = None
     pending_pause: str | None = None
     logout_pending: bool = False
+    # agent.server, None resolved to the engine's default server.
+    server: str | None = None
 
 
 @dataclass(slots=True)
@@ -506,6 +518,8 @@ class _Waiter:
     key: _LineKey
     # When the caller entered its current queue (max wait and escalation timers).
     entered_at: float
+    # caller.server, None resolved to the engine's default server (kept across moves).
+    server: str | None = None
     ringing: set[str] = field(default_factory=set)
     # Agents offered this caller without success -> when they may be offered it again.
     tried: dict[str, float] = field(default_factory=dict)
@@ -537,7 +551,14 @@ def _on_hold(waiter: _Waiter) -> bool:
 
 
 class AcdEngine:
-    def __init__(self, queues: Mapping[str, Queue], rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        queues: Mapping[str, Queue],
+        rng: random.Random | None = None,
+        default_server: str | None = None,
+    ) -> None:
+        # What an agent's or caller's server None means (the first configured server).
+        self._default_server = default_server
         self._queues: dict[str, Queue] = {}
         self._rng = rng or random.Random(0)
         self._agents: dict[str, _AgentSlot] = {}
@@ -555,6 +576,9 @@ class AcdEngine:
         self._busy_until: dict[str, float] = {}
         # Virtual-hold callers whose PlaceCallback is out (few: bounded by free agents).
         self._calling_back: set[str] = set()
+        # Servers callers have come from: with more than one, places in line are counted
+        # per server (else a bisect of the line says it).
+        self._caller_servers: set[str | None] = set()
         self._next_position = 0
         self._configure(queues)
 
@@ -597,7 +621,7 @@ class AcdEngine:
         """Those of ``agent_ids`` OutboundReserved would accept now, longest idle first
         (then login order). Cheap enough for every dialer tick: a queue's waiting callers
         are looked at once per call, and only for an available agent of that queue."""
-        needs: dict[str, list[Mapping[str, int]]] = {}
+        needs: dict[tuple[str, str | None], list[Mapping[str, int]]] = {}
         free = [a for a in dict.fromkeys(agent_ids) if self._not_free(a, now, needs) is None]
         return sorted(free, key=lambda a: (self._agents[a].idle_since, self._agents[a].position))
 
@@ -644,7 +668,13 @@ class AcdEngine:
         if waiter is None:
             return None
         line = self._lines[waiter.caller.queue_id]
-        return bisect.bisect_left(line, waiter.key) + 1
+        index = bisect.bisect_left(line, waiter.key)
+        if len(self._caller_servers) > 1:
+            # Only the callers of the same server are ahead of it: the others wait for
+            # other agents.
+            server = waiter.server
+            return 1 + sum(1 for key in line[:index] if self._waiting[key.call_id].server == server)
+        return index + 1
 
     def estimated_wait_s(self, call_id: str, now: float) -> float | None:
         """position x recent AHT / max(1, agents of the queue logged in and not paused).
@@ -654,11 +684,13 @@ class AcdEngine:
         position = self.position(call_id)
         if position is None:
             return None
-        queue_id = self._waiting[call_id].caller.queue_id
+        waiter = self._waiting[call_id]
+        queue_id = waiter.caller.queue_id
         serving = sum(
             1
             for agent_id in self._members.get(queue_id, ())
             if self._agents[agent_id].state.status is not AgentStatus.PAUSED
+            and self._agents[agent_id].server == waiter.server
         )
         return position * self._aht[queue_id].value / max(1, serving)
 
@@ -860,11 +892,13 @@ class AcdEngine:
         channel to send: they keep their place for when an agent comes back."""
         for queue_id in sorted(queue_ids):
             queue = self._queues.get(queue_id)
-            if queue is None or self._members[queue_id] or not self._lines[queue_id]:
+            if queue is None or not self._lines[queue_id]:
                 continue
+            # Per server: a caller is served only by agents on its own server.
+            served = {self._agents[agent_id].server for agent_id in self._members[queue_id]}
             for key in list(self._lines[queue_id]):
                 waiter = self._waiting[key.call_id]
-                if not _on_hold(waiter):
+                if waiter.server not in served and not _on_hold(waiter):
                     self._send_away(waiter, queue, "no_agents", now, out)
 
     def _login(
@@ -877,11 +911,17 @@ class AcdEngine:
     ) -> None:
         self._check_queues(queue_ids)
         slot = self._agents.get(agent.id)
+        server = agent.server or self._default_server
         if slot is not None:
             # Re-login: profile and membership update; state and counters are kept.
             slot.agent = agent
             slot.logout_pending = False
+            moved = slot.server != server
+            slot.server = server
             self._set_membership(slot, queue_ids, now, out)
+            if moved:
+                # Its old server's callers may have nobody left to serve them.
+                self._release_emptied_queues(slot.queue_ids, now, out)
             return
         slot = _AgentSlot(
             agent=agent,
@@ -889,6 +929,7 @@ class AcdEngine:
             position=self._next_position,
             state=AgentState(AgentStatus.LOGGED_OUT, since=now),
             idle_since=now,
+            server=server,
         )
         self._next_position += 1
         self._agents[agent.id] = slot
@@ -1077,7 +1118,10 @@ class AcdEngine:
     # ---- outbound (agents lent to the dialer) ----
 
     def _not_free(
-        self, agent_id: str, now: float, needs: dict[str, list[Mapping[str, int]]]
+        self,
+        agent_id: str,
+        now: float,
+        needs: dict[tuple[str, str | None], list[Mapping[str, int]]],
     ) -> str | None:
         """Why OutboundReserved refuses the agent now (None: it accepts). ``needs``
         caches each queue's _inbound_needs across the agents of one call."""
@@ -1093,19 +1137,25 @@ class AcdEngine:
         for queue_id in sorted(slot.queue_ids):
             if not self._lines[queue_id]:
                 continue
-            if queue_id not in needs:
-                needs[queue_id] = self._inbound_needs(queue_id, now)
-            if any(slot.agent.has_skills(required) for required in needs[queue_id]):
+            cache_key = (queue_id, slot.server)
+            if cache_key not in needs:
+                needs[cache_key] = self._inbound_needs(queue_id, slot.server, now)
+            if any(slot.agent.has_skills(required) for required in needs[cache_key]):
                 return f"needed by inbound queue {queue_id}"
         return None
 
-    def _inbound_needs(self, queue_id: str, now: float) -> list[Mapping[str, int]]:
-        """The distinct skill requirements of the callers waiting in the queue now, the
-        ring retry ignored (a caller held back from an agent for a few seconds still
-        needs the queue's agents) and virtual-hold callers included."""
+    def _inbound_needs(
+        self, queue_id: str, server: str | None, now: float
+    ) -> list[Mapping[str, int]]:
+        """The distinct skill requirements of the callers on ``server`` waiting in the
+        queue now, the ring retry ignored (a caller held back from an agent for a few
+        seconds still needs the queue's agents) and virtual-hold callers included."""
         needs: dict[frozenset[tuple[str, int]], Mapping[str, int]] = {}
         for key in self._lines[queue_id]:
-            required, need = self._need(self._waiting[key.call_id], now)
+            waiter = self._waiting[key.call_id]
+            if waiter.server != server:
+                continue
+            required, need = self._need(waiter, now)
             needs.setdefault(need, required)
         return list(needs.values())
 
@@ -1148,13 +1198,20 @@ class AcdEngine:
         if queue is None:
             raise UnknownQueue(caller.queue_id)
         self._counters[queue.id].offered += 1
-        waiter = _Waiter(caller, _key(caller), entered_at=now, visited={queue.id})
+        server = caller.server or self._default_server
+        self._caller_servers.add(server)
+        waiter = _Waiter(caller, _key(caller), entered_at=now, visited={queue.id}, server=server)
         if queue.max_len is not None and len(self._lines[queue.id]) >= queue.max_len:
             self._send_away(waiter, queue, "queue_full", now, out)
-        elif not self._members[queue.id]:
+        elif not self._serves(queue.id, server):
             self._send_away(waiter, queue, "no_agents", now, out)
         else:
             self._add_waiter(waiter)
+
+    def _serves(self, queue_id: str, server: str | None) -> bool:
+        """Whether an agent of the queue is logged in on ``server``."""
+        agents = self._agents
+        return any(agents[agent_id].server == server for agent_id in self._members[queue_id])
 
     def _add_waiter(self, waiter: _Waiter) -> None:
         self._refresh_need(waiter)
@@ -1282,7 +1339,7 @@ class AcdEngine:
         waiter.tried.clear()
         out.append(CallerMoved(caller.call_id, queue.id, dest.id, reason))
         self._counters[dest.id].offered += 1
-        if not self._members[dest.id] and waiter.callback == _Callback.NONE:
+        if not self._serves(dest.id, waiter.server) and waiter.callback == _Callback.NONE:
             self._send_away(waiter, dest, "no_agents", now, out)
             return
         self._add_waiter(waiter)
@@ -1370,7 +1427,8 @@ class AcdEngine:
         # Global service order across the queues an agent may serve (lines are not
         # mutated while iterating: ringing and callbacks keep callers in line).
         ordered: Iterable[_LineKey] = lines[0] if len(lines) == 1 else heapq.merge(*lines)
-        hopeless: set[tuple[str, frozenset[tuple[str, int]]]] = set()
+        hopeless: set[tuple[str, str | None, frozenset[tuple[str, int]]]] = set()
+        agents = self._agents
         for key in ordered:
             waiter = self._waiting[key.call_id]
             if waiter.ringing or waiter.callback is _CALLBACK_CALLING:
@@ -1382,15 +1440,21 @@ class AcdEngine:
                     return
                 continue
             # _need, inlined: one call less per waiter is ~10% of a pass over 1,000.
+            server = waiter.server
             if self._escalated(waiter, now):
                 required = self._queues[queue_id].escalated_skills
-                need = (queue_id, frozenset(required.items()))
+                need = (queue_id, server, frozenset(required.items()))
             else:
                 required = waiter.required
-                need = (queue_id, waiter.need)
+                need = (queue_id, server, waiter.need)
             if need in hopeless:
                 continue
-            eligible = [self._agents[a] for a in free if self._agents[a].agent.has_skills(required)]
+            # Queues are per server: only agents on the caller's server.
+            eligible = [
+                slot
+                for slot in (agents[a] for a in free)
+                if slot.server == server and slot.agent.has_skills(required)
+            ]
             if not eligible:
                 # Availability only shrinks during a pass: same need, same answer.
                 hopeless.add(need)
@@ -1412,6 +1476,7 @@ class AcdEngine:
             1
             for call_id in self._calling_back
             if self._waiting[call_id].caller.queue_id == queue_id
+            and self._waiting[call_id].server == waiter.server
         )
         if calling >= eligible:
             return
@@ -1457,6 +1522,7 @@ class AcdEngine:
                     caller.call_id,
                     caller.channel,
                     queue.ring_timeout_s,
+                    waiter.server,
                 )
             )
 

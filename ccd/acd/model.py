@@ -117,3 +117,6 @@ class WaitingCaller:
     # A number ccd may call back ("" when unknown or unusable): lets a "callback"
     # overflow destination keep the caller's place.
     number: str = ""
+    # The configured Asterisk server the caller's channel is on; None: the default
+    # (first configured) server. Offered only to agents on the same server.
+    server: str | None = None
