@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
-import json
 import random
 import shutil
 import statistics
@@ -59,41 +58,29 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.acd_vs_app_queue import (  # noqa: E402
-    Recorder,
-    agents,
-    app_queue_round,
-    place_callers,
-    stamp,
-    wait_quiet,
-)
+from bench import acd_vs_app_queue  # noqa: E402
+from bench.acd_vs_app_queue import app_queue_round, ccd_callers, stamp  # noqa: E402
+from bench.ami_recorder import READ_AT, Recorder  # noqa: E402
 from bench.machine import describe  # noqa: E402
-from ccd.acd.model import Agent, PauseReason, Queue, Strategy  # noqa: E402
-from ccd.acd.seed import AcdConfig  # noqa: E402
+from bench.sandbox_rig import (  # noqa: E402
+    SANDBOX,
+    acd_daemon,
+    add_caller_load,
+    control_login,
+    parser,
+    running,
+    sandbox_up,
+)
 from ccd.acd.waiting import Arrival, QueueRefused, Ticket, parse_arrival  # noqa: E402
 from ccd.agi.channel import AgiChannel  # noqa: E402
 from ccd.ami.gateway import AmiGateway  # noqa: E402
-from ccd.app import Daemon  # noqa: E402
 from ccd.clock import SystemClock  # noqa: E402
-from ccd.db import migrate  # noqa: E402
-from ccd.db.acd_store import AcdStore  # noqa: E402
-from ccd.db.engine import create_engine  # noqa: E402
 from ccd.domain import contract  # noqa: E402
 from ccd.domain.events import UserEventReceived  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
-from ccd.settings import parse_settings  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-from tests.system.conftest import (  # noqa: E402
-    AMI_HOST,
-    AMI_PORT,
-    AMI_SECRET,
-    AMI_USERNAME,
-    RECORDER_SECRET,
-    RECORDER_USERNAME,
-)
+from tests.system.conftest import AMI_HOST, AMI_PORT, AMI_SECRET, AMI_USERNAME  # noqa: E402
 from tests.system.rawami import Frame, RawAmi  # noqa: E402
 
-SANDBOX = REPO / "scripts" / "asterisk-sandbox"
 FIXTURES = REPO / "bench" / "fixtures"
 DIALPLAN_FIXTURE = FIXTURES / "extensions_acd_latency.conf"
 MANAGER_FIXTURE = FIXTURES / "manager_acd_latency.conf"
@@ -104,18 +91,8 @@ ANNOUNCE_EVENT = "CcdBenchQueueJoin"
 AGI_USERNAME = "ccd-bench-agi"
 AGI_SECRET = "ccd-bench-agi-secret"
 
-READ_AT = "X-Bench-Read-At"  # added by the recorder: when it read the frame
-RECORDED_EVENTS = frozenset(
-    {
-        "Newexten",
-        "QueueCallerJoin",
-        "AgentCalled",
-        "Newchannel",
-        "VarSet",
-        "AsyncAGIStart",
-        "UserEvent",
-    }
-)
+# acd_vs_app_queue's events, and those the asyncagi and announce variants start from.
+RECORDED_EVENTS = acd_vs_app_queue.RECORDED_EVENTS | {"AsyncAGIStart", "UserEvent"}
 # The queue step each context reaches first: ccd-queue-wait's FastAGI line is AGI() at
 # HEAD and Gosub(ccd-agi,...) with the HA change (every address in turn).
 JOIN_APPLICATIONS = {
@@ -146,31 +123,6 @@ VARIANTS = {
         Variant("announce+pool", ANNOUNCE_CONTEXT, announce=True, pool=True),
     )
 }
-
-
-class WideRecorder(Recorder):
-    """acd_vs_app_queue's recorder process, recording the extra events this bench reads
-    (AsyncAGIStart, UserEvent), each with the wall-clock time the recorder read it —
-    this script's own ``--record-to`` mode."""
-
-    script = Path(__file__)
-
-
-async def record(path: Path) -> None:
-    watcher = await RawAmi.connect(AMI_HOST, AMI_PORT)
-    await watcher.login(RECORDER_USERNAME, RECORDER_SECRET)
-    with path.open("w", encoding="utf-8") as out:
-        print("ready", flush=True)
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frame = await watcher.read_frame(3600)
-                event = frame.get("Event")
-                if event == "VarSet" and frame.get("Variable") != contract.VAR_ACD_CALL:
-                    continue
-                if event in RECORDED_EVENTS:
-                    frame[READ_AT] = repr(time.time())
-                    out.write(json.dumps(frame) + "\n")
-                    out.flush()
 
 
 # -- the sandbox: bench dialplan and login in, shipped files back --------------------------
@@ -267,38 +219,16 @@ def arrival_from_user_event(frame: Frame) -> Arrival:
 async def ccd_round(
     args: argparse.Namespace, variant: Variant, control: RawAmi, recorder: Recorder
 ) -> dict[str, list[float]]:
-    data = Path(tempfile.mkdtemp(prefix="ccd-acd-latency-"))
     username, secret = (
         (AGI_USERNAME, AGI_SECRET) if variant.asyncagi else (AMI_USERNAME, AMI_SECRET)
     )
-    environ = {
-        "CCD_AMI__HOST": AMI_HOST,
-        "CCD_AMI__PORT": str(AMI_PORT),
-        "CCD_AMI__USERNAME": username,
-        "CCD_AMI__SECRET": secret,
-        "CCD_DATA_DIR": str(data),
-        "CCD_HTTP__PORT": "0",
-        "CCD_AGI__PORT": str(free_port()),
-        "CCD_LOG__LEVEL": args.log_level,
-    }
-    settings = parse_settings(None, source="bench", environ=environ)
-    await migrate.upgrade(settings.database_url)
-    queue = Queue(id="bench", strategy=Strategy.ROUND_ROBIN, ring_timeout_s=15, wrapup_s=0)
-    sim_agents = [
-        Agent(id=str(1101 + i), interface=interface)
-        for i, interface in enumerate(agents(args.agents))
-    ]
-    engine = create_engine(settings.database_url)
-    await AcdStore(engine).apply_seed(
-        AcdConfig(
-            agents={a.id: a for a in sim_agents},
-            queues={queue.id: queue},
-            pause_reasons={"no-answer": PauseReason("no-answer")},
-            memberships={a.id: frozenset({queue.id}) for a in sim_agents},
-        )
+    daemon, sim_agents = await acd_daemon(
+        args.agents,
+        data_prefix="ccd-acd-latency-",
+        log_level=args.log_level,
+        username=username,
+        secret=secret,
     )
-    await engine.dispose()
-    daemon = Daemon(settings)
     acd = daemon.components.acd
     gateway = daemon.components.gateway
     stamps = Stamps()
@@ -425,26 +355,15 @@ async def ccd_round(
 
     acd._ami.ring_agent = timed_ring_agent  # type: ignore[method-assign]
 
-    await daemon.start()
     try:
-        if pool is not None:
-            await pool.start()
-            await pool.wait_resynced(20)
-        await gateway.wait_resynced(20)
-        for agent in sim_agents:
-            await acd.login(agent.id, None)
-        first = len(recorder.events())
-        ids = await place_callers(
-            control,
-            args.callers,
-            args.gap,
-            variant.name,
-            Context=variant.context,
-            Variable=f"{contract.VAR_QUEUE}=bench,{contract.VAR_AGI_PORT}={daemon.agi_port}",
-        )
-        await wait_quiet(control, args.talk + 4)
+        async with running(daemon, sim_agents):
+            if pool is not None:
+                await pool.start()
+                await pool.wait_resynced(20)
+            ids, first = await ccd_callers(
+                args, daemon, control, recorder, variant.name, variant.context
+            )
     finally:
-        await daemon.stop()
         if pool is not None:
             await pool.stop()
         for task in tasks:
@@ -572,12 +491,12 @@ def table(results: dict[str, dict[str, list[float]]], baseline: list[float], exp
 
 
 async def run(args: argparse.Namespace) -> int:
-    await asyncio.to_thread(subprocess.run, [str(SANDBOX), "up"], check=True, capture_output=True)
+    await asyncio.to_thread(sandbox_up)
     variants = [VARIANTS[name] for name in args.variants.split(",")]
-    control = await RawAmi.connect(AMI_HOST, AMI_PORT)
-    reply = await control.action("Login", Username=AMI_USERNAME, Secret=AMI_SECRET, Events="off")
-    assert reply.get("Response") == "Success", reply
-    recorder = WideRecorder(Path(tempfile.mkdtemp(prefix="ccd-acd-latency-")) / "events.jsonl")
+    control = await control_login()
+    recorder = Recorder(
+        Path(tempfile.mkdtemp(prefix="ccd-acd-latency-")) / "events.jsonl", RECORDED_EVENTS
+    )
     await recorder.start()
     baseline: list[float] = []
     results: dict[str, dict[str, list[float]]] = {v.name: {} for v in variants}
@@ -636,12 +555,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--callers", type=int, default=40, help="callers per round (default 40)")
-    p.add_argument("--rounds", type=int, default=2, help="rounds per variant (default 2)")
-    p.add_argument("--agents", type=int, default=5, help="agents (default 5)")
-    p.add_argument("--gap", type=float, default=0.5, help="seconds between callers (0.5)")
-    p.add_argument("--talk", type=float, default=1.0, help="agent talk time, s (1)")
+    p = parser(__doc__)
+    add_caller_load(p, rounds=2, rounds_help="rounds per variant (default 2)")
     p.add_argument(
         "--variants",
         default=",".join(VARIANTS),
@@ -649,7 +564,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the per-round order (1)")
     p.add_argument("--log-level", default="WARNING", help="ccd's log level (WARNING)")
-    p.add_argument("--record-to", type=Path, help=argparse.SUPPRESS)  # the recorder process
     args = p.parse_args(argv)
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
@@ -659,9 +573,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.record_to is not None:
-        asyncio.run(record(args.record_to))
-        return 0
     configure_logging(level=args.log_level, fmt="console")
     return asyncio.run(run(args))
 

@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,87 +39,25 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.ami_recorder import Recorder  # noqa: E402
 from bench.machine import describe  # noqa: E402
-from ccd.acd.model import Agent, PauseReason, Queue, Strategy  # noqa: E402
-from ccd.acd.seed import AcdConfig  # noqa: E402
+from bench.sandbox_rig import (  # noqa: E402
+    BENCH_QUEUE,
+    acd_daemon,
+    add_caller_load,
+    agent_interfaces,
+    control_login,
+    parser,
+    running,
+    sandbox_up,
+)
 from ccd.app import Daemon  # noqa: E402
-from ccd.db import migrate  # noqa: E402
-from ccd.db.acd_store import AcdStore  # noqa: E402
-from ccd.db.engine import create_engine  # noqa: E402
 from ccd.domain import contract  # noqa: E402
 from ccd.logging import configure_logging  # noqa: E402
-from ccd.settings import parse_settings  # noqa: E402
-from tests.ports import free_port  # noqa: E402
-from tests.system.conftest import (  # noqa: E402
-    AMI_HOST,
-    AMI_PORT,
-    AMI_SECRET,
-    AMI_USERNAME,
-    RECORDER_SECRET,
-    RECORDER_USERNAME,
-)
 from tests.system.rawami import Frame, RawAmi  # noqa: E402
 
-SANDBOX = REPO / "scripts" / "asterisk-sandbox"
 APP_QUEUE = "ccd-baseline"
-
-
-def agents(count: int) -> list[str]:
-    return [f"Local/{1101 + i}@{contract.AGENT_SIM_CONTEXT}" for i in range(count)]
-
-
 RECORDED_EVENTS = frozenset({"Newexten", "QueueCallerJoin", "AgentCalled", "Newchannel", "VarSet"})
-
-
-class Recorder:
-    """The AMI events the bench needs, with Asterisk's timestamps, recorded by a separate
-    process (``--record-to``): parsing every event of the recorder login here would
-    compete with ccd for this process's event loop and slow ccd down unfairly."""
-
-    script = Path(__file__)
-    """The script whose ``--record-to`` mode records (a bench may record more events)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, str(self.script), "--record-to", str(self.path), stdout=subprocess.PIPE
-        )
-        assert self._process.stdout is not None
-        try:
-            # Importing ccd takes a while on a loaded machine (20 s was too short at load 11).
-            ready = await asyncio.wait_for(self._process.stdout.readline(), 120)
-        except BaseException:
-            await self.stop()  # never left behind, recording, when the bench gives up
-            raise
-        assert ready.strip() == b"ready", ready
-
-    def events(self) -> list[Frame]:
-        with self.path.open(encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.endswith("\n")]
-
-    async def stop(self) -> None:
-        if self._process is not None and self._process.returncode is None:
-            self._process.terminate()
-            await self._process.wait()
-
-
-async def record(path: Path) -> None:
-    watcher = await RawAmi.connect(AMI_HOST, AMI_PORT)
-    await watcher.login(RECORDER_USERNAME, RECORDER_SECRET)
-    with path.open("w", encoding="utf-8") as out:
-        print("ready", flush=True)
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frame = await watcher.read_frame(3600)
-                event = frame.get("Event")
-                if event == "VarSet" and frame.get("Variable") != contract.VAR_ACD_CALL:
-                    continue
-                if event in RECORDED_EVENTS:
-                    out.write(json.dumps(frame) + "\n")
-                    out.flush()
 
 
 def stamp(frame: Frame) -> float:
@@ -158,11 +93,34 @@ async def wait_quiet(control: RawAmi, seconds: float) -> None:
     await asyncio.sleep(1)
 
 
+async def ccd_callers(
+    args: argparse.Namespace,
+    daemon: Daemon,
+    control: RawAmi,
+    recorder: Recorder,
+    prefix: str,
+    context: str,
+) -> tuple[list[str], int]:
+    """``--callers`` callers into ``context`` (queue ``bench``, the daemon's FastAGI port),
+    all ended: their channel ids, and the index of the first event recorded for them."""
+    first = len(recorder.events())
+    ids = await place_callers(
+        control,
+        args.callers,
+        args.gap,
+        prefix,
+        Context=context,
+        Variable=f"{contract.VAR_QUEUE}={BENCH_QUEUE},{contract.VAR_AGI_PORT}={daemon.agi_port}",
+    )
+    await wait_quiet(control, args.talk + 4)
+    return ids, first
+
+
 async def app_queue_round(
     args: argparse.Namespace, control: RawAmi, recorder: Recorder
 ) -> tuple[list[float], list[float]]:
     """(QueueCallerJoin → AgentCalled, Queue() reached → agent channel created)."""
-    for interface in agents(args.agents):
+    for interface in agent_interfaces(args.agents):
         await control.action("QueueAdd", Queue=APP_QUEUE, Interface=interface)
     first = len(recorder.events())
     try:
@@ -171,7 +129,7 @@ async def app_queue_round(
         )
         await wait_quiet(control, args.talk + 4)
     finally:
-        for interface in agents(args.agents):
+        for interface in agent_interfaces(args.agents):
             await control.action("QueueRemove", Queue=APP_QUEUE, Interface=interface)
     entered: dict[str, float] = {}
     joins: dict[str, float] = {}
@@ -201,35 +159,7 @@ async def ccd_round(
 ) -> dict[str, list[float]]:
     """Per caller: end to end, and its parts (AGI connect, ccd's decision, Asterisk's
     Originate until the agent channel exists)."""
-    data = Path(tempfile.mkdtemp(prefix="ccd-acd-bench-"))
-    environ = {
-        "CCD_AMI__HOST": AMI_HOST,
-        "CCD_AMI__PORT": str(AMI_PORT),
-        "CCD_AMI__USERNAME": AMI_USERNAME,
-        "CCD_AMI__SECRET": AMI_SECRET,
-        "CCD_DATA_DIR": str(data),
-        "CCD_HTTP__PORT": "0",
-        "CCD_AGI__PORT": str(free_port()),
-        "CCD_LOG__LEVEL": "WARNING",
-    }
-    settings = parse_settings(None, source="bench", environ=environ)
-    await migrate.upgrade(settings.database_url)
-    queue = Queue(id="bench", strategy=Strategy.ROUND_ROBIN, ring_timeout_s=15, wrapup_s=0)
-    sim_agents = [
-        Agent(id=str(1101 + i), interface=interface)
-        for i, interface in enumerate(agents(args.agents))
-    ]
-    engine = create_engine(settings.database_url)
-    await AcdStore(engine).apply_seed(
-        AcdConfig(
-            agents={a.id: a for a in sim_agents},
-            queues={queue.id: queue},
-            pause_reasons={"no-answer": PauseReason("no-answer")},
-            memberships={a.id: frozenset({queue.id}) for a in sim_agents},
-        )
-    )
-    await engine.dispose()
-    daemon = Daemon(settings)
+    daemon, sim_agents = await acd_daemon(args.agents, data_prefix="ccd-acd-bench-")
     acd = daemon.components.acd
     # Instrumentation only (wall clock, comparable with Asterisk's timestamps): when ccd
     # had the caller, and when it wrote the agent's Originate.
@@ -250,23 +180,10 @@ async def ccd_round(
 
     acd.arrive = timed_arrive  # type: ignore[method-assign]
     acd._ami.ring_agent = timed_ring_agent  # type: ignore[method-assign]
-    await daemon.start()
-    try:
-        await daemon.components.gateway.wait_resynced(20)
-        for agent in sim_agents:
-            await acd.login(agent.id, None)
-        first = len(recorder.events())
-        ids = await place_callers(
-            control,
-            args.callers,
-            args.gap,
-            "cq",
-            Context=contract.QUEUE_CONTEXT,
-            Variable=f"{contract.VAR_QUEUE}=bench,{contract.VAR_AGI_PORT}={daemon.agi_port}",
+    async with running(daemon, sim_agents):
+        ids, first = await ccd_callers(
+            args, daemon, control, recorder, "cq", contract.QUEUE_CONTEXT
         )
-        await wait_quiet(control, args.talk + 4)
-    finally:
-        await daemon.stop()
     joins: dict[str, float] = {}
     agent_channel_of: dict[str, str] = {}  # caller id -> agent channel uniqueid
     created: dict[str, float] = {}
@@ -305,12 +222,12 @@ def summary(name: str, samples: list[float], expected: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    await asyncio.to_thread(subprocess.run, [str(SANDBOX), "up"], check=True, capture_output=True)
-    control = await RawAmi.connect(AMI_HOST, AMI_PORT)
-    reply = await control.action("Login", Username=AMI_USERNAME, Secret=AMI_SECRET, Events="off")
-    assert reply.get("Response") == "Success", reply
+    await asyncio.to_thread(sandbox_up)
+    control = await control_login()
     await control.action("Setvar", Variable=contract.VAR_SIM_TALK_S, Value=str(args.talk))
-    recorder = Recorder(Path(tempfile.mkdtemp(prefix="ccd-acd-bench-")) / "events.jsonl")
+    recorder = Recorder(
+        Path(tempfile.mkdtemp(prefix="ccd-acd-bench-")) / "events.jsonl", RECORDED_EVENTS
+    )
     await recorder.start()
     internal: list[float] = []
     baseline: list[float] = []
@@ -352,21 +269,13 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--callers", type=int, default=40, help="callers per round (default 40)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    p.add_argument("--agents", type=int, default=5, help="agents (default 5)")
-    p.add_argument("--gap", type=float, default=0.5, help="seconds between callers (0.5)")
-    p.add_argument("--talk", type=float, default=1.0, help="agent talk time, s (1)")
-    p.add_argument("--record-to", type=Path, help=argparse.SUPPRESS)  # the recorder process
+    p = parser(__doc__)
+    add_caller_load(p, rounds=3, rounds_help="alternating rounds (default 3)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.record_to is not None:
-        asyncio.run(record(args.record_to))
-        return 0
     configure_logging(level="WARNING", fmt="console")
     return asyncio.run(run(args))
 

@@ -52,6 +52,7 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
 from bench.machine import describe  # noqa: E402
+from bench.sandbox_rig import FIRST_AGENT, parser, sandbox_up  # noqa: E402
 from ccd.acd.model import Queue  # noqa: E402
 from ccd.app import Daemon  # noqa: E402
 from ccd.domain import contract  # noqa: E402
@@ -73,9 +74,7 @@ from tests.system.dialerrig import (  # noqa: E402
 from tests.system.rawami import RawAmi  # noqa: E402
 from tests.system.rig import daemon_environment  # noqa: E402
 
-SANDBOX = REPO / "scripts" / "asterisk-sandbox"
 PG_SCRIPT = REPO / "scripts" / "pg-cluster"
-FIRST_AGENT = 1101  # 1xxx answer; 1002 and 1003 are the simulator's no-answer and busy
 
 
 @contextlib.contextmanager
@@ -411,7 +410,7 @@ def summarise(args: argparse.Namespace, result: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--agents", type=int, default=20, help="simulated agents (default 20)")
     p.add_argument("--contacts", type=int, default=400, help="person contacts (default 400)")
     p.add_argument("--talk", type=float, default=2.5, help="agent talk time, s (default 2.5)")
@@ -435,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     configure_logging(level="WARNING", fmt="console")
     print("asterisk sandbox up …", file=sys.stderr)
-    subprocess.run([str(SANDBOX), "up"], check=True, capture_output=True)
+    sandbox_up()
     print("PostgreSQL up …", file=sys.stderr)
     with postgres() as cluster:
         print(f"{args.mode}: {args.contacts} contacts, {args.agents} agents …", file=sys.stderr)
