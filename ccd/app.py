@@ -321,14 +321,16 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         store=dialer_store,
         attempts=attempt_store,
         agents=acd,
-        ami=gateway,
+        # A campaign dials through its own server, with that server's agents only.
+        servers={server: fleet.get(server) for server in fleet.names},
+        agent_server=_agent_server(acd, default=gateway.server),
         publish=bus.publish,
         on_message=on_live_message,
         clock=clock,
         report_zone=settings.dialer.report_zone,
         max_wrapup_s=settings.dialer.max_wrapup_s,
-        resynced=lambda: gateway.resynced,
-        live_uniqueids=lambda: set(live_channels()),
+        resynced=lambda server: fleet.get(server).resynced,
+        live_uniqueids=_live_uniqueids_on(live, default=gateway.server),
     )
     bus.subscribe(when_acting(dialer.handle))
     # Post-call survey: answers written with retries; the queue's survey_flow names the flow.
@@ -432,6 +434,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         dialer=dialer,
         dialer_attempts=attempt_store,
         dialer_report_zone=settings.dialer.report_zone,
+        asterisk_servers=fleet.names,
         metrics=metrics,
         audit=audit,
         quality=QualityStore(engine, clock),
@@ -797,6 +800,31 @@ def _standby_cdr_events(
             handle(event)
 
     return handle_admitted
+
+
+def _agent_server(acd: AcdService, *, default: str) -> Callable[[str], str | None]:
+    """The server a logged-in agent's device is on (its own, else the default one); None
+    for an agent not logged in."""
+
+    def server_of(agent_id: str) -> str | None:
+        agent = acd.engine.agent(agent_id)
+        return None if agent is None else (agent.server or default)
+
+    return server_of
+
+
+def _live_uniqueids_on(live: LiveCalls, *, default: str) -> Callable[[str], set[str]]:
+    """The uniqueids of one server's live channels (an untagged one is the default's)."""
+
+    def uniqueids(server: str) -> set[str]:
+        return {
+            channel.snapshot.uniqueid
+            for call in live.calls()
+            for channel in call.channels
+            if (channel.snapshot.server or default) == server
+        }
+
+    return uniqueids
 
 
 def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:

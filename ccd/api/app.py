@@ -42,6 +42,7 @@ from ccd.domain.audit import AuditLog
 from ccd.domain.auth import TokenVerifier
 from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.client_address import Network
+from ccd.domain.servers import DEFAULT_SERVER_NAME
 from ccd.forecast.parameters import ForecastDefaults
 from ccd.forecast.run import HistoryReader
 from ccd.ha.api import HA_VIEW, HaView, standby_middleware
@@ -72,6 +73,8 @@ def build_api(
     dialer: DialerRuntime | None = None,
     dialer_attempts: AttemptStore | None = None,
     dialer_report_zone: str = "UTC",
+    # The configured Asterisk servers' names, the default first (campaigns name theirs).
+    asterisk_servers: tuple[str, ...] = (DEFAULT_SERVER_NAME,),
     metrics: CollectorRegistry | None = None,
     audit: AuditLog | None = None,
     quality: QualityStore | None = None,
@@ -122,7 +125,7 @@ def build_api(
     report_routes.add_routes(app, reports)
     wallboard_routes.add_routes(app, wallboard_targets or ServiceLevelTargets())
     install(app, dialer, dialer_attempts, dialer_report_zone)
-    campaign_routes.add_routes(app, dialer_store)
+    campaign_routes.add_routes(app, dialer_store, asterisk_servers)
     campaign_contact_routes.add_routes(app)
     dialing_routes.add_routes(app)
     compliance_routes.add_routes(app)

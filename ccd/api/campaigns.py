@@ -13,6 +13,12 @@ single campaign's view carries ``live`` (``ccd.api.campaign_live``); the list do
 Errors: a bad field is a 422 naming it; an unknown id 404; an illegal move, an id taken, a
 campaign with dial attempts deleted: 409; the database unavailable 503.
 
+``server`` names the configured Asterisk server every call of the campaign goes through
+(omitted or null: the first configured one); a name that is not configured is a 422 naming
+``server``. It changes only while no call can be in flight on the old one: a running
+campaign (pause it first) or one with dial attempts still open is a 409 — calls placed
+on one server are followed, hung up and settled there.
+
 Every change is written to the audit trail after it is stored (``campaign.created``,
 ``campaign.updated``, ``campaign.deleted`` with the settings before and after; a move with
 the state before and after; ``campaign.contacts_imported`` with the counts); a process
@@ -35,7 +41,7 @@ from ccd.acd.seed import ID_PATTERN, Id
 from ccd.api.audit_trail import audit_log, record_done
 from ccd.api.campaign_live import live_view
 from ccd.api.context import PRINCIPAL
-from ccd.api.dialer_runtime import follow
+from ccd.api.dialer_runtime import attempt_store, follow
 from ccd.api.handlers import model_json, read_json, store_problems
 from ccd.api.models.campaigns import CampaignDetail, CampaignList, CampaignView
 from ccd.api.models.uploads import ImportReport
@@ -69,10 +75,14 @@ from ccd.dialer.model import (
     Weekday,
 )
 from ccd.domain.audit import AuditEntry
+from ccd.domain.servers import DEFAULT_SERVER_NAME, SERVER_NAME_PATTERN
 
 log = structlog.get_logger("ccd.api")
 
 DIALER_STORE: web.AppKey[DialerStore | None] = web.AppKey("dialer_store")
+# The configured Asterisk servers' names, the first the default: what ``server`` may name.
+CAMPAIGN_SERVERS: web.AppKey[tuple[str, ...]] = web.AppKey("campaign_servers")
+SERVER_IN_FLIGHT = "urn:ccd:problem:campaign-server-in-use"
 
 CAMPAIGN_NOT_READY = "urn:ccd:problem:campaign-not-ready"
 ILLEGAL_TRANSITION = "urn:ccd:problem:illegal-transition"
@@ -168,6 +178,8 @@ class CampaignFields(_Body):
     default_region: Annotated[
         str, Field(min_length=2, max_length=2, json_schema_extra={"pattern": REGION_PATTERN})
     ] = "US"
+    # A configured [[asterisk]] name (checked by the handler against the configuration).
+    server: Annotated[str, Field(pattern=SERVER_NAME_PATTERN)] | None = None
 
     @field_validator("holidays")
     @classmethod
@@ -226,6 +238,7 @@ class CampaignFields(_Body):
             dispositions=tuple(dict.fromkeys(self.dispositions)),
             default_region=self.default_region,
             state=state,
+            server=self.server,
         )
 
 
@@ -331,6 +344,7 @@ def campaign_view(stored: StoredCampaign) -> dict[str, Any]:
         "machine_message_prompt": c.machine_message_prompt,
         "dispositions": values["dispositions"],
         "default_region": c.default_region,
+        "server": c.server,
         "problems": [{"field": f, "message": m} for f, m in c.problems()],
         "created_at": iso(stored.created_at),
         "updated_at": iso(stored.updated_at),
@@ -342,6 +356,51 @@ async def _live(request: web.Request, campaign: Campaign) -> dict[str, Any]:
     (``ccd.api.campaign_live``)."""
     with dialer_errors():
         return await live_view(request, campaign, dialer_store(request))
+
+
+def _check_server(request: web.Request, campaign: Campaign) -> None:
+    """``server`` must name a configured Asterisk server (422 naming it)."""
+    servers = request.app[CAMPAIGN_SERVERS]
+    if campaign.server is not None and campaign.server not in servers:
+        raise validation_problem(
+            [
+                FieldError(
+                    "server",
+                    f"no Asterisk server named {campaign.server!r}"
+                    f" (configured: {', '.join(servers)})",
+                )
+            ]
+        )
+
+
+def server_of(request: web.Request, campaign: Campaign) -> str:
+    """The server the campaign's calls are placed on (None: the first configured)."""
+    return campaign.server or request.app[CAMPAIGN_SERVERS][0]
+
+
+async def _refuse_server_move(request: web.Request, current: Campaign, campaign: Campaign) -> None:
+    """A campaign's calls are followed and settled on the server they were placed on: its
+    server changes only while none can be in flight (409 otherwise)."""
+    if server_of(request, current) == server_of(request, campaign):
+        return
+    if current.state is CampaignState.RUNNING:
+        raise ApiProblem(
+            409,
+            f"campaign {current.id!r} is running on server {server_of(request, current)!r}:"
+            " pause it before moving it to another server",
+            type_=SERVER_IN_FLIGHT,
+            title="Campaign server in use",
+        )
+    with dialer_errors():
+        in_flight = await attempt_store(request).open_attempts(current.id)
+    if in_flight:
+        raise ApiProblem(
+            409,
+            f"campaign {current.id!r} has {len(in_flight)} call(s) still in flight on server"
+            f" {server_of(request, current)!r}: move it once they have ended",
+            type_=SERVER_IN_FLIGHT,
+            title="Campaign server in use",
+        )
 
 
 def _refuse_if_broken(campaign: Campaign) -> None:
@@ -375,11 +434,15 @@ async def list_campaigns(request: web.Request) -> web.Response:
     body=CampaignSpec,
     responses={201: CampaignDetail},
     problems=(409,),
-    description="409 when the id is taken. Audited as `campaign.created`.",
+    description=(
+        "409 when the id is taken; `server` must name a configured Asterisk server (422)."
+        " Audited as `campaign.created`."
+    ),
 )
 async def create_campaign(request: web.Request) -> web.Response:
     spec: CampaignSpec = await read_json(request, CampaignSpec)
     campaign = spec.to_campaign(spec.id, CampaignState.DRAFT)
+    _check_server(request, campaign)
     audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.CREATE)
@@ -412,8 +475,9 @@ async def get_campaign(request: web.Request) -> web.Response:
     problems=(404, 409),
     description=(
         "Every setting; an omitted one takes its default. A running or paused campaign"
-        " cannot be changed into one that breaks a rule (422). Audited as"
-        " `campaign.updated`."
+        " cannot be changed into one that breaks a rule (422). `server` must name a"
+        " configured Asterisk server (422); it changes only while the campaign is not"
+        " running and has no call in flight (409). Audited as `campaign.updated`."
     ),
 )
 async def update_campaign(request: web.Request) -> web.Response:
@@ -421,6 +485,8 @@ async def update_campaign(request: web.Request) -> web.Response:
     fields: CampaignFields = await read_json(request, CampaignFields)
     campaign = fields.to_campaign(current.campaign.id, current.campaign.state)
     _refuse_if_broken(campaign)
+    _check_server(request, campaign)
+    await _refuse_server_move(request, current.campaign, campaign)
     audit_log(request.app)  # no trail: 503 before anything is changed
     with dialer_errors():
         stored = await dialer_store(request).put_campaign(campaign, mode=WriteMode.UPDATE)
@@ -628,8 +694,15 @@ async def upload_contacts(request: web.Request) -> web.Response:
     return model_json(ImportReport.model_validate(report))
 
 
-def add_routes(app: web.Application, store: DialerStore | None) -> None:
+def add_routes(
+    app: web.Application,
+    store: DialerStore | None,
+    servers: tuple[str, ...] = (DEFAULT_SERVER_NAME,),
+) -> None:
+    if not servers:
+        raise ValueError("campaigns need at least one Asterisk server")
     app[DIALER_STORE] = store
+    app[CAMPAIGN_SERVERS] = servers
     r = app.router
     r.add_get("/api/v1/campaigns", list_campaigns, name="campaigns.list")
     r.add_post("/api/v1/campaigns", create_campaign, name="campaigns.create")

@@ -173,6 +173,7 @@ def campaign_values(campaign: Campaign) -> dict[str, Any]:
         "dispositions": list(campaign.dispositions),
         "default_region": campaign.default_region,
         "state": campaign.state.value,
+        "server": campaign.server,
     }
 
 
@@ -208,6 +209,7 @@ def campaign_from(row: Row[Any]) -> Campaign:
         dispositions=tuple(row.dispositions),
         default_region=row.default_region,
         state=CampaignState(row.state),
+        server=row.server,
     )
 
 

@@ -88,6 +88,7 @@ class DialRequest:
     safe_harbor: bool  # the campaign has a safe-harbor message
     machine_message: bool  # the campaign leaves answering machines a message
     agent_id: str | None = None  # reserved before the call (progressive, preview, call back)
+    server: str = ""  # the Asterisk server the call is placed on (the campaign's)
 
 
 # ---- events -------------------------------------------------------------------------

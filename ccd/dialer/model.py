@@ -128,6 +128,9 @@ class Campaign:
     dispositions: tuple[str, ...] = ("sale", "no-sale", "call-back", "do-not-call")
     default_region: str = "US"  # for numbers written without a country code
     state: CampaignState = CampaignState.DRAFT
+    # The configured Asterisk server ([[asterisk]] name) every call of the campaign is
+    # placed on, its agents' rings included; None: the default (first configured) one.
+    server: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Every rule the campaign breaks, as (field, reason); empty when it may run."""

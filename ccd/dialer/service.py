@@ -26,6 +26,12 @@ Rules it keeps (each with a test):
   what the records prove (connected: answered; answered: abandoned, or machine; else
   ``failed``) and its contact follows its retry rule. Contacts are claimed with a
   compare-and-set, so none is dialed twice at once.
+- **Several Asterisk servers.** A campaign dials through its own server (``server``; None:
+  the first configured): every Originate, Setvar, Redirect and Hangup of its calls goes to
+  that server's connection, and only agents logged in on that server are reserved or
+  counted for its pacing. Everything above holds per server: a campaign dials only while
+  its server is connected and resynced and that server's previous-run attempts are
+  settled; a resync of one server settles only the calls placed on it.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import contextlib
 import functools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,19 +136,28 @@ class DialerService:
         store: DialerStore,
         attempts: AttemptStore,
         agents: DialerAgents,
-        ami: DialerAmi,
+        servers: Mapping[str, DialerAmi],
+        agent_server: Callable[[str], str | None],
         publish: Callable[[object], None],
         on_message: Callable[[dict[str, Any]], None],
         clock: Clock,
         report_zone: str = "UTC",
         max_wrapup_s: float = c.DEFAULT_MAX_WRAPUP_S,
-        resynced: Callable[[], bool],
-        live_uniqueids: Callable[[], set[str]],
+        resynced: Callable[[str], bool],
+        live_uniqueids: Callable[[str], set[str]],
     ) -> None:
+        """``servers``: each configured Asterisk server's connection by name, the default
+        (a campaign without a server) first. ``agent_server``: the server a logged-in
+        agent's device is on (None: not logged in). ``resynced`` and ``live_uniqueids``:
+        per server name."""
+        if not servers:
+            raise ValueError("the dialer needs at least one Asterisk server")
         self._store = store
         self._attempts = attempts
         self._agents = agents
-        self._ami = ami
+        self._servers = dict(servers)
+        self._default_server = next(iter(self._servers))
+        self._agent_server = agent_server
         self._publish = publish
         self._on_message = on_message
         self._clock = clock
@@ -159,8 +174,12 @@ class DialerService:
         self._previews: dict[str, PreviewOffer] = {}  # agent id -> offer
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.Task[None] | None = None
-        self._reconciled = False
-        self._reconciling = False
+        # Servers whose previous-run attempts are settled / being settled.
+        self._reconciled: set[str] = set()
+        self._reconciling: set[str] = set()
+        # Channel ids of customer legs and agents' rings -> the server they are on.
+        self._placed_on: dict[str, str] = {}
+        self._unknown_servers_logged: set[str] = set()
         self._next_poll = 0.0
         self._reloads = 0  # reload() calls: a campaign list read before one is stale
         self.started = False
@@ -259,10 +278,57 @@ class DialerService:
         self._message("campaign.state", campaign_id=campaign_id, state=stored.campaign.state.value)
 
     def campaign_agents(self, campaign: Campaign) -> list[str]:
+        """Every agent named by the campaign (its own and its queue's), on any server."""
         agents = dict.fromkeys(sorted(campaign.agent_ids))
         if campaign.queue_id is not None:
             agents.update(dict.fromkeys(self._agents.queue_members(campaign.queue_id)))
         return list(agents)
+
+    def server_of(self, campaign: Campaign) -> str:
+        """The server the campaign's calls are placed on."""
+        return campaign.server or self._default_server
+
+    def agents_on_server(self, campaign: Campaign, agent_ids: Iterable[str]) -> list[str]:
+        """Those of ``agent_ids`` logged in on the campaign's server: the only ones its
+        calls can reach (a Dial on one server cannot ring a device on another)."""
+        server = self.server_of(campaign)
+        return [a for a in agent_ids if self._agent_server(a) == server]
+
+    def _free_agents(self, campaign: Campaign) -> list[str]:
+        return self._agents.claimable(
+            self.agents_on_server(campaign, self.campaign_agents(campaign))
+        )
+
+    def _server_ready(self, campaign: Campaign) -> bool:
+        """The campaign's server is configured, connected, resynced and its previous-run
+        attempts settled: its calls may be placed."""
+        server = self.server_of(campaign)
+        if server not in self._servers:
+            if server not in self._unknown_servers_logged:
+                self._unknown_servers_logged.add(server)
+                log.error(
+                    "campaign's Asterisk server is not configured: not dialing",
+                    campaign=campaign.id,
+                    server=server,
+                )
+            return False
+        return self._resynced(server) and server in self._reconciled
+
+    def _forget_ended_channels(self) -> None:
+        """Servers of channels no longer followed (a call ended, a ring over)."""
+        for channel_id in [
+            ch
+            for ch in self._placed_on
+            if ch not in self.calls
+            and self.calls.ring_of(ch) is None
+            and ch not in self._ring_legs
+            and ch not in self._connecting
+        ]:
+            del self._placed_on[channel_id]
+
+    def _ami_for(self, channel_id: str) -> DialerAmi:
+        """The connection of the server ``channel_id`` (a customer leg or a ring) is on."""
+        return self._servers[self._placed_on.get(channel_id, self._default_server)]
 
     # ---- the clock ---------------------------------------------------------------
 
@@ -281,16 +347,21 @@ class DialerService:
         if now >= self._next_poll:
             self._next_poll = now + CAMPAIGN_POLL_S
             self._spawn(self._load_campaigns(), "campaigns")
-        if not self._resynced():
-            return  # AMI down or not resynchronised: no dialing
-        if not self._reconciled:
-            # The previous run's calls first: nothing is dialed before they are settled.
-            if not self._reconciling:
-                self._reconciling = True
-                self._spawn(self._reconcile(), "reconcile")
-            return
+        self._forget_ended_channels()
+        for server in self._servers:
+            # The previous run's calls on a server first: nothing is dialed there before
+            # they are settled, and nothing while it is down or not resynchronised.
+            if (
+                self._resynced(server)
+                and server not in self._reconciled
+                and server not in self._reconciling
+            ):
+                self._reconciling.add(server)
+                self._spawn(self._reconcile(server), f"reconcile-{server}")
         for running in list(self._campaigns.values()):
             if running.campaign.state is not CampaignState.RUNNING:
+                continue
+            if not self._server_ready(running.campaign):
                 continue
             if running.ledger is None and not running.placing:
                 running.placing = True
@@ -324,7 +395,7 @@ class DialerService:
     def floor(self, running: _Campaign, now: float) -> tuple[Floor, list[str]]:
         """The campaign's live state for the pacer, and the agents free to reserve."""
         campaign_id = running.campaign.id
-        free = self._agents.claimable(self.campaign_agents(running.campaign))
+        free = self._free_agents(running.campaign)  # on the campaign's server only
         reserved = 0
         ringing: list[float] = []
         waiting = 0
@@ -375,7 +446,7 @@ class DialerService:
                 owner = stored.callback_owner
                 agent: str | None = None
                 if owner is not None:
-                    if not self._agents.claimable([owner]):
+                    if not self._agents.claimable(self.agents_on_server(campaign, [owner])):
                         held.append(stored)  # waits for its owner
                         continue
                     agent = owner
@@ -400,7 +471,7 @@ class DialerService:
             self.started
             and known is not None
             and known.campaign.state is CampaignState.RUNNING
-            and self._resynced()
+            and self._server_ready(known.campaign)
         )
 
     async def _refill(self, running: _Campaign) -> None:
@@ -470,8 +541,8 @@ class DialerService:
         except AcdError as exc:
             log.warning("agent not released", agent_id=agent_id, reason=str(exc))
 
-    @staticmethod
     def _request(
+        self,
         campaign: Campaign,
         attempt_id: int,
         channel_id: str,
@@ -490,6 +561,7 @@ class DialerService:
             safe_harbor=bool(campaign.safe_harbor_prompt),
             machine_message=bool(campaign.machine_message_prompt),
             agent_id=agent_id,
+            server=self.server_of(campaign),
         )
 
     def _place_call(
@@ -518,7 +590,9 @@ class DialerService:
             contact=claimed.contact.id,
             attempt=claimed.attempt_id,
             agent_id=agent_id,
+            server=request.server,
         )
+        self._placed_on[channel_id] = request.server
         self._carry_out(self.calls.handle(c.Placed(request), self._now()))
         self._message(
             "campaign.attempt",
@@ -542,6 +616,12 @@ class DialerService:
                 return current
             raise DialerRefused(f"agent {agent_id} has an offer of campaign {current.campaign_id}")
         self._ready_to_dial(running)
+        server = self.server_of(running.campaign)
+        if self._agent_server(agent_id) not in (None, server):
+            raise DialerRefused(
+                f"agent {agent_id} is on Asterisk server {self._agent_server(agent_id)!r};"
+                f" campaign {campaign_id} calls through {server!r}"
+            )
         if len(running.buffer) < BUFFER_LOW:
             await self._refill(running)
         stored = next(
@@ -625,9 +705,14 @@ class DialerService:
     def _ready_to_dial(self, running: _Campaign) -> None:
         """The rules of the module docstring for a preview call (the tick keeps them for
         the others)."""
-        if not self._resynced():
-            raise DialerRefused("Asterisk is not connected: nothing can be dialed now")
-        if not self._reconciled or running.ledger is None:
+        server = self.server_of(running.campaign)
+        if server not in self._servers:
+            raise DialerRefused(f"the campaign's Asterisk server {server!r} is not configured")
+        if not self._resynced(server):
+            raise DialerRefused(
+                f"Asterisk server {server!r} is not connected: nothing can be dialed now"
+            )
+        if server not in self._reconciled or running.ledger is None:
             raise DialerRefused(
                 "the dialer is not ready yet (settling the previous run's calls, or loading"
                 " the campaign's abandonment tallies): try again in a moment"
@@ -751,23 +836,35 @@ class DialerService:
                     ring_id = self._agent_legs.pop(uniqueid)
                     self._ring_legs.pop(ring_id, None)
                     self._carry_out(self.calls.handle(c.AgentLegGone(ring_id), now))
-            case ResyncFinished():
-                self._settle_after_resync(now)
+            case ResyncFinished(server=server):
+                self._settle_after_resync(server or self._default_server, now)
 
-    def _settle_after_resync(self, now: float) -> None:
-        """Calls whose hang-up the AMI outage hid."""
-        live = self._live_uniqueids()
+    def _settle_after_resync(self, server: str, now: float) -> None:
+        """Calls on ``server`` whose hang-up its AMI outage hid; other servers' calls are
+        left alone (their connections did not drop)."""
+        live = self._live_uniqueids(server)
+
+        def on_server(channel_id: str) -> bool:
+            return self._placed_on.get(channel_id, self._default_server) == server
+
         for call in list(self.calls.calls()):
-            if call.channel_id not in live and now - call.placed_at > RESYNC_SETTLE_S:
+            if (
+                on_server(call.channel_id)
+                and call.channel_id not in live
+                and now - call.placed_at > RESYNC_SETTLE_S
+            ):
                 self._names.pop(call.channel_id, None)
                 self._connecting.pop(call.channel_id, None)
                 self._carry_out(self.calls.handle(c.CustomerGone(call.channel_id), now))
-        for uniqueid in [u for u in self._names if u not in live and u not in self.calls]:
+        for uniqueid in [
+            u for u in self._names if on_server(u) and u not in live and u not in self.calls
+        ]:
             del self._names[uniqueid]  # a call ended before its hang-up was missed
-        for uniqueid in [u for u in self._agent_legs if u not in live]:
-            ring_id = self._agent_legs.pop(uniqueid)
-            self._ring_legs.pop(ring_id, None)
-            self._carry_out(self.calls.handle(c.AgentLegGone(ring_id), now))
+        for uniqueid, ring_id in list(self._agent_legs.items()):
+            if on_server(ring_id) and uniqueid not in live:
+                del self._agent_legs[uniqueid]
+                self._ring_legs.pop(ring_id, None)
+                self._carry_out(self.calls.handle(c.AgentLegGone(ring_id), now))
 
     # ---- commands ----------------------------------------------------------------
 
@@ -791,9 +888,10 @@ class DialerService:
                 # hanging up the customer leg cancels the Dial.
                 leg = self._ring_legs.get(channel_id)
                 if leg is not None or self.calls.ring_of(channel_id) is None:
-                    self._spawn(self._hangup(leg or channel_id), "hangup")
+                    ami = self._ami_for(channel_id)
+                    self._spawn(self._hangup(ami, leg or channel_id), "hangup")
             case c.PlayMessage(channel_id=channel_id, message=message):
-                self._spawn(self._play(channel_id, message), "message")
+                self._spawn(self._play(self._ami_for(channel_id), channel_id, message), "message")
             case c.ReleaseAgent(agent_id=agent_id, channel_id=channel_id):
                 self._release(agent_id, channel_id)
             case c.AgentOnCall(agent_id=agent_id, channel_id=channel_id):
@@ -843,7 +941,7 @@ class DialerService:
         call = self.calls.call(channel_id)
         if running is None or call is None:
             return
-        free = self._agents.claimable(self.campaign_agents(running.campaign))
+        free = self._free_agents(running.campaign)  # on the campaign's server only
         # An agent whose phone did not take this call is tried again only when no other
         # agent is free (a failed Dial comes back in milliseconds: no ringing in a loop).
         for agent_id in sorted(free, key=lambda agent: agent in call.tried):
@@ -880,8 +978,11 @@ class DialerService:
             channel_id=request.channel_id,
             action_id=request.channel_id,
         )
+        ami = self._servers.get(request.server)
         try:
-            await self._ami.originate(action)
+            if ami is None:  # the campaign's server left the configuration meanwhile
+                raise AmiNotConnected(f"no Asterisk server named {request.server!r}")
+            await ami.originate(action)
         except Exception as exc:
             if _maybe_written(exc):
                 # The call may ring all the same: followed like an Originate whose answer
@@ -904,15 +1005,15 @@ class DialerService:
             return
         channel_id = ring.request.channel_id
         self._connecting[channel_id] = ring.ring_id
+        self._placed_on[ring.ring_id] = ring.request.server  # rung from the customer's leg
         self._spawn(self._connect(ring, interface), "connect")
 
     async def _connect(self, ring: c.RingAgent, interface: str) -> None:
         channel = self._names.get(ring.request.channel_id, ring.request.channel_id)
+        ami = self._ami_for(ring.request.channel_id)
         try:
-            await self._ami.set_variable(
-                SetVariableAction(channel, contract.VAR_DIALER_AGENT, interface)
-            )
-            await self._ami.set_variable(
+            await ami.set_variable(SetVariableAction(channel, contract.VAR_DIALER_AGENT, interface))
+            await ami.set_variable(
                 SetVariableAction(
                     channel, contract.VAR_DIALER_AGENT_RING_S, str(max(1, round(ring.timeout_s)))
                 )
@@ -920,7 +1021,7 @@ class DialerService:
             call = self.calls.call(ring.request.channel_id)
             if call is None or call.ring_id != ring.ring_id or call.stage is not c.Stage.WAITING:
                 return  # given up on meanwhile (the 2 s, a hang-up): leave the customer be
-            await self._ami.redirect(RedirectAction(channel, contract.DIALER_CONNECT_CONTEXT, "s"))
+            await ami.redirect(RedirectAction(channel, contract.DIALER_CONNECT_CONTEXT, "s"))
         except Exception as exc:
             log.warning("agent not dialed", agent_id=ring.agent_id, error=str(exc))
             self._connecting.pop(ring.request.channel_id, None)
@@ -940,23 +1041,22 @@ class DialerService:
             )
         )
 
-    async def _hangup(self, channel_id: str) -> None:
+    @staticmethod
+    async def _hangup(ami: DialerAmi, channel_id: str) -> None:
         with contextlib.suppress(Exception):
-            await self._ami.hangup(HangupAction(channel_id))
+            await ami.hangup(HangupAction(channel_id))
 
-    async def _play(self, channel_id: str, message: c.Message) -> None:
+    async def _play(self, ami: DialerAmi, channel_id: str, message: c.Message) -> None:
         exten = (
             contract.DIALER_SAFE_HARBOR_EXTEN
             if message is c.Message.SAFE_HARBOR
             else contract.DIALER_MACHINE_EXTEN
         )
         try:
-            await self._ami.redirect(
-                RedirectAction(channel_id, contract.DIALER_MESSAGE_CONTEXT, exten)
-            )
+            await ami.redirect(RedirectAction(channel_id, contract.DIALER_MESSAGE_CONTEXT, exten))
         except Exception as exc:
             log.warning("dialer message not played", channel=channel_id, error=str(exc))
-            await self._hangup(channel_id)
+            await self._hangup(ami, channel_id)
 
     def _finished(self, finished: c.Finished) -> None:
         request = finished.request
@@ -1061,7 +1161,10 @@ class DialerService:
         if running is None:
             return view
         agents: dict[str, int] = {}
+        server = self.server_of(running.campaign)
         for agent_id in self.campaign_agents(running.campaign):
+            if self._agent_server(agent_id) not in (None, server):
+                continue  # logged in on another server: not the campaign's
             status = self._agents.agent_status(agent_id).status.value
             agents[status] = agents.get(status, 0) + 1
         view["agents"] = agents
@@ -1095,34 +1198,51 @@ class DialerService:
 
     # ---- after a restart ---------------------------------------------------------
 
-    async def _reconcile(self) -> None:
-        """Settle the attempts a previous run left open (see the module docstring)."""
+    async def _reconcile(self, server: str) -> None:
+        """Settle the attempts a previous run left open on ``server`` (see the module
+        docstring): those of the campaigns that dial through it. A campaign's server
+        changes only while none of its attempts is open (the API's rule), so its
+        attempts are on the server it names now."""
         try:
             open_attempts = await self._attempts.open_attempts()
-            live = self._live_uniqueids()
+            live = self._live_uniqueids(server)
             now = self._now()
+            campaigns: dict[str, Campaign | None] = {}
             for attempt in open_attempts:
                 channel_id = attempt.action_id
                 if channel_id is None or channel_id in self.calls:
                     continue  # this run's own call
-                if not await self._adopt_call(attempt, live):
+                if attempt.campaign_id not in campaigns:
+                    campaigns[attempt.campaign_id] = await self._campaign_now(attempt.campaign_id)
+                campaign = campaigns[attempt.campaign_id]
+                on = self.server_of(campaign) if campaign is not None else self._default_server
+                if on != server:
+                    continue  # settled when its own server is resynced
+                if campaign is None or not await self._adopt_call(attempt, live, campaign):
                     await self._close_attempt(attempt, now)
-            self._reconciled = True
+            self._reconciled.add(server)
+            log.info("dialer: previous calls settled", server=server)
         except StoreUnavailable as exc:
-            log.warning("dialer: previous calls not settled yet, retrying", error=str(exc))
+            log.warning(
+                "dialer: previous calls not settled yet, retrying", server=server, error=str(exc)
+            )
         finally:
-            self._reconciling = False
+            self._reconciling.discard(server)
 
-    async def _adopt_call(self, attempt: StoredAttempt, live: set[str]) -> bool:
+    async def _campaign_now(self, campaign_id: str) -> Campaign | None:
+        """The campaign as followed, else as stored (None: it no longer exists)."""
+        known = self._campaigns.get(campaign_id)
+        if known is not None:
+            return known.campaign
+        stored = await self._store.get_campaign(campaign_id)
+        return stored.campaign if stored is not None else None
+
+    async def _adopt_call(self, attempt: StoredAttempt, live: set[str], campaign: Campaign) -> bool:
         """Track a call of a previous run that is still up in Asterisk; False if it is gone."""
         channel_id = attempt.action_id
         assert channel_id is not None
         if channel_id not in live:
             return False
-        stored = await self._store.get_campaign(attempt.campaign_id)
-        if stored is None:
-            return False
-        campaign = stored.campaign
         # The ACD restores a reserved agent as available: a call still ringing takes its
         # agent again (else it finds one at the answer, like a predictive call); a person
         # long past the 2 s or a machine needs none. A conversation keeps its agent.
@@ -1153,6 +1273,7 @@ class DialerService:
                 attempt_id=str(attempt.attempt_id),
             )
         )
+        self._placed_on[channel_id] = request.server
         adopted = c.Adopted(
             request,
             placed_at=attempt.started_at,

@@ -13,6 +13,10 @@ Asterisk's side faked, time on a ``FakeClock`` the test moves.
   ``ccd-dialer-connect``'s Dial of an agent is a ``DialStarted`` / ``DialEnded`` pair
   whose caller is the customer leg and whose destination is the agent's Dial leg, of a
   uniqueid of its own: ``agent_leg``).
+* Several Asterisk servers: the harness's ``ami`` is the default server's (``default``);
+  ``others`` adds further servers by name, each a ``FakeAmi`` of its own, with its
+  resync state (``others_resynced``) and live channels (``others_live``). ``FakeAgents``
+  puts an agent on a server with ``servers`` (else the default one).
 * ``DatabaseSwitch``: while ``down``, every statement on the engine fails the way a lost
   database does (a driver ``OperationalError``: the stores raise ``StoreUnavailable``).
 * ``DialerHarness``: the service wired to all of it. ``run_for`` moves the clock tick by
@@ -55,6 +59,7 @@ from ccd.domain.events import (
 )
 from tests.clock import FakeClock, settle
 
+DEFAULT_SERVER = "default"  # the harness's first (default) Asterisk server
 # Asterisk's OriginateResponse failure reasons (AST_CONTROL_*).
 REASON_NO_ANSWER = 3
 REASON_BUSY = 5
@@ -73,6 +78,7 @@ class FakeAgents:
         *,
         queues: Mapping[str, list[str]] | None = None,
         now: float = 0.0,
+        servers: Mapping[str, str] | None = None,
     ) -> None:
         self.states: dict[str, AgentState] = {
             agent_id: AgentState(AgentStatus.AVAILABLE, now) for agent_id in agents
@@ -81,6 +87,7 @@ class FakeAgents:
         self.calls: list[tuple[str, str, str]] = []
         self.wrapups: list[tuple[str, str, float | None]] = []  # outbound_ended's wrap-ups
         self.pausing: set[str] = set()  # a pause asked while reserved: applied at the release
+        self.servers = dict(servers or {})  # agent id -> its server (else DEFAULT_SERVER)
 
     # ---- DialerAgents ----
 
@@ -130,6 +137,13 @@ class FakeAgents:
 
     def wants_out(self, agent_id: str) -> bool:
         return agent_id in self.pausing
+
+    def server_of(self, agent_id: str) -> str | None:
+        """The server a logged-in agent is on, as the ACD tells the dialer; None when
+        the agent is not logged in."""
+        if self.status(agent_id) is AgentStatus.LOGGED_OUT:
+            return None
+        return self.servers.get(agent_id, DEFAULT_SERVER)
 
     # ---- for the test ----
 
@@ -354,6 +368,10 @@ class DialerHarness:
     ami: FakeAmi = field(default_factory=FakeAmi)
     resynced: bool = False
     live: set[str] = field(default_factory=set)  # uniqueids Asterisk has now
+    # Further Asterisk servers by name (after the default one), their resync and channels.
+    others: dict[str, FakeAmi] = field(default_factory=dict)
+    others_resynced: set[str] = field(default_factory=set)
+    others_live: dict[str, set[str]] = field(default_factory=dict)
     published: list[object] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     # Agent legs (``agent_leg``): uniqueid -> (the customer leg, the agent); channel names.
@@ -364,18 +382,27 @@ class DialerHarness:
 
     def __post_init__(self) -> None:
         self.ami.clock = self.clock
+        for other in self.others.values():
+            other.clock = self.clock
         self.db = DatabaseSwitch(self.engine)
         self.service = DialerService(
             store=self.store,
             attempts=self.attempts,
             agents=self.agents,
-            ami=self.ami,
+            servers={DEFAULT_SERVER: self.ami, **self.others},
+            agent_server=self.agents.server_of,
             publish=self.published.append,
             on_message=self.messages.append,
             clock=self.clock,
-            resynced=lambda: self.resynced,
-            live_uniqueids=lambda: set(self.live),
+            resynced=self._resynced,
+            live_uniqueids=self._live,
         )
+
+    def _resynced(self, server: str) -> bool:
+        return self.resynced if server == DEFAULT_SERVER else server in self.others_resynced
+
+    def _live(self, server: str) -> set[str]:
+        return set(self.live if server == DEFAULT_SERVER else self.others_live.get(server, ()))
 
     async def start(self) -> None:
         await self.service.start()

@@ -78,6 +78,10 @@ class CampaignView(BaseModel):
     machine_message_prompt: str | None
     dispositions: list[str]
     default_region: str = Field(description="ISO 3166 region numbers without + are read in")
+    server: str | None = Field(
+        description="the configured Asterisk server its calls are placed on; null: the"
+        " default (first configured) server"
+    )
     problems: list[CampaignProblem] = Field(description="what stops it from running; [] if none")
     created_at: str = Field(description=UTC_TIME)
     updated_at: str = Field(description=UTC_TIME)
