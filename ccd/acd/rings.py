@@ -16,6 +16,11 @@ answers anyway is hung up; a ring whose Originate may have been written but was 
 acknowledged is hung up with retries (Asterisk may ring it regardless). The agent leg's
 ``ChannelGone`` ends the call (``CallEnded``), also when it overtook the answer.
 After a reconnect, ``Resynced`` with the live channels settles what ccd missed.
+
+Several Asterisk servers: every ring, call back and caller is on one server (its
+``server``; the commands carry it so the shell acts through that server's connection),
+and ``Resynced(server=X)`` settles only what is on X — another server's channels are
+not in X's live list and are not gone.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class RingRequested:
     caller_channel: str
     timeout_s: float
     device_busy: bool = False
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,7 @@ class CallbackDue:
     queue_id: str
     number: str
     joined_at: float
+    server: str | None = None  # the waiting caller's: the customer comes back there
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,7 @@ class CallerWaiting:
     uniqueid: str
     call_id: str
     callback_of: str | None = None
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +156,13 @@ class CallerOffLine:
 @dataclass(frozen=True, slots=True)
 class Resynced:
     """Asterisk's channels after a reconnect (uniqueid -> channel name), and the agents
-    the engine has on a call (agent -> interface)."""
+    the engine has on a call (agent -> interface). ``server``: the server that resynced
+    (``live`` and ``on_call`` are its own; what is on other servers is left alone);
+    None: every server (one server, untagged)."""
 
     live: Mapping[str, str]
     on_call: Mapping[str, str]
+    server: str | None = None
 
 
 RingEvent = (
@@ -183,6 +194,7 @@ class OriginateRing:
     interface: str
     caller_channel: str
     timeout_s: float
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,16 +207,18 @@ class OriginateCallback:
     queue_id: str
     number: str
     joined_at: float
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HangUp:
-    """Hang up a channel: up to ``attempts`` tries ``retry_after_s`` apart while Asterisk
-    cannot be reached; a "no such channel" answer ends it (gone already)."""
+    """Hang up a channel (on ``server``): up to ``attempts`` tries ``retry_after_s`` apart
+    while Asterisk cannot be reached; a "no such channel" answer ends it (gone already)."""
 
     channel_id: str
     attempts: int = 1
     retry_after_s: float = HANGUP_RETRY_S
+    server: str | None = None
 
 
 EngineFeed = AgentAnswered | AgentBusy | AgentNoAnswer | CallEnded | CallbackFailed | CallerLeft
@@ -245,6 +259,7 @@ class _Ring:
     cancelled: bool = False
     hang_up_when_queued: bool = False  # cancelled before the Originate was acknowledged
     hung_up: bool = False  # its Hangup arrived before the OriginateResponse
+    server: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +267,16 @@ class _CallBack:
     call_id: str  # the waiting call it is for
     channel_id: str  # the customer leg's uniqueid (Originate ChannelId)
     created: float
+    server: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracked:
+    """A channel whose hangup means something: who it is (an agent, a call) and the
+    server it is on."""
+
+    owner: str
+    server: str | None
 
 
 def _new_id() -> str:
@@ -267,11 +292,11 @@ class RingTracker:
         self._ring_of: dict[tuple[str, str], _Ring] = {}  # (agent, call) -> current ring
         self._ring_channels: dict[str, _Ring] = {}  # ringing agent channel uniqueid -> ring
         self._unqueued: dict[str, _Ring] = {}  # Originate not acknowledged yet
-        self._agent_channels: dict[str, str] = {}  # answered agent channel -> agent
+        self._agent_channels: dict[str, _Tracked] = {}  # answered agent channel -> agent
         self._callbacks: dict[str, _CallBack] = {}  # by the call back's ActionID
         # Answered call backs whose customer has not reached the queue yet: uniqueid -> call.
-        self._callbacks_answered: dict[str, str] = {}
-        self._callers: dict[str, str] = {}  # waiting caller's uniqueid -> call id
+        self._callbacks_answered: dict[str, _Tracked] = {}
+        self._callers: dict[str, _Tracked] = {}  # waiting caller's uniqueid -> call id
 
     def sizes(self) -> dict[str, int]:
         """How much is tracked, per table (nothing may be kept forever)."""
@@ -306,18 +331,20 @@ class RingTracker:
                 return self._failed(action_id, reason)
             case ChannelGone(uniqueid=uniqueid):
                 return self._gone(uniqueid)
-            case CallerWaiting(uniqueid=uniqueid, call_id=call_id, callback_of=callback_of):
-                self._callers[uniqueid] = call_id
+            case CallerWaiting(
+                uniqueid=uniqueid, call_id=call_id, callback_of=callback_of, server=server
+            ):
+                self._callers[uniqueid] = _Tracked(call_id, server)
                 if callback_of is not None:
                     self._callbacks_answered = {
-                        u: c for u, c in self._callbacks_answered.items() if c != callback_of
+                        u: c for u, c in self._callbacks_answered.items() if c.owner != callback_of
                     }
                 return []
             case CallerOffLine(uniqueid=uniqueid):
                 self._callers.pop(uniqueid, None)
                 return []
-            case Resynced(live=live, on_call=on_call):
-                return self._resynced(live, on_call, now)
+            case Resynced(live=live, on_call=on_call, server=server):
+                return self._resynced(live, on_call, server, now)
 
     # ---- rings ---------------------------------------------------------------------
 
@@ -337,6 +364,7 @@ class RingTracker:
             action_id=f"ccd-acd-ring-{self._new_id()}",
             channel_id=f"{AGENT_CHANNEL_PREFIX}{self._new_id()}",
             created=now,
+            server=event.server,
         )
         self._rings[ring.action_id] = ring
         self._ring_of[(ring.agent_id, ring.call_id)] = ring
@@ -351,6 +379,7 @@ class RingTracker:
                 interface=event.interface,
                 caller_channel=event.caller_channel,
                 timeout_s=event.timeout_s,
+                server=event.server,
             )
         ]
 
@@ -363,7 +392,7 @@ class RingTracker:
             # Hung up once Asterisk has it (a Hangup before that finds no channel).
             ring.hang_up_when_queued = True
             return []
-        return [HangUp(ring.channel_id)]
+        return [HangUp(ring.channel_id, server=ring.server)]
 
     def _queued(self, action_id: str) -> list[RingCommand]:
         ring = self._unqueued.pop(action_id, None)
@@ -372,7 +401,7 @@ class RingTracker:
         ring.queued = True
         if ring.hang_up_when_queued:
             ring.hang_up_when_queued = False
-            return [HangUp(ring.channel_id)]
+            return [HangUp(ring.channel_id, server=ring.server)]
         return []
 
     def _not_queued(self, action_id: str, written: bool) -> list[RingCommand]:
@@ -393,7 +422,9 @@ class RingTracker:
             # agent anyway. Keep the ring known as cancelled — a late success is hung
             # up — and try to end it now.
             ring.cancelled = True
-            out.append(HangUp(ring.channel_id, attempts=LOST_RING_HANGUP_ATTEMPTS))
+            out.append(
+                HangUp(ring.channel_id, attempts=LOST_RING_HANGUP_ATTEMPTS, server=ring.server)
+            )
         if self._ring_of.get((ring.agent_id, ring.call_id)) is ring:
             del self._ring_of[(ring.agent_id, ring.call_id)]
             # Not the agent's fault: skipped for now, offered again shortly.
@@ -404,7 +435,7 @@ class RingTracker:
         call_back = self._callbacks.pop(action_id, None)
         if call_back is not None:
             # Until the customer's AGI reaches ccd, their hangup means "try again".
-            self._callbacks_answered[uniqueid] = call_back.call_id
+            self._callbacks_answered[uniqueid] = _Tracked(call_back.call_id, call_back.server)
             return []
         ring = self._responded(action_id)
         if ring is None:
@@ -412,7 +443,7 @@ class RingTracker:
         if ring.cancelled:
             # Picked up a moment too late (or after ccd gave up on it): end that leg.
             self._ring_channels.pop(ring.channel_id, None)
-            return [HangUp(ring.channel_id)]
+            return [HangUp(ring.channel_id, server=ring.server)]
         return [FeedEngine(AgentAnswered(ring.agent_id, ring.call_id))]
 
     def _failed(self, action_id: str, reason: int) -> list[RingCommand]:
@@ -454,7 +485,7 @@ class RingTracker:
         if ring.hung_up:
             # Answered and gone at once (the Hangup overtook the OriginateResponse).
             return [FeedEngine(CallEnded(agent_id))]
-        self._agent_channels[ring.channel_id] = agent_id
+        self._agent_channels[ring.channel_id] = _Tracked(agent_id, ring.server)
         return []
 
     # ---- call backs ----------------------------------------------------------------
@@ -462,7 +493,7 @@ class RingTracker:
     def _call_back(self, event: CallbackDue, now: float) -> list[RingCommand]:
         action_id = f"ccd-acd-cb-{self._new_id()}"
         channel_id = f"{AGENT_CHANNEL_PREFIX}cb-{self._new_id()}"
-        self._callbacks[action_id] = _CallBack(event.call_id, channel_id, now)
+        self._callbacks[action_id] = _CallBack(event.call_id, channel_id, now, event.server)
         return [
             OriginateCallback(
                 action_id=action_id,
@@ -471,6 +502,7 @@ class RingTracker:
                 queue_id=event.queue_id,
                 number=event.number,
                 joined_at=event.joined_at,
+                server=event.server,
             )
         ]
 
@@ -478,9 +510,9 @@ class RingTracker:
 
     def _gone(self, uniqueid: str) -> list[RingCommand]:
         out: list[RingCommand] = []
-        agent_id = self._agent_channels.pop(uniqueid, None)
-        if agent_id is not None:
-            out.append(FeedEngine(CallEnded(agent_id)))
+        agent_leg = self._agent_channels.pop(uniqueid, None)
+        if agent_leg is not None:
+            out.append(FeedEngine(CallEnded(agent_leg.owner)))
         ring = self._ring_channels.pop(uniqueid, None)
         if ring is not None:
             ring.hung_up = True
@@ -488,33 +520,44 @@ class RingTracker:
         if callback_of is not None:
             out.append(
                 FeedEngine(
-                    CallbackFailed(callback_of),
+                    CallbackFailed(callback_of.owner),
                     "call back hung up before reaching the queue",
-                    {"call_id": callback_of},
+                    {"call_id": callback_of.owner},
                 )
             )
-        call_id = self._callers.pop(uniqueid, None)
-        if call_id is not None:
-            out.append(FeedEngine(CallerLeft(call_id)))
+        caller = self._callers.pop(uniqueid, None)
+        if caller is not None:
+            out.append(FeedEngine(CallerLeft(caller.owner)))
         return out
 
     def _resynced(
-        self, live: Mapping[str, str], on_call: Mapping[str, str], now: float
+        self,
+        live: Mapping[str, str],
+        on_call: Mapping[str, str],
+        server: str | None,
+        now: float,
     ) -> list[RingCommand]:
         """Settle what ccd could not see: callers and agent legs whose Hangup was missed
         (AMI down), Originates whose result was lost, and agents on a call ccd has no
         channel for (restored after a restart) — tied to their interface's live channel,
-        or, without one, their call is over."""
+        or, without one, their call is over. Only what is on ``server`` (None: all)."""
+
+        def resynced(on: str | None) -> bool:
+            return server is None or on == server
+
         out: list[RingCommand] = []
         # Callers first: an agent freed below must not be offered a caller already gone.
         for tracked_by in (self._callers, self._agent_channels, self._callbacks_answered):
-            for uniqueid in [u for u in tracked_by if u not in live]:
+            gone = [u for u, t in tracked_by.items() if u not in live and resynced(t.server)]
+            for uniqueid in gone:
                 out.append(
                     Note("channel hung up while ccd was not looking", {"uniqueid": uniqueid})
                 )
                 out += self._gone(uniqueid)
         settled_before = now - ORIGINATE_SETTLE_S
         for action_id, call_back in list(self._callbacks.items()):
+            if not resynced(call_back.server):
+                continue
             if call_back.channel_id not in live and call_back.created < settled_before:
                 del self._callbacks[action_id]
                 out.append(
@@ -525,6 +568,8 @@ class RingTracker:
                     )
                 )
         for action_id, ring in list(self._rings.items()):
+            if not resynced(ring.server):
+                continue
             if ring.cancelled and ring.channel_id not in live and ring.created < settled_before:
                 del self._rings[action_id]
                 self._ring_channels.pop(ring.channel_id, None)
@@ -533,14 +578,14 @@ class RingTracker:
             for command in out
             if isinstance(command, FeedEngine) and isinstance(command.event, CallEnded)
         }
-        tracked = set(self._agent_channels.values())
+        tracked = {leg.owner for leg in self._agent_channels.values()}
         for agent_id, interface in on_call.items():
             if agent_id in tracked or agent_id in ended:
                 continue
             prefix = interface + "-"
             channels = [u for u, name in live.items() if name.startswith(prefix)]
             for uniqueid in channels:
-                self._agent_channels[uniqueid] = agent_id
+                self._agent_channels[uniqueid] = _Tracked(agent_id, server)
             if not channels:
                 out.append(
                     FeedEngine(

@@ -25,6 +25,7 @@ Seed file format (TOML)::
     interface = "Local/1001@ccd-agents"
     skills = { sales = 5 }
     queues = ["sales"]        # joined at login; omitted: memberships left as they are
+    server = "paris"          # [[asterisk]] name of its device's server; omitted: the first
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from pydantic import (
 from ccd.acd.engine import NO_ANSWER_REASON
 from ccd.acd.model import Agent, PauseReason, Queue, Strategy
 from ccd.acd.targets import TARGET_PATTERN, parse_target, queue_of
+from ccd.domain.servers import SERVER_NAME_PATTERN
 from ccd.errors import ConfigError
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -115,6 +117,9 @@ class AgentFields(_Spec):
     max_calls: Annotated[StrictInt, Field(ge=1, le=1)] = 1
     # Queues joined at login; None: leave the stored memberships as they are.
     queues: tuple[Id, ...] | None = None
+    # The [[asterisk]] server the agent's device is on (a name's format only: whether it
+    # is configured is checked where the configuration is known); None: the first one.
+    server: Annotated[str, Field(pattern=SERVER_NAME_PATTERN)] | None = None
 
     def to_agent(self, agent_id: str) -> Agent:
         return Agent(
@@ -123,6 +128,7 @@ class AgentFields(_Spec):
             skills=dict(self.skills),
             name=self.name,
             max_calls=self.max_calls,
+            server=self.server,
         )
 
 

@@ -20,6 +20,12 @@ transitions are logged and pushed like any other) and reads ``claimable``,
 ``agent_interface``, ``queue_members`` and ``agent_status``. The ACD stays the only
 owner of agent states.
 
+Several Asterisk servers (``AcdServers``): queues are per server. A waiting caller is on
+the server its channel is on (see ``_caller_server``); the engine offers it only agents
+on that server, and every ring, call back and hangup for it goes through that server's
+gateway. A ``ResyncFinished`` of one server settles only that server's callers, rings
+and agents. Without ``AcdServers`` there is one server: ``ami``.
+
 Engine time is epoch seconds (``clock.now().timestamp()``), so callers' join times and
 agent states carry over a restart: waiting callers come back by themselves (the dialplan
 runs the AGI again with their original join time) and agents' states are read back from
@@ -128,6 +134,7 @@ from ccd.domain.events import (
     ResyncFinished,
 )
 from ccd.domain.safety import UnsafeAmiValue
+from ccd.domain.servers import DEFAULT_SERVER_NAME
 
 log = structlog.get_logger("ccd.acd")
 
@@ -149,6 +156,23 @@ class AcdAmi(Protocol):
     async def hangup(self, action: HangupAction) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AcdServers:
+    """The configured Asterisk servers as the ACD uses them (names are ``[[asterisk]]``
+    names; the first is the default, meant by an agent without a server)."""
+
+    default: str
+    # The gateway of a configured server.
+    ami_for: Callable[[str], AcdAmi]
+    # Which server a caller's channel is on, from its uniqueid and linkedid; None: not
+    # known (yet).
+    caller_server: Callable[[str, str], str | None]
+    # uniqueid -> channel name of every channel of one server (its live model).
+    live_channels_on: Callable[[str], Mapping[str, str]]
+    # Whether a device (interface) is busy on one server with a call ccd did not place.
+    interface_busy_on: Callable[[str, str], bool]
+
+
 class AcdConfigSource(Protocol):
     async def load(self) -> AcdConfig: ...
 
@@ -165,6 +189,8 @@ class _Caller:
     ticket: Ticket | None = None
     # An instruction for a caller with no session at this moment (between AGI retries).
     pending: Leave | None = None
+    # The Asterisk server the caller is on (None: one server, untagged).
+    server: str | None = None
 
 
 class AcdService:
@@ -178,8 +204,12 @@ class AcdService:
         clock: Clock,
         interface_busy: Callable[[str], bool] = lambda _interface: False,
         live_channels: Callable[[], Mapping[str, str]] | None = None,
+        servers: AcdServers | None = None,
     ) -> None:
+        """``ami``, ``interface_busy`` and ``live_channels``: the one server's; with
+        ``servers`` (several Asterisk servers) those of each server come from it."""
         self._ami = ami
+        self._servers = servers
         self._store = store
         self._publish = publish
         self._on_message = on_message
@@ -188,7 +218,7 @@ class AcdService:
         # uniqueid -> channel name of every channel Asterisk has (the live model, right
         # after a resync): settles what a dropped AMI connection hid.
         self._live_channels = live_channels
-        self.engine = AcdEngine({})
+        self.engine = AcdEngine({}, default_server=servers.default if servers else None)
         self._config = AcdConfig()
         self._callers: dict[str, _Caller] = {}
         # Rings, call backs and the channels whose hangup means something (pure).
@@ -286,6 +316,33 @@ class AcdService:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
+    def _ami_on(self, server: str | None) -> AcdAmi:
+        """The gateway of ``server`` (None: the default one)."""
+        if self._servers is None:
+            return self._ami
+        return self._servers.ami_for(server or self._servers.default)
+
+    def _caller_server(self, arrival: Arrival) -> str | None:
+        """The server a new caller is on. ``caller_server`` reads the systemname prefix
+        of the channel's uniqueid first (Asterisk writes it into every uniqueid, so it is
+        known the moment the AGI connects, even before ccd has read the channel's first
+        AMI event on the other connection), then the live model's call. A caller whose
+        server cannot be told (no systemname read, channel not seen yet) waits on the
+        default server, with a warning: its agents there may not reach it."""
+        servers = self._servers
+        if servers is None:
+            return None
+        server = servers.caller_server(arrival.uniqueid, arrival.linkedid)
+        if server is None:
+            log.warning(
+                "queue caller's asterisk server not known, using the default",
+                call_id=arrival.call_id,
+                uniqueid=arrival.uniqueid,
+                server=servers.default,
+            )
+            return servers.default
+        return server
+
     # ---- the engine loop ---------------------------------------------------------
 
     def _apply(self, event: Event) -> None:
@@ -312,7 +369,10 @@ class AcdService:
     def _execute(self, command: Command) -> None:
         match command:
             case RingAgent():
-                busy = self._interface_busy(command.interface)
+                if self._servers is not None and command.server is not None:
+                    busy = self._servers.interface_busy_on(command.interface, command.server)
+                else:
+                    busy = self._interface_busy(command.interface)
                 self._track(
                     RingRequested(
                         agent_id=command.agent_id,
@@ -321,6 +381,7 @@ class AcdService:
                         caller_channel=command.caller_channel,
                         timeout_s=command.timeout_s,
                         device_busy=busy,
+                        server=command.server,
                     )
                 )
             case CancelRing(agent_id=agent_id, call_id=call_id):
@@ -344,7 +405,8 @@ class AcdService:
             case PlaceCallback(call_id=call_id, queue_id=queue_id, number=number):
                 caller = self._callers.get(call_id)
                 joined = caller.joined_at if caller is not None else self._now()
-                self._track(CallbackDue(call_id, queue_id, number, joined))
+                server = caller.server if caller is not None else None
+                self._track(CallbackDue(call_id, queue_id, number, joined, server))
             case CallbackDropped(call_id=call_id, reason=reason):
                 log.info("call back given up", call_id=call_id, reason=reason)
                 self._forget_caller(call_id)
@@ -400,7 +462,13 @@ class AcdService:
                 else None
             ),
         )
-        log.info("ringing agent", agent_id=ring.agent_id, call_id=ring.call_id, queue=queue_id)
+        log.info(
+            "ringing agent",
+            agent_id=ring.agent_id,
+            call_id=ring.call_id,
+            queue=queue_id,
+            server=ring.server,
+        )
         if caller is not None:
             # Before the Originate is written, so before any event of the agent's channels:
             # they are legs of the caller's call, not a call of their own.
@@ -416,7 +484,7 @@ class AcdService:
         try:
             # Written now, in this loop iteration: join → ring is not delayed behind
             # whatever else the loop has queued (the AMI burst of the caller's arrival).
-            queued = self._ami.ring_agent(action)
+            queued = self._ami_on(ring.server).ring_agent(action)
         except Exception as exc:
             self._ring_not_queued(ring, exc)
             return
@@ -450,7 +518,7 @@ class AcdService:
             action_id=call_back.action_id,
         )
         try:
-            await self._ami.originate(action)
+            await self._ami_on(call_back.server).originate(action)
             log.info("calling back", call_id=call_back.call_id, queue=call_back.queue_id)
         except Exception as exc:
             log.warning("call back originate failed", call_id=call_back.call_id, error=str(exc))
@@ -461,7 +529,7 @@ class AcdService:
             if attempt:
                 await self._clock.sleep(hang_up.retry_after_s)
             try:
-                await self._ami.hangup(HangupAction(hang_up.channel_id))
+                await self._ami_on(hang_up.server).hangup(HangupAction(hang_up.channel_id))
                 return
             except AmiActionFailed:
                 return  # no such channel (gone already): nothing left to do
@@ -502,7 +570,7 @@ class AcdService:
         elif isinstance(event, ChannelHungUp):
             self._track(ChannelGone(event.channel.uniqueid))
         elif isinstance(event, ResyncFinished):
-            self._reconcile_calls()
+            self._reconcile_calls(event.server or None)
 
     def _apply_safely(self, event: Event) -> None:
         try:
@@ -510,13 +578,19 @@ class AcdService:
         except AcdError as exc:
             log.debug("acd event ignored", event_type=type(event).__name__, reason=str(exc))
 
-    def _reconcile_calls(self) -> None:
-        """After a resync, settle what ccd could not see (``Resynced``: missed hangups,
-        lost Originates, agents restored on a call), then forget callers holding an
-        instruction for a session that never came back."""
-        if self._live_channels is None:
+    def _reconcile_calls(self, server: str | None) -> None:
+        """After a resync of ``server`` (None: of every server), settle what ccd could
+        not see there (``Resynced``: missed hangups, lost Originates, agents restored on
+        a call), then forget its callers holding an instruction for a session that never
+        came back. Other servers' calls and agents are left alone."""
+        servers = self._servers
+        if servers is not None and server is not None:
+            live = servers.live_channels_on(server)
+        elif self._live_channels is not None:
+            live = self._live_channels()
+        else:
             return
-        live = self._live_channels()
+        default = servers.default if servers is not None else None
         on_call: dict[str, str] = {}  # agent -> interface
         for agent_id in self.engine.logged_in():
             agent = self.engine.agent(agent_id)
@@ -526,10 +600,13 @@ class AcdService:
                 agent is not None
                 and state.status is AgentStatus.ON_CALL
                 and state.reason != OUTBOUND_REASON
+                and (server is None or (agent.server or default) == server)
             ):
                 on_call[agent_id] = agent.interface
-        self._track(Resynced(live, on_call))
+        self._track(Resynced(live, on_call, server))
         for call_id, caller in list(self._callers.items()):
+            if server is not None and caller.server != server:
+                continue
             gone = caller.arrival.uniqueid not in live and caller.ticket is None
             if gone and self.engine.position(call_id) is None:
                 del self._callers[call_id]
@@ -568,9 +645,14 @@ class AcdService:
             ticket.leave.set_result(pending)
             self._forget_caller(call_id)
             return ticket
-        caller = _Caller(arrival=arrival, queue_id=queue.id, joined_at=joined_at, ticket=ticket)
+        # A caller ccd knows already (AGI back, or the customer of its call back, whom ccd
+        # called from the caller's server) keeps its server.
+        server = earlier.server if earlier is not None else self._caller_server(arrival)
+        caller = _Caller(
+            arrival=arrival, queue_id=queue.id, joined_at=joined_at, ticket=ticket, server=server
+        )
         self._callers[call_id] = caller
-        self._track(CallerWaiting(arrival.uniqueid, call_id, arrival.callback_of))
+        self._track(CallerWaiting(arrival.uniqueid, call_id, arrival.callback_of, server))
         self._publish(
             QueueEntered(
                 at=self._clock.now(),
@@ -587,6 +669,7 @@ class AcdService:
             priority=arrival.priority,
             required_skills=dict(arrival.skills),
             number=arrival.caller_num if _CALLBACK_NUMBER.fullmatch(arrival.caller_num) else "",
+            server=server,
         )
         in_line = self.engine.position(call_id) is not None
         if in_line and not self.engine.callback_pending(call_id):
@@ -598,6 +681,7 @@ class AcdService:
             queue=caller.queue_id,
             priority=arrival.priority,
             callback=arrival.callback_of is not None,
+            server=server,
         )
         self._message("queue.caller_joined", call_id=call_id, queue=caller.queue_id)
         self._apply(CallerJoined(waiting))
@@ -839,7 +923,14 @@ class AcdService:
             "caller_num": caller.arrival.caller_num if caller is not None else None,
             "callback": self.engine.callback_pending(waiting.call_id),
             "ringing": sorted(self.engine.ringing_for(waiting.call_id)),
+            "server": self._server_name(waiting.server),
         }
+
+    def _server_name(self, server: str | None) -> str:
+        """A server as the API names it (None: the default server)."""
+        if server is not None:
+            return server
+        return self._servers.default if self._servers is not None else DEFAULT_SERVER_NAME
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -87,10 +87,14 @@ from ccd.db.acd_store import (
     WriteMode,
 )
 from ccd.domain.audit import AuditEntry
+from ccd.domain.servers import DEFAULT_SERVER_NAME
 
 log = structlog.get_logger("ccd.api")
 
 ACD_STORE: web.AppKey[AcdStore | None] = web.AppKey("acd_store")
+# The configured Asterisk servers' names, the first the default: what an agent's
+# ``server`` may name.
+ACD_SERVERS: web.AppKey[tuple[str, ...]] = web.AppKey("acd_servers")
 
 ACD_REFUSED = "urn:ccd:problem:acd-refused"
 DEFAULT_SESSIONS_LIMIT = 1000
@@ -241,6 +245,20 @@ async def _existing(kind: str, key: str, get: Callable[[str], Awaitable[FoundT |
     return found
 
 
+def _check_server(request: web.Request, server: str | None) -> None:
+    """An agent's ``server`` must name a configured Asterisk server (422 naming it)."""
+    servers = request.app[ACD_SERVERS]
+    if server is not None and server not in servers:
+        raise validation_problem(
+            [
+                FieldError(
+                    "server",
+                    f"no Asterisk server named {server!r} (configured: {', '.join(servers)})",
+                )
+            ]
+        )
+
+
 def _agent_key(request: web.Request) -> str:
     """The path's agent id, once the caller may see or act on that agent (403)."""
     agent_id = check_path_param("id", request.match_info["id"])
@@ -286,6 +304,7 @@ def agent_view(stored: StoredAgent, live: AcdLive | None) -> AgentView:
             "skills": dict(agent.skills),
             "max_calls": agent.max_calls,
             "queues": sorted(stored.queues),
+            "server": agent.server,
             "created_at": iso(stored.created_at),
             "updated_at": iso(stored.updated_at),
             "live": agent_live(live, agent.id),
@@ -365,6 +384,7 @@ async def list_agents(request: web.Request) -> web.Response:
 )
 async def create_agent(request: web.Request) -> web.Response:
     spec = await _body(request, AgentSpec)
+    _check_server(request, spec.server)
 
     async def create() -> AgentView:
         stored = await _store(request).upsert_agent(
@@ -399,6 +419,7 @@ async def get_agent(request: web.Request) -> web.Response:
 async def update_agent(request: web.Request) -> web.Response:
     agent_id = _key(request, "id", "agent")
     fields = await _body(request, AgentFields)
+    _check_server(request, fields.server)
     store = _store(request)
     before = await _existing("agent", agent_id, store.get_agent)
 
@@ -780,9 +801,19 @@ async def delete_pause_reason(request: web.Request) -> web.Response:
     return _no_content()
 
 
-def add_routes(app: web.Application, store: AcdStore | None, live: AcdLive | None) -> None:
+def add_routes(
+    app: web.Application,
+    store: AcdStore | None,
+    live: AcdLive | None,
+    servers: tuple[str, ...] = (DEFAULT_SERVER_NAME,),
+) -> None:
+    """``servers``: the configured Asterisk servers' names (the first is the default),
+    which an agent's ``server`` may name."""
+    if not servers:
+        raise ValueError("at least one Asterisk server name is needed")
     app[ACD_STORE] = store
     app[ACD_LIVE] = live
+    app[ACD_SERVERS] = servers
     r = app.router
     r.add_get("/api/v1/agents", list_agents, name="agents.list")
     r.add_post("/api/v1/agents", create_agent, name="agents.create")

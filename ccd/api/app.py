@@ -121,7 +121,7 @@ def build_api(
     router.add_get("/api/v1/me", handlers.me, name="me")
     cdr_routes.add_routes(app, cdrs)
     ivr_routes.add_routes(app, ivr)
-    acd_routes.add_routes(app, acd_store, acd_live)
+    acd_routes.add_routes(app, acd_store, acd_live, asterisk_servers)
     report_routes.add_routes(app, reports)
     wallboard_routes.add_routes(app, wallboard_targets or ServiceLevelTargets())
     install(app, dialer, dialer_attempts, dialer_report_zone)

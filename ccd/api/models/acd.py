@@ -74,6 +74,10 @@ class WaitingCaller(BaseModel):
     )
     callback: bool = Field(description="waiting for a call back (virtual hold), no channel")
     ringing: list[str] = Field(description="agents being rung for this caller")
+    server: str = Field(
+        description="the Asterisk server the caller is on ('default' with one [ami]);"
+        " only agents on it are offered the caller"
+    )
 
 
 class QueueLive(BaseModel):
@@ -119,6 +123,10 @@ class AgentView(BaseModel):
     skills: dict[str, int] = Field(description="skill -> level 1..10")
     max_calls: int = Field(description="calls the agent handles at once (1)")
     queues: list[str] = Field(description="queues joined at login")
+    server: str | None = Field(
+        description="the [[asterisk]] server the agent's device is on; null: the first"
+        " configured one. The agent is offered only callers waiting on that server"
+    )
     created_at: str = Field(description="ISO 8601")
     updated_at: str = Field(description="ISO 8601")
     live: AgentLive | None = Field(
