@@ -5,15 +5,19 @@ runs in a private schema of its own (search_path), dropped afterwards."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
+from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import ping
 from ccd.db.tokens import TokenStore
 from ccd.domain.auth import Principal, Role
@@ -84,3 +88,45 @@ def test_cli_upgrades_the_configured_postgres_database(postgres_url: str, tmp_pa
     listed = ccd("token", "list")
     assert token.split("_")[1] in listed.stdout
     assert token not in listed.stdout
+
+
+async def test_campaign_server_round_trip(private_schema_engine: AsyncEngine) -> None:
+    """0016_campaign_server on PostgreSQL: a campaign stored before it dials through the
+    default server (NULL), a server is written and read back, and the column goes and
+    comes back with a downgrade and an upgrade."""
+    engine = private_schema_engine
+    before = "0015_agent_server"
+    await migrate.upgrade(engine, before)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO dialer_campaigns (id, name, mode, caller_id, agent_ids, windows,"
+                " holidays, ring_timeout_s, retries, abandon_cap_pct, cap_override, amd,"
+                " dispositions, default_region, state, created_at, updated_at) VALUES"
+                " ('spring', 'Spring', 'progressive', '+15550100', '[\"1001\"]', '[]', '[]',"
+                " 25.0, '{}', 3.0, false, 'off', '[\"do-not-call\"]', 'US', 'draft', :at, :at)"
+            ),
+            {"at": at},
+        )
+    await migrate.upgrade(engine)
+    store = DialerStore(engine)
+    old = await store.get_campaign("spring")
+    assert old is not None
+    assert old.campaign.server is None
+    await store.put_campaign(dataclasses.replace(old.campaign, server="west"))
+    moved = await store.get_campaign("spring")
+    assert moved is not None
+    assert moved.campaign.server == "west"
+
+    await migrate.downgrade(engine, before)
+    assert await migrate.current(engine) == before
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("dialer_campaigns")}
+        )
+    assert "server" not in columns
+    await migrate.upgrade(engine)
+    again = await store.get_campaign("spring")
+    assert again is not None
+    assert again.campaign.server is None  # the column came back empty
