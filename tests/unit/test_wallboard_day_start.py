@@ -3,30 +3,20 @@ at midnight (not the one in force now: they differ on a daylight-saving change d
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ccd.api.wallboard import local_day, local_hour_marks, local_midnight
+from tests.hostzone import host_time_zone
 
 
 @pytest.fixture
 def host_zone() -> Iterator[None]:
     """The host's local time zone is Europe/Berlin for the test."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Berlin"
-    time.tzset()
-    try:
+    with host_time_zone("Europe/Berlin"):
         yield
-    finally:
-        if saved is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 @pytest.mark.usefixtures("host_zone")
