@@ -31,7 +31,7 @@ from aiohttp import web
 
 from ccd import systemd
 from ccd.acd.rings import AGENT_CHANNEL_PREFIX
-from ccd.acd.service import AcdService
+from ccd.acd.service import AcdServers, AcdService
 from ccd.acd.waiting import hold
 from ccd.agi.channel import AgiChannel
 from ccd.agi.runner import flow_resolver, ivr_agi_handler
@@ -74,6 +74,7 @@ from ccd.domain.auth_failures import FailedAuthLimiter
 from ccd.domain.cdr import IvrStep
 from ccd.domain.client_address import parse_networks
 from ccd.domain.events import IvrFinished
+from ccd.domain.system_names import server_by_system_name
 from ccd.errors import CcdError, ConfigError
 from ccd.forecast.config import forecast_defaults
 from ccd.ha.election import Election, LeaseTimings
@@ -92,7 +93,8 @@ from ccd.metrics.dialer import DialerTally
 from ccd.metrics.loop_lag import LoopLagProbe
 from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
-from ccd.recording.service import RecordingService
+from ccd.recording.places import RecordingPlace, RecordingPlaces
+from ccd.recording.service import LiveChannelRef, RecordingService
 from ccd.reports.service import ReportRules, ReportService
 from ccd.settings import Settings
 from ccd.survey.agi import PostCallSurvey
@@ -312,6 +314,14 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         clock=clock,
         interface_busy=_interface_busy(live_channels),
         live_channels=live_channels,
+        # Queues are per server: rings, call backs and hangups go to the caller's server.
+        servers=AcdServers(
+            default=fleet.first.server,
+            ami_for=fleet.get,
+            caller_server=_caller_server(fleet, live),
+            live_channels_on=_live_channels_on(live, default=fleet.first.server),
+            interface_busy_on=_interface_busy_on(live, default=fleet.first.server),
+        ),
     )
     bus.subscribe(when_acting(acd.handle))
     attempt_store = AttemptStore(
@@ -357,17 +367,19 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     bus.subscribe(when_acting(survey.handle))
     recording_settings = settings.recording
     recording_store = RecordingStore(engine)
+    recording_places = _recording_places(settings)
+    # ChanSpy hears only its own server's channels: a call is recorded on its server.
+    recorders = {server: AmiRecorder(fleet.get(server)) for server in fleet.names}
     recording = RecordingService(
-        recorder=AmiRecorder(gateway),
+        recorders=lambda server: recorders.get(server) or recorders[fleet.first.server],
         store=recording_store,
         publish=bus.publish,
         clock=clock,
-        asterisk_dir=recording_settings.asterisk_dir,
-        local_dir=recording_settings.local_dir,
+        places=recording_places,
         retention_days=recording_settings.retention_days,
         retention_interval_s=recording_settings.retention_interval_s,
         rng=random.Random(),
-        channel_name=lambda uniqueid: live_channels().get(uniqueid),
+        channel=_live_channel_ref(live),
     )
     bus.subscribe(when_acting(recording.handle))
     dialer_tally = DialerTally()
@@ -392,13 +404,14 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
         ami_for_server=fleet.for_server,  # a hangup goes to the call's own server
     )
     monitors = MonitorService(
-        ami=gateway,
+        # ChanSpy hears only its own server's channels: the supervisor is rung there.
+        ami_for_server=fleet.for_server,
         calls=live,
         audit=audit,
         clock=clock,
-        live_uniqueids=lambda: live_channels().keys(),
+        live_uniqueids=_live_channel_servers(live),
         ring_timeout_s=settings.monitor.ring_timeout_s,
-        devices=MonitorDevices(settings.monitor.devices),
+        devices=_monitor_devices(settings),
     )
     bus.subscribe(when_acting(monitors.handle))
     readiness = Readiness(
@@ -453,7 +466,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
             store=recording_store,
             control=recording,
             audit=audit,
-            directory=recording_settings.local_dir,
+            places=recording_places,
             integrators_may_play=recording_settings.integrators_may_play,
         ),
         wallboard_targets=ServiceLevelTargets(
@@ -827,6 +840,56 @@ def _live_uniqueids_on(live: LiveCalls, *, default: str) -> Callable[[str], set[
     return uniqueids
 
 
+def _caller_server(fleet: AmiFleet, live: LiveCalls) -> Callable[[str, str], str | None]:
+    """The server a queue caller's channel is on, from its uniqueid (and linkedid).
+
+    The systemname prefix first: Asterisk writes it into the uniqueid, so it is known
+    when the AGI connects, even if ccd has not yet read the channel's first AMI event
+    (the AGI and AMI connections race). Then the live model's channel (a server whose
+    systemname ccd may not read), then its call. One server: that one."""
+    if len(fleet) == 1:
+        only = fleet.first.server
+        return lambda _uniqueid, _linkedid: only
+
+    def server_of(uniqueid: str, linkedid: str) -> str | None:
+        system_names = {gateway.server: gateway.system_name for gateway in fleet}
+        server = server_by_system_name(uniqueid, system_names)
+        if server is not None:
+            return server
+        for call in live.calls():
+            for channel in call.channels:
+                if channel.snapshot.uniqueid in (uniqueid, linkedid) and channel.snapshot.server:
+                    return channel.snapshot.server
+        return None
+
+    return server_of
+
+
+def _live_channels_on(live: LiveCalls, *, default: str) -> Callable[[str], dict[str, str]]:
+    """uniqueid -> channel name of one server's live channels (untagged: the default's)."""
+
+    def channels(server: str) -> dict[str, str]:
+        return {
+            channel.snapshot.uniqueid: channel.snapshot.name
+            for call in live.calls()
+            for channel in call.channels
+            if (channel.snapshot.server or default) == server
+        }
+
+    return channels
+
+
+def _interface_busy_on(live: LiveCalls, *, default: str) -> Callable[[str, str], bool]:
+    """``_interface_busy`` of one server: a device named the same on another server is
+    another device."""
+    channels_on = _live_channels_on(live, default=default)
+
+    def busy(interface: str, server: str) -> bool:
+        return _interface_busy(lambda: channels_on(server))(interface)
+
+    return busy
+
+
 def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
     """uniqueid -> channel name of every live channel."""
 
@@ -838,6 +901,68 @@ def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
         }
 
     return channels
+
+
+def _live_channel_ref(live: LiveCalls) -> Callable[[str], LiveChannelRef | None]:
+    """A live channel's name and server, by uniqueid."""
+
+    def find(uniqueid: str) -> LiveChannelRef | None:
+        for call in live.calls():
+            for channel in call.channels:
+                if channel.snapshot.uniqueid == uniqueid:
+                    return LiveChannelRef(channel.snapshot.name, channel.snapshot.server)
+        return None
+
+    return find
+
+
+def _live_channel_servers(live: LiveCalls) -> Callable[[], dict[str, str]]:
+    """uniqueid -> server of every live channel."""
+
+    def servers() -> dict[str, str]:
+        return {
+            channel.snapshot.uniqueid: channel.snapshot.server
+            for call in live.calls()
+            for channel in call.channels
+        }
+
+    return servers
+
+
+def _monitor_devices(settings: Settings) -> MonitorDevices:
+    """The supervisors' devices: ``[monitor] devices``, per server its ``[[asterisk]]
+    monitor_devices`` when set (with one server, just ``[monitor] devices``)."""
+    patterns = settings.monitor.devices
+    per_server = {
+        server.name: server.monitor_devices or patterns
+        for server in settings.asterisk
+        if len(settings.asterisk) > 1 or server.monitor_devices is not None
+    }
+    return MonitorDevices(patterns, per_server)
+
+
+def _recording_places(settings: Settings) -> RecordingPlaces:
+    """Each server's recording directories: its ``[[asterisk]]`` keys, else ``[recording]``
+    (Asterisk's view for every server; ccd's view for the first server only — another
+    server without ``recording_dir`` records nothing, see README "Recording")."""
+    recording = settings.recording
+    first = settings.servers[0].name
+    if not settings.asterisk:
+        return RecordingPlaces.single(first, recording.asterisk_dir, recording.local_dir)
+    places: dict[str, RecordingPlace | None] = {}
+    for index, server in enumerate(settings.asterisk):
+        asterisk_dir = server.recording_asterisk_dir or recording.asterisk_dir
+        local_dir = server.recording_dir
+        if local_dir is None and index == 0:
+            local_dir = recording.dir if recording.dir is not None else Path(asterisk_dir)
+        if local_dir is None:
+            log.warning(
+                "recording off on this server: no recording_dir",
+                server=server.name,
+                key=f"asterisk.{server.name}.recording_dir",
+            )
+        places[server.name] = None if local_dir is None else RecordingPlace(asterisk_dir, local_dir)
+    return RecordingPlaces(first, places)
 
 
 def _interface_busy(channels: Callable[[], dict[str, str]]) -> Callable[[str], bool]:

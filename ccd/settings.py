@@ -116,8 +116,42 @@ class AsteriskServerSettings(_Section):
     username: str = Field(default="ccd", min_length=1)
     # Only from the environment (server_secret_env(name), else CCD_AMI__SECRET).
     secret: SecretStr = SecretStr("")
+    # Recording (ccd.recording.places): where ccd reads the files THIS Asterisk writes
+    # (absolute). Unset: [recording] dir for the first server; no recording on the others
+    # (a config error when [recording] is configured, see _server_recording_dirs).
+    recording_dir: Path | None = None
+    # Where this Asterisk writes them, as it sees them. Unset: [recording] asterisk_dir.
+    recording_asterisk_dir: PurePosixPath | None = None
+    # Live monitoring: the supervisors' devices on this server (patterns as [monitor]
+    # devices). Unset: [monitor] devices. ChanSpy hears only its own server's channels.
+    monitor_devices: tuple[str, ...] | None = Field(default=None, min_length=1)
 
     _safe_username = field_validator("username", "host")(_check_ami_safe)
+
+    @field_validator("recording_dir")
+    @classmethod
+    def _absolute_recording_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_absolute():
+            raise ValueError("must be an absolute path")
+        return None if value is None else value.expanduser()
+
+    @field_validator("recording_asterisk_dir")
+    @classmethod
+    def _absolute_asterisk_dir(cls, value: PurePosixPath | None) -> PurePosixPath | None:
+        if value is None:
+            return None
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path (Asterisk's own view of it)")
+        _check_ami_safe(str(value))
+        return value
+
+    @field_validator("monitor_devices")
+    @classmethod
+    def _monitor_device_patterns(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        problems = [p for p in map(pattern_problem, value or ()) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,6 +745,7 @@ def parse_settings(
         raise ConfigError(problems) from None
     finally:
         _inputs.reset(token)
+    problems += _server_recording_dirs(settings, source, origins)
     if problems:
         raise ConfigError(problems)
 
@@ -755,6 +790,22 @@ def _server_secrets(
                 f"server) in the environment (AMI secrets are never read from the file)"
             )
     return problems
+
+
+def _server_recording_dirs(
+    settings: Settings, source: str, origins: Mapping[str, str]
+) -> list[str]:
+    """Each Asterisk writes its recordings on its own file system: once ``[recording]``
+    says where (file or environment), every server after the first must say where ccd
+    reads that server's files — the first server's directory would hold none of them."""
+    if origins.get("recording.asterisk_dir") is None and origins.get("recording.dir") is None:
+        return []
+    return [
+        f"{source}: asterisk.{server.name}.recording_dir: required when [recording] is "
+        "configured — where ccd reads the recordings this Asterisk server writes (absolute)"
+        for server in settings.asterisk[1:]
+        if server.recording_dir is None
+    ]
 
 
 def _leaf_fields(model: type[BaseModel] = Settings) -> list[tuple[tuple[str, ...], Any]]:

@@ -37,6 +37,7 @@ from ccd.api.validation import check_id_param
 from ccd.db.audit_store import AuditUnavailable
 from ccd.domain import contract
 from ccd.monitor.service import (
+    DeviceOnAnotherServer,
     MonitorService,
     NoAgentLeg,
     NoSuchCall,
@@ -120,7 +121,7 @@ def _refusals() -> Iterator[None]:
         raise not_found(str(exc)) from None
     except NotYourSession as exc:
         raise forbidden(str(exc)) from None
-    except (NoAgentLeg, MonitorError) as exc:
+    except (NoAgentLeg, DeviceOnAnotherServer, MonitorError) as exc:
         raise ApiProblem(409, str(exc)) from None
     except RingRefused as exc:
         raise ApiProblem(502, str(exc), type_=ORIGINATE_REJECTED) from None
@@ -145,7 +146,8 @@ def _refusals() -> Iterator[None]:
     problems=(404, 409, 502),
     description=(
         "ccd rings `device` (which must match `[monitor] devices`, else 422 naming device)."
-        " 404: no live call; 409: the call has no agent leg or the device is busy;"
+        " 404: no live call; 409: the call has no agent leg, the device is busy, or the"
+        " device is on another Asterisk server than the agent's channel;"
         " 502: Asterisk refused to ring. Audited as `monitor.started` (503 if it cannot be)."
     ),
 )

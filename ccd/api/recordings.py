@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import structlog
@@ -60,6 +59,7 @@ from ccd.domain.audit import AuditEntry, AuditLog
 from ccd.domain.auth import Principal, Role
 from ccd.recording.files import is_recording_id, local_path
 from ccd.recording.model import Recording, RecordingFilter
+from ccd.recording.places import RecordingPlaces
 from ccd.recording.policy import InvalidPolicy, RecordingPolicy, parse_policy
 from ccd.recording.service import NoRecording, NotYourCall
 
@@ -103,7 +103,7 @@ class RecordingApi:
     store: RecordingReader
     control: RecordingControl | None  # None: this process records nothing (pause: 503)
     audit: AuditLog
-    directory: Path  # where ccd reads the files
+    places: RecordingPlaces  # where ccd reads each Asterisk server's files
     integrators_may_play: bool
 
 
@@ -311,7 +311,13 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
     recording = await _visible(request, deps)
     if recording.deleted_at is not None:
         raise ApiProblem(410, f"recording {recording.id!r} was deleted (retention)")
-    path = local_path(deps.directory, recording.file)
+    place = deps.places.of(recording.server)
+    if place is None:
+        raise not_found(
+            f"the audio of recording {recording.id!r} is on Asterisk server "
+            f"{recording.server!r}, whose recording_dir is not configured"
+        )
+    path = local_path(place.local_dir, recording.file)
     if not path.is_file():
         raise not_found(f"the audio of recording {recording.id!r} is missing")
     size = path.stat().st_size

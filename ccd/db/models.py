@@ -513,6 +513,9 @@ class RecordingRow(Base):
     pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The [[asterisk]] server that wrote the file (0017_recording_server): playback and
+    # retention read that server's directory. NULL: the default (first) server.
+    server: Mapped[str | None] = mapped_column(String(32))
 
 
 class WebhookSubscriptionRow(Base):

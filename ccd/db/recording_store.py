@@ -149,6 +149,7 @@ def _values(recording: Recording) -> dict[str, Any]:
         "pauses": recording.pauses.as_json(),
         "size_bytes": recording.size_bytes,
         "deleted_at": recording.deleted_at,
+        "server": recording.server,
     }
 
 
@@ -166,4 +167,5 @@ def _recording(row: Row[Any]) -> Recording:
         pauses=Pauses.from_json(row.pauses),
         size_bytes=row.size_bytes,
         deleted_at=row.deleted_at,
+        server=row.server,
     )

@@ -10,13 +10,18 @@ actor, from a task this service owns.
 Which channel of a call is the agent's: the ACD's ``AgentRingStarted`` (its agent channel's
 uniqueid) and the dialer's ``AgentLegStarted`` (its Dial leg), followed on the bus. A call
 whose agent leg ccd did not see start (before a ccd restart) cannot be monitored (409).
+
+Several Asterisk servers: ChanSpy hears only its own server's channels, so the supervisor's
+device is rung on the server of the agent's channel (a device that ``MonitorDevices`` puts
+on another server only is refused, 409), and the session's switch and hang-up go there.
+A resync of one server settles only that server's sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -95,6 +100,10 @@ class NotYourSession(MonitorRefused):
     pass
 
 
+class DeviceOnAnotherServer(MonitorRefused):
+    """The device is configured on another Asterisk server than the agent's channel."""
+
+
 class RingRefused(MonitorRefused):
     """Asterisk refused the supervisor's Originate, or may not have placed it."""
 
@@ -107,20 +116,20 @@ class MonitorService:
     def __init__(
         self,
         *,
-        ami: MonitorAmi,
+        ami_for_server: Callable[[str], MonitorAmi],
         calls: CallDirectory,
         audit: AuditLog,
         clock: Clock,
-        live_uniqueids: Callable[[], Iterable[str]],
+        live_uniqueids: Callable[[], Mapping[str, str]],
         ring_timeout_s: float,
         devices: MonitorDevices,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._ami = ami
+        self._ami_for_server = ami_for_server  # a server's AMI by name ("": the first)
         self._calls = calls
         self._audit = audit
         self._clock = clock
-        self._live_uniqueids = live_uniqueids
+        self._live_uniqueids = live_uniqueids  # every live channel: uniqueid -> server
         self._ring_timeout_s = ring_timeout_s
         self.devices = devices
         self._new_id = new_id
@@ -150,6 +159,9 @@ class MonitorService:
         if leg is None:
             raise NoAgentLeg(f"call {call_id!r} has no answered agent leg to monitor yet")
         channel, agent_id = leg
+        server = channel.snapshot.server
+        if not self.devices.allows_on(device, server):
+            raise DeviceOnAnotherServer(self.devices.elsewhere_refusal(device, server))
         event = StartRequested(
             session_id=self._new_id(),
             call_id=call_id,
@@ -159,6 +171,7 @@ class MonitorService:
             device=device,
             mode=mode,
             started_by=actor,
+            server=server,
         )
         # Registered first, so a second start for the same device meanwhile is refused.
         commands = self._machine.handle(event, self._clock.now())
@@ -204,6 +217,7 @@ class MonitorService:
             mode=mode.value,
             device=device,
             token_id=actor.token_id,
+            server=server,
         )
         return session
 
@@ -299,19 +313,20 @@ class MonitorService:
             self._feed(ChannelGone(uniqueid))
             self._agent_legs.pop(uniqueid, None)
         elif isinstance(event, ResyncFinished):
-            live = frozenset(self._live_uniqueids())
-            for channel_id in self._answered_unseen():
+            every = self._live_uniqueids()
+            live = frozenset(u for u, server in every.items() if server == event.server)
+            for channel_id in self._answered_unseen(event.server):
                 self._feed(OriginateAnswered(channel_id))
-            self._feed(Resynced(live))
-            self._agent_legs = {u: a for u, a in self._agent_legs.items() if u in live}
+            self._feed(Resynced(live, event.server))
+            self._agent_legs = {u: a for u, a in self._agent_legs.items() if u in every}
 
-    def _answered_unseen(self) -> list[str]:
-        """Supervisor channels of ringing sessions that are up now: answered while the AMI
-        connection was down (their OriginateResponse is lost; without this they stayed
-        "ringing" and a switch was never applied)."""
+    def _answered_unseen(self, server: str) -> list[str]:
+        """Supervisor channels of ``server``'s ringing sessions that are up now: answered
+        while its AMI connection was down (their OriginateResponse is lost; without this
+        they stayed "ringing" and a switch was never applied)."""
         answered: list[str] = []
         for session in self._machine.sessions():
-            if session.status is not Status.RINGING:
+            if session.status is not Status.RINGING or session.server != server:
                 continue
             # ccd originated the channel with this uniqueid: it is its own call's linkedid.
             call = self._calls.call(session.channel_id)
@@ -353,8 +368,8 @@ class MonitorService:
                     await self._ring(session)
                 case RedirectSupervisor():
                     await self._redirect(command, raise_errors=actor is not None)
-                case HangupSupervisor(channel_id=channel_id):
-                    await self._hangup(channel_id)
+                case HangupSupervisor(channel_id=channel_id, server=server):
+                    await self._hangup(channel_id, server)
                 case SessionEnded(session=session, reason=reason):
                     await self._ended(session, reason.value, actor)
 
@@ -373,22 +388,22 @@ class MonitorService:
             action_id=session.channel_id,
         )
         try:
-            await self._ami.originate(action)
+            await self._ami_for_server(session.server).originate(action)
         except (AmiConnectionLost, AmiTimeout) as exc:
             # Written, answer lost: it may ring; make sure it does not.
-            await self._hangup(session.channel_id)
+            await self._hangup(session.channel_id, session.server)
             raise RingRefused(f"{exc}; the supervisor's device was hung up") from exc
         except AmiNotConnected:
             raise  # nothing was written
         except Exception as exc:
-            await self._hangup(session.channel_id)
+            await self._hangup(session.channel_id, session.server)
             raise RingRefused(str(exc) or type(exc).__name__) from exc
 
     async def _redirect(self, command: RedirectSupervisor, *, raise_errors: bool) -> None:
         channel_id = command.channel_id
         action = RedirectAction(channel_id, contract.MONITOR_CONTEXT, MODE_EXTENS[command.mode])
         try:
-            await self._ami.redirect(action)
+            await self._ami_for_server(command.server).redirect(action)
         except AmiNotConnected:
             log.warning("monitor switch not applied: AMI not connected", channel=channel_id)
             self._redirect_failed(command)
@@ -415,9 +430,9 @@ class MonitorService:
         failed = RedirectFailed(command.channel_id, command.mode, command.previous)
         self._machine.handle(failed, self._clock.now())
 
-    async def _hangup(self, channel_id: str) -> None:
+    async def _hangup(self, channel_id: str, server: str) -> None:
         try:
-            await self._ami.hangup(HangupAction(channel_id))
+            await self._ami_for_server(server).hangup(HangupAction(channel_id))
         except Exception as exc:
             # Gone already (it hung up first): not an error.
             log.info("monitor hangup not applied", channel=channel_id, reason=str(exc))

@@ -10,6 +10,10 @@ or the monitored call or the agent's channel ends; every end is one ``SessionEnd
 The supervisor's channel is known before it exists: the Originate's ChannelId and ActionID
 are the session's ``channel_id`` (chosen here from the session id).
 
+Several Asterisk servers: ChanSpy hears only channels of its own server, so a session
+lives on the agent channel's ``server``: its every command says that server, and a
+resync of one server (``Resynced``) settles only that server's sessions.
+
 No IO, no clock: the caller passes ``now`` and executes the commands (``MonitorService``).
 """
 
@@ -59,6 +63,7 @@ class Session:
     started_by: Principal
     started_at: datetime
     answered_at: datetime | None = None
+    server: str = ""  # the Asterisk server of the agent's channel, where it all happens
 
     @property
     def channel_id(self) -> str:
@@ -78,6 +83,7 @@ class StartRequested:
     device: str
     mode: Mode
     started_by: Principal
+    server: str = ""  # the agent channel's Asterisk server
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +135,11 @@ class ChannelGone:
 
 @dataclass(frozen=True, slots=True)
 class Resynced:
-    """After an AMI (re)connect: the uniqueids of every live channel."""
+    """After an AMI (re)connect of ``server``: the uniqueids of that server's live
+    channels."""
 
     live_uniqueids: frozenset[str]
+    server: str = ""
 
 
 Event = (
@@ -165,11 +173,13 @@ class RedirectSupervisor:
     channel_id: str
     mode: Mode
     previous: Mode
+    server: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class HangupSupervisor:
     channel_id: str
+    server: str = ""  # the Asterisk server the supervisor's channel is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +224,7 @@ class MonitorSessions:
             case StopRequested(session_id=session_id):
                 session = self._known(session_id)
                 return [
-                    HangupSupervisor(session.channel_id),
+                    HangupSupervisor(session.channel_id, session.server),
                     *self._end(session, EndReason.STOPPED),
                 ]
             case RingFailed(session_id=session_id):
@@ -228,8 +238,8 @@ class MonitorSessions:
                 return []
             case ChannelGone(uniqueid=uniqueid):
                 return self._channel_gone(uniqueid)
-            case Resynced(live_uniqueids=live):
-                return self._resynced(live)
+            case Resynced(live_uniqueids=live, server=server):
+                return self._resynced(live, server)
 
     def _not_answered(self, session: Session | None) -> list[Command]:
         return [] if session is None else self._end(session, EndReason.NOT_ANSWERED)
@@ -265,6 +275,7 @@ class MonitorSessions:
             status=Status.RINGING,
             started_by=event.started_by,
             started_at=now,
+            server=event.server,
         )
         self._sessions[session.id] = session
         return [RingSupervisor(session)]
@@ -278,7 +289,7 @@ class MonitorSessions:
             self._sessions[session.id] = replace(session, mode=mode)
             return []
         self._sessions[session.id] = replace(session, mode=mode, dialed_mode=mode)
-        return [RedirectSupervisor(session.channel_id, mode, session.dialed_mode)]
+        return [RedirectSupervisor(session.channel_id, mode, session.dialed_mode, session.server)]
 
     def _answered(self, action_id: str, now: datetime) -> list[Command]:
         session = self._by_channel(action_id)
@@ -288,7 +299,11 @@ class MonitorSessions:
         self._sessions[session.id] = answered
         if answered.mode is not answered.dialed_mode:
             self._sessions[session.id] = replace(answered, dialed_mode=answered.mode)
-            return [RedirectSupervisor(session.channel_id, answered.mode, answered.dialed_mode)]
+            return [
+                RedirectSupervisor(
+                    session.channel_id, answered.mode, answered.dialed_mode, session.server
+                )
+            ]
         return []
 
     def _redirect_failed(self, event: RedirectFailed) -> None:
@@ -315,30 +330,31 @@ class MonitorSessions:
         # itself; the hang-up also covers one still ringing.
         commands: list[Command] = []
         for session in [s for s in self.sessions() if s.agent_uniqueid == uniqueid]:
-            commands.append(HangupSupervisor(session.channel_id))
+            commands.append(HangupSupervisor(session.channel_id, session.server))
             commands.extend(self._end(session, EndReason.CALL_ENDED))
         return commands
 
-    def _resynced(self, live: frozenset[str]) -> list[Command]:
-        commands: list[Command] = self._orphans_hung_up(live)
-        for session in self.sessions():
+    def _resynced(self, live: frozenset[str], server: str) -> list[Command]:
+        commands: list[Command] = self._orphans_hung_up(live, server)
+        for session in [s for s in self.sessions() if s.server == server]:
             # A ringing session's channel exists from the Originate's start; one missing
             # now hung up while ccd was not listening.
             if session.channel_id not in live:
                 commands.extend(self._end(session, EndReason.LOST))
             elif session.agent_uniqueid not in live:
-                commands.append(HangupSupervisor(session.channel_id))
+                commands.append(HangupSupervisor(session.channel_id, server))
                 commands.extend(self._end(session, EndReason.CALL_ENDED))
         return commands
 
-    def _orphans_hung_up(self, live: frozenset[str]) -> list[Command]:
-        """Supervisor channels no session owns: left by a ccd process that stopped or
-        crashed while a supervisor listened; still spying, and nobody could stop them
-        through the API. (A Local device's other half is ``<channel_id>;2``.)"""
+    def _orphans_hung_up(self, live: frozenset[str], server: str) -> list[Command]:
+        """Supervisor channels no session owns (``live``: ``server``'s channels): left by
+        a ccd process that stopped or crashed while a supervisor listened; still spying,
+        and nobody could stop them through the API. (A Local device's other half is
+        ``<channel_id>;2``.)"""
         owned = {s.channel_id for s in self._sessions.values()}
         ours = {u.removesuffix(";2") for u in live if u.startswith(SUPERVISOR_CHANNEL_PREFIX)}
         return [
-            HangupSupervisor(channel_id if channel_id in live else channel_id + ";2")
+            HangupSupervisor(channel_id if channel_id in live else channel_id + ";2", server)
             for channel_id in sorted(ours - owned)
         ]
 

@@ -22,6 +22,7 @@ class Recording:
     pauses: Pauses = field(default_factory=Pauses)
     size_bytes: int | None = None
     deleted_at: datetime | None = None
+    server: str | None = None  # the Asterisk server that wrote it; None: the first one
 
 
 @dataclass(frozen=True, slots=True)

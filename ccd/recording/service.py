@@ -17,6 +17,13 @@ The recording ends when its recorder hangs up: ccd hangs it up when the agent's 
 does (what follows, a survey or another queue, is not this agent's conversation); ChanSpy
 ends it with the customer's channel; an Originate that failed never started it. Its end,
 pauses and file size are then stored. One recording per call at a time.
+
+Several Asterisk servers: ChanSpy hears only channels of its own server, and MixMonitor
+writes on that server's file system. So the recorder is originated on the server of the
+customer's channel (the agent's is on the same one: queues and campaigns are per server),
+its pause and hang-up go there, the row stores the server, and the file is read from
+that server's place (``ccd.recording.places``). A resync of one server settles only the
+recordings made on it.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -52,6 +59,7 @@ from ccd.recording.files import (
     recorder_id,
 )
 from ccd.recording.model import Recording
+from ccd.recording.places import RecordingPlaces
 from ccd.recording.policy import should_record
 from ccd.recording.ports import Recorder, RecordingRepository
 
@@ -62,6 +70,13 @@ ANSWER = "ANSWER"
 # MixMonitor closes the file on its own thread after the recorder hangs up: the size is
 # read this long after.
 FILE_SETTLE_S = 1.0
+
+
+class LiveChannelRef(NamedTuple):
+    """A live channel as the recorder needs it: its name and its server."""
+
+    name: str
+    server: str
 
 
 class NoRecording(Exception):
@@ -93,27 +108,25 @@ class RecordingService:
     def __init__(
         self,
         *,
-        recorder: Recorder,
+        recorders: Callable[[str], Recorder],
         store: RecordingRepository,
         publish: Callable[[object], None],
         clock: Clock,
-        asterisk_dir: PurePosixPath,
-        local_dir: Path,
+        places: RecordingPlaces,
         retention_days: int,
         retention_interval_s: float,
         rng: random.Random,
-        channel_name: Callable[[str], str | None],
+        channel: Callable[[str], LiveChannelRef | None],
     ) -> None:
-        self._recorder = recorder
+        self._recorders_of = recorders  # a server's recorder, by server name
         self._store = store
         self._publish = publish
         self._clock = clock
-        self._asterisk_dir = asterisk_dir
-        self.local_dir = local_dir
+        self.places = places
         self._retention = timedelta(days=retention_days)
         self._retention_interval_s = retention_interval_s
         self._rng = rng
-        self._channel_name = channel_name  # a live channel's name by uniqueid
+        self._channel = channel  # a live channel's name and server, by uniqueid
         self._rings: dict[tuple[str, str], str] = {}  # (linkedid, agent) -> agent channel
         self._campaigns: dict[str, str] = {}  # dialer linkedid -> campaign
         self._dialer_legs: dict[str, tuple[str, str]] = {}  # agent leg -> (linkedid, agent)
@@ -170,8 +183,8 @@ class RecordingService:
                 self._hung_up(channel.uniqueid)
             case OriginateResponded(action_id=action_id, success=False):
                 self._recorder_gone(action_id)
-            case ResyncFinished():
-                self._spawn(self._reconcile(), "reconcile")
+            case ResyncFinished(server=server):
+                self._spawn(self._reconcile(self.places.server_name(server)), "reconcile")
 
     def _agent_answered(self, leg: str) -> None:
         linkedid, agent_id = self._dialer_legs[leg]
@@ -200,24 +213,34 @@ class RecordingService:
             policy = await self._store.policy(kind, target)
             if policy is None or not should_record(policy, self._rng):
                 return
-            customer = self._channel_name(linkedid)
+            customer = self._channel(linkedid)
             if customer is None:
                 bound.warning("recording not started: the customer's channel is gone")
+                return
+            server = self.places.server_name(customer.server)
+            place = self.places.of(server)
+            if place is None:
+                bound.warning(
+                    "recording not started: no recording_dir for this server", server=server
+                )
                 return
             recording_id = new_recording_id()
             name = file_name(recording_id)
             recorder = recorder_id(recording_id)
             self._recorders[recorder] = linkedid
-            await self._recorder.start(recorder, customer, asterisk_path(self._asterisk_dir, name))
+            await self._recorders_of(server).start(
+                recorder, customer.name, asterisk_path(place.asterisk_dir, name)
+            )
             recording = Recording(
                 id=recording_id,
                 linkedid=linkedid,
-                channel=customer,
+                channel=customer.name,
                 agent_id=agent_id,
                 queue_id=target if kind == "queue" else None,
                 campaign_id=target if kind == "campaign" else None,
                 file=name,
                 started_at=self._clock.now(),
+                server=server,
             )
             await self._store.add(recording)
             self._active[linkedid] = _Active(recording, agent_leg)
@@ -226,7 +249,7 @@ class RecordingService:
                     at=recording.started_at, linkedid=linkedid, recording_id=recording_id
                 )
             )
-            bound.info("recording started", recording=recording_id, file=name)
+            bound.info("recording started", recording=recording_id, file=name, server=server)
         except Exception as exc:
             bound.warning("recording not started", error=str(exc) or type(exc).__name__)
             return
@@ -246,7 +269,7 @@ class RecordingService:
         for running in self._active.values():
             if running.agent_leg == uniqueid:
                 # The agent left: stop recording; the recorder's hang-up ends it.
-                self._spawn(self._stop(running.recorder), "stop")
+                self._spawn(self._stop(running), "stop")
                 return
         if self._starting:
             self._remember_ended(uniqueid)
@@ -259,33 +282,44 @@ class RecordingService:
         if running is not None:
             self._spawn(self._finish(running), "finish")
 
-    async def _reconcile(self) -> None:
-        """After every AMI (re)connect, once the live channels are Asterisk's: a recording
-        whose end is not stored and that ccd does not follow (a ccd restart) is followed
-        again while its recorder runs (pause works; it ends with the customer), and ended
-        now when its recorder is gone (hung up while ccd could not see it)."""
+    async def _reconcile(self, server: str) -> None:
+        """After every AMI (re)connect of ``server``, once its live channels are
+        Asterisk's: a recording made on it whose end is not stored and that ccd does not
+        follow (a ccd restart) is followed again while its recorder runs (pause works; it
+        ends with the customer), and ended now when its recorder is gone (hung up while
+        ccd could not see it). Other servers' recordings wait for their own resync."""
         try:
             unfinished = await self._store.unfinished()
         except Exception as exc:
             log.warning("unfinished recordings not read", error=str(exc))
             return
         for recording in unfinished:
+            if self.places.server_name(recording.server) != server:
+                continue
             recorder = recorder_id(recording.id)
             if recorder in self._recorders or recording.linkedid in self._starting:
                 continue
             running = _Active(recording, agent_leg=None)
-            if self._channel_name(recorder) is not None:
+            if self._channel(recorder) is not None:
                 self._recorders[recorder] = recording.linkedid
                 self._active.setdefault(recording.linkedid, running)
                 log.info("recording followed again", recording=recording.id)
             else:
                 self._spawn(self._finish(running), "finish")
 
-    async def _stop(self, recorder: str) -> None:
+    async def _stop(self, running: _Active) -> None:
+        recorder = running.recorder
         try:
-            await self._recorder.stop(recorder)
+            await self._recorder_of(running.recording).stop(recorder)
         except Exception as exc:  # gone already (the customer hung up too): nothing to stop
             log.debug("recorder not hung up", recorder=recorder, error=str(exc))
+
+    def _recorder_of(self, recording: Recording) -> Recorder:
+        return self._recorders_of(self.places.server_name(recording.server))
+
+    def _local_path(self, recording: Recording) -> Path | None:
+        place = self.places.of(recording.server)
+        return None if place is None else local_path(place.local_dir, recording.file)
 
     def _remember_ended(self, uniqueid: str) -> None:
         self._ended_legs.add(uniqueid)
@@ -296,7 +330,8 @@ class RecordingService:
         recording = running.recording
         ended_at = self._clock.now()
         await self._clock.sleep(FILE_SETTLE_S)
-        size = await asyncio.to_thread(_size, local_path(self.local_dir, recording.file))
+        path = self._local_path(recording)
+        size = None if path is None else await asyncio.to_thread(_size, path)
         finished = replace(
             recording, ended_at=ended_at, pauses=recording.pauses.closed(ended_at), size_bytes=size
         )
@@ -340,7 +375,7 @@ class RecordingService:
         pauses, changed = recording.pauses.pause(now) if paused else recording.pauses.resume(now)
         if not changed:
             return recording
-        await self._recorder.mute(running.recorder, paused)
+        await self._recorder_of(recording).mute(running.recorder, paused)
         updated = replace(recording, pauses=pauses)
         running.recording = updated
         await self._store.save(updated)
@@ -372,8 +407,12 @@ class RecordingService:
             batch = await self._store.expired(cutoff)
             progress = 0
             for recording in batch:
-                path = local_path(self.local_dir, recording.file)
+                path = self._local_path(recording)
                 try:
+                    if path is None:
+                        raise FileNotFoundError(
+                            f"no recording_dir for server {recording.server!r} (configure it)"
+                        )
                     size = await asyncio.to_thread(_remove, path)
                     await self._store.save(replace(recording, deleted_at=now))
                 except Exception as exc:

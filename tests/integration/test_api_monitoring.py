@@ -129,11 +129,12 @@ async def monitoring(
     audit = AuditStore(engine)
     ids = iter(f"m{n}" for n in range(1, 100))
     service = MonitorService(
-        ami=ami,
+        ami_for_server=lambda server: ami,
         calls=calls,
         audit=audit,
         clock=FakeClock(T0 + timedelta(seconds=30)),
-        live_uniqueids=live_uniqueids,
+        # One (untagged) server: every live channel is its.
+        live_uniqueids=lambda: dict.fromkeys(live_uniqueids(), ""),
         ring_timeout_s=25,
         devices=devices,
         new_id=lambda: next(ids),

@@ -43,8 +43,9 @@ from ccd.domain.events import (
 from ccd.recording.files import recorder_id
 from ccd.recording.model import Recording
 from ccd.recording.pauses import Pauses
+from ccd.recording.places import RecordingPlaces
 from ccd.recording.policy import RecordingMode, RecordingPolicy
-from ccd.recording.service import RecordingService
+from ccd.recording.service import LiveChannelRef, RecordingService
 from tests.clock import FakeClock
 from tests.integration.apifakes import Api, running_api, send, wait_until
 from tests.integration.authmatrix import (
@@ -176,23 +177,27 @@ async def recording_rig(
         "1700000300.1": "Local/5550100@ccd-dialer-00000002;1",
         "1700000400.1": "PJSIP/trunk-00000009",
     }
+    places = RecordingPlaces.single(
+        "default", PurePosixPath("/var/spool/asterisk/monitor/ccd"), directory
+    )
     service = RecordingService(
-        recorder=recorder,
+        recorders=lambda server: recorder,
         store=store,
         publish=events.append,
         clock=clock,
-        asterisk_dir=PurePosixPath("/var/spool/asterisk/monitor/ccd"),
-        local_dir=directory,
+        places=places,
         retention_days=RETENTION_DAYS,
         retention_interval_s=3600,
         rng=random.Random(1),
-        channel_name=channels.get,
+        channel=lambda uniqueid: (
+            LiveChannelRef(channels[uniqueid], "default") if uniqueid in channels else None
+        ),
     )
     deps = RecordingApi(
         store=store,
         control=service,
         audit=audit if audit is not None else trail,
-        directory=directory,
+        places=places,
         integrators_may_play=integrators_may_play,
     )
     async with running_api(recordings=deps) as api:

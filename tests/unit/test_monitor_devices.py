@@ -63,3 +63,39 @@ def test_good_patterns(pattern: str) -> None:
 @pytest.mark.parametrize("pattern", ["", "PJSIP", "/x", "PJ*/x", "PJSIP/a b", "PJSIP/a&b"])
 def test_bad_patterns(pattern: str) -> None:
     assert pattern_problem(pattern) is not None
+
+
+# ---- several Asterisk servers ---------------------------------------------------------
+
+PER_SERVER = MonitorDevices(
+    ("PJSIP/*",), {"east": ("PJSIP/1*",), "west": ("PJSIP/2*", "Local/*@phones")}
+)
+
+
+def test_a_device_is_allowed_on_the_servers_whose_patterns_it_matches() -> None:
+    assert PER_SERVER.allows_on("PJSIP/2001", "west")
+    assert not PER_SERVER.allows_on("PJSIP/2001", "east")
+    assert PER_SERVER.servers_of("PJSIP/1001") == ("east",)
+    assert PER_SERVER.servers_of("Local/2001@phones") == ("west",)
+    # Allowed somewhere (no 422): the per-server patterns, not [monitor] devices' PJSIP/*.
+    assert PER_SERVER.allows("PJSIP/1001")
+    assert PER_SERVER.allows("Local/2001@phones")
+    assert not PER_SERVER.allows("PJSIP/3001")
+    # The "@" rule holds per server too.
+    assert not PER_SERVER.allows_on("PJSIP/2001@trunk", "west")
+
+
+def test_one_server_uses_the_monitor_devices_patterns() -> None:
+    devices = MonitorDevices(("PJSIP/*",))
+    assert devices.allows_on("PJSIP/2001", "default")
+    assert devices.allows("PJSIP/2001")
+    assert devices.servers_of("PJSIP/2001") == ()
+
+
+def test_the_refusal_for_another_servers_device_names_both_servers() -> None:
+    assert PER_SERVER.elsewhere_refusal("PJSIP/1001", "west") == (
+        "PJSIP/1001 is a device of Asterisk server east, but the call is on server west: "
+        "Asterisk listens only to channels of its own server, so the supervisor's device "
+        "must be one of server west's"
+    )
+    assert "'PJSIP/1*', 'PJSIP/2*', 'Local/*@phones'" in PER_SERVER.refusal()

@@ -229,6 +229,39 @@ def test_resync_ends_what_hung_up_unseen() -> None:
     assert HangupSupervisor(CHANNEL_ID) in commands
 
 
+def test_a_session_acts_on_its_servers_and_only_its_servers_resync_settles_it() -> None:
+    machine = MonitorSessions()
+    [ring] = machine.handle(replace(start(), server="west"), T0)
+    assert isinstance(ring, RingSupervisor)
+    assert ring.session.server == "west"
+    machine.handle(OriginateAnswered(CHANNEL_ID), T0)
+    assert machine.handle(SwitchRequested("m1", Mode.BARGE), T0) == [
+        RedirectSupervisor(CHANNEL_ID, Mode.BARGE, Mode.LISTEN, "west")
+    ]
+    # east resyncs with none of west's channels (and an orphan supervisor channel of its
+    # own): west's session is not east's to end; east's orphan is hung up on east.
+    east_live = frozenset({"ccd-mon-0f3a"})
+    assert machine.handle(Resynced(east_live, "east"), T0) == [
+        HangupSupervisor("ccd-mon-0f3a", "east")
+    ]
+    assert [s.id for s in machine.sessions()] == ["m1"]
+    # west resyncs: its supervisor channel is there, the agent's is gone.
+    commands = machine.handle(Resynced(frozenset({CHANNEL_ID}), "west"), T0)
+    assert commands[0] == HangupSupervisor(CHANNEL_ID, "west")
+    assert ended_reasons(commands) == [EndReason.CALL_ENDED]
+    assert machine.sessions() == []
+
+
+def test_stop_and_a_call_end_hang_up_on_the_sessions_server() -> None:
+    machine = MonitorSessions()
+    machine.handle(replace(start(), server="west"), T0)
+    machine.handle(replace(start("m2", device="PJSIP/2002"), server="west"), T0)
+    assert machine.handle(StopRequested("m1"), T0)[0] == HangupSupervisor(CHANNEL_ID, "west")
+    assert machine.handle(ChannelGone(AGENT_UNIQUEID), T0)[0] == HangupSupervisor(
+        "ccd-mon-m2", "west"
+    )
+
+
 # ---- the agent's leg ------------------------------------------------------------------
 
 

@@ -104,3 +104,60 @@ def test_duplicated_and_malformed_names_name_key_and_file() -> None:
 def test_an_unknown_server_key_is_named() -> None:
     found = problems('[[asterisk]]\nname = "a"\nhots = "x"\n', {"CCD_AMI__SECRET": "s"})
     assert found[0].startswith(f"{FILE}: asterisk.0.hots: unknown key")
+
+
+# ---- recording and monitoring per server -----------------------------------------------
+
+SECRETS = {"CCD_AMI__SECRET": "s"}
+RECORDING_SERVERS = """
+[recording]
+asterisk_dir = "/var/spool/asterisk/monitor/ccd"
+dir = "/srv/paris/monitor"
+
+[[asterisk]]
+name = "paris"
+
+[[asterisk]]
+name = "lyon"
+"""
+
+
+def test_once_recording_is_configured_every_further_server_needs_its_recording_dir() -> None:
+    assert problems(RECORDING_SERVERS, SECRETS) == [
+        f"{FILE}: asterisk.lyon.recording_dir: required when [recording] is configured — "
+        "where ccd reads the recordings this Asterisk server writes (absolute)"
+    ]
+    # From the environment too.
+    env = {**SECRETS, "CCD_RECORDING__DIR": "/srv/paris/monitor"}
+    assert len(problems('[[asterisk]]\nname = "a"\n[[asterisk]]\nname = "b"\n', env)) == 1
+    # Without [recording], nothing is required (such a server records nothing).
+    assert load(TWO_SERVERS, SECRETS).asterisk[1].recording_dir is None
+
+
+def test_server_recording_and_monitoring_keys() -> None:
+    toml = RECORDING_SERVERS + (
+        'recording_dir = "/srv/lyon/monitor"\n'
+        'recording_asterisk_dir = "/var/spool/asterisk/ccd"\n'
+        'monitor_devices = ["PJSIP/2*"]\n'
+    )
+    lyon = load(toml, SECRETS).asterisk[1]
+    assert str(lyon.recording_dir) == "/srv/lyon/monitor"
+    assert str(lyon.recording_asterisk_dir) == "/var/spool/asterisk/ccd"
+    assert lyon.monitor_devices == ("PJSIP/2*",)
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "reason"),
+    [
+        ('recording_dir = "monitor"', "recording_dir", "must be an absolute path"),
+        ('recording_asterisk_dir = "spool"', "recording_asterisk_dir", "must be an absolute"),
+        ('monitor_devices = ["PJ*/x"]', "monitor_devices", "without wildcards"),
+        ("monitor_devices = []", "monitor_devices", "at least 1 item"),
+    ],
+)
+def test_bad_server_recording_and_monitoring_keys_are_named(
+    line: str, key: str, reason: str
+) -> None:
+    [found] = problems(f'[[asterisk]]\nname = "a"\n{line}\n', SECRETS)
+    assert found.startswith(f"{FILE}: asterisk.0.{key}: ")
+    assert reason in found
