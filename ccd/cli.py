@@ -368,7 +368,13 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         store = AcdStore(engine)
         _agents, queues, reasons = await store.ids()
         # Validated against what is stored too: the file may refer to existing queues.
-        config = load_seed(path, known_queues=queues, known_pause_reasons=reasons)
+        config = load_seed(
+            path,
+            known_queues=queues,
+            known_pause_reasons=reasons,
+            # An agent's server must be one this configuration connects to.
+            known_servers=[server.name for server in settings.servers],
+        )
         total = len(config.pause_reasons) + len(config.queues) + len(config.agents)
         print(f"seeding {total} rows from {path}", flush=True)
         return await store.apply_seed(config, progress)

@@ -249,6 +249,7 @@ def load_seed(
     *,
     known_queues: Collection[str] = (),
     known_pause_reasons: Collection[str] = (),
+    known_servers: Collection[str] | None = None,
 ) -> AcdConfig:
     try:
         text = path.read_text(encoding="utf-8")
@@ -259,6 +260,7 @@ def load_seed(
         str(path),
         known_queues=known_queues,
         known_pause_reasons=known_pause_reasons,
+        known_servers=known_servers,
     )
 
 
@@ -271,9 +273,12 @@ def parse_seed(
     *,
     known_queues: Collection[str] = (),
     known_pause_reasons: Collection[str] = (),
+    known_servers: Collection[str] | None = None,
 ) -> AcdConfig:
     """Validate a seed file's text. ``known_*`` are ids already in the database, which the
-    file may refer to without defining them. Raises ConfigError listing every problem."""
+    file may refer to without defining them; ``known_servers`` the configured Asterisk
+    servers an agent's ``server`` may name (None: not checked). Raises ConfigError
+    listing every problem."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -304,6 +309,12 @@ def parse_seed(
             problems.append(_where(file_name, "queues", index, queue.id, field_name, message))
     memberships: dict[str, frozenset[str]] = {}
     for index, spec in agents:
+        server = spec.server
+        if known_servers is not None and server is not None and server not in known_servers:
+            message = (
+                f"no Asterisk server named {server!r} (configured: {', '.join(known_servers)})"
+            )
+            problems.append(_where(file_name, "agents", index, spec.id, "server", message))
         if spec.queues is None:
             continue
         for position, queue_id in enumerate(spec.queues):

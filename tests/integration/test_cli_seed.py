@@ -151,3 +151,28 @@ def test_unreadable_or_broken_files_are_one_line(migrated: Path) -> None:
     broken = migrated / "broken.toml"
     broken.write_text("[[queues]\nid=")
     assert_user_error(ccd("seed", str(broken), cwd=migrated), "broken.toml: not valid TOML")
+
+
+async def test_an_agents_server_must_be_one_the_configuration_connects_to(migrated: Path) -> None:
+    config = migrated / "config" / "ccd.toml"
+    config.write_text(
+        config.read_text() + '[[asterisk]]\nname = "paris"\n[[asterisk]]\nname = "lyon"\n'
+    )
+    assert ccd("seed", str(SAMPLE_SEED), cwd=migrated).code == 0
+    more = migrated / "servers.toml"
+    more.write_text(
+        '[[agents]]\nid = "2001"\ninterface = "PJSIP/2001"\nserver = "lyon"\n'
+        '[[agents]]\nid = "2002"\ninterface = "PJSIP/2002"\nserver = "nice"\n'
+    )
+    assert_user_error(
+        ccd("seed", str(more), cwd=migrated),
+        "nothing was written",
+        "agents[1] '2002': field 'server': no Asterisk server named 'nice' "
+        "(configured: paris, lyon)",
+    )
+    assert "2001" not in (await stored(migrated)).agents
+
+    more.write_text('[[agents]]\nid = "2001"\ninterface = "PJSIP/2001"\nserver = "lyon"\n')
+    result = ccd("seed", str(more), cwd=migrated)
+    assert result.code == 0, result
+    assert (await stored(migrated)).agents["2001"].server == "lyon"

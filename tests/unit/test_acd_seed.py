@@ -80,6 +80,33 @@ queues = ["sales", "nowhere"]
     ]
 
 
+def _agent_entry(agent_id: str, server: str | None = None) -> str:
+    entry = f'[[agents]]\nid = "{agent_id}"\ninterface = "PJSIP/{agent_id}"\n'
+    return entry + (f'server = "{server}"\n' if server is not None else "")
+
+
+def test_an_agents_server_must_be_a_configured_servers_name() -> None:
+    text = NO_ANSWER + _agent_entry("a", "lyon") + _agent_entry("b", "nice")
+    text += _agent_entry("c", "Lyon!") + _agent_entry("d")
+    problems = problems_of(text, known_servers=frozenset({"lyon"}))
+    assert problems == [
+        "seed.toml: agents[2] 'c': field 'server': String should match pattern "
+        "'^[a-z0-9][a-z0-9_-]{0,31}$'",
+        "seed.toml: agents[1] 'b': field 'server': no Asterisk server named 'nice' "
+        "(configured: lyon)",
+    ]
+
+
+def test_an_agents_server_is_kept_and_none_means_the_first_server() -> None:
+    text = NO_ANSWER + _agent_entry("a", "lyon") + _agent_entry("d")
+    config = parse_seed(text, "seed.toml", known_servers=["paris", "lyon"])
+    assert config.agents["a"] == Agent(id="a", interface="PJSIP/a", server="lyon")
+    assert config.agents["d"].server is None
+    # Without the configuration at hand (known_servers None) only the format is checked.
+    unchecked = parse_seed(NO_ANSWER + _agent_entry("b", "nice"), "seed.toml")
+    assert unchecked.agents["b"].server == "nice"
+
+
 def test_entries_without_an_id_and_misplaced_tables() -> None:
     problems = problems_of('queues = "sales"\n' + NO_ANSWER + '[[agents]]\nname = "x"\n[extra]\n')
     assert "seed.toml: unknown table 'extra' (expected pause_reasons, queues, agents)" in problems
