@@ -17,6 +17,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.db import migrate
+from ccd.db.acd_store import AcdStore
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import ping
 from ccd.db.tokens import TokenStore
@@ -130,3 +131,43 @@ async def test_campaign_server_round_trip(private_schema_engine: AsyncEngine) ->
     again = await store.get_campaign("spring")
     assert again is not None
     assert again.campaign.server is None  # the column came back empty
+
+
+async def test_agent_server_round_trip(private_schema_engine: AsyncEngine) -> None:
+    """0015_agent_server on PostgreSQL: an agent stored before it is on the default server
+    (NULL), a server is written and read back, and the column goes and comes back with a
+    downgrade and an upgrade."""
+    engine = private_schema_engine
+    before = "0014_cdr_server"
+    await migrate.upgrade(engine, before)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO acd_agents (id, name, interface, skills, max_calls, created_at,"
+                " updated_at) VALUES ('1001', 'Ada', 'PJSIP/1001', '{}', 1, :at, :at)"
+            ),
+            {"at": datetime(2026, 12, 1, tzinfo=UTC)},
+        )
+    await migrate.upgrade(engine, "0015_agent_server")
+    store = AcdStore(engine)
+    old = await store.get_agent("1001")
+    assert old is not None
+    assert old.agent.server is None
+    await store.upsert_agent(dataclasses.replace(old.agent, server="west"))
+    moved = await store.get_agent("1001")
+    assert moved is not None
+    assert moved.agent.server == "west"
+
+    await migrate.upgrade(engine)
+    assert (await store.load()).agents["1001"].server == "west"
+    await migrate.downgrade(engine, before)
+    assert await migrate.current(engine) == before
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("acd_agents")}
+        )
+    assert "server" not in columns
+    await migrate.upgrade(engine)
+    again = await store.get_agent("1001")
+    assert again is not None
+    assert again.agent.server is None  # the column came back empty
