@@ -68,6 +68,7 @@ from ccd.dialer.model import ROLLING_DAYS, AmdMode, Campaign, CampaignState, Dia
 from ccd.dialer.pacing import Decision, Floor, Pacer
 from ccd.dialer.ports import DialerAgents, DialerAmi
 from ccd.dialer.retries import after_attempt, after_disposition
+from ccd.dialer.servers import agents_on_server, campaign_server, missed_hangups
 from ccd.dialer.windows import may_call, next_open
 from ccd.domain import contract
 from ccd.domain.events import (
@@ -286,13 +287,12 @@ class DialerService:
 
     def server_of(self, campaign: Campaign) -> str:
         """The server the campaign's calls are placed on."""
-        return campaign.server or self._default_server
+        return campaign_server(campaign, self._default_server)
 
     def agents_on_server(self, campaign: Campaign, agent_ids: Iterable[str]) -> list[str]:
         """Those of ``agent_ids`` logged in on the campaign's server: the only ones its
         calls can reach (a Dial on one server cannot ring a device on another)."""
-        server = self.server_of(campaign)
-        return [a for a in agent_ids if self._agent_server(a) == server]
+        return agents_on_server(self.server_of(campaign), agent_ids, self._agent_server)
 
     def _free_agents(self, campaign: Campaign) -> list[str]:
         return self._agents.claimable(
@@ -847,15 +847,17 @@ class DialerService:
         def on_server(channel_id: str) -> bool:
             return self._placed_on.get(channel_id, self._default_server) == server
 
-        for call in list(self.calls.calls()):
-            if (
-                on_server(call.channel_id)
-                and call.channel_id not in live
-                and now - call.placed_at > RESYNC_SETTLE_S
-            ):
-                self._names.pop(call.channel_id, None)
-                self._connecting.pop(call.channel_id, None)
-                self._carry_out(self.calls.handle(c.CustomerGone(call.channel_id), now))
+        placed = {
+            call.channel_id: (
+                self._placed_on.get(call.channel_id, self._default_server),
+                call.placed_at,
+            )
+            for call in self.calls.calls()
+        }
+        for channel_id in missed_hangups(server, placed, live, now, RESYNC_SETTLE_S):
+            self._names.pop(channel_id, None)
+            self._connecting.pop(channel_id, None)
+            self._carry_out(self.calls.handle(c.CustomerGone(channel_id), now))
         for uniqueid in [
             u for u in self._names if on_server(u) and u not in live and u not in self.calls
         ]:
