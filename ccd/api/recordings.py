@@ -160,6 +160,7 @@ def recording_view(recording: Recording) -> dict[str, Any]:
         "size_bytes": recording.size_bytes,
         "deleted_at": iso(recording.deleted_at),
         "format": "wav",
+        "server": recording.server,
     }
 
 

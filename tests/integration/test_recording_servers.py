@@ -208,7 +208,7 @@ async def test_a_west_call_is_recorded_paused_and_played_from_west(
             assert await response.read() == AUDIO
             status, body = await send(api, "GET", f"/api/v1/recordings/{recording.id}/metadata")
             assert status == 200
-            assert body["size_bytes"] == len(AUDIO)
+            assert (body["size_bytes"], body["server"]) == (len(AUDIO), "west")
 
 
 async def test_only_a_resync_of_the_recordings_server_settles_it(

@@ -35,6 +35,10 @@ class RecordingView(BaseModel):
     size_bytes: int | None = Field(description="the file's size once finished")
     deleted_at: str | None = Field(description="when retention deleted the audio (ISO 8601)")
     format: Literal["wav"]
+    server: str | None = Field(
+        description="the Asterisk server that recorded it; null: the first configured server"
+        " (recorded before recordings carried a server)"
+    )
 
 
 class RecordingList(BaseModel):
