@@ -28,6 +28,7 @@ from ccd.domain.auth import Role
 from ccd.domain.events import QueueConnected, QueueEntered, QueueLeft
 from ccd.settings import parse_settings
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.ivrrig import customer_call
 from tests.system.rawami import RawAmi
 from tests.system.rig import create_database, daemon_environment, quiet_sandbox
 from tests.system.waiting import eventually
@@ -77,19 +78,13 @@ class AcdRun:
         }
         if ivr_flow is not None:
             variables = {contract.VAR_IVR_FLOW: ivr_flow, contract.VAR_AGI_PORT: str(self.agi_port)}
-        response = await self.ami.action(
-            "Originate",
-            Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
-            Context=contract.IVR_CONTEXT if ivr_flow is not None else contract.QUEUE_CONTEXT,
-            Exten="s",
-            Priority="1",
-            Async="true",
-            CallerID=f"Customer {self._serial} <{number}>",
-            ChannelId=f"caller-{number}",
-            Variable=",".join(f"{k}={v}" for k, v in variables.items()),
+        return await customer_call(
+            self.ami,
+            number=number,
+            name=f"Customer {self._serial}",
+            context=contract.IVR_CONTEXT if ivr_flow is not None else contract.QUEUE_CONTEXT,
+            variables=variables,
         )
-        assert response.get("Response") == "Success", response
-        return f"caller-{number}"
 
     @staticmethod
     def caller_number(caller: str) -> str:

@@ -24,6 +24,7 @@ from ccd.domain.auth import Role
 from tests.ports import free_port
 from tests.system.acdrig import _fetch, acd_database, config, sim_agent
 from tests.system.conftest import AsteriskSandbox, PostgresCluster
+from tests.system.ivrrig import customer_call
 from tests.system.rawami import RawAmi
 from tests.system.rig import CcdProcess, daemon_environment, quiet_sandbox, start_ccd, stop_process
 from tests.system.waiting import eventually
@@ -145,18 +146,13 @@ class Failover:
                 contract.VAR_AGI_ADDRESSES: self.agi_addresses,
                 contract.VAR_IVR_FLOW: "front",
             }
-        reply = await self.ami.action(
-            "Originate",
-            Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
-            Context=contract.IVR_CONTEXT if kind == "ivr" else contract.QUEUE_CONTEXT,
-            Exten="s",
-            Priority="1",
-            Async="true",
-            CallerID=f"Customer {number} <{number}>",
-            ChannelId=f"caller-{number}",
-            Variable=",".join(f"{k}={v}" for k, v in variables.items()),
+        await customer_call(
+            self.ami,
+            number=number,
+            name=f"Customer {number}",
+            context=contract.IVR_CONTEXT if kind == "ivr" else contract.QUEUE_CONTEXT,
+            variables=variables,
         )
-        assert reply.get("Response") == "Success", reply
         self.callers[number] = kind
 
     async def set_talk_time(self, talk_s: float) -> None:

@@ -1,7 +1,7 @@
 """Rig shared by the IVR system tests: a recording AMI client, the daemon started with a
-flows directory of its own, a caller entering the IVR and pressing digits, and waiting
-for what the call's AGI session does (the AMI event that says it started, never a
-guess of how long a prompt plays)."""
+flows directory of its own, a caller entering the IVR (or a queue) and pressing digits,
+and waiting for what the call's AGI session does (the AMI event that says it started,
+never a guess of how long a prompt plays)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,29 @@ async def ivr_daemon(
 
 
 IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
+
+
+async def customer_call(
+    ami: RawAmi, *, number: str, name: str, context: str, variables: Mapping[str, str]
+) -> str:
+    """A customer (``Local/answer@ccd-sim``: answers at once, then listens) calling as
+    ``name <number>`` into ``context`` (``ccd-ivr`` or ``ccd-queue-wait``) with the
+    channel ``variables`` that say which flow or queue and which FastAGI; returns the
+    channel id ``caller-<number>``: the Local ``;1`` half, which runs ``context``."""
+    channel_id = f"caller-{number}"
+    reply = await ami.action(
+        "Originate",
+        Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
+        Context=context,
+        Exten="s",
+        Priority="1",
+        Async="true",
+        CallerID=f"{name} <{number}>",
+        ChannelId=channel_id,
+        Variable=",".join(f"{k}={v}" for k, v in variables.items()),
+    )
+    assert reply.get("Response") == "Success", reply
+    return channel_id
 
 
 async def enter_ivr(ami: RawAmi, agi_port: int, flow: str = "test") -> Frame:
