@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ccd.db.engine import create_engine
 from tests.ports import free_port
+
+if TYPE_CHECKING:
+    from tests.system.multiserverrig import Sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_SCRIPT = REPO / "scripts" / "asterisk-sandbox"
@@ -152,8 +156,19 @@ async def private_schema_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]
         await admin.dispose()
 
 
+@pytest.fixture(scope="module")
+def two_sandboxes() -> Iterator[Sandboxes]:
+    """Two extra Asterisk instances, ``east`` and ``west``, up for the module (with the
+    default sandbox's root below them): tests/system/multiserverrig.py."""
+    from tests.system.multiserverrig import bring_up_sandboxes  # it imports this module
+
+    with bring_up_sandboxes() as sandboxes:
+        yield sandboxes
+
+
 _MARKERS = {
     "asterisk_sandbox": "asterisk",
+    "two_sandboxes": "asterisk",
     "postgres_cluster": "postgres",
     "postgres_url": "postgres",
     "private_schema_engine": "postgres",
