@@ -584,6 +584,8 @@ class AcdService:
         a call), then forget its callers holding an instruction for a session that never
         came back. Other servers' calls and agents are left alone."""
         servers = self._servers
+        if servers is None:
+            server = None  # one server: its resync is a resync of everything
         if servers is not None and server is not None:
             live = servers.live_channels_on(server)
         elif self._live_channels is not None:

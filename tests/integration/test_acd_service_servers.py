@@ -25,6 +25,7 @@ from tests.integration.acdfakes import (
     Rig,
     arrival,
     make_config,
+    running_acd,
 )
 
 EAST_ADA = Agent("1001", "PJSIP/1001", name="Ada", server="east")
@@ -232,3 +233,16 @@ async def test_a_device_busy_on_one_server_is_not_busy_on_the_other() -> None:
         rig.service.arrive(caller_on("east", 1))
         [ring] = await servers.east.wait_rings(1)
         assert ring.interface == "PJSIP/3001"
+
+
+async def test_one_server_without_acd_servers_settles_everything_on_its_resync() -> None:
+    # The harness of one server (no AcdServers): the resync event names it all the same.
+    config = make_config([sales()], [DEFAULT_DEE])
+    live: dict[str, str] = {}
+    async with running_acd(config, login=["1002"], live_channels=lambda: live) as rig:
+        rig.service.arrive(arrival(1))
+        [ring] = await rig.ami.wait_rings(1)
+        rig.answered(ring)
+        assert rig.status("1002") == "on_call"
+        rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0, server="default"))
+        assert rig.status("1002") == "available"  # its leg was gone
