@@ -387,7 +387,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     loop_lag = LoopLagProbe(clock)
     metrics = build_registry(
         CcdCollector(
-            pbx=gateway,
+            pbx=tuple(fleet),  # every server's AMI connection, labelled server
             cdr_writer=cdr_writer,
             bus=bus,
             acd=acd,
@@ -398,7 +398,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     if ha is not None:
         metrics.register(HaCollector(ha))
     control = AmiCallControl(
-        ami=gateway,
+        ami=gateway,  # an originate that names no server: the first (default) one
         calls=live,
         context=settings.originate.context,
         ami_for_server=fleet.for_server,  # a hangup goes to the call's own server
@@ -415,6 +415,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
     )
     bus.subscribe(when_acting(monitors.handle))
     readiness = Readiness(
+        # One server: its gateway's own reasons, as before; several: the fleet's, per server.
         ami=gateway if len(fleet) == 1 else None,
         database_ping=lambda: ping(engine),
         checks=(
@@ -1054,7 +1055,12 @@ async def serve(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     # SIGHUP (`ccd reload`): new IVR flows for new calls; a bad set is logged and refused.
     loop.add_signal_handler(signal.SIGHUP, daemon.components.ivr.reload)
-    log.info("ccd starting", database=_database_kind(settings), ami_host=settings.ami.host)
+    log.info(
+        "ccd starting",
+        database=_database_kind(settings),
+        # [ami] host is not used once [[asterisk]] servers are configured.
+        asterisk={server.name: f"{server.host}:{server.port}" for server in settings.servers},
+    )
     pidfile = pidfile_path(settings)
     await daemon.start()
     _write_pidfile(pidfile)

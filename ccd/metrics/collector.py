@@ -1,15 +1,16 @@
 """The Prometheus collector: every figure is read from its component when Prometheus
 scrapes, so nothing is counted twice and no component depends on the metrics library.
 
-Components are seen through small read-only protocols (the AMI gateway, the CDR writer,
+Components are seen through small read-only protocols (the AMI gateways, the CDR writer,
 the bus, the ACD's live view, the dialer tally, the loop-lag probe); any of them may be
-absent (``None``), and its metrics are then simply not exposed. The registry is the
+absent (``None``), and its metrics are then simply not exposed. The AMI figures are per
+Asterisk server (label ``server``: each connection has its own). The registry is the
 application's own (``build_registry``), never prometheus_client's global one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client.core import (
@@ -31,6 +32,9 @@ PREFIX = "ccd"
 
 class PbxLinkStats(Protocol):
     """The AMI gateway's cumulative counters (``ccd.ami.gateway.AmiGateway``)."""
+
+    @property
+    def server(self) -> str: ...
 
     @property
     def logged_in(self) -> bool: ...
@@ -96,7 +100,7 @@ class CcdCollector:
     def __init__(
         self,
         *,
-        pbx: PbxLinkStats | None = None,
+        pbx: Sequence[PbxLinkStats] = (),
         cdr_writer: CdrWriterStats | None = None,
         bus: BusStats | None = None,
         acd: AcdLive | None = None,
@@ -111,7 +115,7 @@ class CcdCollector:
         self._loop_lag = loop_lag
 
     def collect(self) -> Iterator[Metric]:
-        if self._pbx is not None:
+        if self._pbx:
             yield from _pbx_metrics(self._pbx)
         if self._loop_lag is not None:
             yield from _loop_lag_metrics(self._loop_lag)
@@ -155,25 +159,57 @@ def _bound(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-def _pbx_metrics(pbx: PbxLinkStats) -> Iterable[Metric]:
-    yield _counter("ami_events_received", "AMI events received from Asterisk.", pbx.events_received)
-    yield _counter("ami_reconnects", "AMI logins after the first one.", pbx.reconnects)
-    yield _counter(
+_LinkFigure = Callable[[PbxLinkStats], float]
+_PBX_COUNTERS: tuple[tuple[str, str, _LinkFigure], ...] = (
+    (
+        "ami_events_received",
+        "AMI events received from Asterisk.",
+        lambda link: link.events_received,
+    ),
+    ("ami_reconnects", "AMI logins after the first one.", lambda link: link.reconnects),
+    (
         "ami_connect_attempts",
         "AMI connection attempts (first one included).",
-        pbx.connect_attempts,
-    )
-    yield _counter(
-        "ami_ping_timeouts", "AMI pings unanswered (connection dropped).", pbx.ping_timeouts
-    )
-    yield _counter("ami_malformed_frames", "AMI frames skipped as malformed.", pbx.malformed_frames)
-    yield _counter(
-        "ami_frame_errors", "AMI frames whose handling raised (skipped).", pbx.frame_errors
-    )
-    yield _gauge("ami_logged_in", "1 while logged in to Asterisk over AMI.", int(pbx.logged_in))
-    yield _gauge(
-        "ami_resynced", "1 once the live model is resynced with Asterisk.", int(pbx.resynced)
-    )
+        lambda link: link.connect_attempts,
+    ),
+    (
+        "ami_ping_timeouts",
+        "AMI pings unanswered (connection dropped).",
+        lambda link: link.ping_timeouts,
+    ),
+    (
+        "ami_malformed_frames",
+        "AMI frames skipped as malformed.",
+        lambda link: link.malformed_frames,
+    ),
+    (
+        "ami_frame_errors",
+        "AMI frames whose handling raised (skipped).",
+        lambda link: link.frame_errors,
+    ),
+)
+_PBX_GAUGES: tuple[tuple[str, str, _LinkFigure], ...] = (
+    ("ami_logged_in", "1 while logged in to Asterisk over AMI.", lambda link: int(link.logged_in)),
+    (
+        "ami_resynced",
+        "1 once the live model is resynced with Asterisk.",
+        lambda link: int(link.resynced),
+    ),
+)
+
+
+def _pbx_metrics(links: Sequence[PbxLinkStats]) -> Iterable[Metric]:
+    """One sample per Asterisk server of each AMI figure, labelled ``server``."""
+    for suffix, documentation, figure in _PBX_COUNTERS:
+        counter = CounterMetricFamily(_name(suffix), documentation, labels=["server"])
+        for link in links:
+            counter.add_metric([link.server], figure(link))
+        yield counter
+    for suffix, documentation, figure in _PBX_GAUGES:
+        gauge = GaugeMetricFamily(_name(suffix), documentation, labels=["server"])
+        for link in links:
+            gauge.add_metric([link.server], figure(link))
+        yield gauge
 
 
 def _loop_lag_metrics(probe: LoopLagProbe) -> Iterable[Metric]:

@@ -83,16 +83,31 @@ async def test_ami_events_reconnects_and_connection_state(fake_ami: FakeAmi) -> 
         clock=SystemClock(),
         action_timeout_s=2.0,
         backoff=Backoff(BackoffPolicy(min_s=0.01, max_s=0.05, jitter="full"), random.Random(1)),
+        server="paris",
+    )
+    # A second server's gateway, never started: its figures are its own.
+    lyon = AmiGateway(
+        host=fake_ami.host,
+        port=fake_ami.port,
+        username="ccd",
+        secret=SECRET,
+        on_event=lambda frame: None,
+        on_connection=lambda event: None,
+        on_resync_row=lambda frame: None,
+        clock=SystemClock(),
+        server="lyon",
     )
     await gateway.start()
     try:
         await gateway.wait_resynced(5)
-        async with serving(CcdCollector(pbx=gateway)) as api:
+        async with serving(CcdCollector(pbx=(gateway, lyon))) as api:
             before = await scrape(api)
-            assert value(before, "ccd_ami_logged_in") == 1
-            assert value(before, "ccd_ami_resynced") == 1
-            assert value(before, "ccd_ami_reconnects_total") == 0
-            received = value(before, "ccd_ami_events_received_total")
+            assert value(before, "ccd_ami_logged_in", server="paris") == 1
+            assert value(before, "ccd_ami_resynced", server="paris") == 1
+            assert value(before, "ccd_ami_reconnects_total", server="paris") == 0
+            received = value(before, "ccd_ami_events_received_total", server="paris")
+            assert value(before, "ccd_ami_logged_in", server="lyon") == 0
+            assert value(before, "ccd_ami_connect_attempts_total", server="lyon") == 0
             assert received == gateway.events_received
 
             for seq in range(3):
@@ -101,14 +116,14 @@ async def test_ami_events_reconnects_and_connection_state(fake_ami: FakeAmi) -> 
                 lambda: gateway.events_received >= received + 3, what="3 events received"
             )
             after = await scrape(api)
-            assert value(after, "ccd_ami_events_received_total") == received + 3
+            assert value(after, "ccd_ami_events_received_total", server="paris") == received + 3
 
             fake_ami.drop_connections()
             await wait_until(lambda: gateway.reconnects == 1, what="a reconnect")
             await gateway.wait_resynced(5)
             again = await scrape(api)
-            assert value(again, "ccd_ami_reconnects_total") == 1
-            assert value(again, "ccd_ami_connect_attempts_total") == 2
+            assert value(again, "ccd_ami_reconnects_total", server="paris") == 1
+            assert value(again, "ccd_ami_connect_attempts_total", server="paris") == 2
     finally:
         await gateway.stop()
 

@@ -78,20 +78,20 @@ async def test_the_daemon_serves_every_components_metrics(
 
     status, samples = await scrape(daemon, scraper)
     assert status == 200
-    assert samples["ccd_ami_logged_in[]"] == 1
-    assert samples["ccd_ami_reconnects_total[]"] == 0
+    assert samples["ccd_ami_logged_in[('server', 'default')]"] == 1
+    assert samples["ccd_ami_reconnects_total[('server', 'default')]"] == 0
     assert samples["ccd_cdr_spool_depth[]"] == 0
     assert samples["ccd_bus_backlog[]"] >= 0
     assert "ccd_event_loop_lag_seconds_count[]" in samples
     assert "ccd_cdr_write_latency_seconds_count[]" in samples
     assert samples["ccd_dialer_calls_in_flight[]"] == 0
     assert samples["ccd_agents[('state', 'available')]"] == 0
-    received = samples["ccd_ami_events_received_total[]"]
+    received = samples["ccd_ami_events_received_total[('server', 'default')]"]
 
     await fake_ami.send_event({"Event": "UserEvent", "UserEvent": "CcdMetrics"})
     gateway = daemon.components.gateway
     await wait_until(lambda: gateway.events_received > received, what="the event received")
     _, after = await scrape(daemon, scraper)
-    assert after["ccd_ami_events_received_total[]"] == received + 1
+    assert after["ccd_ami_events_received_total[('server', 'default')]"] == received + 1
 
     assert (await scrape(daemon, agent))[0] == 403
