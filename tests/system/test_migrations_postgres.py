@@ -20,6 +20,7 @@ from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.dialer_store import DialerStore
 from ccd.db.engine import ping
+from ccd.db.recording_store import RecordingStore
 from ccd.db.tokens import TokenStore
 from ccd.domain.auth import Principal, Role
 
@@ -171,3 +172,42 @@ async def test_agent_server_round_trip(private_schema_engine: AsyncEngine) -> No
     again = await store.get_agent("1001")
     assert again is not None
     assert again.agent.server is None  # the column came back empty
+
+
+async def test_recording_server_round_trip(private_schema_engine: AsyncEngine) -> None:
+    """0017_recording_server on PostgreSQL: a recording stored before it is the default
+    server's (NULL), a server is written and read back, and the column goes and comes
+    back with a downgrade and an upgrade."""
+    engine = private_schema_engine
+    before = "0016_campaign_server"
+    await migrate.upgrade(engine, before)
+    old_id = "rec-" + "0" * 32
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO recordings (id, linkedid, channel, file, started_at, pauses)"
+                " VALUES (:id, '1765000000.1', 'PJSIP/trunk-00000001', :file, :at, '[]')"
+            ),
+            {"id": old_id, "file": old_id + ".wav", "at": datetime(2026, 12, 1, tzinfo=UTC)},
+        )
+    await migrate.upgrade(engine)
+    store = RecordingStore(engine)
+    old = await store.get(old_id)
+    assert old is not None
+    assert old.server is None
+    await store.add(dataclasses.replace(old, id="rec-" + "1" * 32, server="west"))
+    west = await store.get("rec-" + "1" * 32)
+    assert west is not None
+    assert west.server == "west"
+
+    await migrate.downgrade(engine, before)
+    assert await migrate.current(engine) == before
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("recordings")}
+        )
+    assert "server" not in columns
+    await migrate.upgrade(engine)
+    again = await store.get("rec-" + "1" * 32)
+    assert again is not None
+    assert again.server is None  # the column came back empty
