@@ -176,13 +176,17 @@ class Sandboxes:
     def names(self) -> tuple[str, ...]:
         return tuple(self.instances)
 
-    def toml(self) -> str:
-        """ccd's ``[[asterisk]]`` tables, one per instance (the first is the default)."""
-        return "".join(
-            f'[[asterisk]]\nname = "{s.name}"\nhost = "{s.host}"\nport = {s.ami_port}\n'
-            f'username = "{s.username}"\n\n'
-            for s in self.instances.values()
-        )
+    def toml(self, servers: Mapping[str, str]) -> str:
+        """ccd's ``[[asterisk]]`` tables: ``servers`` maps each ccd server name to the
+        instance it is (the first is the default server)."""
+        tables = []
+        for name, instance in servers.items():
+            s = self.instances[instance]
+            tables.append(
+                f'[[asterisk]]\nname = "{name}"\nhost = "{s.host}"\nport = {s.ami_port}\n'
+                f'username = "{s.username}"\n\n'
+            )
+        return "".join(tables)
 
 
 def _instance(name: str) -> SandboxInstance:
@@ -227,6 +231,8 @@ class MultiServerRun:
     daemon: Daemon
     database_url: str
     sandboxes: Sandboxes
+    servers: Mapping[str, str]
+    """ccd's server names → the instance each is (``{"east": "east", "west": "west"}``)."""
     http: aiohttp.ClientSession
     ami: dict[str, RawAmi]
     """Per server: an AMI connection (user ccd, events off) for actions only."""
@@ -244,6 +250,10 @@ class MultiServerRun:
         return self.daemon.agi_port
 
     # -- callers ---------------------------------------------------------------------
+
+    def instance(self, server: str) -> SandboxInstance:
+        """The sandbox instance that ccd's server ``server`` is."""
+        return self.sandboxes[self.servers[server]]
 
     def _caller_id(self, server: str, number: str) -> str:
         # Unique across servers: an explicit ChannelId gets no systemname prefix.
@@ -329,7 +339,7 @@ class MultiServerRun:
 
     async def channels_on(self, server: str) -> list[str]:
         """The channel names ``server``'s Asterisk has now (its CLI, not ccd's view)."""
-        return await asyncio.to_thread(self.sandboxes[server].active_channels)
+        return await asyncio.to_thread(self.instance(server).active_channels)
 
     # -- the REST API ----------------------------------------------------------------
 
@@ -430,24 +440,24 @@ class MultiServerRun:
 
     async def stop_server(self, server: str) -> None:
         """Stop ``server``'s Asterisk (its calls die with it; ccd's connection drops)."""
-        await asyncio.to_thread(self.sandboxes[server].down)
+        await asyncio.to_thread(self.instance(server).down)
 
     async def start_server(self, server: str) -> None:
         """Start ``server``'s Asterisk again and reconnect this rig's AMI to it (ccd
         reconnects on its own: ``wait_resynced``)."""
-        instance = self.sandboxes[server]
+        instance = self.instance(server)
         await asyncio.to_thread(instance.up)
         await self._reconnect(server)
 
     async def _reconnect(self, server: str) -> None:
-        instance = self.sandboxes[server]
+        instance = self.instance(server)
         await self.ami[server].close()
         self.ami[server] = await _actions_ami(instance)
         await self._listeners.restart(server, instance)
 
     async def restart_server(self, server: str, *, systemname: str | None = None) -> None:
         """Restart ``server``'s Asterisk (``systemname``: a new one from now on)."""
-        instance = self.sandboxes[server]
+        instance = self.instance(server)
         await asyncio.to_thread(lambda: instance.restart(systemname=systemname))
         await self._reconnect(server)
 
@@ -539,13 +549,18 @@ async def multi_server_daemon(
     flows: Mapping[str, str] | None = None,
     settings_env: Mapping[str, str] | None = None,
     toml: str = "",
+    servers: Mapping[str, str] | None = None,
+    ready: bool = True,
 ) -> AsyncIterator[MultiServerRun]:
-    """ccd with one ``[[asterisk]]`` per instance, ready (every server resynced) when
-    entered; stopped, and every instance's calls hung up, when left.
+    """ccd with one ``[[asterisk]]`` per instance, every server resynced (and, with
+    ``ready``, ``/readyz`` 200) when entered; stopped, and every instance's calls hung
+    up, when left.
 
     ``database_url``: a migrated database to use (default: a fresh one in ``cluster``);
     ``flows``: IVR flow files (name → TOML); ``settings_env``: more ``CCD_*`` settings;
-    ``toml``: more of ccd.toml (other sections)."""
+    ``toml``: more of ccd.toml (other sections); ``servers``: ccd's server names → the
+    instance each is (default: every instance under its own name)."""
+    servers = dict(servers or {name: name for name in sandboxes.names})
     for instance in sandboxes.instances.values():
         instance.hangup_all()
     if database_url is None:
@@ -565,7 +580,7 @@ async def multi_server_daemon(
         environ["CCD_IVR__FLOWS_DIR"] = str(_write_flows(data_dir / "ivr", flows))
     environ |= dict(settings_env or {})
     settings = parse_settings(
-        sandboxes.toml() + toml, source=str(data_dir / "ccd.toml"), environ=environ
+        sandboxes.toml(servers) + toml, source=str(data_dir / "ccd.toml"), environ=environ
     )
     daemon = Daemon(settings)
     server_events: list[ServerEvent] = []
@@ -581,24 +596,26 @@ async def multi_server_daemon(
     try:
         fleet = daemon.components.fleet
         assert fleet is not None
-        assert fleet.names == sandboxes.names
+        assert fleet.names == tuple(servers)
         for gateway in fleet:
             await gateway.wait_resynced(20)
-        for name, instance in sandboxes.instances.items():
-            amis[name] = await _actions_ami(instance)
-            await listeners.start(name, instance)
+        for name, instance_name in servers.items():
+            amis[name] = await _actions_ami(sandboxes[instance_name])
+            await listeners.start(name, sandboxes[instance_name])
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{daemon.http_port}") as http:
             run = MultiServerRun(
                 daemon=daemon,
                 database_url=database_url,
                 sandboxes=sandboxes,
+                servers=servers,
                 http=http,
                 ami=amis,
                 heard=listeners.heard,
                 server_events=server_events,
                 _listeners=listeners,
             )
-            await run.wait_ready()
+            if ready:
+                await run.wait_ready()
             yield run
     finally:
         await listeners.stop_all()
