@@ -293,6 +293,10 @@ def _channel(originate: Sent) -> str:
     return originate.interface if isinstance(originate, RingAgentAction) else originate.channel
 
 
+def _never_busy(_interface: str) -> bool:
+    return False
+
+
 @contextlib.asynccontextmanager
 async def running_acd(
     config: AcdConfig,
@@ -319,7 +323,7 @@ async def running_acd(
         on_message=messages.append,
         clock=clock,
         live_channels=live_channels,
-        **({"interface_busy": interface_busy} if interface_busy is not None else {}),
+        interface_busy=interface_busy if interface_busy is not None else _never_busy,
     )
     rig = Rig(service, ami, store, clock, published, messages)
     await service.start()
