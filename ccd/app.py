@@ -321,6 +321,7 @@ def build(settings: Settings, *, on_fenced: Callable[[str], None] | None = None)
             caller_server=_caller_server(fleet, live),
             live_channels_on=_live_channels_on(live, default=fleet.first.server),
             interface_busy_on=_interface_busy_on(live, default=fleet.first.server),
+            names=fleet.names,
         ),
     )
     bus.subscribe(when_acting(acd.handle))

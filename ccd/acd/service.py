@@ -171,6 +171,8 @@ class AcdServers:
     live_channels_on: Callable[[str], Mapping[str, str]]
     # Whether a device (interface) is busy on one server with a call ccd did not place.
     interface_busy_on: Callable[[str, str], bool]
+    # Every configured server's name (an agent naming another one is warned about).
+    names: tuple[str, ...] = ()
 
 
 class AcdConfigSource(Protocol):
@@ -890,6 +892,7 @@ class AcdService:
     async def reload_config(self) -> None:
         config = await self._store.load()
         self._config = config
+        self._warn_unknown_servers(config)
         self._apply(QueuesConfigured(dict(config.queues)))
         # Logged-in agents pick up profile changes (interface, skills); removed agents
         # are logged out after their current call.
@@ -900,6 +903,21 @@ class AcdService:
                 continue
             queue_ids = self.engine.agent_queues(agent_id) & config.queues.keys()
             self._apply_safely(AgentLoggedIn(agent, queue_ids))
+
+    def _warn_unknown_servers(self, config: AcdConfig) -> None:
+        """Agents stored with a server this configuration does not have (the server was
+        removed or renamed since): they are offered no caller at all, so say so."""
+        servers = self._servers
+        if servers is None or not servers.names:
+            return
+        for agent in config.agents.values():
+            if agent.server is not None and agent.server not in servers.names:
+                log.warning(
+                    "agent's asterisk server is not configured; it is offered no callers",
+                    agent_id=agent.id,
+                    server=agent.server,
+                    configured=list(servers.names),
+                )
 
     def queue_live(self, queue_id: str) -> dict[str, Any] | None:
         if queue_id not in self.engine.queues():

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from ccd.acd.model import Agent, Queue, Strategy
 from ccd.acd.seed import AcdConfig
 from ccd.acd.service import TICK_S, AcdServers, AcdService
-from ccd.acd.waiting import Arrival
+from ccd.acd.waiting import Arrival, Leave
+from ccd.domain import contract
 from ccd.domain.events import ResyncFinished
 from ccd.domain.system_names import server_by_system_name
 from tests.clock import FakeClock, settle
@@ -82,6 +85,7 @@ async def two_servers(
             caller_server=lambda uniqueid, _linkedid: server_by_system_name(uniqueid, SYSTEM_NAMES),
             live_channels_on=lambda server: servers.live[server],
             interface_busy_on=servers.busy,
+            names=("east", "west"),
         ),
     )
     # rig.ami is east's; west's is servers.west.
@@ -246,3 +250,20 @@ async def test_one_server_without_acd_servers_settles_everything_on_its_resync()
         assert rig.status("1002") == "on_call"
         rig.service.handle(ResyncFinished(at=rig.clock.now(), channel_count=0, server="default"))
         assert rig.status("1002") == "available"  # its leg was gone
+
+
+async def test_an_agent_on_a_server_no_longer_configured_is_warned_about_and_never_rung() -> None:
+    gone = Agent("4001", "PJSIP/4001", name="Nils", server="north")
+    config = make_config([sales()], [gone, EAST_ADA])
+    with capture_logs() as logs:
+        async with two_servers(config, login=["4001"]) as (rig, servers):
+            ticket = rig.service.arrive(caller_on("east", 1))
+            await rig.clock.step(TICK_S * 4)
+            assert servers.east.sent == []
+            assert servers.west.sent == []
+            # Nobody logged in on east (Nils is on "north"): the no-agents destination.
+            assert ticket.leave.done()
+            assert ticket.leave.result() == Leave(contract.QueueAction.HANGUP)
+    [warning] = [entry for entry in logs if entry.get("agent_id") == "4001"]
+    assert warning["log_level"] == "warning"
+    assert (warning["server"], warning["configured"]) == ("north", ["east", "west"])
