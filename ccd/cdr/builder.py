@@ -96,11 +96,16 @@ Call:
   the callee's side. Which leg ended the call is the first one Asterisk asked to hang up
   (``HangupRequested``: ``SoftHangupRequest`` for the dialplan's Hangup() or an AMI
   Hangup — that leg; ``HangupRequest`` for a phone's BYE — that leg — or for a Local half
-  whose other half ended, e.g. its application returned — the other half) —
+  whose other half ended, e.g. its application returned — the other half; and a soft
+  request for a Local half whose other half already hung up or was asked is that one's
+  echo: the other half) —
   the ``Hangup`` events that follow come in either order, µs apart for a Local pair; without
   a request (a resync), the first leg to hang up. An answered call was hung up by the
   side of the first leg asked while ANSWERED (legs that never answered — the losers of a
-  parallel dial, cancelled agent rings — did not end the conversation). An unanswered
+  parallel dial, cancelled agent rings — did not end the conversation) and not left behind:
+  the last leg out of a bridge another leg left first was put out by it (ccd's agent leg,
+  whose ``Bridge()`` returns when the caller hangs up, is asked to hang up in the same
+  millisecond as the caller's own half, in either order). An unanswered
   call: BUSY or FAILED → CALLEE (the called side refused); dial status CANCEL → CALLER
   (gave up while it rang); a ring timeout (NOANSWER, cause 18 or 19) → SYSTEM; else the
   side of the first leg asked to hang up.
@@ -261,6 +266,7 @@ class _Leg:
         "exten",
         "hangup_cause",
         "hangup_cause_text",
+        "left_behind",
         "lost",
         "seq",
         "snapshot",
@@ -283,6 +289,8 @@ class _Leg:
         self.dialed_out = False  # placed a Dial (it is a calling channel)
         self.lost = False  # ended by a resync: its Hangup never arrived
         self.bridge_id: str | None = None
+        # The last one out of a bridge the other party left: put out, not leaving.
+        self.left_behind = False
         self.seq = seq
         self.agent_id: str | None = None  # an ACD agent leg: the agent it rang
 
@@ -374,7 +382,8 @@ class _Call:
         self.legs: dict[str, _Leg] = {}  # creation order; the originator is moved first
         self.open_legs = 0
         self.hangups: list[_Leg] = []  # in hangup order
-        # Legs asked to hang up (first ask only), in order, and whether they had answered.
+        # Legs asked to hang up (first ask only), in order, and whether that ask can have
+        # ended the conversation (the leg had answered and was not left behind by it).
         self.hangup_requests: list[tuple[_Leg, bool]] = []
         self.first_bridged_at: datetime | None = None
         self.bridged_since: datetime | None = None
@@ -450,6 +459,7 @@ class CdrBuilder:
         self._calls: dict[str, _Call] = {}
         self._legs: dict[str, _Leg] = {}  # uniqueid → leg, for every leg of a live call
         self._bridges: dict[str, set[str]] = {}  # bridge id → uniqueids of our legs in it
+        self._deserted: set[str] = set()  # bridges a leg left while others stayed in
         self._tombstone_limit = tombstone_limit
         self._tombstone_order: deque[str] = deque()
         self._tombstones: set[str] = set()  # linkedids of finished calls
@@ -727,14 +737,24 @@ class CdrBuilder:
             return []  # an agent ring being cancelled ends nothing of the conversation
         call = self._calls[leg.snapshot.linkedid]
         ender = leg
-        if not event.soft:
+        partner_name = local_partner(leg.snapshot.name)
+        partner = next(
+            (o for o in call.legs.values() if partner_name and o.snapshot.name == partner_name),
+            None,
+        )
+        if partner is not None and not event.soft:
             # Queued by the channel's driver: for a phone, its user hung up; for a Local
             # half, its other half went away (an application ending there asks nothing).
-            partner = local_partner(leg.snapshot.name)
-            if partner:
-                ender = next((o for o in call.legs.values() if o.snapshot.name == partner), leg)
+            ender = partner
+        elif partner is not None and (
+            partner.ended_at is not None
+            or any(asked is partner for asked, _ in call.hangup_requests)
+        ):
+            # A Local half is asked softly too once its other half has gone: an echo.
+            ender = partner
         if all(asked is not ender for asked, _ in call.hangup_requests):
-            call.hangup_requests.append((ender, ender.answered_at is not None))
+            ended_it = ender.answered_at is not None and not ender.left_behind
+            call.hangup_requests.append((ender, ended_it))
         return []
 
     def _on_held(self, event: ChannelHeld) -> list[CallRecord]:
@@ -922,9 +942,18 @@ class CdrBuilder:
             if members is not None:
                 members.discard(uniqueid)
                 touched.update(self._linkedids(members))
-                if not members:
+                if members:
+                    self._deserted.add(old)
+                else:
                     del self._bridges[old]
+                    # The other party left first (hung up): the bridge put this one out.
+                    # Its own hang-up that follows (an agent's Bridge() returning) is a
+                    # consequence, whichever order Asterisk's threads publish the requests.
+                    if old in self._deserted:
+                        self._deserted.discard(old)
+                        leg.left_behind = bridge_id is None
         if bridge_id is not None:
+            leg.left_behind = False
             members = self._bridges.setdefault(bridge_id, set())
             members.add(uniqueid)
             touched.update(self._linkedids(members))
@@ -962,6 +991,7 @@ class CdrBuilder:
                     members.discard(uniqueid)
                     if not members:
                         del self._bridges[leg.bridge_id]
+                        self._deserted.discard(leg.bridge_id)
         self._bury(call.linkedid)
         return self._record(call)
 
@@ -1104,12 +1134,12 @@ class CdrBuilder:
         # The first leg asked to hang up names the side that ended the call; the Hangup
         # events themselves come in either order (a Local pair's halves: µs apart).
         if answered_at is not None:
-            for leg, had_answered in call.hangup_requests:
-                if had_answered:
+            for leg, ended_it in call.hangup_requests:
+                if ended_it:
                     return self._side(call, leg)
-            for leg in call.hangups:
-                if leg.answered_at is not None:
-                    return self._side(call, leg)
+            answered = [leg for leg in call.hangups if leg.answered_at is not None]
+            if answered:  # the first to hang up, preferring one not left behind
+                return self._side(call, min(answered, key=lambda leg: leg.left_behind))
         else:
             disposition = self._disposition(call, None)
             if disposition in (Disposition.BUSY, Disposition.FAILED):

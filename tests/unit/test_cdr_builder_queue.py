@@ -402,6 +402,89 @@ def test_rings_nobody_answered_are_attempts_of_the_one_customer_record() -> None
     assert (q.builder.call_count, q.builder.leg_count) == (0, 0)
 
 
+def connected(q: Queued) -> QueueConnected:
+    return QueueConnected(
+        at=q.now(), linkedid=q.linkedid, queue="support", agent_id="a7", wait_s=2.0, wrapup_s=0.0
+    )
+
+
+@pytest.mark.parametrize("agent_asked_first", [True, False])
+@pytest.mark.parametrize("asked", ["ccd", "trunk"])
+def test_the_caller_hanging_up_a_local_agent_is_the_caller_in_either_order(
+    agent_asked_first: bool, asked: str
+) -> None:
+    """The agent reached through a Local channel (``Local/1007@ccd-agents``, as the sandbox
+    and follow-me setups do): when the caller's channel goes, the bridge puts the agent's
+    ``;1`` out, its ``Bridge()`` returns and its ``;2`` is asked to hang up — in the same
+    millisecond as the caller's own request, from another Asterisk thread, in either order
+    (seen on Asterisk 22: the test_survey flake). A caller hung up by ccd over AMI (or a
+    supervisor's DELETE) asks nothing of its own channel at all."""
+    q = Queued()
+    q.enter("support")
+    q.wait(2.0)
+    t = q.t
+    agent_uid = f"ccd-acd-{t.uniqueid()}"
+    q.events(
+        AgentRingStarted(
+            at=q.now(), linkedid=q.linkedid, leg_linkedid=agent_uid, agent_id="a7", queue="support"
+        )
+    )
+    one, two = t.local_pair("1007@ccd-agents", agent_uid)
+    q.frames(t.newchannel(one), t.newchannel(two))
+    t.clock += 2.0
+    q.frames(t.newstate(two, 6), t.newstate(one, 6))
+    q.events(connected(q))
+    bridge = t.bridge_id()
+    one.linkedid = q.linkedid
+    q.frames(t.bridge_enter(one, bridge, 1), t.bridge_enter(q.caller, bridge, 2))
+    t.clock += 30.0
+    caller_asked = [t.hangup_request(q.caller)] if asked == "trunk" else []
+    agent_asked = [t.hangup_request(two), t.hangup(one)]
+    q.frames(*caller_asked, t.bridge_leave(q.caller, bridge, 1), t.bridge_leave(one, bridge, 0))
+    if agent_asked_first:
+        q.frames(*agent_asked, t.hangup(q.caller))
+    else:
+        q.frames(t.hangup(q.caller), *agent_asked)
+    q.frames(t.soft_hangup_request(two), t.hangup(two))
+
+    record = q.record()
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hung_up_by is HungUpBy.CALLER
+    assert (q.builder.call_count, q.builder.leg_count, q.builder.bridge_count) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("caller_asked_first", [True, False])
+def test_a_local_agent_hanging_up_is_the_callee_in_either_order(caller_asked_first: bool) -> None:
+    """The other way round: the agent's ``;2`` (their phone) ends; the caller, put out of
+    the bridge, is asked to hang up too (here: ccd's dialplan after the bridge)."""
+    q = Queued()
+    q.enter("support")
+    t = q.t
+    agent_uid = f"ccd-acd-{t.uniqueid()}"
+    q.events(
+        AgentRingStarted(
+            at=q.now(), linkedid=q.linkedid, leg_linkedid=agent_uid, agent_id="a7", queue="support"
+        )
+    )
+    one, two = t.local_pair("1007@ccd-agents", agent_uid)
+    q.frames(t.newchannel(one), t.newchannel(two), t.newstate(two, 6), t.newstate(one, 6))
+    q.events(connected(q))
+    bridge = t.bridge_id()
+    one.linkedid = q.linkedid
+    q.frames(t.bridge_enter(one, bridge, 1), t.bridge_enter(q.caller, bridge, 2))
+    t.clock += 30.0
+    agent_ends = [t.soft_hangup_request(two), t.hangup_request(one)]
+    left = [t.bridge_leave(one, bridge, 1), t.bridge_leave(q.caller, bridge, 0)]
+    caller_asked = [t.soft_hangup_request(q.caller)]
+    if caller_asked_first:
+        q.frames(*left, *caller_asked, *agent_ends)
+    else:
+        q.frames(*agent_ends, *left, *caller_asked)
+    q.frames(t.hangup(two), t.hangup(one), t.hangup(q.caller))
+
+    assert q.record().hung_up_by is HungUpBy.CALLEE
+
+
 def test_caller_hanging_up_while_an_agent_rings_is_one_abandoned_record() -> None:
     q = Queued()
     joined = q.enter("support")
