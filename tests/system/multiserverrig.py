@@ -532,6 +532,16 @@ async def recording_ami(instance: SandboxInstance) -> AsyncIterator[RawAmi]:
         yield client
 
 
+async def _quiet(instance: SandboxInstance) -> None:
+    """Hang up every channel of ``instance`` and wait until it has none."""
+    await asyncio.to_thread(instance.hangup_all)
+
+    async def idle() -> bool:
+        return not await asyncio.to_thread(instance.active_channels)
+
+    await eventually(idle, within_s=10, what=f"no channel left on {instance.name}")
+
+
 def _write_flows(directory: Path, flows: Mapping[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in flows.items():
@@ -562,7 +572,7 @@ async def multi_server_daemon(
     instance each is (default: every instance under its own name)."""
     servers = dict(servers or {name: name for name in sandboxes.names})
     for instance in sandboxes.instances.values():
-        instance.hangup_all()
+        await _quiet(instance)
     if database_url is None:
         database_url = await create_database(cluster)
         await migrate.upgrade(database_url)

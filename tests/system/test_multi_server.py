@@ -56,7 +56,11 @@ async def test_callers_on_both_servers_run_the_ivr_and_carry_their_server(
         status, body = await run.api("DELETE", f"/api/v1/calls/{west}")
         assert status == 202, body
         await run.wait_call_gone(west)
-        assert await run.channels_on("west") == []
+
+        async def west_idle() -> bool:
+            return await run.channels_on("west") == []
+
+        await eventually(west_idle, within_s=5, what="no channel left on west")
         assert any(name.startswith("Local/") for name in await run.channels_on("east"))
         assert (await run.live_call(east))["server"] == "east"
 
