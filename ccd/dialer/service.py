@@ -315,7 +315,8 @@ class DialerService:
         return self._resynced(server) and server in self._reconciled
 
     def _forget_ended_channels(self) -> None:
-        """Servers of channels no longer followed (a call ended, a ring over)."""
+        """Servers and names of channels no longer followed (a call ended, a ring over),
+        whichever server's hang-up was missed: nothing piles up per server."""
         for channel_id in [
             ch
             for ch in self._placed_on
@@ -325,6 +326,8 @@ class DialerService:
             and ch not in self._connecting
         ]:
             del self._placed_on[channel_id]
+        for channel_id in [ch for ch in self._names if ch not in self.calls]:
+            del self._names[channel_id]  # only a followed call's leg is redirected by name
 
     def _ami_for(self, channel_id: str) -> DialerAmi:
         """The connection of the server ``channel_id`` (a customer leg or a ring) is on."""

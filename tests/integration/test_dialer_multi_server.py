@@ -27,6 +27,7 @@ from ccd.domain.contract import AmdStatus
 from ccd.domain.events import ResyncFinished
 from tests.integration.dialerservicefakes import (
     DEFAULT_SERVER,
+    REASON_BUSY,
     DialerHarness,
     FakeAgents,
     FakeAmi,
@@ -375,3 +376,24 @@ async def test_a_safe_harbor_message_on_west_is_played_through_west(make: Make) 
     assert (await h.store.get_contact("autumn-0")) is not None
     status = (await h.store.get_contact("autumn-0")).status  # type: ignore[union-attr]
     assert status is ContactStatus.DIALING
+
+
+async def test_what_is_kept_per_call_goes_with_the_call_on_every_server(make: Make) -> None:
+    h = await make([(SPRING, 1), (AUTUMN, 1)])
+    await h.start()
+    await both_resynced(h)
+    spring_call = h.ami.channel_of(number(SPRING, 0))
+    autumn_call = west(h).channel_of(number(AUTUMN, 0))
+    # Each customer leg appears on its server, then each Originate fails (busy); no
+    # hang-up event is ever seen (the servers' connections stay up).
+    await h.feed(
+        h.created(spring_call, "Local/+12125550000@ccd-dialer-00000001;1"),
+        h.created(autumn_call, "Local/+14155550000@ccd-dialer-00000001;1"),
+        h.originate_failed(spring_call, REASON_BUSY),
+        h.originate_failed(autumn_call, REASON_BUSY),
+    )
+    await h.run_for(0.2)
+    assert (await only_attempt(h, "spring-0")).outcome is Outcome.BUSY
+    assert (await only_attempt(h, "autumn-0")).outcome is Outcome.BUSY
+    service = h.service
+    assert (service._names, service._placed_on, service._connecting) == ({}, {}, {})
