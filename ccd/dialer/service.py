@@ -1221,9 +1221,17 @@ class DialerService:
                     campaigns[attempt.campaign_id] = await self._campaign_now(attempt.campaign_id)
                 campaign = campaigns[attempt.campaign_id]
                 on = self.server_of(campaign) if campaign is not None else self._default_server
-                if on != server:
+                unreachable = on not in self._servers  # its server left the configuration
+                if on != server and not (unreachable and server == self._default_server):
                     continue  # settled when its own server is resynced
-                if campaign is None or not await self._adopt_call(attempt, live, campaign):
+                if (
+                    campaign is None
+                    or unreachable
+                    or not await self._adopt_call(attempt, live, campaign)
+                ):
+                    # Gone, or on a server ccd no longer reaches: closed with what the
+                    # records prove (else it would stay open, its contact taken, and the
+                    # campaign could not be moved to a configured server).
                     await self._close_attempt(attempt, now)
             self._reconciled.add(server)
             log.info("dialer: previous calls settled", server=server)

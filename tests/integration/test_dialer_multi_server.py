@@ -397,3 +397,27 @@ async def test_what_is_kept_per_call_goes_with_the_call_on_every_server(make: Ma
     assert (await only_attempt(h, "autumn-0")).outcome is Outcome.BUSY
     service = h.service
     assert (service._names, service._placed_on, service._connecting) == ({}, {}, {})
+
+
+async def test_attempts_of_a_campaign_whose_server_left_the_configuration_are_closed(
+    make: Make,
+) -> None:
+    # The previous run dialed through "north", which this run's configuration lacks: its
+    # answered call is closed with what the records prove (abandoned, retried by the
+    # rules) once the default server is resynced, so the contact is not kept taken and
+    # the campaign can be moved to a configured server.
+    lost = replace(AUTUMN, id="lost", server="north")
+    h = await make([(lost, 1)])
+    claimed = await h.attempts.claim("lost-0", channel_id="ccd-dial-old-n", now=h.now() - 30)
+    await h.attempts.answered(claimed.attempt_id, at=h.now() - 25, amd_status=AmdStatus.HUMAN)
+    h.live = {"ccd-dial-old-n"}  # even a same id on the default server is not that call
+    await h.start()
+    h.resynced = True  # west stays down: north's attempts do not wait for it
+    await h.run_for(2.0)
+    assert (await only_attempt(h, "lost-0")).outcome is Outcome.ABANDONED
+    stored = await h.store.get_contact("lost-0")
+    assert stored is not None
+    assert stored.status is ContactStatus.PENDING
+    assert h.ami.written == []
+    assert west(h).written == []
+    assert "ccd-dial-old-n" not in h.service.calls
