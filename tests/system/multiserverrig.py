@@ -33,7 +33,8 @@ import contextlib
 import itertools
 import os
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,16 +210,30 @@ def bring_up_sandboxes() -> Iterator[Sandboxes]:
     # The default root (the overlays' lower layer) exists and is current.
     _run([SANDBOX_SCRIPT, "up"], "scripts/asterisk-sandbox up", 900)
     instances = {name: _instance(name) for name in SERVERS}
+
+    def fresh(instance: SandboxInstance) -> None:
+        instance.down()  # whatever an interrupted earlier run left
+        instance.up()
+
+    def gone(instance: SandboxInstance) -> None:
+        subprocess.run(
+            [str(SANDBOX_SCRIPT), "down"], env=instance._env(), capture_output=True, check=False
+        )
+
     try:
-        for instance in instances.values():
-            instance.down()  # whatever an interrupted earlier run left
-            instance.up()
+        _each(instances.values(), fresh)
         yield Sandboxes(instances)
     finally:
-        for instance in instances.values():
-            subprocess.run(
-                [str(SANDBOX_SCRIPT), "down"], env=instance._env(), capture_output=True, check=False
-            )
+        _each(instances.values(), gone)
+
+
+def _each(instances: Iterable[SandboxInstance], act: Callable[[SandboxInstance], None]) -> None:
+    """``act`` on every instance at once (each has its own root, ports and lock), then
+    raise the first failure, if any."""
+    with ThreadPoolExecutor() as pool:
+        futures = [pool.submit(act, instance) for instance in instances]
+    for future in futures:
+        future.result()
 
 
 # ---- ccd against both ---------------------------------------------------------------
