@@ -10,7 +10,7 @@ from typing import Any
 
 from ccd.domain.contract import SimExten, sim_channel
 from ccd.domain.events import AmiDisconnected, ResyncFinished
-from tests.system.conftest import PostgresCluster
+from tests.system.conftest import AsteriskSandbox, PostgresCluster
 from tests.system.multiserverrig import MultiServerRun, Sandboxes, multi_server_daemon
 from tests.system.waiting import eventually
 
@@ -38,6 +38,43 @@ async def in_menu(run: MultiServerRun, server: str, call_id: str) -> dict[str, A
     digits."""
     await run.in_ivr_menu(server, call_id)
     return await run.live_call(call_id)
+
+
+def setting(cli_output: str, label: str) -> str:
+    """The value after ``label:`` in an Asterisk CLI ``show settings`` listing."""
+    for line in cli_output.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == label:
+            return value.strip()
+    raise AssertionError(f"no {label!r} in {cli_output!r}")
+
+
+def test_each_instance_is_an_asterisk_of_its_own_beside_the_default_one(
+    two_sandboxes: Sandboxes, asterisk_sandbox: AsteriskSandbox
+) -> None:
+    roots = set()
+    for name in ("east", "west"):
+        instance = two_sandboxes[name]
+        core = instance.cli("core show settings")
+        assert setting(core, "System name") == name
+        manager = instance.cli("manager show settings")
+        assert setting(manager, "TCP Bindaddress") == f"127.0.0.1:{instance.ami_port}"
+        transports = instance.cli("pjsip show transports")
+        assert f"127.0.0.1:{instance.sip_port}" in transports, transports
+        rtp = instance.cli("rtp show settings")
+        start, end = instance.rtp_ports.split("-")
+        assert (setting(rtp, "Port start"), setting(rtp, "Port end")) == (start, end)
+        assert instance.root.is_mount(), instance.root  # its overlay, not a copy
+        roots.add(instance.root)
+    assert len(roots) == 2
+    # The default sandbox keeps its own: no systemname, AMI 5038, RTP 10000-10999.
+    default = asterisk_sandbox.cli("core show settings")
+    assert setting(default, "System name") == ""
+    assert setting(asterisk_sandbox.cli("manager show settings"), "TCP Bindaddress") == (
+        f"127.0.0.1:{asterisk_sandbox.port}"
+    )
+    rtp = asterisk_sandbox.cli("rtp show settings")
+    assert (setting(rtp, "Port start"), setting(rtp, "Port end")) == ("10000", "10999")
 
 
 async def test_callers_on_both_servers_run_the_ivr_and_carry_their_server(
