@@ -828,18 +828,16 @@ def _agent_server(acd: AcdService, *, default: str) -> Callable[[str], str | Non
     return server_of
 
 
+def _channels_on(live: LiveCalls, server: str, default: str) -> dict[str, str]:
+    """uniqueid -> channel name of one server's live channels (untagged: the default's)."""
+    return {
+        snap.uniqueid: snap.name for snap in live.channels() if (snap.server or default) == server
+    }
+
+
 def _live_uniqueids_on(live: LiveCalls, *, default: str) -> Callable[[str], set[str]]:
     """The uniqueids of one server's live channels (an untagged one is the default's)."""
-
-    def uniqueids(server: str) -> set[str]:
-        return {
-            channel.snapshot.uniqueid
-            for call in live.calls()
-            for channel in call.channels
-            if (channel.snapshot.server or default) == server
-        }
-
-    return uniqueids
+    return lambda server: set(_channels_on(live, server, default))
 
 
 def _caller_server(fleet: AmiFleet, live: LiveCalls) -> Callable[[str, str], str | None]:
@@ -858,10 +856,9 @@ def _caller_server(fleet: AmiFleet, live: LiveCalls) -> Callable[[str, str], str
         server = server_by_system_name(uniqueid, system_names)
         if server is not None:
             return server
-        for call in live.calls():
-            for channel in call.channels:
-                if channel.snapshot.uniqueid in (uniqueid, linkedid) and channel.snapshot.server:
-                    return channel.snapshot.server
+        for known in (live.channel(uniqueid), live.channel(linkedid)):
+            if known is not None and known.server:
+                return known.server
         return None
 
     return server_of
@@ -869,66 +866,37 @@ def _caller_server(fleet: AmiFleet, live: LiveCalls) -> Callable[[str, str], str
 
 def _live_channels_on(live: LiveCalls, *, default: str) -> Callable[[str], dict[str, str]]:
     """uniqueid -> channel name of one server's live channels (untagged: the default's)."""
-
-    def channels(server: str) -> dict[str, str]:
-        return {
-            channel.snapshot.uniqueid: channel.snapshot.name
-            for call in live.calls()
-            for channel in call.channels
-            if (channel.snapshot.server or default) == server
-        }
-
-    return channels
+    return lambda server: _channels_on(live, server, default)
 
 
 def _interface_busy_on(live: LiveCalls, *, default: str) -> Callable[[str, str], bool]:
     """``_interface_busy`` of one server: a device named the same on another server is
     another device."""
-    channels_on = _live_channels_on(live, default=default)
 
     def busy(interface: str, server: str) -> bool:
-        return _interface_busy(lambda: channels_on(server))(interface)
+        return _interface_busy(lambda: _channels_on(live, server, default))(interface)
 
     return busy
 
 
 def _live_channels(live: LiveCalls) -> Callable[[], dict[str, str]]:
     """uniqueid -> channel name of every live channel."""
-
-    def channels() -> dict[str, str]:
-        return {
-            channel.snapshot.uniqueid: channel.snapshot.name
-            for call in live.calls()
-            for channel in call.channels
-        }
-
-    return channels
+    return lambda: {snap.uniqueid: snap.name for snap in live.channels()}
 
 
 def _live_channel_ref(live: LiveCalls) -> Callable[[str], LiveChannelRef | None]:
     """A live channel's name and server, by uniqueid."""
 
     def find(uniqueid: str) -> LiveChannelRef | None:
-        for call in live.calls():
-            for channel in call.channels:
-                if channel.snapshot.uniqueid == uniqueid:
-                    return LiveChannelRef(channel.snapshot.name, channel.snapshot.server)
-        return None
+        snap = live.channel(uniqueid)
+        return None if snap is None else LiveChannelRef(snap.name, snap.server)
 
     return find
 
 
 def _live_channel_servers(live: LiveCalls) -> Callable[[], dict[str, str]]:
     """uniqueid -> server of every live channel."""
-
-    def servers() -> dict[str, str]:
-        return {
-            channel.snapshot.uniqueid: channel.snapshot.server
-            for call in live.calls()
-            for channel in call.channels
-        }
-
-    return servers
+    return lambda: {snap.uniqueid: snap.server for snap in live.channels()}
 
 
 def _monitor_devices(settings: Settings) -> MonitorDevices:

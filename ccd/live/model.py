@@ -301,6 +301,14 @@ class LiveModel:
     def uniqueids(self) -> set[str]:
         return set(self._channels)
 
+    def channels(self) -> list[ChannelSnapshot]:
+        """Every live channel's snapshot, without building call views."""
+        return [channel.snapshot for channel in self._channels.values()]
+
+    def channel(self, uniqueid: str) -> ChannelSnapshot | None:
+        channel = self._channels.get(uniqueid)
+        return None if channel is None else channel.snapshot
+
     # ---- events --------------------------------------------------------------------
 
     def apply(self, event: DomainEvent) -> list[CallChange]:

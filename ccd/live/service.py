@@ -16,6 +16,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from ccd.domain.calls import Call, CallChange, CallEnded, CallStarted
+from ccd.domain.channels import ChannelSnapshot
 from ccd.domain.events import (
     AgentRingStarted,
     AmiConnected,
@@ -93,6 +94,13 @@ class LiveCalls:
     @property
     def channel_count(self) -> int:
         return self._model.channel_count
+
+    def channels(self) -> list[ChannelSnapshot]:
+        """Every live channel's snapshot (cheaper than walking ``calls()``)."""
+        return self._model.channels()
+
+    def channel(self, uniqueid: str) -> ChannelSnapshot | None:
+        return self._model.channel(uniqueid)
 
     @property
     def model(self) -> LiveModel:

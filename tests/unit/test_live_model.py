@@ -124,6 +124,18 @@ def test_second_channel_updates_the_call_in_creation_order() -> None:
     assert len(model.calls()) == 1
 
 
+def test_channels_by_uniqueid_are_the_live_ones_with_their_latest_snapshot() -> None:
+    model = LiveModel()
+    two_party_call(model)
+    model.apply(ChannelUpdated(at(2), bob(UP)))
+    assert {(s.uniqueid, s.state) for s in model.channels()} == {("L1", RING), ("L2", UP)}
+    assert model.channel("L2") == bob(UP)
+    model.apply(ChannelHungUp(at(3), bob(UP), cause=16, cause_text="Normal Clearing"))
+    assert [s.uniqueid for s in model.channels()] == ["L1"]
+    assert model.channel("L2") is None
+    assert model.channel("nope") is None
+
+
 def test_answer_sets_state_up_and_first_answer_time_only() -> None:
     model = LiveModel()
     two_party_call(model)
