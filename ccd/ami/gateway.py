@@ -382,7 +382,7 @@ class AmiGateway:
             raise AmiLoginFailed(self._username, exc.response.get("Message", "rejected")) from None
 
     async def _read_asterisk_version(self, proto: GatewayProtocol) -> str | None:
-        # CoreSettings needs the 'system' or 'reporting' class; a least-privilege user
+        # CoreSettings needs 'system' or 'reporting' in the user's write classes; another user
         # may not have it, which is fine: the version is informational.
         action = Action({"Action": "CoreSettings"}, as_list=False)
         try:
