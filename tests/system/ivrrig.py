@@ -59,13 +59,20 @@ IVR_CHANNEL = f"Local/s@{contract.IVR_CONTEXT}"
 
 
 async def customer_call(
-    ami: RawAmi, *, number: str, name: str, context: str, variables: Mapping[str, str]
+    ami: RawAmi,
+    *,
+    number: str,
+    name: str,
+    context: str,
+    variables: Mapping[str, str],
+    channel_id: str | None = None,
 ) -> str:
     """A customer (``Local/answer@ccd-sim``: answers at once, then listens) calling as
     ``name <number>`` into ``context`` (``ccd-ivr`` or ``ccd-queue-wait``) with the
     channel ``variables`` that say which flow or queue and which FastAGI; returns the
-    channel id ``caller-<number>``: the Local ``;1`` half, which runs ``context``."""
-    channel_id = f"caller-{number}"
+    channel id (default ``caller-<number>``): the Local ``;1`` half, which runs
+    ``context``."""
+    channel_id = channel_id or f"caller-{number}"
     reply = await ami.action(
         "Originate",
         Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",

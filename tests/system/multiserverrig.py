@@ -62,6 +62,7 @@ from tests.system.conftest import (
     _require_root,
     _run,
 )
+from tests.system.ivrrig import customer_call
 from tests.system.rawami import Frame, RawAmi
 from tests.system.rig import create_database
 from tests.system.waiting import eventually
@@ -277,20 +278,14 @@ class MultiServerRun:
     async def _place_caller(
         self, server: str, number: str, context: str, variables: Mapping[str, str]
     ) -> str:
-        caller = self._caller_id(server, number)
-        reply = await self.ami[server].action(
-            "Originate",
-            Channel=f"Local/{contract.SimExten.ANSWER}@{contract.SIM_CONTEXT}",
-            Context=context,
-            Exten="s",
-            Priority="1",
-            Async="true",
-            CallerID=f"Customer {number} <{number}>",
-            ChannelId=caller,
-            Variable=",".join(f"{k}={v}" for k, v in variables.items()),
+        return await customer_call(
+            self.ami[server],
+            number=number,
+            name=f"Customer {number}",
+            context=context,
+            variables=variables,
+            channel_id=self._caller_id(server, number),
         )
-        assert reply.get("Response") == "Success", reply
-        return caller
 
     async def caller_in_ivr(self, server: str, flow: str, *, number: str = "5550100") -> str:
         """A customer (``Local/answer@ccd-sim``, caller id ``number``) calling into the
