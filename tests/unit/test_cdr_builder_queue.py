@@ -402,10 +402,32 @@ def test_rings_nobody_answered_are_attempts_of_the_one_customer_record() -> None
     assert (q.builder.call_count, q.builder.leg_count) == (0, 0)
 
 
-def connected(q: Queued) -> QueueConnected:
-    return QueueConnected(
-        at=q.now(), linkedid=q.linkedid, queue="support", agent_id="a7", wait_s=2.0, wrapup_s=0.0
+def connect_local_agent(q: Queued) -> tuple[Chan, Chan, str]:
+    """The caller queued, then agent a7 reached through ``Local/1007@ccd-agents`` (its
+    ``;1`` runs ``Bridge()``), connected and talking for 30 s. Returns ``;1``, ``;2`` and
+    the bridge."""
+    q.enter("support")
+    t = q.t
+    agent_uid = f"ccd-acd-{t.uniqueid()}"
+    q.events(
+        AgentRingStarted(
+            at=q.now(), linkedid=q.linkedid, leg_linkedid=agent_uid, agent_id="a7", queue="support"
+        )
     )
+    one, two = t.local_pair("1007@ccd-agents", agent_uid)
+    q.frames(t.newchannel(one), t.newchannel(two))
+    t.clock += 2.0
+    q.frames(t.newstate(two, 6), t.newstate(one, 6))
+    q.events(
+        QueueConnected(
+            at=q.now(), linkedid=q.linkedid, queue="support", agent_id="a7", wait_s=2.0, wrapup_s=0
+        )
+    )
+    bridge = t.bridge_id()
+    one.linkedid = q.linkedid
+    q.frames(t.bridge_enter(one, bridge, 1), t.bridge_enter(q.caller, bridge, 2))
+    t.clock += 30.0
+    return one, two, bridge
 
 
 @pytest.mark.parametrize("agent_asked_first", [True, False])
@@ -420,24 +442,8 @@ def test_the_caller_hanging_up_a_local_agent_is_the_caller_in_either_order(
     (seen on Asterisk 22: the test_survey flake). A caller hung up by ccd over AMI (or a
     supervisor's DELETE) asks nothing of its own channel at all."""
     q = Queued()
-    q.enter("support")
-    q.wait(2.0)
+    one, two, bridge = connect_local_agent(q)
     t = q.t
-    agent_uid = f"ccd-acd-{t.uniqueid()}"
-    q.events(
-        AgentRingStarted(
-            at=q.now(), linkedid=q.linkedid, leg_linkedid=agent_uid, agent_id="a7", queue="support"
-        )
-    )
-    one, two = t.local_pair("1007@ccd-agents", agent_uid)
-    q.frames(t.newchannel(one), t.newchannel(two))
-    t.clock += 2.0
-    q.frames(t.newstate(two, 6), t.newstate(one, 6))
-    q.events(connected(q))
-    bridge = t.bridge_id()
-    one.linkedid = q.linkedid
-    q.frames(t.bridge_enter(one, bridge, 1), t.bridge_enter(q.caller, bridge, 2))
-    t.clock += 30.0
     caller_asked = [t.hangup_request(q.caller)] if asked == "trunk" else []
     agent_asked = [t.hangup_request(two), t.hangup(one)]
     q.frames(*caller_asked, t.bridge_leave(q.caller, bridge, 1), t.bridge_leave(one, bridge, 0))
@@ -458,21 +464,8 @@ def test_a_local_agent_hanging_up_is_the_callee_in_either_order(caller_asked_fir
     """The other way round: the agent's ``;2`` (their phone) ends; the caller, put out of
     the bridge, is asked to hang up too (here: ccd's dialplan after the bridge)."""
     q = Queued()
-    q.enter("support")
+    one, two, bridge = connect_local_agent(q)
     t = q.t
-    agent_uid = f"ccd-acd-{t.uniqueid()}"
-    q.events(
-        AgentRingStarted(
-            at=q.now(), linkedid=q.linkedid, leg_linkedid=agent_uid, agent_id="a7", queue="support"
-        )
-    )
-    one, two = t.local_pair("1007@ccd-agents", agent_uid)
-    q.frames(t.newchannel(one), t.newchannel(two), t.newstate(two, 6), t.newstate(one, 6))
-    q.events(connected(q))
-    bridge = t.bridge_id()
-    one.linkedid = q.linkedid
-    q.frames(t.bridge_enter(one, bridge, 1), t.bridge_enter(q.caller, bridge, 2))
-    t.clock += 30.0
     agent_ends = [t.soft_hangup_request(two), t.hangup_request(one)]
     left = [t.bridge_leave(one, bridge, 1), t.bridge_leave(q.caller, bridge, 0)]
     caller_asked = [t.soft_hangup_request(q.caller)]
