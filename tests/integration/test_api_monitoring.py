@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from ccd.domain.events import (
 from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
 from tests.clock import FakeClock
+from tests.integration.actionami import ActionAmi
 from tests.integration.apifakes import (
     PRINCIPALS,
     T0,
@@ -56,32 +57,6 @@ AGENT_CHANNEL = "PJSIP/1001-0000000a"
 SUPERVISOR = PRINCIPALS[TOKENS["supervisor"]]
 
 
-@dataclass
-class FakeAmi:
-    """What ccd asked of Asterisk, in order; ``refuse`` makes the next actions fail."""
-
-    actions: list[object] = field(default_factory=list)
-    refuse: Exception | None = None
-
-    def _take(self, action: object) -> None:
-        if self.refuse is not None:
-            raise self.refuse
-        self.actions.append(action)
-
-    async def originate(self, action: OriginateAction) -> str:
-        self._take(action)
-        return action.action_id or "generated"
-
-    async def redirect(self, action: RedirectAction) -> None:
-        self._take(action)
-
-    async def hangup(self, action: HangupAction) -> None:
-        self._take(action)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [a for a in self.actions if isinstance(a, kind)]
-
-
 def with_agent_leg(base: Call, *, answered: bool = True) -> Call:
     leg = LiveChannel(
         snapshot=ChannelSnapshot(
@@ -100,7 +75,7 @@ def with_agent_leg(base: Call, *, answered: bool = True) -> Call:
 @dataclass
 class Rig:
     api: Api
-    ami: FakeAmi
+    ami: ActionAmi
     service: MonitorService
     audit: AuditStore
     calls: FakeCalls
@@ -125,7 +100,7 @@ async def monitoring(
     devices: MonitorDevices = RIG_DEVICES,
 ) -> AsyncIterator[Rig]:
     calls = FakeCalls([with_agent_leg(make_call(MONITORED_CALL), answered=answered_agent)])
-    ami = FakeAmi()
+    ami = ActionAmi()
     audit = AuditStore(engine)
     ids = iter(f"m{n}" for n in range(1, 100))
     service = MonitorService(

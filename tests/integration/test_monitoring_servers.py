@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from ccd.domain.events import AgentRingStarted, OriginateResponded, ResyncFinish
 from ccd.monitor.devices import MonitorDevices
 from ccd.monitor.service import MonitorService
 from tests.clock import FakeClock
+from tests.integration.actionami import ActionAmi
 from tests.integration.apifakes import T0, Api, FakeCalls, make_call, running_api, send
 
 WEST_CALL = "west-1765098000.7"
@@ -33,27 +34,10 @@ DEVICES = MonitorDevices(
 
 
 @dataclass
-class FakeServerAmi:
-    """One server's AMI: what ccd asked of it, in order."""
-
-    actions: list[object] = field(default_factory=list)
-
-    async def originate(self, action: OriginateAction) -> str:
-        self.actions.append(action)
-        return action.action_id or "generated"
-
-    async def redirect(self, action: RedirectAction) -> None:
-        self.actions.append(action)
-
-    async def hangup(self, action: HangupAction) -> None:
-        self.actions.append(action)
-
-
-@dataclass
 class Rig:
     api: Api
     service: MonitorService
-    servers: dict[str, FakeServerAmi]
+    servers: dict[str, ActionAmi]
     audit: AuditStore
     live: dict[str, str]  # uniqueid -> server
 
@@ -79,7 +63,7 @@ def west_call_with_agent() -> Any:
 
 @asynccontextmanager
 async def two_servers(engine: AsyncEngine) -> AsyncIterator[Rig]:
-    servers = {"east": FakeServerAmi(), "west": FakeServerAmi()}
+    servers = {"east": ActionAmi(), "west": ActionAmi()}
     audit = AuditStore(engine)
     ids = iter(f"m{n}" for n in range(1, 100))
     live = {WEST_CALL: "west", AGENT_LEG: "west"}

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ccd.acd.model import Queue
 from ccd.ami.actions import HangupAction, OriginateAction
-from ccd.ami.framing import Frame
 from ccd.ami.recording import AmiRecorder
 from ccd.api.recordings import RecordingApi
 from ccd.app import build
@@ -40,6 +38,7 @@ from ccd.recording.policy import RecordingMode, RecordingPolicy
 from ccd.recording.service import LiveChannelRef, RecordingService
 from ccd.settings import parse_settings
 from tests.clock import FakeClock
+from tests.integration.actionami import ActionAmi
 from tests.integration.apifakes import running_api, send, wait_until
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -50,30 +49,10 @@ AUDIO = b"RIFF" + bytes(range(256)) * 8
 
 
 @dataclass
-class FakeServerAmi:
-    """One server's AMI: what ccd asked of it, in order."""
-
-    actions: list[object] = field(default_factory=list)
-
-    async def originate(self, action: OriginateAction) -> str:
-        self.actions.append(action)
-        return action.action_id or "generated"
-
-    async def hangup(self, action: HangupAction) -> None:
-        self.actions.append(action)
-
-    async def send_action(
-        self, fields: Mapping[str, str], *, as_list: Literal[False], timeout_s: float | None = None
-    ) -> Frame:
-        self.actions.append(dict(fields))
-        return Frame({"Response": "Success"})
-
-
-@dataclass
 class Rig:
     service: RecordingService
     store: RecordingStore
-    servers: dict[str, FakeServerAmi]
+    servers: dict[str, ActionAmi]
     dirs: dict[str, Path]
     channels: dict[str, LiveChannelRef]
     places: RecordingPlaces
@@ -99,7 +78,7 @@ async def two_servers(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Rig]
     await AcdStore(engine, clock=clock).upsert_queue(Queue(id="sales"))
     store = RecordingStore(engine)
     await store.set_policy("queue", "sales", RecordingPolicy(RecordingMode.ALL))
-    servers = {"east": FakeServerAmi(), "west": FakeServerAmi()}
+    servers = {"east": ActionAmi(), "west": ActionAmi()}
     dirs = {name: tmp_path / name for name in servers}
     for directory in dirs.values():
         directory.mkdir()
