@@ -14,12 +14,11 @@ from ccd.acd.model import Agent, PauseReason, Queue
 from ccd.acd.seed import AcdConfig
 from ccd.acd.waiting import Arrival
 from ccd.app import Daemon
-from ccd.db import migrate
 from ccd.db.acd_store import AcdStore
 from ccd.db.engine import create_engine
-from ccd.settings import parse_settings
 from tests.fakeami import FakeAmi
 from tests.integration.apifakes import wait_until
+from tests.integration.fleetrig import fake_asterisk, two_server_daemon
 from tests.integration.test_ami_fleet import newchannel
 
 SECRET = "s3cret"
@@ -29,20 +28,14 @@ LYON_AGENT = Agent("2001", "PJSIP/2001", name="Lucien", server="lyon")
 
 @pytest.fixture
 async def paris() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi(secret=SECRET)
-    server.system_name = "pbx-p"
-    await server.start()
-    yield server
-    await server.close()
+    async with fake_asterisk(secret=SECRET, system_name="pbx-p") as server:
+        yield server
 
 
 @pytest.fixture
 async def lyon() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi(secret=SECRET)
-    server.system_name = "pbx-l"
-    await server.start()
-    yield server
-    await server.close()
+    async with fake_asterisk(secret=SECRET, system_name="pbx-l") as server:
+        yield server
 
 
 async def _seed(url: str) -> None:
@@ -65,37 +58,9 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture
 async def daemon(paris: FakeAmi, lyon: FakeAmi, tmp_path: Path) -> AsyncIterator[Daemon]:
-    toml = f"""
-[[asterisk]]
-name = "paris"
-host = "127.0.0.1"
-port = {paris.port}
-
-[[asterisk]]
-name = "lyon"
-host = "127.0.0.1"
-port = {lyon.port}
-"""
-    environ = {
-        "CCD_AMI__SECRET": SECRET,
-        "CCD_DATA_DIR": str(tmp_path),
-        "CCD_HTTP__HOST": "127.0.0.1",
-        "CCD_HTTP__PORT": "0",
-        "CCD_AGI__PORT": "0",
-    }
-    settings = parse_settings(toml, source=str(tmp_path / "ccd.toml"), environ=environ)
-    await migrate.upgrade(settings.database_url)
-    await _seed(settings.database_url)
-    running = Daemon(settings)
-    await running.start()
-    try:
-        fleet = running.components.fleet
-        assert fleet is not None
-        for gateway in fleet:
-            await gateway.wait_resynced(10)
+    environ = {"CCD_AMI__SECRET": SECRET}
+    async with two_server_daemon(paris, lyon, tmp_path, environ=environ, seed=_seed) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 def caller(uniqueid: str) -> Arrival:

@@ -11,68 +11,36 @@ import aiohttp
 import pytest
 
 from ccd.app import Daemon
-from ccd.db import migrate
 from ccd.domain.auth import Role
-from ccd.settings import parse_settings
 from tests.fakeami import FakeAmi
 from tests.integration.apifakes import wait_until
+from tests.integration.fleetrig import fake_asterisk, two_server_daemon
 
 SECRET = "s3cret"
 
 
 @pytest.fixture
 async def paris() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi(secret=SECRET)
-    server.system_name = "paris"
-    await server.start()
-    yield server
-    await server.close()
+    async with fake_asterisk(secret=SECRET, system_name="paris") as server:
+        yield server
 
 
 @pytest.fixture
 async def lyon() -> AsyncIterator[FakeAmi]:
-    server = FakeAmi(secret="lyon-" + SECRET)
-    server.system_name = "lyon"
-    await server.start()
-    yield server
-    await server.close()
+    async with fake_asterisk(secret="lyon-" + SECRET, system_name="lyon") as server:
+        yield server
 
 
 @pytest.fixture
 async def daemon(paris: FakeAmi, lyon: FakeAmi, tmp_path: Path) -> AsyncIterator[Daemon]:
-    toml = f"""
-[[asterisk]]
-name = "paris"
-host = "127.0.0.1"
-port = {paris.port}
-
-[[asterisk]]
-name = "lyon"
-host = "127.0.0.1"
-port = {lyon.port}
-"""
     environ = {
         "CCD_AMI__SECRET": SECRET,
         "CCD_ASTERISK_SECRET_LYON": "lyon-" + SECRET,
         "CCD_AMI__RECONNECT_MIN_S": "0.05",
         "CCD_AMI__RECONNECT_MAX_S": "0.1",
-        "CCD_DATA_DIR": str(tmp_path),
-        "CCD_HTTP__HOST": "127.0.0.1",
-        "CCD_HTTP__PORT": "0",
-        "CCD_AGI__PORT": "0",
     }
-    settings = parse_settings(toml, source=str(tmp_path / "ccd.toml"), environ=environ)
-    await migrate.upgrade(settings.database_url)
-    running = Daemon(settings)
-    await running.start()
-    try:
-        fleet = running.components.fleet
-        assert fleet is not None
-        for gateway in fleet:
-            await gateway.wait_resynced(10)
+    async with two_server_daemon(paris, lyon, tmp_path, environ=environ) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def get(daemon: Daemon, path: str, token: str | None = None) -> tuple[int, object]:
