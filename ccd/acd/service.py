@@ -838,6 +838,7 @@ class AcdService:
             reason=change.reason,
             call_id=change.call_id,
             queues=sorted(change.queue_ids),
+            server=self._agent_server_name(change.agent_id),
         )
 
     def _message(self, kind: str, **fields: Any) -> None:
@@ -952,6 +953,13 @@ class AcdService:
             return server
         return self._servers.default if self._servers is not None else DEFAULT_SERVER_NAME
 
+    def _agent_server_name(self, agent_id: str) -> str:
+        """The server an agent's device is on, as the API names it: its own, else the
+        default one. A logged-out agent (no longer in the engine) is read from the
+        configuration."""
+        agent = self.engine.agent(agent_id) or self._config.agents.get(agent_id)
+        return self._server_name(agent.server if agent is not None else None)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "queues": {queue_id: self.queue_live(queue_id) for queue_id in self.engine.queues()},
@@ -975,6 +983,7 @@ class AcdService:
             "talk_s": round(talk_s, 1),
             "pending_pause": self.engine.pending_pause(agent_id),
             "logout_pending": self.engine.logout_pending(agent_id),
+            "server": self._agent_server_name(agent_id),
         }
         if state.status is AgentStatus.PAUSED:
             reason = self._config.pause_reasons.get(state.reason or "")

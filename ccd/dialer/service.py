@@ -276,7 +276,12 @@ class DialerService:
             self._withdraw_previews(campaign_id)
             return
         self._adopt(stored)
-        self._message("campaign.state", campaign_id=campaign_id, state=stored.campaign.state.value)
+        self._message(
+            "campaign.state",
+            campaign_id=campaign_id,
+            state=stored.campaign.state.value,
+            server=self.server_of(stored.campaign),
+        )
 
     def campaign_agents(self, campaign: Campaign) -> list[str]:
         """Every agent named by the campaign (its own and its queue's), on any server."""
@@ -603,6 +608,7 @@ class DialerService:
             contact_id=claimed.contact.id,
             attempt_id=claimed.attempt_id,
             stage="dialing",
+            server=request.server,
         )
 
     # ---- preview -----------------------------------------------------------------
@@ -651,6 +657,7 @@ class DialerService:
             campaign_id=campaign_id,
             agent_id=agent_id,
             contact_id=stored.contact.id,
+            server=self.server_of(running.campaign),
         )
         return offer
 
@@ -692,6 +699,7 @@ class DialerService:
             campaign_id=campaign_id,
             agent_id=agent_id,
             contact_id=contact_id,
+            server=self.server_of(running.campaign),
         )
 
     def preview_of(self, agent_id: str) -> PreviewOffer | None:
@@ -801,6 +809,7 @@ class DialerService:
             attempt_id=attempt_id,
             agent_id=agent_id,
             disposition=disposition,
+            server=self.server_of(campaign),
         )
 
     # ---- what Asterisk reports ---------------------------------------------------
@@ -1092,6 +1101,7 @@ class DialerService:
             attempt_id=request.attempt_id,
             stage="ended",
             outcome=finished.outcome.value,
+            server=request.server,
         )
 
     def _record(self, attempt_id: int, what: str, write: Callable[[], Awaitable[object]]) -> None:

@@ -209,6 +209,7 @@ class FakeAcdLive:
             "talk_s": 0.0,
             "pending_pause": None,
             "logout_pending": False,
+            "server": "default",  # one [ami]: the API's name for its server
         }
         if state["state"] == "paused":
             view.update(billable=False, pause_over_limit=False)

@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 from structlog.testing import capture_logs
 
 from ccd.acd.model import Agent, Queue, Strategy
 from ccd.acd.seed import AcdConfig
 from ccd.acd.service import TICK_S, AcdServers, AcdService
 from ccd.acd.waiting import Arrival, Leave
+from ccd.api.models.acd import AgentLive
 from ccd.domain import contract
 from ccd.domain.events import ResyncFinished
 from ccd.domain.system_names import server_by_system_name
+from ccd.webhooks.payloads import body, from_message
 from tests.clock import FakeClock, settle
 from tests.integration.acdfakes import (
     REASON_NO_ANSWER,
@@ -267,3 +270,60 @@ async def test_an_agent_on_a_server_no_longer_configured_is_warned_about_and_nev
     [warning] = [entry for entry in logs if entry.get("agent_id") == "4001"]
     assert warning["log_level"] == "warning"
     assert (warning["server"], warning["configured"]) == ("north", ["east", "west"])
+
+
+# ---- the agent's server in its live state, the snapshot and agent.state ---------------------
+
+
+def state_servers(rig: Rig, agent_id: str) -> list[tuple[str, str]]:
+    """(status, server) of every ``agent.state`` message sent for this agent."""
+    return [
+        (m["status"], m["server"])
+        for m in rig.messages
+        if m["type"] == "agent.state" and m["agent_id"] == agent_id
+    ]
+
+
+async def test_an_agents_live_state_and_messages_name_its_server() -> None:
+    config = make_config([sales()], [EAST_ADA, WEST_WES, DEFAULT_DEE])
+    async with two_servers(config, login=["1001", "2001", "1002"]) as (rig, servers):
+        snapshot = rig.service.snapshot()
+        # Dee names no server: the first configured one (east), by its name.
+        assert {a: live["server"] for a, live in snapshot["agents"].items()} == {
+            "1001": "east",
+            "2001": "west",
+            "1002": "east",
+        }
+        live = rig.service.agent_live("2001")
+        assert live is not None
+        assert AgentLive.model_validate(live).server == "west"
+
+        rig.service.arrive(caller_on("west", 1))
+        [ring] = await servers.west.wait_rings(1)
+        rig.answered(ring)
+        await rig.service.logout("2001")  # applied when the call ends
+        await rig.service.logout("1002")
+        assert rig.service.agent_live("1002") is None
+        assert state_servers(rig, "2001") == [
+            ("available", "west"),
+            ("reserved", "west"),
+            ("on_call", "west"),
+        ]
+        # Logged out, the message still says where the agent was.
+        assert state_servers(rig, "1002") == [("available", "east"), ("logged_out", "east")]
+        # A webhook subscriber to agent.state is sent the same server.
+        [wes_in, *_] = [
+            m for m in rig.messages if m["type"] == "agent.state" and m["agent_id"] == "2001"
+        ]
+        event = from_message(wes_in, T0)
+        assert event is not None
+        assert orjson.loads(body(event))["data"]["server"] == "west"
+
+
+async def test_with_one_server_an_agents_server_is_named_default() -> None:
+    config = make_config([sales()], [DEFAULT_DEE])
+    async with running_acd(config, login=["1002"]) as rig:
+        live = rig.service.agent_live("1002")
+        assert live is not None
+        assert live["server"] == "default"
+        assert state_servers(rig, "1002") == [("available", "default")]

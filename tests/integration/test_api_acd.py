@@ -197,6 +197,7 @@ async def test_queue_views_carry_live_state(api: Api, live: FakeAcdLive) -> None
         "talk_s": 0.0,
         "pending_pause": None,
         "logout_pending": False,
+        "server": "default",
     }
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,7 @@ from ccd.dialer.retries import Dial
 from ccd.dialer.service import DialerRefused
 from ccd.domain.contract import AmdStatus
 from ccd.domain.events import ResyncFinished
+from ccd.webhooks.payloads import body, from_message
 from tests.integration.dialerservicefakes import (
     DEFAULT_SERVER,
     REASON_BUSY,
@@ -421,3 +423,63 @@ async def test_attempts_of_a_campaign_whose_server_left_the_configuration_are_cl
     assert h.ami.written == []
     assert west(h).written == []
     assert "ccd-dial-old-n" not in h.service.calls
+
+
+# ---- the server in the campaign.* live messages (websocket and webhooks) ---------------------
+
+
+def campaign_messages(h: DialerHarness, campaign_id: str) -> list[tuple[str, str, str]]:
+    """(type, stage or "", server) of every ``campaign.*`` message about ``campaign_id``."""
+    return [
+        (m["type"], m.get("stage", ""), m["server"])
+        for m in h.messages
+        if m["type"].startswith("campaign.") and m["campaign_id"] == campaign_id
+    ]
+
+
+async def test_campaign_messages_name_the_server_each_campaign_dials_through(make: Make) -> None:
+    h = await make([(SPRING, 1), (AUTUMN, 1)])
+    await h.start()
+    await both_resynced(h)
+    autumn_call = west(h).channel_of(number(AUTUMN, 0))
+    await h.feed(h.answered(autumn_call))
+    leg = h.agent_leg(autumn_call, "2001")
+    await h.feed(h.dial_started(leg), h.dial_ended(leg), h.hung_up(leg), h.hung_up(autumn_call))
+    await h.drain()
+    attempt = await only_attempt(h, "autumn-0")
+    await h.service.dispose("autumn", attempt.attempt_id, agent_id="2001", disposition="sale")
+    await h.service.reload("autumn")
+    await h.service.reload("spring")
+
+    assert campaign_messages(h, "autumn") == [
+        ("campaign.attempt", "dialing", WEST),
+        ("campaign.attempt", "ended", WEST),
+        ("campaign.disposition", "", WEST),
+        ("campaign.state", "", WEST),
+    ]
+    # No server of its own: the first configured one, by its name.
+    assert campaign_messages(h, "spring") == [
+        ("campaign.attempt", "dialing", DEFAULT_SERVER),
+        ("campaign.state", "", DEFAULT_SERVER),
+    ]
+    # A webhook subscriber to campaign.* is sent the same server.
+    [state] = [
+        m for m in h.messages if m["type"] == "campaign.state" and m["campaign_id"] == "autumn"
+    ]
+    event = from_message(state, T0)
+    assert event is not None
+    assert orjson.loads(body(event))["data"]["server"] == WEST
+
+
+async def test_preview_messages_name_the_campaigns_server(make: Make) -> None:
+    autumn = replace(AUTUMN, mode=DialMode.PREVIEW)
+    h = await make([(autumn, 2)])
+    await h.start()
+    await both_resynced(h)
+    offer = await h.service.preview_next("autumn", "2001")
+    assert offer is not None
+    await h.service.preview_skip("autumn", "2001", offer.contact.contact.id)
+    assert campaign_messages(h, "autumn") == [
+        ("campaign.preview", "", WEST),
+        ("campaign.preview_skipped", "", WEST),
+    ]

@@ -56,6 +56,10 @@ class AgentLive(BaseModel):
         description="pause reason to apply when the current call ends"
     )
     logout_pending: bool = Field(description="the agent logs out when the current call ends")
+    server: str = Field(
+        description="the Asterisk server the agent's device is on: its own server, else the"
+        " first configured one ('default' with one [ami]); it is offered only callers there"
+    )
     billable: bool | SkipJsonSchema[None] = _only_while_paused("The pause reason is billable.")
     pause_over_limit: bool | SkipJsonSchema[None] = _only_while_paused(
         "Paused longer than the reason's time limit (flagged, never ended automatically)."
