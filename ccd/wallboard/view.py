@@ -139,6 +139,7 @@ def agent_row(
         "queues": list(live.get("queues", ())),
         "calls_taken": int(live.get("calls_taken", 0)),
         "pause_over_limit": bool(live.get("pause_over_limit", False)),
+        "server": live["server"],
     }
 
 

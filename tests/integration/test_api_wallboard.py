@@ -83,6 +83,7 @@ def live_snapshot(*, waiting: int = 1, agent_status: str = "on_call") -> dict[st
                 "talk_s": 300.0,
                 "pending_pause": None,
                 "logout_pending": False,
+                "server": "lyon",
             }
         },
     }
@@ -213,6 +214,7 @@ async def test_board_joins_names_targets_and_live_figures(api: Api) -> None:
             "queues": ["sales"],
             "calls_taken": 4,
             "pause_over_limit": False,
+            "server": "lyon",  # the Asterisk server the agent's device is on
         }
     ]
 

@@ -1,8 +1,8 @@
 """The server in what integrators and wallboards read live, through the whole daemon with
 two Asterisk servers (paris first, then lyon; two fake AMI servers on 127.0.0.1): an
-agent's ``live`` state over REST, the websocket's snapshot and its ``agent.state`` and
-``campaign.*`` messages each name the server the agent or campaign is on — an agent or a
-campaign naming none is on the first server, paris."""
+agent's ``live`` state over REST, the websocket's snapshot, its ``agent.state`` and
+``campaign.*`` messages and the wallboard's agent rows each name the server the agent or
+campaign is on — an agent or a campaign naming none is on the first server, paris."""
 
 from __future__ import annotations
 
@@ -110,6 +110,14 @@ async def test_an_agents_live_state_names_its_server_over_rest_and_the_websocket
         assert (await response.json())["live"]["server"] == "lyon"
     async with http.get("/api/v1/agents/1002") as response:
         assert (await response.json())["live"]["server"] == "paris"
+    async with http.get("/api/v1/wallboard") as response:
+        assert response.status == 200, await response.text()
+        rows = (await response.json())["agents"]
+        assert {row["id"]: row["server"] for row in rows} == {
+            "1001": "paris",
+            "1002": "paris",
+            "2001": "lyon",
+        }
 
 
 async def test_a_campaigns_state_message_names_its_server(

@@ -44,6 +44,7 @@ def agent_live(status: str, **fields: Any) -> dict[str, Any]:
         "call_id": None,
         "queues": ["sales"],
         "calls_taken": 0,
+        "server": "default",
     }
     return base | fields
 

@@ -69,6 +69,10 @@ class AgentRow(BaseModel):
     queues: list[str]
     calls_taken: int = Field(description="today")
     pause_over_limit: bool
+    server: str = Field(
+        description="the Asterisk server the agent's device is on: its own server, else the"
+        " first configured one ('default' with one [ami])"
+    )
 
 
 class Board(BaseModel):
