@@ -18,11 +18,12 @@ Use it in a test module::
 
 The ``two_sandboxes`` fixture (tests/system/conftest.py, built by ``bring_up_sandboxes``
 here) is module-scoped: both instances come up once per module (about 2 s each) and are
-stopped and unmounted after the module, failed or not; a test that stopped a server or
-changed its ``systemname`` gets it back as it was when its ``multi_server_daemon`` ends. Each
-``multi_server_daemon`` is one ccd with a database of its own (``database_url`` to bring
-one seeded beforehand, e.g. ``tests.system.acdrig.acd_database``). Run the module under
-the sandbox lock like every sandbox test:
+stopped and unmounted after the module, failed or not; a test that stopped or killed a
+server or changed its ``systemname`` gets it back as it was when its
+``multi_server_daemon`` ends. Each ``multi_server_daemon`` is one ccd with a database
+of its own (``database_url`` to bring one seeded beforehand, e.g.
+``tests.system.acdrig.acd_database``). Run the module under the sandbox lock like every
+sandbox test:
 ``flock /tmp/ccd-sandbox.lock .venv/bin/pytest -q -p no:cacheprovider tests/system/…``.
 """
 
@@ -32,7 +33,9 @@ import asyncio
 import contextlib
 import itertools
 import os
+import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -152,6 +155,38 @@ class SandboxInstance:
         )
         return done.returncode == 0
 
+    def asterisk_pid(self) -> int | None:
+        """This instance's Asterisk process, found as ``scripts/asterisk-sandbox`` finds
+        it (``asterisk_pid``): the pid in its root's pid file, still an ``asterisk``, and
+        chrooted in this instance's root (so never the default sandbox's Asterisk nor
+        another instance's); None when it is not running."""
+        root = self.root
+        try:
+            pid = int((root / "run" / "ccd-sandbox.pid").read_text().strip())
+            proc = Path("/proc") / str(pid)
+            if (proc / "comm").read_text().strip() != "asterisk":
+                return None
+            if os.readlink(proc / "root") != str(root):
+                return None
+        except (OSError, ValueError):  # no pid file, or the process is gone
+            return None
+        return pid
+
+    def kill(self, within_s: float = 10) -> None:
+        """SIGKILL this instance's Asterisk, as a crash or a lost host would end it: no
+        channel is hung up and no event sent. Returns once the process is gone; its root
+        stays mounted and ``up`` starts it again (the script takes the stale pid file for
+        not running)."""
+        pid = self.asterisk_pid()
+        if pid is None:
+            pytest.fail(f"instance {self.name}: no Asterisk of its own to kill", pytrace=False)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + within_s
+        while _process_alive(pid):
+            if time.monotonic() >= deadline:
+                pytest.fail(f"instance {self.name}: Asterisk {pid} outlived SIGKILL {within_s}s")
+            time.sleep(0.05)
+
     def cli(self, command: str) -> str:
         """Output of an Asterisk CLI command on this instance."""
         return self._script("cli", command, timeout=30)
@@ -163,6 +198,16 @@ class SandboxInstance:
         """Names of the channels this Asterisk has now (``core show channels concise``)."""
         out = self.cli("core show channels concise")
         return [line.split("!", 1)[0] for line in out.splitlines() if "!" in line]
+
+
+def _process_alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (one no parent reaps is as dead as it gets)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    # "pid (comm) state …": comm may hold spaces or parentheses, the state follows the last.
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -451,6 +496,11 @@ class MultiServerRun:
     async def stop_server(self, server: str) -> None:
         """Stop ``server``'s Asterisk (its calls die with it; ccd's connection drops)."""
         await asyncio.to_thread(self.instance(server).down)
+
+    async def kill_server(self, server: str) -> None:
+        """SIGKILL ``server``'s Asterisk: its calls vanish without a Hangup and ccd's
+        connection drops (``start_server`` brings it back)."""
+        await asyncio.to_thread(self.instance(server).kill)
 
     async def start_server(self, server: str) -> None:
         """Start ``server``'s Asterisk again and reconnect this rig's AMI to it (ccd

@@ -192,6 +192,74 @@ async def test_one_server_down_leaves_the_other_serving_and_no_cdr_lost(
         assert len(cdrs) == 3, cdrs
 
 
+async def test_a_server_killed_has_its_lost_calls_ended_by_its_resync_with_one_cdr_each(
+    two_sandboxes: Sandboxes, postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    async with multi_server_daemon(two_sandboxes, postgres_cluster, tmp_path, flows=FLOWS) as run:
+        east = await run.caller_in_ivr("east", "front", number="5550301")
+        wests = [
+            await run.caller_in_ivr("west", "front", number=number)
+            for number in ("5550302", "5550303")
+        ]
+        east_before = await in_menu(run, "east", east)
+        for west in wests:
+            await in_menu(run, "west", west)
+        outage_from = len(run.server_events)
+
+        # kill -9: west's Asterisk sends no Hangup, its channels just vanish.
+        await run.kill_server("west")
+
+        async def west_not_ready() -> dict[str, Any] | None:
+            status, body = await run.readiness()
+            return body if status == 503 else None
+
+        body = await eventually(west_not_ready, within_s=15, what="/readyz 503")
+        assert body["reasons"], body
+        assert all(reason.startswith("ami west:") for reason in body["reasons"]), body
+        # ccd never heard west's calls end: they are still listed (possibly outdated), and
+        # east's caller is served as before.
+        for west in wests:
+            assert (await run.live_call(west))["server"] == "west"
+        assert (await run.live_call(east))["started_at"] == east_before["started_at"]
+        assert await run.cdrs() == []
+
+        await run.start_server("west")
+        await run.wait_resynced("west")
+        await run.wait_ready()
+        outage = run.server_events[outage_from:]
+        assert {e.server for e in outage if isinstance(e, AmiDisconnected)} == {"west"}
+        assert {e.server for e in outage if isinstance(e, ResyncFinished)} == {"west"}
+        # West's resync ends the calls that died with its Asterisk: one CDR each, ended by
+        # the system with no hangup cause (their Hangup was never sent).
+        for west in wests:
+            await run.wait_call_gone(west)
+            row = await run.wait_cdr(west)
+            assert (row["server"], row["hung_up_by"], row["hangup_cause"]) == (
+                "west",
+                "system",
+                None,
+            ), row
+        # East's call is the same call, untouched, and ends as any call does.
+        east_after = await run.live_call(east)
+        assert east_after["started_at"] == east_before["started_at"]
+        assert any(name.startswith("Local/") for name in await run.channels_on("east"))
+        assert [row["linkedid"] for row in await run.cdrs(server="east")] == []
+
+        status, answer = await run.api("DELETE", f"/api/v1/calls/{east}")
+        assert status == 202, answer
+        await run.settled(east, *wests)
+        east_row = await run.wait_cdr(east)
+        assert east_row["server"] == "east"
+        assert east_row["hung_up_by"] != "system", east_row
+        assert east_row["hangup_cause"] is not None, east_row
+        cdrs = await run.cdrs()
+        per_call = {
+            call: [r["server"] for r in cdrs if r["linkedid"] == call] for call in (east, *wests)
+        }
+        assert per_call == {east: ["east"], wests[0]: ["west"], wests[1]: ["west"]}
+        assert len(cdrs) == 3, cdrs
+
+
 async def test_two_servers_with_one_systemname_keep_ccd_not_ready(
     two_sandboxes: Sandboxes, postgres_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
