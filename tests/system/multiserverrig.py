@@ -430,6 +430,16 @@ class MultiServerRun:
 
         await eventually(ready, within_s=within_s, what="/readyz 200", interval_s=0.1)
 
+    async def wait_not_ready(self, within_s: float = 15) -> dict[str, Any]:
+        """The body of ``/readyz`` once it answers 503 (its ``reasons``)."""
+
+        async def not_ready() -> dict[str, Any] | None:
+            status, body = await self.readiness()
+            return body if status == 503 else None
+
+        body: dict[str, Any] = await eventually(not_ready, within_s=within_s, what="/readyz 503")
+        return body
+
     async def live_calls(self) -> list[dict[str, Any]]:
         """``GET /api/v1/calls``."""
         status, body = await self.api("GET", "/api/v1/calls")

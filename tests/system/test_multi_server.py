@@ -151,11 +151,7 @@ async def test_one_server_down_leaves_the_other_serving_and_no_cdr_lost(
 
         await run.stop_server("west")
 
-        async def west_not_ready() -> dict[str, Any] | None:
-            status, body = await run.readiness()
-            return body if status == 503 else None
-
-        body = await eventually(west_not_ready, within_s=15, what="/readyz 503")
+        body = await run.wait_not_ready()
         assert body["reasons"], body
         assert all(reason.startswith("ami west:") for reason in body["reasons"]), body
         # East goes on: its caller is still listed, a new caller runs its IVR and is
@@ -209,11 +205,7 @@ async def test_a_server_killed_has_its_lost_calls_ended_by_its_resync_with_one_c
         # kill -9: west's Asterisk sends no Hangup, its channels just vanish.
         await run.kill_server("west")
 
-        async def west_not_ready() -> dict[str, Any] | None:
-            status, body = await run.readiness()
-            return body if status == 503 else None
-
-        body = await eventually(west_not_ready, within_s=15, what="/readyz 503")
+        body = await run.wait_not_ready()
         assert body["reasons"], body
         assert all(reason.startswith("ami west:") for reason in body["reasons"]), body
         # ccd never heard west's calls end: they are still listed (possibly outdated), and
